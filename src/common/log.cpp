@@ -1,0 +1,18 @@
+// Sets up the process-wide spdlog logger on stderr.
+#include "common/log.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+
+namespace mailward::common {
+
+void init_logging(std::string_view level) {
+    auto logger = spdlog::stderr_color_mt("mailward");
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    auto lvl = spdlog::level::from_str(std::string(level));
+    if (lvl == spdlog::level::off && level != "off") lvl = spdlog::level::info;
+    logger->set_level(lvl);
+    logger->flush_on(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+}
+
+}  // namespace mailward::common

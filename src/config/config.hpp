@@ -1,0 +1,134 @@
+// The immutable configuration of a mailward process, loaded from one TOML file (or the embedded
+// defaults when no file is given). Key names are the interface contract of PRODUCT.md; every key
+// and its default is documented in docs/config.md. Loading validates everything and reports the
+// first problem naming the file, the line and the key.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/duration.hpp"
+#include "common/result.hpp"
+
+namespace mailward::config {
+
+using common::Duration;
+using std::chrono::hours;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+// A listen address "127.0.0.1:2525" or "[::1]:2525".
+struct Endpoint {
+    std::string host;
+    unsigned short port = 0;
+    std::string to_string() const;
+};
+
+// An address range "127.0.0.0/8", "::1/128" or a bare address (host route).
+struct Network {
+    std::string text;               // as written, for messages
+    std::vector<unsigned char> addr;  // 4 or 16 bytes, network order
+    unsigned prefix = 0;
+    bool contains(const std::vector<unsigned char>& ip) const;  // ip: 4 or 16 bytes
+};
+
+enum class SenderMode { tls_or_escrow, tls_only, escrow_always, opportunistic };
+std::string_view to_string(SenderMode m);
+std::optional<SenderMode> parse_sender_mode(std::string_view s);
+
+struct ServerConfig {
+    std::string hostname = "localhost";   // EHLO name, Received header, bounces
+    std::filesystem::path data_dir = "var";  // relative paths are relative to the process cwd
+    std::string log_level = "info";
+};
+
+struct SubmissionConfig {
+    std::vector<Endpoint> listen{{"127.0.0.1", 2525}};
+    std::vector<Endpoint> tls_listen;          // implicit TLS (RFC 8314); empty = none
+    std::filesystem::path cert;                // empty = self-signed in data_dir, made on first start
+    std::filesystem::path key;
+    std::vector<Network> trusted_networks;     // default: 127.0.0.0/8 and ::1/128
+    std::size_t max_message_size = 50 * 1024 * 1024;  // octets, announced in EHLO SIZE
+    std::size_t max_recipients = 1000;
+    std::size_t max_bad_commands = 20;         // then 421 and close
+    std::size_t max_connections = 1000;
+    std::size_t max_connections_per_ip = 100;
+    Duration command_timeout = minutes(5);     // RFC 5321 4.5.3.2.7 server timeout
+    Duration data_timeout = minutes(10);       // whole DATA phase
+    bool require_tls_for_auth = true;          // AUTH only after STARTTLS / on tls_listen (always on)
+};
+
+struct DnsConfig {
+    std::vector<Endpoint> servers;             // empty = system resolver (/etc/resolv.conf)
+    std::filesystem::path trust_anchor_file;   // empty = built-in root anchor
+    Duration timeout = seconds(10);
+};
+
+struct DeliveryConfig {
+    unsigned short port = 25;
+    std::filesystem::path ca_file;             // extra trust anchors for verify
+    std::vector<Duration> retry_schedule{minutes(1), minutes(5), minutes(15), hours(1)};
+    Duration max_queue_lifetime = hours(24 * 5);
+    std::size_t max_concurrency = 100;
+    std::size_t max_per_destination = 10;
+    Duration connect_timeout = seconds(30);
+    Duration greeting_timeout = minutes(5);    // RFC 5321 4.5.3.2
+    Duration command_timeout = minutes(5);
+    Duration data_init_timeout = minutes(2);
+    Duration data_block_timeout = minutes(3);
+    Duration data_done_timeout = minutes(10);
+};
+
+struct PolicyConfig {
+    SenderMode default_mode = SenderMode::tls_or_escrow;
+    Duration escrow_after = hours(1);
+    bool mta_sts = true;
+    bool dane = true;
+};
+
+struct EscrowConfig {
+    std::string listen = "127.0.0.1:8443";
+    std::string url = "https://localhost:8443";
+    std::filesystem::path cert;
+    std::filesystem::path key;
+    std::filesystem::path master_key_file;     // empty = data_dir/master.key, made 0600 on first start
+    Duration expiry = hours(24 * 30);
+};
+
+struct StoreConfig {
+    std::string backend = "sqlite";            // "sqlite" or "postgres"
+    std::string dsn;                           // postgres only
+    Duration commit_interval = std::chrono::milliseconds(0);  // extra wait to batch commits
+};
+
+struct Config {
+    std::filesystem::path source;              // the file loaded, empty for embedded defaults
+    ServerConfig server;
+    SubmissionConfig submission;
+    DnsConfig dns;
+    DeliveryConfig delivery;
+    PolicyConfig policy;
+    EscrowConfig escrow;
+    StoreConfig store;
+};
+
+// Problems found while loading: "FILE:LINE: key 'a.b': what is wrong".
+struct ConfigError {
+    std::string message;
+};
+
+// Loads and validates file. Never throws.
+Result<Config> load(const std::filesystem::path& file, ConfigError& error);
+
+// Parses TOML text (name is used in messages only). Never throws.
+Result<Config> parse(std::string_view toml_text, std::string_view name, ConfigError& error);
+
+// The embedded defaults (what `mailward serve` uses without -c).
+Config defaults();
+
+// Resolves a path relative to data_dir when it is relative; absolute paths are returned unchanged.
+std::filesystem::path in_data_dir(const Config& cfg, const std::filesystem::path& p);
+
+}  // namespace mailward::config

@@ -1,0 +1,133 @@
+// The storage interfaces every other library uses: the durable queue (envelopes, bodies and
+// per-recipient state) and the user accounts. Implementations: sqlite/ (embedded, default) and,
+// later, postgres/ (shared by several nodes). Callers depend only on this header.
+// Durability contract: submit() calls its completion only after the message is on stable storage.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace mailward::config {
+struct Config;
+}
+
+namespace mailward::store {
+
+using Clock = std::chrono::system_clock;
+using TimePoint = Clock::time_point;
+
+// RFC 3461 NOTIFY bits; 0 means "not given" (the default: FAILURE).
+enum NotifyBits : unsigned { notify_never = 1, notify_success = 2, notify_failure = 4, notify_delay = 8 };
+
+enum class BodyType { seven_bit, eight_bit_mime, binary_mime };  // RFC 6152 / 3030 BODY=
+enum class DsnRet { unspecified, full, hdrs };                    // RFC 3461 RET=
+
+enum class RcptState {
+    queued,            // waiting for (another) delivery attempt
+    delivered,         // accepted by the next hop
+    failed,            // permanent failure, bounce generated (or null sender)
+    awaiting_escrow,   // policy says escrow; held until escrow seals it
+    escrowed,          // sealed in escrow, notice sent
+    deleted,           // removed by an administrator
+};
+std::string_view to_string(RcptState s);
+
+struct Recipient {
+    std::string address;         // forward-path as given (without brackets), UTF-8 allowed
+    std::string orcpt;           // RFC 3461 ORCPT, "" when absent ("rfc822;a@b")
+    unsigned notify = 0;         // NotifyBits
+    RcptState state = RcptState::queued;
+    int attempts = 0;
+    TimePoint next_attempt{};
+    std::string last_error;      // last reply or local reason, human readable
+};
+
+struct Envelope {
+    std::string id;              // queue id (common::new_queue_id)
+    std::string sender;          // reverse-path without brackets; "" is the null sender
+    std::vector<Recipient> recipients;
+    BodyType body_type = BodyType::seven_bit;
+    bool smtputf8 = false;
+    bool requiretls = false;     // RFC 8689 MAIL parameter
+    DsnRet ret = DsnRet::unspecified;
+    std::string envid;           // RFC 3461 ENVID (xtext-decoded)
+    std::string auth_user;       // authenticated submitter, "" if relayed by trusted network
+    std::string client_address;  // IP of the submitting client
+    std::string client_helo;
+    std::string sender_mode;     // the submitter's mode at submission (config::to_string)
+    TimePoint received_at{};
+    std::uint64_t size = 0;      // body octets as stored
+};
+
+struct StoredMessage {
+    Envelope envelope;
+    std::string body;            // header + body as received (with our Received: prepended), CRLF lines
+};
+
+// Summaries for `queue list`.
+struct QueueEntry {
+    std::string id;
+    std::string sender;
+    TimePoint received_at{};
+    std::uint64_t size = 0;
+    std::size_t recipients = 0;
+    std::size_t pending = 0;     // recipients still queued or awaiting escrow
+    TimePoint next_attempt{};    // earliest over pending recipients
+};
+
+class QueueStore {
+public:
+    virtual ~QueueStore() = default;
+
+    using SubmitDone = std::function<void(Result<void>)>;
+    // Makes msg durable. done runs on a store thread once the message is on stable storage (or
+    // failed); the store batches concurrent submissions into one commit (group commit).
+    virtual void submit(StoredMessage msg, SubmitDone done) = 0;
+
+    virtual Result<std::vector<QueueEntry>> list() = 0;
+    virtual Result<Envelope> envelope(const std::string& id) = 0;
+    virtual Result<std::string> body(const std::string& id) = 0;
+    // Marks every pending recipient deleted and removes the body.
+    virtual Result<void> remove(const std::string& id) = 0;
+    // Makes every pending recipient of id due now.
+    virtual Result<void> retry_now(const std::string& id) = 0;
+    virtual Result<std::size_t> count() = 0;
+};
+
+struct User {
+    std::string name;            // login name (usually an address)
+    std::string password_hash;   // libsodium crypto_pwhash_str (Argon2id)
+    std::string mode;            // sender mode; "" = [policy] default_mode
+    TimePoint created{};
+};
+
+class UserStore {
+public:
+    virtual ~UserStore() = default;
+    virtual Result<void> add(const User& u) = 0;            // already_exists if taken
+    virtual Result<void> update(const User& u) = 0;         // not_found if absent
+    virtual Result<void> remove(const std::string& name) = 0;
+    virtual Result<User> get(const std::string& name) = 0;  // not_found if absent
+    virtual Result<std::vector<User>> list() = 0;
+};
+
+class Store {
+public:
+    virtual ~Store() = default;
+    virtual QueueStore& queue() = 0;
+    virtual UserStore& users() = 0;
+    // Stops background threads after committing what was submitted; later submits fail.
+    virtual void close() = 0;
+};
+
+// Opens the backend named by [store] backend, creating and migrating the schema as needed.
+Result<std::unique_ptr<Store>> open(const config::Config& cfg);
+
+}  // namespace mailward::store
