@@ -27,7 +27,7 @@ Result<void> fsync_path(const std::filesystem::path& path, int flags) {
 
 Result<std::string> read_file(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) return error_code(ENOENT, boost::system::system_category());
+    if (!in) return error_code(errno ? errno : ENOENT, boost::system::system_category());
     std::ostringstream ss;
     ss << in.rdbuf();
     if (in.bad()) return Errc::io_error;
@@ -63,9 +63,14 @@ Result<void> write_file_atomic(const std::filesystem::path& path, std::string_vi
 }
 
 Result<void> make_dirs(const std::filesystem::path& path, unsigned mode) {
+    // Each missing component is made with mode (create_directories would use 0777 & ~umask).
     std::error_code ec;
-    std::filesystem::create_directories(path, ec);
-    if (ec) return error_code(ec.value(), boost::system::system_category());
+    if (std::filesystem::is_directory(path, ec)) return {};
+    auto parent = path.parent_path();
+    if (!parent.empty() && parent != path) {
+        if (auto r = make_dirs(parent, mode); !r) return r;
+    }
+    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return from_errno();
     return {};
 }
 

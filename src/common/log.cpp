@@ -6,6 +6,7 @@
 namespace mailward::common {
 
 void init_logging(std::string_view level) {
+    spdlog::drop("mailward");  // idempotent: the CLI sets a quiet logger, serve replaces it
     auto logger = spdlog::stderr_color_mt("mailward");
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
     auto lvl = spdlog::level::from_str(std::string(level));

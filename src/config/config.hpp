@@ -4,9 +4,11 @@
 // first problem naming the file, the line and the key.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/duration.hpp"
@@ -19,20 +21,33 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-// A listen address "127.0.0.1:2525" or "[::1]:2525".
+// A listen address "127.0.0.1:2525" or "[::1]:2525". host is an IP address literal in its
+// canonical spelling (RFC 5952 for IPv6), without brackets.
 struct Endpoint {
     std::string host;
     unsigned short port = 0;
-    std::string to_string() const;
+    std::string to_string() const;  // "127.0.0.1:2525", "[::1]:2525"
 };
 
-// An address range "127.0.0.0/8", "::1/128" or a bare address (host route).
+// An address range "127.0.0.0/8", "::1/128" or a bare address (host route, /32 or /128).
+// An IPv4 address a.b.c.d and its IPv4-mapped form ::ffff:a.b.c.d are treated as the same address
+// on both sides: 10.0.0.0/8 contains ::ffff:10.1.2.3, and ::ffff:0:0/96 (or ::/0) contains 10.1.2.3.
 struct Network {
-    std::string text;               // as written, for messages
-    std::vector<unsigned char> addr;  // 4 or 16 bytes, network order
+    std::string text;                 // as written, for messages
+    std::vector<unsigned char> addr;  // 4 or 16 bytes, network order, host bits zero
     unsigned prefix = 0;
-    bool contains(const std::vector<unsigned char>& ip) const;  // ip: 4 or 16 bytes
+    bool contains(const std::vector<unsigned char>& ip) const;  // ip: 4 or 16 bytes, else false
 };
+
+// "a.b.c.d" or an IPv6 literal (no brackets, no zone) -> 4 or 16 bytes.
+std::optional<std::vector<unsigned char>> parse_ip(std::string_view text);
+
+// "a.b.c.d:port", "[v6]:port" (port 1-65535). With default_port != 0 the port may be left out:
+// "a.b.c.d", "[v6]" and a bare IPv6 literal then get default_port. Errc::invalid_argument on error.
+Result<Endpoint> parse_endpoint(std::string_view text, unsigned short default_port = 0);
+
+// "addr/prefix" or a bare address; host bits beyond the prefix must be zero.
+Result<Network> parse_network(std::string_view text);
 
 enum class SenderMode { tls_or_escrow, tls_only, escrow_always, opportunistic };
 std::string_view to_string(SenderMode m);
@@ -40,7 +55,7 @@ std::optional<SenderMode> parse_sender_mode(std::string_view s);
 
 struct ServerConfig {
     std::string hostname = "localhost";   // EHLO name, Received header, bounces
-    std::filesystem::path data_dir = "var";  // relative paths are relative to the process cwd
+    std::filesystem::path data_dir = "var";  // default relative to the cwd; see load() for the file
     std::string log_level = "info";
 };
 
@@ -49,7 +64,7 @@ struct SubmissionConfig {
     std::vector<Endpoint> tls_listen;          // implicit TLS (RFC 8314); empty = none
     std::filesystem::path cert;                // empty = self-signed in data_dir, made on first start
     std::filesystem::path key;
-    std::vector<Network> trusted_networks;     // default: 127.0.0.0/8 and ::1/128
+    std::vector<Network> trusted_networks;     // defaults() sets 127.0.0.0/8 and ::1/128
     std::size_t max_message_size = 50 * 1024 * 1024;  // octets, announced in EHLO SIZE
     std::size_t max_recipients = 1000;
     std::size_t max_bad_commands = 20;         // then 421 and close
@@ -57,7 +72,7 @@ struct SubmissionConfig {
     std::size_t max_connections_per_ip = 100;
     Duration command_timeout = minutes(5);     // RFC 5321 4.5.3.2.7 server timeout
     Duration data_timeout = minutes(10);       // whole DATA phase
-    bool require_tls_for_auth = true;          // AUTH only after STARTTLS / on tls_listen (always on)
+    // AUTH is offered only after STARTTLS or on tls_listen; there is no key to change that.
 };
 
 struct DnsConfig {
@@ -89,7 +104,7 @@ struct PolicyConfig {
 };
 
 struct EscrowConfig {
-    std::string listen = "127.0.0.1:8443";
+    std::string listen = "127.0.0.1:8443";     // a valid endpoint, canonical; parse_endpoint() it
     std::string url = "https://localhost:8443";
     std::filesystem::path cert;
     std::filesystem::path key;
@@ -114,18 +129,24 @@ struct Config {
     StoreConfig store;
 };
 
-// Problems found while loading: "FILE:LINE: key 'a.b': what is wrong".
+// Problems found while loading: "FILE:LINE: key 'a.b': what is wrong (expected ...)".
+// message is the first problem in file order (one line, for stderr); problems holds every problem
+// found, in file order (message == problems.front()).
 struct ConfigError {
     std::string message;
+    std::vector<std::string> problems;
 };
 
-// Loads and validates file. Never throws.
+// Loads and validates file. Never throws. Relative paths written in the file are resolved against
+// the directory of the file (made absolute); source is the absolute path of file.
 Result<Config> load(const std::filesystem::path& file, ConfigError& error);
 
-// Parses TOML text (name is used in messages only). Never throws.
+// Parses TOML text (name is used in messages only). Never throws. There is no file directory here,
+// so relative paths stay relative (to the process's working directory); source is empty.
 Result<Config> parse(std::string_view toml_text, std::string_view name, ConfigError& error);
 
-// The embedded defaults (what `mailward serve` uses without -c).
+// The embedded defaults (what `mailward serve` uses without -c). Differs from a value-initialized
+// Config only in submission.trusted_networks. Relative paths are relative to the working directory.
 Config defaults();
 
 // Resolves a path relative to data_dir when it is relative; absolute paths are returned unchanged.

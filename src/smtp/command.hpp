@@ -51,6 +51,9 @@ struct ParseOptions {
     bool requiretls = true;   // announced only after TLS; the caller sets it accordingly
     bool auth = true;
     std::uint64_t max_size = 0;  // 0 = no limit; SIZE= above it -> 552 5.3.4
+    // The open transaction's MAIL carried SMTPUTF8: only then may RCPT addresses hold UTF-8
+    // (RFC 6531 3.4); otherwise such a RCPT gets 553 5.6.7.
+    bool transaction_smtputf8 = false;
 };
 
 // Either a Command or the reply explaining why the line is not one.

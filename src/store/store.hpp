@@ -88,16 +88,22 @@ public:
 
     using SubmitDone = std::function<void(Result<void>)>;
     // Makes msg durable. done runs on a store thread once the message is on stable storage (or
-    // failed); the store batches concurrent submissions into one commit (group commit).
+    // failed); the store batches concurrent submissions into one commit (group commit). done is
+    // called exactly once and must not throw; after Store::close() it runs at once, on the calling
+    // thread, with common::Errc::shutting_down. Errors: invalid_argument (no id or no recipients),
+    // already_exists (id taken), storage errors (nothing of the message was stored).
+    // Envelope::size is set from the body; a default received_at becomes the time of storing.
     virtual void submit(StoredMessage msg, SubmitDone done) = 0;
 
+    // Messages with pending recipients (queued or awaiting_escrow), oldest received first.
     virtual Result<std::vector<QueueEntry>> list() = 0;
-    virtual Result<Envelope> envelope(const std::string& id) = 0;
-    virtual Result<std::string> body(const std::string& id) = 0;
-    // Marks every pending recipient deleted and removes the body.
+    virtual Result<Envelope> envelope(const std::string& id) = 0;  // not_found if unknown
+    virtual Result<std::string> body(const std::string& id) = 0;   // not_found if unknown or removed
+    // Marks every pending recipient deleted and removes the body; the envelope stays (history).
     virtual Result<void> remove(const std::string& id) = 0;
-    // Makes every pending recipient of id due now.
+    // Makes every queued recipient of id due now (awaiting_escrow ones wait for escrow).
     virtual Result<void> retry_now(const std::string& id) = 0;
+    // The number of messages list() returns.
     virtual Result<std::size_t> count() = 0;
 };
 
@@ -111,8 +117,8 @@ struct User {
 class UserStore {
 public:
     virtual ~UserStore() = default;
-    virtual Result<void> add(const User& u) = 0;            // already_exists if taken
-    virtual Result<void> update(const User& u) = 0;         // not_found if absent
+    virtual Result<void> add(const User& u) = 0;            // already_exists if taken; created{} = now
+    virtual Result<void> update(const User& u) = 0;         // hash and mode; not_found if absent
     virtual Result<void> remove(const std::string& name) = 0;
     virtual Result<User> get(const std::string& name) = 0;  // not_found if absent
     virtual Result<std::vector<User>> list() = 0;

@@ -1,0 +1,35 @@
+// Shared pieces of the mailward command line (CLI11): the global options, config loading, and the
+// error type every subcommand throws to end with one clear line on stderr and a non-zero exit.
+// Exceptions are fine here: this is startup and admin code, not the data path.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <stdexcept>
+#include <string>
+
+#include "config/config.hpp"
+
+namespace mailward::cli {
+
+struct Options {
+    std::string config_file;  // -c FILE; empty = embedded defaults
+    bool json = false;        // --json
+};
+
+// Ends the command: main prints "mailward: <what>" and exits with code.
+struct Failure : std::runtime_error {
+    int code;
+    explicit Failure(const std::string& what, int c = 1) : std::runtime_error(what), code(c) {}
+};
+
+config::Config load_config(const Options& opts);
+
+// Adds -c FILE (and --json when json is true) to a subcommand.
+void add_common(CLI::App* cmd, Options& opts, bool json);
+
+void add_serve(CLI::App& app, Options& opts);
+void add_queue(CLI::App& app, Options& opts);
+void add_user(CLI::App& app, Options& opts);
+void add_pending(CLI::App& app, Options& opts);  // subcommands of later milestones
+
+}  // namespace mailward::cli

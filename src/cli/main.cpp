@@ -1,0 +1,41 @@
+// mailward's entry point: parses the command line and runs one subcommand (PRODUCT.md contract).
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/cli.hpp"
+#include "common/log.hpp"
+
+int main(int argc, char** argv) {
+    using namespace mailward::cli;
+    CLI::App app{"mailward - secure outbound mail relay with Forced TLS and escrow"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "mailward 0.1.0");
+    // Admin commands print their own results and one error line; library logs stay quiet unless
+    // MAILWARD_LOG_LEVEL asks for them. `serve` switches to [server] log_level.
+    const char* level = std::getenv("MAILWARD_LOG_LEVEL");
+    mailward::common::init_logging(level ? level : "off");
+    Options opts;
+    add_serve(app, opts);
+    add_queue(app, opts);
+    add_user(app, opts);
+    add_pending(app, opts);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "mailward: " << e.what() << " (see mailward --help)\n";
+        return 2;
+    } catch (const Failure& f) {
+        std::cerr << "mailward: " << f.what() << "\n";
+        return f.code;
+    } catch (const std::exception& e) {
+        std::cerr << "mailward: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

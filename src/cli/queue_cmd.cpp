@@ -1,0 +1,149 @@
+// `mailward queue list|show ID|retry ID|delete ID [--json]`: read and act on the durable queue.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include "cli/cli.hpp"
+#include "common/ids.hpp"
+#include "store/store.hpp"
+
+namespace mailward::cli {
+namespace {
+
+std::string iso_time(store::TimePoint t) {
+    if (t.time_since_epoch().count() == 0) return "-";
+    std::time_t tt = store::Clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::unique_ptr<store::Store> open_store(const config::Config& cfg) {
+    auto s = store::open(cfg);
+    if (!s) throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + s.error().message());
+    return std::move(*s);
+}
+
+std::string checked_id(const std::string& id) {
+    if (!common::is_queue_id(id)) throw Failure("'" + id + "' is not a queue id (18 characters, e.g. from 'queue list')");
+    return id;
+}
+
+void not_found_or_fail(const error_code& ec, const std::string& id) {
+    if (ec == common::Errc::not_found) throw Failure("no message " + id + " in the queue");
+    throw Failure("queue " + id + ": " + ec.message());
+}
+
+void list(const Options& opts) {
+    auto cfg = load_config(opts);
+    auto st = open_store(cfg);
+    auto entries = st->queue().list();
+    if (!entries) throw Failure("cannot list the queue: " + entries.error().message());
+    if (opts.json) {
+        auto arr = nlohmann::json::array();
+        for (const auto& e : *entries) {
+            arr.push_back({{"id", e.id}, {"sender", e.sender}, {"received_at", iso_time(e.received_at)},
+                           {"size", e.size}, {"recipients", e.recipients}, {"pending", e.pending},
+                           {"next_attempt", iso_time(e.next_attempt)}});
+        }
+        std::cout << arr.dump(2) << "\n";
+        return;
+    }
+    if (entries->empty()) {
+        std::cout << "queue is empty\n";
+        return;
+    }
+    std::printf("%-18s  %-20s  %8s  %7s  %-20s  %s\n", "ID", "RECEIVED", "SIZE", "PENDING", "NEXT ATTEMPT", "SENDER");
+    for (const auto& e : *entries) {
+        std::printf("%-18s  %-20s  %8llu  %3zu/%-3zu  %-20s  <%s>\n", e.id.c_str(), iso_time(e.received_at).c_str(),
+                    static_cast<unsigned long long>(e.size), e.pending, e.recipients,
+                    iso_time(e.next_attempt).c_str(), e.sender.c_str());
+    }
+}
+
+void show(const Options& opts, const std::string& raw_id, bool body) {
+    auto id = checked_id(raw_id);
+    auto cfg = load_config(opts);
+    auto st = open_store(cfg);
+    if (body) {  // the message exactly as stored, for inspection and tests
+        auto b = st->queue().body(id);
+        if (!b) not_found_or_fail(b.error(), id);
+        std::fwrite(b->data(), 1, b->size(), stdout);
+        return;
+    }
+    auto env = st->queue().envelope(id);
+    if (!env) not_found_or_fail(env.error(), id);
+    if (opts.json) {
+        auto rcpts = nlohmann::json::array();
+        for (const auto& r : env->recipients) {
+            rcpts.push_back({{"address", r.address}, {"state", store::to_string(r.state)}, {"attempts", r.attempts},
+                             {"next_attempt", iso_time(r.next_attempt)}, {"last_error", r.last_error},
+                             {"orcpt", r.orcpt}, {"notify", r.notify}});
+        }
+        nlohmann::json j = {{"id", env->id}, {"sender", env->sender}, {"received_at", iso_time(env->received_at)},
+                            {"size", env->size}, {"auth_user", env->auth_user}, {"client_address", env->client_address},
+                            {"client_helo", env->client_helo}, {"sender_mode", env->sender_mode},
+                            {"requiretls", env->requiretls}, {"smtputf8", env->smtputf8}, {"envid", env->envid},
+                            {"recipients", rcpts}};
+        std::cout << j.dump(2) << "\n";
+        return;
+    }
+    std::cout << "id:          " << env->id << "\n"
+              << "sender:      <" << env->sender << ">\n"
+              << "received:    " << iso_time(env->received_at) << " from " << env->client_helo << " ["
+              << env->client_address << "]" << (env->auth_user.empty() ? "" : " user " + env->auth_user) << "\n"
+              << "size:        " << env->size << " octets\n"
+              << "sender mode: " << env->sender_mode << (env->requiretls ? ", REQUIRETLS" : "") << "\n"
+              << "recipients:\n";
+    for (const auto& r : env->recipients) {
+        std::cout << "  <" << r.address << ">  " << store::to_string(r.state) << ", " << r.attempts << " attempts";
+        if (r.state == store::RcptState::queued) std::cout << ", next " << iso_time(r.next_attempt);
+        std::cout << "\n";
+        if (!r.last_error.empty()) std::cout << "      last error: " << r.last_error << "\n";
+    }
+}
+
+void act(const Options& opts, const std::string& raw_id, bool remove) {
+    auto id = checked_id(raw_id);
+    auto cfg = load_config(opts);
+    auto st = open_store(cfg);
+    auto r = remove ? st->queue().remove(id) : st->queue().retry_now(id);
+    if (!r) not_found_or_fail(r.error(), id);
+    if (opts.json) {
+        std::cout << nlohmann::json{{"id", id}, {"action", remove ? "deleted" : "retry"}}.dump() << "\n";
+    } else {
+        std::cout << id << (remove ? ": deleted\n" : ": scheduled for retry now\n");
+    }
+}
+
+}  // namespace
+
+void add_queue(CLI::App& app, Options& opts) {
+    auto* q = app.add_subcommand("queue", "inspect and manage the queue");
+    q->require_subcommand(1);
+    static std::string id;
+    auto* l = q->add_subcommand("list", "list queued messages");
+    add_common(l, opts, true);
+    l->callback([&opts] { list(opts); });
+    auto* s = q->add_subcommand("show", "show one message with per-recipient state");
+    add_common(s, opts, true);
+    s->add_option("ID", id, "queue id")->required();
+    static bool body = false;
+    s->add_flag("--body", body, "print the stored message (our Received: header, then the data as received)");
+    s->callback([&opts] { show(opts, id, body); });
+    auto* r = q->add_subcommand("retry", "retry a message now");
+    add_common(r, opts, true);
+    r->add_option("ID", id, "queue id")->required();
+    r->callback([&opts] { act(opts, id, false); });
+    auto* d = q->add_subcommand("delete", "delete a message (no bounce is sent)");
+    add_common(d, opts, true);
+    d->add_option("ID", id, "queue id")->required();
+    d->callback([&opts] { act(opts, id, true); });
+}
+
+}  // namespace mailward::cli

@@ -1,0 +1,100 @@
+// `mailward serve [-c FILE]`: prepares data_dir (certificate and master key made on first start
+// with 0600), opens the store, starts the submission listeners, runs until SIGINT/SIGTERM.
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <thread>
+
+#include "cli/cli.hpp"
+#include "common/fsutil.hpp"
+#include "common/log.hpp"
+#include "server/server.hpp"
+#include "store/store.hpp"
+#include "tls/certs.hpp"
+#include "tls/server_context.hpp"
+
+namespace mailward::cli {
+namespace {
+
+void ensure_master_key(const std::filesystem::path& path) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) {
+        auto key = common::read_file(path);
+        if (!key) throw Failure(path.string() + ": cannot read master key", 1);
+        if (key->size() != 32) throw Failure(path.string() + ": master key must be 32 bytes, found " +
+                                             std::to_string(key->size()), 1);
+        return;
+    }
+    if (sodium_init() < 0) throw Failure("libsodium failed to initialise", 1);
+    std::string key(32, '\0');
+    randombytes_buf(key.data(), key.size());
+    if (auto r = common::write_file_atomic(path, key, 0600); !r) {
+        throw Failure(path.string() + ": cannot create master key: " + r.error().message(), 1);
+    }
+    spdlog::info("created master key {} (0600)", path.string());
+}
+
+void run_serve(const Options& opts) {
+    config::Config cfg = load_config(opts);
+    common::init_logging(cfg.server.log_level);
+    if (auto r = common::make_dirs(cfg.server.data_dir, 0700); !r) {
+        throw Failure(cfg.server.data_dir.string() + ": cannot create data directory: " + r.error().message());
+    }
+    ::chmod(cfg.server.data_dir.c_str(), 0700);
+
+    auto cert = cfg.submission.cert;
+    auto key = cfg.submission.key;
+    if (cert.empty()) {
+        cert = cfg.server.data_dir / "tls" / "submission.crt";
+        key = cfg.server.data_dir / "tls" / "submission.key";
+        (void)common::make_dirs(cert.parent_path(), 0700);
+        auto made = tls::ensure_self_signed(cert, key, cfg.server.hostname);
+        if (!made) throw Failure(cert.string() + ": cannot create self-signed certificate: " + made.error().message());
+        if (*made) spdlog::info("created self-signed certificate {} for {} (0600)", cert.string(), cfg.server.hostname);
+    }
+    ensure_master_key(config::in_data_dir(
+        cfg, cfg.escrow.master_key_file.empty() ? std::filesystem::path("master.key") : cfg.escrow.master_key_file));
+
+    std::string tls_error;
+    auto tls_ctx = tls::make_server_context(cert, key, tls_error);
+    if (!tls_ctx) throw Failure(tls_error);
+
+    auto store = store::open(cfg);
+    if (!store) throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + store.error().message());
+
+    boost::asio::io_context io;
+    server::SubmissionServer submission(cfg, **store, *tls_ctx);
+    std::string error;
+    if (auto r = submission.start(io, error); !r) throw Failure(error);
+
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        spdlog::info("signal {}: shutting down", sig);
+        submission.stop();
+        io.stop();
+    });
+    spdlog::info("mailward serving as {} (data in {})", cfg.server.hostname, cfg.server.data_dir.string());
+
+    const unsigned n = std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < n; ++i) threads.emplace_back([&io] { io.run(); });
+    io.run();
+    for (auto& t : threads) t.join();
+    (*store)->close();
+    spdlog::info("stopped");
+}
+
+}  // namespace
+
+void add_serve(CLI::App& app, Options& opts) {
+    auto* cmd = app.add_subcommand("serve", "run the relay (submission, delivery, portal)");
+    add_common(cmd, opts, false);
+    cmd->callback([&opts] { run_serve(opts); });
+}
+
+}  // namespace mailward::cli

@@ -1,0 +1,455 @@
+// Loads the mailward TOML configuration: the schema (every section and key, see docs/config.md),
+// the walk over the parsed tree, checks that span several keys, and the files the user must supply.
+// Input is an untrusted file; toml++ exceptions are caught here and never leave parse() or load().
+#include "config/config.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "config/reader.hpp"
+
+namespace mailward::config {
+namespace {
+
+using detail::Reader;
+namespace fs = std::filesystem;
+
+using In = const toml::node&;
+using ReadFn = void (*)(Reader&, In, Config&);
+
+struct Key {
+    std::string_view name;
+    ReadFn read;
+};
+
+struct Section {
+    std::string_view name;
+    std::vector<Key> keys;
+};
+
+constexpr std::array<std::string_view, 6> kLogLevels{"trace", "debug", "info",
+                                                     "warn",  "error", "off"};
+constexpr std::array<std::string_view, 2> kBackends{"sqlite", "postgres"};
+constexpr std::array<std::string_view, 4> kModes{"tls-or-escrow", "tls-only", "escrow-always",
+                                                 "opportunistic"};
+constexpr std::size_t kMaxFileSize = 4 * 1024 * 1024;
+
+// Readers for one field, named by pointers to members, e.g.
+// count<&Config::submission, &SubmissionConfig::max_recipients>.
+template <auto S, auto F>
+void count(Reader& r, In n, Config& c) {
+    r.read_count(n, (c.*S).*F);
+}
+template <auto S, auto F, bool AllowZero = false>
+void duration(Reader& r, In n, Config& c) {
+    r.read_duration(n, (c.*S).*F, AllowZero);
+}
+template <auto S, auto F>
+void path(Reader& r, In n, Config& c) {
+    r.read_path(n, (c.*S).*F);
+}
+template <auto S, auto F, unsigned short DefaultPort = 0>
+void endpoints(Reader& r, In n, Config& c) {
+    r.read_endpoints(n, (c.*S).*F, DefaultPort);
+}
+template <auto S, auto F>
+void boolean(Reader& r, In n, Config& c) {
+    r.read_bool(n, (c.*S).*F);
+}
+
+constexpr auto kServer = &Config::server;
+constexpr auto kSubmission = &Config::submission;
+constexpr auto kDns = &Config::dns;
+constexpr auto kDelivery = &Config::delivery;
+constexpr auto kPolicy = &Config::policy;
+constexpr auto kEscrow = &Config::escrow;
+constexpr auto kStore = &Config::store;
+using Sub = SubmissionConfig;
+using Del = DeliveryConfig;
+
+// The schema: TOML key = struct field name, in the order of config.hpp and docs/config.md.
+const std::vector<Section>& schema() {
+    static const std::vector<Section> sections{
+        {"server",
+         {
+             {"hostname",
+              [](Reader& r, In n, Config& c) { r.read_hostname(n, c.server.hostname); }},
+             {"data_dir", path<kServer, &ServerConfig::data_dir>},
+             {"log_level",
+              [](Reader& r, In n, Config& c) { r.read_choice(n, c.server.log_level, kLogLevels); }},
+         }},
+        {"submission",
+         {
+             {"listen", endpoints<kSubmission, &Sub::listen>},
+             {"tls_listen", endpoints<kSubmission, &Sub::tls_listen>},
+             {"cert", path<kSubmission, &Sub::cert>},
+             {"key", path<kSubmission, &Sub::key>},
+             {"trusted_networks",
+              [](Reader& r, In n, Config& c) {
+                  r.read_networks(n, c.submission.trusted_networks);
+              }},
+             {"max_message_size", count<kSubmission, &Sub::max_message_size>},
+             {"max_recipients", count<kSubmission, &Sub::max_recipients>},
+             {"max_bad_commands", count<kSubmission, &Sub::max_bad_commands>},
+             {"max_connections", count<kSubmission, &Sub::max_connections>},
+             {"max_connections_per_ip", count<kSubmission, &Sub::max_connections_per_ip>},
+             {"command_timeout", duration<kSubmission, &Sub::command_timeout>},
+             {"data_timeout", duration<kSubmission, &Sub::data_timeout>},
+         }},
+        {"dns",
+         {
+             {"servers", endpoints<kDns, &DnsConfig::servers, 53>},
+             {"trust_anchor_file", path<kDns, &DnsConfig::trust_anchor_file>},
+             {"timeout", duration<kDns, &DnsConfig::timeout>},
+         }},
+        {"delivery",
+         {
+             {"port", [](Reader& r, In n, Config& c) { r.read_port(n, c.delivery.port); }},
+             {"ca_file", path<kDelivery, &Del::ca_file>},
+             {"retry_schedule",
+              [](Reader& r, In n, Config& c) { r.read_durations(n, c.delivery.retry_schedule); }},
+             {"max_queue_lifetime", duration<kDelivery, &Del::max_queue_lifetime>},
+             {"max_concurrency", count<kDelivery, &Del::max_concurrency>},
+             {"max_per_destination", count<kDelivery, &Del::max_per_destination>},
+             {"connect_timeout", duration<kDelivery, &Del::connect_timeout>},
+             {"greeting_timeout", duration<kDelivery, &Del::greeting_timeout>},
+             {"command_timeout", duration<kDelivery, &Del::command_timeout>},
+             {"data_init_timeout", duration<kDelivery, &Del::data_init_timeout>},
+             {"data_block_timeout", duration<kDelivery, &Del::data_block_timeout>},
+             {"data_done_timeout", duration<kDelivery, &Del::data_done_timeout>},
+         }},
+        {"policy",
+         {
+             {"default_mode",
+              [](Reader& r, In n, Config& c) {
+                  std::string s;
+                  if (r.read_choice(n, s, kModes)) c.policy.default_mode = *parse_sender_mode(s);
+              }},
+             {"escrow_after", duration<kPolicy, &PolicyConfig::escrow_after, true>},
+             {"mta_sts", boolean<kPolicy, &PolicyConfig::mta_sts>},
+             {"dane", boolean<kPolicy, &PolicyConfig::dane>},
+         }},
+        {"escrow",
+         {
+             {"listen",
+              [](Reader& r, In n, Config& c) {
+                  Endpoint ep;
+                  if (r.read_endpoint(n, ep, 0)) c.escrow.listen = ep.to_string();
+              }},
+             {"url", [](Reader& r, In n, Config& c) { r.read_https_url(n, c.escrow.url); }},
+             {"cert", path<kEscrow, &EscrowConfig::cert>},
+             {"key", path<kEscrow, &EscrowConfig::key>},
+             {"master_key_file", path<kEscrow, &EscrowConfig::master_key_file>},
+             {"expiry", duration<kEscrow, &EscrowConfig::expiry>},
+         }},
+        {"store",
+         {
+             {"backend",
+              [](Reader& r, In n, Config& c) { r.read_choice(n, c.store.backend, kBackends); }},
+             {"dsn",
+              [](Reader& r, In n, Config& c) {
+                  r.read_string(n, c.store.dsn, "expected a PostgreSQL connection string");
+              }},
+             {"commit_interval", duration<kStore, &StoreConfig::commit_interval, true>},
+         }},
+    };
+    return sections;
+}
+
+const Section* find_section(std::string_view name) {
+    for (const auto& s : schema()) {
+        if (s.name == name) return &s;
+    }
+    return nullptr;
+}
+
+// " (did you mean 'x'?)" for the closest known name within a small edit distance, else "".
+template <class Names>
+std::string suggest(std::string_view wrong, const Names& names, std::string_view prefix = {},
+                    std::string_view suffix = {}) {
+    std::size_t best = std::string_view::npos;
+    std::string_view best_name;
+    for (std::string_view name : names) {
+        std::size_t d = detail::edit_distance(wrong, name);
+        if (d < best) {
+            best = d;
+            best_name = name;
+        }
+    }
+    const std::size_t limit = wrong.size() <= 4 ? 1 : 2;
+    if (best_name.empty() || best > limit) return {};
+    return " (did you mean '" + std::string(prefix) + std::string(best_name) + std::string(suffix) +
+           "'?)";
+}
+
+std::vector<std::string_view> section_names() {
+    std::vector<std::string_view> out;
+    for (const auto& s : schema()) out.push_back(s.name);
+    return out;
+}
+
+// "server.hostname" when a key of that name exists in another section, else "".
+std::string other_section_with(std::string_view key, std::string_view except) {
+    for (const auto& s : schema()) {
+        if (s.name == except) continue;
+        for (const auto& k : s.keys) {
+            if (k.name == key) return std::string(s.name) + "." + std::string(key);
+        }
+    }
+    return {};
+}
+
+void read_section(Reader& r, const Section& section, const toml::table& table, Config& cfg) {
+    for (auto&& [key, node] : table) {
+        const std::string full = std::string(section.name) + "." + std::string(key.str());
+        const Key* known = nullptr;
+        for (const auto& k : section.keys) {
+            if (k.name == key.str()) known = &k;
+        }
+        if (known == nullptr) {
+            std::string hint;
+            if (auto other = other_section_with(key.str(), section.name); !other.empty()) {
+                hint = " (did you mean '" + other + "'?)";
+            } else {
+                std::vector<std::string_view> names;
+                for (const auto& k : section.keys) names.push_back(k.name);
+                hint = suggest(key.str(), names);
+            }
+            r.key_problem(key.source().begin.line, full, "unknown key" + hint);
+            continue;
+        }
+        r.begin_key(full, key.source().begin.line);
+        known->read(r, node, cfg);
+    }
+}
+
+void read_root(Reader& r, const toml::table& root, Config& cfg) {
+    std::string all;
+    for (auto name : section_names()) all += (all.empty() ? "[" : ", [") + std::string(name) + "]";
+    for (auto&& [key, node] : root) {
+        const std::size_t line = key.source().begin.line;
+        const Section* section = find_section(key.str());
+        if (section == nullptr) {
+            if (node.is_table()) {
+                std::string hint = suggest(key.str(), section_names(), "[", "]");
+                if (hint.empty()) hint = " (expected one of " + all + ")";
+                r.problem(line, "unknown section '[" + std::string(key.str()) + "]'" + hint);
+            } else {
+                std::string other = other_section_with(key.str(), {});
+                std::string hint = other.empty() ? " (keys belong in a section: " + all + ")"
+                                                 : " (did you mean '" + other + "'?)";
+                r.key_problem(line, key.str(), "unknown top-level key" + hint);
+            }
+            continue;
+        }
+        if (!node.is_table()) {
+            r.key_problem(line, key.str(),
+                          "wrong type: got " + std::string(detail::type_name(node)) +
+                              " (expected a table [" + std::string(key.str()) + "])");
+            continue;
+        }
+        read_section(r, *section, *node.as_table(), cfg);
+    }
+}
+
+// errno text if path cannot be opened for reading as a regular file, else "".
+std::string unreadable(const fs::path& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return std::strerror(errno);
+    struct stat st {};
+    std::string why;
+    if (::fstat(fd, &st) != 0) {
+        why = std::strerror(errno);
+    } else if (!S_ISREG(st.st_mode)) {
+        why = S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file";
+    }
+    ::close(fd);
+    return why;
+}
+
+// Relations between keys, and the files the user supplies.
+void check(Reader& r, const Config& cfg) {
+    auto pair = [&](std::string_view a, std::string_view b) {
+        const std::size_t la = r.line_of(a);
+        const std::size_t lb = r.line_of(b);
+        if ((la == 0) == (lb == 0)) return;
+        std::string_view given = la != 0 ? a : b;
+        std::string_view missing = la != 0 ? b : a;
+        r.key_problem(la != 0 ? la : lb, given,
+                      "given without " + std::string(missing) + " (expected both or neither)");
+    };
+    pair("submission.cert", "submission.key");
+    pair("escrow.cert", "escrow.key");
+
+    const std::pair<std::string_view, const fs::path*> files[] = {
+        {"submission.cert", &cfg.submission.cert},
+        {"submission.key", &cfg.submission.key},
+        {"dns.trust_anchor_file", &cfg.dns.trust_anchor_file},
+        {"delivery.ca_file", &cfg.delivery.ca_file},
+        {"escrow.cert", &cfg.escrow.cert},
+        {"escrow.key", &cfg.escrow.key},
+    };
+    for (const auto& [key, path] : files) {
+        const std::size_t line = r.line_of(key);
+        if (line == 0 || path->empty()) continue;
+        if (std::string why = unreadable(*path); !why.empty()) {
+            r.key_problem(
+                line, key,
+                "cannot read \"" + path->string() + "\": " + why + " (expected a readable file)");
+        }
+    }
+
+    // mailward creates the master key itself (0600) on first start, but not the directory it goes
+    // in.
+    if (const std::size_t line = r.line_of("escrow.master_key_file");
+        line != 0 && !cfg.escrow.master_key_file.empty()) {
+        fs::path dir = cfg.escrow.master_key_file.parent_path();
+        if (dir.empty()) dir = ".";
+        std::error_code ec;
+        if (!fs::is_directory(dir, ec)) {
+            r.key_problem(
+                line, "escrow.master_key_file",
+                "directory \"" + dir.string() +
+                    "\" does not exist (expected an existing directory; mailward creates the "
+                    "file itself on first start)");
+        }
+    }
+
+    const std::size_t backend_line = r.line_of("store.backend");
+    const std::size_t dsn_line = r.line_of("store.dsn");
+    if (cfg.store.backend == "postgres" && cfg.store.dsn.empty() && dsn_line == 0) {
+        r.key_problem(backend_line, "store.backend",
+                      "backend \"postgres\" needs store.dsn (expected dsn = \"postgresql://...\")");
+    }
+    if (cfg.store.backend == "sqlite" && dsn_line != 0) {
+        r.key_problem(
+            dsn_line, "store.dsn",
+            "only used with backend = \"postgres\" (expected no dsn with backend \"sqlite\")");
+    }
+}
+
+Result<Config> parse_in(std::string_view text, const std::string& name, const fs::path& base_dir,
+                        ConfigError& error) {
+    Reader r(name, base_dir);
+    toml::table root;
+    try {
+        root = toml::parse(text, std::string_view(name));
+    } catch (const toml::parse_error& e) {
+        r.problem(e.source().begin.line, "TOML syntax error: " + std::string(e.description()));
+        error = r.error();
+        return common::Errc::invalid_argument;
+    }
+    Config cfg = defaults();
+    read_root(r, root, cfg);
+    check(r, cfg);
+    if (!r.ok()) {
+        error = r.error();
+        return common::Errc::invalid_argument;
+    }
+    error = {};
+    return cfg;
+}
+
+// Reads the whole file with errno-accurate messages; empty why means success.
+std::string read_text(const fs::path& file, std::string& out) {
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return std::strerror(errno);
+    std::string why;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        why = std::strerror(errno);
+    } else if (S_ISDIR(st.st_mode)) {
+        why = std::strerror(EISDIR);
+    } else {
+        char buf[16384];
+        while (true) {
+            ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                why = std::strerror(errno);
+                break;
+            }
+            if (n == 0) break;
+            out.append(buf, static_cast<std::size_t>(n));
+            if (out.size() > kMaxFileSize) {
+                why = "file is larger than " + std::to_string(kMaxFileSize) + " bytes";
+                break;
+            }
+        }
+    }
+    ::close(fd);
+    return why;
+}
+
+}  // namespace
+
+std::string_view to_string(SenderMode m) {
+    switch (m) {
+        case SenderMode::tls_or_escrow:
+            return "tls-or-escrow";
+        case SenderMode::tls_only:
+            return "tls-only";
+        case SenderMode::escrow_always:
+            return "escrow-always";
+        case SenderMode::opportunistic:
+            return "opportunistic";
+    }
+    return "tls-or-escrow";  // unreachable for valid enum values
+}
+
+std::optional<SenderMode> parse_sender_mode(std::string_view s) {
+    if (s == "tls-or-escrow") return SenderMode::tls_or_escrow;
+    if (s == "tls-only") return SenderMode::tls_only;
+    if (s == "escrow-always") return SenderMode::escrow_always;
+    if (s == "opportunistic") return SenderMode::opportunistic;
+    return std::nullopt;
+}
+
+Config defaults() {
+    Config cfg;
+    cfg.submission.trusted_networks = {*parse_network("127.0.0.0/8"), *parse_network("::1/128")};
+    return cfg;
+}
+
+std::filesystem::path in_data_dir(const Config& cfg, const std::filesystem::path& p) {
+    if (p.empty()) return cfg.server.data_dir;
+    if (p.is_absolute()) return p;
+    return cfg.server.data_dir / p;
+}
+
+Result<Config> parse(std::string_view toml_text, std::string_view name, ConfigError& error) {
+    try {
+        return parse_in(toml_text, std::string(name), {}, error);
+    } catch (const std::exception& e) {
+        error.message = std::string(name) + ": cannot load: " + e.what();
+        error.problems = {error.message};
+        return common::Errc::invalid_argument;
+    }
+}
+
+Result<Config> load(const std::filesystem::path& file, ConfigError& error) {
+    const std::string name = file.string();
+    try {
+        std::string text;
+        if (std::string why = read_text(file, text); !why.empty()) {
+            error.message = name + ": cannot read: " + why;
+            error.problems = {error.message};
+            return common::Errc::io_error;
+        }
+        const fs::path absolute = fs::absolute(file).lexically_normal();
+        auto cfg = parse_in(text, name, absolute.parent_path(), error);
+        if (cfg) cfg->source = absolute;
+        return cfg;
+    } catch (const std::exception& e) {
+        error.message = name + ": cannot load: " + e.what();
+        error.problems = {error.message};
+        return common::Errc::invalid_argument;
+    }
+}
+
+}  // namespace mailward::config

@@ -1,0 +1,155 @@
+// SMTP AUTH for the submission server (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms,
+// only inside TLS. The Argon2id check runs on the blocking pool, never on an I/O thread; an unknown
+// user costs the same work as a wrong password so timing does not reveal which names exist.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/password.hpp"
+#include "server/session.hpp"
+#include "smtp/sasl.hpp"
+
+namespace mailward::server {
+namespace {
+
+using asio::use_awaitable;
+
+struct Verified {
+    bool ok = false;
+    store::User user;
+};
+
+// Runs f() on pool and resumes the awaiting coroutine on its own executor with the result. Not a
+// coroutine itself: g++ 12 mishandles lambdas passed by value into coroutine parameters.
+template <class R, class F>
+asio::awaitable<R> run_blocking(asio::thread_pool& pool, F f) {
+    return asio::async_initiate<decltype(use_awaitable), void(R)>(
+        [&pool, f = std::move(f)](auto handler) mutable {
+            auto ex = asio::get_associated_executor(handler);
+            auto work = asio::make_work_guard(ex);
+            asio::post(pool, [f = std::move(f), handler = std::move(handler), ex, work]() mutable {
+                R r = f();
+                asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable {
+                    std::move(handler)(std::move(r));
+                });
+            });
+        },
+        use_awaitable);
+}
+
+// A fixed Argon2id hash used when the user does not exist, so both paths cost one verification.
+const std::string& dummy_hash() {
+    static const std::string h = common::hash_password("mailward-no-such-user").value();
+    return h;
+}
+
+}  // namespace
+
+// Sends a 334 challenge and reads one client response; nullopt when the exchange must stop
+// (cancelled with "*", connection lost or timed out; the reply is already queued).
+asio::awaitable<std::optional<std::string>> Session::sasl_response(std::string prompt) {
+    reply(334, "", prompt);
+    std::string line;
+    auto st = co_await read_line(line);
+    if (st != ReadStatus::line) co_return std::nullopt;
+    if (line == "*") {
+        reply(501, "5.0.0", "Authentication cancelled");
+        co_return std::nullopt;
+    }
+    co_return line;
+}
+
+asio::awaitable<bool> Session::on_auth(const smtp::Command& cmd) {
+    if (!tls_) {
+        reply(538, "5.7.11", "Encryption required for requested authentication mechanism: use STARTTLS first");
+        co_return bad_command();
+    }
+    if (!helo_ || !esmtp_) {
+        reply(503, "5.5.1", "Send EHLO first");
+        co_return bad_command();
+    }
+    if (!auth_user_.empty()) {
+        reply(503, "5.5.1", "Already authenticated");
+        co_return bad_command();
+    }
+    if (in_mail_) {
+        reply(503, "5.5.1", "AUTH is not allowed during a mail transaction");
+        co_return bad_command();
+    }
+    std::string mech = cmd.argument;
+    std::string initial;
+    bool has_initial = false;
+    if (auto sp = mech.find(' '); sp != std::string::npos) {
+        initial = mech.substr(sp + 1);
+        mech.resize(sp);
+        has_initial = true;
+    }
+    for (auto& c : mech) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+
+    auto decode = [this](const std::string& b64) -> std::optional<std::string> {
+        if (b64 == "=") return std::string();
+        auto d = smtp::base64_decode(b64);
+        if (!d) reply(501, "5.5.2", "Cannot decode the response (not base64)");
+        return d;
+    };
+
+    std::string authcid, password;
+    if (mech == "PLAIN") {
+        std::optional<std::string> resp = initial;
+        if (!has_initial) resp = co_await sasl_response("");
+        if (!resp) co_return bad_command();
+        auto raw = decode(*resp);
+        if (!raw) co_return bad_command();
+        auto creds = smtp::decode_plain(*raw);
+        if (!creds) {
+            reply(501, "5.5.2", "Malformed PLAIN response (expected authzid NUL authcid NUL password)");
+            co_return bad_command();
+        }
+        authcid = creds->authcid;
+        password = creds->password;
+    } else if (mech == "LOGIN") {
+        std::optional<std::string> user_b64 = initial;
+        if (!has_initial) user_b64 = co_await sasl_response("VXNlcm5hbWU6");
+        if (!user_b64) co_return bad_command();
+        auto user = decode(*user_b64);
+        if (!user) co_return bad_command();
+        auto pass_b64 = co_await sasl_response("UGFzc3dvcmQ6");
+        if (!pass_b64) co_return bad_command();
+        auto pass = decode(*pass_b64);
+        if (!pass) co_return bad_command();
+        authcid = *user;
+        password = *pass;
+    } else {
+        reply(504, "5.5.4", "Unrecognized authentication mechanism (PLAIN and LOGIN are offered)");
+        co_return bad_command();
+    }
+
+    auto& users = srv_->store.users();
+    // A named lambda holding only references to this frame's locals: g++ 12 mis-destroys
+    // temporaries with non-trivial captures inside co_await expressions.
+    auto check = [&users, &authcid, &password]() {
+        Verified v;
+        auto u = users.get(authcid);
+        if (!u) {
+            common::verify_password(dummy_hash(), password);
+            return v;
+        }
+        v.ok = common::verify_password(u->password_hash, password);
+        v.user = std::move(*u);
+        return v;
+    };
+    auto verified = co_await run_blocking<Verified>(srv_->blocking, check);
+    if (!verified.ok) {
+        spdlog::warn("{}: authentication failed for '{}'", ip_, authcid);
+        reply(535, "5.7.8", "Authentication credentials invalid");
+        co_return bad_command();
+    }
+    auth_user_ = verified.user.name;
+    auth_mode_ = verified.user.mode;
+    spdlog::info("{}: authenticated as '{}'", ip_, auth_user_);
+    reply(235, "2.7.0", "Authentication successful");
+    co_return true;
+}
+
+}  // namespace mailward::server

@@ -1,0 +1,45 @@
+// The submission server: listeners on [submission] listen (STARTTLS, RFC 3207) and tls_listen
+// (implicit TLS, RFC 8314), connection limits, and one coroutine per connection (session.cpp).
+// Asio stays out of this header; serve (src/cli) owns the io_context and passes it in.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/result.hpp"
+
+namespace boost::asio {
+class io_context;
+namespace ssl {
+class context;
+}
+}  // namespace boost::asio
+
+namespace mailward::config {
+struct Config;
+}
+namespace mailward::store {
+class Store;
+}
+
+namespace mailward::server {
+
+class SubmissionServer {
+public:
+    SubmissionServer(const config::Config& cfg, store::Store& store, std::shared_ptr<boost::asio::ssl::context> tls);
+    ~SubmissionServer();
+    SubmissionServer(const SubmissionServer&) = delete;
+    SubmissionServer& operator=(const SubmissionServer&) = delete;
+
+    // Binds every listener and starts accepting. On failure, error names the endpoint and reason.
+    Result<void> start(boost::asio::io_context& io, std::string& error);
+    // Stops accepting; open sessions end at their next command or timeout.
+    void stop();
+
+    struct Impl;
+
+private:
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace mailward::server

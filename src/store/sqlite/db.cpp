@@ -1,0 +1,232 @@
+// The SQLite RAII layer: connection open/settings, statement cache, binding, stepping and the
+// mapping of SQLite result codes to project errors. Trusts nothing it reads back beyond SQLite's
+// own type rules: column accessors copy exactly column_bytes() bytes.
+#include "store/sqlite/db.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include <string>
+
+namespace mailward::store::sqlite {
+namespace {
+
+bool is_unique_violation(int rc) {
+    return rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY;
+}
+
+error_code log_and_map(sqlite3* db, int rc, std::string_view what) {
+    const char* msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    if (is_unique_violation(rc)) {
+        // Expected for "add user" and the like; the caller decides whether it is a problem.
+        spdlog::debug("store: {}: {} ({})", what, msg, rc);
+    } else {
+        spdlog::error("store: {}: {} ({})", what, msg, rc);
+    }
+    return map_sqlite_error(rc);
+}
+
+// The first line of a statement's SQL, short, to name it in logs.
+std::string describe(sqlite3_stmt* s) {
+    const char* sql = s ? sqlite3_sql(s) : nullptr;
+    if (!sql) return "statement";
+    std::string_view v(sql);
+    v = v.substr(0, v.find('\n'));
+    if (v.size() > 80) v = v.substr(0, 80);
+    return std::string(v);
+}
+
+}  // namespace
+
+error_code map_sqlite_error(int rc) noexcept {
+    if (is_unique_violation(rc)) return common::Errc::already_exists;
+    switch (rc & 0xff) {
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+            return common::Errc::timeout;
+        case SQLITE_FULL:
+        case SQLITE_IOERR:
+        case SQLITE_CANTOPEN:
+        case SQLITE_READONLY:
+        case SQLITE_PERM:
+            return common::Errc::io_error;
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+            return common::Errc::corrupt;
+        case SQLITE_TOOBIG:
+            return common::Errc::too_large;
+        default:
+            return common::Errc::storage_error;
+    }
+}
+
+// ---- Stmt ----
+
+Stmt::~Stmt() { reset(); }
+
+void Stmt::reset() {
+    if (stmt_) {
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+    }
+    bind_rc_ = SQLITE_OK;
+}
+
+Stmt& Stmt::bind(int i, std::string_view text) {
+    int rc = sqlite3_bind_text64(stmt_, i, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8);
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+    return *this;
+}
+
+Stmt& Stmt::bind_blob(int i, std::string_view bytes) {
+    // A zero-length blob must still be a BLOB, not NULL: give SQLite a valid pointer.
+    static const char empty = 0;
+    const char* p = bytes.empty() ? &empty : bytes.data();
+    int rc = sqlite3_bind_blob64(stmt_, i, p, bytes.size(), SQLITE_STATIC);
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+    return *this;
+}
+
+Stmt& Stmt::bind(int i, std::int64_t v) {
+    int rc = sqlite3_bind_int64(stmt_, i, v);
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+    return *this;
+}
+
+Stmt& Stmt::bind_null(int i) {
+    int rc = sqlite3_bind_null(stmt_, i);
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+    return *this;
+}
+
+Result<bool> Stmt::step() {
+    // result<bool> cannot be built implicitly from an error_code (it converts to bool).
+    using boost::system::in_place_error;
+    if (bind_rc_ != SQLITE_OK)
+        return Result<bool>(in_place_error, log_and_map(db_, bind_rc_, "bind " + describe(stmt_)));
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return Result<bool>(in_place_error,
+                        log_and_map(db_, sqlite3_extended_errcode(db_), describe(stmt_)));
+}
+
+Result<void> Stmt::run() {
+    auto r = step();
+    if (!r) return r.error();
+    return {};
+}
+
+std::int64_t Stmt::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+std::string Stmt::text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    int n = sqlite3_column_bytes(stmt_, col);  // after column_text, as the API requires
+    return p ? std::string(p, static_cast<std::size_t>(n)) : std::string();
+}
+
+std::string Stmt::blob(int col) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    int n = sqlite3_column_bytes(stmt_, col);
+    return p ? std::string(p, static_cast<std::size_t>(n)) : std::string();
+}
+
+bool Stmt::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+// ---- Db ----
+
+Db::Db(Db&& o) noexcept : db_(o.db_), path_(std::move(o.path_)), cache_(std::move(o.cache_)) {
+    o.db_ = nullptr;
+    o.cache_.clear();
+}
+
+Db& Db::operator=(Db&& o) noexcept {
+    if (this != &o) {
+        close();
+        db_ = o.db_;
+        path_ = std::move(o.path_);
+        cache_ = std::move(o.cache_);
+        o.db_ = nullptr;
+        o.cache_.clear();
+    }
+    return *this;
+}
+
+Db::~Db() { close(); }
+
+void Db::close() noexcept {
+    for (auto& [sql, s] : cache_) sqlite3_finalize(s);
+    cache_.clear();
+    if (db_) {
+        int rc = sqlite3_close(db_);
+        if (rc != SQLITE_OK)
+            spdlog::error("store: close {}: {} ({})", path_.string(), sqlite3_errmsg(db_), rc);
+        db_ = nullptr;
+    }
+}
+
+Result<Db> Db::open(const std::filesystem::path& path, int busy_timeout_ms) {
+    Db d;
+    d.path_ = path;
+    // NOMUTEX: every connection is used by one thread at a time (the store's own locking).
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(path.c_str(), &d.db_, flags, nullptr);
+    if (rc != SQLITE_OK) {
+        auto ec = log_and_map(d.db_, rc, "open " + path.string());
+        return ec;  // d's destructor closes the half-open handle
+    }
+    sqlite3_extended_result_codes(d.db_, 1);
+    rc = sqlite3_busy_timeout(d.db_, busy_timeout_ms);
+    if (rc != SQLITE_OK) return d.fail(rc, "busy_timeout");
+    if (auto r = d.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", "connection settings");
+        !r)
+        return r.error();
+    return d;
+}
+
+error_code Db::fail(int rc, std::string_view what) const { return log_and_map(db_, rc, what); }
+
+Result<void> Db::exec(const char* sql, std::string_view what) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    sqlite3_free(err);  // sqlite3_errmsg() below says the same
+    if (rc != SQLITE_OK) return fail(sqlite3_extended_errcode(db_), what);
+    return {};
+}
+
+Result<Stmt> Db::prepare(std::string_view sql) {
+    auto it = cache_.find(std::string(sql));
+    if (it == cache_.end()) {
+        sqlite3_stmt* s = nullptr;
+        int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+        if (rc != SQLITE_OK) return fail(rc, "prepare " + std::string(sql.substr(0, 80)));
+        it = cache_.emplace(std::string(sql), s).first;
+    }
+    return Stmt(it->second, db_);
+}
+
+std::int64_t Db::changes() const { return sqlite3_changes64(db_); }
+
+bool Db::autocommit() const { return sqlite3_get_autocommit(db_) != 0; }
+
+// ---- Tx ----
+
+Result<Tx> Tx::begin(Db& db, bool write) {
+    if (auto r = db.exec(write ? "BEGIN IMMEDIATE" : "BEGIN", "begin transaction"); !r)
+        return r.error();
+    return Tx(db);
+}
+
+Tx::~Tx() {
+    if (db_ && !db_->autocommit()) (void)db_->exec("ROLLBACK", "rollback");
+}
+
+Result<void> Tx::commit() {
+    auto r = db_->exec("COMMIT", "commit");
+    if (!r) return r;  // the destructor rolls back what is still open
+    db_ = nullptr;
+    return {};
+}
+
+}  // namespace mailward::store::sqlite

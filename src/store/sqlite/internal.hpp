@@ -1,0 +1,109 @@
+// Pieces shared by the SQLite store's files and nobody else: the mutex-guarded shared connection,
+// the text/integer encodings of envelope fields as stored, the group-commit writer, and the
+// QueueStore/UserStore implementations over the shared connection.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "store/sqlite/db.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "store/store.hpp"
+
+namespace mailward::store::sqlite {
+
+// A connection used from many threads, one at a time.
+struct SharedConn {
+    std::mutex mu;
+    Db db;
+};
+
+// ---- encodings (the values the schema's CHECK constraints allow) ----
+std::int64_t to_ms(TimePoint t);  // stored times are milliseconds since the epoch
+TimePoint from_ms(std::int64_t ms);
+std::string_view encode(BodyType t);
+std::optional<BodyType> decode_body_type(std::string_view s);
+std::string_view encode(DsnRet r);
+std::optional<DsnRet> decode_ret(std::string_view s);
+std::optional<RcptState> decode_state(std::string_view s);  // the inverse of to_string(RcptState)
+// The part after the last '@', ASCII letters lower-cased ("" when there is no '@', e.g.
+// Postmaster).
+std::string domain_of(std::string_view address);
+
+// ---- the group-commit writer ----
+class GroupWriter {
+  public:
+    GroupWriter(Db db, Options opts);  // starts the thread
+    ~GroupWriter();                    // close()
+    GroupWriter(const GroupWriter&) = delete;
+    GroupWriter& operator=(const GroupWriter&) = delete;
+
+    void submit(StoredMessage msg, QueueStore::SubmitDone done);
+    void close();
+    WriterStats stats() const;
+
+  private:
+    struct Pending {
+        StoredMessage msg;
+        QueueStore::SubmitDone done;
+        std::size_t bytes = 0;
+    };
+
+    void run();
+    std::vector<Result<void>> write_batch(std::vector<Pending>& batch);
+    Result<void> insert(StoredMessage& msg);
+
+    Db db_;  // used by the writer thread only
+    const Options opts_;
+
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Pending> queue_;
+    std::size_t queued_bytes_ = 0;
+    bool closing_ = false;
+
+    std::atomic<std::uint64_t> submitted_{0}, stored_{0}, rejected_{0}, commits_{0},
+        failed_commits_{0}, largest_batch_{0};
+
+    std::mutex join_mu_;
+    std::thread thread_;  // last: starts after everything above is ready
+};
+
+// ---- reads and small writes on the shared connection ----
+class SqliteQueueStore final : public QueueStore {
+  public:
+    SqliteQueueStore(SharedConn& conn, GroupWriter& writer) : conn_(conn), writer_(writer) {}
+    void submit(StoredMessage msg, SubmitDone done) override;
+    Result<std::vector<QueueEntry>> list() override;
+    Result<Envelope> envelope(const std::string& id) override;
+    Result<std::string> body(const std::string& id) override;
+    Result<void> remove(const std::string& id) override;
+    Result<void> retry_now(const std::string& id) override;
+    Result<std::size_t> count() override;
+
+  private:
+    SharedConn& conn_;
+    GroupWriter& writer_;
+};
+
+class SqliteUserStore final : public UserStore {
+  public:
+    explicit SqliteUserStore(SharedConn& conn) : conn_(conn) {}
+    Result<void> add(const User& u) override;
+    Result<void> update(const User& u) override;
+    Result<void> remove(const std::string& name) override;
+    Result<User> get(const std::string& name) override;
+    Result<std::vector<User>> list() override;
+
+  private:
+    SharedConn& conn_;
+};
+
+}  // namespace mailward::store::sqlite

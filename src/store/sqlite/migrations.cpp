@@ -1,0 +1,179 @@
+// Schema of the embedded store and the steps that create and upgrade it. Append new steps at the
+// end of kMigrations; never edit a step that has shipped. Times are INTEGER milliseconds since the
+// Unix epoch; tables are STRICT so a wrong type is an error, not a silent conversion.
+#include "store/sqlite/migrations.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <string>
+
+namespace mailward::store::sqlite {
+namespace {
+
+// Version 1: the queue (messages, bodies, recipients) and user accounts.
+// - messages keeps its row after delivery (history for `queue show`, bounces, audit); the
+//   lease_* columns are for the delivery engine (NULL = not leased).
+// - bodies is separate so listing and scheduling never page through message data, and remove()
+//   can drop the data while keeping the envelope.
+// - recipients carries the per-recipient state machine; recipients_due serves the scheduler
+//   ("state = 'queued' AND next_attempt <= now") and list(); recipients_domain serves per-domain
+//   work (policy changes, probes, per-destination concurrency).
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE messages (
+    id             TEXT    NOT NULL PRIMARY KEY,
+    sender         TEXT    NOT NULL,
+    body_type      TEXT    NOT NULL CHECK (body_type IN ('7bit', '8bitmime', 'binarymime')),
+    smtputf8       INTEGER NOT NULL CHECK (smtputf8 IN (0, 1)),
+    requiretls     INTEGER NOT NULL CHECK (requiretls IN (0, 1)),
+    ret            TEXT    NOT NULL CHECK (ret IN ('', 'full', 'hdrs')),
+    envid          TEXT    NOT NULL,
+    auth_user      TEXT    NOT NULL,
+    client_address TEXT    NOT NULL,
+    client_helo    TEXT    NOT NULL,
+    sender_mode    TEXT    NOT NULL,
+    received_at    INTEGER NOT NULL,
+    size           INTEGER NOT NULL CHECK (size >= 0),
+    lease_owner    TEXT,
+    lease_until    INTEGER
+) STRICT;
+CREATE INDEX messages_received ON messages (received_at);
+CREATE INDEX messages_lease ON messages (lease_until) WHERE lease_until IS NOT NULL;
+
+CREATE TABLE bodies (
+    message_id TEXT NOT NULL PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    data       BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE recipients (
+    message_id   TEXT    NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    idx          INTEGER NOT NULL CHECK (idx >= 0),
+    address      TEXT    NOT NULL,
+    domain       TEXT    NOT NULL,
+    orcpt        TEXT    NOT NULL,
+    notify       INTEGER NOT NULL CHECK (notify BETWEEN 0 AND 15),
+    state        TEXT    NOT NULL CHECK (state IN ('queued', 'delivered', 'failed',
+                                                  'awaiting_escrow', 'escrowed', 'deleted')),
+    attempts     INTEGER NOT NULL CHECK (attempts >= 0),
+    next_attempt INTEGER NOT NULL,
+    last_error   TEXT    NOT NULL,
+    PRIMARY KEY (message_id, idx)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX recipients_due ON recipients (state, next_attempt);
+CREATE INDEX recipients_domain ON recipients (domain, state);
+
+CREATE TABLE users (
+    name          TEXT    NOT NULL PRIMARY KEY,
+    password_hash TEXT    NOT NULL,
+    mode          TEXT    NOT NULL,
+    created       INTEGER NOT NULL
+) STRICT;
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "queue and users", kSchemaV1},
+};
+
+Result<int> read_int_pragma(Db& db, const char* sql) {
+    auto st = db.prepare(sql);
+    if (!st) return st.error();
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) return common::Errc::storage_error;
+    return static_cast<int>(st->int64(0));
+}
+
+// A file with tables but neither our application_id nor a schema version was not made by us.
+Result<bool> has_foreign_content(Db& db) {
+    auto st = db.prepare("SELECT count(*) FROM sqlite_schema");
+    if (!st) return Result<bool>(boost::system::in_place_error, st.error());
+    auto row = st->step();
+    if (!row) return row;
+    return *row && st->int64(0) > 0;
+}
+
+}  // namespace
+
+std::span<const Migration> migrations() { return kMigrations; }
+
+int latest_schema_version() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+Result<int> schema_version(Db& db) { return read_int_pragma(db, "PRAGMA user_version"); }
+
+Result<int> migrate(Db& db) { return migrate(db, migrations()); }
+
+// The schema version of a file mailward may use with these steps; refuses foreign and newer files.
+static Result<int> usable_version(Db& db, int known) {
+    auto app = read_int_pragma(db, "PRAGMA application_id");
+    if (!app) return app.error();
+    auto version = schema_version(db);
+    if (!version) return version.error();
+    if (*app != 0 && *app != kApplicationId) {
+        spdlog::error("store: database application_id {:#x} is not mailward's", *app);
+        return common::Errc::corrupt;
+    }
+    if (*app == 0 && *version == 0) {
+        auto foreign = has_foreign_content(db);
+        if (!foreign) return foreign.error();
+        if (*foreign) {
+            spdlog::error("store: the database file has tables but no mailward schema version");
+            return common::Errc::corrupt;
+        }
+    }
+    if (*version > known) {
+        spdlog::error(
+            "store: database schema version {} is newer than this build knows ({}); "
+            "refusing to open it with an older mailward",
+            *version, known);
+        return common::Errc::unsupported;
+    }
+    return *version;
+}
+
+Result<int> migrate(Db& db, std::span<const Migration> steps) {
+    const int known = steps.empty() ? 0 : steps.back().version;
+    // Look before touching anything: a foreign or newer file is refused unchanged.
+    if (auto v = usable_version(db, known); !v) return v.error();
+
+    // WAL: readers never block the writer and a commit is one sequential append + fsync.
+    // journal_mode cannot change inside a transaction; it is persistent in the file.
+    {
+        auto mode = db.prepare("PRAGMA journal_mode=WAL");
+        if (!mode) return mode.error();
+        auto row = mode->step();
+        if (!row) return row.error();
+        std::string got = *row ? mode->text(0) : std::string();
+        if (got != "wal") {
+            spdlog::error("store: cannot switch the database to WAL mode (got '{}')", got);
+            return common::Errc::storage_error;
+        }
+    }
+    // Limit the WAL file that remains after a checkpoint (it is reused, not shrunk, otherwise).
+    if (auto r = db.exec("PRAGMA journal_size_limit=67108864", "journal_size_limit"); !r)
+        return r.error();
+
+    for (;;) {
+        // Read the version again inside the write transaction: two processes opening a fresh file
+        // at once serialise here, and the second sees the first one's work.
+        auto tx = Tx::begin(db, true);
+        if (!tx) return tx.error();
+        auto version = usable_version(db, known);
+        if (!version) return version.error();
+        if (*version == known) return *version;  // Tx rolls back the empty transaction
+
+        const Migration* next = nullptr;
+        for (const auto& m : steps)
+            if (m.version == *version + 1) next = &m;
+        if (!next) {
+            spdlog::error("store: no migration from schema version {}", *version);
+            return common::Errc::corrupt;
+        }
+        if (auto r = db.exec(next->sql, next->name); !r) return r.error();
+        std::string pragmas = "PRAGMA user_version=" + std::to_string(next->version) +
+                              "; PRAGMA application_id=" + std::to_string(kApplicationId) + ";";
+        if (auto r = db.exec(pragmas.c_str(), "set schema version"); !r) return r.error();
+        if (auto r = tx->commit(); !r) return r.error();
+        spdlog::info("store: schema migrated to version {} ({})", next->version, next->name);
+    }
+}
+
+}  // namespace mailward::store::sqlite

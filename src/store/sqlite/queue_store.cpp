@@ -1,0 +1,183 @@
+// QueueStore over SQLite: submit() goes to the group-commit writer; reads and the small admin
+// writes (remove, retry_now) run on the shared connection under its mutex, writes in their own
+// BEGIN IMMEDIATE transactions. Stored enum texts are checked on the way out: an unknown value is
+// reported as corrupt, not guessed.
+#include <spdlog/spdlog.h>
+
+#include "store/sqlite/internal.hpp"
+
+namespace mailward::store::sqlite {
+namespace {
+
+// "Pending" = still needs work from the relay (PRODUCT.md queue semantics).
+#define MW_PENDING_STATES "('queued', 'awaiting_escrow')"
+
+Result<bool> message_exists(Db& db, const std::string& id) {
+    auto st = db.prepare("SELECT 1 FROM messages WHERE id = ?1");
+    if (!st) return Result<bool>(boost::system::in_place_error, st.error());
+    st->bind(1, id);
+    return st->step();
+}
+
+}  // namespace
+
+void SqliteQueueStore::submit(StoredMessage msg, SubmitDone done) {
+    writer_.submit(std::move(msg), std::move(done));
+}
+
+Result<std::vector<QueueEntry>> SqliteQueueStore::list() {
+    std::lock_guard lk(conn_.mu);
+    // Driven by the recipients_due index: finished messages (history) are not scanned.
+    auto st = conn_.db.prepare(
+        "SELECT m.id, m.sender, m.received_at, m.size,"
+        " (SELECT count(*) FROM recipients a WHERE a.message_id = m.id),"
+        " count(*), min(r.next_attempt)"
+        " FROM recipients r JOIN messages m ON m.id = r.message_id"
+        " WHERE r.state IN " MW_PENDING_STATES " GROUP BY m.id ORDER BY m.received_at, m.id");
+    if (!st) return st.error();
+    std::vector<QueueEntry> out;
+    for (;;) {
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        QueueEntry q;
+        q.id = st->text(0);
+        q.sender = st->text(1);
+        q.received_at = from_ms(st->int64(2));
+        q.size = static_cast<std::uint64_t>(st->int64(3));
+        q.recipients = static_cast<std::size_t>(st->int64(4));
+        q.pending = static_cast<std::size_t>(st->int64(5));
+        q.next_attempt = from_ms(st->int64(6));
+        out.push_back(std::move(q));
+    }
+    return out;
+}
+
+Result<Envelope> SqliteQueueStore::envelope(const std::string& id) {
+    std::lock_guard lk(conn_.mu);
+    auto tx = Tx::begin(conn_.db, false);  // one snapshot for the message and its recipients
+    if (!tx) return tx.error();
+
+    Envelope e;
+    {
+        auto st = conn_.db.prepare(
+            "SELECT id, sender, body_type, smtputf8, requiretls, ret, envid, auth_user,"
+            " client_address, client_helo, sender_mode, received_at, size"
+            " FROM messages WHERE id = ?1");
+        if (!st) return st.error();
+        st->bind(1, id);
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) return common::Errc::not_found;
+        auto body_type = decode_body_type(st->text(2));
+        auto ret = decode_ret(st->text(5));
+        if (!body_type || !ret) {
+            spdlog::error("store: message {} has an unknown body_type '{}' or ret '{}'", id,
+                          st->text(2), st->text(5));
+            return common::Errc::corrupt;
+        }
+        e.id = st->text(0);
+        e.sender = st->text(1);
+        e.body_type = *body_type;
+        e.smtputf8 = st->int64(3) != 0;
+        e.requiretls = st->int64(4) != 0;
+        e.ret = *ret;
+        e.envid = st->text(6);
+        e.auth_user = st->text(7);
+        e.client_address = st->text(8);
+        e.client_helo = st->text(9);
+        e.sender_mode = st->text(10);
+        e.received_at = from_ms(st->int64(11));
+        e.size = static_cast<std::uint64_t>(st->int64(12));
+    }
+    auto st = conn_.db.prepare(
+        "SELECT address, orcpt, notify, state, attempts, next_attempt, last_error"
+        " FROM recipients WHERE message_id = ?1 ORDER BY idx");
+    if (!st) return st.error();
+    st->bind(1, id);
+    for (;;) {
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        auto state = decode_state(st->text(3));
+        if (!state) {
+            spdlog::error("store: message {} has a recipient in unknown state '{}'", id,
+                          st->text(3));
+            return common::Errc::corrupt;
+        }
+        Recipient r;
+        r.address = st->text(0);
+        r.orcpt = st->text(1);
+        r.notify = static_cast<unsigned>(st->int64(2));
+        r.state = *state;
+        r.attempts = static_cast<int>(st->int64(4));
+        r.next_attempt = from_ms(st->int64(5));
+        r.last_error = st->text(6);
+        e.recipients.push_back(std::move(r));
+    }
+    return e;
+}
+
+Result<std::string> SqliteQueueStore::body(const std::string& id) {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare("SELECT data FROM bodies WHERE message_id = ?1");
+    if (!st) return st.error();
+    st->bind(1, id);
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) return common::Errc::not_found;
+    return st->blob(0);
+}
+
+Result<void> SqliteQueueStore::remove(const std::string& id) {
+    std::lock_guard lk(conn_.mu);
+    auto tx = Tx::begin(conn_.db, true);
+    if (!tx) return tx.error();
+    auto exists = message_exists(conn_.db, id);
+    if (!exists) return exists.error();
+    if (!*exists) return common::Errc::not_found;
+    {
+        auto st = conn_.db.prepare(
+            "UPDATE recipients SET state = 'deleted'"
+            " WHERE message_id = ?1 AND state IN " MW_PENDING_STATES);
+        if (!st) return st.error();
+        st->bind(1, id);
+        if (auto r = st->run(); !r) return r;
+    }
+    {
+        auto st = conn_.db.prepare("DELETE FROM bodies WHERE message_id = ?1");
+        if (!st) return st.error();
+        st->bind(1, id);
+        if (auto r = st->run(); !r) return r;
+    }
+    return tx->commit();
+}
+
+Result<void> SqliteQueueStore::retry_now(const std::string& id) {
+    std::lock_guard lk(conn_.mu);
+    auto tx = Tx::begin(conn_.db, true);
+    if (!tx) return tx.error();
+    auto exists = message_exists(conn_.db, id);
+    if (!exists) return exists.error();
+    if (!*exists) return common::Errc::not_found;
+    {
+        auto st = conn_.db.prepare(
+            "UPDATE recipients SET next_attempt = ?2 WHERE message_id = ?1 AND state = 'queued'");
+        if (!st) return st.error();
+        st->bind(1, id).bind(2, to_ms(Clock::now()));
+        if (auto r = st->run(); !r) return r;
+    }
+    return tx->commit();
+}
+
+Result<std::size_t> SqliteQueueStore::count() {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare(
+        "SELECT count(DISTINCT message_id) FROM recipients WHERE state IN " MW_PENDING_STATES);
+    if (!st) return st.error();
+    auto row = st->step();
+    if (!row) return row.error();
+    return static_cast<std::size_t>(*row ? st->int64(0) : 0);
+}
+
+}  // namespace mailward::store::sqlite

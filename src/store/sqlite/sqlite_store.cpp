@@ -1,0 +1,144 @@
+// Opening the embedded store: create the file 0600, open the shared connection, migrate, open the
+// writer's connection and start it. Also the encodings of envelope fields as stored in the schema
+// (see migrations.cpp for the CHECK constraints they must satisfy).
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "store/sqlite/internal.hpp"
+#include "store/sqlite/migrations.hpp"
+
+namespace mailward::store::sqlite {
+
+// ---- encodings ----
+
+std::int64_t to_ms(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+TimePoint from_ms(std::int64_t ms) {
+    return TimePoint(
+        std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(ms)));
+}
+
+std::string_view encode(BodyType t) {
+    switch (t) {
+        case BodyType::seven_bit:
+            return "7bit";
+        case BodyType::eight_bit_mime:
+            return "8bitmime";
+        case BodyType::binary_mime:
+            return "binarymime";
+    }
+    return "7bit";
+}
+
+std::optional<BodyType> decode_body_type(std::string_view s) {
+    if (s == "7bit") return BodyType::seven_bit;
+    if (s == "8bitmime") return BodyType::eight_bit_mime;
+    if (s == "binarymime") return BodyType::binary_mime;
+    return std::nullopt;
+}
+
+std::string_view encode(DsnRet r) {
+    switch (r) {
+        case DsnRet::unspecified:
+            return "";
+        case DsnRet::full:
+            return "full";
+        case DsnRet::hdrs:
+            return "hdrs";
+    }
+    return "";
+}
+
+std::optional<DsnRet> decode_ret(std::string_view s) {
+    if (s.empty()) return DsnRet::unspecified;
+    if (s == "full") return DsnRet::full;
+    if (s == "hdrs") return DsnRet::hdrs;
+    return std::nullopt;
+}
+
+std::optional<RcptState> decode_state(std::string_view s) {
+    for (auto st : {RcptState::queued, RcptState::delivered, RcptState::failed,
+                    RcptState::awaiting_escrow, RcptState::escrowed, RcptState::deleted})
+        if (to_string(st) == s) return st;
+    return std::nullopt;
+}
+
+std::string domain_of(std::string_view address) {
+    auto at = address.rfind('@');
+    if (at == std::string_view::npos) return {};
+    std::string d(address.substr(at + 1));
+    for (auto& c : d)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return d;
+}
+
+// ---- SqliteStore ----
+
+struct SqliteStore::Impl {
+    SharedConn shared;
+    std::unique_ptr<GroupWriter> writer;
+    std::unique_ptr<SqliteQueueStore> queue;
+    std::unique_ptr<SqliteUserStore> users;
+};
+
+namespace {
+
+// SQLite creates a missing file with 0644 (less umask); create it first so it is 0600 from the
+// first byte. SQLite then gives -wal and -shm the mode of the database file.
+Result<void> create_private(const std::filesystem::path& file) {
+    int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int err = errno;
+        spdlog::error("store: cannot create {}: {}", file.string(), std::strerror(err));
+        return error_code(err, boost::system::system_category());
+    }
+    ::close(fd);
+    return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& file,
+                                                       Options opts) {
+    if (auto r = create_private(file); !r) return r.error();
+
+    auto impl = std::make_unique<Impl>();
+    auto shared = Db::open(file, opts.busy_timeout_ms);
+    if (!shared) return shared.error();
+    impl->shared.db = std::move(*shared);
+    auto version = migrate(impl->shared.db);
+    if (!version) {
+        spdlog::error("store: cannot use {}", file.string());
+        return version.error();
+    }
+
+    auto writer_db = Db::open(file, opts.busy_timeout_ms);
+    if (!writer_db) return writer_db.error();
+    impl->writer = std::make_unique<GroupWriter>(std::move(*writer_db), std::move(opts));
+    impl->queue = std::make_unique<SqliteQueueStore>(impl->shared, *impl->writer);
+    impl->users = std::make_unique<SqliteUserStore>(impl->shared);
+    spdlog::debug("store: opened {} (schema version {})", file.string(), *version);
+    return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+}
+
+SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+SqliteStore::~SqliteStore() { close(); }
+
+QueueStore& SqliteStore::queue() { return *impl_->queue; }
+
+UserStore& SqliteStore::users() { return *impl_->users; }
+
+void SqliteStore::close() { impl_->writer->close(); }
+
+WriterStats SqliteStore::stats() const { return impl_->writer->stats(); }
+
+}  // namespace mailward::store::sqlite

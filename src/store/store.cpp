@@ -1,0 +1,79 @@
+// store::open: picks the backend named by [store] backend. "sqlite" keeps mailward.db in
+// server.data_dir (created 0700 when missing; relative paths are relative to the process cwd);
+// "postgres" is not implemented yet. Also the names of recipient states as stored and shown.
+#include "store/store.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "config/config.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace mailward::store {
+namespace {
+
+// Creates each missing component of dir with mode 0700; existing directories are left as they are.
+Result<void> make_private_dirs(const std::filesystem::path& dir) {
+    std::filesystem::path p;
+    for (const auto& part : dir) {
+        p /= part;
+        if (::mkdir(p.c_str(), 0700) == 0 || errno == EEXIST) continue;
+        int err = errno;
+        spdlog::error("store: cannot create directory {}: {}", p.string(), std::strerror(err));
+        return error_code(err, boost::system::system_category());
+    }
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        spdlog::error("store: data_dir {} is not a directory", dir.string());
+        return error_code(ENOTDIR, boost::system::system_category());
+    }
+    return {};
+}
+
+}  // namespace
+
+std::string_view to_string(RcptState s) {
+    switch (s) {
+        case RcptState::queued:
+            return "queued";
+        case RcptState::delivered:
+            return "delivered";
+        case RcptState::failed:
+            return "failed";
+        case RcptState::awaiting_escrow:
+            return "awaiting_escrow";
+        case RcptState::escrowed:
+            return "escrowed";
+        case RcptState::deleted:
+            return "deleted";
+    }
+    return "unknown";
+}
+
+Result<std::unique_ptr<Store>> open(const config::Config& cfg) {
+    const auto& backend = cfg.store.backend;
+    if (backend == "sqlite") {
+        const auto& dir = cfg.server.data_dir;
+        if (dir.empty()) {
+            spdlog::error("store: server.data_dir is empty");
+            return common::Errc::invalid_argument;
+        }
+        if (auto r = make_private_dirs(dir); !r) return r.error();
+        sqlite::Options opts;
+        opts.commit_interval = cfg.store.commit_interval;
+        auto s = sqlite::SqliteStore::open(dir / "mailward.db", std::move(opts));
+        if (!s) return s.error();
+        return std::unique_ptr<Store>(std::move(*s));
+    }
+    if (backend == "postgres") {
+        spdlog::error("store: the postgres backend is not available in this build");
+        return common::Errc::unsupported;
+    }
+    spdlog::error("store: unknown backend '{}'", backend);
+    return common::Errc::invalid_argument;
+}
+
+}  // namespace mailward::store

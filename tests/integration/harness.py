@@ -1,0 +1,221 @@
+"""Test harness for integration tests with real peers on loopback.
+
+Starts `mailward serve` with a config written per test into a private temp dir, makes a test CA
+and server certificates with the openssl CLI at test time, picks free ports, and stops every
+process it started by PID. Used by every tests/integration/test_*.py file.
+"""
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import shutil
+
+MAILWARD = os.environ.get("MAILWARD_BIN", "mailward")
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host, port, timeout=30.0, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, **kw)
+
+
+class TestCA:
+    """A throwaway certificate authority and leaf certificates, made with the openssl CLI."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.cert = os.path.join(directory, "ca.crt")
+        self.key = os.path.join(directory, "ca.key")
+        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", self.key, "-out", self.cert, "-days", "2", "-subj", "/CN=mailward test CA",
+             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"])
+
+    def issue(self, name, sans=None):
+        """Returns (cert_path, key_path) for a leaf certificate naming `name` (and sans)."""
+        base = os.path.join(self.dir, name)
+        key, csr, crt, ext = base + ".key", base + ".csr", base + ".crt", base + ".ext"
+        sans = sans or ["DNS:" + name]
+        with open(ext, "w") as f:
+            f.write("subjectAltName=" + ",".join(sans) + "\nextendedKeyUsage=serverAuth\n"
+                    "basicConstraints=critical,CA:FALSE\n")
+        run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", key, "-out", csr, "-subj", "/CN=" + name])
+        run(["openssl", "x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key, "-CAcreateserial",
+             "-out", crt, "-days", "2", "-extfile", ext])
+        return crt, key
+
+    def client_context(self):
+        ctx = ssl.create_default_context(cafile=self.cert)
+        return ctx
+
+
+class Mailward:
+    """One `mailward serve` process with its own data dir and ports."""
+
+    HOSTNAME = "relay.example.test"
+
+    def __init__(self, tmp, ca=None, extra=None, trusted=None, tls=True):
+        self.tmp = tmp
+        self.data_dir = os.path.join(tmp, "data")
+        self.port = free_port()
+        self.tls_port = free_port() if tls else None
+        self.config = os.path.join(tmp, "mailward.toml")
+        self.log_path = os.path.join(tmp, "mailward.log")
+        self.proc = None
+        self.ca = ca
+        sections = {
+            "server": {"hostname": self.HOSTNAME, "data_dir": self.data_dir, "log_level": "debug"},
+            "submission": {"listen": ["127.0.0.1:%d" % self.port]},
+        }
+        if tls:
+            sections["submission"]["tls_listen"] = ["127.0.0.1:%d" % self.tls_port]
+        if ca is not None:
+            crt, key = ca.issue(self.HOSTNAME, ["DNS:" + self.HOSTNAME, "IP:127.0.0.1"])
+            sections["submission"]["cert"] = crt
+            sections["submission"]["key"] = key
+        if trusted is not None:
+            sections["submission"]["trusted_networks"] = trusted
+        for sec, kv in (extra or {}).items():
+            sections.setdefault(sec, {}).update(kv)
+        with open(self.config, "w") as f:
+            for sec, kv in sections.items():
+                f.write("[%s]\n" % sec)
+                for k, v in kv.items():
+                    f.write("%s = %s\n" % (k, toml_value(v)))
+
+    def start(self, timeout=60):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([MAILWARD, "serve", "-c", self.config], stdout=self.logf,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        if not wait_port("127.0.0.1", self.port, timeout, self.proc):
+            self.stop()
+            raise RuntimeError("mailward did not start:\n" + self.log())
+        return self
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None:
+            self.logf.close()
+        rc = None if self.proc is None else self.proc.returncode
+        self.proc = None
+        return rc
+
+    def kill9(self):
+        if self.proc is not None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.logf.close()
+            self.proc = None
+
+    def cli(self, *args, stdin=None, check=True):
+        p = subprocess.run([MAILWARD] + list(args) + ["-c", self.config], input=stdin, capture_output=True,
+                           text=True, timeout=120)
+        if check and p.returncode != 0:
+            raise AssertionError("mailward %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
+        return p
+
+    def add_user(self, name, password, mode=None):
+        args = ["user", "add", name] + (["--mode", mode] if mode else [])
+        self.cli(*args, stdin=password + "\n")
+
+
+def toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class TempDir:
+    """A temp dir under /tmp readable by other users (peers like Postfix run as their own user)."""
+
+    def __init__(self, prefix="mailward-test-"):
+        self.path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+        os.chmod(self.path, 0o755)
+
+    def cleanup(self):
+        if os.environ.get("MAILWARD_KEEP_TMP"):
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class RawClient:
+    """A byte-level SMTP client for protocol tests (pipelining, injection, limits)."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=30):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def read_reply(self):
+        """Reads one complete (possibly multi-line) reply; returns (code, text_lines)."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("connection closed; got %r" % (self.buf,))
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            line = line.decode("utf-8", "replace")
+            lines.append(line[4:])
+            if len(line) < 4 or line[3] != "-":
+                return int(line[:3]), lines
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.read_reply()
+
+    def starttls(self, ctx, server_hostname):
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname)
+        self.buf = b""
+
+    def closed_by_peer(self, timeout=5):
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1) == b""
+        except (ConnectionError, ssl.SSLError):
+            return True
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass

@@ -1,0 +1,106 @@
+// Helpers for the store tests: a temp dir per test (mkdtemp, removed afterwards), a config pointing
+// data_dir at it, a synchronous submit, a message builder, and raw SQLite access to the file for
+// checks the store's interface does not expose (schema version, stored domain).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <future>
+#include <string>
+
+#include "config/config.hpp"
+#include "store/store.hpp"
+
+namespace mailward::store::test {
+
+class TempDir {
+  public:
+    TempDir() {
+        std::string tmpl =
+            (std::filesystem::temp_directory_path() / "mailward-store-XXXXXX").string();
+        char* p = ::mkdtemp(tmpl.data());
+        if (!p) throw std::runtime_error("mkdtemp failed");
+        path_ = p;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+
+  private:
+    std::filesystem::path path_;
+};
+
+inline config::Config config_for(const std::filesystem::path& data_dir) {
+    config::Config cfg;
+    cfg.server.data_dir = data_dir;
+    return cfg;
+}
+
+inline Result<void> submit_sync(QueueStore& q, StoredMessage m) {
+    std::promise<Result<void>> done;
+    auto f = done.get_future();
+    q.submit(std::move(m), [&done](Result<void> r) { done.set_value(r); });
+    return f.get();
+}
+
+inline TimePoint ms(std::int64_t v) { return TimePoint(std::chrono::milliseconds(v)); }
+
+inline StoredMessage simple_message(std::string id, std::string body = "Subject: x\r\n\r\nhi\r\n",
+                                    TimePoint received = ms(1'700'000'000'000)) {
+    StoredMessage m;
+    m.envelope.id = std::move(id);
+    m.envelope.sender = "alice@example.test";
+    m.envelope.received_at = received;
+    Recipient r;
+    r.address = "bob@example.org";
+    m.envelope.recipients.push_back(r);
+    m.body = std::move(body);
+    m.envelope.size = m.body.size();
+    return m;
+}
+
+// Raw access to the database file, independent of the store's code.
+class RawDb {
+  public:
+    explicit RawDb(const std::filesystem::path& file) {
+        if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) throw std::runtime_error("sqlite3_open");
+        sqlite3_busy_timeout(db_, 10000);
+    }
+    ~RawDb() { sqlite3_close(db_); }
+    RawDb(const RawDb&) = delete;
+    RawDb& operator=(const RawDb&) = delete;
+
+    void exec(const std::string& sql) {
+        char* err = nullptr;
+        int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+        std::string msg = err ? err : "";
+        sqlite3_free(err);
+        if (rc != SQLITE_OK) throw std::runtime_error("sqlite: " + msg);
+    }
+    // First column of the first row as text ("" when there is no row).
+    std::string text(const std::string& sql) {
+        sqlite3_stmt* st = nullptr;
+        if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+            throw std::runtime_error(sqlite3_errmsg(db_));
+        std::string out;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+            if (p) out.assign(p, static_cast<std::size_t>(sqlite3_column_bytes(st, 0)));
+        }
+        sqlite3_finalize(st);
+        return out;
+    }
+    long long integer(const std::string& sql) { return std::stoll(text(sql)); }
+
+  private:
+    sqlite3* db_ = nullptr;
+};
+
+}  // namespace mailward::store::test
