@@ -62,6 +62,30 @@ void boolean(Reader& r, In n, Config& c) {
     r.read_bool(n, (c.*S).*F);
 }
 
+constexpr std::array<std::string_view, 5> kLevels{"none", "may", "encrypt", "verify", "dane"};
+
+// [policy.domains]: "domain" = "level". Domains are stored in lower case; each must be a host name.
+void read_static_policy(Reader& r, In n, Config& c) {
+    const toml::table* t = n.as_table();
+    if (t == nullptr) {
+        r.key_problem(detail::line_of(n), "policy.domains",
+                      "wrong type: got " + std::string(detail::type_name(n)) +
+                          " (expected a table of \"domain\" = \"level\")");
+        return;
+    }
+    for (auto&& [key, value] : *t) {
+        std::string domain(key.str());
+        for (auto& ch : domain) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        const std::string full = "policy.domains." + std::string(key.str());
+        r.begin_key(full, key.source().begin.line);
+        std::string checked;
+        toml::value<std::string> as_node(domain);
+        if (!r.read_hostname(as_node, checked)) continue;
+        std::string level;
+        if (r.read_choice(value, level, kLevels)) c.policy.domains[domain] = level;
+    }
+}
+
 constexpr auto kServer = &Config::server;
 constexpr auto kSubmission = &Config::submission;
 constexpr auto kDns = &Config::dns;
@@ -133,6 +157,7 @@ const std::vector<Section>& schema() {
              {"escrow_after", duration<kPolicy, &PolicyConfig::escrow_after, true>},
              {"mta_sts", boolean<kPolicy, &PolicyConfig::mta_sts>},
              {"dane", boolean<kPolicy, &PolicyConfig::dane>},
+             {"domains", read_static_policy},
          }},
         {"escrow",
          {

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -101,6 +102,9 @@ struct PolicyConfig {
     Duration escrow_after = hours(1);
     bool mta_sts = true;
     bool dane = true;
+    // The admin's static policy: recipient domain (lower case) -> minimum level, one of
+    // none, may, encrypt, verify, dane. TOML: [policy.domains] "example.org" = "verify".
+    std::map<std::string, std::string> domains;
 };
 
 struct EscrowConfig {

@@ -105,6 +105,33 @@ public:
     virtual Result<void> retry_now(const std::string& id) = 0;
     // The number of messages list() returns.
     virtual Result<std::size_t> count() = 0;
+
+    // ---- delivery (the scheduler's side) ----
+    // Leases up to limit messages that have a queued recipient due at or before now and no live
+    // lease (lease_until < now or none), for lease_for, recording owner. Returns their envelopes
+    // with every recipient (the caller works on the queued, due ones). A node that dies leaves its
+    // leases to expire: the messages are delivered again (at least once), never lost.
+    virtual Result<std::vector<Envelope>> lease_due(TimePoint now, std::size_t limit, const std::string& owner,
+                                                    std::chrono::milliseconds lease_for) = 0;
+
+    struct RecipientUpdate {
+        std::size_t index = 0;      // into Envelope::recipients
+        RcptState state = RcptState::queued;
+        int attempts = 0;
+        TimePoint next_attempt{};
+        std::string last_error;
+    };
+    // Applies the outcome of an attempt and releases owner's lease. Only recipients still queued
+    // are changed (an administrator's delete wins). A lease held by another owner: Errc::corrupt
+    // is not used; the updates are applied to queued recipients all the same (at least once).
+    virtual Result<void> complete_attempt(const std::string& id, const std::string& owner,
+                                          const std::vector<RecipientUpdate>& updates) = 0;
+
+    // The earliest next_attempt among queued recipients, if any (the scheduler sleeps until then).
+    virtual Result<std::optional<TimePoint>> next_due() = 0;
+
+    // Releases every lease held by owner (at startup: this node's leases from before a crash).
+    virtual Result<std::size_t> release_leases(const std::string& owner) = 0;
 };
 
 struct User {

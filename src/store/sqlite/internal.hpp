@@ -37,6 +37,9 @@ std::optional<RcptState> decode_state(std::string_view s);  // the inverse of to
 // Postmaster).
 std::string domain_of(std::string_view address);
 
+// Reads one envelope with all its recipients; the caller holds the connection and a transaction.
+Result<Envelope> read_envelope(Db& db, const std::string& id);
+
 // ---- the group-commit writer ----
 class GroupWriter {
   public:
@@ -87,6 +90,12 @@ class SqliteQueueStore final : public QueueStore {
     Result<void> remove(const std::string& id) override;
     Result<void> retry_now(const std::string& id) override;
     Result<std::size_t> count() override;
+    Result<std::vector<Envelope>> lease_due(TimePoint now, std::size_t limit, const std::string& owner,
+                                            std::chrono::milliseconds lease_for) override;
+    Result<void> complete_attempt(const std::string& id, const std::string& owner,
+                                  const std::vector<RecipientUpdate>& updates) override;
+    Result<std::optional<TimePoint>> next_due() override;
+    Result<std::size_t> release_leases(const std::string& owner) override;
 
   private:
     SharedConn& conn_;

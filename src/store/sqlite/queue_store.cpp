@@ -53,14 +53,11 @@ Result<std::vector<QueueEntry>> SqliteQueueStore::list() {
     return out;
 }
 
-Result<Envelope> SqliteQueueStore::envelope(const std::string& id) {
-    std::lock_guard lk(conn_.mu);
-    auto tx = Tx::begin(conn_.db, false);  // one snapshot for the message and its recipients
-    if (!tx) return tx.error();
+Result<Envelope> read_envelope(Db& db, const std::string& id) {
 
     Envelope e;
     {
-        auto st = conn_.db.prepare(
+        auto st = db.prepare(
             "SELECT id, sender, body_type, smtputf8, requiretls, ret, envid, auth_user,"
             " client_address, client_helo, sender_mode, received_at, size"
             " FROM messages WHERE id = ?1");
@@ -90,7 +87,7 @@ Result<Envelope> SqliteQueueStore::envelope(const std::string& id) {
         e.received_at = from_ms(st->int64(11));
         e.size = static_cast<std::uint64_t>(st->int64(12));
     }
-    auto st = conn_.db.prepare(
+    auto st = db.prepare(
         "SELECT address, orcpt, notify, state, attempts, next_attempt, last_error"
         " FROM recipients WHERE message_id = ?1 ORDER BY idx");
     if (!st) return st.error();
@@ -116,6 +113,13 @@ Result<Envelope> SqliteQueueStore::envelope(const std::string& id) {
         e.recipients.push_back(std::move(r));
     }
     return e;
+}
+
+Result<Envelope> SqliteQueueStore::envelope(const std::string& id) {
+    std::lock_guard lk(conn_.mu);
+    auto tx = Tx::begin(conn_.db, false);  // one snapshot for the message and its recipients
+    if (!tx) return tx.error();
+    return read_envelope(conn_.db, id);
 }
 
 Result<std::string> SqliteQueueStore::body(const std::string& id) {

@@ -575,3 +575,26 @@ TEST(InDataDir, ResolvesRelativePaths) {
     EXPECT_EQ(in_data_dir(c, ""), "/var/lib/mailward");
     EXPECT_EQ(in_data_dir(defaults(), "queue.db"), "var/queue.db");
 }
+
+TEST(ConfigParse, StaticDomainPolicy) {
+    ConfigError err;
+    auto cfg = parse("[policy.domains]\n\"TLS.Example.test\" = \"verify\"\n\"dane.example.test\" = \"dane\"\n",
+                     "t.toml", err);
+    ASSERT_TRUE(cfg) << err.message;
+    ASSERT_EQ(cfg->policy.domains.size(), 2u);
+    EXPECT_EQ(cfg->policy.domains.at("tls.example.test"), "verify");
+    EXPECT_EQ(cfg->policy.domains.at("dane.example.test"), "dane");
+
+    struct Bad { const char* text; const char* want; };
+    const Bad bad[] = {
+        {"[policy.domains]\n\"a.example\" = \"strong\"\n", "t.toml:2: key 'policy.domains.a.example'"},
+        {"[policy.domains]\n\"a.example\" = 3\n", "policy.domains.a.example"},
+        {"[policy]\ndomains = \"verify\"\n", "policy.domains"},
+        {"[policy.domains]\n\"bad domain!\" = \"verify\"\n", "policy.domains.bad domain!"},
+    };
+    for (const auto& b : bad) {
+        ConfigError e;
+        EXPECT_FALSE(parse(b.text, "t.toml", e)) << b.text;
+        EXPECT_NE(e.message.find(b.want), std::string::npos) << e.message;
+    }
+}

@@ -1,0 +1,105 @@
+// The scheduler's side of the SQLite queue: leasing due messages, recording attempt outcomes,
+// the next due time, and releasing a node's leases after a restart. Leases make delivery
+// at-least-once: a lease that is not completed expires and the message is leased again.
+#include <spdlog/spdlog.h>
+
+#include "store/sqlite/internal.hpp"
+
+namespace mailward::store::sqlite {
+
+Result<std::vector<Envelope>> SqliteQueueStore::lease_due(TimePoint now, std::size_t limit, const std::string& owner,
+                                                          std::chrono::milliseconds lease_for) {
+    std::lock_guard lk(conn_.mu);
+    auto tx = Tx::begin(conn_.db, true);
+    if (!tx) return tx.error();
+    std::vector<std::string> ids;
+    {
+        // Walks recipients_due (state, next_attempt): the earliest due recipients first.
+        auto st = conn_.db.prepare(
+            "SELECT DISTINCT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id"
+            " WHERE r.state = 'queued' AND r.next_attempt <= ?1"
+            " AND (m.lease_until IS NULL OR m.lease_until < ?1) LIMIT ?2");
+        if (!st) return st.error();
+        st->bind(1, to_ms(now)).bind(2, static_cast<std::int64_t>(limit));
+        for (;;) {
+            auto row = st->step();
+            if (!row) return row.error();
+            if (!*row) break;
+            ids.push_back(st->text(0));
+        }
+    }
+    std::vector<Envelope> out;
+    out.reserve(ids.size());
+    for (const auto& id : ids) {
+        auto st = conn_.db.prepare("UPDATE messages SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1");
+        if (!st) return st.error();
+        st->bind(1, id).bind(2, owner).bind(3, to_ms(now + lease_for));
+        if (auto r = st->run(); !r) return r.error();
+        auto env = read_envelope(conn_.db, id);
+        if (!env) return env.error();
+        out.push_back(std::move(*env));
+    }
+    if (auto r = tx->commit(); !r) return r.error();
+    return out;
+}
+
+Result<void> SqliteQueueStore::complete_attempt(const std::string& id, const std::string& owner,
+                                                const std::vector<RecipientUpdate>& updates) {
+    std::lock_guard lk(conn_.mu);
+    auto tx = Tx::begin(conn_.db, true);
+    if (!tx) return tx.error();
+    for (const auto& u : updates) {
+        auto st = conn_.db.prepare(
+            "UPDATE recipients SET state = ?3, attempts = ?4, next_attempt = ?5, last_error = ?6"
+            " WHERE message_id = ?1 AND idx = ?2 AND state = 'queued'");
+        if (!st) return st.error();
+        st->bind(1, id)
+            .bind(2, static_cast<std::int64_t>(u.index))
+            .bind(3, to_string(u.state))
+            .bind(4, static_cast<std::int64_t>(u.attempts))
+            .bind(5, to_ms(u.next_attempt))
+            .bind(6, u.last_error);
+        if (auto r = st->run(); !r) return r;
+    }
+    {
+        auto st = conn_.db.prepare(
+            "UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2");
+        if (!st) return st.error();
+        st->bind(1, id).bind(2, owner);
+        if (auto r = st->run(); !r) return r;
+        if (conn_.db.changes() == 0) {
+            spdlog::warn("store: lease on {} was no longer held by {} when its attempt completed", id, owner);
+        }
+    }
+    {
+        // A message with nothing left to do no longer needs its body (the envelope stays as history).
+        auto st = conn_.db.prepare(
+            "DELETE FROM bodies WHERE message_id = ?1 AND NOT EXISTS (SELECT 1 FROM recipients"
+            " WHERE message_id = ?1 AND state IN ('queued', 'awaiting_escrow'))");
+        if (!st) return st.error();
+        st->bind(1, id);
+        if (auto r = st->run(); !r) return r;
+    }
+    return tx->commit();
+}
+
+Result<std::optional<TimePoint>> SqliteQueueStore::next_due() {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare("SELECT min(next_attempt) FROM recipients WHERE state = 'queued'");
+    if (!st) return st.error();
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row || st->is_null(0)) return std::optional<TimePoint>();
+    return std::optional<TimePoint>(from_ms(st->int64(0)));
+}
+
+Result<std::size_t> SqliteQueueStore::release_leases(const std::string& owner) {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare("UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?1");
+    if (!st) return st.error();
+    st->bind(1, owner);
+    if (auto r = st->run(); !r) return r.error();
+    return static_cast<std::size_t>(conn_.db.changes());
+}
+
+}  // namespace mailward::store::sqlite

@@ -1,0 +1,124 @@
+// The scheduler's side of the SQLite queue: leases (exclusive until they expire, released by
+// complete_attempt or release_leases), attempt outcomes (only queued recipients change, an
+// administrator's delete wins), next_due, and the body dropped once nothing is pending.
+#include <gtest/gtest.h>
+
+#include "store/store.hpp"
+#include "store_test_util.hpp"
+
+using namespace mailward;
+using namespace mailward::store;
+using namespace mailward::store::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+StoredMessage due_message(std::string id, TimePoint due, int rcpts = 1) {
+    auto m = simple_message(std::move(id));
+    m.envelope.recipients.clear();
+    for (int i = 0; i < rcpts; ++i) {
+        Recipient r;
+        r.address = "r" + std::to_string(i) + "@example.org";
+        r.next_attempt = due;
+        m.envelope.recipients.push_back(r);
+    }
+    return m;
+}
+
+struct DeliveryStore : ::testing::Test {
+    TempDir dir;
+    std::unique_ptr<Store> st;
+    void SetUp() override {
+        auto s = store::open(config_for(dir.path()));
+        ASSERT_TRUE(s) << s.error().message();
+        st = std::move(*s);
+    }
+};
+
+}  // namespace
+
+TEST_F(DeliveryStore, LeaseTakesOnlyDueUnleasedMessages) {
+    const auto t0 = ms(1'800'000'000'000);
+    ASSERT_TRUE(submit_sync(st->queue(), due_message("01aaaaaaaaaaaaaaa1", t0)));
+    ASSERT_TRUE(submit_sync(st->queue(), due_message("01aaaaaaaaaaaaaaa2", t0 + 10min)));
+    auto a = st->queue().lease_due(t0, 10, "node-a", 5min);
+    ASSERT_TRUE(a);
+    ASSERT_EQ(a->size(), 1u);
+    EXPECT_EQ((*a)[0].id, "01aaaaaaaaaaaaaaa1");
+    // Another node sees nothing while the lease lives...
+    auto b = st->queue().lease_due(t0 + 1min, 10, "node-b", 5min);
+    ASSERT_TRUE(b);
+    EXPECT_TRUE(b->empty());
+    // ...and takes it over once the lease has expired (node-a died): at least once, never lost.
+    auto c = st->queue().lease_due(t0 + 6min, 10, "node-b", 5min);
+    ASSERT_TRUE(c);
+    ASSERT_EQ(c->size(), 1u);
+    EXPECT_EQ((*c)[0].id, "01aaaaaaaaaaaaaaa1");
+}
+
+TEST_F(DeliveryStore, CompleteAttemptAppliesOutcomesAndReleases) {
+    const auto t0 = ms(1'800'000'000'000);
+    ASSERT_TRUE(submit_sync(st->queue(), due_message("01bbbbbbbbbbbbbbb1", t0, 3)));
+    auto leased = st->queue().lease_due(t0, 10, "n", 5min);
+    ASSERT_TRUE(leased && leased->size() == 1);
+    std::vector<QueueStore::RecipientUpdate> ups = {
+        {0, RcptState::delivered, 1, t0, "250 2.0.0 ok"},
+        {1, RcptState::queued, 1, t0 + 1min, "451 4.3.0 try later"},
+        {2, RcptState::failed, 1, t0, "550 5.1.1 no such user"},
+    };
+    ASSERT_TRUE(st->queue().complete_attempt("01bbbbbbbbbbbbbbb1", "n", ups));
+    auto env = st->queue().envelope("01bbbbbbbbbbbbbbb1");
+    ASSERT_TRUE(env);
+    struct Want { RcptState state; int attempts; const char* err; };
+    const Want want[] = {{RcptState::delivered, 1, "250 2.0.0 ok"},
+                         {RcptState::queued, 1, "451 4.3.0 try later"},
+                         {RcptState::failed, 1, "550 5.1.1 no such user"}};
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(env->recipients[i].state, want[i].state) << i;
+        EXPECT_EQ(env->recipients[i].attempts, want[i].attempts) << i;
+        EXPECT_EQ(env->recipients[i].last_error, want[i].err) << i;
+    }
+    auto due = st->queue().next_due();
+    ASSERT_TRUE(due && due->has_value());
+    EXPECT_EQ(**due, t0 + 1min);
+    // Released: due again at t0+1min for anyone.
+    auto again = st->queue().lease_due(t0 + 1min, 10, "other", 5min);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->size(), 1u);
+    // The body stays while a recipient is pending.
+    EXPECT_TRUE(st->queue().body("01bbbbbbbbbbbbbbb1"));
+}
+
+TEST_F(DeliveryStore, BodyIsDroppedWhenNothingIsPendingAndDeleteWins) {
+    const auto t0 = ms(1'800'000'000'000);
+    ASSERT_TRUE(submit_sync(st->queue(), due_message("01ccccccccccccccc1", t0, 2)));
+    ASSERT_TRUE(st->queue().lease_due(t0, 10, "n", 5min));
+    ASSERT_TRUE(st->queue().remove("01ccccccccccccccc1"));  // the admin deletes during the attempt
+    std::vector<QueueStore::RecipientUpdate> ups = {{0, RcptState::queued, 1, t0 + 1min, "451 later"},
+                                                    {1, RcptState::delivered, 1, t0, "250 ok"}};
+    ASSERT_TRUE(st->queue().complete_attempt("01ccccccccccccccc1", "n", ups));
+    auto env = st->queue().envelope("01ccccccccccccccc1");
+    ASSERT_TRUE(env);
+    EXPECT_EQ(env->recipients[0].state, RcptState::deleted);
+    EXPECT_EQ(env->recipients[1].state, RcptState::deleted);
+    EXPECT_FALSE(st->queue().body("01ccccccccccccccc1"));
+    auto due = st->queue().next_due();
+    ASSERT_TRUE(due);
+    EXPECT_FALSE(due->has_value());
+}
+
+TEST_F(DeliveryStore, ReleaseLeasesOfANodeAfterRestart) {
+    const auto t0 = ms(1'800'000'000'000);
+    ASSERT_TRUE(submit_sync(st->queue(), due_message("01ddddddddddddddd1", t0)));
+    ASSERT_TRUE(submit_sync(st->queue(), due_message("01ddddddddddddddd2", t0)));
+    auto a = st->queue().lease_due(t0, 1, "crashed-node", 1h);
+    auto b = st->queue().lease_due(t0, 1, "other-node", 1h);
+    ASSERT_TRUE(a && b && a->size() == 1 && b->size() == 1);
+    auto n = st->queue().release_leases("crashed-node");
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 1u);
+    auto c = st->queue().lease_due(t0, 10, "crashed-node", 1h);
+    ASSERT_TRUE(c);
+    ASSERT_EQ(c->size(), 1u);
+    EXPECT_EQ((*c)[0].id, (*a)[0].id);
+}
