@@ -8,20 +8,13 @@
 
 #include "cli/cli.hpp"
 #include "common/ids.hpp"
+#include "common/timefmt.hpp"
 #include "store/store.hpp"
 
 namespace mailward::cli {
 namespace {
 
-std::string iso_time(store::TimePoint t) {
-    if (t.time_since_epoch().count() == 0) return "-";
-    std::time_t tt = store::Clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
+std::string iso_time(store::TimePoint t) { return common::iso8601(t); }
 
 std::unique_ptr<store::Store> open_store(const config::Config& cfg) {
     auto s = store::open(cfg);

@@ -12,9 +12,12 @@
 #include "cli/cli.hpp"
 #include "common/fsutil.hpp"
 #include "common/log.hpp"
+#include "delivery/engine.hpp"
+#include "dns/resolver.hpp"
 #include "server/server.hpp"
 #include "store/store.hpp"
 #include "tls/certs.hpp"
+#include "tls/client.hpp"
 #include "tls/server_context.hpp"
 
 namespace mailward::cli {
@@ -66,16 +69,28 @@ void run_serve(const Options& opts) {
     auto store = store::open(cfg);
     if (!store) throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + store.error().message());
 
+    std::string client_error;
+    auto client_tls = tls::make_client_context(cfg.delivery.ca_file, client_error);
+    if (!client_tls) throw Failure(client_error);
+
     boost::asio::io_context io;
+    std::string dns_error;
+    auto resolver = dns::make_unbound_resolver(io, cfg.dns, dns_error);
+    if (!resolver) throw Failure("DNS: " + dns_error);
+
+    delivery::Engine engine(io, cfg, **store, **resolver, *client_tls);
     server::SubmissionServer submission(cfg, **store, *tls_ctx);
+    submission.set_on_queued([&engine] { engine.kick(); });
     std::string error;
     if (auto r = submission.start(io, error); !r) throw Failure(error);
+    engine.start();
 
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
         spdlog::info("signal {}: shutting down", sig);
         submission.stop();
+        engine.stop();
         io.stop();
     });
     spdlog::info("mailward serving as {} (data in {})", cfg.server.hostname, cfg.server.data_dir.string());

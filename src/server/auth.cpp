@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/blocking.hpp"
 #include "common/password.hpp"
 #include "server/session.hpp"
 #include "smtp/sasl.hpp"
@@ -19,24 +20,6 @@ struct Verified {
     bool ok = false;
     store::User user;
 };
-
-// Runs f() on pool and resumes the awaiting coroutine on its own executor with the result. Not a
-// coroutine itself: g++ 12 mishandles lambdas passed by value into coroutine parameters.
-template <class R, class F>
-asio::awaitable<R> run_blocking(asio::thread_pool& pool, F f) {
-    return asio::async_initiate<decltype(use_awaitable), void(R)>(
-        [&pool, f = std::move(f)](auto handler) mutable {
-            auto ex = asio::get_associated_executor(handler);
-            auto work = asio::make_work_guard(ex);
-            asio::post(pool, [f = std::move(f), handler = std::move(handler), ex, work]() mutable {
-                R r = f();
-                asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable {
-                    std::move(handler)(std::move(r));
-                });
-            });
-        },
-        use_awaitable);
-}
 
 // A fixed Argon2id hash used when the user does not exist, so both paths cost one verification.
 const std::string& dummy_hash() {
@@ -139,7 +122,7 @@ asio::awaitable<bool> Session::on_auth(const smtp::Command& cmd) {
         v.user = std::move(*u);
         return v;
     };
-    auto verified = co_await run_blocking<Verified>(srv_->blocking, check);
+    auto verified = co_await common::run_blocking<Verified>(srv_->blocking, check);
     if (!verified.ok) {
         spdlog::warn("{}: authentication failed for '{}'", ip_, authcid);
         reply(535, "5.7.8", "Authentication credentials invalid");

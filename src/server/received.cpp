@@ -1,7 +1,7 @@
 // Builds the Received: header for submitted messages.
 #include "server/received.hpp"
 
-#include <ctime>
+#include "common/timefmt.hpp"
 
 namespace mailward::server {
 namespace {
@@ -20,15 +20,6 @@ std::string sanitize(const std::string& s) {
 
 }  // namespace
 
-std::string rfc5322_date(std::chrono::system_clock::time_point t) {
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-    return buf;
-}
-
 std::string received_header(const ReceivedInfo& info) {
     std::string proto = info.smtputf8 ? "UTF8SMTP" : (info.esmtp ? "ESMTP" : "SMTP");
     if (info.esmtp || info.smtputf8) {
@@ -42,7 +33,7 @@ std::string received_header(const ReceivedInfo& info) {
              std::to_string(info.tls_bits) + "/" + std::to_string(info.tls_bits) + " bits))";
     }
     if (!info.single_recipient.empty()) h += "\r\n\tfor <" + info.single_recipient + ">";
-    h += "; " + rfc5322_date(info.when) + "\r\n";
+    h += "; " + common::rfc5322_date(info.when) + "\r\n";
     return h;
 }
 

@@ -26,7 +26,4 @@ struct ReceivedInfo {
 // The complete header field, folded, ending in CRLF.
 std::string received_header(const ReceivedInfo& info);
 
-// RFC 5322 3.3 date-time in UTC, e.g. "Sat, 28 Nov 2026 17:20:29 +0000".
-std::string rfc5322_date(std::chrono::system_clock::time_point t);
-
 }  // namespace mailward::server

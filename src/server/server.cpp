@@ -113,6 +113,8 @@ Result<void> SubmissionServer::start(asio::io_context& io, std::string& error) {
     return {};
 }
 
+void SubmissionServer::set_on_queued(std::function<void()> f) { impl_->on_queued = std::move(f); }
+
 void SubmissionServer::stop() {
     impl_->stopping = true;
     for (auto& acc : impl_->acceptors) {

@@ -3,6 +3,7 @@
 // Asio stays out of this header; serve (src/cli) owns the io_context and passes it in.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -35,6 +36,8 @@ public:
     Result<void> start(boost::asio::io_context& io, std::string& error);
     // Stops accepting; open sessions end at their next command or timeout.
     void stop();
+    // Called (on an I/O thread) after each message is queued durably; set before start().
+    void set_on_queued(std::function<void()> f);
 
     struct Impl;
 

@@ -32,6 +32,7 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
     asio::thread_pool blocking{2};
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::atomic<bool> stopping{false};
+    std::function<void()> on_queued;  // the delivery engine's kick
 
     // Connection admission: total and per client address.
     std::mutex conn_mu;

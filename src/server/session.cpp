@@ -508,6 +508,7 @@ asio::awaitable<bool> Session::on_data() {
     }
     spdlog::info("{}: queued {} from=<{}> nrcpt={} user={} tls={}", ip_, id, from, nrcpt,
                  auth_user_.empty() ? "-" : auth_user_, tls_ ? "yes" : "no");
+    if (srv_->on_queued) srv_->on_queued();
     finish(250, "2.0.0", "Ok: queued as " + id);
     co_return true;
 }

@@ -101,7 +101,8 @@ class Mailward:
             for sec, kv in sections.items():
                 f.write("[%s]\n" % sec)
                 for k, v in kv.items():
-                    f.write("%s = %s\n" % (k, toml_value(v)))
+                    key = k if k.replace("_", "").isalnum() else toml_value(k)  # "a.example" = ...
+                    f.write("%s = %s\n" % (key, toml_value(v)))
 
     def start(self, timeout=60):
         self.logf = open(self.log_path, "ab")
@@ -117,6 +118,7 @@ class Mailward:
             return f.read().decode("utf-8", "replace")
 
     def stop(self):
+        """Stops the server by PID; a sanitizer report in its log fails the test that stops it."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -128,6 +130,8 @@ class Mailward:
             self.logf.close()
         rc = None if self.proc is None else self.proc.returncode
         self.proc = None
+        if os.path.exists(self.log_path) and "Sanitizer" in self.log():
+            raise AssertionError("mailward reported a sanitizer error:\n" + self.log()[-6000:])
         return rc
 
     def kill9(self):
@@ -143,6 +147,19 @@ class Mailward:
         if check and p.returncode != 0:
             raise AssertionError("mailward %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
         return p
+
+    def queue_show(self, qid):
+        import json
+        return json.loads(self.cli("queue", "show", qid, "--json").stdout)
+
+    def delivery_log(self):
+        """The structured delivery log: one dict per attempt line."""
+        import json
+        path = os.path.join(self.data_dir, "delivery.log")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [json.loads(l) for l in f if l.strip()]
 
     def add_user(self, name, password, mode=None):
         args = ["user", "add", name] + (["--mode", mode] if mode else [])

@@ -1,0 +1,14 @@
+// Time formats used in mail headers and logs: RFC 5322 3.3 date-time and ISO 8601, both in UTC.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace mailward::common {
+
+// "Sat, 28 Nov 2026 17:20:29 +0000"
+std::string rfc5322_date(std::chrono::system_clock::time_point t);
+// "2026-11-28T17:20:29Z", or "-" for the epoch (an unset time).
+std::string iso8601(std::chrono::system_clock::time_point t);
+
+}  // namespace mailward::common

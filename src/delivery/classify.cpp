@@ -1,0 +1,120 @@
+// Classification of every delivery outcome: see classify.hpp. The rules, in order:
+// routing errors (null MX, NXDOMAIN permanent; DNS trouble temporary); TLS failures at a level of
+// encrypt or higher are tls_policy (a TLS close or handshake error is NOT a network error: it must
+// never be retried as plaintext nor requeued forever as "connection lost"); network errors and
+// timeouts temporary; server replies by their first digit (4xx temporary, 5xx permanent), except
+// a 5xx greeting or EHLO which condemns the host, not the message (RFC 5321 3.1: try the next MX).
+#include "delivery/classify.hpp"
+
+#include "delivery/route.hpp"
+#include "dns/resolver.hpp"
+
+namespace mailward::delivery {
+namespace {
+
+std::string reply_status(const smtp::Reply& r) {
+    if (!r.enhanced.empty()) return r.enhanced;
+    if (r.code >= 500) return "5.0.0";
+    if (r.code >= 400) return "4.0.0";
+    return "2.0.0";
+}
+
+Classified from_reply(const smtp::Reply& r, const std::string& host, std::string_view what) {
+    Classified c;
+    c.status = reply_status(r);
+    c.diagnostic = "smtp; " + r.summary();
+    c.reason = host + " said " + std::string(what) + ": " + r.summary();
+    if (r.positive()) c.outcome = Outcome::delivered;
+    else if (r.transient()) c.outcome = Outcome::temporary;
+    else c.outcome = Outcome::permanent;
+    return c;
+}
+
+bool tls_stage(Stage s) { return s == Stage::starttls || s == Stage::tls_handshake || s == Stage::tls_policy; }
+
+}  // namespace
+
+std::string_view to_string(Outcome o) {
+    switch (o) {
+        case Outcome::delivered: return "delivered";
+        case Outcome::temporary: return "deferred";
+        case Outcome::permanent: return "bounced";
+        case Outcome::tls_policy: return "deferred-tls-policy";
+    }
+    return "?";
+}
+
+Classified classify(const Evidence& e) {
+    Classified c;
+    if (e.route_error) {
+        c.reason = e.route_detail.empty() ? e.route_error.message() : e.route_detail;
+        if (e.route_error == RouteErrc::null_mx) {
+            c.outcome = Outcome::permanent;
+            c.status = "5.1.10";
+        } else if (e.route_error == RouteErrc::no_such_domain || e.route_error == dns::DnsErrc::nxdomain) {
+            c.outcome = Outcome::permanent;
+            c.status = "5.1.2";
+        } else if (e.route_error == RouteErrc::no_addresses) {
+            c.outcome = Outcome::permanent;
+            c.status = "5.4.4";
+        } else {
+            c.outcome = Outcome::temporary;
+            c.status = "4.4.3";
+        }
+        return c;
+    }
+    if (e.session) {
+        const SessionError& s = *e.session;
+        const bool forced = e.required >= tls::Level::encrypt;
+        if (tls_stage(s.stage)) {
+            c.try_next_host = true;
+            c.reason = e.host + ": " + (s.detail.empty() ? std::string(to_string(s.stage)) : s.detail);
+            if (s.reply) {
+                c.diagnostic = "smtp; " + s.reply->summary();
+                if (s.detail.empty()) c.reason = e.host + " answered STARTTLS with " + s.reply->summary();
+            }
+            if (forced) {
+                c.outcome = Outcome::tls_policy;
+                c.status = "4.7.5";  // RFC 3463: cryptographic failure
+                c.reason = "TLS " + std::string(tls::to_string(e.required)) + " required, not met: " + c.reason;
+            } else {
+                c.outcome = Outcome::temporary;
+                c.status = "4.7.0";
+            }
+            return c;
+        }
+        if (s.reply) {
+            std::string_view what = s.stage == Stage::greeting ? "in its greeting"
+                                    : s.stage == Stage::ehlo   ? "to EHLO"
+                                    : s.stage == Stage::mail   ? "to MAIL FROM"
+                                    : s.stage == Stage::data   ? "to DATA"
+                                                               : "after the message data";
+            c = from_reply(*s.reply, e.host, what);
+            if (!s.detail.empty()) c.reason += " (" + s.detail + ")";
+            // A host that refuses the session, or 4xx before any transaction: the next MX may help.
+            if (s.stage == Stage::greeting || s.stage == Stage::ehlo) {
+                c.try_next_host = true;
+                if (c.outcome == Outcome::permanent) c.outcome = Outcome::temporary;
+            } else if (s.stage == Stage::mail && c.outcome == Outcome::temporary) {
+                c.try_next_host = true;
+            }
+            return c;
+        }
+        // No reply: a local or network failure (connect refused, reset, timeout).
+        c.outcome = Outcome::temporary;
+        c.status = s.stage == Stage::connect ? "4.4.1" : "4.4.2";
+        c.try_next_host = s.stage == Stage::connect || s.stage == Stage::greeting || s.stage == Stage::ehlo;
+        c.reason = e.host + ": " + std::string(to_string(s.stage)) + " failed: " +
+                   (s.detail.empty() ? s.ec.message() : s.detail);
+        return c;
+    }
+    if (e.recipient) {
+        return from_reply(e.recipient->reply, e.host, e.recipient->accepted ? "on accepting" : "on refusing");
+    }
+    c.outcome = Outcome::temporary;
+    c.status = "4.0.0";
+    c.reason = "no evidence (internal error)";
+    return c;
+}
+
+}  // namespace mailward::delivery

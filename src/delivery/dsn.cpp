@@ -1,0 +1,117 @@
+// Builds RFC 3464 bounces: see dsn.hpp.
+#include "delivery/dsn.hpp"
+
+#include "common/ids.hpp"
+#include "common/timefmt.hpp"
+
+namespace mailward::delivery {
+namespace {
+
+// The header block of a CRLF message (up to, not including, the empty line).
+std::string headers_of(const std::string& body) {
+    auto end = body.find("\r\n\r\n");
+    return end == std::string::npos ? body : body.substr(0, end + 2);
+}
+
+// Keeps header field values on one line: CR and LF become spaces.
+std::string one_line(std::string s) {
+    for (auto& c : s) {
+        if (c == '\r' || c == '\n') c = ' ';
+    }
+    return s;
+}
+
+}  // namespace
+
+bool wants_failure_dsn(const store::Envelope& env, const store::Recipient& r) {
+    if (env.sender.empty()) return false;            // never bounce a bounce
+    if (r.notify == 0) return true;                  // default: FAILURE
+    if (r.notify & store::notify_never) return false;
+    return (r.notify & store::notify_failure) != 0;
+}
+
+std::optional<store::StoredMessage> make_bounce(const store::Envelope& env, const std::string& original_body,
+                                                const std::vector<FailedRecipient>& failed, const std::string& hostname,
+                                                std::chrono::system_clock::time_point now) {
+    std::vector<const FailedRecipient*> due;
+    for (const auto& f : failed) {
+        if (f.index < env.recipients.size() && wants_failure_dsn(env, env.recipients[f.index])) due.push_back(&f);
+    }
+    if (due.empty()) return std::nullopt;
+
+    store::StoredMessage m;
+    auto& b = m.envelope;
+    b.id = common::new_queue_id(now);
+    b.sender = "";
+    store::Recipient to;
+    to.address = env.sender;
+    to.next_attempt = now;
+    b.recipients.push_back(to);
+    b.body_type = store::BodyType::eight_bit_mime;
+    b.smtputf8 = env.smtputf8;
+    b.sender_mode = env.sender_mode;  // a bounce carries the original: it keeps its protection
+    b.received_at = now;
+    b.client_address = "127.0.0.1";
+    b.client_helo = hostname;
+
+    const std::string boundary = b.id + "/" + hostname;
+    const std::string date = common::rfc5322_date(now);
+    std::string t;
+    t += "From: Mail Delivery System <MAILER-DAEMON@" + hostname + ">\r\n";
+    t += "To: <" + env.sender + ">\r\n";
+    t += "Subject: Undelivered Mail Returned to Sender\r\n";
+    t += "Date: " + date + "\r\n";
+    t += "Message-ID: <" + b.id + "@" + hostname + ">\r\n";
+    t += "Auto-Submitted: auto-replied\r\n";
+    t += "MIME-Version: 1.0\r\n";
+    t += "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"" + boundary + "\"\r\n";
+    t += "\r\nThis is a MIME-encapsulated message.\r\n\r\n";
+
+    t += "--" + boundary + "\r\n";
+    t += "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
+    t += "This is the mail system at " + hostname + ".\r\n\r\n";
+    t += "Your message could not be delivered to the following recipient" + std::string(due.size() > 1 ? "s" : "") +
+         ". This is a permanent error; it will not be retried.\r\n\r\n";
+    for (const auto* f : due) {
+        t += "<" + env.recipients[f->index].address + ">: " + one_line(f->reason) + "\r\n";
+    }
+    t += "\r\nThe original message ";
+    t += env.ret == store::DsnRet::hdrs ? "headers are attached.\r\n" : "is attached.\r\n";
+    t += "\r\n--" + boundary + "\r\n";
+
+    t += "Content-Type: message/delivery-status\r\n\r\n";
+    t += "Reporting-MTA: dns; " + hostname + "\r\n";
+    t += "X-Mailward-Queue-ID: " + env.id + "\r\n";
+    if (!env.envid.empty()) t += "Original-Envelope-Id: " + one_line(env.envid) + "\r\n";
+    t += "Arrival-Date: " + common::rfc5322_date(env.received_at) + "\r\n";
+    for (const auto* f : due) {
+        const auto& r = env.recipients[f->index];
+        t += "\r\n";
+        t += "Final-Recipient: rfc822; " + r.address + "\r\n";
+        if (!r.orcpt.empty()) {
+            auto semi = r.orcpt.find(';');
+            t += "Original-Recipient: " +
+                 (semi == std::string::npos ? "rfc822; " + r.orcpt
+                                            : r.orcpt.substr(0, semi) + "; " + r.orcpt.substr(semi + 1)) +
+                 "\r\n";
+        }
+        t += "Action: failed\r\n";
+        t += "Status: " + f->status + "\r\n";
+        if (!f->remote_mta.empty()) t += "Remote-MTA: dns; " + f->remote_mta + "\r\n";
+        if (!f->diagnostic.empty()) t += "Diagnostic-Code: " + one_line(f->diagnostic) + "\r\n";
+        t += "Last-Attempt-Date: " + date + "\r\n";
+    }
+    t += "\r\n--" + boundary + "\r\n";
+    if (env.ret == store::DsnRet::hdrs) {
+        t += "Content-Type: text/rfc822-headers\r\n\r\n" + headers_of(original_body);
+    } else {
+        t += "Content-Type: message/rfc822\r\n\r\n" + original_body;
+        if (original_body.size() < 2 || original_body.compare(original_body.size() - 2, 2, "\r\n") != 0) t += "\r\n";
+    }
+    t += "\r\n--" + boundary + "--\r\n";
+    m.body = std::move(t);
+    b.size = m.body.size();
+    return m;
+}
+
+}  // namespace mailward::delivery

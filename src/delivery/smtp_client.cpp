@@ -1,0 +1,550 @@
+// The outbound SMTP client: see smtp_client.hpp for the RFCs. One object per connection, used by
+// one coroutine at a time (the engine's strand). Every network step has its own deadline: a timer
+// that cancels the socket, so TLS reads are cut as well as plain ones.
+#include "delivery/smtp_client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <openssl/err.h>
+
+#include "smtp/command.hpp"
+
+namespace mailward::delivery {
+namespace asio = boost::asio;
+using asio::as_tuple;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+
+std::string_view to_string(Stage s) {
+    switch (s) {
+        case Stage::connect: return "connect";
+        case Stage::greeting: return "greeting";
+        case Stage::ehlo: return "EHLO";
+        case Stage::starttls: return "STARTTLS";
+        case Stage::tls_handshake: return "TLS handshake";
+        case Stage::tls_policy: return "TLS policy";
+        case Stage::mail: return "MAIL FROM";
+        case Stage::rcpt: return "RCPT TO";
+        case Stage::data: return "DATA";
+        case Stage::data_done: return "end of data";
+        case Stage::quit: return "QUIT";
+    }
+    return "?";
+}
+
+namespace {
+
+constexpr std::size_t kMaxReplyBytes = 64 * 1024;
+constexpr std::size_t kDataChunk = 64 * 1024;
+constexpr auto kQuitTimeout = std::chrono::seconds(5);
+
+struct Extensions {
+    bool pipelining = false, eight_bit = false, smtputf8 = false, dsn = false, requiretls = false, starttls = false;
+    std::optional<std::uint64_t> size;  // 0 = announced without a limit
+};
+
+std::string upper(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+Extensions parse_ehlo(const std::vector<std::string>& lines) {
+    Extensions e;
+    for (std::size_t i = 1; i < lines.size(); ++i) {  // line 0 is the greeting text
+        std::string l = upper(lines[i]);
+        std::string kw = l.substr(0, l.find(' '));
+        if (kw == "PIPELINING") e.pipelining = true;
+        else if (kw == "8BITMIME") e.eight_bit = true;
+        else if (kw == "SMTPUTF8") e.smtputf8 = true;
+        else if (kw == "DSN") e.dsn = true;
+        else if (kw == "REQUIRETLS") e.requiretls = true;
+        else if (kw == "STARTTLS") e.starttls = true;
+        else if (kw == "SIZE") {
+            std::uint64_t n = 0;
+            auto sp = l.find(' ');
+            if (sp != std::string::npos) {
+                try {
+                    n = std::stoull(l.substr(sp + 1));
+                } catch (...) {
+                    n = 0;
+                }
+            }
+            e.size = n;
+        }
+    }
+    return e;
+}
+
+// Dot-stuffing (RFC 5321 4.5.2) of a CRLF body, with the final CRLF ensured and the end marker.
+void append_stuffed(std::string& out, std::string_view body) {
+    bool line_start = true;
+    for (char c : body) {
+        if (line_start && c == '.') out.push_back('.');
+        out.push_back(c);
+        line_start = c == '\n';
+    }
+    if (body.size() < 2 || body.substr(body.size() - 2) != "\r\n") out += "\r\n";
+    out += ".\r\n";
+}
+
+std::string ssl_error_text(const boost::system::error_code& ec) {
+    std::string s = ec.message();
+    if (ec.category() == asio::error::get_ssl_category()) {
+        char buf[256];
+        ERR_error_string_n(static_cast<unsigned long>(ec.value()), buf, sizeof buf);
+        s = buf;
+    }
+    return s;
+}
+
+class Client final : public SmtpClient {
+public:
+    Client(asio::any_io_executor ex, Target t, tls::ClientContext ctx, ClientTimeouts to)
+        : tls_ctx_(std::move(ctx)), stream_(ex, *tls_ctx_.ctx), timer_(ex), target_(std::move(t)), to_(to) {}
+
+    ~Client() override {
+        boost::system::error_code ec;
+        timer_.cancel();
+        stream_.next_layer().close(ec);
+    }
+
+    // Connects and completes greeting, EHLO and STARTTLS as the level demands.
+    asio::awaitable<std::optional<SessionError>> open(bool skip_starttls);
+
+    asio::awaitable<TransactionResult> send(const store::Envelope& env, std::vector<std::size_t> recipients,
+                                            const std::string& body) override;
+    asio::awaitable<void> quit() override;
+    const tls::PeerFacts& tls_facts() const override { return facts_; }
+    const Target& target() const override { return target_; }
+    const std::vector<std::string>& ehlo_lines() const override { return ehlo_; }
+    bool starttls_offered() const override { return starttls_offered_; }
+
+private:
+    void arm(std::chrono::milliseconds d);
+    void disarm() { timer_.cancel(); }
+    asio::awaitable<bool> write(std::string_view data, std::chrono::milliseconds d);
+    asio::awaitable<std::optional<smtp::Reply>> read_reply(std::chrono::milliseconds d);
+    asio::awaitable<std::optional<SessionError>> ehlo(Stage stage);
+    SessionError net_error(Stage s, std::string detail = "") const {
+        SessionError e;
+        e.stage = s;
+        e.ec = timed_out_ ? make_error_code(asio::error::timed_out) : last_ec_;
+        e.detail = detail.empty() ? (timed_out_ ? "timed out" : ssl_error_text(last_ec_)) : detail;
+        return e;
+    }
+    static SessionError reply_error(Stage s, smtp::Reply r, std::string detail = "") {
+        SessionError e;
+        e.stage = s;
+        e.reply = std::move(r);
+        e.detail = std::move(detail);
+        return e;
+    }
+
+    tls::ClientContext tls_ctx_;
+    asio::ssl::stream<tcp::socket> stream_;
+    asio::steady_timer timer_;
+    Target target_;
+    ClientTimeouts to_;
+    bool tls_ = false;
+    bool timed_out_ = false;
+    bool broken_ = false;
+    bool need_rset_ = false;
+    boost::system::error_code last_ec_;
+    std::string rbuf_;
+    std::vector<std::string> ehlo_;
+    Extensions ext_;
+    bool starttls_offered_ = false;
+    tls::PeerFacts facts_;
+};
+
+void Client::arm(std::chrono::milliseconds d) {
+    timed_out_ = false;
+    timer_.expires_after(d);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;  // cancelled: the operation finished in time (do not touch a freed client)
+        timed_out_ = true;
+        boost::system::error_code ignored;
+        stream_.next_layer().cancel(ignored);
+    });
+}
+
+asio::awaitable<bool> Client::write(std::string_view data, std::chrono::milliseconds d) {
+    if (broken_) co_return false;
+    arm(d);
+    boost::system::error_code ec;
+    if (tls_) {
+        std::tie(ec, std::ignore) = co_await asio::async_write(stream_, asio::buffer(data), as_tuple(use_awaitable));
+    } else {
+        std::tie(ec, std::ignore) =
+            co_await asio::async_write(stream_.next_layer(), asio::buffer(data), as_tuple(use_awaitable));
+    }
+    disarm();
+    if (ec) {
+        last_ec_ = ec;
+        broken_ = true;
+        co_return false;
+    }
+    co_return true;
+}
+
+asio::awaitable<std::optional<smtp::Reply>> Client::read_reply(std::chrono::milliseconds d) {
+    if (broken_) co_return std::nullopt;
+    smtp::ReplyParser parser;
+    std::size_t taken = 0;
+    arm(d);
+    for (;;) {
+        auto nl = rbuf_.find('\n');
+        if (nl != std::string::npos) {
+            std::string line = rbuf_.substr(0, nl);
+            rbuf_.erase(0, nl + 1);
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            taken += nl + 1;
+            auto st = parser.feed(line);
+            if (st == smtp::ReplyParser::Status::done) {
+                disarm();
+                co_return parser.take();
+            }
+            if (st == smtp::ReplyParser::Status::error || taken > kMaxReplyBytes) {
+                disarm();
+                last_ec_ = make_error_code(asio::error::invalid_argument);
+                broken_ = true;
+                co_return std::nullopt;
+            }
+            continue;
+        }
+        if (rbuf_.size() > kMaxReplyBytes) {
+            disarm();
+            broken_ = true;
+            co_return std::nullopt;
+        }
+        char buf[8192];
+        boost::system::error_code ec;
+        std::size_t n = 0;
+        if (tls_) {
+            std::tie(ec, n) = co_await stream_.async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
+        } else {
+            std::tie(ec, n) = co_await stream_.next_layer().async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
+        }
+        if (ec) {
+            disarm();
+            last_ec_ = ec;
+            broken_ = true;
+            co_return std::nullopt;
+        }
+        rbuf_.append(buf, n);
+    }
+}
+
+asio::awaitable<std::optional<SessionError>> Client::ehlo(Stage stage) {
+    if (!co_await write("EHLO " + target_.helo_name + "\r\n", to_.command)) co_return net_error(stage);
+    auto r = co_await read_reply(to_.command);
+    if (!r) co_return net_error(stage);
+    if (r->code == 250) {
+        ehlo_ = r->lines;
+        ext_ = parse_ehlo(r->lines);
+        co_return std::nullopt;
+    }
+    // RFC 5321 3.2: a server that does not know EHLO gets HELO (and no extensions).
+    if (!co_await write("HELO " + target_.helo_name + "\r\n", to_.command)) co_return net_error(stage);
+    auto h = co_await read_reply(to_.command);
+    if (!h) co_return net_error(stage);
+    if (h->code != 250) co_return reply_error(stage, *h);
+    ehlo_.clear();
+    ext_ = Extensions{};
+    co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(target_.address, ec);
+    if (ec) {
+        last_ec_ = ec;
+        co_return net_error(Stage::connect, "bad address " + target_.address);
+    }
+    arm(to_.connect);
+    std::tie(ec) = co_await stream_.next_layer().async_connect(tcp::endpoint(addr, target_.port), as_tuple(use_awaitable));
+    disarm();
+    if (ec) {
+        last_ec_ = ec;
+        broken_ = true;
+        co_return net_error(Stage::connect);
+    }
+    auto greeting = co_await read_reply(to_.greeting);
+    if (!greeting) co_return net_error(Stage::greeting);
+    if (greeting->code != 220) co_return reply_error(Stage::greeting, *greeting);
+    if (auto e = co_await ehlo(Stage::ehlo)) co_return e;
+    starttls_offered_ = ext_.starttls;
+
+    const bool forced = target_.level >= tls::Level::encrypt;
+    if (target_.level == tls::Level::none || skip_starttls) co_return std::nullopt;
+    if (!ext_.starttls) {
+        if (!forced) co_return std::nullopt;  // may: plaintext is allowed
+        SessionError e;
+        e.stage = Stage::tls_policy;
+        e.detail = "STARTTLS not offered by " + target_.mx_host + " [" + target_.address + "]";
+        co_return e;
+    }
+    if (!co_await write("STARTTLS\r\n", to_.command)) co_return net_error(Stage::starttls);
+    auto st = co_await read_reply(to_.command);
+    if (!st) co_return net_error(Stage::starttls);
+    if (st->code != 220) {
+        if (!forced) co_return std::nullopt;  // may: go on in plaintext (RFC 3207 4.1)
+        co_return reply_error(Stage::starttls, *st);
+    }
+    if (!rbuf_.empty()) {
+        // Bytes after the 220 and before the handshake could only come from an attacker.
+        SessionError e;
+        e.stage = Stage::starttls;
+        e.detail = "the server sent data after its STARTTLS reply (possible injection)";
+        co_return e;
+    }
+    if (!tls::prepare_client(stream_.native_handle(), target_.level, target_.mx_host, target_.tlsa)) {
+        SessionError e;
+        e.stage = Stage::tls_policy;
+        e.detail = "no usable TLSA record for " + target_.mx_host;
+        co_return e;
+    }
+    arm(to_.command);
+    std::tie(ec) = co_await stream_.async_handshake(asio::ssl::stream_base::client, as_tuple(use_awaitable));
+    disarm();
+    if (ec) {
+        last_ec_ = ec;
+        broken_ = true;
+        co_return net_error(Stage::tls_handshake);
+    }
+    tls_ = true;
+    facts_ = tls::collect_facts(stream_.native_handle());
+    std::string why;
+    if (!tls::meets(target_.level, facts_, why)) {
+        SessionError e;
+        e.stage = Stage::tls_policy;
+        e.detail = why;
+        e.tls = facts_;
+        co_return e;
+    }
+    if (auto e = co_await ehlo(Stage::ehlo)) co_return e;  // RFC 3207 4.2: start over after TLS
+    co_return std::nullopt;
+}
+
+asio::awaitable<TransactionResult> Client::send(const store::Envelope& env, std::vector<std::size_t> rcpts,
+                                                const std::string& body) {
+    TransactionResult res;
+    auto fail = [&res](SessionError e, bool usable) {
+        res.error = std::move(e);
+        res.connection_usable = usable;
+    };
+    if (need_rset_) {
+        need_rset_ = false;
+        if (!co_await write("RSET\r\n", to_.command)) {
+            fail(net_error(Stage::mail), false);
+            co_return res;
+        }
+        auto r = co_await read_reply(to_.command);
+        if (!r || r->code != 250) {
+            fail(r ? reply_error(Stage::mail, *r) : net_error(Stage::mail), false);
+            co_return res;
+        }
+    }
+    const bool eight_bit = env.body_type != store::BodyType::seven_bit;
+    if (ext_.size && *ext_.size > 0 && body.size() > *ext_.size) {
+        fail(reply_error(Stage::mail, smtp::Reply(552, "5.3.4", "message size exceeds the server's limit"),
+                         "the message is " + std::to_string(body.size()) + " octets, " + target_.mx_host +
+                             " accepts at most " + std::to_string(*ext_.size)),
+             true);
+        co_return res;
+    }
+    if (eight_bit && !ext_.eight_bit) {
+        fail(reply_error(Stage::mail, smtp::Reply(554, "5.6.3", "the next hop does not support 8BITMIME"),
+                         "8-bit message and no 8BITMIME at " + target_.mx_host),
+             true);
+        co_return res;
+    }
+    if (env.smtputf8 && !ext_.smtputf8) {
+        fail(reply_error(Stage::mail, smtp::Reply(553, "5.6.7", "the next hop does not support SMTPUTF8"),
+                         "internationalized addresses and no SMTPUTF8 at " + target_.mx_host),
+             true);
+        co_return res;
+    }
+    if (env.requiretls && !ext_.requiretls) {
+        fail(reply_error(Stage::mail, smtp::Reply(550, "5.7.30", "REQUIRETLS not supported by the next hop"),
+                         "RFC 8689: " + target_.mx_host + " does not offer REQUIRETLS"),
+             true);
+        co_return res;
+    }
+
+    std::string mail = "MAIL FROM:<" + env.sender + ">";
+    if (ext_.size) mail += " SIZE=" + std::to_string(body.size());
+    if (eight_bit) mail += " BODY=8BITMIME";
+    if (env.smtputf8) mail += " SMTPUTF8";
+    if (ext_.dsn && env.ret != store::DsnRet::unspecified) mail += env.ret == store::DsnRet::full ? " RET=FULL" : " RET=HDRS";
+    if (ext_.dsn && !env.envid.empty()) mail += " ENVID=" + smtp::xtext_encode(env.envid);
+    if (env.requiretls) mail += " REQUIRETLS";
+    mail += "\r\n";
+    std::vector<std::string> rcpt_lines;
+    for (auto i : rcpts) {
+        const auto& r = env.recipients[i];
+        std::string l = "RCPT TO:<" + r.address + ">";
+        if (ext_.dsn && r.notify != 0) {
+            if (r.notify & store::notify_never) {
+                l += " NOTIFY=NEVER";
+            } else {
+                std::string n;
+                if (r.notify & store::notify_success) n += "SUCCESS,";
+                if (r.notify & store::notify_failure) n += "FAILURE,";
+                if (r.notify & store::notify_delay) n += "DELAY,";
+                if (!n.empty()) l += " NOTIFY=" + n.substr(0, n.size() - 1);
+            }
+        }
+        if (ext_.dsn && !r.orcpt.empty()) {
+            auto semi = r.orcpt.find(';');
+            if (semi != std::string::npos) {
+                l += " ORCPT=" + r.orcpt.substr(0, semi) + ";" + smtp::xtext_encode(r.orcpt.substr(semi + 1));
+            }
+        }
+        rcpt_lines.push_back(l + "\r\n");
+    }
+
+    // MAIL, RCPTs and DATA: one write with PIPELINING (RFC 2920 3.1), else one at a time.
+    std::optional<smtp::Reply> mail_reply;
+    std::vector<std::optional<smtp::Reply>> rcpt_replies;
+    std::optional<smtp::Reply> data_reply;
+    if (ext_.pipelining) {
+        std::string batch = mail;
+        for (const auto& l : rcpt_lines) batch += l;
+        batch += "DATA\r\n";
+        if (!co_await write(batch, to_.command)) {
+            fail(net_error(Stage::mail), false);
+            co_return res;
+        }
+        mail_reply = co_await read_reply(to_.command);
+        for (std::size_t i = 0; i < rcpt_lines.size() && mail_reply; ++i) rcpt_replies.push_back(co_await read_reply(to_.command));
+        if (mail_reply && (rcpt_replies.empty() || rcpt_replies.back())) data_reply = co_await read_reply(to_.data_init);
+        if (!data_reply) {
+            fail(net_error(mail_reply ? Stage::data : Stage::mail), false);
+            co_return res;
+        }
+    } else {
+        if (!co_await write(mail, to_.command) || !(mail_reply = co_await read_reply(to_.command))) {
+            fail(net_error(Stage::mail), false);
+            co_return res;
+        }
+        if (mail_reply->positive()) {
+            for (const auto& l : rcpt_lines) {
+                if (!co_await write(l, to_.command)) break;
+                rcpt_replies.push_back(co_await read_reply(to_.command));
+                if (!rcpt_replies.back()) break;
+            }
+            if (rcpt_replies.size() != rcpt_lines.size() || !rcpt_replies.back()) {
+                fail(net_error(Stage::rcpt), false);
+                co_return res;
+            }
+        }
+    }
+    if (!mail_reply->positive()) {
+        need_rset_ = true;
+        if (data_reply && data_reply->code == 354) {  // a server that took DATA anyway: end it empty
+            co_await write(".\r\n", to_.data_block);
+            co_await read_reply(to_.data_done);
+        }
+        fail(reply_error(Stage::mail, *mail_reply), !broken_);
+        co_return res;
+    }
+    std::vector<std::size_t> accepted;
+    for (std::size_t k = 0; k < rcpts.size(); ++k) {
+        RecipientResult rr;
+        rr.index = rcpts[k];
+        rr.reply = *rcpt_replies[k];
+        if (rr.reply.positive()) {
+            accepted.push_back(k);
+        } else {
+            res.recipients.push_back(rr);
+        }
+    }
+    if (accepted.empty()) {
+        // No recipient: no message (RFC 2920 3.1). A pipelined DATA that got 354 is ended empty.
+        if (data_reply && data_reply->code == 354) {
+            co_await write(".\r\n", to_.data_block);
+            co_await read_reply(to_.data_done);
+        }
+        need_rset_ = true;
+        res.connection_usable = !broken_;
+        co_return res;
+    }
+    if (!ext_.pipelining) {
+        if (!co_await write("DATA\r\n", to_.command) || !(data_reply = co_await read_reply(to_.data_init))) {
+            fail(net_error(Stage::data), false);
+            co_return res;
+        }
+    }
+    if (data_reply->code != 354) {
+        need_rset_ = true;
+        fail(reply_error(Stage::data, *data_reply), !broken_);
+        co_return res;
+    }
+    std::string wire;
+    wire.reserve(body.size() + body.size() / 64 + 8);
+    append_stuffed(wire, body);
+    for (std::size_t off = 0; off < wire.size(); off += kDataChunk) {
+        if (!co_await write(std::string_view(wire).substr(off, kDataChunk), to_.data_block)) {
+            fail(net_error(Stage::data), false);
+            co_return res;
+        }
+    }
+    auto final_reply = co_await read_reply(to_.data_done);
+    if (!final_reply) {
+        fail(net_error(Stage::data_done), false);
+        co_return res;
+    }
+    if (!final_reply->positive()) {
+        fail(reply_error(Stage::data_done, *final_reply), true);
+        co_return res;
+    }
+    for (auto k : accepted) {
+        RecipientResult rr;
+        rr.index = rcpts[k];
+        rr.reply = *final_reply;
+        rr.accepted = true;
+        res.recipients.push_back(rr);
+    }
+    co_return res;
+}
+
+asio::awaitable<void> Client::quit() {
+    if (!broken_ && co_await write("QUIT\r\n", kQuitTimeout)) co_await read_reply(kQuitTimeout);
+    if (tls_ && !broken_) {
+        arm(kQuitTimeout);
+        co_await stream_.async_shutdown(as_tuple(use_awaitable));
+        disarm();
+    }
+    boost::system::error_code ec;
+    stream_.next_layer().close(ec);
+    broken_ = true;
+}
+
+}  // namespace
+
+asio::awaitable<std::pair<std::unique_ptr<SmtpClient>, std::optional<SessionError>>> SmtpClient::connect(
+    asio::any_io_executor ex, Target target, tls::ClientContext tls, ClientTimeouts timeouts) {
+    auto c = std::make_unique<Client>(ex, target, tls, timeouts);
+    auto err = co_await c->open(false);
+    if (err && target.level == tls::Level::may && err->stage == Stage::tls_handshake) {
+        // Opportunistic: a peer whose TLS is broken still gets the message, in plaintext, as it
+        // would from any MTA (the ratchet of the policy engine decides when this is not allowed).
+        co_await c->quit();
+        c = std::make_unique<Client>(ex, target, tls, timeouts);
+        err = co_await c->open(true);
+    }
+    if (err) {
+        co_await c->quit();
+        co_return std::make_pair(std::unique_ptr<SmtpClient>(), err);
+    }
+    co_return std::make_pair(std::unique_ptr<SmtpClient>(std::move(c)), std::optional<SessionError>());
+}
+
+}  // namespace mailward::delivery

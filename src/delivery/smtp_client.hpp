@@ -1,0 +1,84 @@
+// The outbound SMTP client (RFC 5321) of the delivery engine: connect to one MX address, read the
+// greeting, EHLO (HELO fallback), STARTTLS (RFC 3207) as the required tls::Level demands, then one
+// or more mail transactions on the same connection (reuse), with PIPELINING (RFC 2920), SIZE
+// (RFC 1870) checked before DATA, 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531) honoured, DSN
+// parameters passed on (RFC 3461), per-recipient replies, and RFC 5321 4.5.3.2 timeouts.
+// At encrypt or higher, no message byte is sent unless TLS was established and meets the level.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "dns/resolver.hpp"
+#include "smtp/reply.hpp"
+#include "store/store.hpp"
+#include "tls/client.hpp"
+
+namespace mailward::delivery {
+
+struct ClientTimeouts {
+    std::chrono::milliseconds connect{30000}, greeting{300000}, command{300000}, data_init{120000},
+        data_block{180000}, data_done{600000};
+};
+
+struct Target {
+    std::string mx_host;       // the MX name (for SNI, name checks, logs); for implicit MX, the domain
+    std::string address;       // IP literal to connect to
+    unsigned short port = 25;
+    tls::Level level = tls::Level::may;
+    std::vector<dns::TlsaRecord> tlsa;  // for dane: records from a secure answer
+    std::string helo_name;     // our EHLO name ([server] hostname)
+};
+
+// Why a connection-level step failed. The delivery classifier turns these into outcomes.
+enum class Stage { connect, greeting, ehlo, starttls, tls_handshake, tls_policy, mail, rcpt, data, data_done, quit };
+std::string_view to_string(Stage s);
+
+struct SessionError {
+    Stage stage = Stage::connect;
+    std::optional<smtp::Reply> reply;   // the server's reply when there was one
+    error_code ec;                      // the local/network error when there was one
+    std::string detail;                 // for a person: "STARTTLS not offered", "certificate name mismatch: ..."
+    std::optional<tls::PeerFacts> tls;  // the session's TLS facts when a handshake completed
+};
+
+struct RecipientResult {
+    std::size_t index = 0;              // index into Envelope::recipients
+    smtp::Reply reply;                  // RCPT reply, or the DATA reply for accepted recipients
+    bool accepted = false;              // RCPT 2xx and final DATA 2xx
+};
+
+struct TransactionResult {
+    std::optional<SessionError> error;  // transaction- or connection-level failure (e.g. MAIL 5xx, DATA 4xx)
+    std::vector<RecipientResult> recipients;
+    bool connection_usable = true;      // false: do not reuse this connection
+};
+
+class SmtpClient {
+public:
+    virtual ~SmtpClient() = default;
+
+    // Connects and completes greeting, EHLO and (as the level demands) STARTTLS + EHLO again.
+    // Fails with a SessionError (no message sent) when the level cannot be met.
+    static boost::asio::awaitable<std::pair<std::unique_ptr<SmtpClient>, std::optional<SessionError>>> connect(
+        boost::asio::any_io_executor ex, Target target, tls::ClientContext tls, ClientTimeouts timeouts);
+
+    // One transaction for the given recipients (indexes into env.recipients) of env with body.
+    virtual boost::asio::awaitable<TransactionResult> send(const store::Envelope& env,
+                                                           std::vector<std::size_t> recipients,
+                                                           const std::string& body) = 0;
+    virtual boost::asio::awaitable<void> quit() = 0;
+
+    virtual const tls::PeerFacts& tls_facts() const = 0;  // established=false when plaintext
+    virtual const Target& target() const = 0;
+    virtual const std::vector<std::string>& ehlo_lines() const = 0;  // keywords after TLS if any
+    virtual bool starttls_offered() const = 0;            // in the first (plaintext) EHLO
+};
+
+}  // namespace mailward::delivery

@@ -1,0 +1,233 @@
+"""Delivery engine against real peers on loopback: the lab's knot DNS (signed and unsigned zones,
+TLSA) and Postfix MX listeners with different TLS behaviour. The proof of TLS is Postfix's own
+Received header, and the proof that a peer never saw a message is Postfix's own log
+(`disconnect ... ehlo=1 quit=1`: no MAIL, no DATA)."""
+import os
+import re
+import smtplib
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
+
+from harness import Mailward, TempDir  # noqa: E402
+from mwlab import BlackHoleDns, received_tls, standard_lab  # noqa: E402
+
+SENDER = "alice@tls.example.test"  # bounces come back to the lab's tls.example.test maildir
+
+
+def submit(mw, rcpt, marker, sender=SENDER, params=()):
+    with smtplib.SMTP("127.0.0.1", mw.port, timeout=60) as s:
+        s.ehlo("app.example.org")
+        s.mail(sender, list(params))
+        code, resp = s.rcpt(rcpt)
+        assert code == 250, (code, resp)
+        code, resp = s.data(("Subject: %s\r\nFrom: <%s>\r\nTo: <%s>\r\n\r\nbody %s\r\n" %
+                             (marker, sender, rcpt, marker)).encode())
+        assert code == 250, (code, resp)
+    return resp.decode().split("queued as ")[1].split()[0]
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def with_marker(messages, marker):
+    return [m for m in messages if marker.encode() in m]
+
+
+class DeliveryTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = TempDir()
+        lab = standard_lab(os.path.join(cls.tmp.path, "lab"), start=False)
+        cls.lab = lab
+        # backup.example.test: MX 10 has no listener (connection refused), MX 20 is the TLS host.
+        dead = lab.mx.address(99)
+        lab.dns.add_zone("backup.example.test", [("@", "MX", "10 mx1.backup.example.test."),
+                                                 ("mx1", "A", dead),
+                                                 ("@", "MX", "20 mx.tls.example.test.")])
+        lab.mx.accept_domains(["backup.example.test"])
+        lab.start()
+        extra = lab.mailward_config()
+        # Longer than mailward's 2 s connection reuse: a retry opens a new connection, and the lab's
+        # forced replies apply from the next connection.
+        extra["delivery"]["retry_schedule"] = ["3s"]
+        extra["dns"]["timeout"] = "3s"
+        extra["policy.domains"] = {"notls.example.test": "encrypt", "wrongname.example.test": "verify",
+                                   "selfsigned.example.test": "encrypt"}
+        cls.mw = Mailward(cls.tmp.path, tls=False, extra=extra).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.mw.stop()
+        finally:
+            cls.lab.stop()
+            cls.tmp.cleanup()
+
+    def rcpt_state(self, qid, i=0):
+        return self.mw.queue_show(qid)["recipients"][i]
+
+    def wait_state(self, qid, state, timeout=60):
+        return wait_for(lambda: (r := self.rcpt_state(qid))["state"] == state and r, timeout,
+                        "%s to be %s" % (qid, state))
+
+    def wait_attempts(self, qid, n=1, timeout=60):
+        return wait_for(lambda: (r := self.rcpt_state(qid))["attempts"] >= n and r, timeout,
+                        "%s to have %d attempt(s)" % (qid, n))
+
+    def postfix_sessions_on(self, service):
+        """Postfix's disconnect lines for sessions on a listener, e.g. 'ehlo=2 starttls=1 mail=1 ...'."""
+        return [l for l in self.lab.mx.log().splitlines() if "disconnect from" in l and "/%s/smtpd[" % service in l]
+
+    def force_reply(self, rcpt, reply):
+        self.lab.mx.set_recipient_reply(rcpt, reply)
+        time.sleep(2.5)  # pooled connections (2 s) are gone: the next attempt sees the new reply
+
+    def test_delivered_over_tls(self):
+        marker = "tls-marker-1"
+        qid = submit(self.mw, "bob@tls.example.test", marker)
+        wait_for(lambda: with_marker(self.lab.mx.messages("tls.example.test"), marker), 60, "delivery")
+        msgs = with_marker(self.lab.mx.messages("tls.example.test"), marker)
+        self.assertEqual(len(msgs), 1)
+        tls = received_tls(msgs[0])
+        self.assertIsNotNone(tls, msgs[0][:600])
+        self.assertEqual(tls.protocol, "TLSv1.3")
+        self.wait_state(qid, "delivered")
+        lines = [l for l in self.mw.delivery_log() if l["queue_id"] == qid]
+        self.assertEqual(lines[-1]["result"], "delivered")
+        self.assertEqual(lines[-1]["tls"]["protocol"], "TLSv1.3")
+        self.assertTrue(lines[-1]["tls"]["chain_valid"])
+        self.assertEqual(lines[-1]["mx"], "mx.tls.example.test")
+
+    def test_encrypt_without_starttls_is_deferred_and_peer_never_sees_mail(self):
+        qid = submit(self.mw, "carol@notls.example.test", "notls-marker")
+        r = self.wait_attempts(qid)
+        self.assertEqual(r["state"], "queued")
+        self.assertIn("STARTTLS", r["last_error"])
+        self.assertIn("encrypt", r["last_error"])
+        time.sleep(1)
+        self.assertEqual(with_marker(self.lab.mx.messages("notls.example.test"), "notls-marker"), [])
+        sessions = self.postfix_sessions_on("notls")
+        self.assertTrue(sessions, self.lab.mx.log()[-3000:])
+        for l in sessions:
+            self.assertNotIn("mail=", l)
+            self.assertNotIn("data=", l)
+        lines = [l for l in self.mw.delivery_log() if l["queue_id"] == qid]
+        self.assertEqual(lines[0]["result"], "deferred-tls-policy")
+        self.assertEqual(lines[0]["required_level"], "encrypt")
+
+    def test_verify_with_wrong_name_is_deferred(self):
+        qid = submit(self.mw, "dave@wrongname.example.test", "wrongname-marker")
+        r = self.wait_attempts(qid)
+        self.assertEqual(r["state"], "queued")
+        self.assertIn("verify", r["last_error"])
+        self.assertEqual(with_marker(self.lab.mx.messages("wrongname.example.test"), "wrongname-marker"), [])
+        lines = [l for l in self.mw.delivery_log() if l["queue_id"] == qid]
+        self.assertEqual(lines[0]["result"], "deferred-tls-policy")
+        self.assertFalse(lines[0]["tls"]["name_matched"])
+
+    def test_selfsigned_meets_encrypt(self):
+        marker = "selfsigned-marker"
+        qid = submit(self.mw, "erin@selfsigned.example.test", marker)
+        self.wait_state(qid, "delivered")
+        msgs = with_marker(self.lab.mx.messages("selfsigned.example.test"), marker)
+        self.assertEqual(len(msgs), 1)
+        self.assertIsNotNone(received_tls(msgs[0]))
+
+    def test_dane_match_delivers_and_mismatch_defers(self):
+        good = submit(self.mw, "frank@dane.example.test", "dane-good")
+        bad = submit(self.mw, "gina@danebad.example.test", "dane-bad")
+        self.wait_state(good, "delivered")
+        msgs = with_marker(self.lab.mx.messages("dane.example.test"), "dane-good")
+        self.assertEqual(len(msgs), 1)
+        self.assertIsNotNone(received_tls(msgs[0]))
+        good_line = [l for l in self.mw.delivery_log() if l["queue_id"] == good][-1]
+        self.assertEqual(good_line["required_level"], "dane")
+        self.assertTrue(good_line["tls"]["dane_matched"])
+        r = self.wait_attempts(bad)
+        self.assertEqual(r["state"], "queued")
+        self.assertIn("dane", r["last_error"])
+        self.assertEqual(with_marker(self.lab.mx.messages("danebad.example.test"), "dane-bad"), [])
+
+    def test_4xx_is_retried_then_delivered(self):
+        rcpt = "henry@tls.example.test"
+        self.force_reply(rcpt, "450 4.2.0 mailbox busy, try later")
+        qid = submit(self.mw, rcpt, "retry-marker")
+        r = self.wait_attempts(qid)
+        self.assertEqual(r["state"], "queued")
+        self.assertIn("450 4.2.0", r["last_error"])
+        self.force_reply(rcpt, None)
+        r = self.wait_state(qid, "delivered")
+        self.assertGreaterEqual(r["attempts"], 2)
+        self.assertEqual(len(with_marker(self.lab.mx.messages("tls.example.test"), "retry-marker")), 1)
+
+    def test_5xx_bounces_with_a_dsn(self):
+        rcpt = "nobody@tls.example.test"
+        self.force_reply(rcpt, "550 5.1.1 no such user here")
+        qid = submit(self.mw, rcpt, "bounce-marker", params=["RET=HDRS", "ENVID=bounce-env"])
+        r = self.wait_state(qid, "failed")
+        self.assertIn("550 5.1.1", r["last_error"])
+        dsns = wait_for(lambda: [m for m in self.lab.mx.messages("tls.example.test")
+                                 if b"bounce-env" in m and b"multipart/report" in m], 60, "the DSN")
+        dsn = dsns[0]
+        self.assertIn(b"Status: 5.1.1", dsn)
+        self.assertIn(b"Final-Recipient: rfc822; " + rcpt.encode(), dsn)
+        self.assertRegex(dsn, rb"Diagnostic-Code: smtp; 550 5\.1\.1 .*no such user here")
+        self.assertIn(b"Subject: bounce-marker", dsn)          # the headers came back (RET=HDRS)...
+        self.assertNotIn(b"body bounce-marker", dsn)           # ...the body did not
+        self.assertIn(b"Delivered-To: " + SENDER.encode(), dsn)
+
+    def test_null_mx_bounces(self):
+        qid = submit(self.mw, "ivan@nullmx.example.test", "nullmx-marker", params=["ENVID=nullmx-env"])
+        r = self.wait_state(qid, "failed")
+        self.assertIn("null MX", r["last_error"])
+        dsns = wait_for(lambda: [m for m in self.lab.mx.messages("tls.example.test") if b"nullmx-env" in m],
+                        60, "the DSN")
+        self.assertIn(b"Status: 5.1.10", dsns[0])
+
+    def test_second_mx_used_when_first_fails(self):
+        marker = "backup-marker"
+        qid = submit(self.mw, "judy@backup.example.test", marker)
+        self.wait_state(qid, "delivered")
+        msgs = with_marker(self.lab.mx.messages("backup.example.test"), marker)
+        self.assertEqual(len(msgs), 1)
+        lines = [l for l in self.mw.delivery_log() if l["queue_id"] == qid]
+        self.assertEqual([l["mx"] for l in lines], ["mx1.backup.example.test", "mx.tls.example.test"])
+        self.assertEqual(lines[0]["result"], "deferred")
+        self.assertEqual(lines[1]["result"], "delivered")
+
+
+class DnsTimeoutTest(unittest.TestCase):
+    def test_dns_timeout_defers(self):
+        tmp = TempDir()
+        hole = BlackHoleDns()
+        hole.start()
+        mw = Mailward(tmp.path, tls=False, extra={"dns": {"servers": [hole.server], "timeout": "2s"},
+                                                   "delivery": {"retry_schedule": ["1h"]}})
+        try:
+            mw.start()
+            t0 = time.time()
+            qid = submit(mw, "kim@tls.example.test", "dns-timeout")
+            r = wait_for(lambda: (x := mw.queue_show(qid)["recipients"][0])["attempts"] >= 1 and x, 60,
+                         "the first attempt")
+            self.assertEqual(r["state"], "queued")
+            self.assertRegex(r["last_error"], re.compile("tim(ed|e) ?out", re.I))
+            self.assertLess(time.time() - t0, 30)
+        finally:
+            mw.stop()
+            hole.stop()
+            tmp.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
