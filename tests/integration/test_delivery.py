@@ -109,6 +109,41 @@ class DeliveryTest(unittest.TestCase):
         self.assertTrue(lines[-1]["tls"]["chain_valid"])
         self.assertEqual(lines[-1]["mx"], "mx.tls.example.test")
 
+    def test_swaks_submission_reaches_postfix_over_tls(self):
+        import subprocess
+        marker = "swaks-delivery-marker"
+        p = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(self.mw.port),
+                            "--from", SENDER, "--to", "swaks@tls.example.test", "--header", "Subject: " + marker,
+                            "--body", marker], capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        msgs = wait_for(lambda: with_marker(self.lab.mx.messages("tls.example.test"), marker), 60, "delivery")
+        tls = received_tls(msgs[0])
+        self.assertIsNotNone(tls)
+        self.assertEqual(tls.protocol, "TLSv1.3")
+
+    def test_recipients_in_several_domains_and_ipv6(self):
+        marker = "multi-domain-marker"
+        with smtplib.SMTP("127.0.0.1", self.mw.port, timeout=60) as s:
+            s.ehlo("app.example.org")
+            s.mail(SENDER)
+            for r in ("m1@tls.example.test", "m2@v6.example.test", "m3@tls.example.test"):
+                self.assertEqual(s.rcpt(r)[0], 250)
+            code, resp = s.data(("Subject: %s\r\n\r\nbody\r\n" % marker).encode())
+            self.assertEqual(code, 250)
+        qid = resp.decode().split("queued as ")[1].split()[0]
+        wait_for(lambda: all(r["state"] == "delivered" for r in self.mw.queue_show(qid)["recipients"]), 60,
+                 "all three recipients delivered")
+        tls_msgs = with_marker(self.lab.mx.messages("tls.example.test"), marker)
+        v6_msgs = with_marker(self.lab.mx.messages("v6.example.test"), marker)
+        # One maildir per domain: a copy per recipient, told apart by Delivered-To.
+        self.assertEqual(sorted(re.search(rb"Delivered-To: (\S+)", m).group(1) for m in tls_msgs),
+                         [b"m1@tls.example.test", b"m3@tls.example.test"])
+        # Both tls.example.test recipients went in one transaction (Postfix: one queue id, nrcpt=2).
+        self.assertRegex(self.lab.mx.log(), r"from=<%s>, size=\d+, nrcpt=2" % re.escape(SENDER))
+        self.assertEqual(len(v6_msgs), 1)
+        lines = [l for l in self.mw.delivery_log() if l["queue_id"] == qid]
+        self.assertIn("::1", [l["address"] for l in lines if l["recipient"] == "m2@v6.example.test"])
+
     def test_encrypt_without_starttls_is_deferred_and_peer_never_sees_mail(self):
         qid = submit(self.mw, "carol@notls.example.test", "notls-marker")
         r = self.wait_attempts(qid)
