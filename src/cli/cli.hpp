@@ -22,6 +22,11 @@ struct Failure : std::runtime_error {
     explicit Failure(const std::string& what, int c = 1) : std::runtime_error(what), code(c) {}
 };
 
+// Ends the command silently with code (the output already said everything).
+struct Exit {
+    int code;
+};
+
 config::Config load_config(const Options& opts);
 
 // Adds -c FILE (and --json when json is true) to a subcommand.
@@ -30,6 +35,7 @@ void add_common(CLI::App* cmd, Options& opts, bool json);
 void add_serve(CLI::App& app, Options& opts);
 void add_queue(CLI::App& app, Options& opts);
 void add_user(CLI::App& app, Options& opts);
+void add_check(CLI::App& app, Options& opts);
 void add_pending(CLI::App& app, Options& opts);  // subcommands of later milestones
 
 }  // namespace mailward::cli

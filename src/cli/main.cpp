@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     add_serve(app, opts);
     add_queue(app, opts);
     add_user(app, opts);
+    add_check(app, opts);
     add_pending(app, opts);
     try {
         app.parse(argc, argv);
@@ -30,6 +31,8 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         std::cerr << "mailward: " << e.what() << " (see mailward --help)\n";
         return 2;
+    } catch (const Exit& e) {
+        return e.code;
     } catch (const Failure& f) {
         std::cerr << "mailward: " << f.what() << "\n";
         return f.code;

@@ -1,0 +1,127 @@
+// `mailward check DOMAIN [--json]`: probes every MX host and address of DOMAIN for TLS and prints
+// the verdict (the strongest level all hosts meet) with the facts of each host. Exit codes for
+// scripts: 0 the domain is TLS-capable (every host meets encrypt or better), 4 it is not,
+// 1 the probe could not run (DNS failure, null MX, no such domain), 2 bad input.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli.hpp"
+#include "dns/resolver.hpp"
+#include "probe/probe.hpp"
+
+namespace mailward::cli {
+namespace {
+
+std::string checked_domain(std::string d) {
+    for (auto& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!d.empty() && d.back() == '.') d.pop_back();
+    bool ok = !d.empty() && d.size() <= 253 && d.front() != '.' && d.front() != '-';
+    for (char c : d) {
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) ok = false;
+    }
+    if (d.find("..") != std::string::npos) ok = false;
+    if (!ok) throw Failure("'" + d + "' is not a domain name", 2);
+    return d;
+}
+
+nlohmann::json to_json(const probe::DomainReport& r) {
+    auto hosts = nlohmann::json::array();
+    for (const auto& h : r.hosts) {
+        nlohmann::json chain = nlohmann::json::array();
+        for (const auto& c : h.tls.chain) {
+            chain.push_back({{"subject", c.subject}, {"issuer", c.issuer}, {"not_after", c.not_after},
+                             {"key_type", c.key_type}, {"key_bits", c.key_bits}});
+        }
+        hosts.push_back({{"host", h.host},
+                         {"preference", h.preference},
+                         {"address", h.address},
+                         {"connected", h.connected},
+                         {"error", h.error},
+                         {"starttls", h.starttls_offered},
+                         {"ehlo_tampered", h.ehlo_tampered},
+                         {"tls",
+                          h.tls.established
+                              ? nlohmann::json{{"protocol", h.tls.protocol}, {"cipher", h.tls.cipher},
+                                               {"forward_secret", h.tls.forward_secret}, {"aead", h.tls.aead},
+                                               {"chain_valid", h.tls.chain_valid}, {"name_matched", h.tls.name_matched},
+                                               {"verify_error", h.tls.verify_error},
+                                               {"spki_sha256", h.tls.spki_sha256}, {"chain", chain}}
+                              : nlohmann::json(nullptr)},
+                         {"tlsa", {{"secure", h.tlsa_secure}, {"records", h.tlsa_records},
+                                   {"matched", h.tls.dane_matched}}},
+                         {"level", tls::to_string(h.level)},
+                         {"why_not_higher", h.why_not_higher}});
+    }
+    return {{"domain", r.domain},       {"error", r.error},         {"mx_secure", r.mx_secure},
+            {"implicit_mx", r.implicit_mx}, {"verdict", tls::to_string(r.verdict)},
+            {"tls_capable", r.tls_capable()}, {"weakest", r.weakest}, {"hosts", hosts}};
+}
+
+void print_table(const probe::DomainReport& r) {
+    std::cout << r.domain << ": verdict " << tls::to_string(r.verdict) << " ("
+              << (r.tls_capable() ? "TLS-capable" : "NOT TLS-capable") << ", " << r.hosts.size() << " MX address"
+              << (r.hosts.size() == 1 ? "" : "es") << (r.mx_secure ? ", MX DNSSEC-secure" : "")
+              << (r.implicit_mx ? ", implicit MX" : "") << "); weakest: " << r.weakest << "\n";
+    std::printf("%-4s %-30s %-16s %-8s %-8s %-24s %-22s %-8s %s\n", "PREF", "HOST", "ADDRESS", "STARTTLS", "TLS",
+                "CIPHER", "CERTIFICATE", "LEVEL", "NOTE");
+    for (const auto& h : r.hosts) {
+        std::string cert = !h.tls.established ? "-"
+                           : h.tls.dane_checked ? (h.tls.dane_matched ? "TLSA match" : "TLSA mismatch")
+                           : h.tls.chain_valid  ? (h.tls.name_matched ? "valid" : "valid, wrong name")
+                                                : "untrusted: " + h.tls.verify_error;
+        std::string note = h.ehlo_tampered ? "EHLO looks tampered (STARTTLS stripped?); " : "";
+        note += h.why_not_higher;
+        std::printf("%-4u %-30s %-16s %-8s %-8s %-24s %-22s %-8s %s\n", h.preference, h.host.c_str(),
+                    h.address.empty() ? "-" : h.address.c_str(), h.connected ? (h.starttls_offered ? "yes" : "no") : "-",
+                    h.tls.established ? h.tls.protocol.c_str() : "-", h.tls.established ? h.tls.cipher.c_str() : "-",
+                    cert.substr(0, 22).c_str(), std::string(tls::to_string(h.level)).c_str(), note.c_str());
+    }
+}
+
+void run_check(const Options& opts, const std::string& raw_domain) {
+    const std::string domain = checked_domain(raw_domain);
+    auto cfg = load_config(opts);
+    std::string error;
+    auto ctx = tls::make_client_context(cfg.delivery.ca_file, error);
+    if (!ctx) throw Failure(error);
+    boost::asio::io_context io;
+    auto resolver = dns::make_unbound_resolver(io, cfg.dns, error);
+    if (!resolver) throw Failure("DNS: " + error);
+    probe::ProbeOptions po;
+    po.port = cfg.delivery.port;
+    po.helo_name = cfg.server.hostname;
+    po.dane = cfg.policy.dane;
+    po.timeouts.connect = std::min<std::chrono::milliseconds>(cfg.delivery.connect_timeout, std::chrono::seconds(15));
+    po.timeouts.greeting = po.timeouts.command = std::chrono::seconds(30);
+    // The resolver keeps the io_context busy (it waits on libunbound's descriptor): stop when done.
+    std::optional<probe::DomainReport> result;
+    boost::asio::co_spawn(io, probe::probe_domain(**resolver, *ctx, domain, po),
+                          [&result, &io](std::exception_ptr e, probe::DomainReport r) {
+                              if (!e) result = std::move(r);
+                              io.stop();
+                          });
+    io.run();
+    if (!result) throw Failure(domain + ": the probe failed unexpectedly");
+    auto& rep = *result;
+    if (opts.json) {
+        std::cout << to_json(rep).dump(2) << "\n";
+    } else if (rep.error.empty()) {
+        print_table(rep);
+    }
+    if (!rep.error.empty()) throw Failure(domain + ": " + rep.error, 1);
+    if (!rep.tls_capable()) throw Exit{4};
+}
+
+}  // namespace
+
+void add_check(CLI::App& app, Options& opts) {
+    auto* cmd = app.add_subcommand("check", "probe every MX host of a domain for TLS");
+    add_common(cmd, opts, true);
+    static std::string domain;
+    cmd->add_option("DOMAIN", domain, "recipient domain")->required();
+    cmd->callback([&opts] { run_check(opts, domain); });
+}
+
+}  // namespace mailward::cli

@@ -1,0 +1,159 @@
+// Probing every MX address of a domain for TLS: see probe.hpp.
+#include "probe/probe.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <random>
+
+#include "delivery/route.hpp"
+
+namespace mailward::probe {
+namespace asio = boost::asio;
+
+namespace {
+
+bool looks_tampered(const std::vector<std::string>& ehlo) {
+    for (std::size_t i = 1; i < ehlo.size(); ++i) {
+        const auto& l = ehlo[i];
+        if (l.size() >= 4 && l.find_first_not_of("Xx") == std::string::npos) return true;
+        if (l.rfind("XXXX", 0) == 0) return true;
+    }
+    return false;
+}
+
+// The strongest level the facts meet, and what stops the next one.
+tls::Level best_level(const HostReport& h, std::string& why_not) {
+    const tls::Level order[] = {tls::Level::dane, tls::Level::verify, tls::Level::encrypt};
+    std::string why_first;
+    for (auto l : order) {
+        if (l == tls::Level::dane && !h.tls.dane_checked) continue;
+        std::string why;
+        if (tls::meets(l, h.tls, why)) {
+            why_not = why_first;
+            return l;
+        }
+        if (why_first.empty()) why_first = std::string(tls::to_string(l)) + ": " + why;
+    }
+    why_not = h.starttls_offered ? why_first : "STARTTLS not offered";
+    return tls::Level::may;
+}
+
+asio::awaitable<HostReport> probe_address(HostReport h, std::vector<dns::TlsaRecord> tlsa, tls::ClientContext ctx,
+                                          ProbeOptions opts) {
+    delivery::Target t;
+    t.mx_host = h.host;
+    t.address = h.address;
+    t.port = opts.port;
+    t.level = tlsa.empty() ? tls::Level::may : tls::Level::dane;
+    t.tlsa = tlsa;
+    t.helo_name = opts.helo_name;
+    auto ex = co_await asio::this_coro::executor;
+    auto [client, err] = co_await delivery::SmtpClient::connect(ex, t, ctx, opts.timeouts);
+    if (client) {
+        h.connected = true;
+        h.starttls_offered = client->starttls_offered();
+        h.ehlo = client->ehlo_lines();
+        h.tls = client->tls_facts();
+        co_await client->quit();
+    } else if (err) {
+        if (err->tls) {  // the session was up; only the level failed
+            h.connected = true;
+            h.starttls_offered = true;
+            h.tls = *err->tls;
+        } else {
+            h.error = std::string(delivery::to_string(err->stage)) + ": " +
+                      (err->reply ? err->reply->summary() : err->detail);
+        }
+    }
+    h.ehlo_tampered = looks_tampered(h.ehlo);
+    h.level = h.connected ? best_level(h, h.why_not_higher) : tls::Level::none;
+    if (!h.connected) h.why_not_higher = h.error;
+    co_return h;
+}
+
+}  // namespace
+
+asio::awaitable<DomainReport> probe_domain(dns::Resolver& resolver, tls::ClientContext tls, std::string domain,
+                                           ProbeOptions opts) {
+    DomainReport rep;
+    rep.domain = domain;
+    std::mt19937 rng(std::random_device{}());
+    std::string detail;
+    auto route = co_await delivery::resolve_route(resolver, domain, rng, detail);
+    if (!route) {
+        rep.error = detail.empty() ? route.error().message() : detail;
+        rep.temporary_error = route.error() == delivery::RouteErrc::dns_temporary;
+        co_return rep;
+    }
+    rep.mx_secure = route->mx_secure;
+    rep.implicit_mx = route->implicit_mx;
+    auto ex = co_await asio::this_coro::executor;
+    std::vector<asio::awaitable<HostReport>> jobs;
+    std::vector<HostReport> unresolved;
+    for (const auto& hop : route->hops) {
+        std::vector<dns::TlsaRecord> tlsa;
+        bool tlsa_secure = false;
+        if (opts.dane && route->mx_secure && hop.addresses_secure) {
+            std::string name = "_" + std::to_string(opts.port) + "._tcp." + hop.host;
+            auto t = co_await resolver.tlsa(name);
+            if (t && t->security == dns::Security::secure) {
+                tlsa_secure = true;
+                for (const auto& r : t->records) {
+                    if (r.usage == 2 || r.usage == 3) tlsa.push_back(r);
+                }
+            }
+        }
+        if (hop.addresses.empty()) {
+            HostReport h;
+            h.host = hop.host;
+            h.preference = hop.preference;
+            h.error = hop.error;
+            h.why_not_higher = hop.error;
+            unresolved.push_back(h);
+            continue;
+        }
+        for (const auto& addr : hop.addresses) {
+            HostReport h;
+            h.host = hop.host;
+            h.preference = hop.preference;
+            h.address = addr;
+            h.tlsa_secure = tlsa_secure;
+            h.tlsa_records = tlsa.size();
+            jobs.push_back(probe_address(h, tlsa, tls, opts));
+        }
+    }
+    // Every address at once; each job is bounded by the client timeouts.
+    std::vector<std::shared_ptr<std::optional<HostReport>>> slots;
+    std::vector<std::shared_ptr<asio::steady_timer>> done;
+    for (auto& job : jobs) {
+        auto slot = std::make_shared<std::optional<HostReport>>();
+        auto t = std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
+        slots.push_back(slot);
+        done.push_back(t);
+        asio::co_spawn(ex, std::move(job), [slot, t](std::exception_ptr e, HostReport r) {
+            if (!e) *slot = std::move(r);
+            t->cancel();
+        });
+    }
+    for (std::size_t i = 0; i < done.size(); ++i) {
+        if (!*slots[i]) {
+            boost::system::error_code ec;
+            co_await done[i]->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+        if (*slots[i]) rep.hosts.push_back(std::move(**slots[i]));
+    }
+    for (auto& h : unresolved) rep.hosts.push_back(std::move(h));
+    rep.verdict = rep.hosts.empty() ? tls::Level::none : tls::Level::dane;
+    for (const auto& h : rep.hosts) {
+        if (rep.weakest.empty() || h.level < rep.verdict) {
+            rep.verdict = std::min(rep.verdict, h.level);
+            rep.weakest = h.host + (h.address.empty() ? "" : " [" + h.address + "]");
+        }
+    }
+    co_return rep;
+}
+
+}  // namespace mailward::probe
