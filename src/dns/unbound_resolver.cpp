@@ -76,6 +76,20 @@ void on_result(void* mydata, int err, ub_result* result) {
     asio::post(p->timer.get_executor(), [p] { p->timer.cancel(); });
 }
 
+// Types a raw answer: every rdata through parse into (answer.*field); one malformed record fails all.
+template <class Answer, class Parse, class Item>
+Result<Answer> typed(const struct Raw& raw, Parse parse, std::vector<Item> Answer::*field) {
+    Answer a;
+    a.security = raw.secure ? Security::secure : Security::insecure;
+    for (const auto& d : raw.rdata) {
+        auto r = parse(d);
+        if (!r) return DnsErrc::bad_response;
+        (a.*field).push_back(*r);
+    }
+    a.nodata = (a.*field).empty();
+    return a;
+}
+
 class UnboundResolver final : public Resolver, public std::enable_shared_from_this<UnboundResolver> {
 public:
     UnboundResolver(asio::io_context& io, ub_ctx* ctx, std::chrono::milliseconds timeout)
@@ -94,15 +108,7 @@ public:
     asio::awaitable<Result<MxAnswer>> mx(std::string domain) override {
         auto raw = co_await query(domain, kTypeMx);
         if (!raw) co_return raw.error();
-        MxAnswer a;
-        a.security = raw->secure ? Security::secure : Security::insecure;
-        for (const auto& d : raw->rdata) {
-            auto r = rdata::mx(d);
-            if (!r) co_return DnsErrc::bad_response;
-            a.records.push_back(*r);
-        }
-        a.nodata = a.records.empty();
-        co_return a;
+        co_return typed<MxAnswer>(*raw, rdata::mx, &MxAnswer::records);
     }
     asio::awaitable<Result<AddressAnswer>> a(std::string host) override { return addresses(std::move(host), kTypeA); }
     asio::awaitable<Result<AddressAnswer>> aaaa(std::string host) override {
@@ -111,43 +117,20 @@ public:
     asio::awaitable<Result<TlsaAnswer>> tlsa(std::string name) override {
         auto raw = co_await query(name, kTypeTlsa);
         if (!raw) co_return raw.error();
-        TlsaAnswer a;
-        a.security = raw->secure ? Security::secure : Security::insecure;
-        for (const auto& d : raw->rdata) {
-            auto r = rdata::tlsa(d);
-            if (!r) co_return DnsErrc::bad_response;
-            a.records.push_back(*r);
-        }
-        a.nodata = a.records.empty();
-        co_return a;
+        co_return typed<TlsaAnswer>(*raw, rdata::tlsa, &TlsaAnswer::records);
     }
     asio::awaitable<Result<TxtAnswer>> txt(std::string name) override {
         auto raw = co_await query(name, kTypeTxt);
         if (!raw) co_return raw.error();
-        TxtAnswer a;
-        a.security = raw->secure ? Security::secure : Security::insecure;
-        for (const auto& d : raw->rdata) {
-            auto r = rdata::txt(d);
-            if (!r) co_return DnsErrc::bad_response;
-            a.texts.push_back(*r);
-        }
-        a.nodata = a.texts.empty();
-        co_return a;
+        co_return typed<TxtAnswer>(*raw, rdata::txt, &TxtAnswer::texts);
     }
 
 private:
     asio::awaitable<Result<AddressAnswer>> addresses(std::string host, int type) {
         auto raw = co_await query(host, type);
         if (!raw) co_return raw.error();
-        AddressAnswer a;
-        a.security = raw->secure ? Security::secure : Security::insecure;
-        for (const auto& d : raw->rdata) {
-            auto r = type == kTypeA ? rdata::a(d) : rdata::aaaa(d);
-            if (!r) co_return DnsErrc::bad_response;
-            a.addresses.push_back(*r);
-        }
-        a.nodata = a.addresses.empty();
-        co_return a;
+        co_return type == kTypeA ? typed<AddressAnswer>(*raw, rdata::a, &AddressAnswer::addresses)
+                                 : typed<AddressAnswer>(*raw, rdata::aaaa, &AddressAnswer::addresses);
     }
 
     asio::awaitable<Result<Raw>> query(std::string name, int type) {

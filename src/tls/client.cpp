@@ -5,6 +5,8 @@
 #include "tls/client.hpp"
 
 #include <openssl/err.h>
+
+#include "tls/openssl_error.hpp"
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -21,14 +23,7 @@ constexpr const char* kStrongTls12 =
     "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256";
 
-std::string openssl_error() {
-    unsigned long e = ERR_get_error();
-    if (e == 0) return "unknown OpenSSL error";
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    ERR_clear_error();
-    return buf;
-}
+using detail::openssl_error;
 
 // Per-connection verification record, in two ex_data slots of the SSL (integers, no allocation):
 // the first chain error, and whether the host name check failed. The final verify result alone

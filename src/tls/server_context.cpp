@@ -3,19 +3,14 @@
 #include "tls/server_context.hpp"
 
 #include <openssl/err.h>
+
+#include "tls/openssl_error.hpp"
 #include <openssl/ssl.h>
 
 namespace mailward::tls {
 namespace {
 
-std::string openssl_error() {
-    unsigned long e = ERR_get_error();
-    if (e == 0) return "unknown OpenSSL error";
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    ERR_clear_error();
-    return buf;
-}
+using detail::openssl_error;
 
 // TLS 1.2 suites: ECDHE/DHE with AEAD only. TLS 1.3 suites are all AEAD and forward secret.
 constexpr const char* kTls12Ciphers =
