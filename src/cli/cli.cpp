@@ -22,7 +22,6 @@ void add_pending(CLI::App& app, Options& opts) {
         const char* what;
     };
     static const Pending pending[] = {
-        {"policy", "show and set per-domain TLS policy"},
         {"escrow", "list and revoke escrowed messages"},
         {"report", "TLS adoption and delivery report"},
     };

@@ -36,6 +36,7 @@ void add_serve(CLI::App& app, Options& opts);
 void add_queue(CLI::App& app, Options& opts);
 void add_user(CLI::App& app, Options& opts);
 void add_check(CLI::App& app, Options& opts);
+void add_policy(CLI::App& app, Options& opts);
 void add_pending(CLI::App& app, Options& opts);  // subcommands of later milestones
 
 }  // namespace mailward::cli

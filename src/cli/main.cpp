@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     add_queue(app, opts);
     add_user(app, opts);
     add_check(app, opts);
+    add_policy(app, opts);
     add_pending(app, opts);
     try {
         app.parse(argc, argv);

@@ -14,6 +14,7 @@
 #include "common/log.hpp"
 #include "delivery/engine.hpp"
 #include "dns/resolver.hpp"
+#include "probe/probe.hpp"
 #include "server/server.hpp"
 #include "store/store.hpp"
 #include "tls/certs.hpp"
@@ -39,6 +40,18 @@ void ensure_master_key(const std::filesystem::path& path) {
         throw Failure(path.string() + ": cannot create master key: " + r.error().message(), 1);
     }
     spdlog::info("created master key {} (0600)", path.string());
+}
+
+// The engine's prober: every MX probed, the verdict and the report as evidence.
+boost::asio::awaitable<delivery::ProbeVerdict> probe_for_engine(dns::Resolver* resolver, tls::ClientContext ctx,
+                                                                probe::ProbeOptions po, std::string domain) {
+    auto rep = co_await probe::probe_domain(*resolver, ctx, domain, po);
+    delivery::ProbeVerdict v;
+    v.ok = rep.error.empty() && !rep.hosts.empty();
+    v.level = rep.verdict;
+    v.report = "{\"verdict\":\"" + std::string(tls::to_string(rep.verdict)) + "\",\"weakest\":\"" + rep.weakest +
+               "\",\"hosts\":" + std::to_string(rep.hosts.size()) + "}";
+    co_return v;
 }
 
 void run_serve(const Options& opts) {
@@ -79,6 +92,17 @@ void run_serve(const Options& opts) {
     if (!resolver) throw Failure("DNS: " + dns_error);
 
     delivery::Engine engine(io, cfg, **store, **resolver, *client_tls);
+    probe::ProbeOptions po;
+    po.port = cfg.delivery.port;
+    po.helo_name = cfg.server.hostname;
+    po.dane = cfg.policy.dane;
+    po.timeouts.connect = cfg.delivery.connect_timeout;
+    po.timeouts.greeting = po.timeouts.command = std::chrono::seconds(60);
+    dns::Resolver* res = resolver->get();
+    tls::ClientContext probe_tls = *client_tls;
+    engine.set_prober([res, probe_tls, po](std::string domain) {
+        return probe_for_engine(res, probe_tls, po, std::move(domain));
+    });
     server::SubmissionServer submission(cfg, **store, *tls_ctx);
     submission.set_on_queued([&engine] { engine.kick(); });
     std::string error;

@@ -93,6 +93,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     bool kicked = false;
     std::size_t in_flight = 0;
     std::map<std::string, std::size_t> per_domain;  // active attempts per destination domain
+    DomainProber prober;
 
     struct Idle {
         std::unique_ptr<SmtpClient> client;
@@ -105,7 +106,12 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     static asio::awaitable<void> deliver(std::shared_ptr<Impl> self, store::Envelope env);
     asio::awaitable<void> deliver_domain(const store::Envelope& env, const std::string& body, const std::string& domain,
                                          const std::vector<std::size_t>& idxs, std::map<std::size_t, RcptOutcome>& out);
+    asio::awaitable<void> deliver_to(const store::Envelope& env, const std::string& body, const std::string& domain,
+                                     const std::vector<std::size_t>& idxs, std::map<std::size_t, RcptOutcome>& out,
+                                     tls::Level level, const std::vector<std::string>& why);
     tls::Level base_level(const store::Envelope& env, const std::string& domain, std::vector<std::string>& why) const;
+    asio::awaitable<std::optional<tls::Level>> learned_level(const store::Envelope& env, const std::string& domain,
+                                                              std::vector<std::string>& why);
     Clock::duration retry_delay(int attempts);
     void log_attempt(const store::Envelope& env, std::size_t idx, const std::string& host, const std::string& address,
                      tls::Level level, const std::vector<std::string>& why, const tls::PeerFacts* facts,
@@ -167,11 +173,80 @@ asio::awaitable<std::unique_ptr<SmtpClient>> Engine::Impl::take_idle(const std::
     }
 }
 
+asio::awaitable<std::optional<tls::Level>> Engine::Impl::learned_level(const store::Envelope& env,
+                                                                        const std::string& domain,
+                                                                        std::vector<std::string>& why) {
+    auto& policy = store.policy();
+    auto get = [&policy, &domain]() { return policy.get(domain); };
+    auto known = co_await common::run_blocking<Result<std::optional<store::LearnedPolicy>>>(blocking, get);
+    if (!known) {
+        spdlog::error("policy: cannot read the learned policy of {}: {}", domain, known.error().message());
+        co_return std::nullopt;
+    }
+    if (!known->has_value() && prober && env.sender_mode != "opportunistic" && !domain.empty() && domain[0] != '[') {
+        // First contact from a sender who must not go in the clear: learn from every MX first.
+        auto verdict = co_await prober(domain);
+        if (verdict.ok && verdict.level >= tls::Level::encrypt) {
+            const std::string level(tls::to_string(verdict.level));
+            const int rank = static_cast<int>(verdict.level);
+            const auto now = Clock::now();
+            auto raise = [&policy, &domain, &level, rank, &verdict, now]() {
+                return policy.raise(domain, level, rank, verdict.report, now);
+            };
+            auto r = co_await common::run_blocking<Result<bool>>(blocking, raise);
+            if (r) {
+                spdlog::info("policy: learned {} for {} (every MX host probed)", level, domain);
+                store::LearnedPolicy lp;
+                lp.domain = domain;
+                lp.level = level;
+                lp.first_seen = lp.last_confirmed = now;
+                *known = lp;
+            }
+        }
+    }
+    if (!known->has_value()) co_return std::nullopt;
+    auto l = tls::parse_level((*known)->level);
+    if (!l) co_return std::nullopt;
+    why.push_back("learned: " + (*known)->level + " (first seen " + common::iso8601((*known)->first_seen) +
+                  ", every MX host)");
+    co_return l;
+}
+
 asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, const std::string& body,
                                                    const std::string& domain, const std::vector<std::size_t>& idxs,
                                                    std::map<std::size_t, RcptOutcome>& out) {
     std::vector<std::string> why;
-    const tls::Level level = base_level(env, domain, why);
+    tls::Level level = base_level(env, domain, why);
+    const auto learned = co_await learned_level(env, domain, why);
+    if (learned) level = tls::strictest(level, *learned);
+    co_await deliver_to(env, body, domain, idxs, out, level, why);
+    if (!learned || *learned < tls::Level::encrypt) co_return;
+    // The ratchet: a domain known to do TLS that now fails it is a possible attack, never a reason
+    // to send in the clear. Record it (with the evidence) and say so loudly.
+    for (auto i : idxs) {
+        auto it = out.find(i);
+        if (it == out.end() || it->second.c.outcome != Outcome::tls_policy) continue;
+        store::PolicyIncident inc;
+        inc.domain = domain;
+        inc.at = Clock::now();
+        const auto& reason = it->second.c.reason;
+        inc.kind = reason.find("STARTTLS not offered") != std::string::npos ? "starttls_missing"
+                   : reason.find("STARTTLS") != std::string::npos        ? "starttls_refused"
+                                                                          : "tls_failed";
+        inc.detail = reason;
+        spdlog::warn("policy: possible STARTTLS downgrade attack on {} (learned {}): {}", domain,
+                     tls::to_string(*learned), reason);
+        auto& policy = store.policy();
+        auto add = [&policy, &inc]() { return policy.add_incident(inc); };
+        co_await common::run_blocking<Result<void>>(blocking, add);
+        break;  // one incident per attempt
+    }
+}
+
+asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const std::string& body,
+                                               const std::string& domain, const std::vector<std::size_t>& idxs,
+                                               std::map<std::size_t, RcptOutcome>& out, tls::Level level,
+                                               const std::vector<std::string>& why) {
     std::string detail;
     auto route = co_await resolve_route(resolver, domain, rng, detail);
     if (!route) {
@@ -478,6 +553,8 @@ Engine::~Engine() {
     stop();
     impl_->blocking.join();
 }
+
+void Engine::set_prober(DomainProber prober) { impl_->prober = std::move(prober); }
 
 void Engine::start() {
     auto path = impl_->cfg.server.data_dir / "delivery.log";

@@ -5,7 +5,10 @@
 // Asio stays out of this header.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "tls/client.hpp"
 
@@ -24,6 +27,15 @@ class Resolver;
 
 namespace mailward::delivery {
 
+// What probing every MX of a domain concluded (src/probe implements it; serve wires it in, so
+// this library does not depend on the prober).
+struct ProbeVerdict {
+    bool ok = false;                  // the probe ran (DNS worked, hosts answered)
+    tls::Level level = tls::Level::none;  // the strongest level every MX address meets
+    std::string report;               // JSON evidence
+};
+using DomainProber = std::function<boost::asio::awaitable<ProbeVerdict>(std::string domain)>;
+
 class Engine {
 public:
     Engine(boost::asio::io_context& io, const config::Config& cfg, store::Store& store, dns::Resolver& resolver,
@@ -31,6 +43,10 @@ public:
     ~Engine();
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
+
+    // Learning (PRODUCT.md): before the first delivery to an unknown domain from a sender that is not
+    // opportunistic, probe every MX and record what all of them support. Set before start().
+    void set_prober(DomainProber prober);
 
     void start();
     void stop();

@@ -2,6 +2,7 @@
 TLSA) and Postfix MX listeners with different TLS behaviour. The proof of TLS is Postfix's own
 Received header, and the proof that a peer never saw a message is Postfix's own log
 (`disconnect ... ehlo=1 quit=1`: no MAIL, no DATA)."""
+import json
 import os
 import re
 import smtplib
@@ -55,7 +56,14 @@ class DeliveryTest(unittest.TestCase):
         lab.dns.add_zone("backup.example.test", [("@", "MX", "10 mx1.backup.example.test."),
                                                  ("mx1", "A", dead),
                                                  ("@", "MX", "20 mx.tls.example.test.")])
-        lab.mx.accept_domains(["backup.example.test"])
+        # ratchet.example.test: first the TLS listener (its certificate names another host: encrypt),
+        # later re-pointed at the listener without STARTTLS, as a STARTTLS-stripping attacker would.
+        # TTL 1 s so that the change is seen at once.
+        cls.tls_addr = lab.domains["tls.example.test"].mx[0].address
+        cls.notls_addr = lab.domains["notls.example.test"].mx[0].address
+        lab.dns.add_zone("ratchet.example.test", [("@", "MX", "10 mx.ratchet.example.test."),
+                                                  ("mx", "A", cls.tls_addr)], ttl=1)
+        lab.mx.accept_domains(["backup.example.test", "ratchet.example.test"])
         lab.start()
         extra = lab.mailward_config()
         # Longer than mailward's 2 s connection reuse: a retry opens a new connection, and the lab's
@@ -143,6 +151,32 @@ class DeliveryTest(unittest.TestCase):
         self.assertEqual(len(v6_msgs), 1)
         lines = [l for l in self.mw.delivery_log() if l["queue_id"] == qid]
         self.assertIn("::1", [l["address"] for l in lines if l["recipient"] == "m2@v6.example.test"])
+
+    def test_learned_policy_ratchet_and_downgrade_incident(self):
+        first = submit(self.mw, "r1@ratchet.example.test", "ratchet-1")
+        self.wait_state(first, "delivered")
+        learned = json.loads(self.mw.cli("policy", "show", "ratchet.example.test", "--json").stdout)
+        self.assertEqual(learned["level"], "encrypt")  # every MX probed: TLS, certificate names another host
+        line = [l for l in self.mw.delivery_log() if l["queue_id"] == first][-1]
+        self.assertEqual(line["required_level"], "encrypt")
+        self.assertTrue(any(r.startswith("learned: encrypt") for r in line["level_reasons"]), line)
+        # The attacker's move: the domain's MX now answers without STARTTLS.
+        self.lab.dns.set_records("ratchet.example.test", [("@", "MX", "10 mx.ratchet.example.test."),
+                                                          ("mx", "A", self.notls_addr)])
+        time.sleep(2.5)
+        second = submit(self.mw, "r2@ratchet.example.test", "ratchet-2")
+        r = self.wait_attempts(second)
+        self.assertEqual(r["state"], "queued")  # deferred, never sent in the clear
+        self.assertIn("STARTTLS not offered", r["last_error"])
+        shown = json.loads(self.mw.cli("policy", "show", "ratchet.example.test", "--json").stdout)
+        self.assertEqual(shown["level"], "encrypt")  # not lowered
+        self.assertEqual([i["kind"] for i in shown["incidents"]][:1], ["starttls_missing"])
+        self.assertIn("possible STARTTLS downgrade attack on ratchet.example.test", self.mw.log())
+        self.assertEqual(with_marker(self.lab.mx.messages("ratchet.example.test"), "ratchet-2"), [])
+        # Only an administrator lowers it.
+        self.mw.cli("policy", "forget", "ratchet.example.test")
+        p = self.mw.cli("policy", "show", "ratchet.example.test", check=False)
+        self.assertIn("incident", p.stdout)  # the history stays
 
     def test_encrypt_without_starttls_is_deferred_and_peer_never_sees_mail(self):
         qid = submit(self.mw, "carol@notls.example.test", "notls-marker")

@@ -115,4 +115,19 @@ class SqliteUserStore final : public UserStore {
     SharedConn& conn_;
 };
 
+class SqlitePolicyStore final : public PolicyStore {
+  public:
+    explicit SqlitePolicyStore(SharedConn& conn) : conn_(conn) {}
+    Result<std::optional<LearnedPolicy>> get(const std::string& domain) override;
+    Result<std::vector<LearnedPolicy>> list() override;
+    Result<bool> raise(const std::string& domain, const std::string& level, int rank, const std::string& evidence,
+                       TimePoint now) override;
+    Result<void> forget(const std::string& domain) override;
+    Result<void> add_incident(const PolicyIncident& incident) override;
+    Result<std::vector<PolicyIncident>> incidents(const std::string& domain) override;
+
+  private:
+    SharedConn& conn_;
+};
+
 }  // namespace mailward::store::sqlite

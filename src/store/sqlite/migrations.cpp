@@ -69,8 +69,31 @@ CREATE TABLE users (
 ) STRICT;
 )sql";
 
+// Version 2: the learned TLS policy (one row per domain, raised only) and its incidents
+// (append-only history of what looked like downgrades).
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE learned_policy (
+    domain         TEXT    NOT NULL PRIMARY KEY,
+    level          TEXT    NOT NULL CHECK (level IN ('none', 'may', 'encrypt', 'verify', 'dane')),
+    rank           INTEGER NOT NULL,
+    first_seen     INTEGER NOT NULL,
+    last_confirmed INTEGER NOT NULL,
+    evidence       TEXT    NOT NULL
+) STRICT;
+
+CREATE TABLE policy_incidents (
+    id     INTEGER PRIMARY KEY,
+    domain TEXT    NOT NULL,
+    at     INTEGER NOT NULL,
+    kind   TEXT    NOT NULL,
+    detail TEXT    NOT NULL
+) STRICT;
+CREATE INDEX policy_incidents_domain ON policy_incidents (domain, at);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "queue and users", kSchemaV1},
+    {2, "learned TLS policy", kSchemaV2},
 };
 
 Result<int> read_int_pragma(Db& db, const char* sql) {

@@ -87,6 +87,7 @@ struct SqliteStore::Impl {
     std::unique_ptr<GroupWriter> writer;
     std::unique_ptr<SqliteQueueStore> queue;
     std::unique_ptr<SqliteUserStore> users;
+    std::unique_ptr<SqlitePolicyStore> policy;
 };
 
 namespace {
@@ -125,6 +126,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
     impl->writer = std::make_unique<GroupWriter>(std::move(*writer_db), std::move(opts));
     impl->queue = std::make_unique<SqliteQueueStore>(impl->shared, *impl->writer);
     impl->users = std::make_unique<SqliteUserStore>(impl->shared);
+    impl->policy = std::make_unique<SqlitePolicyStore>(impl->shared);
     spdlog::debug("store: opened {} (schema version {})", file.string(), *version);
     return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
 }
@@ -136,6 +138,7 @@ SqliteStore::~SqliteStore() { close(); }
 QueueStore& SqliteStore::queue() { return *impl_->queue; }
 
 UserStore& SqliteStore::users() { return *impl_->users; }
+PolicyStore& SqliteStore::policy() { return *impl_->policy; }
 
 void SqliteStore::close() { impl_->writer->close(); }
 
