@@ -221,6 +221,18 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
     if (learned) level = tls::strictest(level, *learned);
     co_await deliver_to(env, body, domain, idxs, out, level, why);
     if (!learned || *learned < tls::Level::encrypt) co_return;
+    // A delivery made at the enforced level confirms what was learned (last_confirmed).
+    for (auto i : idxs) {
+        auto it = out.find(i);
+        if (it == out.end() || it->second.c.outcome != Outcome::delivered) continue;
+        auto& policy = store.policy();
+        const std::string name(tls::to_string(*learned));
+        const int rank = static_cast<int>(*learned);
+        const auto now = Clock::now();
+        auto confirm = [&policy, &domain, &name, rank, now]() { return policy.raise(domain, name, rank, "{}", now); };
+        co_await common::run_blocking<Result<bool>>(blocking, confirm);
+        break;
+    }
     // The ratchet: a domain known to do TLS that now fails it is a possible attack, never a reason
     // to send in the clear. Record it (with the evidence) and say so loudly.
     for (auto i : idxs) {

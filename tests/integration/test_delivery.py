@@ -160,6 +160,12 @@ class DeliveryTest(unittest.TestCase):
         line = [l for l in self.mw.delivery_log() if l["queue_id"] == first][-1]
         self.assertEqual(line["required_level"], "encrypt")
         self.assertTrue(any(r.startswith("learned: encrypt") for r in line["level_reasons"]), line)
+        # A later delivery at the learned level confirms it.
+        time.sleep(1.1)
+        again = submit(self.mw, "r0@ratchet.example.test", "ratchet-0")
+        self.wait_state(again, "delivered")
+        confirmed = json.loads(self.mw.cli("policy", "show", "ratchet.example.test", "--json").stdout)
+        self.assertGreater(confirmed["last_confirmed"], learned["last_confirmed"])
         # The attacker's move: the domain's MX now answers without STARTTLS.
         self.lab.dns.set_records("ratchet.example.test", [("@", "MX", "10 mx.ratchet.example.test."),
                                                           ("mx", "A", self.notls_addr)])
