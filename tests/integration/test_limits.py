@@ -135,17 +135,20 @@ class ConnectionLimitsTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def test_per_ip_then_total(self):
-        a1 = connect_from("127.0.0.1", self.mw.port)
-        a2 = connect_from("127.0.0.1", self.mw.port)
+        # The harness's readiness probe came from 127.0.0.1: use other addresses, and give the
+        # server a moment to release that probe's slot before counting.
+        time.sleep(1.0)
+        a1 = connect_from("127.0.0.5", self.mw.port)
         self.assertEqual(a1.read_reply()[0], 220)
+        a2 = connect_from("127.0.0.5", self.mw.port)
         self.assertEqual(a2.read_reply()[0], 220)
-        a3 = connect_from("127.0.0.1", self.mw.port)
+        a3 = connect_from("127.0.0.5", self.mw.port)
         code, lines = a3.read_reply()
         self.assertEqual(code, 421)
         self.assertIn("from your address", lines[0])
-        b1 = connect_from("127.0.0.2", self.mw.port)
+        b1 = connect_from("127.0.0.6", self.mw.port)
         self.assertEqual(b1.read_reply()[0], 220)
-        c1 = connect_from("127.0.0.3", self.mw.port)
+        c1 = connect_from("127.0.0.7", self.mw.port)
         code, lines = c1.read_reply()
         self.assertEqual(code, 421)
         self.assertIn("Too many connections", lines[0])
@@ -154,7 +157,7 @@ class ConnectionLimitsTest(unittest.TestCase):
         # Slots are given back when clients leave.
         deadline = time.time() + 10
         while True:
-            c = connect_from("127.0.0.1", self.mw.port)
+            c = connect_from("127.0.0.5", self.mw.port)
             code, _ = c.read_reply()
             c.close()
             if code == 220 or time.time() > deadline:
