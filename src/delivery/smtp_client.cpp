@@ -1,6 +1,7 @@
 // The outbound SMTP client: see smtp_client.hpp for the RFCs. One object per connection, used by
 // one coroutine at a time (the engine's strand). Every network step has its own deadline: a timer
-// that cancels the socket, so TLS reads are cut as well as plain ones.
+// that cancels the socket, so TLS reads are cut as well as plain ones. Trusts nothing the peer
+// sends: replies are size-limited and parsed strictly; bytes after the STARTTLS 220 end the session.
 #include "delivery/smtp_client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -110,6 +111,7 @@ public:
 
     ~Client() override {
         boost::system::error_code ec;
+        ++*generation_;  // a timer handler already queued must not touch this object
         timer_.cancel();
         stream_.next_layer().close(ec);
     }
@@ -127,34 +129,48 @@ public:
 
 private:
     void arm(std::chrono::milliseconds d);
-    void disarm() { timer_.cancel(); }
+    void disarm() {
+        ++*generation_;
+        timer_.cancel();
+    }
+    asio::awaitable<bool> reset();
     asio::awaitable<bool> write(std::string_view data, std::chrono::milliseconds d);
     asio::awaitable<std::optional<smtp::Reply>> read_reply(std::chrono::milliseconds d);
     asio::awaitable<std::optional<SessionError>> ehlo(Stage stage);
+    asio::awaitable<void> end_empty_data();
+    std::string mail_command(const store::Envelope& env, std::size_t size) const;
+    std::string rcpt_command(const store::Recipient& r) const;
+    std::optional<SessionError> precheck(const store::Envelope& env, std::size_t size) const;
+    bool usable() const { return !broken_ && !no_reuse_; }
+    SessionError reply_error(Stage s, smtp::Reply r, std::string detail = "") const {
+        SessionError e;
+        e.stage = s;
+        e.reply = std::move(r);
+        e.detail = std::move(detail);
+        if (tls_) e.tls = facts_;
+        return e;
+    }
     SessionError net_error(Stage s, std::string detail = "") const {
         SessionError e;
         e.stage = s;
         e.ec = timed_out_ ? make_error_code(asio::error::timed_out) : last_ec_;
         e.detail = detail.empty() ? (timed_out_ ? "timed out" : ssl_error_text(last_ec_)) : detail;
-        return e;
-    }
-    static SessionError reply_error(Stage s, smtp::Reply r, std::string detail = "") {
-        SessionError e;
-        e.stage = s;
-        e.reply = std::move(r);
-        e.detail = std::move(detail);
+        if (tls_) e.tls = facts_;
         return e;
     }
 
     tls::ClientContext tls_ctx_;
     asio::ssl::stream<tcp::socket> stream_;
     asio::steady_timer timer_;
+    // Bumped by disarm() and the destructor: a deadline handler that fires after its operation
+    // finished (already queued when cancel() came) sees a newer value and does nothing.
+    std::shared_ptr<std::uint64_t> generation_ = std::make_shared<std::uint64_t>(0);
     Target target_;
     ClientTimeouts to_;
     bool tls_ = false;
     bool timed_out_ = false;
-    bool broken_ = false;
-    bool need_rset_ = false;
+    bool broken_ = false;    // the connection cannot carry another command
+    bool no_reuse_ = false;  // it could, but should not (RSET refused)
     boost::system::error_code last_ec_;
     std::string rbuf_;
     std::vector<std::string> ehlo_;
@@ -165,9 +181,11 @@ private:
 
 void Client::arm(std::chrono::milliseconds d) {
     timed_out_ = false;
+    const std::uint64_t mine = ++*generation_;
     timer_.expires_after(d);
-    timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (ec) return;  // cancelled: the operation finished in time (do not touch a freed client)
+    timer_.async_wait([this, token = generation_, mine](const boost::system::error_code& ec) {
+        // Cancelled, or the operation finished (or the client is gone): nothing to cut.
+        if (ec || *token != mine) return;
         timed_out_ = true;
         boost::system::error_code ignored;
         stream_.next_layer().cancel(ignored);
@@ -208,7 +226,13 @@ asio::awaitable<std::optional<smtp::Reply>> Client::read_reply(std::chrono::mill
             auto st = parser.feed(line);
             if (st == smtp::ReplyParser::Status::done) {
                 disarm();
-                co_return parser.take();
+                smtp::Reply r = parser.take();
+                // 421: the server is closing the channel (RFC 5321 3.8); nothing more is sent.
+                if (r.code == 421) {
+                    broken_ = true;
+                    last_ec_ = make_error_code(asio::error::connection_aborted);
+                }
+                co_return r;
             }
             if (st == smtp::ReplyParser::Status::error || taken > kMaxReplyBytes) {
                 disarm();
@@ -220,6 +244,7 @@ asio::awaitable<std::optional<smtp::Reply>> Client::read_reply(std::chrono::mill
         }
         if (rbuf_.size() > kMaxReplyBytes) {
             disarm();
+            last_ec_ = make_error_code(asio::error::message_size);
             broken_ = true;
             co_return std::nullopt;
         }
@@ -242,17 +267,21 @@ asio::awaitable<std::optional<smtp::Reply>> Client::read_reply(std::chrono::mill
 }
 
 asio::awaitable<std::optional<SessionError>> Client::ehlo(Stage stage) {
-    if (!co_await write("EHLO " + target_.helo_name + "\r\n", to_.command)) co_return net_error(stage);
-    auto r = co_await read_reply(to_.command);
+    const std::string ehlo_cmd = "EHLO " + target_.helo_name + "\r\n";
+    if (!co_await write(ehlo_cmd, to_.command)) co_return net_error(stage);
+    std::optional<smtp::Reply> r = co_await read_reply(to_.command);
     if (!r) co_return net_error(stage);
     if (r->code == 250) {
         ehlo_ = r->lines;
         ext_ = parse_ehlo(r->lines);
         co_return std::nullopt;
     }
-    // RFC 5321 3.2: a server that does not know EHLO gets HELO (and no extensions).
-    if (!co_await write("HELO " + target_.helo_name + "\r\n", to_.command)) co_return net_error(stage);
-    auto h = co_await read_reply(to_.command);
+    // RFC 5321 3.2 / 4.1.4: a server that refuses EHLO permanently (500, 502, 554...) may still
+    // know HELO (and no extensions). A 4xx (421: closing) is an answer for the session.
+    if (!r->permanent() || broken_) co_return reply_error(stage, *r);
+    const std::string helo_cmd = "HELO " + target_.helo_name + "\r\n";
+    if (!co_await write(helo_cmd, to_.command)) co_return net_error(stage);
+    std::optional<smtp::Reply> h = co_await read_reply(to_.command);
     if (!h) co_return net_error(stage);
     if (h->code != 250) co_return reply_error(stage, *h);
     ehlo_.clear();
@@ -265,17 +294,19 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
     auto addr = asio::ip::make_address(target_.address, ec);
     if (ec) {
         last_ec_ = ec;
+        broken_ = true;
         co_return net_error(Stage::connect, "bad address " + target_.address);
     }
+    const tcp::endpoint endpoint(addr, target_.port);
     arm(to_.connect);
-    std::tie(ec) = co_await stream_.next_layer().async_connect(tcp::endpoint(addr, target_.port), as_tuple(use_awaitable));
+    std::tie(ec) = co_await stream_.next_layer().async_connect(endpoint, as_tuple(use_awaitable));
     disarm();
     if (ec) {
         last_ec_ = ec;
         broken_ = true;
         co_return net_error(Stage::connect);
     }
-    auto greeting = co_await read_reply(to_.greeting);
+    std::optional<smtp::Reply> greeting = co_await read_reply(to_.greeting);
     if (!greeting) co_return net_error(Stage::greeting);
     if (greeting->code != 220) co_return reply_error(Stage::greeting, *greeting);
     if (auto e = co_await ehlo(Stage::ehlo)) co_return e;
@@ -290,24 +321,30 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
         e.detail = "STARTTLS not offered by " + target_.mx_host + " [" + target_.address + "]";
         co_return e;
     }
-    if (!co_await write("STARTTLS\r\n", to_.command)) co_return net_error(Stage::starttls);
-    auto st = co_await read_reply(to_.command);
-    if (!st) co_return net_error(Stage::starttls);
-    if (st->code != 220) {
-        if (!forced) co_return std::nullopt;  // may: go on in plaintext (RFC 3207 4.1)
-        co_return reply_error(Stage::starttls, *st);
-    }
-    if (!rbuf_.empty()) {
-        // Bytes after the 220 and before the handshake could only come from an attacker.
-        SessionError e;
-        e.stage = Stage::starttls;
-        e.detail = "the server sent data after its STARTTLS reply (possible injection)";
-        co_return e;
-    }
+    // TLS is set up before it is asked for: a level that cannot be met whatever the peer does (no
+    // usable TLSA record at dane) ends the session here, with a plaintext QUIT.
     if (!tls::prepare_client(stream_.native_handle(), target_.level, target_.mx_host, target_.tlsa)) {
         SessionError e;
         e.stage = Stage::tls_policy;
         e.detail = "no usable TLSA record for " + target_.mx_host;
+        co_return e;
+    }
+    if (!co_await write("STARTTLS\r\n", to_.command)) co_return net_error(Stage::starttls);
+    std::optional<smtp::Reply> st = co_await read_reply(to_.command);
+    if (!st) co_return net_error(Stage::starttls);
+    if (st->code != 220) {
+        // may: go on in plaintext on this connection (RFC 3207 4.1), with the first EHLO's
+        // extensions. encrypt and above: the session ends here.
+        if (!forced && !broken_) co_return std::nullopt;
+        co_return reply_error(Stage::starttls, *st);
+    }
+    if (!rbuf_.empty()) {
+        // Bytes after the 220 and before the handshake could only come from an attacker (the
+        // STARTTLS command injection of CVE-2011-0411, the other way round).
+        broken_ = true;
+        SessionError e;
+        e.stage = Stage::starttls;
+        e.detail = "the server sent data after its STARTTLS reply (possible injection)";
         co_return e;
     }
     arm(to_.command);
@@ -332,177 +369,206 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
     co_return std::nullopt;
 }
 
-asio::awaitable<TransactionResult> Client::send(const store::Envelope& env, std::vector<std::size_t> rcpts,
-                                                const std::string& body) {
-    TransactionResult res;
-    auto fail = [&res](SessionError e, bool usable) {
-        res.error = std::move(e);
-        res.connection_usable = usable;
-    };
-    if (need_rset_) {
-        need_rset_ = false;
-        if (!co_await write("RSET\r\n", to_.command)) {
-            fail(net_error(Stage::mail), false);
-            co_return res;
-        }
-        auto r = co_await read_reply(to_.command);
-        if (!r || r->code != 250) {
-            fail(r ? reply_error(Stage::mail, *r) : net_error(Stage::mail), false);
-            co_return res;
-        }
-    }
-    const bool eight_bit = env.body_type != store::BodyType::seven_bit;
-    if (ext_.size && *ext_.size > 0 && body.size() > *ext_.size) {
-        fail(reply_error(Stage::mail, smtp::Reply(552, "5.3.4", "message size exceeds the server's limit"),
-                         "the message is " + std::to_string(body.size()) + " octets, " + target_.mx_host +
-                             " accepts at most " + std::to_string(*ext_.size)),
-             true);
-        co_return res;
-    }
-    if (eight_bit && !ext_.eight_bit) {
-        fail(reply_error(Stage::mail, smtp::Reply(554, "5.6.3", "the next hop does not support 8BITMIME"),
-                         "8-bit message and no 8BITMIME at " + target_.mx_host),
-             true);
-        co_return res;
-    }
-    if (env.smtputf8 && !ext_.smtputf8) {
-        fail(reply_error(Stage::mail, smtp::Reply(553, "5.6.7", "the next hop does not support SMTPUTF8"),
-                         "internationalized addresses and no SMTPUTF8 at " + target_.mx_host),
-             true);
-        co_return res;
-    }
-    if (env.requiretls && !ext_.requiretls) {
-        fail(reply_error(Stage::mail, smtp::Reply(550, "5.7.30", "REQUIRETLS not supported by the next hop"),
-                         "RFC 8689: " + target_.mx_host + " does not offer REQUIRETLS"),
-             true);
-        co_return res;
-    }
+asio::awaitable<bool> Client::reset() {
+    if (!co_await write("RSET\r\n", to_.command)) co_return false;
+    std::optional<smtp::Reply> r = co_await read_reply(to_.command);
+    if (r && r->code == 250) co_return true;
+    no_reuse_ = true;  // a server that refuses RSET gets no further transaction on this connection
+    co_return false;
+}
 
+asio::awaitable<void> Client::end_empty_data() {
+    // Only after a 354 that should not have come (no recipient accepted): the message is ended
+    // at once, empty; with no recipient the server has nobody to deliver it to.
+    if (!co_await write(".\r\n", to_.data_block)) co_return;
+    std::optional<smtp::Reply> r = co_await read_reply(to_.data_done);
+    (void)r;
+}
+
+std::string Client::mail_command(const store::Envelope& env, std::size_t size) const {
     std::string mail = "MAIL FROM:<" + env.sender + ">";
-    if (ext_.size) mail += " SIZE=" + std::to_string(body.size());
-    if (eight_bit) mail += " BODY=8BITMIME";
+    if (ext_.size) mail += " SIZE=" + std::to_string(size);
+    if (env.body_type != store::BodyType::seven_bit) mail += " BODY=8BITMIME";
     if (env.smtputf8) mail += " SMTPUTF8";
     if (ext_.dsn && env.ret != store::DsnRet::unspecified) mail += env.ret == store::DsnRet::full ? " RET=FULL" : " RET=HDRS";
     if (ext_.dsn && !env.envid.empty()) mail += " ENVID=" + smtp::xtext_encode(env.envid);
     if (env.requiretls) mail += " REQUIRETLS";
     mail += "\r\n";
-    std::vector<std::string> rcpt_lines;
-    for (auto i : rcpts) {
-        const auto& r = env.recipients[i];
-        std::string l = "RCPT TO:<" + r.address + ">";
-        if (ext_.dsn && r.notify != 0) {
-            if (r.notify & store::notify_never) {
-                l += " NOTIFY=NEVER";
-            } else {
-                std::string n;
-                if (r.notify & store::notify_success) n += "SUCCESS,";
-                if (r.notify & store::notify_failure) n += "FAILURE,";
-                if (r.notify & store::notify_delay) n += "DELAY,";
-                if (!n.empty()) l += " NOTIFY=" + n.substr(0, n.size() - 1);
-            }
+    return mail;
+}
+
+std::string Client::rcpt_command(const store::Recipient& r) const {
+    std::string l = "RCPT TO:<" + r.address + ">";
+    if (ext_.dsn && r.notify != 0) {
+        if (r.notify & store::notify_never) {
+            l += " NOTIFY=NEVER";
+        } else {
+            std::string n;
+            if (r.notify & store::notify_success) n += "SUCCESS,";
+            if (r.notify & store::notify_failure) n += "FAILURE,";
+            if (r.notify & store::notify_delay) n += "DELAY,";
+            if (!n.empty()) l += " NOTIFY=" + n.substr(0, n.size() - 1);
         }
-        if (ext_.dsn && !r.orcpt.empty()) {
-            auto semi = r.orcpt.find(';');
-            if (semi != std::string::npos) {
-                l += " ORCPT=" + r.orcpt.substr(0, semi) + ";" + smtp::xtext_encode(r.orcpt.substr(semi + 1));
-            }
-        }
-        rcpt_lines.push_back(l + "\r\n");
     }
+    if (ext_.dsn && !r.orcpt.empty()) {
+        auto semi = r.orcpt.find(';');
+        if (semi != std::string::npos) {
+            l += " ORCPT=" + r.orcpt.substr(0, semi) + ";" + smtp::xtext_encode(r.orcpt.substr(semi + 1));
+        }
+    }
+    l += "\r\n";
+    return l;
+}
+
+std::optional<SessionError> Client::precheck(const store::Envelope& env, std::size_t size) const {
+    // What the peer announced rules out the transaction: a synthesized reply, nothing sent.
+    if (ext_.size && *ext_.size > 0 && size > *ext_.size) {
+        return reply_error(Stage::mail, smtp::Reply(552, "5.3.4", "message size exceeds the server's limit"),
+                           "the message is " + std::to_string(size) + " octets, " + target_.mx_host +
+                               " accepts at most " + std::to_string(*ext_.size));
+    }
+    if (env.body_type != store::BodyType::seven_bit && !ext_.eight_bit) {
+        // No conversion to 7 bit (RFC 6152 3 allows it; not done yet): the message is refused.
+        return reply_error(Stage::mail, smtp::Reply(554, "5.6.3", "peer does not support 8BITMIME"),
+                           "8-bit message and no 8BITMIME at " + target_.mx_host);
+    }
+    if (env.smtputf8 && !ext_.smtputf8) {
+        return reply_error(Stage::mail, smtp::Reply(553, "5.6.7", "the next hop does not support SMTPUTF8"),
+                           "internationalized addresses and no SMTPUTF8 at " + target_.mx_host);
+    }
+    if (env.requiretls && (!ext_.requiretls || !tls_)) {
+        // RFC 8689 4: REQUIRETLS only over TLS, and only to a next hop that offers it.
+        const char* missing = !tls_ && !ext_.requiretls ? "no TLS and no REQUIRETLS" : !tls_ ? "no TLS" : "no REQUIRETLS";
+        return reply_error(Stage::mail, smtp::Reply(550, "5.7.30", "REQUIRETLS not supported by the next hop"),
+                           std::string("RFC 8689: ") + missing + " at " + target_.mx_host);
+    }
+    return std::nullopt;
+}
+
+asio::awaitable<TransactionResult> Client::send(const store::Envelope& env, std::vector<std::size_t> rcpts,
+                                                const std::string& body) {
+    TransactionResult res;
+    auto fail = [&res, this](SessionError e) {
+        res.error = std::move(e);
+        res.connection_usable = usable();
+    };
+    if (!usable()) {
+        if (!last_ec_) last_ec_ = make_error_code(asio::error::not_connected);
+        fail(net_error(Stage::mail, "the connection is no longer usable"));
+        co_return res;
+    }
+    if (auto e = precheck(env, body.size())) {
+        fail(std::move(*e));
+        co_return res;
+    }
+    const std::string mail = mail_command(env, body.size());
+    std::vector<std::string> rcpt_lines;
+    for (auto i : rcpts) rcpt_lines.push_back(rcpt_command(env.recipients[i]));
 
     // MAIL, RCPTs and DATA: one write with PIPELINING (RFC 2920 3.1), else one at a time.
     std::optional<smtp::Reply> mail_reply;
-    std::vector<std::optional<smtp::Reply>> rcpt_replies;
+    std::vector<smtp::Reply> rcpt_replies;
     std::optional<smtp::Reply> data_reply;
     if (ext_.pipelining) {
         std::string batch = mail;
         for (const auto& l : rcpt_lines) batch += l;
         batch += "DATA\r\n";
         if (!co_await write(batch, to_.command)) {
-            fail(net_error(Stage::mail), false);
+            fail(net_error(Stage::mail));
             co_return res;
         }
         mail_reply = co_await read_reply(to_.command);
-        for (std::size_t i = 0; i < rcpt_lines.size() && mail_reply; ++i) rcpt_replies.push_back(co_await read_reply(to_.command));
-        if (mail_reply && (rcpt_replies.empty() || rcpt_replies.back())) data_reply = co_await read_reply(to_.data_init);
-        if (!data_reply) {
-            fail(net_error(mail_reply ? Stage::data : Stage::mail), false);
-            co_return res;
+        for (std::size_t i = 0; mail_reply && i < rcpt_lines.size(); ++i) {
+            std::optional<smtp::Reply> r = co_await read_reply(to_.command);
+            if (!r) break;
+            rcpt_replies.push_back(std::move(*r));
         }
+        if (mail_reply && rcpt_replies.size() == rcpt_lines.size()) data_reply = co_await read_reply(to_.data_init);
     } else {
-        if (!co_await write(mail, to_.command) || !(mail_reply = co_await read_reply(to_.command))) {
-            fail(net_error(Stage::mail), false);
+        if (!co_await write(mail, to_.command)) {
+            fail(net_error(Stage::mail));
             co_return res;
         }
-        if (mail_reply->positive()) {
+        mail_reply = co_await read_reply(to_.command);
+        if (mail_reply && mail_reply->positive()) {
             for (const auto& l : rcpt_lines) {
                 if (!co_await write(l, to_.command)) break;
-                rcpt_replies.push_back(co_await read_reply(to_.command));
-                if (!rcpt_replies.back()) break;
-            }
-            if (rcpt_replies.size() != rcpt_lines.size() || !rcpt_replies.back()) {
-                fail(net_error(Stage::rcpt), false);
-                co_return res;
+                std::optional<smtp::Reply> r = co_await read_reply(to_.command);
+                if (!r) break;
+                rcpt_replies.push_back(std::move(*r));
             }
         }
     }
-    if (!mail_reply->positive()) {
-        need_rset_ = true;
-        if (data_reply && data_reply->code == 354) {  // a server that took DATA anyway: end it empty
-            co_await write(".\r\n", to_.data_block);
-            co_await read_reply(to_.data_done);
-        }
-        fail(reply_error(Stage::mail, *mail_reply), !broken_);
+    if (!mail_reply) {
+        fail(net_error(Stage::mail));
         co_return res;
     }
-    std::vector<std::size_t> accepted;
+    if (!mail_reply->positive()) {
+        // Pipelined, the RCPTs and DATA were refused with it (RFC 2920 3.1); no transaction is open.
+        if (data_reply && data_reply->code == 354) co_await end_empty_data();
+        fail(reply_error(Stage::mail, *mail_reply));
+        co_return res;
+    }
+    if (rcpt_replies.size() != rcpt_lines.size()) {
+        fail(net_error(Stage::rcpt));
+        co_return res;
+    }
+    if (ext_.pipelining && !data_reply) {
+        fail(net_error(Stage::data));
+        co_return res;
+    }
+    std::vector<std::size_t> accepted;  // positions in rcpts
     for (std::size_t k = 0; k < rcpts.size(); ++k) {
+        if (rcpt_replies[k].positive()) {
+            accepted.push_back(k);
+            continue;
+        }
         RecipientResult rr;
         rr.index = rcpts[k];
-        rr.reply = *rcpt_replies[k];
-        if (rr.reply.positive()) {
-            accepted.push_back(k);
-        } else {
-            res.recipients.push_back(rr);
-        }
+        rr.reply = rcpt_replies[k];
+        res.recipients.push_back(std::move(rr));
     }
     if (accepted.empty()) {
-        // No recipient: no message (RFC 2920 3.1). A pipelined DATA that got 354 is ended empty.
-        if (data_reply && data_reply->code == 354) {
-            co_await write(".\r\n", to_.data_block);
-            co_await read_reply(to_.data_done);
-        }
-        need_rset_ = true;
-        res.connection_usable = !broken_;
+        // No recipient, no DATA (RFC 5321 3.3; RFC 2920 3.1 for the pipelined one, which the
+        // server refuses with 503/554, or, if it answered 354, is ended empty). Then RSET.
+        if (data_reply && data_reply->code == 354) co_await end_empty_data();
+        co_await reset();
+        res.connection_usable = usable();
         co_return res;
     }
     if (!ext_.pipelining) {
-        if (!co_await write("DATA\r\n", to_.command) || !(data_reply = co_await read_reply(to_.data_init))) {
-            fail(net_error(Stage::data), false);
+        if (!co_await write("DATA\r\n", to_.command)) {
+            fail(net_error(Stage::data));
+            co_return res;
+        }
+        data_reply = co_await read_reply(to_.data_init);
+        if (!data_reply) {
+            fail(net_error(Stage::data));
             co_return res;
         }
     }
     if (data_reply->code != 354) {
-        need_rset_ = true;
-        fail(reply_error(Stage::data, *data_reply), !broken_);
+        co_await reset();  // MAIL and RCPTs were accepted: the transaction is still open
+        fail(reply_error(Stage::data, *data_reply));
         co_return res;
     }
     std::string wire;
     wire.reserve(body.size() + body.size() / 64 + 8);
     append_stuffed(wire, body);
     for (std::size_t off = 0; off < wire.size(); off += kDataChunk) {
-        if (!co_await write(std::string_view(wire).substr(off, kDataChunk), to_.data_block)) {
-            fail(net_error(Stage::data), false);
+        const std::string_view chunk = std::string_view(wire).substr(off, kDataChunk);
+        if (!co_await write(chunk, to_.data_block)) {
+            fail(net_error(Stage::data));
             co_return res;
         }
     }
-    auto final_reply = co_await read_reply(to_.data_done);
+    std::optional<smtp::Reply> final_reply = co_await read_reply(to_.data_done);
     if (!final_reply) {
-        fail(net_error(Stage::data_done), false);
+        fail(net_error(Stage::data_done));
         co_return res;
     }
     if (!final_reply->positive()) {
-        fail(reply_error(Stage::data_done, *final_reply), true);
+        fail(reply_error(Stage::data_done, *final_reply));
         co_return res;
     }
     for (auto k : accepted) {
@@ -510,16 +576,20 @@ asio::awaitable<TransactionResult> Client::send(const store::Envelope& env, std:
         rr.index = rcpts[k];
         rr.reply = *final_reply;
         rr.accepted = true;
-        res.recipients.push_back(rr);
+        res.recipients.push_back(std::move(rr));
     }
     co_return res;
 }
 
 asio::awaitable<void> Client::quit() {
-    if (!broken_ && co_await write("QUIT\r\n", kQuitTimeout)) co_await read_reply(kQuitTimeout);
+    if (!broken_ && co_await write("QUIT\r\n", kQuitTimeout)) {
+        std::optional<smtp::Reply> bye = co_await read_reply(kQuitTimeout);  // 221, best effort
+        (void)bye;
+    }
     if (tls_ && !broken_) {
         arm(kQuitTimeout);
-        co_await stream_.async_shutdown(as_tuple(use_awaitable));
+        boost::system::error_code ec;
+        std::tie(ec) = co_await stream_.async_shutdown(as_tuple(use_awaitable));
         disarm();
     }
     boost::system::error_code ec;

@@ -15,7 +15,10 @@ std::optional<std::string> name(std::string_view data, std::size_t& pos) {
         if (pos + len > data.size()) return std::nullopt;
         if (!out.empty()) out.push_back('.');
         for (std::size_t i = 0; i < len; ++i) {
-            char c = data[pos + i];
+            const auto u = static_cast<unsigned char>(data[pos + i]);
+            // A '.' inside a label, blanks, control and non-ASCII octets have no unambiguous text form.
+            if (u <= 0x20 || u >= 0x7f || u == '.') return std::nullopt;
+            char c = static_cast<char>(u);
             if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
             out.push_back(c);
         }

@@ -12,6 +12,7 @@
 namespace mailward::dns::rdata {
 
 // A domain name at data[pos...], uncompressed; lower case, no trailing dot; "" for the root.
+// Labels must be printable ASCII without '.' (host names; anything else is refused, not escaped).
 std::optional<std::string> name(std::string_view data, std::size_t& pos);
 std::optional<MxRecord> mx(std::string_view data);
 std::optional<std::string> a(std::string_view data);     // 4 octets -> "a.b.c.d"

@@ -30,6 +30,8 @@ tls::Level best_level(const HostReport& h, std::string& why_not) {
     std::string why_first;
     for (auto l : order) {
         if (l == tls::Level::dane && !h.tls.dane_checked) continue;
+        // RFC 7672 2.2: published TLSA that does not match allows no fallback to PKIX checks.
+        if (l == tls::Level::verify && h.tls.dane_checked && !h.tls.dane_matched) continue;
         std::string why;
         if (tls::meets(l, h.tls, why)) {
             why_not = why_first;

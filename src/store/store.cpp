@@ -1,6 +1,7 @@
 // store::open: picks the backend named by [store] backend. "sqlite" keeps mailward.db in
 // server.data_dir (created 0700 when missing; relative paths are relative to the process cwd);
-// "postgres" is not implemented yet. Also the names of recipient states as stored and shown.
+// "postgres" is not implemented yet. Also the names of recipient states as stored and shown, and
+// the order of TLS level names (policy_store.hpp).
 #include "store/store.hpp"
 
 #include <spdlog/spdlog.h>
@@ -51,6 +52,13 @@ std::string_view to_string(RcptState s) {
             return "deleted";
     }
     return "unknown";
+}
+
+std::optional<int> level_rank(std::string_view name) {
+    constexpr std::string_view kLadder[] = {"none", "may", "encrypt", "verify", "dane"};
+    for (int i = 0; i < static_cast<int>(std::size(kLadder)); ++i)
+        if (kLadder[i] == name) return i;
+    return std::nullopt;
 }
 
 Result<std::unique_ptr<Store>> open(const config::Config& cfg) {

@@ -1,6 +1,7 @@
 // The storage interfaces every other library uses: the durable queue (envelopes, bodies and
-// per-recipient state) and the user accounts. Implementations: sqlite/ (embedded, default) and,
-// later, postgres/ (shared by several nodes). Callers depend only on this header.
+// per-recipient state), the user accounts and the learned TLS policy (policy_store.hpp).
+// Implementations: sqlite/ (embedded, default) and, later, postgres/ (shared by several nodes).
+// Callers depend only on this header.
 // Durability contract: submit() calls its completion only after the message is on stable storage.
 #pragma once
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "store/policy_store.hpp"
 
 namespace mailward::config {
 struct Config;
@@ -151,44 +153,12 @@ public:
     virtual Result<std::vector<User>> list() = 0;
 };
 
-// Learned TLS policy per recipient domain (the ratchet of PRODUCT.md): raised by evidence, never
-// lowered automatically; only an administrator forgets it. Levels are stored by name
-// ("encrypt", "verify", "dane") so this library does not depend on tls/.
-struct LearnedPolicy {
-    std::string domain;
-    std::string level;
-    TimePoint first_seen{};
-    TimePoint last_confirmed{};
-    std::string evidence;        // JSON: the probe report or delivery facts that raised or confirmed it
-};
-
-struct PolicyIncident {
-    std::string domain;
-    TimePoint at{};
-    std::string kind;            // "starttls_missing", "tls_failed", ...
-    std::string detail;          // for a person, with the raw evidence
-};
-
-class PolicyStore {
-public:
-    virtual ~PolicyStore() = default;
-    virtual Result<std::optional<LearnedPolicy>> get(const std::string& domain) = 0;
-    virtual Result<std::vector<LearnedPolicy>> list() = 0;
-    // Records level for domain when it is stricter than what is known (rank: higher is stricter);
-    // returns whether anything changed. A weaker level only refreshes last_confirmed.
-    virtual Result<bool> raise(const std::string& domain, const std::string& level, int rank, const std::string& evidence,
-                               TimePoint now) = 0;
-    virtual Result<void> forget(const std::string& domain) = 0;  // not_found when nothing is known
-    virtual Result<void> add_incident(const PolicyIncident& incident) = 0;
-    virtual Result<std::vector<PolicyIncident>> incidents(const std::string& domain) = 0;
-};
-
 class Store {
 public:
     virtual ~Store() = default;
     virtual QueueStore& queue() = 0;
     virtual UserStore& users() = 0;
-    virtual PolicyStore& policy() = 0;
+    virtual PolicyStore& policy() = 0;  // learned TLS policy, overrides, incidents
     // Stops background threads after committing what was submitted; later submits fail.
     virtual void close() = 0;
 };

@@ -4,15 +4,18 @@
 // RFC 6125 (host names via SSL_set1_host), RFC 7672 (DANE for SMTP: usages 2 and 3 only).
 #include "tls/client.hpp"
 
+#include <openssl/ec.h>
 #include <openssl/err.h>
-
-#include "tls/openssl_error.hpp"
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include <cstdio>
+#include <ctime>
+
+#include "tls/openssl_error.hpp"
 
 namespace mailward::tls {
 namespace {
@@ -83,7 +86,9 @@ CertFacts cert_facts(X509* cert) {
                 char group[64] = {0};
                 std::size_t len = 0;
                 EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof group, &len);
-                f.key_type = std::string("EC ") + group;
+                // "prime256v1" -> "P-256" where the curve has a NIST name.
+                const char* nist = EC_curve_nid2nist(OBJ_sn2nid(group));
+                f.key_type = std::string("EC ") + (nist ? nist : group);
                 break;
             }
             case EVP_PKEY_ED25519: f.key_type = "Ed25519"; break;
@@ -108,6 +113,24 @@ std::string spki_sha256_hex(X509* cert) {
         hex += b;
     }
     return hex;
+}
+
+// PKIX validation of the peer's chain against the context's trust store, without DANE and without
+// a name: with DANE enabled, SSL_get_verify_result() reports DANE's verdict, not this one.
+long pkix_verify(SSL* ssl, X509* leaf) {
+    X509_STORE* store = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl));
+    X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+    if (!store || !ctx) {
+        X509_STORE_CTX_free(ctx);
+        return X509_V_ERR_UNSPECIFIED;
+    }
+    long result = X509_V_ERR_UNSPECIFIED;
+    if (X509_STORE_CTX_init(ctx, store, leaf, SSL_get_peer_cert_chain(ssl)) == 1) {
+        X509_STORE_CTX_set_default(ctx, "ssl_server");
+        result = X509_verify_cert(ctx) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
+    }
+    X509_STORE_CTX_free(ctx);
+    return result;
 }
 
 }  // namespace
@@ -187,12 +210,19 @@ PeerFacts collect_facts(void* ssl_ptr) {
     const bool dane = f.dane_checked && SSL_get0_dane_authority(ssl, nullptr, nullptr) != -1;
     f.dane_matched = dane && vr == X509_V_OK;
     if (f.dane_checked) {
-        // With DANE the verify result is DANE's; PKIX validity is not what was asked.
-        f.chain_valid = false;
-        f.verify_error = vr == X509_V_OK ? "" : X509_verify_cert_error_string(vr);
+        // The handshake's verify result is DANE's verdict. PKIX validity and the name are facts
+        // too (the probe reports them; the policy store learns from them): checked on their own.
         if (leaf) {
-            const char* host = SSL_get0_peername(ssl);
-            f.name_matched = host != nullptr;
+            const long pkix = pkix_verify(ssl, leaf);
+            f.chain_valid = pkix == X509_V_OK;
+            const char* host = X509_VERIFY_PARAM_get0_host(SSL_get0_param(ssl), 0);  // set by SSL_dane_enable
+            f.name_matched = host && X509_check_host(leaf, host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+            if (!f.chain_valid) f.verify_error = X509_verify_cert_error_string(pkix);
+        }
+        // What was asked (DANE) explains a failure first.
+        if (!f.dane_matched) {
+            f.verify_error = std::string("DANE: ") +
+                             (vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "no usable TLSA record matched");
         }
         return f;
     }

@@ -1,15 +1,30 @@
 """The outbound SMTP client, wire-exact, against a scripted SMTP server on loopback: DSN parameters
 rendered (RET, ENVID, NOTIFY, ORCPT as xtext), dot-stuffing, PIPELINING in one write, SIZE checked
 before MAIL, a peer without 8BITMIME, and a 554 greeting. Recipients use an address literal
-(user@[127.0.0.1]) so no DNS is involved; [delivery] port points at the scripted server."""
+(user@[127.0.0.1]) so no DNS is involved; [delivery] port points at the scripted server.
+
+PostfixPeerTest drives the client alone (smtp_client_probe, env SMTP_CLIENT_PROBE_BIN) against a
+private Postfix of the lab (tests/lab/mwlab): delivered over TLS 1.3 at verify and dane (Postfix's
+Received header proves it), and nothing sent at encrypt to a listener without STARTTLS, at verify to
+a certificate for another name, or at dane with a TLSA record that does not match."""
 import json
+import os
 import socket
 import socketserver
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import unittest
+import shutil
 
-from harness import Mailward, TempDir, free_port
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
+
+from harness import Mailward, TempDir, free_port  # noqa: E402
+from mwlab import PostfixMx, TestCA, received_tls  # noqa: E402
+
+PROBE = os.environ.get("SMTP_CLIENT_PROBE_BIN", "smtp_client_probe")
 
 
 class Scripted(socketserver.ThreadingTCPServer):
@@ -145,6 +160,116 @@ class SmtpClientTest(unittest.TestCase):
         srv, r = self.run_case(greeting="554 5.7.1 no service here", wait_state="queued")
         self.assertIn("554", r["last_error"])
         self.assertEqual(r["state"], "queued")
+
+
+class PostfixPeerTest(unittest.TestCase):
+    """The client alone against real Postfix listeners, one instance for the class."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="mw-client-", dir="/tmp")
+        os.chmod(cls.tmp, 0o755)  # postfix and nobody must reach the instance below it
+        cls.ca = TestCA(os.path.join(cls.tmp, "ca"))
+        cls.mx = PostfixMx(os.path.join(cls.tmp, "mx"))
+        cls.good_cert = cls.ca.issue("mx.tls.example.test")
+        cls.good = cls.mx.add_listener(tls="starttls", cert=cls.good_cert, hostname="mx.tls.example.test")
+        cls.plain = cls.mx.add_listener(tls="none", hostname="mx.notls.example.test")
+        cls.wrong = cls.mx.add_listener(tls="starttls", cert=cls.ca.issue("other.example.test"),
+                                        hostname="mx.wrongname.example.test")
+        cls.mx.accept_domains(["tls.example.test", "notls.example.test", "wrongname.example.test"])
+        try:
+            cls.mx.start()
+        except Exception:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mx.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self):
+        self.mx.clear_messages()
+
+    def probe(self, listener, level, mx_host, to, *extra):
+        body = ("Subject: probe %s\r\nMessage-ID: <%s@probe.example.test>\r\n\r\n"
+                ".a line with a leading dot\r\nend\r\n" % (level, time.time_ns())).encode()
+        msg = os.path.join(self.tmp, "message.eml")
+        with open(msg, "wb") as f:
+            f.write(body)
+        cp = subprocess.run([PROBE, listener.endpoint, level, "--mx-host", mx_host, "--ca", str(self.ca.cert_path),
+                             "--from", "alice@relay.example.test", "--to", to, "--message", msg, *extra],
+                            capture_output=True, text=True, timeout=120)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        return json.loads(cp.stdout)
+
+    def assert_delivered(self, out, domain):
+        self.assertTrue(out["connected"], out)
+        self.assertIsNone(out["transaction_error"], out)
+        self.assertEqual([r["accepted"] for r in out["recipients"]], [True], out)
+        [msg] = self.mx.wait_for_messages(domain, 1, timeout=30)
+        self.assertIn(b"\r\n.a line with a leading dot\r\n".replace(b"\r\n", b"\n"), msg.replace(b"\r\n", b"\n"))
+        return msg
+
+    def assert_nothing_arrives(self, domain, listener, since, commands):
+        """No message stored, and the listener's smtpd logged exactly `commands` for the session
+        (its disconnect line counts every command: no mail=, rcpt= or data=)."""
+        time.sleep(2)  # Postfix delivers to the maildir within milliseconds of the final reply
+        self.assertEqual(self.mx.messages(domain), [])
+        lines = [l for l in self.mx.log()[since:].splitlines() if "/%s/smtpd[" % listener.name in l]
+        disconnects = [l for l in lines if " disconnect from " in l]
+        self.assertEqual(len(disconnects), 1, lines)
+        self.assertTrue(disconnects[0].endswith(" " + commands), disconnects[0])
+        self.assertFalse([l for l in lines if "client=" in l], lines)
+
+    def test_verify_delivers_over_tls13(self):
+        out = self.probe(self.good, "verify", "mx.tls.example.test", "bob@tls.example.test")
+        msg = self.assert_delivered(out, "tls.example.test")
+        tls = received_tls(msg)
+        self.assertIsNotNone(tls, msg[:400])
+        self.assertEqual(tls.protocol, "TLSv1.3")
+        self.assertEqual(out["tls"]["protocol"], "TLSv1.3")
+        self.assertEqual(out["tls"]["cipher"], tls.cipher)
+        self.assertTrue(out["tls"]["chain_valid"] and out["tls"]["name_matched"], out["tls"])
+        self.assertEqual(out["tls"]["spki_sha256"], TestCA.spki_sha256(self.good_cert[0]))
+
+    def test_encrypt_sends_nothing_without_starttls(self):
+        since = len(self.mx.log())
+        out = self.probe(self.plain, "encrypt", "mx.notls.example.test", "bob@notls.example.test")
+        self.assertFalse(out["connected"], out)
+        self.assertEqual(out["error"]["stage"], "TLS policy", out)
+        self.assertTrue(out["error"]["detail"].startswith("STARTTLS not offered"), out)
+        self.assert_nothing_arrives("notls.example.test", self.plain, since, "ehlo=1 quit=1 commands=2")
+        # The same listener takes the message at may (in clear): the check above can fail.
+        out = self.probe(self.plain, "may", "mx.notls.example.test", "bob@notls.example.test")
+        self.assertIsNone(received_tls(self.assert_delivered(out, "notls.example.test")))
+
+    def test_verify_sends_nothing_to_a_wrong_name(self):
+        since = len(self.mx.log())
+        out = self.probe(self.wrong, "verify", "mx.wrongname.example.test", "bob@wrongname.example.test")
+        self.assertFalse(out["connected"], out)
+        self.assertEqual(out["error"]["stage"], "TLS policy", out)
+        self.assertTrue(out["error"]["tls"]["chain_valid"], out)
+        self.assertFalse(out["error"]["tls"]["name_matched"], out)
+        self.assert_nothing_arrives("wrongname.example.test", self.wrong, since, "ehlo=1 starttls=1 quit=1 commands=3")
+        # encrypt does not check the name: delivered over TLS.
+        out = self.probe(self.wrong, "encrypt", "mx.wrongname.example.test", "bob@wrongname.example.test")
+        msg = self.assert_delivered(out, "wrongname.example.test")
+        self.assertEqual(received_tls(msg).protocol, "TLSv1.3")
+
+    def test_dane_311(self):
+        spki = TestCA.spki_sha256(self.good_cert[0])
+        wrong = ("00" if spki[:2] != "00" else "11") + spki[2:]
+        since = len(self.mx.log())
+        out = self.probe(self.good, "dane", "mx.tls.example.test", "bob@tls.example.test", "--tlsa", "3 1 1 " + wrong)
+        self.assertFalse(out["connected"], out)
+        self.assertEqual(out["error"]["stage"], "TLS policy", out)
+        self.assertFalse(out["error"]["tls"]["dane_matched"], out)
+        self.assert_nothing_arrives("tls.example.test", self.good, since, "ehlo=1 starttls=1 quit=1 commands=3")
+        out = self.probe(self.good, "dane", "mx.tls.example.test", "bob@tls.example.test", "--tlsa", "3 1 1 " + spki)
+        msg = self.assert_delivered(out, "tls.example.test")
+        self.assertTrue(out["tls"]["dane_matched"], out)
+        self.assertEqual(received_tls(msg).protocol, "TLSv1.3")
 
 
 if __name__ == "__main__":

@@ -91,9 +91,82 @@ CREATE TABLE policy_incidents (
 CREATE INDEX policy_incidents_domain ON policy_incidents (domain, at);
 )sql";
 
+// Version 3: the rest of the learned policy store.
+// - policy_evidence: per MX address facts of a learned domain (replaced on raise/confirm, dropped
+//   with the domain by forget).
+// - probe_history, policy_incidents and policy_audit are append-only: triggers refuse UPDATE and
+//   DELETE, so history cannot be rewritten through the store (only by dropping the triggers).
+// - policy_overrides: the administrator's current level per domain; every change is in policy_audit.
+// learned_policy.evidence keeps the report (JSON) that raised the level; last_probe is read from
+// probe_history.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE policy_evidence (
+    domain       TEXT    NOT NULL REFERENCES learned_policy (domain) ON DELETE CASCADE,
+    host         TEXT    NOT NULL,
+    address      TEXT    NOT NULL,
+    level        TEXT    NOT NULL CHECK (level IN ('none', 'may', 'encrypt', 'verify', 'dane')),
+    starttls     INTEGER NOT NULL CHECK (starttls IN (0, 1)),
+    protocol     TEXT    NOT NULL,
+    cipher       TEXT    NOT NULL,
+    chain_valid  INTEGER NOT NULL CHECK (chain_valid IN (0, 1)),
+    name_matched INTEGER NOT NULL CHECK (name_matched IN (0, 1)),
+    spki_sha256  TEXT    NOT NULL,
+    dane_matched INTEGER NOT NULL CHECK (dane_matched IN (0, 1)),
+    seen_at      INTEGER NOT NULL,
+    PRIMARY KEY (domain, host, address)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE probe_history (
+    id     INTEGER PRIMARY KEY,
+    domain TEXT    NOT NULL,
+    at     INTEGER NOT NULL,
+    level  TEXT    NOT NULL CHECK (level IN ('none', 'may', 'encrypt', 'verify', 'dane')),
+    report TEXT    NOT NULL
+) STRICT;
+CREATE INDEX probe_history_domain ON probe_history (domain, at);
+
+ALTER TABLE policy_incidents ADD COLUMN host TEXT NOT NULL DEFAULT '';
+ALTER TABLE policy_incidents ADD COLUMN address TEXT NOT NULL DEFAULT '';
+ALTER TABLE policy_incidents ADD COLUMN raw_evidence TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE policy_overrides (
+    domain  TEXT    NOT NULL PRIMARY KEY,
+    level   TEXT    NOT NULL CHECK (level IN ('none', 'may', 'encrypt', 'verify', 'dane')),
+    reason  TEXT    NOT NULL CHECK (length(reason) > 0),
+    expires INTEGER CHECK (expires IS NULL OR expires > set_at),
+    set_at  INTEGER NOT NULL,
+    set_by  TEXT    NOT NULL
+) STRICT;
+
+CREATE TABLE policy_audit (
+    id     INTEGER PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    who    TEXT    NOT NULL,
+    action TEXT    NOT NULL CHECK (action IN ('raise', 'set_override', 'clear_override', 'forget')),
+    domain TEXT    NOT NULL,
+    level  TEXT    NOT NULL CHECK (level IN ('', 'none', 'may', 'encrypt', 'verify', 'dane')),
+    detail TEXT    NOT NULL
+) STRICT;
+CREATE INDEX policy_audit_domain ON policy_audit (domain, id);
+
+CREATE TRIGGER probe_history_no_update BEFORE UPDATE ON probe_history
+BEGIN SELECT RAISE(ABORT, 'probe_history is append-only'); END;
+CREATE TRIGGER probe_history_no_delete BEFORE DELETE ON probe_history
+BEGIN SELECT RAISE(ABORT, 'probe_history is append-only'); END;
+CREATE TRIGGER policy_incidents_no_update BEFORE UPDATE ON policy_incidents
+BEGIN SELECT RAISE(ABORT, 'policy_incidents is append-only'); END;
+CREATE TRIGGER policy_incidents_no_delete BEFORE DELETE ON policy_incidents
+BEGIN SELECT RAISE(ABORT, 'policy_incidents is append-only'); END;
+CREATE TRIGGER policy_audit_no_update BEFORE UPDATE ON policy_audit
+BEGIN SELECT RAISE(ABORT, 'policy_audit is append-only'); END;
+CREATE TRIGGER policy_audit_no_delete BEFORE DELETE ON policy_audit
+BEGIN SELECT RAISE(ABORT, 'policy_audit is append-only'); END;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "queue and users", kSchemaV1},
     {2, "learned TLS policy", kSchemaV2},
+    {3, "policy evidence, probes, overrides, audit", kSchemaV3},
 };
 
 Result<int> read_int_pragma(Db& db, const char* sql) {

@@ -141,7 +141,9 @@ TEST(Route, Table) {
         std::vector<std::string> hosts;
         for (const auto& h : got.route->hops) hosts.push_back(h.host);
         EXPECT_EQ(hosts, c.want_hosts);
-        if (!c.want_first_addresses.empty()) EXPECT_EQ(got.route->hops[0].addresses, c.want_first_addresses);
+        if (!c.want_first_addresses.empty()) {
+            EXPECT_EQ(got.route->hops[0].addresses, c.want_first_addresses);
+        }
         EXPECT_EQ(got.route->implicit_mx, c.want_implicit);
         EXPECT_EQ(got.route->mx_secure, c.want_mx_secure);
     }

@@ -11,7 +11,9 @@ TEST(Level, NamesAndOrder) {
     const Level all[] = {Level::none, Level::may, Level::encrypt, Level::verify, Level::dane};
     for (std::size_t i = 0; i < 5; ++i) {
         EXPECT_EQ(parse_level(to_string(all[i])), all[i]);
-        if (i > 0) EXPECT_LT(all[i - 1], all[i]);
+        if (i > 0) {
+            EXPECT_LT(all[i - 1], all[i]);
+        }
     }
     for (const char* bad : {"", "strong", "VERIFY", "secure", "dane "}) EXPECT_FALSE(parse_level(bad)) << bad;
     EXPECT_EQ(strictest(Level::verify, Level::may), Level::verify);
@@ -57,6 +59,8 @@ TEST(Level, MeetsTable) {
         EXPECT_EQ(meets(Level::verify, c.facts, why), c.verify) << c.name;
         why.clear();
         EXPECT_EQ(meets(Level::dane, c.facts, why), c.dane) << c.name;
-        if (!c.dane) EXPECT_FALSE(why.empty()) << c.name;
+        if (!c.dane) {
+            EXPECT_FALSE(why.empty()) << c.name;
+        }
     }
 }
