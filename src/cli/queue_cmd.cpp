@@ -94,7 +94,10 @@ void show(const Options& opts, const std::string& raw_id, bool body) {
               << "sender mode: " << env->sender_mode << (env->requiretls ? ", REQUIRETLS" : "") << "\n"
               << "recipients:\n";
     for (const auto& r : env->recipients) {
-        std::cout << "  <" << r.address << ">  " << store::to_string(r.state) << ", " << r.attempts << " attempts";
+        std::cout << "  <" << r.address << ">  "
+                  << (r.state == store::RcptState::awaiting_escrow ? std::string_view("awaiting escrow")
+                                                                   : store::to_string(r.state))
+                  << ", " << r.attempts << " attempts";
         if (r.state == store::RcptState::queued) std::cout << ", next " << iso_time(r.next_attempt);
         std::cout << "\n";
         if (!r.last_error.empty()) std::cout << "      last error: " << r.last_error << "\n";

@@ -7,6 +7,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "cli/cli.hpp"
@@ -42,15 +44,42 @@ void ensure_master_key(const std::filesystem::path& path) {
     spdlog::info("created master key {} (0600)", path.string());
 }
 
-// The engine's prober: every MX probed, the verdict and the report as evidence.
+// The engine's prober: every MX probed; the level every host that answered meets, with per-address
+// evidence. A host that could not be reached is not evidence either way (it stays unknown).
 boost::asio::awaitable<delivery::ProbeVerdict> probe_for_engine(dns::Resolver* resolver, tls::ClientContext ctx,
                                                                 probe::ProbeOptions po, std::string domain) {
     auto rep = co_await probe::probe_domain(*resolver, ctx, domain, po);
     delivery::ProbeVerdict v;
-    v.ok = rep.error.empty() && !rep.hosts.empty();
-    v.level = rep.verdict;
-    v.report = "{\"verdict\":\"" + std::string(tls::to_string(rep.verdict)) + "\",\"weakest\":\"" + rep.weakest +
-               "\",\"hosts\":" + std::to_string(rep.hosts.size()) + "}";
+    std::optional<tls::Level> weakest;
+    std::string weakest_host;
+    for (const auto& h : rep.hosts) {
+        if (!h.connected) continue;
+        store::MxEvidence e;
+        e.host = h.host;
+        e.address = h.address;
+        e.level = std::string(tls::to_string(h.level));
+        e.starttls = h.starttls_offered;
+        e.protocol = h.tls.protocol;
+        e.cipher = h.tls.cipher;
+        e.chain_valid = h.tls.chain_valid;
+        e.name_matched = h.tls.name_matched;
+        e.spki_sha256 = h.tls.spki_sha256;
+        e.dane_matched = h.tls.dane_matched;
+        e.seen_at = std::chrono::system_clock::now();
+        v.evidence.push_back(std::move(e));
+        if (!weakest || h.level < *weakest) {
+            weakest = h.level;
+            weakest_host = h.host + " [" + h.address + "]";
+        }
+    }
+    v.ok = rep.error.empty() && weakest.has_value();
+    v.level = weakest.value_or(tls::Level::none);
+    nlohmann::json report = {{"verdict", tls::to_string(v.level)},
+                             {"weakest", weakest_host},
+                             {"hosts", rep.hosts.size()},
+                             {"answered", v.evidence.size()},
+                             {"error", rep.error}};
+    v.report = report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     co_return v;
 }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "store/policy_store.hpp"
 #include "tls/client.hpp"
 
 namespace boost::asio {
@@ -30,9 +31,10 @@ namespace mailward::delivery {
 // What probing every MX of a domain concluded (src/probe implements it; serve wires it in, so
 // this library does not depend on the prober).
 struct ProbeVerdict {
-    bool ok = false;                  // the probe ran (DNS worked, hosts answered)
-    tls::Level level = tls::Level::none;  // the strongest level every MX address meets
+    bool ok = false;                  // the probe ran (DNS worked, at least one host answered)
+    tls::Level level = tls::Level::none;  // the strongest level every MX address that answered meets
     std::string report;               // JSON evidence
+    std::vector<store::MxEvidence> evidence;  // per MX address that answered
 };
 using DomainProber = std::function<boost::asio::awaitable<ProbeVerdict>(std::string domain)>;
 

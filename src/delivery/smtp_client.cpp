@@ -4,6 +4,7 @@
 // sends: replies are size-limited and parsed strictly; bytes after the STARTTLS 220 end the session.
 #include "delivery/smtp_client.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -319,6 +320,7 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
         SessionError e;
         e.stage = Stage::tls_policy;
         e.detail = "STARTTLS not offered by " + target_.mx_host + " [" + target_.address + "]";
+        for (const auto& l : ehlo_) e.raw += "250 " + l + "\n";
         co_return e;
     }
     // TLS is set up before it is asked for: a level that cannot be met whatever the peer does (no
@@ -363,6 +365,19 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
         e.stage = Stage::tls_policy;
         e.detail = why;
         e.tls = facts_;
+        co_return e;
+    }
+    if (!target_.known_spki.empty() &&
+        std::find(target_.known_spki.begin(), target_.known_spki.end(), facts_.spki_sha256) == target_.known_spki.end() &&
+        !(facts_.chain_valid && facts_.name_matched)) {
+        SessionError e;
+        e.stage = Stage::tls_policy;
+        e.certificate_changed = true;
+        e.detail = "certificate changed: " + target_.mx_host + " [" + target_.address + "] presents key " +
+                   facts_.spki_sha256 + ", not the one learned, and no valid chain naming the host explains it";
+        e.tls = facts_;
+        for (const auto& c : facts_.chain) e.raw += "subject=" + c.subject + " issuer=" + c.issuer + "\n";
+        e.raw += "spki_sha256=" + facts_.spki_sha256 + " verify_error=" + facts_.verify_error;
         co_return e;
     }
     if (auto e = co_await ehlo(Stage::ehlo)) co_return e;  // RFC 3207 4.2: start over after TLS

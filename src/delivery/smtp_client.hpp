@@ -34,6 +34,11 @@ struct Target {
     tls::Level level = tls::Level::may;
     std::vector<dns::TlsaRecord> tlsa;  // for dane: records from a secure answer
     std::string helo_name;     // our EHLO name ([server] hostname)
+    // The leaf keys (SPKI SHA-256, hex) learned for this address. When set, a session whose key is
+    // none of them and whose certificate is not both chain-valid and naming the host fails with
+    // Stage::tls_policy "certificate changed" before any MAIL: a new key that a valid chain does
+    // not explain may be an interceptor (a renewed, valid certificate passes).
+    std::vector<std::string> known_spki;
 };
 
 // Why a connection-level step failed. The delivery classifier turns these into outcomes.
@@ -46,6 +51,8 @@ struct SessionError {
     error_code ec;                      // the local/network error when there was one
     std::string detail;                 // for a person: "STARTTLS not offered", "certificate name mismatch: ..."
     std::optional<tls::PeerFacts> tls;  // the session's TLS facts when a handshake completed
+    std::string raw;                    // what was seen, verbatim, for incidents (EHLO lines, the reply)
+    bool certificate_changed = false;   // the known_spki check failed
 };
 
 struct RecipientResult {

@@ -1,0 +1,193 @@
+// The SMTP attempts of one delivery to one domain (RFC 5321 section 5: MX hosts in order, every
+// address of each), limited to the hosts the policy allows, at the level it requires, with DANE
+// (RFC 7672) per host from secure TLSA answers. Idle connections are pooled per address, port,
+// level and host and reused (Postfix's connection cache). The delivery log gets one line per
+// recipient and attempt.
+#include <algorithm>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/timefmt.hpp"
+#include "delivery/engine_impl.hpp"
+
+namespace mailward::delivery {
+namespace asio = boost::asio;
+using Clock = std::chrono::system_clock;
+
+namespace {
+
+constexpr auto kPoolIdle = std::chrono::seconds(2);  // as Postfix's smtp_connection_cache_time_limit
+
+nlohmann::json tls_json(const tls::PeerFacts& f) {
+    if (!f.established) return nullptr;
+    nlohmann::json chain = nlohmann::json::array();
+    for (const auto& c : f.chain) chain.push_back({{"subject", c.subject}, {"issuer", c.issuer}, {"not_after", c.not_after}});
+    return {{"protocol", f.protocol},       {"cipher", f.cipher},         {"bits", f.cipher_bits},
+            {"forward_secret", f.forward_secret}, {"spki_sha256", f.spki_sha256}, {"chain_valid", f.chain_valid},
+            {"name_matched", f.name_matched}, {"verify_error", f.verify_error}, {"dane_matched", f.dane_matched},
+            {"chain", chain}};
+}
+
+}  // namespace
+
+void Engine::Impl::log_attempt(const store::Envelope& env, std::size_t idx, const std::string& host,
+                               const std::string& address, tls::Level level, const std::vector<std::string>& why,
+                               const tls::PeerFacts* facts, const Classified& c, std::string_view result) {
+    nlohmann::json j = {{"time", common::iso8601(Clock::now())},
+                        {"queue_id", env.id},
+                        {"recipient", env.recipients[idx].address},
+                        {"mx", host},
+                        {"address", address},
+                        {"required_level", tls::to_string(level)},
+                        {"level_reasons", why},
+                        {"tls", facts ? tls_json(*facts) : nullptr},
+                        {"result", result.empty() ? to_string(c.outcome) : result},
+                        {"status", c.status},
+                        {"reply", c.diagnostic},
+                        {"reason", c.reason}};
+    log.write(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+asio::awaitable<std::unique_ptr<SmtpClient>> Engine::Impl::take_idle(const std::string& key) {
+    for (;;) {
+        auto it = pool.find(key);
+        if (it == pool.end()) co_return nullptr;
+        auto idle = std::move(it->second);
+        pool.erase(it);
+        if (std::chrono::steady_clock::now() - idle.since < kPoolIdle) co_return std::move(idle.client);
+        co_await idle.client->quit();  // stale: the peer may have closed it already
+    }
+}
+
+asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const std::string& body, const Route& route,
+                                               const std::vector<std::size_t>& idxs, Outcomes& out,
+                                               const AttemptPlan& plan) {
+    std::optional<RcptOutcome> last;  // the most telling failure so far, used if no host takes the mail
+    for (const auto& hop : route.hops) {
+        if (std::find(plan.hosts.begin(), plan.hosts.end(), hop.host) == plan.hosts.end()) continue;
+        tls::Level hop_level = plan.level;
+        std::vector<std::string> hop_why = plan.why;
+        std::vector<dns::TlsaRecord> tlsa;
+        if (hop.addresses.empty()) {
+            Classified c;
+            c.outcome = Outcome::temporary;
+            c.status = "4.4.3";
+            c.reason = hop.host + ": " + hop.error;
+            last = RcptOutcome{c, hop.host};
+            continue;
+        }
+        if (cfg.policy.dane && route.mx_secure && hop.addresses_secure) {
+            // RFC 7672 2.2: TLSA at _port._tcp.<MX host>, usable only from a secure answer.
+            std::string name = "_" + std::to_string(cfg.delivery.port) + "._tcp." + hop.host;
+            auto t = co_await resolver.tlsa(name);
+            if (t && t->security == dns::Security::secure) {
+                for (const auto& r : t->records) {
+                    if (r.usage == 2 || r.usage == 3) tlsa.push_back(r);
+                }
+                if (!tlsa.empty()) {
+                    hop_level = tls::strictest(hop_level, tls::Level::dane);
+                    hop_why.push_back("DANE: secure TLSA records for " + hop.host);
+                }
+            } else if (!t && t.error() != dns::DnsErrc::nxdomain) {
+                // A TLSA lookup that fails (bogus, SERVFAIL) may hide DANE: this host is not usable.
+                Classified c;
+                c.outcome = Outcome::tls_policy;
+                c.status = "4.7.5";
+                c.reason = hop.host + ": TLSA lookup failed (" + t.error().message() + "), DANE status unknown";
+                c.try_next_host = true;
+                for (auto i : idxs) log_attempt(env, i, hop.host, "", tls::Level::dane, hop_why, nullptr, c);
+                last = RcptOutcome{c, hop.host};
+                continue;
+            }
+        }
+        for (const auto& addr : hop.addresses) {
+            const std::string key = addr + "|" + std::to_string(cfg.delivery.port) + "|" +
+                                    std::string(tls::to_string(hop_level)) + "|" + hop.host;
+            std::unique_ptr<SmtpClient> client = co_await take_idle(key);
+            bool reused = client != nullptr;
+            for (int round = 0; round < 2; ++round) {
+                if (!client) {
+                    Target target;
+                    target.mx_host = hop.host;
+                    target.address = addr;
+                    target.port = cfg.delivery.port;
+                    target.level = hop_level;
+                    target.tlsa = tlsa;
+                    target.helo_name = cfg.server.hostname;
+                    if (auto k = plan.known_spki.find(addr); k != plan.known_spki.end()) target.known_spki = k->second;
+                    auto [c, err] = co_await SmtpClient::connect(strand, target, tls, timeouts);
+                    if (!c) {
+                        Evidence ev;
+                        ev.session = err.value_or(SessionError{});
+                        ev.required = hop_level;
+                        ev.host = hop.host;
+                        auto cl = classify(ev);
+                        const tls::PeerFacts* facts = ev.session->tls ? &*ev.session->tls : nullptr;
+                        for (auto i : idxs) log_attempt(env, i, hop.host, addr, hop_level, hop_why, facts, cl);
+                        last = RcptOutcome{cl, hop.host, addr, std::nullopt};
+                        if (cl.outcome == Outcome::tls_policy) last->tls_failure = ev.session;
+                        break;  // next address
+                    }
+                    client = std::move(c);
+                    reused = false;
+                }
+                auto tr = co_await client->send(env, idxs, body);
+                const tls::PeerFacts facts = client->tls_facts();
+                if (tr.error) {
+                    // A pooled connection the peer dropped meanwhile: retry once on a fresh one.
+                    if (reused && !tr.error->reply && round == 0) {
+                        client.reset();
+                        continue;
+                    }
+                    Evidence ev;
+                    ev.session = *tr.error;
+                    ev.required = hop_level;
+                    ev.host = hop.host;
+                    auto cl = classify(ev);
+                    for (auto i : idxs) log_attempt(env, i, hop.host, addr, hop_level, hop_why, &facts, cl);
+                    if (tr.connection_usable) {
+                        pool.emplace(key, Idle{std::move(client), std::chrono::steady_clock::now()});
+                    } else {
+                        co_await client->quit();
+                    }
+                    RcptOutcome oc{cl, hop.host, addr, std::nullopt};
+                    if (cl.outcome == Outcome::tls_policy) oc.tls_failure = ev.session;
+                    if (cl.try_next_host) {
+                        last = oc;
+                        break;
+                    }
+                    for (auto i : idxs) out[i] = oc;
+                    co_return;
+                }
+                for (const auto& r : tr.recipients) {
+                    Evidence ev;
+                    ev.recipient = r;
+                    ev.required = hop_level;
+                    ev.host = hop.host;
+                    auto cl = classify(ev);
+                    log_attempt(env, r.index, hop.host, addr, hop_level, hop_why, &facts, cl);
+                    out[r.index] = RcptOutcome{cl, hop.host, addr, std::nullopt};
+                }
+                if (tr.connection_usable) {
+                    pool.emplace(key, Idle{std::move(client), std::chrono::steady_clock::now()});
+                } else {
+                    co_await client->quit();
+                }
+                co_return;
+            }
+        }
+    }
+    Classified c;
+    if (last) {
+        c = last->c;
+    } else {
+        c.outcome = Outcome::temporary;
+        c.status = "4.4.1";
+        c.reason = "no mail server of " + route.domain + " could be reached";
+    }
+    for (auto i : idxs) out[i] = last ? RcptOutcome{c, last->host, last->address, last->tls_failure} : RcptOutcome{c};
+}
+
+
+}  // namespace mailward::delivery

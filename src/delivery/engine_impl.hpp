@@ -1,0 +1,102 @@
+// The delivery engine's state, shared by its three parts (internal to src/delivery):
+//   engine.cpp       the scheduler (leases, retries, lifetime, bounces, recording an attempt)
+//   policy_step.cpp  per destination domain: route, what is known (learned policy, probes),
+//                    decide() (src/policy), its action, and the downgrade defence after a TLS failure
+//   attempt.cpp      the SMTP attempts to the MX hosts decide() allows, with connection reuse
+// Everything runs on one strand; SQLite calls go to a small blocking pool.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "delivery/classify.hpp"
+#include "delivery/delivery_log.hpp"
+#include "delivery/engine.hpp"
+#include "delivery/route.hpp"
+#include "delivery/smtp_client.hpp"
+#include "dns/resolver.hpp"
+#include "store/store.hpp"
+
+namespace mailward::delivery {
+
+// What the attempt to one domain decided for one recipient.
+struct RcptOutcome {
+    RcptOutcome() = default;
+    explicit RcptOutcome(Classified cl, std::string h = {}, std::string a = {},
+                         std::optional<SessionError> f = std::nullopt)
+        : c(std::move(cl)), host(std::move(h)), address(std::move(a)), tls_failure(std::move(f)) {}
+    Classified c;
+    std::string host;
+    std::string address;
+    std::optional<SessionError> tls_failure;  // for tls_policy outcomes: what the session saw
+    bool escrow = false;                      // the policy holds it for escrow (awaiting_escrow)
+};
+using Outcomes = std::map<std::size_t, RcptOutcome>;
+
+// How the attempt must be made (from decide()).
+struct AttemptPlan {
+    tls::Level level = tls::Level::may;
+    std::vector<std::string> why;               // the decision's reasons, for every log line
+    std::vector<std::string> hosts;             // the MX hosts that may be used, in order
+    std::map<std::string, std::vector<std::string>> known_spki;  // address -> learned SPKIs
+};
+
+struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
+    Impl(boost::asio::io_context& i, const config::Config& c, store::Store& s, dns::Resolver& r,
+         tls::ClientContext t);
+
+    boost::asio::io_context& io;
+    const config::Config& cfg;
+    store::Store& store;
+    dns::Resolver& resolver;
+    tls::ClientContext tls;
+    boost::asio::strand<boost::asio::io_context::executor_type> strand;
+    boost::asio::steady_timer wake;
+    boost::asio::thread_pool blocking{1};
+    std::mt19937 rng;
+    std::string owner;
+    ClientTimeouts timeouts;
+    DeliveryLog log;
+    bool stopping = false;
+    bool kicked = false;
+    std::size_t in_flight = 0;
+    std::map<std::string, std::size_t> per_domain;  // active attempts per destination domain
+    DomainProber prober;
+
+    struct Idle {
+        std::unique_ptr<SmtpClient> client;
+        std::chrono::steady_clock::time_point since;
+    };
+    std::multimap<std::string, Idle> pool;  // "address|port|level|host" -> idle connections
+
+    // engine.cpp
+    static boost::asio::awaitable<void> run(std::shared_ptr<Impl> self);
+    static boost::asio::awaitable<void> deliver(std::shared_ptr<Impl> self, store::Envelope env);
+    std::chrono::system_clock::duration retry_delay(int attempts);
+
+    // policy_step.cpp
+    boost::asio::awaitable<void> deliver_domain(const store::Envelope& env, const std::string& body,
+                                                const std::string& domain, const std::vector<std::size_t>& idxs,
+                                                Outcomes& out);
+
+    // attempt.cpp
+    boost::asio::awaitable<void> deliver_to(const store::Envelope& env, const std::string& body, const Route& route,
+                                            const std::vector<std::size_t>& idxs, Outcomes& out,
+                                            const AttemptPlan& plan);
+    void log_attempt(const store::Envelope& env, std::size_t idx, const std::string& host, const std::string& address,
+                     tls::Level level, const std::vector<std::string>& why, const tls::PeerFacts* facts,
+                     const Classified& c, std::string_view result = {});
+    boost::asio::awaitable<std::unique_ptr<SmtpClient>> take_idle(const std::string& key);
+};
+
+}  // namespace mailward::delivery
