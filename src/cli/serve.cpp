@@ -121,6 +121,16 @@ void run_serve(const Options& opts) {
     if (!resolver) throw Failure("DNS: " + dns_error);
 
     delivery::Engine engine(io, cfg, **store, **resolver, *client_tls);
+    if (!cfg.policy.preload_file.empty()) {
+        std::string preload_error;
+        auto preload = policy::load_preload(config::in_data_dir(cfg, cfg.policy.preload_file), preload_error);
+        if (!preload) throw Failure("policy.preload_file: " + preload_error);
+        if (preload->expired(std::chrono::system_clock::now())) {
+            spdlog::warn("policy: the preload list {} has expired; it is ignored", preload->source);
+        }
+        spdlog::info("policy: preload list {}: {} domains", preload->source, preload->domains.size());
+        engine.set_preload(std::move(*preload));
+    }
     probe::ProbeOptions po;
     po.port = cfg.delivery.port;
     po.helo_name = cfg.server.hostname;

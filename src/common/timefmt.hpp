@@ -2,7 +2,9 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace mailward::common {
 
@@ -10,5 +12,8 @@ namespace mailward::common {
 std::string rfc5322_date(std::chrono::system_clock::time_point t);
 // "2026-11-28T17:20:29Z", or "-" for the epoch (an unset time).
 std::string iso8601(std::chrono::system_clock::time_point t);
+// Parses "2026-12-31" (midnight UTC), "2026-12-31T12:00:00Z" or "2026-12-31T12:00Z"; nullopt for
+// anything else, including impossible dates ("2026-02-30").
+std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_view text);
 
 }  // namespace mailward::common

@@ -157,6 +157,7 @@ const std::vector<Section>& schema() {
              {"escrow_after", duration<kPolicy, &PolicyConfig::escrow_after, true>},
              {"mta_sts", boolean<kPolicy, &PolicyConfig::mta_sts>},
              {"dane", boolean<kPolicy, &PolicyConfig::dane>},
+             {"preload_file", path<kPolicy, &PolicyConfig::preload_file>},
              {"domains", read_static_policy},
          }},
         {"escrow",

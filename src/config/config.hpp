@@ -102,6 +102,8 @@ struct PolicyConfig {
     Duration escrow_after = hours(1);
     bool mta_sts = true;
     bool dane = true;
+    // A preload list (JSON, see src/policy/preload.hpp); empty = none. Loaded at start.
+    std::filesystem::path preload_file;
     // The admin's static policy: recipient domain (lower case) -> minimum level, one of
     // none, may, encrypt, verify, dane. TOML: [policy.domains] "example.org" = "verify".
     std::map<std::string, std::string> domains;

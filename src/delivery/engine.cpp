@@ -245,6 +245,8 @@ Engine::~Engine() {
 
 void Engine::set_prober(DomainProber prober) { impl_->prober = std::move(prober); }
 
+void Engine::set_preload(policy::PreloadList list) { impl_->preload = std::move(list); }
+
 void Engine::start() {
     auto path = impl_->cfg.server.data_dir / "delivery.log";
     if (!impl_->log.open(path)) spdlog::warn("delivery: cannot open {}; attempts are logged here instead", path.string());

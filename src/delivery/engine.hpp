@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "policy/preload.hpp"
 #include "store/policy_store.hpp"
 #include "tls/client.hpp"
 
@@ -49,6 +50,8 @@ public:
     // Learning (PRODUCT.md): before the first delivery to an unknown domain from a sender that is not
     // opportunistic, probe every MX and record what all of them support. Set before start().
     void set_prober(DomainProber prober);
+    // The preload list ([policy] preload_file), one of decide()'s sources. Set before start().
+    void set_preload(policy::PreloadList list);
 
     void start();
     void stop();

@@ -72,6 +72,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     std::size_t in_flight = 0;
     std::map<std::string, std::size_t> per_domain;  // active attempts per destination domain
     DomainProber prober;
+    std::optional<policy::PreloadList> preload;
+    // Incidents recorded lately, "domain|kind|address" -> when: a downgrade that persists is
+    // recorded (and warned about, and re-probed) once per kIncidentQuiet, not at every retry.
+    std::map<std::string, std::chrono::system_clock::time_point> recent_incidents;
+    bool incident_is_new(const store::PolicyIncident& i);
 
     struct Idle {
         std::unique_ptr<SmtpClient> client;

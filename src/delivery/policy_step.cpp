@@ -28,6 +28,7 @@ namespace {
 // a domain that starts offering TLS is forced soon.
 constexpr auto kReprobeTls = std::chrono::hours(24);
 constexpr auto kReprobeOther = std::chrono::hours(1);
+constexpr auto kIncidentQuiet = std::chrono::minutes(15);
 
 // What the store knows about a domain, read in one blocking step.
 struct Known {
@@ -86,6 +87,14 @@ std::string raw_of(const SessionError& e) {
 }
 
 }  // namespace
+
+bool Engine::Impl::incident_is_new(const store::PolicyIncident& i) {
+    const std::string key = i.domain + "|" + i.kind + "|" + i.address;
+    for (auto it = recent_incidents.begin(); it != recent_incidents.end();) {
+        it = i.at - it->second >= kIncidentQuiet ? recent_incidents.erase(it) : std::next(it);
+    }
+    return recent_incidents.emplace(key, i.at).second;
+}
 
 asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, const std::string& body,
                                                    const std::string& domain, const std::vector<std::size_t>& idxs,
@@ -169,17 +178,22 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
             co_return;
         }
         std::vector<policy::Incident> incidents;
-        if (known.learned) incidents = policy::downgrade_incidents(*known.learned, verdict.evidence, now);
-        const std::string level(tls::to_string(verdict.level));
+        bool downgrade = false;
+        if (known.learned) {
+            for (auto& i : policy::downgrade_incidents(*known.learned, verdict.evidence, now)) {
+                downgrade = true;
+                if (incident_is_new(i)) incidents.push_back(std::move(i));
+            }
+        }        const std::string level(tls::to_string(verdict.level));
         auto& ps = policy_store;
-        auto record = [&ps, &domain, &level, &verdict, &incidents, now]() -> Result<bool> {
+        auto record = [&ps, &domain, &level, &verdict, &incidents, downgrade, now]() -> Result<bool> {
             if (auto r = ps.record_probe(domain, level, verdict.report, now); !r) {
                 return Result<bool>(boost::system::in_place_error, r.error());
             }
             for (const auto& i : incidents) {
                 if (auto r = ps.add_incident(i); !r) return Result<bool>(boost::system::in_place_error, r.error());
             }
-            if (!incidents.empty()) return false;
+            if (downgrade) return false;
             return ps.raise(domain, level, verdict.evidence, verdict.report, now);
         };
         auto r = co_await common::run_blocking<Result<bool>>(blocking, record);
@@ -193,7 +207,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
                                                       : "possible STARTTLS downgrade attack",
                          domain, i.detail);
         }
-        if (!incidents.empty()) co_return;  // keep the evidence that was learned
+        if (downgrade) co_return;  // keep the evidence that was learned
         if (*r) spdlog::info("policy: learned {} for {} ({}: every MX host probed)", level, domain, why);
         auto reload = [&ps, &domain]() { return policy::load_learned(ps, domain); };
         if (auto l = co_await common::run_blocking<Result<std::optional<policy::LearnedPolicy>>>(blocking, reload);
@@ -214,6 +228,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
     policy::PolicyInputs in;
     in.domain = domain;
     in.static_level = policy::static_level(cfg.policy, domain);
+    if (preload) in.preload = preload->level_for(domain, now);
     in.learned = known.learned;
     in.requiretls = env.requiretls;
     in.mx_authenticated = route->mx_secure;
@@ -228,6 +243,9 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
         capability = policy::DomainCapability::tls_capable;  // learned before per-MX evidence was kept
     }
     auto d = policy::decide(in, policy::BeforeAttempt{capability}, now);
+    if (preload && preload->expired(now) && preload->domains.count(domain)) {
+        d.reasons.insert(d.reasons.begin(), "preload list " + preload->source + " has expired: ignored");
+    }
     if (probed && d.action == policy::Action::defer && d.probe_needed) {
         d.reasons.push_back("the probe did not finish: retry later");
     }
@@ -297,8 +315,17 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
 
     // The downgrade defence: a domain known to do TLS that now fails it is a possible attack, never
     // a reason to send in the clear. Record it with the raw evidence, say so loudly, re-probe now.
+    // A failure is a downgrade when the session fell short of what was learned (not merely of a
+    // stricter level asked by another source, such as a static verify for a self-signed MX).
     const auto& first = out[tls_failed.front()];
+    bool downgrade = false;
     if ((learned_tls || capability == policy::DomainCapability::tls_capable) && first.tls_failure) {
+        const SessionError& e = *first.tls_failure;
+        const tls::Level expected = learned_tls ? known.learned->level : tls::Level::encrypt;
+        std::string short_of;
+        downgrade = e.certificate_changed || !e.tls || !tls::meets(expected, *e.tls, short_of);
+    }
+    if (downgrade) {
         const SessionError& e = *first.tls_failure;
         store::PolicyIncident inc;
         inc.domain = domain;
@@ -308,19 +335,21 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
         inc.host = first.host;
         inc.address = first.address;
         inc.raw_evidence = raw_of(e);
-        if (e.certificate_changed) {
-            spdlog::warn("policy: certificate changed for {} at {} [{}]: {}", domain, first.host, first.address,
-                         first.c.reason);
-        } else {
-            spdlog::warn("policy: possible STARTTLS downgrade attack on {} ({}) at {} [{}]: {}", domain, inc.kind,
-                         first.host, first.address, first.c.reason);
-        }
-        auto add = [&policy_store, &inc]() { return policy_store.add_incident(inc); };
-        if (auto r = co_await common::run_blocking<Result<void>>(blocking, add); !r) {
-            spdlog::error("policy: cannot record the incident for {}: {}", domain, r.error().message());
+        if (incident_is_new(inc)) {
+            if (e.certificate_changed) {
+                spdlog::warn("policy: certificate changed for {} at {} [{}]: {}", domain, first.host, first.address,
+                             first.c.reason);
+            } else {
+                spdlog::warn("policy: possible STARTTLS downgrade attack on {} ({}) at {} [{}]: {}", domain, inc.kind,
+                             first.host, first.address, first.c.reason);
+            }
+            auto add = [&policy_store, &inc]() { return policy_store.add_incident(inc); };
+            if (auto r = co_await common::run_blocking<Result<void>>(blocking, add); !r) {
+                spdlog::error("policy: cannot record the incident for {}: {}", domain, r.error().message());
+            }
+            if (!probed) co_await probe("after a TLS failure");
         }
         incident_recorded = true;
-        if (!probed) co_await probe("after a TLS failure");
     }
 
     // What the sender's mode says now that TLS failed: defer, escrow, or bounce; never plaintext.

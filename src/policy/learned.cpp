@@ -116,6 +116,13 @@ std::vector<Incident> downgrade_incidents(const LearnedPolicy& known,
             i.detail = e.host + " [" + e.address + "]: STARTTLS not offered, but " + known.domain +
                        " is learned at " + name(known.level) +
                        ": possible STARTTLS downgrade attack";
+        } else if (e.spki_sha256.empty()) {
+            // STARTTLS offered, but no TLS session came of it (refused with 454, handshake
+            // failure): no certificate was presented, so nothing "changed".
+            i.kind = store::incident_kind::handshake_failed;
+            i.detail = e.host + " [" + e.address + "]: STARTTLS offered but no TLS session could be " +
+                       "established, and " + known.domain + " is learned at " + name(known.level) +
+                       ": possible STARTTLS downgrade attack";
         } else if (before && !before->spki_sha256.empty() && e.spki_sha256 != before->spki_sha256 &&
                    !(e.chain_valid && e.name_matched)) {
             i.kind = store::incident_kind::certificate_changed;

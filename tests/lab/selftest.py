@@ -1,7 +1,8 @@
 """Self-test of the mailward test lab (tests/lab/mwlab): proves each peer really behaves as the
 integration tests will assume - knot serves signed and unsigned zones, signed zones validate with the
 exported trust anchor (drill and a validating unbound) and bogus ones fail, Postfix listeners offer or
-withhold STARTTLS, store mail with a Received header that shows TLS, and force 4xx/5xx replies.
+withhold STARTTLS, store mail with a Received header that shows TLS, and force 4xx/5xx replies; the
+MITM proxy relays, strips STARTTLS or answers it with 454, and keeps every cleartext byte.
 
 Run: cd tests/lab && python3 -m unittest -v selftest   (CTest: integration.lab_selftest)
 """
@@ -18,8 +19,9 @@ import unittest
 from pathlib import Path
 
 from mwlab import dnswire
-from mwlab import (BlackHoleDns, DnsServer, LabError, PostfixMx, TestCA, ValidatingResolver,
-                   received_by, received_tls, standard_lab)
+from mwlab.util import wait_until
+from mwlab import (BlackHoleDns, DnsServer, LabError, Mitm, PostfixMx, TestCA, ValidatingResolver,
+                   free_port, received_by, received_tls, standard_lab)
 
 
 def tmpdir() -> Path:
@@ -405,6 +407,215 @@ class StandardLabTest(unittest.TestCase):
             [msg] = self.lab.mx.wait_for_messages(name, 1, timeout=15)
             self.assertEqual(received_tls(msg).protocol, "TLSv1.3")
             self.assertEqual(received_by(msg), h.host)
+
+
+class MitmLabTest(unittest.TestCase):
+    """The attacker in the middle between a client (smtplib, swaks, raw sockets) and a Postfix
+    listener with STARTTLS: passthrough relays TLS untouched, strip hides STARTTLS and refuses it
+    with 502, reply454 refuses it with 454; the cleartext the client sent is kept."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.tmp = tmpdir()
+        cls.ca = TestCA(cls.tmp / "ca")
+        cls.mx = PostfixMx(cls.tmp)
+        cls.up = cls.mx.add_listener(tls="starttls", cert=cls.ca.issue("mx.tls.example.test"),
+                                     hostname="mx.tls.example.test", name="up")
+        cls.mx.accept_domains(["tls.example.test"])
+        cls.mx.start()
+        cls.addr = cls.mx.address(40)
+        cls.mitm = Mitm((cls.addr, cls.mx.port), (cls.up.address, cls.up.port)).start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.mitm.stop()
+        cls.mx.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self) -> None:
+        self.mx.clear_messages()
+        self.mitm.set_mode("passthrough")
+        self.first = self.mitm.connections
+        self.sessions_before = len(self._sessions())
+
+    def send(self, marker: str, tls: bool) -> None:
+        with smtplib.SMTP(self.addr, self.mx.port, timeout=10) as s:
+            s._host = "mx.tls.example.test"
+            s.ehlo("relay.example.test")
+            if tls:
+                s.starttls(context=ssl.create_default_context(cafile=str(self.ca.cert_path)))
+                s.ehlo("relay.example.test")
+            s.sendmail("sender@relay.example.test", ["m@tls.example.test"],
+                       f"Subject: {marker}\r\n\r\nbody {marker}\r\n".encode())
+
+    def cleartext(self) -> bytes:
+        return self.mitm.cleartext_from_client(self.first)
+
+    def _sessions(self) -> list[str]:
+        return [l for l in self.mx.log().splitlines() if "/up/smtpd[" in l and "disconnect from" in l]
+
+    def upstream_sessions(self) -> list[str]:
+        """Postfix's disconnect lines of the upstream listener (what reached the real server) for
+        the sessions of this test; waits for at least one."""
+        return wait_until(lambda: self._sessions()[self.sessions_before:], 10, "postfix disconnect lines")
+
+    def test_passthrough_relays_tls_and_keeps_only_cleartext(self) -> None:
+        self.send("mitm-secret-tls", tls=True)
+        [msg] = self.mx.wait_for_messages("tls.example.test", 1, timeout=15)
+        self.assertEqual(received_tls(msg).protocol, "TLSv1.3")
+        self.assertIn(b"mitm-secret-tls", msg)
+        self.assertEqual(self.mitm.connections, self.first + 1)
+        text = self.cleartext()
+        self.assertIn(b"ehlo relay.example.test\r\n", text)
+        self.assertTrue(text.endswith(b"STARTTLS\r\n"), text)  # nothing readable after it
+        self.assertNotIn(b"mitm-secret-tls", text)
+        self.assertIn("STARTTLS accepted by the server", self.mitm.log())
+
+    def test_passthrough_plaintext_is_recorded(self) -> None:
+        # The proof that the recording works: the same body sent without TLS is in the cleartext.
+        self.send("mitm-secret-plain", tls=False)
+        [msg] = self.mx.wait_for_messages("tls.example.test", 1, timeout=15)
+        self.assertIsNone(received_tls(msg))
+        self.assertIn(b"body mitm-secret-plain\r\n", self.cleartext())
+
+    def test_strip_hides_starttls_and_refuses_it_with_502(self) -> None:
+        self.mitm.set_mode("strip")
+        c = RawLine(self.addr, self.mx.port)
+        self.assertEqual(c.reply()[0], 220)
+        code, lines = c.cmd("EHLO relay.example.test")
+        self.assertEqual(code, 250)
+        self.assertIn("XXXXXXXA", lines)
+        self.assertNotIn("STARTTLS", " ".join(lines).upper())
+        self.assertEqual(c.cmd("STARTTLS"), (502, ["5.5.1 Unrecognized command"]))
+        self.assertEqual(c.cmd("NOOP")[0], 250)  # the session goes on in the clear
+        c.cmd("QUIT")
+        c.close()
+        sessions = self.upstream_sessions()
+        self.assertNotIn("starttls", sessions[-1])  # the real server never saw STARTTLS
+        self.assertIn("stripped STARTTLS from the EHLO reply", self.mitm.log())
+        with smtplib.SMTP(self.addr, self.mx.port, timeout=10) as s:
+            s.ehlo("relay.example.test")
+            self.assertFalse(s.has_extn("starttls"))
+
+    def test_strip_defeats_swaks_tls_and_plaintext_is_seen(self) -> None:
+        self.mitm.set_mode("strip")
+        cp = swaks(self.addr, self.mx.port, "a@tls.example.test", "--tls", "--body", "strip-secret-1")
+        self.assertNotEqual(cp.returncode, 0)
+        self.assertIn("STARTTLS", cp.stdout + cp.stderr)
+        self.assertEqual(self.mx.messages("tls.example.test"), [])
+        self.assertNotIn(b"strip-secret-1", self.cleartext())
+        # An opportunistic client falls back to plaintext: the attacker reads the body.
+        cp = swaks(self.addr, self.mx.port, "a@tls.example.test", "--tls-optional", "--body", "strip-secret-2")
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        [msg] = self.mx.wait_for_messages("tls.example.test", 1, timeout=15)
+        self.assertIsNone(received_tls(msg))
+        self.assertIn(b"strip-secret-2", self.cleartext())
+
+    def test_reply454_refuses_starttls_without_forwarding_it(self) -> None:
+        self.mitm.set_mode("reply454")
+        with smtplib.SMTP(self.addr, self.mx.port, timeout=10) as s:
+            s.ehlo("relay.example.test")
+            self.assertTrue(s.has_extn("starttls"))  # still offered...
+            code, text = s.docmd("STARTTLS")
+            self.assertEqual((code, text), (454, b"4.7.0 TLS not available due to temporary reason"))
+        sessions = self.upstream_sessions()
+        self.assertNotIn("starttls", sessions[-1])  # ...but the real server never saw it
+        cp = swaks(self.addr, self.mx.port, "a@tls.example.test", "--tls")
+        self.assertNotEqual(cp.returncode, 0)
+        self.assertIn("454 4.7.0", cp.stdout)
+
+    def test_injected_reply_keeps_reply_order_when_pipelined(self) -> None:
+        self.mitm.set_mode("reply454")
+        c = RawLine(self.addr, self.mx.port)
+        c.reply()
+        c.send("EHLO relay.example.test\r\nSTARTTLS\r\nNOOP\r\n")  # one write
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(c.reply()[0], 454)
+        self.assertEqual(c.reply()[0], 250)
+        c.close()
+
+    def test_starttls_in_a_message_body_is_relayed_as_content(self) -> None:
+        self.mitm.set_mode("strip")
+        with smtplib.SMTP(self.addr, self.mx.port, timeout=10) as s:
+            s.ehlo("relay.example.test")
+            s.sendmail("sender@relay.example.test", ["m@tls.example.test"],
+                       b"Subject: body\r\n\r\nSTARTTLS\r\nDATA\r\nbody-marker\r\n")
+        [msg] = self.mx.wait_for_messages("tls.example.test", 1, timeout=15)
+        self.assertIn(b"\nSTARTTLS\nDATA\nbody-marker\n", msg.replace(b"\r\n", b"\n"))
+        self.assertNotIn("answered STARTTLS itself", self.mitm.log().split(f"conn {self.first} ")[-1])
+
+    def test_set_mode_cuts_open_connections_and_counts(self) -> None:
+        c = RawLine(self.addr, self.mx.port)
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(self.mitm.connections, self.first + 1)
+        self.mitm.set_mode("strip")
+        self.assertTrue(c.closed_by_peer())
+        c.close()
+        self.assertEqual(self.mitm.connection_log()[-1].mode, "passthrough")
+        c = RawLine(self.addr, self.mx.port)
+        c.reply()
+        self.assertEqual(self.mitm.connection_log()[-1].mode, "strip")
+        self.assertEqual(self.mitm.connections, self.first + 2)
+        c.close()
+
+    def test_bad_mode_and_non_loopback_are_refused(self) -> None:
+        with self.assertRaises(ValueError):
+            self.mitm.set_mode("evil")
+        with self.assertRaises(LabError):
+            Mitm(("192.0.2.1", 25), (self.up.address, self.up.port))
+        busy = Mitm((self.addr, self.mx.port), (self.up.address, self.up.port))
+        with self.assertRaises(LabError):
+            busy.start()
+
+    def test_unreachable_upstream_closes_the_client(self) -> None:
+        port = free_port([self.addr])
+        with Mitm((self.addr, port), (self.mx.address(41), port), timeout=2) as m:
+            c = RawLine(self.addr, port)
+            self.assertTrue(c.closed_by_peer())
+            c.close()
+            self.assertIn("unreachable", m.log())
+
+
+class RawLine:
+    """A minimal line-based SMTP client for the MITM tests."""
+
+    def __init__(self, address: str, port: int):
+        self.sock = socket.create_connection((address, port), timeout=10)
+        self.buf = b""
+
+    def send(self, text: str) -> None:
+        self.sock.sendall(text.encode())
+
+    def reply(self) -> tuple[int, list[str]]:
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    raise ConnectionError(f"closed; got {self.buf!r}")
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            lines.append(line[4:].decode())
+            if line[3:4] != b"-":
+                return int(line[:3]), lines
+
+    def cmd(self, line: str) -> tuple[int, list[str]]:
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def closed_by_peer(self, timeout: float = 5) -> bool:
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                if not self.sock.recv(4096):
+                    return True
+        except ConnectionError:
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 if __name__ == "__main__":

@@ -164,6 +164,13 @@ TEST(Learned, DowngradeIncidentsTable) {
         {"self-signed key changed", Level::encrypt,
          seen("mx1.example.org", "192.0.2.1", Level::encrypt, "cccc", false), "certificate_changed",
          "SPKI aaaa -> cccc"},
+        {"STARTTLS offered but refused (454): no session, no certificate", Level::encrypt,
+         [] {
+             auto e = seen("mx1.example.org", "192.0.2.1", Level::may, "", false);
+             e.starttls = true;
+             return e;
+         }(),
+         "handshake_failed", "no TLS session could be established"},
         {"renewed with a valid chain: fine", Level::encrypt,
          seen("mx2.example.org", "192.0.2.2", Level::verify, "dddd", true), "", ""},
         {"chain no longer valid at verify", Level::verify,
