@@ -6,6 +6,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -174,8 +176,18 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
         }
     }
     const std::string owner = s.owner;
-    auto complete = [&queue, &id, &owner, &updates]() { return queue.complete_attempt(id, owner, updates); };
-    auto done = co_await common::run_blocking<Result<void>>(s.blocking, complete);
+    // Recorded by the store's writer together with other writes (one flush for many attempts);
+    // this coroutine waits without holding a thread.
+    auto done = co_await asio::async_initiate<decltype(use_awaitable), void(Result<void>)>(
+        [&queue, &id, &owner, &updates](auto handler) {
+            auto ex = asio::get_associated_executor(handler);
+            auto work = asio::make_work_guard(ex);
+            auto h = std::make_shared<decltype(handler)>(std::move(handler));
+            queue.complete_attempt_async(id, owner, updates, [h, ex, work](Result<void> r) {
+                asio::post(ex, [h, r]() mutable { std::move(*h)(r); });
+            });
+        },
+        use_awaitable);
     if (!done) spdlog::error("delivery: {}: recording the attempt failed: {}", id, done.error().message());
     --s.in_flight;
     s.kicked = true;

@@ -128,6 +128,14 @@ public:
     // is not used; the updates are applied to queued recipients all the same (at least once).
     virtual Result<void> complete_attempt(const std::string& id, const std::string& owner,
                                           const std::vector<RecipientUpdate>& updates) = 0;
+    // The same, without blocking the caller: done(result) runs once the outcome is durable (or
+    // failed), possibly on another thread. A backend with group commit records many attempts with
+    // one flush. The default runs complete_attempt() in place.
+    virtual void complete_attempt_async(std::string id, std::string owner, std::vector<RecipientUpdate> updates,
+                                        SubmitDone done) {
+        auto r = complete_attempt(id, owner, updates);
+        if (done) done(r);
+    }
 
     // The earliest next_attempt among queued recipients, if any (the scheduler sleeps until then).
     virtual Result<std::optional<TimePoint>> next_due() = 0;

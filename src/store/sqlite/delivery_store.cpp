@@ -3,19 +3,22 @@
 // at-least-once: a lease that is not completed expires and the message is leased again.
 #include <spdlog/spdlog.h>
 
+#include <future>
+#include <memory>
+
 #include "store/sqlite/internal.hpp"
 
 namespace mailward::store::sqlite {
 
-Result<std::vector<Envelope>> SqliteQueueStore::lease_due(TimePoint now, std::size_t limit, const std::string& owner,
-                                                          std::chrono::milliseconds lease_for) {
-    std::lock_guard lk(conn_.mu);
-    auto tx = Tx::begin(conn_.db, true);
-    if (!tx) return tx.error();
+namespace {
+
+// The SQL of lease_due, inside the caller's transaction (or savepoint).
+Result<void> lease_in(Db& db, TimePoint now, std::size_t limit, const std::string& owner,
+                      std::chrono::milliseconds lease_for, std::vector<Envelope>& out) {
     std::vector<std::string> ids;
     {
         // Walks recipients_due (state, next_attempt): the earliest due recipients first.
-        auto st = conn_.db.prepare(
+        auto st = db.prepare(
             "SELECT DISTINCT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id"
             " WHERE r.state = 'queued' AND r.next_attempt <= ?1"
             " AND (m.lease_until IS NULL OR m.lease_until < ?1) LIMIT ?2");
@@ -28,28 +31,45 @@ Result<std::vector<Envelope>> SqliteQueueStore::lease_due(TimePoint now, std::si
             ids.push_back(st->text(0));
         }
     }
-    std::vector<Envelope> out;
     out.reserve(ids.size());
     for (const auto& id : ids) {
-        auto st = conn_.db.prepare("UPDATE messages SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1");
+        auto st = db.prepare("UPDATE messages SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1");
         if (!st) return st.error();
         st->bind(1, id).bind(2, owner).bind(3, to_ms(now + lease_for));
         if (auto r = st->run(); !r) return r.error();
-        auto env = read_envelope(conn_.db, id);
+        auto env = read_envelope(db, id);
         if (!env) return env.error();
         out.push_back(std::move(*env));
     }
-    if (auto r = tx->commit(); !r) return r.error();
-    return out;
+    return {};
 }
 
-Result<void> SqliteQueueStore::complete_attempt(const std::string& id, const std::string& owner,
-                                                const std::vector<RecipientUpdate>& updates) {
-    std::lock_guard lk(conn_.mu);
-    auto tx = Tx::begin(conn_.db, true);
-    if (!tx) return tx.error();
+}  // namespace
+
+// Runs on the writer thread, in its next batch: leasing is a write, and one writer means no
+// contention for SQLite's write lock with the group commit of submissions.
+Result<std::vector<Envelope>> SqliteQueueStore::lease_due(TimePoint now, std::size_t limit, const std::string& owner,
+                                                          std::chrono::milliseconds lease_for) {
+    auto leased = std::make_shared<std::vector<Envelope>>();
+    auto done = std::make_shared<std::promise<Result<void>>>();
+    auto fut = done->get_future();
+    writer_.submit_job(
+        [leased, now, limit, owner, lease_for](Db& db) {
+            leased->clear();
+            return lease_in(db, now, limit, owner, lease_for, *leased);
+        },
+        [done](Result<void> r) { done->set_value(r); });
+    if (auto r = fut.get(); !r) return r.error();
+    return std::move(*leased);
+}
+
+namespace {
+
+// The SQL of complete_attempt, inside the caller's transaction (or savepoint).
+Result<void> apply_attempt(Db& db, const std::string& id, const std::string& owner,
+                           const std::vector<QueueStore::RecipientUpdate>& updates) {
     for (const auto& u : updates) {
-        auto st = conn_.db.prepare(
+        auto st = db.prepare(
             "UPDATE recipients SET state = ?3, attempts = ?4, next_attempt = ?5, last_error = ?6"
             " WHERE message_id = ?1 AND idx = ?2 AND state = 'queued'");
         if (!st) return st.error();
@@ -62,25 +82,45 @@ Result<void> SqliteQueueStore::complete_attempt(const std::string& id, const std
         if (auto r = st->run(); !r) return r;
     }
     {
-        auto st = conn_.db.prepare(
+        auto st = db.prepare(
             "UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2");
         if (!st) return st.error();
         st->bind(1, id).bind(2, owner);
         if (auto r = st->run(); !r) return r;
-        if (conn_.db.changes() == 0) {
+        if (db.changes() == 0) {
             spdlog::warn("store: lease on {} was no longer held by {} when its attempt completed", id, owner);
         }
     }
     {
         // A message with nothing left to do no longer needs its body (the envelope stays as history).
-        auto st = conn_.db.prepare(
+        auto st = db.prepare(
             "DELETE FROM bodies WHERE message_id = ?1 AND NOT EXISTS (SELECT 1 FROM recipients"
             " WHERE message_id = ?1 AND state IN ('queued', 'awaiting_escrow'))");
         if (!st) return st.error();
         st->bind(1, id);
         if (auto r = st->run(); !r) return r;
     }
+    return {};
+}
+
+}  // namespace
+
+Result<void> SqliteQueueStore::complete_attempt(const std::string& id, const std::string& owner,
+                                                const std::vector<RecipientUpdate>& updates) {
+    std::lock_guard lk(conn_.mu);
+    auto tx = Tx::begin(conn_.db, true);
+    if (!tx) return tx.error();
+    if (auto r = apply_attempt(conn_.db, id, owner, updates); !r) return r;
     return tx->commit();
+}
+
+void SqliteQueueStore::complete_attempt_async(std::string id, std::string owner, std::vector<RecipientUpdate> updates,
+                                              SubmitDone done) {
+    writer_.submit_job(
+        [id = std::move(id), owner = std::move(owner), updates = std::move(updates)](Db& db) {
+            return apply_attempt(db, id, owner, updates);
+        },
+        std::move(done));
 }
 
 Result<std::optional<TimePoint>> SqliteQueueStore::next_due() {

@@ -49,6 +49,10 @@ class GroupWriter {
     GroupWriter& operator=(const GroupWriter&) = delete;
 
     void submit(StoredMessage msg, QueueStore::SubmitDone done);
+    // A small write run by the writer thread inside the next batch (under its own SAVEPOINT), so
+    // that it shares the batch's single commit instead of contending for the write lock.
+    using Job = std::function<Result<void>(Db&)>;
+    void submit_job(Job job, QueueStore::SubmitDone done);
     void close();
     WriterStats stats() const;
 
@@ -57,6 +61,7 @@ class GroupWriter {
         StoredMessage msg;
         QueueStore::SubmitDone done;
         std::size_t bytes = 0;
+        Job job;  // set: a job instead of a message
     };
 
     void run();
@@ -94,6 +99,8 @@ class SqliteQueueStore final : public QueueStore {
                                             std::chrono::milliseconds lease_for) override;
     Result<void> complete_attempt(const std::string& id, const std::string& owner,
                                   const std::vector<RecipientUpdate>& updates) override;
+    void complete_attempt_async(std::string id, std::string owner, std::vector<RecipientUpdate> updates,
+                                SubmitDone done) override;
     Result<std::optional<TimePoint>> next_due() override;
     Result<std::size_t> release_leases(const std::string& owner) override;
 

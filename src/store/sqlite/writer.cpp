@@ -2,7 +2,9 @@
 // (up to the caps), inserts it in ONE transaction and COMMITs - with WAL and synchronous=FULL that
 // is one fsync of the WAL for the whole batch - and only then calls each completion. Each message
 // is inserted under its own SAVEPOINT so one bad message (e.g. a duplicate id) fails alone; a
-// failed BEGIN or COMMIT is rolled back and reported to every message of the batch.
+// failed BEGIN or COMMIT is rolled back and reported to every message of the batch. Small writes of
+// the delivery side (attempt outcomes) ride along as jobs in the same batches: one writer, one
+// fsync for all, no fight over SQLite's write lock.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -56,7 +58,7 @@ void GroupWriter::submit(StoredMessage msg, QueueStore::SubmitDone done) {
     {
         std::lock_guard lk(mu_);
         if (!closing_) {
-            queue_.push_back(Pending{std::move(msg), std::move(done), bytes});
+            queue_.push_back(Pending{std::move(msg), std::move(done), bytes, {}});
             queued_bytes_ += bytes;
             submitted_.fetch_add(1, std::memory_order_relaxed);
             cv_.notify_one();
@@ -64,6 +66,23 @@ void GroupWriter::submit(StoredMessage msg, QueueStore::SubmitDone done) {
         }
     }
     spdlog::warn("store: submit of {} after close", msg.envelope.id);
+    if (done) done(common::Errc::shutting_down);
+}
+
+void GroupWriter::submit_job(Job job, QueueStore::SubmitDone done) {
+    {
+        std::lock_guard lk(mu_);
+        if (!closing_) {
+            Pending p;
+            p.job = std::move(job);
+            p.done = std::move(done);
+            p.bytes = 256;
+            queue_.push_back(std::move(p));
+            queued_bytes_ += 256;
+            cv_.notify_one();
+            return;
+        }
+    }
     if (done) done(common::Errc::shutting_down);
 }
 
@@ -116,7 +135,7 @@ void GroupWriter::run() {
         auto results = write_batch(batch);
         // Completions run outside every lock: they may submit again or read the store.
         for (std::size_t i = 0; i < batch.size(); ++i) {
-            (results[i] ? stored_ : rejected_).fetch_add(1, std::memory_order_relaxed);
+            if (!batch[i].job) (results[i] ? stored_ : rejected_).fetch_add(1, std::memory_order_relaxed);
             if (batch[i].done) batch[i].done(results[i]);
         }
         batch.clear();
@@ -137,7 +156,7 @@ std::vector<Result<void>> GroupWriter::write_batch(std::vector<Pending>& batch) 
     }
     std::size_t inserted = 0;
     for (std::size_t i = 0; i < batch.size(); ++i) {
-        if (auto v = validate(batch[i].msg.envelope); !v) {
+        if (auto v = batch[i].job ? Result<void>() : validate(batch[i].msg.envelope); !v) {
             results[i] = v.error();
             continue;
         }
@@ -145,7 +164,7 @@ std::vector<Result<void>> GroupWriter::write_batch(std::vector<Pending>& batch) 
             results[i] = r.error();
             continue;
         }
-        auto r = insert(batch[i].msg);
+        auto r = batch[i].job ? batch[i].job(db_) : insert(batch[i].msg);
         if (r) {
             if (auto rel = db_.exec("RELEASE msg", "release savepoint"); !rel)
                 results[i] = rel.error();
@@ -154,8 +173,11 @@ std::vector<Result<void>> GroupWriter::write_batch(std::vector<Pending>& batch) 
             continue;
         }
         results[i] = r.error();
-        spdlog::error("store: message {} not stored: {}", batch[i].msg.envelope.id,
-                      r.error().message());
+        if (batch[i].job) {
+            spdlog::error("store: a queued write failed: {}", r.error().message());
+        } else {
+            spdlog::error("store: message {} not stored: {}", batch[i].msg.envelope.id, r.error().message());
+        }
         if (db_.autocommit()) {
             // SQLite abandoned the whole transaction (I/O error, disk full): nothing of this batch
             // is in the database, so nothing may be reported as stored.

@@ -3,6 +3,12 @@
 // administrator's delete wins), next_due, and the body dropped once nothing is pending.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+
+#include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 #include "store_test_util.hpp"
 
@@ -121,4 +127,62 @@ TEST_F(DeliveryStore, ReleaseLeasesOfANodeAfterRestart) {
     ASSERT_TRUE(c);
     ASSERT_EQ(c->size(), 1u);
     EXPECT_EQ((*c)[0].id, (*a)[0].id);
+}
+
+// The asynchronous form goes through the group-commit writer: every outcome is durable when its
+// callback runs, and many of them share commits with each other and with submissions.
+TEST_F(DeliveryStore, AsyncCompletionsAreDurableAndShareCommits) {
+    const auto t0 = ms(1'800'000'000'000);
+    constexpr int kMessages = 200;
+    for (int i = 0; i < kMessages; ++i) {
+        char id[19];
+        std::snprintf(id, sizeof id, "01dddddddddddd%04d", i);
+        ASSERT_TRUE(submit_sync(st->queue(), due_message(id, t0)));
+    }
+    auto leased = st->queue().lease_due(t0, kMessages, "n", 5min);
+    ASSERT_TRUE(leased);
+    ASSERT_EQ(leased->size(), static_cast<std::size_t>(kMessages));
+    auto* sqlite = dynamic_cast<sqlite::SqliteStore*>(st.get());
+    ASSERT_NE(sqlite, nullptr);
+    const auto commits_before = sqlite->stats().commits;
+
+    std::mutex mu;
+    std::condition_variable cv;
+    int done = 0, failed = 0;
+    for (const auto& env : *leased) {
+        st->queue().complete_attempt_async(env.id, "n", {{0, RcptState::delivered, 1, t0, "250 ok"}},
+                                           [&](Result<void> r) {
+                                               std::lock_guard lk(mu);
+                                               ++done;
+                                               if (!r) ++failed;
+                                               cv.notify_one();
+                                           });
+    }
+    {
+        std::unique_lock lk(mu);
+        ASSERT_TRUE(cv.wait_for(lk, 30s, [&] { return done == kMessages; }));
+    }
+    EXPECT_EQ(failed, 0);
+    // Fewer commits than completions: they were batched (the writer took what was queued).
+    EXPECT_LT(sqlite->stats().commits - commits_before, static_cast<std::uint64_t>(kMessages));
+    for (const auto& env : *leased) {
+        auto e = st->queue().envelope(env.id);
+        ASSERT_TRUE(e);
+        EXPECT_EQ(e->recipients[0].state, RcptState::delivered) << env.id;
+    }
+    auto due = st->queue().next_due();
+    ASSERT_TRUE(due);
+    EXPECT_FALSE(due->has_value());
+}
+
+TEST_F(DeliveryStore, AsyncCompletionAfterCloseIsRefusedNotLost) {
+    const auto t0 = ms(1'800'000'000'000);
+    ASSERT_TRUE(submit_sync(st->queue(), due_message("01eeeeeeeeeeeeeee1", t0)));
+    ASSERT_TRUE(st->queue().lease_due(t0, 10, "n", 5min));
+    st->close();
+    std::optional<Result<void>> got;
+    st->queue().complete_attempt_async("01eeeeeeeeeeeeeee1", "n", {{0, RcptState::delivered, 1, t0, "250 ok"}},
+                                       [&](Result<void> r) { got = r; });
+    ASSERT_TRUE(got.has_value());
+    EXPECT_FALSE(*got);  // the caller learns it was not recorded; the lease expires and it is retried
 }
