@@ -6,7 +6,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -14,6 +16,7 @@
 #include "cli/cli.hpp"
 #include "common/fsutil.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "delivery/engine.hpp"
 #include "dns/resolver.hpp"
 #include "probe/probe.hpp"
@@ -148,12 +151,27 @@ void run_serve(const Options& opts) {
     if (auto r = submission.start(io, error); !r) throw Failure(error);
     engine.start();
 
+    // Counters for scrapers (docs/operations.md): data_dir/metrics.prom, every 5 s and at exit.
+    const auto metrics_file = cfg.server.data_dir / "metrics.prom";
+    auto write_metrics = [metrics_file] { (void)common::write_file_atomic(metrics_file, common::metrics::render(), 0644); };
+    boost::asio::steady_timer metrics_timer(io);
+    std::function<void()> schedule_metrics = [&] {
+        metrics_timer.expires_after(std::chrono::seconds(5));
+        metrics_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (ec) return;
+            write_metrics();
+            schedule_metrics();
+        });
+    };
+    schedule_metrics();
+
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
         spdlog::info("signal {}: shutting down", sig);
         submission.stop();
         engine.stop();
+        metrics_timer.cancel();
         io.stop();
     });
     spdlog::info("mailward serving as {} (data in {})", cfg.server.hostname, cfg.server.data_dir.string());
@@ -164,6 +182,7 @@ void run_serve(const Options& opts) {
     io.run();
     for (auto& t : threads) t.join();
     (*store)->close();
+    write_metrics();
     spdlog::info("stopped");
 }
 

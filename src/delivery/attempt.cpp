@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/metrics.hpp"
 #include "common/timefmt.hpp"
 #include "delivery/engine_impl.hpp"
 
@@ -47,6 +48,8 @@ void Engine::Impl::log_attempt(const store::Envelope& env, std::size_t idx, cons
                         {"reply", c.diagnostic},
                         {"reason", c.reason}};
     log.write(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    common::metrics::inc("mailward_delivery_attempts_total", "Delivery attempts per recipient, by result.", "result",
+                         result.empty() ? to_string(c.outcome) : result);
 }
 
 asio::awaitable<std::unique_ptr<SmtpClient>> Engine::Impl::take_idle(const std::string& key) {

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/blocking.hpp"
+#include "common/metrics.hpp"
 #include "common/timefmt.hpp"
 #include "delivery/engine_impl.hpp"
 #include "policy/decide.hpp"
@@ -74,6 +75,11 @@ std::string incident_kind(const SessionError& e) {
         return std::string(store::incident_kind::handshake_failed);
     }
     return std::string(store::incident_kind::level_not_met);
+}
+
+void count_incident(const std::string& kind) {
+    common::metrics::inc("mailward_policy_incidents_total",
+                         "Possible STARTTLS downgrade attacks and certificate changes recorded, by kind.", "kind", kind);
 }
 
 std::string raw_of(const SessionError& e) {
@@ -202,6 +208,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
             co_return;
         }
         for (const auto& i : incidents) {
+            count_incident(i.kind);
             spdlog::warn("policy: {} on {}: {}", i.kind == store::incident_kind::certificate_changed
                                                       ? "certificate changed"
                                                       : "possible STARTTLS downgrade attack",
@@ -336,6 +343,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
         inc.address = first.address;
         inc.raw_evidence = raw_of(e);
         if (incident_is_new(inc)) {
+            count_incident(inc.kind);
             if (e.certificate_changed) {
                 spdlog::warn("policy: certificate changed for {} at {} [{}]: {}", domain, first.host, first.address,
                              first.c.reason);

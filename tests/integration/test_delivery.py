@@ -179,6 +179,16 @@ class DeliveryTest(unittest.TestCase):
         self.assertEqual([i["kind"] for i in shown["incidents"]][:1], ["starttls_missing"])
         self.assertIn("possible STARTTLS downgrade attack on ratchet.example.test", self.mw.log())
         self.assertEqual(with_marker(self.lab.mx.messages("ratchet.example.test"), "ratchet-2"), [])
+        # The metric (data_dir/metrics.prom, rewritten every 5 s) counts it.
+        metrics_file = os.path.join(self.mw.data_dir, "metrics.prom")
+        deadline = time.time() + 12
+        text = ""
+        while time.time() < deadline:
+            text = open(metrics_file).read() if os.path.exists(metrics_file) else ""
+            if 'mailward_policy_incidents_total{kind="starttls_missing"}' in text:
+                break
+            time.sleep(0.5)
+        self.assertRegex(text, r'mailward_policy_incidents_total\{kind="starttls_missing"\} [1-9]')
         # Only an administrator lowers it.
         self.mw.cli("policy", "forget", "ratchet.example.test")
         p = self.mw.cli("policy", "show", "ratchet.example.test", check=False)
