@@ -1,0 +1,120 @@
+// Escrow key custody: the escrow error enum, SecretBytes (locked, zeroed-on-free memory for keys),
+// and KeyHolder, the one small interface behind which the master key lives (OpenSMTPD keeps its
+// private keys in a "CA" process; we keep ours behind this seam even inside one process).
+// MasterKeyHolder loads the 32-byte [escrow] master_key_file (trusted only after its size and mode
+// are checked), derives a wrapping subkey with BLAKE2b (crypto_kdf, context "mwwrap01") and wraps
+// data keys with XChaCha20-Poly1305 (RFC 8439, draft-irtf-cfrg-xchacha).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/result.hpp"
+
+namespace mailward::escrow {
+
+enum class EscrowErrc {
+    ok = 0,
+    master_key_missing = 1,  // the master key file does not exist
+    master_key_unreadable,   // it exists but is not a readable regular file
+    master_key_bad_size,     // it is not exactly 32 bytes
+    master_key_bad_mode,     // group or others have any permission on it
+    unknown_key,             // wrapped under a master key this holder does not have (other key id)
+    tampered,  // authentication failed: data altered, or another message/recipient/version
+    passphrase_required,  // sealed with a sender passphrase and none was given
+    wrong_passphrase,     // the passphrase does not open the key
+    key_destroyed,        // the wrapped key was shredded (revoked or expired)
+    malformed,            // a serialised blob is truncated or invalid
+    unsupported_version,  // a blob or wrapped key of a version this build does not know
+    bad_parameters,       // empty passphrase, Argon2 limits out of bounds, input too large
+    crypto_failure,       // libsodium could not initialise or allocate
+};
+const boost::system::error_category& escrow_category() noexcept;
+inline error_code make_error_code(EscrowErrc e) noexcept {
+    return {static_cast<int>(e), escrow_category()};
+}
+
+// Aborts if libsodium cannot initialise (a broken invariant, STYLE.md); cheap after the first call.
+void ensure_sodium();
+
+// Secret bytes in sodium_malloc'd memory: guard pages, mlock'ed where the system allows, zeroed
+// when freed. Move-only. size() may be 0 (no allocation).
+class SecretBytes {
+  public:
+    SecretBytes() = default;
+    // Zero-filled secret of n bytes; check ok() (allocation can fail).
+    explicit SecretBytes(std::size_t n);
+    ~SecretBytes();
+    SecretBytes(SecretBytes&& o) noexcept;
+    SecretBytes& operator=(SecretBytes&& o) noexcept;
+    SecretBytes(const SecretBytes&) = delete;
+    SecretBytes& operator=(const SecretBytes&) = delete;
+
+    bool ok() const { return size_ == 0 || data_ != nullptr; }
+    unsigned char* data() { return data_; }
+    const unsigned char* data() const { return data_; }
+    std::size_t size() const { return size_; }
+    std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
+
+  private:
+    unsigned char* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+inline constexpr std::size_t kMasterKeyBytes = 32;
+inline constexpr std::size_t kKeyIdBytes = 8;
+using KeyId = std::array<unsigned char, kKeyIdBytes>;
+std::string to_hex(const KeyId& id);
+
+// Holds a key-encryption key and never hands it out. wrap/unwrap are const and keep no state, so
+// one holder may be shared by threads. The wrapped blob is self-describing (version, key id), so
+// a holder can tell "not my key" (unknown_key) from "altered" (tampered); aad must be the same on
+// unwrap as on wrap.
+class KeyHolder {
+  public:
+    virtual ~KeyHolder() = default;
+    // Identifies the key (a one-way fingerprint); differs between master keys; used for rotation.
+    virtual KeyId key_id() const = 0;
+    virtual Result<std::string> wrap(std::string_view secret, std::string_view aad) const = 0;
+    virtual Result<SecretBytes> unwrap(std::string_view wrapped, std::string_view aad) const = 0;
+};
+
+// The wrapped-key format of MasterKeyHolder:
+//   version (1 = 0x01) | key id (8) | nonce (24) | XChaCha20-Poly1305(secret) | tag (16)
+// authenticated with version, key id and aad.
+inline constexpr unsigned char kWrapVersion = 1;
+
+class MasterKeyHolder final : public KeyHolder {
+  public:
+    // Reads the master key file. Refuses a missing file, a non-regular file, a file that is not
+    // exactly 32 bytes, or one that group or others may access (mode & 077); error then names the
+    // path and the problem in one line.
+    static Result<std::unique_ptr<MasterKeyHolder>> load(const std::filesystem::path& path,
+                                                         std::string& error);
+    // From raw key bytes (tests, and keys handed over by another custodian). Size must be 32.
+    static Result<std::unique_ptr<MasterKeyHolder>> from_bytes(std::string_view master_key);
+
+    KeyId key_id() const override { return key_id_; }
+    Result<std::string> wrap(std::string_view secret, std::string_view aad) const override;
+    Result<SecretBytes> unwrap(std::string_view wrapped, std::string_view aad) const override;
+
+  private:
+    explicit MasterKeyHolder(SecretBytes wrap_key, const KeyId& id)
+        : wrap_key_(std::move(wrap_key)), key_id_(id) {}
+    static Result<std::unique_ptr<MasterKeyHolder>> from_secret(const SecretBytes& master);
+
+    SecretBytes wrap_key_;  // crypto_kdf subkey 1, context "mwwrap01"; the master key is not kept
+    KeyId key_id_{};        // crypto_kdf subkey 2, context "mwkeyid1", first 8 bytes
+};
+
+}  // namespace mailward::escrow
+
+namespace boost::system {
+template <>
+struct is_error_code_enum<mailward::escrow::EscrowErrc> : std::true_type {};
+}  // namespace boost::system
