@@ -1,0 +1,129 @@
+// MTA-STS policy discovery (RFC 8461 sections 3.3, 5 and 5.1): the HTTPS fetch of
+// https://mta-sts.<domain>/.well-known/mta-sts.txt (libcurl on a thread pool; the policy host is
+// resolved by mailward's own dns::Resolver and pinned into curl, curl never resolves a name; PKIX
+// validation against the system store plus [delivery] ca_file, name check, no redirects, 200 +
+// text/plain only, 64 KiB, timeouts) and a cache that follows the RFC's rules for ids, refresh,
+// expiry and fetch failures. Fetched bodies are untrusted and parsed by mta_sts.hpp.
+// The cache is in memory only; persisting it in the store (so a restart keeps unexpired policies,
+// section 5) is a follow-up.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "common/result.hpp"
+#include "policy/decide.hpp"
+#include "policy/mta_sts.hpp"
+
+namespace boost::asio {
+class thread_pool;
+}
+namespace mailward::dns {
+class Resolver;
+}
+
+namespace mailward::policy {
+
+struct MtaStsFetchOptions {
+    std::filesystem::path ca_file;  // extra trust anchors ([delivery] ca_file); the system store always
+    unsigned short port = 443;      // HTTPS port of the policy host (a lab uses a high port)
+    std::chrono::milliseconds connect_timeout{10'000};
+    std::chrono::milliseconds total_timeout{60'000};  // the whole fetch, DNS excluded
+    std::size_t max_size = 64 * 1024;                  // largest body accepted
+};
+
+// One fetch: the parsed policy, or an MtaStsErrc with a one-line detail.
+struct MtaStsFetchResult {
+    Result<MtaStsPolicy> policy = MtaStsErrc::fetch_failed;
+    std::string detail;      // why it failed ("" on success)
+    std::string address;     // the address curl connected to ("" if none)
+};
+
+// The seam between the cache and HTTPS (unit tests use a fake).
+class MtaStsFetcher {
+public:
+    virtual ~MtaStsFetcher() = default;
+    // GET and parse the policy of domain (lower case, no trailing dot).
+    virtual boost::asio::awaitable<MtaStsFetchResult> fetch(std::string domain) = 0;
+};
+
+// The real fetcher. resolver and pool must outlive it; the blocking curl transfer runs on pool,
+// the A/AAAA lookups of mta-sts.<domain> on the caller's executor.
+class CurlMtaStsFetcher : public MtaStsFetcher {
+public:
+    CurlMtaStsFetcher(dns::Resolver& resolver, boost::asio::thread_pool& pool, MtaStsFetchOptions options);
+    boost::asio::awaitable<MtaStsFetchResult> fetch(std::string domain) override;
+
+private:
+    dns::Resolver& resolver_;
+    boost::asio::thread_pool& pool_;
+    MtaStsFetchOptions options_;
+};
+
+// A policy in the cache: the id of the TXT record it was fetched under, when, and until when it
+// may be used (fetched_at + max_age).
+struct CachedMtaStsPolicy {
+    MtaStsPolicy policy;
+    std::string id;
+    std::chrono::system_clock::time_point fetched_at{};
+    std::chrono::system_clock::time_point expires{};
+};
+
+// What get() found for a domain.
+struct MtaStsLookup {
+    enum class Source { none, cache, fetched };
+    std::optional<MtaStsPolicy> policy;  // the policy in effect (unexpired), if any; may be mode none
+    Source source = Source::none;
+    std::string id;                      // the id of the policy in effect
+    std::chrono::system_clock::time_point expires{};
+    // One line for the decision's reasons: "mta-sts: enforce (id X, cached)", "mta-sts: enforce (id
+    // X, fetched)", "mta-sts: no record", "mta-sts: fetch failed: <why>", "mta-sts: testing (id X,
+    // cached; fetch failed: <why>)", ...
+    std::string status;
+    error_code error;                    // the last failure (no record, DNS, fetch), if any
+};
+
+// When a cached policy is refreshed although the TXT id did not change: after half of its max_age
+// (section 5: refresh before expiry, so that a policy host that goes away for a while does not leave
+// the domain unprotected; the second half of max_age is the margin for failed refreshes - a day or
+// more for max_age >= 2 days. "One day before expiry" would refetch a max_age=86400 policy, the
+// most common, on every message).
+std::chrono::system_clock::time_point mta_sts_refresh_at(const CachedMtaStsPolicy& c);
+
+// The policy cache (RFC 8461 section 5.1). get() for a domain:
+//  1. drops an expired cached policy;
+//  2. looks up the TXT record at _mta-sts.<domain>;
+//  3. a valid record whose id equals the cached policy's id, before its refresh time: the cache;
+//  4. a valid record with a new id, no cached policy, or refresh time reached: fetch; a valid
+//     fetched policy replaces the cached one (expires after its max_age); a failed fetch keeps an
+//     unexpired cached policy in use;
+//  5. no record, an invalid record or a failed TXT lookup: an unexpired cached policy stays in use
+//     until it expires (section 10.2: a domain removes MTA-STS by publishing mode none); without
+//     one there is no policy.
+// now is passed in (injectable clock). Thread-safe: the map is guarded by a mutex that is never held
+// across a co_await; two concurrent get()s for one domain may both fetch (harmless).
+class MtaStsCache {
+public:
+    MtaStsCache(dns::Resolver& resolver, MtaStsFetcher& fetcher);
+    // domain: the recipient domain; case and a trailing dot do not matter.
+    boost::asio::awaitable<MtaStsLookup> get(std::string domain, std::chrono::system_clock::time_point now);
+
+    std::optional<CachedMtaStsPolicy> peek(const std::string& domain) const;  // no I/O, expired included
+    void put(const std::string& domain, CachedMtaStsPolicy entry);            // e.g. loaded from a store
+    void forget(const std::string& domain);
+    std::size_t size() const;
+
+private:
+    dns::Resolver& resolver_;
+    MtaStsFetcher& fetcher_;
+    mutable std::mutex mutex_;
+    std::map<std::string, CachedMtaStsPolicy> entries_;
+};
+
+}  // namespace mailward::policy
