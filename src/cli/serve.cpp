@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@
 #include "common/metrics.hpp"
 #include "delivery/engine.hpp"
 #include "dns/resolver.hpp"
+#include "policy/mta_sts_fetch.hpp"
 #include "probe/probe.hpp"
 #include "server/server.hpp"
 #include "store/store.hpp"
@@ -123,7 +125,15 @@ void run_serve(const Options& opts) {
     auto resolver = dns::make_unbound_resolver(io, cfg.dns, dns_error);
     if (!resolver) throw Failure("DNS: " + dns_error);
 
+    // MTA-STS fetches (blocking libcurl calls) run on their own small pool.
+    boost::asio::thread_pool sts_pool(2);
+    policy::MtaStsFetchOptions sts_options;
+    sts_options.ca_file = cfg.delivery.ca_file;
+    sts_options.port = cfg.policy.mta_sts_port;
+    policy::CurlMtaStsFetcher sts_fetcher(**resolver, sts_pool, sts_options);
+    policy::MtaStsCache sts_cache(**resolver, sts_fetcher);
     delivery::Engine engine(io, cfg, **store, **resolver, *client_tls);
+    if (cfg.policy.mta_sts) engine.set_mta_sts(&sts_cache);
     if (!cfg.policy.preload_file.empty()) {
         std::string preload_error;
         auto preload = policy::load_preload(config::in_data_dir(cfg, cfg.policy.preload_file), preload_error);
@@ -171,6 +181,7 @@ void run_serve(const Options& opts) {
         spdlog::info("signal {}: shutting down", sig);
         submission.stop();
         engine.stop();
+        sts_pool.stop();
         metrics_timer.cancel();
         io.stop();
     });

@@ -156,6 +156,7 @@ const std::vector<Section>& schema() {
               }},
              {"escrow_after", duration<kPolicy, &PolicyConfig::escrow_after, true>},
              {"mta_sts", boolean<kPolicy, &PolicyConfig::mta_sts>},
+             {"mta_sts_port", [](Reader& r, In n, Config& c) { r.read_port(n, c.policy.mta_sts_port); }},
              {"dane", boolean<kPolicy, &PolicyConfig::dane>},
              {"preload_file", path<kPolicy, &PolicyConfig::preload_file>},
              {"domains", read_static_policy},

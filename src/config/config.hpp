@@ -101,6 +101,7 @@ struct PolicyConfig {
     SenderMode default_mode = SenderMode::tls_or_escrow;
     Duration escrow_after = hours(1);
     bool mta_sts = true;
+    unsigned short mta_sts_port = 443;  // HTTPS port of mta-sts.<domain> (a lab uses a high port)
     bool dane = true;
     // A preload list (JSON, see src/policy/preload.hpp); empty = none. Loaded at start.
     std::filesystem::path preload_file;

@@ -259,6 +259,8 @@ void Engine::set_prober(DomainProber prober) { impl_->prober = std::move(prober)
 
 void Engine::set_preload(policy::PreloadList list) { impl_->preload = std::move(list); }
 
+void Engine::set_mta_sts(policy::MtaStsCache* cache) { impl_->mta_sts = cache; }
+
 void Engine::start() {
     auto path = impl_->cfg.server.data_dir / "delivery.log";
     if (!impl_->log.open(path)) spdlog::warn("delivery: cannot open {}; attempts are logged here instead", path.string());

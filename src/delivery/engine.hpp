@@ -26,6 +26,9 @@ class Store;
 namespace mailward::dns {
 class Resolver;
 }
+namespace mailward::policy {
+class MtaStsCache;
+}
 
 namespace mailward::delivery {
 
@@ -52,6 +55,8 @@ public:
     void set_prober(DomainProber prober);
     // The preload list ([policy] preload_file), one of decide()'s sources. Set before start().
     void set_preload(policy::PreloadList list);
+    // MTA-STS policies (RFC 8461), one of decide()'s sources; must outlive the engine. Set before start().
+    void set_mta_sts(policy::MtaStsCache* cache);
 
     void start();
     void stop();

@@ -24,6 +24,7 @@
 #include "delivery/engine.hpp"
 #include "delivery/route.hpp"
 #include "delivery/smtp_client.hpp"
+#include "policy/mta_sts_fetch.hpp"
 #include "dns/resolver.hpp"
 #include "store/store.hpp"
 
@@ -73,6 +74,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     std::map<std::string, std::size_t> per_domain;  // active attempts per destination domain
     DomainProber prober;
     std::optional<policy::PreloadList> preload;
+    policy::MtaStsCache* mta_sts = nullptr;
     // Incidents recorded lately, "domain|kind|address" -> when: a downgrade that persists is
     // recorded (and warned about, and re-probed) once per kIncidentQuiet, not at every retry.
     std::map<std::string, std::chrono::system_clock::time_point> recent_incidents;

@@ -235,6 +235,12 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
     policy::PolicyInputs in;
     in.domain = domain;
     in.static_level = policy::static_level(cfg.policy, domain);
+    std::string sts_status;
+    if (mta_sts && cfg.policy.mta_sts && !domain.empty() && domain.front() != '[') {
+        auto look = co_await mta_sts->get(domain, now);
+        in.mta_sts = look.policy;
+        sts_status = look.status;
+    }
     if (preload) in.preload = preload->level_for(domain, now);
     in.learned = known.learned;
     in.requiretls = env.requiretls;
@@ -250,6 +256,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
         capability = policy::DomainCapability::tls_capable;  // learned before per-MX evidence was kept
     }
     auto d = policy::decide(in, policy::BeforeAttempt{capability}, now);
+    if (!sts_status.empty()) d.reasons.insert(d.reasons.begin(), sts_status);
     if (preload && preload->expired(now) && preload->domains.count(domain)) {
         d.reasons.insert(d.reasons.begin(), "preload list " + preload->source + " has expired: ignored");
     }

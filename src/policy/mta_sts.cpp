@@ -227,16 +227,6 @@ Result<MtaStsPolicy> parse_mta_sts_policy(std::string_view body, std::string& de
     return p;
 }
 
-bool mx_pattern_matches(std::string_view pattern, std::string_view host) {
-    const std::string p = normalize_host(pattern), h = normalize_host(host);
-    if (p.empty() || h.empty()) return false;
-    if (!p.starts_with("*.")) return p == h;
-    const std::string_view suffix = std::string_view(p).substr(1);  // ".example.com"
-    if (h.size() <= suffix.size() || !h.ends_with(suffix)) return false;
-    const std::string_view label = std::string_view(h).substr(0, h.size() - suffix.size());
-    return label.find('.') == std::string_view::npos;  // exactly one leftmost label
-}
-
 bool mx_allowed(const MtaStsPolicy& policy, std::string_view host) {
     return std::any_of(policy.mx.begin(), policy.mx.end(),
                        [&](const std::string& pattern) { return mx_pattern_matches(pattern, host); });

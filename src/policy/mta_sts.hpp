@@ -13,6 +13,7 @@
 
 #include "common/result.hpp"
 #include "policy/decide.hpp"
+#include "policy/mx_hosts.hpp"
 
 namespace mailward::policy {
 
@@ -59,9 +60,8 @@ Result<MtaStsRecord> parse_mta_sts_record(const std::vector<std::string>& texts,
 // names the line.
 Result<MtaStsPolicy> parse_mta_sts_policy(std::string_view body, std::string& detail);
 
-// Section 4.1: host matches pattern when they are equal, or the pattern is "*.<rest>" and host is
-// exactly one label followed by ".<rest>". Case-insensitive; a trailing dot on either is ignored.
-bool mx_pattern_matches(std::string_view pattern, std::string_view host);
+// mx_pattern_matches (RFC 8461 section 4.1) is in policy/mx_hosts.hpp.
+
 // True when host matches one of policy.mx.
 bool mx_allowed(const MtaStsPolicy& policy, std::string_view host);
 

@@ -46,6 +46,9 @@ DomainCapability capability_of(std::span<const MxFact> hosts) {
 }
 
 bool mx_pattern_matches(std::string_view pattern, std::string_view host) {
+    // A final dot (fully qualified form) is not part of the comparison.
+    if (!pattern.empty() && pattern.back() == '.') pattern.remove_suffix(1);
+    if (!host.empty() && host.back() == '.') host.remove_suffix(1);
     if (pattern.empty() || host.empty()) return false;
     if (pattern.substr(0, 2) != "*.") return iequal(pattern, host);
     const auto suffix = pattern.substr(1);  // ".example.com"

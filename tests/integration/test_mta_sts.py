@@ -1,0 +1,133 @@
+"""MTA-STS (RFC 8461) end to end: the lab's DNS serves _mta-sts TXT records and mta-sts.<domain>
+addresses, a lab HTTPS server (certificate from the lab CA) serves the policies, mailward fetches
+them through its own resolver and decide() enforces them: enforce with a matching MX -> delivered at
+verify over TLS; enforce whose mx patterns match no MX -> never delivered (held); testing mode ->
+reported only; an unchanged policy id -> no refetch; a policy served with the wrong media type ->
+ignored (no policy), and the reasons say so."""
+import os
+import smtplib
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
+
+from harness import Mailward, TempDir  # noqa: E402
+from mwlab import PolicyServer, free_port, received_tls, standard_lab  # noqa: E402
+
+SENDER = "alice@tls.example.test"
+DOMAINS = ["sts-ok.example.test", "sts-bad.example.test", "sts-testing.example.test", "sts-type.example.test"]
+
+
+def submit(mw, rcpt, marker):
+    with smtplib.SMTP("127.0.0.1", mw.port, timeout=60) as s:
+        s.ehlo("app.example.org")
+        s.mail(SENDER)
+        s.rcpt(rcpt)
+        code, resp = s.data(("Subject: %s\r\n\r\nbody %s\r\n" % (marker, marker)).encode())
+        assert code == 250, (code, resp)
+    return resp.decode().split("queued as ")[1].split()[0]
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+class MtaStsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = TempDir()
+        lab = standard_lab(os.path.join(cls.tmp.path, "lab"), start=False)
+        cls.lab = lab
+        https_addr = "%s.77" % lab.block
+        port = free_port([https_addr])
+        cert, key = lab.ca.issue("mta-sts.sts-ok.example.test", ["mta-sts." + d for d in DOMAINS])
+        cls.https = PolicyServer(https_addr, port, cert, key)
+        cls.https.set_policy("sts-ok.example.test", "enforce", ["mx.tls.example.test"])
+        cls.https.set_policy("sts-bad.example.test", "enforce", ["mx.elsewhere.example.test"])
+        cls.https.set_policy("sts-testing.example.test", "testing", ["mx.elsewhere.example.test"])
+        cls.https.set_policy("sts-type.example.test", "enforce", ["mx.elsewhere.example.test"],
+                             content_type="text/html")
+        for d in DOMAINS:
+            lab.dns.add_zone(d, [("@", "MX", "10 mx.tls.example.test."),
+                                 ("_mta-sts", "TXT", '"v=STSv1; id=20261128a;"'),
+                                 ("mta-sts", "A", https_addr)])
+        lab.mx.accept_domains(DOMAINS)
+        lab.start()
+        cls.https.start()
+        extra = lab.mailward_config()
+        extra["delivery"]["retry_schedule"] = ["3s"]
+        extra["policy"] = {"mta_sts_port": port}
+        cls.mw = Mailward(cls.tmp.path, tls=False, extra=extra).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.mw.stop()
+        finally:
+            cls.https.stop()
+            cls.lab.stop()
+            cls.tmp.cleanup()
+
+    def state(self, qid):
+        return self.mw.queue_show(qid)["recipients"][0]
+
+    def reasons(self, qid):
+        lines = [l for l in self.mw.delivery_log() if l["queue_id"] == qid]
+        self.assertTrue(lines, "no delivery log line for %s" % qid)
+        return lines[-1]
+
+    def test_enforce_with_matching_mx_delivers_at_verify(self):
+        qid = submit(self.mw, "bob@sts-ok.example.test", "sts-ok-1")
+        wait_for(lambda: self.state(qid)["state"] == "delivered", what="delivery")
+        line = self.reasons(qid)
+        self.assertEqual(line["required_level"], "verify")
+        self.assertTrue(any("MTA-STS enforce" in r for r in line["level_reasons"]), line)
+        self.assertTrue(any(r.startswith("mta-sts: enforce") for r in line["level_reasons"]), line)
+        msgs = [m for m in self.lab.mx.wait_for_messages("sts-ok.example.test") if b"sts-ok-1" in m]
+        self.assertEqual(len(msgs), 1)
+        self.assertIsNotNone(received_tls(msgs[0]))
+        # A second message: the TXT id is unchanged and the policy fresh: no second fetch.
+        fetched = self.https.count("sts-ok.example.test")
+        self.assertEqual(fetched, 1)
+        qid2 = submit(self.mw, "bob@sts-ok.example.test", "sts-ok-2")
+        wait_for(lambda: self.state(qid2)["state"] == "delivered", what="second delivery")
+        self.assertEqual(self.https.count("sts-ok.example.test"), fetched)
+        self.assertTrue(any("cached" in r for r in self.reasons(qid2)["level_reasons"]), self.reasons(qid2))
+
+    def test_enforce_without_matching_mx_is_never_delivered(self):
+        qid = submit(self.mw, "bob@sts-bad.example.test", "sts-bad-1")
+        r = wait_for(lambda: (s := self.state(qid))["attempts"] >= 1 and s, what="an attempt")
+        self.assertEqual(r["state"], "queued")
+        self.assertIn("no MX host of sts-bad.example.test may be used", r["last_error"])
+        line = self.reasons(qid)
+        self.assertTrue(any("MTA-STS enforce" in x for x in line["level_reasons"]), line)
+        time.sleep(1)
+        self.assertEqual([m for m in self.lab.mx.messages("sts-bad.example.test") if b"sts-bad-1" in m], [])
+
+    def test_testing_mode_only_reports(self):
+        qid = submit(self.mw, "bob@sts-testing.example.test", "sts-testing-1")
+        wait_for(lambda: self.state(qid)["state"] == "delivered", what="delivery")
+        line = self.reasons(qid)
+        # Delivered although the policy's mx patterns match no MX host: testing is not enforced.
+        self.assertTrue(any("MTA-STS testing" in x for x in line["level_reasons"]), line)
+        self.assertFalse(any("MTA-STS enforce" in x for x in line["level_reasons"]), line)
+
+    def test_policy_with_wrong_media_type_is_ignored(self):
+        qid = submit(self.mw, "bob@sts-type.example.test", "sts-type-1")
+        wait_for(lambda: self.state(qid)["state"] == "delivered", what="delivery")
+        line = self.reasons(qid)
+        self.assertTrue(any(x.startswith("mta-sts:") and "fail" in x for x in line["level_reasons"]), line)
+        self.assertFalse(any("MTA-STS enforce" in x for x in line["level_reasons"]), line)
+        self.assertGreaterEqual(self.https.count("sts-type.example.test"), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()

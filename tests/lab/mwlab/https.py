@@ -1,0 +1,67 @@
+"""A small HTTPS server for the lab: serves MTA-STS policies (RFC 8461) at
+https://mta-sts.<domain>/.well-known/mta-sts.txt, chosen by the Host header, with a certificate
+from the lab's test CA. Policies can be changed while it runs; requests are counted per host.
+It runs in a thread of the test process and stops with stop()."""
+from __future__ import annotations
+
+import http.server
+import ssl
+import threading
+from pathlib import Path
+from typing import Optional
+
+
+class PolicyServer:
+    def __init__(self, address: str, port: int, cert: Path | str, key: Path | str):
+        if not address.startswith("127."):
+            raise ValueError("lab servers listen on loopback only")
+        self.address, self.port = address, port
+        self.policies: dict[str, tuple[int, str, str]] = {}  # host -> (status, content type, body)
+        self.requests: dict[str, int] = {}
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                host = (self.headers.get("Host") or "").split(":")[0].lower()
+                with server._lock:
+                    server.requests[host] = server.requests.get(host, 0) + 1
+                    entry = server.policies.get(host) if self.path == "/.well-known/mta-sts.txt" else None
+                status, ctype, body = entry or (404, "text/plain", "not found\n")
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer((address, port), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(cert), str(key))
+        self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
+        self._thread: Optional[threading.Thread] = None
+
+    def set_policy(self, domain: str, mode: str, mx: list[str], max_age: int = 86400,
+                   status: int = 200, content_type: str = "text/plain") -> None:
+        body = "version: STSv1\r\nmode: %s\r\n%smax_age: %d\r\n" % (
+            mode, "".join("mx: %s\r\n" % m for m in mx), max_age)
+        with self._lock:
+            self.policies["mta-sts." + domain] = (status, content_type, body)
+
+    def count(self, domain: str) -> int:
+        with self._lock:
+            return self.requests.get("mta-sts." + domain, 0)
+
+    def start(self) -> "PolicyServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=10)
