@@ -6,6 +6,7 @@ import json
 import os
 import re
 import smtplib
+import ssl
 import sys
 import time
 import unittest
@@ -220,6 +221,67 @@ class DeliveryTest(unittest.TestCase):
         lines = [l for l in self.mw.delivery_log() if l["queue_id"] == qid]
         self.assertEqual(lines[0]["result"], "deferred-tls-policy")
         self.assertFalse(lines[0]["tls"]["name_matched"])
+
+    def test_admin_override_lowers_with_reason_and_expires(self):
+        # wrongname.example.test requires verify (static policy); its certificate names another host.
+        self.mw.cli("policy", "set", "wrongname.example.test", "encrypt", "--reason", "partner renews its certificate",
+                    "--expires", "1h")
+        qid = submit(self.mw, "olga@wrongname.example.test", "override-on")
+        self.wait_state(qid, "delivered")
+        line = [l for l in self.mw.delivery_log() if l["queue_id"] == qid][-1]
+        self.assertEqual(line["required_level"], "encrypt")
+        self.assertTrue(any("partner renews its certificate" in r for r in line["level_reasons"]), line)
+        self.assertIsNotNone(received_tls(with_marker(self.lab.mx.messages("wrongname.example.test"),
+                                                      "override-on")[0]))
+        # An override that has expired is ignored (and said so): verify applies again.
+        self.mw.cli("policy", "set", "wrongname.example.test", "encrypt", "--reason", "short", "--expires", "2s")
+        time.sleep(2.5)
+        qid = submit(self.mw, "olga@wrongname.example.test", "override-expired")
+        r = self.wait_attempts(qid)
+        self.assertEqual(r["state"], "queued")
+        line = [l for l in self.mw.delivery_log() if l["queue_id"] == qid][-1]
+        self.assertEqual(line["required_level"], "verify")
+        self.assertTrue(any("expired" in x for x in line["level_reasons"]), line)
+        self.mw.cli("policy", "clear", "wrongname.example.test")
+        self.assertEqual(with_marker(self.lab.mx.messages("wrongname.example.test"), "override-expired"), [])
+
+    def submit_requiretls(self, rcpt, marker):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # the submission port's self-signed certificate
+        with smtplib.SMTP("127.0.0.1", self.mw.port, timeout=60) as s:
+            s.ehlo("app.example.org")
+            s.starttls(context=ctx)
+            s.ehlo("app.example.org")
+            code, resp = s.mail(SENDER, ["REQUIRETLS"])
+            self.assertEqual(code, 250, resp)
+            s.rcpt(rcpt)
+            code, resp = s.data(("Subject: %s\r\n\r\nbody %s\r\n" % (marker, marker)).encode())
+            self.assertEqual(code, 250, resp)
+        return resp.decode().split("queued as ")[1].split()[0]
+
+    def test_requiretls_over_dnssec_mx_needs_a_next_hop_that_supports_it(self):
+        # dane.example.test: DNSSEC-secure MX and TLSA, so mailward's side of RFC 8689 is met and it
+        # connects with TLS; Postfix 3.7 does not offer REQUIRETLS, so the message must not be
+        # relayed (RFC 8689 section 4.2.2): a 5.7.30 failure, never a delivery without the promise.
+        # (A peer that offers REQUIRETLS gets the message: SmtpClientTest.RequireTlsOverTls.)
+        qid = self.submit_requiretls("rita@dane.example.test", "requiretls-hop")
+        r = wait_for(lambda: (x := self.rcpt_state(qid))["attempts"] >= 1 and x, 60, "an attempt")
+        self.assertEqual(r["state"], "failed", r)
+        self.assertIn("5.7.30", r["last_error"])
+        line = [l for l in self.mw.delivery_log() if l["queue_id"] == qid][-1]
+        self.assertTrue(any(x.startswith("REQUIRETLS") for x in line["level_reasons"]), line)
+        self.assertIsNotNone(line["tls"], line)  # the session was TLS; MAIL was refused by mailward's client
+        self.assertEqual(with_marker(self.lab.mx.messages("dane.example.test"), "requiretls-hop"), [])
+
+    def test_requiretls_unmet_without_authenticated_mx_is_held_never_sent(self):
+        # tls.example.test is unsigned: its MX set is not authenticated (RFC 8689 section 4.2.1).
+        qid = self.submit_requiretls("rita@tls.example.test", "requiretls-unmet")
+        r = wait_for(lambda: (x := self.rcpt_state(qid))["state"] != "queued" and x, 60, "a decision")
+        self.assertEqual(r["state"], "awaiting_escrow")  # the default mode tls-or-escrow
+        self.assertIn("REQUIRETLS", r["last_error"])
+        time.sleep(1)
+        self.assertEqual(with_marker(self.lab.mx.messages("tls.example.test"), "requiretls-unmet"), [])
 
     def test_selfsigned_meets_encrypt(self):
         marker = "selfsigned-marker"
