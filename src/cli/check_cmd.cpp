@@ -4,11 +4,16 @@
 // 1 the probe could not run (DNS failure, null MX, no such domain), 2 bad input.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <iostream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.hpp"
 #include "dns/resolver.hpp"
+#include "policy/mta_sts.hpp"
+#include "policy/mta_sts_fetch.hpp"
+#include "policy/mx_hosts.hpp"
 #include "probe/probe.hpp"
 
 namespace mailward::cli {
@@ -80,6 +85,20 @@ void print_table(const probe::DomainReport& r) {
     }
 }
 
+// The domain's MTA-STS record and policy (RFC 8461), as the delivery engine would see them.
+nlohmann::json sts_json(const policy::MtaStsLookup& l, const probe::DomainReport& r) {
+    nlohmann::json j = {{"status", l.status}};
+    if (!l.policy) return j;
+    j["mode"] = policy::to_string(l.policy->mode);
+    j["id"] = l.id;
+    j["mx"] = l.policy->mx;
+    j["max_age"] = l.policy->max_age.count();
+    nlohmann::json hosts = nlohmann::json::object();
+    for (const auto& h : r.hosts) hosts[h.host] = policy::mx_allowed(*l.policy, h.host);
+    j["mx_hosts_matching"] = hosts;
+    return j;
+}
+
 void run_check(const Options& opts, const std::string& raw_domain) {
     const std::string domain = checked_domain(raw_domain);
     auto cfg = load_config(opts);
@@ -105,10 +124,42 @@ void run_check(const Options& opts, const std::string& raw_domain) {
     io.run();
     if (!result) throw Failure(domain + ": the probe failed unexpectedly");
     auto& rep = *result;
+    // MTA-STS: the record and the policy, fetched as delivery would (not cached across runs).
+    std::optional<policy::MtaStsLookup> sts;
+    if (cfg.policy.mta_sts && rep.error.empty()) {
+        boost::asio::thread_pool pool(1);
+        policy::MtaStsFetchOptions fo;
+        fo.ca_file = cfg.delivery.ca_file;
+        fo.port = cfg.policy.mta_sts_port;
+        policy::CurlMtaStsFetcher fetcher(**resolver, pool, fo);
+        policy::MtaStsCache cache(**resolver, fetcher);
+        io.restart();
+        boost::asio::co_spawn(io, cache.get(domain, std::chrono::system_clock::now()),
+                              [&sts, &io](std::exception_ptr e, policy::MtaStsLookup l) {
+                                  if (!e) sts = std::move(l);
+                                  io.stop();
+                              });
+        io.run();
+        pool.join();
+    }
     if (opts.json) {
-        std::cout << to_json(rep).dump(2) << "\n";
+        auto j = to_json(rep);
+        if (sts) j["mta_sts"] = sts_json(*sts, rep);
+        std::cout << j.dump(2) << "\n";
     } else if (rep.error.empty()) {
         print_table(rep);
+        if (sts) {
+            std::cout << sts->status << "\n";
+            if (sts->policy && sts->policy->mode != policy::MtaStsPolicy::Mode::none) {
+                std::set<std::string> shown;
+                for (const auto& h : rep.hosts) {
+                    if (!shown.insert(h.host).second) continue;
+                    std::cout << "  " << h.host << (policy::mx_allowed(*sts->policy, h.host)
+                                                        ? ": matches the policy's mx patterns\n"
+                                                        : ": matches NO mx pattern of the policy\n");
+                }
+            }
+        }
     }
     if (!rep.error.empty()) throw Failure(domain + ": " + rep.error, 1);
     if (!rep.tls_capable()) throw Exit{4};

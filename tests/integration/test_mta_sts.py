@@ -85,6 +85,7 @@ class MtaStsTest(unittest.TestCase):
         return lines[-1]
 
     def test_enforce_with_matching_mx_delivers_at_verify(self):
+        before = self.https.count("sts-ok.example.test")  # `mailward check` fetches too (its own cache)
         qid = submit(self.mw, "bob@sts-ok.example.test", "sts-ok-1")
         wait_for(lambda: self.state(qid)["state"] == "delivered", what="delivery")
         line = self.reasons(qid)
@@ -96,7 +97,7 @@ class MtaStsTest(unittest.TestCase):
         self.assertIsNotNone(received_tls(msgs[0]))
         # A second message: the TXT id is unchanged and the policy fresh: no second fetch.
         fetched = self.https.count("sts-ok.example.test")
-        self.assertEqual(fetched, 1)
+        self.assertEqual(fetched, before + 1)
         qid2 = submit(self.mw, "bob@sts-ok.example.test", "sts-ok-2")
         wait_for(lambda: self.state(qid2)["state"] == "delivered", what="second delivery")
         self.assertEqual(self.https.count("sts-ok.example.test"), fetched)
@@ -127,6 +128,20 @@ class MtaStsTest(unittest.TestCase):
         self.assertTrue(any(x.startswith("mta-sts:") and "fail" in x for x in line["level_reasons"]), line)
         self.assertFalse(any("MTA-STS enforce" in x for x in line["level_reasons"]), line)
         self.assertGreaterEqual(self.https.count("sts-type.example.test"), 1)
+
+    def test_check_reports_the_policy_and_which_mx_hosts_match(self):
+        import json
+        ok = self.mw.cli("check", "sts-ok.example.test", "--json", check=False)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        sts = json.loads(ok.stdout)["mta_sts"]
+        self.assertEqual(sts["mode"], "enforce")
+        self.assertEqual(sts["mx"], ["mx.tls.example.test"])
+        self.assertEqual(sts["mx_hosts_matching"], {"mx.tls.example.test": True})
+        bad = json.loads(self.mw.cli("check", "sts-bad.example.test", "--json", check=False).stdout)["mta_sts"]
+        self.assertEqual(bad["mx_hosts_matching"], {"mx.tls.example.test": False})
+        table = self.mw.cli("check", "sts-bad.example.test", check=False).stdout
+        self.assertIn("mta-sts: enforce", table)
+        self.assertIn("mx.tls.example.test: matches NO mx pattern of the policy", table)
 
 
 if __name__ == "__main__":
