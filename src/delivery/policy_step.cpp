@@ -190,7 +190,8 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
                 downgrade = true;
                 if (incident_is_new(i)) incidents.push_back(std::move(i));
             }
-        }        const std::string level(tls::to_string(verdict.level));
+        }
+        const std::string level(tls::to_string(verdict.level));
         auto& ps = policy_store;
         auto record = [&ps, &domain, &level, &verdict, &incidents, downgrade, now]() -> Result<bool> {
             if (auto r = ps.record_probe(domain, level, verdict.report, now); !r) {
