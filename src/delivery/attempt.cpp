@@ -118,7 +118,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                     target.level = hop_level;
                     target.tlsa = tlsa;
                     target.helo_name = cfg.server.hostname;
-                    if (auto k = plan.known_spki.find(addr); k != plan.known_spki.end()) target.known_spki = k->second;
+                    if (auto k = plan.known_spki.find(hop.host); k != plan.known_spki.end()) target.known_spki = k->second;
                     auto [c, err] = co_await SmtpClient::connect(strand, target, tls, timeouts);
                     if (!c) {
                         Evidence ev;

@@ -49,7 +49,7 @@ struct AttemptPlan {
     tls::Level level = tls::Level::may;
     std::vector<std::string> why;               // the decision's reasons, for every log line
     std::vector<std::string> hosts;             // the MX hosts that may be used, in order
-    std::map<std::string, std::vector<std::string>> known_spki;  // address -> learned SPKIs
+    std::map<std::string, std::vector<std::string>> known_spki;  // MX host -> keys learned for it
 };
 
 struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {

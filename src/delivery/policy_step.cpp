@@ -294,7 +294,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
     plan.hosts = policy::usable_hosts(hop_facts, d);
     if (known.learned && known.learned->level >= tls::Level::encrypt && d.level >= tls::Level::encrypt) {
         for (const auto& e : evidence) {
-            if (!e.spki_sha256.empty()) plan.known_spki[e.address].push_back(e.spki_sha256);
+            if (!e.spki_sha256.empty()) plan.known_spki[e.host].push_back(e.spki_sha256);
         }
     }
     if (plan.hosts.empty()) {

@@ -34,7 +34,7 @@ struct Target {
     tls::Level level = tls::Level::may;
     std::vector<dns::TlsaRecord> tlsa;  // for dane: records from a secure answer
     std::string helo_name;     // our EHLO name ([server] hostname)
-    // The leaf keys (SPKI SHA-256, hex) learned for this address. When set, a session whose key is
+    // The leaf keys (SPKI SHA-256, hex) learned for this MX host (any of its addresses). When set, a session whose key is
     // none of them and whose certificate is not both chain-valid and naming the host fails with
     // Stage::tls_policy "certificate changed" before any MAIL: a new key that a valid chain does
     // not explain may be an interceptor (a renewed, valid certificate passes).

@@ -104,7 +104,19 @@ std::vector<Incident> downgrade_incidents(const LearnedPolicy& known,
     if (known.level < tls::Level::encrypt) return out;
     for (const auto& e : seen) {
         const auto level = tls::parse_level(e.level).value_or(tls::Level::none);
+        // The key to compare with: this address's, else any learned for the same host name (an
+        // interceptor may answer from a new address; a host's addresses share its keys).
         const MxEvidence* before = find_address(known.evidence, e);
+        if (!before || before->spki_sha256.empty()) {
+            before = nullptr;
+            for (const auto& k : known.evidence) {
+                if (k.host == e.host && !k.spki_sha256.empty()) before = &k;
+            }
+        }
+        bool key_known = false;
+        for (const auto& k : known.evidence) {
+            if (k.host == e.host && !k.spki_sha256.empty() && k.spki_sha256 == e.spki_sha256) key_known = true;
+        }
         Incident i;
         i.domain = known.domain;
         i.at = now;
@@ -123,8 +135,7 @@ std::vector<Incident> downgrade_incidents(const LearnedPolicy& known,
             i.detail = e.host + " [" + e.address + "]: STARTTLS offered but no TLS session could be " +
                        "established, and " + known.domain + " is learned at " + name(known.level) +
                        ": possible STARTTLS downgrade attack";
-        } else if (before && !before->spki_sha256.empty() && e.spki_sha256 != before->spki_sha256 &&
-                   !(e.chain_valid && e.name_matched)) {
+        } else if (before && !key_known && !(e.chain_valid && e.name_matched)) {
             i.kind = store::incident_kind::certificate_changed;
             i.detail = e.host + " [" + e.address + "]: certificate changed (SPKI " +
                        before->spki_sha256 + " -> " +

@@ -62,9 +62,15 @@ class DeliveryTest(unittest.TestCase):
         # TTL 1 s so that the change is seen at once.
         cls.tls_addr = lab.domains["tls.example.test"].mx[0].address
         cls.notls_addr = lab.domains["notls.example.test"].mx[0].address
+        # rekey.example.test: first the self-signed listener (learned at encrypt with its key), later
+        # re-pointed at a listener with another key whose chain is valid but names another host.
+        cls.selfsigned_addr = lab.domains["selfsigned.example.test"].mx[0].address
+        cls.wrongname_addr = lab.domains["wrongname.example.test"].mx[0].address
+        lab.dns.add_zone("rekey.example.test", [("@", "MX", "10 mx.rekey.example.test."),
+                                                ("mx", "A", cls.selfsigned_addr)], ttl=1)
         lab.dns.add_zone("ratchet.example.test", [("@", "MX", "10 mx.ratchet.example.test."),
                                                   ("mx", "A", cls.tls_addr)], ttl=1)
-        lab.mx.accept_domains(["backup.example.test", "ratchet.example.test"])
+        lab.mx.accept_domains(["backup.example.test", "ratchet.example.test", "rekey.example.test"])
         lab.start()
         extra = lab.mailward_config()
         # Longer than mailward's 2 s connection reuse: a retry opens a new connection, and the lab's
@@ -194,6 +200,28 @@ class DeliveryTest(unittest.TestCase):
         self.mw.cli("policy", "forget", "ratchet.example.test")
         p = self.mw.cli("policy", "show", "ratchet.example.test", check=False)
         self.assertIn("incident", p.stdout)  # the history stays
+
+    def test_certificate_change_without_valid_chain_is_held_with_an_incident(self):
+        first = submit(self.mw, "r1@rekey.example.test", "rekey-1")
+        self.wait_state(first, "delivered")
+        learned = json.loads(self.mw.cli("policy", "show", "rekey.example.test", "--json").stdout)
+        self.assertEqual(learned["level"], "encrypt")
+        # The interceptor: same MX name, another key, a chain that does not name the host.
+        self.lab.dns.set_records("rekey.example.test", [("@", "MX", "10 mx.rekey.example.test."),
+                                                        ("mx", "A", self.wrongname_addr)])
+        time.sleep(2.5)
+        second = submit(self.mw, "r2@rekey.example.test", "rekey-2")
+        r = self.wait_attempts(second)
+        self.assertEqual(r["state"], "queued", r)
+        self.assertIn("certificate changed", r["last_error"])
+        shown = json.loads(self.mw.cli("policy", "show", "rekey.example.test", "--json").stdout)
+        self.assertIn("certificate_changed", [i["kind"] for i in shown["incidents"]])
+        self.assertIn("certificate changed for rekey.example.test", self.mw.log())
+        self.assertEqual(with_marker(self.lab.mx.messages("rekey.example.test"), "rekey-2"), [])
+        # The re-probe did not make the new key acceptable: the retry is held again.
+        r = self.wait_attempts(second, 2)
+        self.assertEqual(r["state"], "queued", r)
+        self.assertIn("certificate changed", r["last_error"])
 
     def test_encrypt_without_starttls_is_deferred_and_peer_never_sees_mail(self):
         qid = submit(self.mw, "carol@notls.example.test", "notls-marker")

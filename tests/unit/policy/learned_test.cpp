@@ -171,6 +171,11 @@ TEST(Learned, DowngradeIncidentsTable) {
              return e;
          }(),
          "handshake_failed", "no TLS session could be established"},
+        {"a known host answering from a new address with another key", Level::encrypt,
+         seen("mx1.example.org", "192.0.2.99", Level::encrypt, "ffff", false), "certificate_changed",
+         "SPKI aaaa -> ffff"},
+        {"a known host's known key at a new address: fine", Level::encrypt,
+         seen("mx1.example.org", "192.0.2.98", Level::encrypt, "aaaa", false), "", ""},
         {"renewed with a valid chain: fine", Level::encrypt,
          seen("mx2.example.org", "192.0.2.2", Level::verify, "dddd", true), "", ""},
         {"chain no longer valid at verify", Level::verify,
