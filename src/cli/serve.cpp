@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -34,6 +35,15 @@ namespace {
 void ensure_master_key(const std::filesystem::path& path) {
     std::error_code ec;
     if (std::filesystem::exists(path, ec)) {
+        // The key that wraps every escrowed message's key: nobody but mailward's user may read it.
+        struct stat st {};
+        if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+            char mode[8];
+            std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+            throw Failure(path.string() + ": master key has mode " + mode +
+                              "; it must not be readable by group or others (chmod 600)",
+                          1);
+        }
         auto key = common::read_file(path);
         if (!key) throw Failure(path.string() + ": cannot read master key", 1);
         if (key->size() != 32) throw Failure(path.string() + ": master key must be 32 bytes, found " +

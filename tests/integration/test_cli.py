@@ -104,6 +104,20 @@ class CliTest(unittest.TestCase):
             self.assertEqual(st.st_mode & 0o777, 0o600, rel)
         self.assertEqual(os.path.getsize(os.path.join(self.mw.data_dir, "master.key")), 32)
 
+    def test_a_master_key_readable_by_others_is_refused(self):
+        self.mw.start()
+        self.mw.stop()
+        key = os.path.join(self.mw.data_dir, "master.key")
+        os.chmod(key, 0o644)
+        try:
+            p = subprocess.run([harness.MAILWARD, "serve", "-c", self.mw.config], capture_output=True, text=True,
+                               timeout=120)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("master key has mode 0644", p.stderr)
+            self.assertIn("chmod 600", p.stderr)
+        finally:
+            os.chmod(key, 0o600)
+
 
 if __name__ == "__main__":
     unittest.main()
