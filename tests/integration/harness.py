@@ -236,3 +236,15 @@ class RawClient:
             self.sock.close()
         except OSError:
             pass
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    """Polls predicate until it returns something true (returned) or timeout seconds pass."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))

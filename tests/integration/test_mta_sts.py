@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 
-from harness import Mailward, TempDir  # noqa: E402
+from harness import Mailward, TempDir, wait_for  # noqa: E402
 from mwlab import PolicyServer, free_port, received_tls, standard_lab  # noqa: E402
 
 SENDER = "alice@tls.example.test"
@@ -27,17 +27,6 @@ def submit(mw, rcpt, marker):
         code, resp = s.data(("Subject: %s\r\n\r\nbody %s\r\n" % (marker, marker)).encode())
         assert code == 250, (code, resp)
     return resp.decode().split("queued as ")[1].split()[0]
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 class MtaStsTest(unittest.TestCase):

@@ -149,6 +149,17 @@ class DnsServer:
         """SIGSTOPs knotd: queries now time out instead of being refused, until thaw()."""
         if self.running:
             os.kill(self._proc.pid, signal.SIGSTOP)
+            # The signal is asynchronous: a knotd thread busy on another CPU could still answer a
+            # query sent right after kill(). Wait until every thread shows as stopped ("T").
+            deadline = time.time() + 5
+            while time.time() < deadline:
+                states = []
+                for tid in os.listdir("/proc/%d/task" % self._proc.pid):
+                    with open("/proc/%d/task/%s/stat" % (self._proc.pid, tid)) as f:
+                        states.append(f.read().rsplit(")", 1)[1].split()[0])
+                if all(st in ("T", "t") for st in states):
+                    return
+                time.sleep(0.01)
 
     def thaw(self) -> None:
         if self.running:

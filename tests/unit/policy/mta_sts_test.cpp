@@ -155,47 +155,6 @@ TEST(MtaStsPolicyFile, Table) {
     }
 }
 
-// ---- MX patterns ---------------------------------------------------------------------------
-
-TEST(MtaStsMxPattern, Table) {
-    struct Case {
-        const char* pattern;
-        const char* host;
-        bool match;
-    };
-    const Case cases[] = {
-        {"mail.example.com", "mail.example.com", true},
-        {"mail.example.com", "MAIL.Example.COM", true},
-        {"Mail.Example.Com", "mail.example.com", true},
-        {"mail.example.com", "mail.example.com.", true},
-        {"mail.example.com.", "mail.example.com", true},
-        {"mail.example.com", "mail2.example.com", false},
-        {"mail.example.com", "x.mail.example.com", false},
-        {"*.example.com", "mx1.example.com", true},
-        {"*.example.com", "MX1.EXAMPLE.COM.", true},
-        {"*.Example.Com", "mx1.example.com", true},
-        {"*.example.com", "example.com", false},          // the wildcard is one whole label
-        {"*.example.com", "a.b.example.com", false},      // exactly one label
-        {"*.example.com", ".example.com", false},
-        {"*.example.com", "mx1.example.comx", false},
-        {"*.example.com", "mx1.xexample.com", false},
-        {"*.example.com", "mx1example.com", false},
-        {"*.mail.example.com", "a.mail.example.com", true},
-        {"*.mail.example.com", "mail.example.com", false},
-        {"", "mail.example.com", false},
-        {"mail.example.com", "", false},
-    };
-    for (const auto& c : cases) {
-        EXPECT_EQ(mx_pattern_matches(c.pattern, c.host), c.match) << c.pattern << " vs " << c.host;
-    }
-    MtaStsPolicy p{Mode::enforce, {"mx1.example.com", "*.backup.example.net"}, std::chrono::seconds(86400)};
-    EXPECT_TRUE(mx_allowed(p, "mx1.example.com"));
-    EXPECT_TRUE(mx_allowed(p, "b1.backup.example.net"));
-    EXPECT_FALSE(mx_allowed(p, "mx2.example.com"));
-    EXPECT_FALSE(mx_allowed(p, "backup.example.net"));
-    EXPECT_FALSE(mx_allowed(MtaStsPolicy{}, "mx1.example.com"));
-}
-
 TEST(MtaSts, ErrorCategoryAndModeNames) {
     EXPECT_STREQ(mta_sts_category().name(), "mta-sts");
     error_code ec = MtaStsErrc::redirect;

@@ -56,6 +56,7 @@ TEST(MxHosts, CapabilityTable) {
     }
 }
 
+// RFC 8461 section 4.1, as used by the MX host filter and by the MTA-STS policy check.
 TEST(MxHosts, MtaStsPatterns) {
     struct Case {
         const char* pattern;
@@ -76,6 +77,22 @@ TEST(MxHosts, MtaStsPatterns) {
         {"*.example.net", "mx1example.net", false},
         {"", "mx.example", false},
         {"mx.example", "", false},
+        {"Mail.Example.Com", "mail.example.com", true},
+        {"mail.example.com", "mail.example.com.", true},
+        {"mail.example.com.", "mail.example.com", true},
+        {"*.example.com", "mx1.example.com", true},
+        {"*.example.com", "MX1.EXAMPLE.COM.", true},
+        {"*.Example.Com", "mx1.example.com", true},
+        {"*.example.com", "example.com", false},          // the wildcard is one whole label
+        {"*.example.com", "a.b.example.com", false},      // exactly one label
+        {"*.example.com", ".example.com", false},
+        {"*.example.com", "mx1.example.comx", false},
+        {"*.example.com", "mx1.xexample.com", false},
+        {"*.example.com", "mx1example.com", false},
+        {"*.mail.example.com", "a.mail.example.com", true},
+        {"*.mail.example.com", "mail.example.com", false},
+        {"", "mail.example.com", false},
+        {"mail.example.com", "", false},
     };
     for (const auto& c : cases)
         EXPECT_EQ(mx_pattern_matches(c.pattern, c.host), c.match) << c.pattern << " " << c.host;
