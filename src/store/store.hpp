@@ -1,5 +1,6 @@
 // The storage interfaces every other library uses: the durable queue (envelopes, bodies and
-// per-recipient state), the user accounts and the learned TLS policy (policy_store.hpp).
+// per-recipient state), the user accounts, the learned TLS policy (policy_store.hpp) and escrow
+// (escrow_store.hpp).
 // Implementations: sqlite/ (embedded, default) and, later, postgres/ (shared by several nodes).
 // Callers depend only on this header.
 // Durability contract: submit() calls its completion only after the message is on stable storage.
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "store/escrow_store.hpp"
 #include "store/policy_store.hpp"
 
 namespace mailward::config {
@@ -167,6 +169,7 @@ public:
     virtual QueueStore& queue() = 0;
     virtual UserStore& users() = 0;
     virtual PolicyStore& policy() = 0;  // learned TLS policy, overrides, incidents
+    virtual EscrowStore& escrow() = 0;  // sealed messages, portal codes and sessions, audit
     // Stops background threads after committing what was submitted; later submits fail.
     virtual void close() = 0;
 };

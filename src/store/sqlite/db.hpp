@@ -72,6 +72,7 @@ class Db {
 
     // Opens (creating if needed) path read-write with extended result codes, then applies the
     // connection settings every mailward connection uses: foreign_keys=ON, synchronous=FULL,
+    // secure_delete=FAST,
     // busy_timeout. WAL mode is set by the migration step (it is persistent in the file).
     static Result<Db> open(const std::filesystem::path& path, int busy_timeout_ms);
 

@@ -39,6 +39,9 @@ std::string domain_of(std::string_view address);
 
 // Reads one envelope with all its recipients; the caller holds the connection and a transaction.
 Result<Envelope> read_envelope(Db& db, const std::string& id);
+// Inserts msg (envelope, body, recipients); sets received_at when default and size from the body.
+// The caller holds a write transaction (the writer's batch, or a job in it).
+Result<void> insert_message(Db& db, StoredMessage& msg);
 
 // ---- the group-commit writer ----
 class GroupWriter {
@@ -120,6 +123,43 @@ class SqliteUserStore final : public UserStore {
 
   private:
     SharedConn& conn_;
+};
+
+// Escrow (escrow_store.cpp): creation, codes and audit appends that queue mail run as writer jobs.
+class SqliteEscrowStore final : public EscrowStore {
+  public:
+    SqliteEscrowStore(SharedConn& conn, GroupWriter& writer) : conn_(conn), writer_(writer) {}
+    Result<std::vector<Envelope>> awaiting_seal(std::size_t limit) override;
+    void create(EscrowRecord rec, EscrowAuditEntry first, StoredMessage notice, AuditChain chain,
+                Done done) override;
+    Result<EscrowRecord> get(const std::string& id) override;
+    Result<EscrowRecord> find_by_token(const std::string& token_hash) override;
+    Result<std::vector<EscrowRecord>> list(bool include_ended) override;
+    Result<void> shred(const std::string& id, EscrowState to, EscrowTime now, EscrowAuditEntry audit,
+                       const AuditChain& chain) override;
+    Result<void> purge(const std::string& id, EscrowTime now, EscrowAuditEntry audit,
+                       const AuditChain& chain) override;
+    Result<std::vector<std::string>> expired_ids(EscrowTime now) override;
+    Result<std::vector<std::string>> purgeable_ids(EscrowTime ended_before) override;
+    Result<int> codes_sent_since(const std::string& id, EscrowTime since) override;
+    Result<void> add_code(const std::string& id, const std::string& code_hash, EscrowTime now,
+                          EscrowTime expires, StoredMessage msg, EscrowAuditEntry audit,
+                          const AuditChain& chain) override;
+    Result<CodeCheck> check_code(const std::string& id, const std::string& code_hash, EscrowTime now,
+                                 const CodeRules& rules, EscrowAuditEntry audit, const AuditChain& chain) override;
+    Result<void> create_session(const EscrowSession& s) override;
+    Result<EscrowSession> session(const std::string& id_hash) override;
+    Result<void> touch_session(const std::string& id_hash, EscrowTime now) override;
+    Result<void> end_session(const std::string& id_hash, EscrowTime now) override;
+    Result<void> end_sessions_of(const std::string& id, EscrowTime now) override;
+    Result<void> append_audit(EscrowAuditEntry e, const AuditChain& chain) override;
+    Result<std::vector<EscrowAuditEntry>> audit(const std::string& id) override;
+
+  private:
+    // Runs job in the writer's next batch and waits for its commit.
+    Result<void> run_in_writer(GroupWriter::Job job);
+    SharedConn& conn_;
+    GroupWriter& writer_;
 };
 
 // The learned TLS policy (policy_store.cpp).

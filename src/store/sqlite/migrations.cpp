@@ -163,10 +163,82 @@ CREATE TRIGGER policy_audit_no_delete BEFORE DELETE ON policy_audit
 BEGIN SELECT RAISE(ABORT, 'policy_audit is append-only'); END;
 )sql";
 
+// Version 4: escrow (src/escrow, the portal).
+// - escrow_messages: one sealed copy per (queued message, recipient); the wrapped data key and the
+//   ciphertext are separate columns so crypto-shredding (wrapped_key NULL) and purging (sealed
+//   NULL) are plain updates. Link tokens, codes and session ids are stored as keyed hashes only.
+// - escrow_codes / escrow_sessions: the portal's one-time codes and server-side sessions.
+// - escrow_audit: append-only (triggers), each row chained to the previous row of its message.
+// - recipients_awaiting: the sealer's scan of recipients awaiting escrow.
+constexpr const char* kSchemaV4 = R"sql(
+CREATE TABLE escrow_messages (
+    id            TEXT    NOT NULL PRIMARY KEY,
+    queue_id      TEXT    NOT NULL,
+    rcpt_index    INTEGER NOT NULL CHECK (rcpt_index >= 0),
+    sender        TEXT    NOT NULL,
+    sender_name   TEXT    NOT NULL,
+    sender_mode   TEXT    NOT NULL,
+    recipient     TEXT    NOT NULL,
+    message_id    TEXT    NOT NULL,
+    token_hash    TEXT    NOT NULL UNIQUE,
+    wrapped_key   BLOB,
+    sealed        BLOB,
+    state         TEXT    NOT NULL CHECK (state IN ('active', 'revoked', 'expired', 'purged')),
+    created       INTEGER NOT NULL,
+    expires       INTEGER NOT NULL,
+    ended_at      INTEGER,
+    failed_logins INTEGER NOT NULL DEFAULT 0 CHECK (failed_logins >= 0),
+    locked_until  INTEGER,
+    UNIQUE (queue_id, rcpt_index)
+) STRICT;
+CREATE INDEX escrow_messages_state ON escrow_messages (state, expires);
+
+CREATE TABLE escrow_codes (
+    id        INTEGER PRIMARY KEY,
+    escrow_id TEXT    NOT NULL REFERENCES escrow_messages (id),
+    code_hash TEXT    NOT NULL,
+    created   INTEGER NOT NULL,
+    expires   INTEGER NOT NULL,
+    tries     INTEGER NOT NULL DEFAULT 0 CHECK (tries >= 0),
+    live      INTEGER NOT NULL DEFAULT 1 CHECK (live IN (0, 1))
+) STRICT;
+CREATE INDEX escrow_codes_message ON escrow_codes (escrow_id, id);
+
+CREATE TABLE escrow_sessions (
+    id_hash   TEXT    NOT NULL PRIMARY KEY,
+    escrow_id TEXT    NOT NULL REFERENCES escrow_messages (id),
+    csrf      TEXT    NOT NULL,
+    created   INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    ended_at  INTEGER
+) STRICT, WITHOUT ROWID;
+CREATE INDEX escrow_sessions_message ON escrow_sessions (escrow_id);
+
+CREATE TABLE escrow_audit (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    escrow_id  TEXT    NOT NULL,
+    at         INTEGER NOT NULL,
+    event      TEXT    NOT NULL,
+    address    TEXT    NOT NULL,
+    user_agent TEXT    NOT NULL,
+    detail     TEXT    NOT NULL,
+    prev_hash  TEXT    NOT NULL,
+    hash       TEXT    NOT NULL
+) STRICT;
+CREATE INDEX escrow_audit_message ON escrow_audit (escrow_id, seq);
+CREATE TRIGGER escrow_audit_no_update BEFORE UPDATE ON escrow_audit
+BEGIN SELECT RAISE(ABORT, 'escrow_audit is append-only'); END;
+CREATE TRIGGER escrow_audit_no_delete BEFORE DELETE ON escrow_audit
+BEGIN SELECT RAISE(ABORT, 'escrow_audit is append-only'); END;
+
+CREATE INDEX recipients_awaiting ON recipients (message_id) WHERE state = 'awaiting_escrow';
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "queue and users", kSchemaV1},
     {2, "learned TLS policy", kSchemaV2},
     {3, "policy evidence, probes, overrides, audit", kSchemaV3},
+    {4, "escrow", kSchemaV4},
 };
 
 Result<int> read_int_pragma(Db& db, const char* sql) {

@@ -88,6 +88,7 @@ struct SqliteStore::Impl {
     std::unique_ptr<SqliteQueueStore> queue;
     std::unique_ptr<SqliteUserStore> users;
     std::unique_ptr<SqlitePolicyStore> policy;
+    std::unique_ptr<SqliteEscrowStore> escrow;
 };
 
 namespace {
@@ -127,6 +128,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
     impl->queue = std::make_unique<SqliteQueueStore>(impl->shared, *impl->writer);
     impl->users = std::make_unique<SqliteUserStore>(impl->shared);
     impl->policy = std::make_unique<SqlitePolicyStore>(impl->shared);
+    impl->escrow = std::make_unique<SqliteEscrowStore>(impl->shared, *impl->writer);
     spdlog::debug("store: opened {} (schema version {})", file.string(), *version);
     return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
 }
@@ -139,6 +141,7 @@ QueueStore& SqliteStore::queue() { return *impl_->queue; }
 
 UserStore& SqliteStore::users() { return *impl_->users; }
 PolicyStore& SqliteStore::policy() { return *impl_->policy; }
+EscrowStore& SqliteStore::escrow() { return *impl_->escrow; }
 
 void SqliteStore::close() { impl_->writer->close(); }
 

@@ -56,6 +56,7 @@ class SqliteStore final : public Store {
     QueueStore& queue() override;
     UserStore& users() override;
     PolicyStore& policy() override;
+    EscrowStore& escrow() override;
     // Commits everything already submitted, calls its completions, stops the writer. Later submits
     // complete at once, on the calling thread, with common::Errc::shutting_down. Reads keep working
     // until destruction. Idempotent; when called from a submit completion (the writer thread) it

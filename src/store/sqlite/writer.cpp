@@ -210,7 +210,9 @@ std::vector<Result<void>> GroupWriter::write_batch(std::vector<Pending>& batch) 
     return results;
 }
 
-Result<void> GroupWriter::insert(StoredMessage& msg) {
+Result<void> GroupWriter::insert(StoredMessage& msg) { return insert_message(db_, msg); }
+
+Result<void> insert_message(Db& db_, StoredMessage& msg) {
     auto& e = msg.envelope;
     if (e.received_at == TimePoint{}) e.received_at = Clock::now();
     e.size = msg.body.size();  // "body octets as stored": the stored body is the authority

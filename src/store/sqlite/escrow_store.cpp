@@ -1,0 +1,521 @@
+// Escrow over SQLite (schema version 4, see migrations.cpp): sealed messages, portal codes and
+// sessions, and the per-message audit chain. Writes that also queue mail (sealing with its notice,
+// a new code with its email) run as jobs in the group-commit writer's batch, so they share its
+// commit and never contend for the write lock; the rest are transactions on the shared connection.
+// Shredding overwrites the wrapped key before clearing it and then truncates the WAL, so the key's
+// bytes do not linger in the database file or its journal (best effort: see docs/operations.md).
+#include <spdlog/spdlog.h>
+#include <sodium.h>
+
+#include <future>
+#include <memory>
+
+#include "store/sqlite/internal.hpp"
+
+namespace mailward::store {
+
+std::string_view to_string(EscrowState s) {
+    switch (s) {
+        case EscrowState::active: return "active";
+        case EscrowState::revoked: return "revoked";
+        case EscrowState::expired: return "expired";
+        case EscrowState::purged: return "purged";
+    }
+    return "active";
+}
+
+std::optional<EscrowState> parse_escrow_state(std::string_view s) {
+    for (auto st : {EscrowState::active, EscrowState::revoked, EscrowState::expired, EscrowState::purged})
+        if (to_string(st) == s) return st;
+    return std::nullopt;
+}
+
+std::string_view to_string(CodeCheck c) {
+    switch (c) {
+        case CodeCheck::accepted: return "accepted";
+        case CodeCheck::wrong: return "wrong";
+        case CodeCheck::no_code: return "no_code";
+        case CodeCheck::exhausted: return "exhausted";
+        case CodeCheck::locked: return "locked";
+    }
+    return "wrong";
+}
+
+}  // namespace mailward::store
+
+namespace mailward::store::sqlite {
+namespace {
+
+constexpr const char* kColumns =
+    "id, queue_id, rcpt_index, sender, sender_name, sender_mode, recipient, message_id, token_hash,"
+    " wrapped_key, sealed, state, created, expires, ended_at, failed_logins, locked_until";
+
+// Reads a row selected with kColumns.
+Result<EscrowRecord> read_record(const Stmt& st) {
+    EscrowRecord r;
+    r.id = st.text(0);
+    r.queue_id = st.text(1);
+    r.rcpt_index = static_cast<std::size_t>(st.int64(2));
+    r.sender = st.text(3);
+    r.sender_name = st.text(4);
+    r.sender_mode = st.text(5);
+    r.recipient = st.text(6);
+    r.message_id = st.text(7);
+    r.token_hash = st.text(8);
+    if (!st.is_null(9)) r.wrapped_key = st.blob(9);
+    if (!st.is_null(10)) r.sealed = st.blob(10);
+    auto state = parse_escrow_state(st.text(11));
+    if (!state) return common::Errc::corrupt;
+    r.state = *state;
+    r.created = from_ms(st.int64(12));
+    r.expires = from_ms(st.int64(13));
+    if (!st.is_null(14)) r.ended_at = from_ms(st.int64(14));
+    r.failed_logins = static_cast<int>(st.int64(15));
+    if (!st.is_null(16)) r.locked_until = from_ms(st.int64(16));
+    return r;
+}
+
+Result<std::vector<EscrowRecord>> read_records(Stmt& st) {
+    std::vector<EscrowRecord> out;
+    for (;;) {
+        auto row = st.step();
+        if (!row) return row.error();
+        if (!*row) break;
+        auto r = read_record(st);
+        if (!r) return r.error();
+        out.push_back(std::move(*r));
+    }
+    return out;
+}
+
+Result<EscrowRecord> select_one(Db& db, std::string_view sql, const std::string& key) {
+    auto st = db.prepare(sql);
+    if (!st) return st.error();
+    st->bind(1, key);
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) return common::Errc::not_found;
+    return read_record(*st);
+}
+
+Result<std::vector<std::string>> read_ids(Stmt& st) {
+    std::vector<std::string> out;
+    for (;;) {
+        auto row = st.step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back(st.text(0));
+    }
+    return out;
+}
+
+// Appends e after the newest row of its message; the caller holds a write transaction.
+Result<void> append_in(Db& db, EscrowAuditEntry e, const AuditChain& chain) {
+    if (e.escrow_id.empty() || e.event.empty()) return common::Errc::invalid_argument;
+    {
+        auto st = db.prepare("SELECT hash FROM escrow_audit WHERE escrow_id = ?1 ORDER BY seq DESC LIMIT 1");
+        if (!st) return st.error();
+        st->bind(1, e.escrow_id);
+        auto row = st->step();
+        if (!row) return row.error();
+        e.prev_hash = *row ? st->text(0) : std::string();
+    }
+    e.hash = chain(e.prev_hash, e);
+    auto st = db.prepare(
+        "INSERT INTO escrow_audit (escrow_id, at, event, address, user_agent, detail, prev_hash, hash)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!st) return st.error();
+    st->bind(1, e.escrow_id)
+        .bind(2, to_ms(e.at))
+        .bind(3, e.event)
+        .bind(4, e.address)
+        .bind(5, e.user_agent)
+        .bind(6, e.detail)
+        .bind(7, e.prev_hash)
+        .bind(8, e.hash);
+    return st->run();
+}
+
+Result<void> insert_record(Db& db, const EscrowRecord& r) {
+    auto st = db.prepare(
+        "INSERT INTO escrow_messages (id, queue_id, rcpt_index, sender, sender_name, sender_mode, recipient,"
+        " message_id, token_hash, wrapped_key, sealed, state, created, expires)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'active', ?12, ?13)");
+    if (!st) return st.error();
+    st->bind(1, r.id)
+        .bind(2, r.queue_id)
+        .bind(3, static_cast<std::int64_t>(r.rcpt_index))
+        .bind(4, r.sender)
+        .bind(5, r.sender_name)
+        .bind(6, r.sender_mode)
+        .bind(7, r.recipient)
+        .bind(8, r.message_id)
+        .bind(9, r.token_hash)
+        .bind_blob(10, r.wrapped_key)
+        .bind_blob(11, r.sealed)
+        .bind(12, to_ms(r.created))
+        .bind(13, to_ms(r.expires));
+    return st->run();
+}
+
+// The sealed recipient is done; the queued body goes once nothing else needs it.
+Result<void> mark_escrowed(Db& db, const std::string& queue_id, std::size_t idx, const std::string& escrow_id) {
+    auto st = db.prepare(
+        "UPDATE recipients SET state = 'escrowed', last_error = ?3"
+        " WHERE message_id = ?1 AND idx = ?2 AND state = 'awaiting_escrow'");
+    if (!st) return st.error();
+    std::string note = "sealed in escrow " + escrow_id + ", notice queued";
+    st->bind(1, queue_id).bind(2, static_cast<std::int64_t>(idx)).bind(3, note);
+    if (auto r = st->run(); !r) return r;
+    if (db.changes() == 0) return common::Errc::already_exists;  // no longer awaiting escrow
+    auto del = db.prepare(
+        "DELETE FROM bodies WHERE message_id = ?1 AND NOT EXISTS (SELECT 1 FROM recipients"
+        " WHERE message_id = ?1 AND state IN ('queued', 'awaiting_escrow'))");
+    if (!del) return del.error();
+    del->bind(1, queue_id);
+    return del->run();
+}
+
+}  // namespace
+
+Result<void> SqliteEscrowStore::run_in_writer(GroupWriter::Job job) {
+    auto done = std::make_shared<std::promise<Result<void>>>();
+    auto fut = done->get_future();
+    writer_.submit_job(std::move(job), [done](Result<void> r) { done->set_value(r); });
+    return fut.get();
+}
+
+Result<std::vector<Envelope>> SqliteEscrowStore::awaiting_seal(std::size_t limit) {
+    std::lock_guard lk(conn_.mu);
+    auto tx = Tx::begin(conn_.db, false);
+    if (!tx) return tx.error();
+    std::vector<std::string> ids;
+    {
+        auto st = conn_.db.prepare(
+            "SELECT DISTINCT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id"
+            " WHERE r.state = 'awaiting_escrow' ORDER BY m.received_at LIMIT ?1");
+        if (!st) return st.error();
+        st->bind(1, static_cast<std::int64_t>(limit));
+        auto r = read_ids(*st);
+        if (!r) return r.error();
+        ids = std::move(*r);
+    }
+    std::vector<Envelope> out;
+    for (const auto& id : ids) {
+        auto env = read_envelope(conn_.db, id);
+        if (!env) return env.error();
+        out.push_back(std::move(*env));
+    }
+    return out;
+}
+
+void SqliteEscrowStore::create(EscrowRecord rec, EscrowAuditEntry first, StoredMessage notice, AuditChain chain,
+                               Done done) {
+    if (rec.id.empty() || rec.token_hash.empty() || rec.wrapped_key.empty() || rec.sealed.empty() ||
+        notice.envelope.id.empty() || notice.envelope.recipients.empty()) {
+        if (done) done(common::Errc::invalid_argument);
+        return;
+    }
+    first.escrow_id = rec.id;
+    writer_.submit_job(
+        [rec = std::move(rec), first = std::move(first), notice = std::move(notice),
+         chain = std::move(chain)](Db& db) mutable -> Result<void> {
+            if (auto r = mark_escrowed(db, rec.queue_id, rec.rcpt_index, rec.id); !r) return r;
+            if (auto r = insert_record(db, rec); !r) return r;
+            if (auto r = append_in(db, first, chain); !r) return r;
+            return insert_message(db, notice);
+        },
+        std::move(done));
+}
+
+Result<EscrowRecord> SqliteEscrowStore::get(const std::string& id) {
+    std::lock_guard lk(conn_.mu);
+    static const std::string sql = std::string("SELECT ") + kColumns + " FROM escrow_messages WHERE id = ?1";
+    return select_one(conn_.db, sql, id);
+}
+
+Result<EscrowRecord> SqliteEscrowStore::find_by_token(const std::string& token_hash) {
+    std::lock_guard lk(conn_.mu);
+    static const std::string sql =
+        std::string("SELECT ") + kColumns + " FROM escrow_messages WHERE token_hash = ?1";
+    return select_one(conn_.db, sql, token_hash);
+}
+
+Result<std::vector<EscrowRecord>> SqliteEscrowStore::list(bool include_ended) {
+    std::lock_guard lk(conn_.mu);
+    static const std::string all =
+        std::string("SELECT ") + kColumns + " FROM escrow_messages ORDER BY created DESC, id";
+    static const std::string active = std::string("SELECT ") + kColumns +
+                                      " FROM escrow_messages WHERE state = 'active' ORDER BY created DESC, id";
+    auto st = conn_.db.prepare(include_ended ? all : active);
+    if (!st) return st.error();
+    return read_records(*st);
+}
+
+Result<void> SqliteEscrowStore::shred(const std::string& id, EscrowState to, EscrowTime now,
+                                      EscrowAuditEntry audit, const AuditChain& chain) {
+    if (to != EscrowState::revoked && to != EscrowState::expired) return common::Errc::invalid_argument;
+    {
+        std::lock_guard lk(conn_.mu);
+        auto tx = Tx::begin(conn_.db, true);
+        if (!tx) return tx.error();
+        static const std::string sql = std::string("SELECT ") + kColumns + " FROM escrow_messages WHERE id = ?1";
+        auto rec = select_one(conn_.db, sql, id);
+        if (!rec) return rec.error();
+        if (rec->state != EscrowState::active) return common::Errc::already_exists;
+        // Overwrite the key's bytes in place first (secure_delete keeps freed space zeroed), then
+        // drop it.
+        auto wipe = conn_.db.prepare("UPDATE escrow_messages SET wrapped_key = zeroblob(length(wrapped_key)) WHERE id = ?1");
+        if (!wipe) return wipe.error();
+        wipe->bind(1, id);
+        if (auto r = wipe->run(); !r) return r;
+        auto st = conn_.db.prepare(
+            "UPDATE escrow_messages SET wrapped_key = NULL, state = ?2, ended_at = ?3 WHERE id = ?1");
+        if (!st) return st.error();
+        st->bind(1, id).bind(2, to_string(to)).bind(3, to_ms(now));
+        if (auto r = st->run(); !r) return r;
+        auto end = conn_.db.prepare("UPDATE escrow_sessions SET ended_at = ?2 WHERE escrow_id = ?1 AND ended_at IS NULL");
+        if (!end) return end.error();
+        end->bind(1, id).bind(2, to_ms(now));
+        if (auto r = end->run(); !r) return r;
+        audit.escrow_id = id;
+        if (auto r = append_in(conn_.db, std::move(audit), chain); !r) return r;
+        if (auto r = tx->commit(); !r) return r;
+        // Old page images of the key may still be in the WAL: checkpoint and truncate it.
+        if (auto r = conn_.db.exec("PRAGMA wal_checkpoint(TRUNCATE)", "checkpoint after shredding"); !r)
+            spdlog::warn("store: the WAL could not be truncated after shredding {}", id);
+    }
+    return {};
+}
+
+Result<void> SqliteEscrowStore::purge(const std::string& id, EscrowTime now, EscrowAuditEntry audit,
+                                      const AuditChain& chain) {
+    std::lock_guard lk(conn_.mu);
+    auto tx = Tx::begin(conn_.db, true);
+    if (!tx) return tx.error();
+    static const std::string sql = std::string("SELECT ") + kColumns + " FROM escrow_messages WHERE id = ?1";
+    auto rec = select_one(conn_.db, sql, id);
+    if (!rec) return rec.error();
+    if (rec->state == EscrowState::active || rec->state == EscrowState::purged) return common::Errc::already_exists;
+    auto st = conn_.db.prepare(
+        "UPDATE escrow_messages SET sealed = NULL, wrapped_key = NULL, state = 'purged' WHERE id = ?1");
+    if (!st) return st.error();
+    st->bind(1, id);
+    if (auto r = st->run(); !r) return r;
+    for (const char* del : {"DELETE FROM escrow_codes WHERE escrow_id = ?1",
+                            "DELETE FROM escrow_sessions WHERE escrow_id = ?1"}) {
+        auto d = conn_.db.prepare(del);
+        if (!d) return d.error();
+        d->bind(1, id);
+        if (auto r = d->run(); !r) return r;
+    }
+    audit.escrow_id = id;
+    audit.at = now;
+    if (auto r = append_in(conn_.db, std::move(audit), chain); !r) return r;
+    return tx->commit();
+}
+
+Result<std::vector<std::string>> SqliteEscrowStore::expired_ids(EscrowTime now) {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare("SELECT id FROM escrow_messages WHERE state = 'active' AND expires <= ?1 ORDER BY expires");
+    if (!st) return st.error();
+    st->bind(1, to_ms(now));
+    return read_ids(*st);
+}
+
+Result<std::vector<std::string>> SqliteEscrowStore::purgeable_ids(EscrowTime ended_before) {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare(
+        "SELECT id FROM escrow_messages WHERE state IN ('revoked', 'expired') AND ended_at < ?1 ORDER BY ended_at");
+    if (!st) return st.error();
+    st->bind(1, to_ms(ended_before));
+    return read_ids(*st);
+}
+
+Result<int> SqliteEscrowStore::codes_sent_since(const std::string& id, EscrowTime since) {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare("SELECT count(*) FROM escrow_codes WHERE escrow_id = ?1 AND created >= ?2");
+    if (!st) return st.error();
+    st->bind(1, id).bind(2, to_ms(since));
+    auto row = st->step();
+    if (!row) return row.error();
+    return *row ? static_cast<int>(st->int64(0)) : 0;
+}
+
+Result<void> SqliteEscrowStore::add_code(const std::string& id, const std::string& code_hash, EscrowTime now,
+                                         EscrowTime expires, StoredMessage msg, EscrowAuditEntry audit,
+                                         const AuditChain& chain) {
+    if (id.empty() || code_hash.empty() || msg.envelope.id.empty()) return common::Errc::invalid_argument;
+    audit.escrow_id = id;
+    return run_in_writer([&](Db& db) -> Result<void> {
+        auto retire = db.prepare("UPDATE escrow_codes SET live = 0 WHERE escrow_id = ?1 AND live = 1");
+        if (!retire) return retire.error();
+        retire->bind(1, id);
+        if (auto r = retire->run(); !r) return r;
+        auto st = db.prepare(
+            "INSERT INTO escrow_codes (escrow_id, code_hash, created, expires) VALUES (?1, ?2, ?3, ?4)");
+        if (!st) return st.error();
+        st->bind(1, id).bind(2, code_hash).bind(3, to_ms(now)).bind(4, to_ms(expires));
+        if (auto r = st->run(); !r) return r;
+        if (auto r = append_in(db, audit, chain); !r) return r;
+        return insert_message(db, msg);
+    });
+}
+
+Result<CodeCheck> SqliteEscrowStore::check_code(const std::string& id, const std::string& code_hash, EscrowTime now,
+                                                const CodeRules& rules, EscrowAuditEntry audit,
+                                                const AuditChain& chain) {
+    std::lock_guard lk(conn_.mu);
+    auto& db = conn_.db;
+    auto tx = Tx::begin(db, true);
+    if (!tx) return tx.error();
+    static const std::string sql = std::string("SELECT ") + kColumns + " FROM escrow_messages WHERE id = ?1";
+    auto rec = select_one(db, sql, id);
+    if (!rec) return rec.error();
+    audit.escrow_id = id;
+    audit.at = now;
+    if (rec->locked_until && now < *rec->locked_until) return CodeCheck::locked;
+
+    auto st = db.prepare(
+        "SELECT id, code_hash, tries FROM escrow_codes WHERE escrow_id = ?1 AND live = 1 AND expires > ?2"
+        " ORDER BY id DESC LIMIT 1");
+    if (!st) return st.error();
+    st->bind(1, id).bind(2, to_ms(now));
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) return CodeCheck::no_code;
+    const std::int64_t code_id = st->int64(0);
+    const std::string stored = st->text(1);
+    const std::int64_t tries = st->int64(2);
+    st->reset();
+    if (tries >= rules.max_tries_per_code) return CodeCheck::exhausted;
+
+    const bool match = stored.size() == code_hash.size() &&
+                       sodium_memcmp(stored.data(), code_hash.data(), stored.size()) == 0;
+    CodeCheck result = CodeCheck::wrong;
+    if (match) {
+        auto use = db.prepare("UPDATE escrow_codes SET live = 0 WHERE id = ?1");
+        if (!use) return use.error();
+        use->bind(1, code_id);
+        if (auto r = use->run(); !r) return r.error();
+        auto reset = db.prepare("UPDATE escrow_messages SET failed_logins = 0, locked_until = NULL WHERE id = ?1");
+        if (!reset) return reset.error();
+        reset->bind(1, id);
+        if (auto r = reset->run(); !r) return r.error();
+        result = CodeCheck::accepted;
+        audit.event = escrow_event::code_accepted;
+    } else {
+        auto bump = db.prepare("UPDATE escrow_codes SET tries = tries + 1 WHERE id = ?1");
+        if (!bump) return bump.error();
+        bump->bind(1, code_id);
+        if (auto r = bump->run(); !r) return r.error();
+        const int failures = rec->failed_logins + 1;
+        const bool lock = failures >= rules.lock_after_failures;
+        auto upd = db.prepare("UPDATE escrow_messages SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1");
+        if (!upd) return upd.error();
+        upd->bind(1, id).bind(2, std::int64_t{lock ? 0 : failures});
+        if (lock)
+            upd->bind(3, to_ms(now + rules.lock_for));
+        else
+            upd->bind_null(3);
+        if (auto r = upd->run(); !r) return r.error();
+        audit.event = lock ? escrow_event::locked : escrow_event::code_failed;
+        audit.detail = "try " + std::to_string(tries + 1) + " of " + std::to_string(rules.max_tries_per_code) +
+                       (lock ? "; message locked after " + std::to_string(failures) + " wrong codes" : "");
+    }
+    if (auto r = append_in(db, std::move(audit), chain); !r) return r.error();
+    if (auto r = tx->commit(); !r) return r.error();
+    return result;
+}
+
+Result<void> SqliteEscrowStore::create_session(const EscrowSession& s) {
+    if (s.id_hash.empty() || s.escrow_id.empty() || s.csrf.empty()) return common::Errc::invalid_argument;
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare(
+        "INSERT INTO escrow_sessions (id_hash, escrow_id, csrf, created, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!st) return st.error();
+    st->bind(1, s.id_hash).bind(2, s.escrow_id).bind(3, s.csrf).bind(4, to_ms(s.created)).bind(5, to_ms(s.last_seen));
+    return st->run();
+}
+
+Result<EscrowSession> SqliteEscrowStore::session(const std::string& id_hash) {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare(
+        "SELECT id_hash, escrow_id, csrf, created, last_seen, ended_at FROM escrow_sessions WHERE id_hash = ?1");
+    if (!st) return st.error();
+    st->bind(1, id_hash);
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) return common::Errc::not_found;
+    EscrowSession s;
+    s.id_hash = st->text(0);
+    s.escrow_id = st->text(1);
+    s.csrf = st->text(2);
+    s.created = from_ms(st->int64(3));
+    s.last_seen = from_ms(st->int64(4));
+    if (!st->is_null(5)) s.ended_at = from_ms(st->int64(5));
+    return s;
+}
+
+Result<void> SqliteEscrowStore::touch_session(const std::string& id_hash, EscrowTime now) {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare("UPDATE escrow_sessions SET last_seen = ?2 WHERE id_hash = ?1 AND ended_at IS NULL");
+    if (!st) return st.error();
+    st->bind(1, id_hash).bind(2, to_ms(now));
+    if (auto r = st->run(); !r) return r;
+    if (conn_.db.changes() == 0) return common::Errc::not_found;
+    return {};
+}
+
+Result<void> SqliteEscrowStore::end_session(const std::string& id_hash, EscrowTime now) {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare("UPDATE escrow_sessions SET ended_at = ?2 WHERE id_hash = ?1 AND ended_at IS NULL");
+    if (!st) return st.error();
+    st->bind(1, id_hash).bind(2, to_ms(now));
+    return st->run();
+}
+
+Result<void> SqliteEscrowStore::end_sessions_of(const std::string& id, EscrowTime now) {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare("UPDATE escrow_sessions SET ended_at = ?2 WHERE escrow_id = ?1 AND ended_at IS NULL");
+    if (!st) return st.error();
+    st->bind(1, id).bind(2, to_ms(now));
+    return st->run();
+}
+
+Result<void> SqliteEscrowStore::append_audit(EscrowAuditEntry e, const AuditChain& chain) {
+    std::lock_guard lk(conn_.mu);
+    auto tx = Tx::begin(conn_.db, true);
+    if (!tx) return tx.error();
+    if (auto r = append_in(conn_.db, std::move(e), chain); !r) return r;
+    return tx->commit();
+}
+
+Result<std::vector<EscrowAuditEntry>> SqliteEscrowStore::audit(const std::string& id) {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare(
+        "SELECT seq, escrow_id, at, event, address, user_agent, detail, prev_hash, hash FROM escrow_audit"
+        " WHERE escrow_id = ?1 ORDER BY seq");
+    if (!st) return st.error();
+    st->bind(1, id);
+    std::vector<EscrowAuditEntry> out;
+    for (;;) {
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        EscrowAuditEntry e;
+        e.seq = st->int64(0);
+        e.escrow_id = st->text(1);
+        e.at = from_ms(st->int64(2));
+        e.event = st->text(3);
+        e.address = st->text(4);
+        e.user_agent = st->text(5);
+        e.detail = st->text(6);
+        e.prev_hash = st->text(7);
+        e.hash = st->text(8);
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+}  // namespace mailward::store::sqlite
