@@ -63,6 +63,8 @@ constexpr char kWrapContext[crypto_kdf_CONTEXTBYTES + 1] = "mwwrap01";
 constexpr char kKeyIdContext[crypto_kdf_CONTEXTBYTES + 1] = "mwkeyid1";
 constexpr std::uint64_t kWrapSubkeyId = 1;
 constexpr std::uint64_t kKeyIdSubkeyId = 2;
+constexpr char kMacContext[crypto_kdf_CONTEXTBYTES + 1] = "mwmac001";
+constexpr std::uint64_t kMacSubkeyId = 3;
 constexpr std::size_t kNonceBytes = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 constexpr std::size_t kTagBytes = crypto_aead_xchacha20poly1305_ietf_ABYTES;
 constexpr std::size_t kWrapHeader = 1 + kKeyIdBytes;
@@ -208,16 +210,37 @@ Result<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::from_bytes(std::string
 Result<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::from_secret(const SecretBytes& master) {
     SecretBytes wrap_key(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
     SecretBytes id_key(crypto_kdf_BYTES_MIN);
-    if (!wrap_key.ok() || !id_key.ok()) return EscrowErrc::crypto_failure;
+    SecretBytes mac_key(crypto_generichash_KEYBYTES);
+    if (!wrap_key.ok() || !id_key.ok() || !mac_key.ok()) return EscrowErrc::crypto_failure;
     if (crypto_kdf_derive_from_key(wrap_key.data(), wrap_key.size(), kWrapSubkeyId, kWrapContext,
                                    master.data()) != 0 ||
         crypto_kdf_derive_from_key(id_key.data(), id_key.size(), kKeyIdSubkeyId, kKeyIdContext,
+                                   master.data()) != 0 ||
+        crypto_kdf_derive_from_key(mac_key.data(), mac_key.size(), kMacSubkeyId, kMacContext,
                                    master.data()) != 0) {
         return EscrowErrc::crypto_failure;
     }
     KeyId id{};
     std::memcpy(id.data(), id_key.data(), id.size());
-    return std::unique_ptr<MasterKeyHolder>(new MasterKeyHolder(std::move(wrap_key), id));
+    return std::unique_ptr<MasterKeyHolder>(new MasterKeyHolder(std::move(wrap_key), std::move(mac_key), id));
+}
+
+std::string MasterKeyHolder::mac_hex(std::string_view purpose, std::string_view data) const {
+    // purpose and data length-prefixed, so ("ab", "c") and ("a", "bc") differ.
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, mac_key_.data(), mac_key_.size(), 32);
+    unsigned char len[8];
+    for (auto part : {purpose, data}) {
+        std::uint64_t n = part.size();
+        for (int i = 7; i >= 0; --i, n >>= 8) len[i] = static_cast<unsigned char>(n & 0xff);
+        crypto_generichash_update(&st, len, sizeof len);
+        crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(part.data()), part.size());
+    }
+    unsigned char out[32];
+    crypto_generichash_final(&st, out, sizeof out);
+    char hex[65];
+    sodium_bin2hex(hex, sizeof hex, out, sizeof out);
+    return std::string(hex, 64);
 }
 
 Result<std::string> MasterKeyHolder::wrap(std::string_view secret, std::string_view aad) const {

@@ -82,6 +82,10 @@ class KeyHolder {
     virtual KeyId key_id() const = 0;
     virtual Result<std::string> wrap(std::string_view secret, std::string_view aad) const = 0;
     virtual Result<SecretBytes> unwrap(std::string_view wrapped, std::string_view aad) const = 0;
+    // A keyed hash (BLAKE2b-256 under a key derived from the master key), hex: for link tokens,
+    // one-time codes and session ids stored as hashes, and for the audit chain. purpose separates
+    // uses (a hash for one purpose never equals one for another). Deterministic per key.
+    virtual std::string mac_hex(std::string_view purpose, std::string_view data) const = 0;
 };
 
 // The wrapped-key format of MasterKeyHolder:
@@ -102,13 +106,15 @@ class MasterKeyHolder final : public KeyHolder {
     KeyId key_id() const override { return key_id_; }
     Result<std::string> wrap(std::string_view secret, std::string_view aad) const override;
     Result<SecretBytes> unwrap(std::string_view wrapped, std::string_view aad) const override;
+    std::string mac_hex(std::string_view purpose, std::string_view data) const override;
 
   private:
-    explicit MasterKeyHolder(SecretBytes wrap_key, const KeyId& id)
-        : wrap_key_(std::move(wrap_key)), key_id_(id) {}
+    explicit MasterKeyHolder(SecretBytes wrap_key, SecretBytes mac_key, const KeyId& id)
+        : wrap_key_(std::move(wrap_key)), mac_key_(std::move(mac_key)), key_id_(id) {}
     static Result<std::unique_ptr<MasterKeyHolder>> from_secret(const SecretBytes& master);
 
     SecretBytes wrap_key_;  // crypto_kdf subkey 1, context "mwwrap01"; the master key is not kept
+    SecretBytes mac_key_;   // crypto_kdf subkey 3, context "mwmac001"
     KeyId key_id_{};        // crypto_kdf subkey 2, context "mwkeyid1", first 8 bytes
 };
 

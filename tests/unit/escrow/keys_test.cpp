@@ -205,3 +205,29 @@ TEST(EscrowKeys, CategoryAndMessages) {
         EXPECT_EQ(m.find("unknown escrow"), std::string::npos) << e;
     }
 }
+
+namespace {
+
+TEST(EscrowKeys, MacIsKeyedDeterministicAndSeparatesPurposes) {
+    auto a = holder('a');
+    auto b = holder('b');
+    ASSERT_TRUE(a && b);
+    const std::string h = a->mac_hex("token", "abc");
+    EXPECT_EQ(h.size(), 64u);
+    EXPECT_EQ(h.find_first_not_of("0123456789abcdef"), std::string::npos);
+    struct Row {
+        std::string purpose, data;
+        bool same_as_h;
+    } rows[] = {
+        {"token", "abc", true},    // deterministic
+        {"token", "abd", false},   // data
+        {"otp", "abc", false},     // purpose separates uses
+        {"tokena", "bc", false},   // length-prefixed: no shifting between the two
+        {"toke", "nabc", false},
+        {"token", "", false},
+    };
+    for (const auto& r : rows) EXPECT_EQ(a->mac_hex(r.purpose, r.data) == h, r.same_as_h) << r.purpose << "/" << r.data;
+    EXPECT_NE(b->mac_hex("token", "abc"), h) << "another master key, another hash";
+}
+
+}  // namespace
