@@ -22,7 +22,6 @@ void add_pending(CLI::App& app, Options& opts) {
         const char* what;
     };
     static const Pending pending[] = {
-        {"escrow", "list and revoke escrowed messages"},
         {"report", "TLS adoption and delivery report"},
     };
     for (const auto& p : pending) {

@@ -37,6 +37,7 @@ void add_queue(CLI::App& app, Options& opts);
 void add_user(CLI::App& app, Options& opts);
 void add_check(CLI::App& app, Options& opts);
 void add_policy(CLI::App& app, Options& opts);
+void add_escrow(CLI::App& app, Options& opts);
 void add_pending(CLI::App& app, Options& opts);  // subcommands of later milestones
 
 }  // namespace mailward::cli

@@ -1,14 +1,21 @@
 // `mailward serve [-c FILE]`: prepares data_dir (certificate and master key made on first start
-// with 0600), opens the store, starts the submission listeners, runs until SIGINT/SIGTERM.
+// with 0600), opens the store, starts the submission listeners, delivery, the escrow sealer and
+// lifecycle sweep, and the recipients' portal; runs until SIGINT/SIGTERM.
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <atomic>
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -22,6 +29,11 @@
 #include "delivery/engine.hpp"
 #include "dns/resolver.hpp"
 #include "policy/mta_sts_fetch.hpp"
+#include "common/blocking.hpp"
+#include "escrow/keys.hpp"
+#include "escrow/service.hpp"
+#include "portal/app.hpp"
+#include "portal/web_server.hpp"
 #include "probe/probe.hpp"
 #include "server/server.hpp"
 #include "store/store.hpp"
@@ -98,6 +110,28 @@ boost::asio::awaitable<delivery::ProbeVerdict> probe_for_engine(dns::Resolver* r
     co_return v;
 }
 
+std::atomic<bool> escrow_stopping{false};
+
+// Seals what waits for escrow every second and sweeps expiry and purge every minute, on the pool.
+boost::asio::awaitable<void> escrow_loop(escrow::EscrowService& svc, boost::asio::thread_pool& pool) {
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    auto last_sweep = std::chrono::steady_clock::time_point{};
+    while (!escrow_stopping) {
+        auto seal = [&svc] { return svc.seal_pending(std::chrono::system_clock::now()); };
+        if (auto n = co_await common::run_blocking<Result<std::size_t>>(pool, seal); !n)
+            spdlog::error("escrow: sealing failed: {}", n.error().message());
+        if (std::chrono::steady_clock::now() - last_sweep >= std::chrono::minutes(1)) {
+            auto sweep = [&svc] { return svc.sweep(std::chrono::system_clock::now()); };
+            if (auto n = co_await common::run_blocking<Result<std::size_t>>(pool, sweep); !n)
+                spdlog::error("escrow: expiry sweep failed: {}", n.error().message());
+            last_sweep = std::chrono::steady_clock::now();
+        }
+        timer.expires_after(std::chrono::seconds(1));
+        auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (ec) break;
+    }
+}
+
 void run_serve(const Options& opts) {
     config::Config cfg = load_config(opts);
     common::init_logging(cfg.server.log_level);
@@ -116,12 +150,20 @@ void run_serve(const Options& opts) {
         if (!made) throw Failure(cert.string() + ": cannot create self-signed certificate: " + made.error().message());
         if (*made) spdlog::info("created self-signed certificate {} for {} (0600)", cert.string(), cfg.server.hostname);
     }
-    ensure_master_key(config::in_data_dir(
-        cfg, cfg.escrow.master_key_file.empty() ? std::filesystem::path("master.key") : cfg.escrow.master_key_file));
+    const auto master_key_path = config::in_data_dir(
+        cfg, cfg.escrow.master_key_file.empty() ? std::filesystem::path("master.key") : cfg.escrow.master_key_file);
+    ensure_master_key(master_key_path);
+    std::string key_error;
+    auto master_key = escrow::MasterKeyHolder::load(master_key_path, key_error);
+    if (!master_key) throw Failure(key_error);
 
     std::string tls_error;
     auto tls_ctx = tls::make_server_context(cert, key, tls_error);
     if (!tls_ctx) throw Failure(tls_error);
+    // The portal's certificate: [escrow] cert/key, else the submission listener's.
+    auto portal_tls = cfg.escrow.cert.empty() ? tls_ctx
+                                              : tls::make_server_context(cfg.escrow.cert, cfg.escrow.key, tls_error);
+    if (!portal_tls) throw Failure("escrow: " + tls_error);
 
     auto store = store::open(cfg);
     if (!store) throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + store.error().message());
@@ -171,6 +213,27 @@ void run_serve(const Options& opts) {
     if (auto r = submission.start(io, error); !r) throw Failure(error);
     engine.start();
 
+    // Escrow: the sealer (recipients awaiting escrow -> sealed + notice, every second), the
+    // lifecycle sweep (expiry, purge: every minute) and the portal, all blocking work on one pool.
+    boost::asio::thread_pool escrow_pool(2);
+    escrow::ServiceSettings es;
+    es.portal_url = cfg.escrow.url;
+    es.hostname = cfg.server.hostname;
+    es.expiry = std::chrono::duration_cast<std::chrono::seconds>(cfg.escrow.expiry);
+    escrow::EscrowService escrow_service(**store, **master_key, es);
+    escrow_service.set_on_queued([&engine] { engine.kick(); });
+    boost::asio::co_spawn(io, escrow_loop(escrow_service, escrow_pool), boost::asio::detached);
+    portal::Portal portal_app(escrow_service, escrow_pool, portal::PortalSettings{portal::origin_of(cfg.escrow.url)});
+    if (portal::origin_of(cfg.escrow.url).empty()) throw Failure("escrow.url: not an https:// URL: " + cfg.escrow.url);
+    auto portal_server = portal::HttpsServer::start(
+        io, cfg.escrow.listen, *portal_tls,
+        [&portal_app](portal::HttpRequest req, portal::Respond respond) {
+            portal_app.handle(std::move(req), std::move(respond));
+        },
+        portal::HttpLimits{}, error);
+    if (!portal_server) throw Failure("escrow portal: " + error);
+    spdlog::info("escrow portal on {} ({})", cfg.escrow.listen, cfg.escrow.url);
+
     // Counters for scrapers (docs/operations.md): data_dir/metrics.prom, every 5 s and at exit.
     const auto metrics_file = cfg.server.data_dir / "metrics.prom";
     auto write_metrics = [metrics_file] { (void)common::write_file_atomic(metrics_file, common::metrics::render(), 0644); };
@@ -190,6 +253,8 @@ void run_serve(const Options& opts) {
         if (ec) return;
         spdlog::info("signal {}: shutting down", sig);
         submission.stop();
+        (*portal_server)->stop();
+        escrow_stopping = true;
         engine.stop();
         sts_pool.stop();
         metrics_timer.cancel();
@@ -202,6 +267,7 @@ void run_serve(const Options& opts) {
     for (unsigned i = 1; i < n; ++i) threads.emplace_back([&io] { io.run(); });
     io.run();
     for (auto& t : threads) t.join();
+    escrow_pool.join();
     (*store)->close();
     write_metrics();
     spdlog::info("stopped");

@@ -73,6 +73,7 @@ class Mailward:
     """One `mailward serve` process with its own data dir and ports."""
 
     HOSTNAME = "relay.example.test"
+    PORTAL_HOST = "portal.example.test"
 
     def __init__(self, tmp, ca=None, extra=None, trusted=None, tls=True):
         self.tmp = tmp
@@ -83,9 +84,14 @@ class Mailward:
         self.log_path = os.path.join(tmp, "mailward.log")
         self.proc = None
         self.ca = ca
+        # The escrow portal on a port of its own (tests run in parallel); its URL's host is the
+        # name tests use for the portal (PORTAL_HOST), its certificate from ca when given.
+        self.portal_port = free_port()
+        self.portal_url = "https://%s:%d" % (self.PORTAL_HOST, self.portal_port)
         sections = {
             "server": {"hostname": self.HOSTNAME, "data_dir": self.data_dir, "log_level": "debug"},
             "submission": {"listen": ["127.0.0.1:%d" % self.port]},
+            "escrow": {"listen": "127.0.0.1:%d" % self.portal_port, "url": self.portal_url},
         }
         if tls:
             sections["submission"]["tls_listen"] = ["127.0.0.1:%d" % self.tls_port]

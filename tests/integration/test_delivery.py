@@ -294,10 +294,15 @@ class DeliveryTest(unittest.TestCase):
     def test_requiretls_unmet_without_authenticated_mx_is_held_never_sent(self):
         # tls.example.test is unsigned: its MX set is not authenticated (RFC 8689 section 4.2.1).
         qid = self.submit_requiretls("rita@tls.example.test", "requiretls-unmet")
-        r = wait_for(lambda: (x := self.rcpt_state(qid))["state"] != "queued" and x, 60, "a decision")
-        self.assertEqual(r["state"], "awaiting_escrow")  # the default mode tls-or-escrow
-        self.assertIn("REQUIRETLS", r["last_error"])
-        time.sleep(1)
+        # The default mode tls-or-escrow: held for escrow, then sealed, and only a notice goes out.
+        wait_for(lambda: self.rcpt_state(qid)["state"] == "escrowed", 60, "sealed in escrow")
+        line = [l for l in self.mw.delivery_log() if l["queue_id"] == qid][-1]
+        self.assertTrue(any(x.startswith("REQUIRETLS") for x in line["level_reasons"]), line)
+        self.assertEqual(line["result"], "awaiting-escrow", line)
+        notices = wait_for(lambda: [m for m in self.lab.mx.messages("tls.example.test")
+                                    if b"A secure message is waiting" in m and b"rita@tls.example.test" in m],
+                           60, "the escrow notice")
+        self.assertEqual(with_marker(notices, "requiretls-unmet"), [])
         self.assertEqual(with_marker(self.lab.mx.messages("tls.example.test"), "requiretls-unmet"), [])
 
     def test_selfsigned_meets_encrypt(self):

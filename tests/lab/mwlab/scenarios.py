@@ -29,7 +29,7 @@ from .scenario import StandardLab, standard_lab
 
 SENDER = "alice@tls.example.test"  # a DSN would come back to the lab's tls.example.test maildir
 LEVELS = ("none", "may", "encrypt", "verify", "dane")
-PENDING = ("queued", "awaiting_escrow")
+PENDING = ("queued", "awaiting_escrow", "escrowed")  # escrowed: sealed, only a notice went out
 
 # Domains added to the standard lab for these scenarios: name -> (upstream host number, MITM host number).
 # The MX host's A record is the MITM's address; the MITM relays to a Postfix listener with a CA

@@ -1,0 +1,394 @@
+// The escrow service (see service.hpp): sealing with notices, lifecycle, the portal's steps and
+// administration, over store::EscrowStore and the KeyHolder. Seal context: the escrow id and the
+// recipient, so a ciphertext moved to another row does not open.
+#include "escrow/service.hpp"
+
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <future>
+
+#include "common/ids.hpp"
+#include "escrow/notice.hpp"
+#include "escrow/seal.hpp"
+#include "message/view.hpp"
+
+namespace mailward::escrow {
+namespace {
+
+std::string random_hex(std::size_t bytes) {
+    std::string raw(bytes, '\0');
+    randombytes_buf(raw.data(), raw.size());
+    std::string hex(bytes * 2 + 1, '\0');
+    sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+    hex.pop_back();
+    return hex;
+}
+
+std::string six_digits() {
+    auto n = randombytes_uniform(1'000'000);
+    std::string s = std::to_string(n);
+    return std::string(6 - s.size(), '0') + s;
+}
+
+std::string link_base(std::string url) {
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return url;
+}
+
+SealContext context_of(const store::EscrowRecord& r) { return SealContext{r.id, r.recipient, 1}; }
+
+store::StoredMessage system_message(std::string sender, std::string recipient, std::string mode, std::string body,
+                                    TimePoint now) {
+    store::StoredMessage m;
+    m.envelope.id = common::new_queue_id(now);
+    m.envelope.sender = std::move(sender);
+    store::Recipient r;
+    r.address = std::move(recipient);
+    r.next_attempt = now;
+    m.envelope.recipients.push_back(std::move(r));
+    m.envelope.body_type = store::BodyType::eight_bit_mime;
+    m.envelope.sender_mode = std::move(mode);
+    m.envelope.client_address = "127.0.0.1";
+    m.envelope.client_helo = "escrow";
+    m.envelope.received_at = now;
+    m.body = std::move(body);
+    return m;
+}
+
+bool header_is_utf8(std::string_view s) {
+    for (unsigned char c : s)
+        if (c >= 0x80) return true;
+    return false;
+}
+
+}  // namespace
+
+EscrowService::EscrowService(store::Store& store, const KeyHolder& keys, ServiceSettings settings)
+    : store_(store), keys_(keys), settings_(std::move(settings)), chain_(audit_chain(keys)) {}
+
+std::string EscrowService::random_token() {
+    unsigned char raw[32];
+    randombytes_buf(raw, sizeof raw);
+    char out[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    sodium_bin2base64(out, sizeof out, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+    return out;
+}
+
+Result<void> EscrowService::append(const std::string& id, std::string_view event, const Client& client,
+                                   std::string detail, TimePoint now) {
+    store::EscrowAuditEntry e;
+    e.escrow_id = id;
+    e.at = now;
+    e.event = std::string(event);
+    e.address = client.address;
+    e.user_agent = client.user_agent.substr(0, 300);
+    e.detail = std::move(detail);
+    return store_.escrow().append_audit(std::move(e), chain_);
+}
+
+// ---- sealing ----
+
+Result<std::size_t> EscrowService::seal_pending(TimePoint now, std::size_t limit) {
+    auto envs = store_.escrow().awaiting_seal(limit);
+    if (!envs) return envs.error();
+    std::size_t sealed = 0;
+    for (const auto& env : *envs) {
+        auto body = store_.queue().body(env.id);
+        if (!body) {
+            spdlog::error("escrow: cannot read the body of {} to seal it: {}", env.id, body.error().message());
+            continue;
+        }
+        for (std::size_t i = 0; i < env.recipients.size(); ++i) {
+            if (env.recipients[i].state != store::RcptState::awaiting_escrow) continue;
+            if (auto r = seal_one(env, *body, i, now); !r) {
+                spdlog::error("escrow: cannot seal {} for {}: {}", env.id, env.recipients[i].address,
+                              r.error().message());
+                continue;
+            }
+            ++sealed;
+        }
+    }
+    if (sealed > 0) queued();
+    return sealed;
+}
+
+Result<void> EscrowService::seal_one(const store::Envelope& env, const std::string& body, std::size_t index,
+                                     TimePoint now) {
+    const std::string& recipient = env.recipients[index].address;
+    store::EscrowRecord rec;
+    rec.id = random_hex(8);
+    rec.queue_id = env.id;
+    rec.rcpt_index = index;
+    rec.sender = env.sender;
+    rec.sender_mode = env.sender_mode;
+    rec.recipient = recipient;
+    rec.created = now;
+    rec.expires = now + settings_.expiry;
+
+    std::string from = env.sender.empty() ? "postmaster@" + settings_.hostname : env.sender;
+    std::string sender_name = from;
+    if (auto view = message::parse_message(body); view) {
+        if (!view->from.empty()) {
+            from = view->from;
+            sender_name = view->from;
+        }
+        rec.message_id = view->message_id;
+    }
+    rec.sender_name = sender_name;
+
+    const std::string token = random_token();
+    rec.token_hash = keys_.mac_hex("token", token);
+
+    auto sealed = seal(body, context_of(rec), keys_);
+    if (!sealed) return sealed.error();
+    rec.wrapped_key = sealed->wrapped_key;
+    shred(*sealed);  // the stored blob carries no key; the key is its own column
+    rec.sealed = serialize(*sealed);
+
+    NoticeInput n;
+    n.from = from;
+    n.sender_name = sender_name;
+    n.to = recipient;
+    n.link = link_base(settings_.portal_url) + "/m/" + token;
+    n.expires = rec.expires;
+    n.hostname = settings_.hostname;
+    auto notice_body = compose_notice(n);
+    if (!notice_body) return notice_body.error();
+    // The notice goes to the recipient like any mail, forced to TLS where the domain is known to
+    // do TLS, never itself escrowed (it holds no content). Bounces go to the sender, headers only.
+    auto notice = system_message(env.sender, recipient, "opportunistic", std::move(*notice_body), now);
+    notice.envelope.ret = store::DsnRet::hdrs;
+    notice.envelope.smtputf8 = header_is_utf8(recipient) || header_is_utf8(env.sender);
+
+    store::EscrowAuditEntry first;
+    first.at = now;
+    first.event = std::string(store::escrow_event::sealed);
+    first.detail = "from queue " + env.id + " recipient " + std::to_string(index) + "; notice " +
+                   notice.envelope.id + " queued";
+
+    auto done = std::make_shared<std::promise<Result<void>>>();
+    auto fut = done->get_future();
+    const std::string id = rec.id;
+    store_.escrow().create(std::move(rec), std::move(first), std::move(notice), chain_,
+                           [done](Result<void> r) { done->set_value(r); });
+    auto r = fut.get();
+    if (r) spdlog::info("escrow: {} recipient {} sealed as {}, notice queued", env.id, recipient, id);
+    return r;
+}
+
+// ---- lifecycle ----
+
+Result<std::size_t> EscrowService::sweep(TimePoint now) {
+    std::size_t changed = 0;
+    auto expired = store_.escrow().expired_ids(now);
+    if (!expired) return expired.error();
+    for (const auto& id : *expired) {
+        store::EscrowAuditEntry e;
+        e.at = now;
+        e.event = std::string(store::escrow_event::expired);
+        e.detail = "key destroyed at expiry";
+        if (auto r = store_.escrow().shred(id, store::EscrowState::expired, now, std::move(e), chain_); r) {
+            ++changed;
+            spdlog::info("escrow: {} expired, key destroyed", id);
+        } else {
+            spdlog::error("escrow: cannot expire {}: {}", id, r.error().message());
+        }
+    }
+    auto purge = store_.escrow().purgeable_ids(now - settings_.purge_after);
+    if (!purge) return purge.error();
+    for (const auto& id : *purge) {
+        store::EscrowAuditEntry e;
+        e.event = std::string(store::escrow_event::purged);
+        e.detail = "ciphertext removed";
+        if (auto r = store_.escrow().purge(id, now, std::move(e), chain_); r) {
+            ++changed;
+            spdlog::info("escrow: {} purged", id);
+        } else {
+            spdlog::error("escrow: cannot purge {}: {}", id, r.error().message());
+        }
+    }
+    return changed;
+}
+
+Result<void> EscrowService::revoke(const std::string& id, const std::string& who, TimePoint now) {
+    store::EscrowAuditEntry e;
+    e.at = now;
+    e.event = std::string(store::escrow_event::revoked);
+    e.detail = "revoked by " + who + "; key destroyed";
+    return store_.escrow().shred(id, store::EscrowState::revoked, now, std::move(e), chain_);
+}
+
+Result<AuditVerdict> EscrowService::verify(const std::string& id) {
+    if (auto rec = store_.escrow().get(id); !rec) return rec.error();
+    auto rows = store_.escrow().audit(id);
+    if (!rows) return rows.error();
+    return verify_audit(*rows, keys_);
+}
+
+// ---- portal ----
+
+Result<LinkInfo> EscrowService::open_link(std::string_view token, const Client& client, TimePoint now) {
+    auto rec = store_.escrow().find_by_token(keys_.mac_hex("token", token));
+    if (!rec) return rec.error();
+    LinkInfo info;
+    info.escrow_id = rec->id;
+    info.sender_name = rec->sender_name;
+    info.expires = rec->expires;
+    info.state = rec->state;
+    info.locked = rec->locked_until && now < *rec->locked_until;
+    if (auto r = append(rec->id, store::escrow_event::link_opened, client, "", now); !r) return r.error();
+    return info;
+}
+
+Result<CodeRequest> EscrowService::request_code(std::string_view token, const Client& client, TimePoint now) {
+    auto rec = store_.escrow().find_by_token(keys_.mac_hex("token", token));
+    if (!rec) {
+        if (rec.error() == common::Errc::not_found) return CodeRequest::unavailable;
+        return rec.error();
+    }
+    if (rec->state != store::EscrowState::active) return CodeRequest::unavailable;
+    auto sent = store_.escrow().codes_sent_since(rec->id, now - settings_.send_window);
+    if (!sent) return sent.error();
+    if (*sent >= settings_.max_code_sends) {
+        if (auto r = append(rec->id, store::escrow_event::code_refused, client,
+                            "send limit: " + std::to_string(*sent) + " codes in " +
+                                std::to_string(settings_.send_window.count()) + " minutes",
+                            now);
+            !r)
+            return r.error();
+        return CodeRequest::limited;
+    }
+    const std::string code = six_digits();
+    CodeMailInput in{rec->recipient, code, settings_.code_ttl, settings_.hostname};
+    auto body = compose_code_mail(in);
+    if (!body) return body.error();
+    // Null sender: an automatic message that must not cause bounces to anybody.
+    auto msg = system_message("", rec->recipient, "opportunistic", std::move(*body), now);
+    store::EscrowAuditEntry e;
+    e.at = now;
+    e.event = std::string(store::escrow_event::code_sent);
+    e.address = client.address;
+    e.user_agent = client.user_agent.substr(0, 300);
+    e.detail = "code mail " + msg.envelope.id + " queued";
+    auto r = store_.escrow().add_code(rec->id, keys_.mac_hex("otp", rec->id + ":" + code), now,
+                                      now + settings_.code_ttl, std::move(msg), std::move(e), chain_);
+    if (!r) return r.error();
+    queued();
+    return CodeRequest::sent;
+}
+
+Result<LoginOutcome> EscrowService::login(std::string_view token, std::string_view code, const Client& client,
+                                          TimePoint now) {
+    auto rec = store_.escrow().find_by_token(keys_.mac_hex("token", token));
+    if (!rec) return rec.error();
+    LoginOutcome out;
+    if (rec->state != store::EscrowState::active) {
+        out.check = store::CodeCheck::no_code;
+        return out;
+    }
+    // Only digits reach the hash (the form may carry spaces between groups).
+    std::string digits;
+    for (char c : code)
+        if (c >= '0' && c <= '9') digits += c;
+    store::EscrowAuditEntry e;
+    e.address = client.address;
+    e.user_agent = client.user_agent.substr(0, 300);
+    auto check = store_.escrow().check_code(rec->id, keys_.mac_hex("otp", rec->id + ":" + digits), now,
+                                            settings_.code_rules, std::move(e), chain_);
+    if (!check) return check.error();
+    out.check = *check;
+    if (*check != store::CodeCheck::accepted) return out;
+    out.session_cookie = random_token();
+    out.csrf = random_token();
+    store::EscrowSession s;
+    s.id_hash = keys_.mac_hex("session", out.session_cookie);
+    s.escrow_id = rec->id;
+    s.csrf = out.csrf;
+    s.created = now;
+    s.last_seen = now;
+    if (auto r = store_.escrow().create_session(s); !r) return r.error();
+    return out;
+}
+
+Result<SessionInfo> EscrowService::session(std::string_view cookie, TimePoint now) {
+    if (cookie.empty()) return common::Errc::not_found;
+    const std::string id_hash = keys_.mac_hex("session", cookie);
+    auto s = store_.escrow().session(id_hash);
+    if (!s) return s.error();
+    if (s->ended_at || now - s->last_seen > settings_.session_idle || now - s->created > settings_.session_max) {
+        if (!s->ended_at) (void)store_.escrow().end_session(id_hash, now);
+        return common::Errc::not_found;
+    }
+    auto rec = store_.escrow().get(s->escrow_id);
+    if (!rec) return rec.error();
+    if (rec->state != store::EscrowState::active || now >= rec->expires) return common::Errc::not_found;
+    if (auto r = store_.escrow().touch_session(id_hash, now); !r) return r.error();
+    return SessionInfo{id_hash, s->csrf, std::move(*rec)};
+}
+
+Result<void> EscrowService::logout(const SessionInfo& s, const Client& client, TimePoint now) {
+    if (auto r = store_.escrow().end_session(s.id_hash, now); !r) return r;
+    return append(s.record.id, store::escrow_event::logout, client, "", now);
+}
+
+Result<std::string> EscrowService::read(const SessionInfo& s) {
+    auto sealed = parse(s.record.sealed);
+    if (!sealed) return sealed.error();
+    sealed->wrapped_key = s.record.wrapped_key;
+    return open(*sealed, context_of(s.record), keys_);
+}
+
+Result<void> EscrowService::record(const SessionInfo& s, std::string_view event, const Client& client,
+                                   std::string detail, TimePoint now) {
+    return append(s.record.id, event, client, std::move(detail), now);
+}
+
+Result<std::string> EscrowService::reply(const SessionInfo& s, const ReplyInput& in, const Client& client,
+                                         TimePoint now) {
+    if (s.record.sender.empty()) return common::Errc::invalid_argument;
+    std::size_t size = in.text.size();
+    for (const auto& a : in.attachments) size += a.data.size();
+    if (size > settings_.max_reply_bytes) return common::Errc::too_large;
+
+    std::string subject, to = s.record.sender_name.empty() ? s.record.sender : s.record.sender_name;
+    auto original = read(s);
+    if (!original) return original.error();
+    if (auto view = message::parse_message(*original); view) subject = view->subject;
+
+    ReplyMailInput r;
+    r.from = s.record.recipient;
+    r.to = to;
+    r.subject = subject;
+    r.in_reply_to = s.record.message_id;
+    r.text = in.text;
+    r.attachments = in.attachments;
+    r.hostname = settings_.hostname;
+    auto body = compose_reply(r);
+    if (!body) return body.error();
+    // The reply travels under the original sender's mode: forced TLS (or escrow) as the sender's
+    // own mail would.
+    auto msg = system_message(s.record.recipient, s.record.sender, s.record.sender_mode, std::move(*body), now);
+    msg.envelope.auth_user = "portal:" + s.record.id;
+    msg.envelope.client_address = client.address.empty() ? "127.0.0.1" : client.address;
+    msg.envelope.smtputf8 = header_is_utf8(s.record.recipient) || header_is_utf8(s.record.sender);
+    const std::string queue_id = msg.envelope.id;
+    auto done = std::make_shared<std::promise<Result<void>>>();
+    auto fut = done->get_future();
+    store_.queue().submit(std::move(msg), [done](Result<void> res) { done->set_value(res); });
+    if (auto res = fut.get(); !res) return res.error();
+    std::size_t files = in.attachments.size();
+    if (auto a = append(s.record.id, store::escrow_event::reply_sent, client,
+                        "queue " + queue_id + ", " + std::to_string(files) + " attachment(s)", now);
+        !a)
+        return a.error();
+    queued();
+    return queue_id;
+}
+
+std::string EscrowService::pre_login_csrf(std::string_view pre_cookie, std::string_view token) const {
+    return keys_.mac_hex("csrf-pre", std::string(pre_cookie) + "|" + std::string(token));
+}
+
+}  // namespace mailward::escrow

@@ -1,0 +1,32 @@
+// Composing a message (RFC 5322 + MIME) with GMime: CRLF line ends, encoded words for non-ASCII
+// headers (RFC 2047), RFC 2231 file names, a 7-bit-safe transfer encoding per part;
+// multipart/alternative for text + HTML, multipart/mixed with attachments. Inputs are the caller's
+// (escrow's notices, a recipient's reply from the portal); addresses are parsed, not trusted.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/result.hpp"
+#include "message/view.hpp"
+
+namespace mailward::message {
+
+struct ComposeInput {
+    std::string from;         // "Name <addr>" or "addr" (UTF-8 display names allowed)
+    std::string to;
+    std::string subject;
+    std::string date;         // RFC 5322 date; "" = now
+    std::string message_id;   // without <>; "" = generated
+    std::string in_reply_to;  // without <>; also becomes References
+    std::vector<std::pair<std::string, std::string>> extra_headers;
+    std::string text;         // text/plain; charset=utf-8
+    std::string html;         // "" = none; else multipart/alternative
+    std::vector<Attachment> attachments;  // -> multipart/mixed
+};
+
+// Errors: common::Errc::invalid_argument when from or to is not an address.
+Result<std::string> compose_message(const ComposeInput& in);
+
+}  // namespace mailward::message

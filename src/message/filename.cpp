@@ -1,0 +1,90 @@
+// sanitize_filename (see view.hpp): a file name that is safe to offer as a download anywhere.
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "message/view.hpp"
+
+namespace mailward::message {
+namespace {
+
+constexpr std::size_t kMaxBytes = 120;
+
+bool reserved_windows_name(std::string_view stem) {
+    static constexpr std::array<std::string_view, 22> names = {
+        "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7",
+        "com8", "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9"};
+    std::string s(stem);
+    for (auto& c : s)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    for (auto n : names)
+        if (s == n) return true;
+    return false;
+}
+
+// The length of the UTF-8 sequence starting with lead, 0 if lead cannot start one.
+std::size_t seq_len(unsigned char lead) {
+    if (lead < 0x80) return 1;
+    if ((lead & 0xE0) == 0xC0) return 2;
+    if ((lead & 0xF0) == 0xE0) return 3;
+    if ((lead & 0xF8) == 0xF0) return 4;
+    return 0;
+}
+
+// The longest prefix of s of at most max bytes that ends at a character boundary.
+std::string_view cut(std::string_view s, std::size_t max) {
+    if (s.size() <= max) return s;
+    std::size_t i = 0;
+    while (i < s.size()) {
+        std::size_t n = seq_len(static_cast<unsigned char>(s[i]));
+        if (n == 0) n = 1;
+        if (i + n > max) break;
+        i += n;
+    }
+    return s.substr(0, i);
+}
+
+}  // namespace
+
+std::string sanitize_filename(std::string_view name) {
+    // Only the last path component: a name may not choose a directory.
+    auto slash = name.find_last_of("/\\");
+    if (slash != std::string_view::npos) name = name.substr(slash + 1);
+    std::string out;
+    for (std::size_t i = 0; i < name.size();) {
+        unsigned char c = static_cast<unsigned char>(name[i]);
+        std::size_t n = seq_len(c);
+        bool valid = n > 0 && i + n <= name.size();
+        for (std::size_t k = 1; valid && k < n; ++k)
+            valid = (static_cast<unsigned char>(name[i + k]) & 0xC0) == 0x80;
+        if (!valid) {
+            out += '_';
+            ++i;
+            continue;
+        }
+        if (n == 1) {
+            bool bad = c < 0x20 || c == 0x7f || c == '"' || c == '<' || c == '>' || c == ':' || c == '|' || c == '?' ||
+                       c == '*' || c == '\'' || c == ';' || c == '%';
+            out += bad ? '_' : static_cast<char>(c);
+        } else {
+            out.append(name.substr(i, n));
+        }
+        i += n;
+    }
+    // No hidden files, no names Windows ends or refuses.
+    while (!out.empty() && (out.front() == '.' || out.front() == ' ')) out.erase(out.begin());
+    while (!out.empty() && (out.back() == '.' || out.back() == ' ')) out.pop_back();
+    if (out.empty()) return "attachment";
+    auto dot = out.find('.');
+    if (reserved_windows_name(out.substr(0, dot))) out.insert(out.begin(), '_');
+    if (out.size() > kMaxBytes) {
+        auto ext_at = out.rfind('.');
+        std::string ext = ext_at != std::string::npos && out.size() - ext_at <= 16 ? out.substr(ext_at) : "";
+        std::string stem = std::string(cut(out.substr(0, out.size() - ext.size()), kMaxBytes - ext.size()));
+        while (!stem.empty() && (stem.back() == '.' || stem.back() == ' ')) stem.pop_back();
+        out = (stem.empty() ? "attachment" : stem) + ext;
+    }
+    return out;
+}
+
+}  // namespace mailward::message

@@ -1,0 +1,352 @@
+// The portal's routes (see app.hpp). Before login a form is protected by a token bound to a
+// pre-session cookie and the link; after login by the session's own token; every POST also needs
+// the portal's Origin. Status codes: 303 after a successful POST, 400 malformed, 401 no session,
+// 403 CSRF/Origin, 404 unknown, 410 ended, 413 too large, 429 locked, 500 store trouble.
+#include "portal/app.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "escrow/service.hpp"
+#include "message/form_data.hpp"
+#include "message/view.hpp"
+#include "portal/web.hpp"
+#include "portal/pages.hpp"
+#include "portal/html_sanitizer.hpp"
+
+namespace mailward::portal {
+namespace {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+bool is_token(std::string_view t) {
+    if (t.size() != 43) return false;
+    return std::all_of(t.begin(), t.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    });
+}
+
+HttpResponse html(int status, std::string body) {
+    HttpResponse r;
+    r.status = status;
+    r.headers.push_back({"Content-Type", "text/html; charset=utf-8"});
+    r.headers.push_back({"Content-Security-Policy", std::string(kPageCsp)});
+    r.body = std::move(body);
+    return r;
+}
+
+HttpResponse page(int status, std::string_view title, std::string_view text) {
+    return html(status, simple_page(title, text));
+}
+
+HttpResponse see_other(std::string location) {
+    HttpResponse r;
+    r.status = 303;
+    r.headers.push_back({"Location", std::move(location)});
+    r.headers.push_back({"Content-Type", "text/plain; charset=utf-8"});
+    return r;
+}
+
+HttpResponse trouble() {
+    return page(500, "Temporary problem", "The portal could not complete this request. Please try again in a minute.");
+}
+
+struct Form {
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::vector<message::FormPart> files;
+    std::string get(std::string_view name) const {
+        for (const auto& [k, v] : fields)
+            if (k == name) return v;
+        return {};
+    }
+};
+
+// application/x-www-form-urlencoded or multipart/form-data; nullopt when malformed.
+std::optional<Form> read_form(const HttpRequest& req) {
+    Form f;
+    auto ct = lower(req.header("content-type").value_or(""));
+    if (ct.rfind("multipart/form-data", 0) == 0) {
+        auto parts = message::parse_form_data(req.header("content-type").value_or(""), req.body);
+        if (!parts) return std::nullopt;
+        for (auto& p : *parts) {
+            if (!p.filename.empty())
+                f.files.push_back(std::move(p));
+            else
+                f.fields.emplace_back(p.name, std::move(p.data));
+        }
+        return f;
+    }
+    if (ct.rfind("application/x-www-form-urlencoded", 0) == 0 || ct.empty()) {
+        auto fields = parse_urlencoded(req.body);
+        if (!fields) return std::nullopt;
+        f.fields = std::move(*fields);
+        return f;
+    }
+    return std::nullopt;
+}
+
+escrow::Client client_of(const HttpRequest& req) {
+    return escrow::Client{req.remote_address, req.header("user-agent").value_or("")};
+}
+
+// RFC 6266: an ASCII fallback name and the UTF-8 name (RFC 8187 encoding).
+std::string content_disposition(std::string_view name) {
+    std::string ascii, ext;
+    for (unsigned char c : name) {
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                     c == '-' || c == '_';
+        ascii += (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? static_cast<char>(c) : '_';
+        if (plain) {
+            ext += static_cast<char>(c);
+        } else {
+            static const char* hex = "0123456789ABCDEF";
+            ext += '%';
+            ext += hex[c >> 4];
+            ext += hex[c & 15];
+        }
+    }
+    return "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + ext;
+}
+
+std::string cookie(const HttpRequest& req, std::string_view name) {
+    auto c = parse_cookies(req.header("cookie").value_or(""));
+    auto it = c.find(std::string(name));
+    return it == c.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
+std::string origin_of(std::string_view url) {
+    std::string u = lower(url);
+    std::string scheme;
+    if (u.rfind("https://", 0) == 0)
+        scheme = "https";
+    else if (u.rfind("http://", 0) == 0)
+        scheme = "http";
+    else
+        return {};
+    std::string rest = u.substr(scheme.size() + 3);
+    auto end = rest.find_first_of("/?#");
+    std::string host = rest.substr(0, end);
+    if (host.empty() || host.find('@') != std::string::npos) return {};
+    if (scheme == "https" && host.size() > 4 && host.ends_with(":443")) host.resize(host.size() - 4);
+    if (scheme == "http" && host.size() > 3 && host.ends_with(":80")) host.resize(host.size() - 3);
+    return scheme + "://" + host;
+}
+
+Portal::Portal(escrow::EscrowService& service, boost::asio::thread_pool& pool, PortalSettings settings)
+    : service_(service), pool_(pool), settings_(std::move(settings)) {}
+
+void Portal::handle(HttpRequest req, Respond respond) {
+    boost::asio::post(pool_, [this, req = std::move(req), respond = std::move(respond)]() mutable {
+        HttpResponse r;
+        try {
+            r = route(req, std::chrono::system_clock::now());
+        } catch (const std::exception& e) {
+            spdlog::error("portal: {} {}: {}", req.method, req.path, e.what());
+            r = trouble();
+        }
+        respond(std::move(r));
+    });
+}
+
+HttpResponse Portal::route(const HttpRequest& req, TimePoint now) {
+    const std::string& path = req.path;
+    const bool get = req.method == "GET" || req.method == "HEAD";
+    const bool post = req.method == "POST";
+    const auto client = client_of(req);
+
+    // Every POST: from the portal's own pages (a cross-site form cannot forge either header). With
+    // Referrer-Policy: no-referrer, browsers send "Origin: null" for a form post (Fetch standard,
+    // serializing a request origin); then Sec-Fetch-Site, which pages cannot set, must say same-origin.
+    if (post) {
+        auto origin = req.header("origin");
+        const bool same = origin && *origin != "null"
+                              ? lower(*origin) == settings_.origin
+                              : req.header("sec-fetch-site").value_or("") == "same-origin";
+        if (!same) return page(403, "Request refused", "This form must be sent from the portal's own pages.");
+    }
+
+    if (path == "/" && get)
+        return page(200, "Secure message portal", "Open the link in the email you received to read your secure message.");
+
+    // ---- before login: /m/TOKEN, /m/TOKEN/code, /m/TOKEN/login ----
+    if (path.rfind("/m/", 0) == 0) {
+        std::string rest = path.substr(3);
+        std::string action;
+        if (auto slash = rest.find('/'); slash != std::string::npos) {
+            action = rest.substr(slash + 1);
+            rest.resize(slash);
+        }
+        const std::string& token = rest;
+        if (!is_token(token) || (action != "" && action != "code" && action != "login"))
+            return page(404, "Link not valid", "This link is not valid. Check that it was copied completely.");
+        if ((action.empty() && !get) || (!action.empty() && !post)) {
+            auto r = page(405, "Not allowed", "This request is not allowed here.");
+            r.headers.push_back({"Allow", action.empty() ? "GET, HEAD" : "POST"});
+            return r;
+        }
+
+        std::string pre = cookie(req, kPreCookie);
+        if (action.empty()) {
+            auto info = service_.open_link(token, client, now);
+            if (!info) {
+                if (info.error() == common::Errc::not_found)
+                    return page(404, "Link not valid", "This link is not valid. Check that it was copied completely.");
+                return trouble();
+            }
+            if (info->state != store::EscrowState::active || now >= info->expires)
+                return page(410, "Message no longer available",
+                            "This message has expired or was withdrawn by its sender. Ask the sender to send it again.");
+            if (auto s = service_.session(cookie(req, kSessionCookie), now); s && s->record.id == info->escrow_id)
+                return see_other("/read");
+            bool fresh = !is_token(pre);
+            if (fresh) pre = escrow::EscrowService::random_token();
+            auto r = html(200, landing_page(token, info->sender_name, info->expires,
+                                            service_.pre_login_csrf(pre, token), info->locked));
+            if (fresh) r.headers.push_back({"Set-Cookie", host_cookie(kPreCookie, pre, {std::chrono::seconds(3600)})});
+            return r;
+        }
+
+        auto form = read_form(req);
+        if (!form) return page(400, "Bad request", "The form could not be read.");
+        const std::string expected = is_token(pre) ? service_.pre_login_csrf(pre, token) : std::string();
+        if (expected.empty() || !constant_time_equal(form->get("csrf"), expected))
+            return page(403, "Request refused", "This form has expired. Open the link in your email again.");
+
+        if (action == "code") {
+            auto sent = service_.request_code(token, client, now);
+            if (!sent) return trouble();
+            // The same page whether a code was sent, the limit was reached or the link is unknown.
+            return html(200, code_page(token, expected,
+                                       "If this link is valid, a one-time code is on its way to the address the "
+                                       "message was sent to."));
+        }
+        // action == "login"
+        auto out = service_.login(token, form->get("code"), client, now);
+        if (!out) {
+            if (out.error() == common::Errc::not_found)
+                return html(200, code_page(token, expected, "That code was not accepted."));
+            return trouble();
+        }
+        switch (out->check) {
+            case store::CodeCheck::accepted: {
+                auto r = see_other("/read");
+                // A new session id at every login (no fixation); the pre-session cookie is done.
+                r.headers.push_back({"Set-Cookie", host_cookie(kSessionCookie, out->session_cookie)});
+                r.headers.push_back({"Set-Cookie", host_cookie(kPreCookie, "", {std::chrono::seconds(0), true})});
+                return r;
+            }
+            case store::CodeCheck::wrong:
+            case store::CodeCheck::no_code:
+                return html(200, code_page(token, expected, "That code was not accepted. Check it, or ask for a new one."));
+            case store::CodeCheck::exhausted:
+                return html(429, code_page(token, expected,
+                                           "This code is locked after too many wrong tries. Ask for a new code."));
+            case store::CodeCheck::locked:
+                return html(429, code_page(token, expected,
+                                           "Sign-in is locked after too many wrong codes. Try again in an hour."));
+        }
+        return trouble();
+    }
+
+    // ---- after login ----
+    if (path == "/read" || path.rfind("/read/", 0) == 0 || path == "/logout") {
+        auto s = service_.session(cookie(req, kSessionCookie), now);
+        if (!s) {
+            if (s.error() != common::Errc::not_found) return trouble();
+            return page(401, "Signed out", "Your session has ended. Open the link in your email to sign in again.");
+        }
+        if (post) {
+            // For multipart bodies the token is a form field like any other.
+            auto form = read_form(req);
+            if (!form) return page(400, "Bad request", "The form could not be read.");
+            if (!constant_time_equal(form->get("csrf"), s->csrf))
+                return page(403, "Request refused", "This form has expired. Reload the page and try again.");
+            if (path == "/logout") {
+                if (auto r = service_.logout(*s, client, now); !r) return trouble();
+                auto r = page(200, "Signed out", "You are signed out. You can close this page.");
+                r.headers.push_back({"Set-Cookie", host_cookie(kSessionCookie, "", {std::chrono::seconds(0), true})});
+                return r;
+            }
+            if (path == "/read/reply") {
+                escrow::ReplyInput in;
+                in.text = form->get("text");
+                for (auto& f : form->files) {
+                    if (f.data.empty()) continue;  // an empty file input
+                    message::Attachment a;
+                    a.filename = message::sanitize_filename(f.filename);
+                    a.content_type = f.content_type.empty() ? "application/octet-stream" : lower(f.content_type);
+                    a.data = std::move(f.data);
+                    in.attachments.push_back(std::move(a));
+                }
+                if (in.text.empty() && in.attachments.empty())
+                    return page(400, "Empty reply", "Write a reply or attach a file.");
+                auto q = service_.reply(*s, in, client, now);
+                if (!q) {
+                    if (q.error() == common::Errc::too_large)
+                        return page(413, "Reply too large", "The reply and its files may be at most 10 MB.");
+                    if (q.error() == common::Errc::invalid_argument)
+                        return page(400, "No reply possible", "This message has no address to reply to.");
+                    return trouble();
+                }
+                return see_other("/read?sent=1");
+            }
+            return page(404, "Not found", "There is nothing here.");
+        }
+        if (!get) return page(405, "Not allowed", "This request is not allowed here.");
+
+        auto raw = service_.read(*s);
+        if (!raw) return trouble();
+        auto view = message::parse_message(*raw);
+        if (!view) return page(500, "Message unreadable", "The message could not be displayed.");
+
+        if (path.rfind("/read/att/", 0) == 0) {
+            std::string_view n = std::string_view(path).substr(10);
+            std::size_t index = 0;
+            auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), index);
+            if (ec != std::errc() || p != n.data() + n.size() || index >= view->attachments.size())
+                return page(404, "Not found", "There is no such attachment.");
+            const auto& a = view->attachments[index];
+            (void)service_.record(*s, store::escrow_event::attachment_downloaded, client, a.filename, now);
+            HttpResponse r;
+            r.status = 200;
+            // Never rendered by the browser: a download, whatever the part claimed to be.
+            r.headers.push_back({"Content-Type", "application/octet-stream"});
+            r.headers.push_back({"Content-Disposition", content_disposition(a.filename)});
+            r.headers.push_back({"Content-Security-Policy", "default-src 'none'; sandbox"});
+            r.body = a.data;
+            return r;
+        }
+        if (path != "/read") return page(404, "Not found", "There is nothing here.");
+
+        (void)service_.record(*s, store::escrow_event::viewed, client, "", now);
+        MessagePage mp;
+        mp.view = &*view;
+        if (!view->html.empty()) {
+            auto clean = sanitize_html(view->html);
+            mp.safe_html = std::move(clean.html);
+            mp.blocked_images = clean.report.blocked_images;
+        }
+        mp.csrf = s->csrf;
+        mp.expires = s->record.expires;
+        mp.can_reply = !s->record.sender.empty();
+        if (req.query == "sent=1") mp.notice = "Your reply was sent.";
+        return html(200, message_page(mp));
+    }
+
+    return page(404, "Not found", "There is nothing here.");
+}
+
+}  // namespace mailward::portal

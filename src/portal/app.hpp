@@ -1,0 +1,53 @@
+// The portal application: the recipients' routes over escrow::EscrowService.
+//   GET  /m/TOKEN          the link's page; shows only (link scanners consume nothing)
+//   POST /m/TOKEN/code     sends a one-time code (the same answer whatever happens)
+//   POST /m/TOKEN/login    checks the code; a new session cookie on success
+//   GET  /read             the message (text, sanitized HTML in a sandboxed iframe, attachments)
+//   GET  /read/att/N       an attachment, as a download
+//   POST /read/reply       a secure reply (multipart/form-data, files allowed)
+//   POST /logout           ends the session
+// Every POST needs the page's CSRF token and an Origin header equal to the portal's origin (or,
+// when a browser sends Origin: null under no-referrer, Sec-Fetch-Site: same-origin).
+// Requests are untrusted; route() blocks (store, crypto, GMime), handle() runs it on a pool.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "portal/web.hpp"
+
+namespace boost::asio {
+class thread_pool;
+}
+namespace mailward::escrow {
+class EscrowService;
+}
+
+namespace mailward::portal {
+
+inline constexpr std::string_view kSessionCookie = "__Host-mwsid";
+inline constexpr std::string_view kPreCookie = "__Host-mwpre";
+
+struct PortalSettings {
+    std::string origin;  // "https://portal.example.test:8443": the only Origin POSTs may come from
+};
+
+// The origin ("scheme://host[:port]", lower case, default port dropped) of an absolute URL;
+// "" when url is not http(s).
+std::string origin_of(std::string_view url);
+
+class Portal {
+  public:
+    Portal(escrow::EscrowService& service, boost::asio::thread_pool& pool, PortalSettings settings);
+    // The server's handler: runs route() on the pool and responds from there.
+    void handle(HttpRequest req, Respond respond);
+    // One request, synchronously (tests call it directly).
+    HttpResponse route(const HttpRequest& req, std::chrono::system_clock::time_point now);
+
+  private:
+    escrow::EscrowService& service_;
+    boost::asio::thread_pool& pool_;
+    PortalSettings settings_;
+};
+
+}  // namespace mailward::portal
