@@ -1,5 +1,6 @@
 // `mailward check DOMAIN [--json]`: probes every MX host and address of DOMAIN for TLS and prints
-// the verdict (the strongest level all hosts meet) with the facts of each host. Exit codes for
+// the verdict (the strongest level all hosts meet) with the facts of each host, and whether each
+// address still accepts TLS 1.0 / 1.1 (reported, never lowering the level). Exit codes for
 // scripts: 0 the domain is TLS-capable (every host meets encrypt or better), 4 it is not,
 // 1 the probe could not run (DNS failure, null MX, no such domain), 2 bad input.
 #include <boost/asio/co_spawn.hpp>
@@ -31,9 +32,28 @@ std::string checked_domain(std::string d) {
     return d;
 }
 
+// true: still accepted; false: refused; null: not probed (no STARTTLS) or unknown (legacy_detail).
+nlohmann::json legacy_json(const probe::LegacyCheck& c) {
+    if (c.result == probe::Legacy::accepted) return true;
+    if (c.result == probe::Legacy::refused) return false;
+    return nullptr;
+}
+
+// Why a legacy probe could not tell ("" when both answered or neither ran).
+std::string legacy_detail(const probe::HostReport& h) {
+    std::string out;
+    for (const auto* c : {&h.tls10, &h.tls11}) {
+        if (c->result != probe::Legacy::unknown) continue;
+        if (!out.empty()) out += "; ";
+        out += std::string(c == &h.tls10 ? "TLSv1" : "TLSv1.1") + " unknown: " + c->detail;
+    }
+    return out;
+}
+
 nlohmann::json to_json(const probe::DomainReport& r) {
     auto hosts = nlohmann::json::array();
     for (const auto& h : r.hosts) {
+        const bool probed = h.tls10.result != probe::Legacy::not_probed;
         nlohmann::json chain = nlohmann::json::array();
         for (const auto& c : h.tls.chain) {
             chain.push_back({{"subject", c.subject}, {"issuer", c.issuer}, {"not_after", c.not_after},
@@ -56,6 +76,11 @@ nlohmann::json to_json(const probe::DomainReport& r) {
                               : nlohmann::json(nullptr)},
                          {"tlsa", {{"secure", h.tlsa_secure}, {"records", h.tlsa_records},
                                    {"matched", h.tls.dane_matched}}},
+                         {"tls10", legacy_json(h.tls10)},
+                         {"tls11", legacy_json(h.tls11)},
+                         {"legacy_protocols", probed ? nlohmann::json(probe::legacy_protocols(h))
+                                                     : nlohmann::json(nullptr)},
+                         {"legacy_detail", legacy_detail(h)},
                          {"level", tls::to_string(h.level)},
                          {"why_not_higher", h.why_not_higher}});
     }
@@ -77,6 +102,13 @@ void print_table(const probe::DomainReport& r) {
                            : h.tls.chain_valid  ? (h.tls.name_matched ? "valid" : "valid, wrong name")
                                                 : "untrusted: " + h.tls.verify_error;
         std::string note = h.ehlo_tampered ? "EHLO looks tampered (STARTTLS stripped?); " : "";
+        // Legacy TLS is a weakness of its own, beside the level (which it never lowers).
+        if (const auto legacy = probe::legacy_protocols(h); !legacy.empty()) {
+            note += "legacy TLS: still accepts";
+            for (const auto& p : legacy) note += " " + p;
+            note += "; ";
+        }
+        if (const auto unknown = legacy_detail(h); !unknown.empty()) note += "legacy TLS " + unknown + "; ";
         note += h.why_not_higher;
         std::printf("%-4u %-30s %-16s %-8s %-8s %-24s %-22s %-8s %s\n", h.preference, h.host.c_str(),
                     h.address.empty() ? "-" : h.address.c_str(), h.connected ? (h.starttls_offered ? "yes" : "no") : "-",
@@ -112,6 +144,7 @@ void run_check(const Options& opts, const std::string& raw_domain) {
     po.port = cfg.delivery.port;
     po.helo_name = cfg.server.hostname;
     po.dane = cfg.policy.dane;
+    po.legacy = true;  // also TLS 1.0 / 1.1 still accepted (two more connections per address)
     po.timeouts.connect = std::min<std::chrono::milliseconds>(cfg.delivery.connect_timeout, std::chrono::seconds(15));
     po.timeouts.greeting = po.timeouts.command = std::chrono::seconds(30);
     // The resolver keeps the io_context busy (it waits on libunbound's descriptor): stop when done.

@@ -28,6 +28,7 @@
 #include "common/metrics.hpp"
 #include "delivery/engine.hpp"
 #include "dns/resolver.hpp"
+#include "policy/mta_sts_cache_file.hpp"
 #include "policy/mta_sts_fetch.hpp"
 #include "common/blocking.hpp"
 #include "escrow/keys.hpp"
@@ -183,7 +184,9 @@ void run_serve(const Options& opts) {
     sts_options.ca_file = cfg.delivery.ca_file;
     sts_options.port = cfg.policy.mta_sts_port;
     policy::CurlMtaStsFetcher sts_fetcher(**resolver, sts_pool, sts_options);
-    policy::MtaStsCache sts_cache(**resolver, sts_fetcher);
+    // Fetched policies survive restarts (RFC 8461 section 5.1) in data_dir/mta-sts-cache.json.
+    policy::MtaStsCacheFile sts_file(cfg.server.data_dir / "mta-sts-cache.json");
+    policy::MtaStsCache sts_cache(**resolver, sts_fetcher, &sts_file);
     delivery::Engine engine(io, cfg, **store, **resolver, *client_tls);
     if (cfg.policy.mta_sts) engine.set_mta_sts(&sts_cache);
     if (!cfg.policy.preload_file.empty()) {

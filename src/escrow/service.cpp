@@ -9,6 +9,7 @@
 #include <future>
 
 #include "common/ids.hpp"
+#include "common/timefmt.hpp"
 #include "escrow/notice.hpp"
 #include "escrow/seal.hpp"
 #include "message/view.hpp"
@@ -165,8 +166,8 @@ Result<void> EscrowService::seal_one(const store::Envelope& env, const std::stri
     store::EscrowAuditEntry first;
     first.at = now;
     first.event = std::string(store::escrow_event::sealed);
-    first.detail = "from queue " + env.id + " recipient " + std::to_string(index) + "; notice " +
-                   notice.envelope.id + " queued";
+    first.detail = "from queue " + env.id + " recipient " + std::to_string(index) + ", expires " +
+                   common::iso8601(rec.expires);
 
     auto done = std::make_shared<std::promise<Result<void>>>();
     auto fut = done->get_future();

@@ -8,11 +8,15 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <mutex>
 
 #include "common/blocking.hpp"
+#include "common/timefmt.hpp"
 #include "dns/resolver.hpp"
 
 namespace mailward::policy {
@@ -243,7 +247,19 @@ Clock::time_point mta_sts_refresh_at(const CachedMtaStsPolicy& c) {
     return c.fetched_at + std::chrono::duration_cast<Clock::duration>(c.policy.max_age) / 2;
 }
 
-MtaStsCache::MtaStsCache(dns::Resolver& resolver, MtaStsFetcher& fetcher) : resolver_(resolver), fetcher_(fetcher) {}
+struct MtaStsCache::Inflight {
+    std::optional<MtaStsFetchResult> result;  // set once the fetch is done
+    std::vector<std::function<void(MtaStsFetchResult)>> waiters;
+};
+
+MtaStsCache::MtaStsCache(dns::Resolver& resolver, MtaStsFetcher& fetcher, MtaStsCacheStore* store)
+    : resolver_(resolver), fetcher_(fetcher), store_(store) {
+    if (store_) {
+        for (auto& [domain, entry] : store_->load()) entries_[normalize_domain(domain)] = std::move(entry);
+    }
+}
+
+MtaStsCache::~MtaStsCache() = default;
 
 std::optional<CachedMtaStsPolicy> MtaStsCache::peek(const std::string& domain) const {
     std::lock_guard lock(mutex_);
@@ -253,18 +269,73 @@ std::optional<CachedMtaStsPolicy> MtaStsCache::peek(const std::string& domain) c
 }
 
 void MtaStsCache::put(const std::string& domain, CachedMtaStsPolicy entry) {
-    std::lock_guard lock(mutex_);
-    entries_[normalize_domain(domain)] = std::move(entry);
+    std::map<std::string, CachedMtaStsPolicy> copy;
+    {
+        std::lock_guard lock(mutex_);
+        entries_[normalize_domain(domain)] = std::move(entry);
+        copy = entries_;
+    }
+    if (store_) store_->save(copy);
 }
 
 void MtaStsCache::forget(const std::string& domain) {
-    std::lock_guard lock(mutex_);
-    entries_.erase(normalize_domain(domain));
+    std::map<std::string, CachedMtaStsPolicy> copy;
+    {
+        std::lock_guard lock(mutex_);
+        entries_.erase(normalize_domain(domain));
+        backoff_.erase(normalize_domain(domain));
+        copy = entries_;
+    }
+    if (store_) store_->save(copy);
 }
 
 std::size_t MtaStsCache::size() const {
     std::lock_guard lock(mutex_);
     return entries_.size();
+}
+
+// One fetch per domain at a time: the first caller fetches, later ones wait for its result.
+boost::asio::awaitable<MtaStsFetchResult> MtaStsCache::fetch_shared(std::string domain) {
+    std::shared_ptr<Inflight> theirs, mine;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = inflight_.find(domain); it != inflight_.end()) {
+            theirs = it->second;
+        } else {
+            mine = std::make_shared<Inflight>();
+            inflight_[domain] = mine;
+        }
+    }
+    if (theirs) {
+        auto init = [this, theirs](auto handler) {
+            auto ex = boost::asio::get_associated_executor(handler);
+            auto work = boost::asio::make_work_guard(ex);
+            auto h = std::make_shared<decltype(handler)>(std::move(handler));
+            auto deliver = [h, ex, work](MtaStsFetchResult r) mutable {
+                boost::asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+            };
+            std::unique_lock lock(mutex_);
+            if (theirs->result) {
+                auto r = *theirs->result;
+                lock.unlock();
+                deliver(std::move(r));
+            } else {
+                theirs->waiters.push_back(std::move(deliver));
+            }
+        };
+        co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(MtaStsFetchResult)>(
+            init, boost::asio::use_awaitable);
+    }
+    auto fetched = co_await fetcher_.fetch(domain);
+    std::vector<std::function<void(MtaStsFetchResult)>> waiters;
+    {
+        std::lock_guard lock(mutex_);
+        mine->result = fetched;
+        waiters = std::move(mine->waiters);
+        inflight_.erase(domain);
+    }
+    for (auto& w : waiters) w(fetched);
+    co_return fetched;
 }
 
 boost::asio::awaitable<MtaStsLookup> MtaStsCache::get(std::string domain, Clock::time_point now) {
@@ -276,6 +347,9 @@ boost::asio::awaitable<MtaStsLookup> MtaStsCache::get(std::string domain, Clock:
         co_return out;
     }
     std::optional<CachedMtaStsPolicy> cached;
+    std::optional<Backoff> backoff;
+    bool dropped = false;
+    std::map<std::string, CachedMtaStsPolicy> copy;
     {
         std::lock_guard lock(mutex_);
         if (auto it = entries_.find(domain); it != entries_.end()) {
@@ -283,9 +357,13 @@ boost::asio::awaitable<MtaStsLookup> MtaStsCache::get(std::string domain, Clock:
                 cached = it->second;
             } else {
                 entries_.erase(it);  // a policy expires after max_age (section 5)
+                dropped = true;
+                copy = entries_;
             }
         }
+        if (auto it = backoff_.find(domain); it != backoff_.end() && now < it->second.next_try) backoff = it->second;
     }
+    if (dropped && store_) store_->save(copy);
     auto use_cache = [&](const std::string& why) {
         out.policy = cached->policy;
         out.source = MtaStsLookup::Source::cache;
@@ -331,11 +409,33 @@ boost::asio::awaitable<MtaStsLookup> MtaStsCache::get(std::string domain, Clock:
         co_return out;
     }
 
-    // 3. New id, nothing cached, or refresh due: fetch.
-    auto fetched = co_await fetcher_.fetch(domain);
+    // 3. A fetch failed not long ago: no new try before the back-off ends (a host that is down is
+    //    not asked again for every message).
+    if (backoff) {
+        out.error = backoff->error;
+        const std::string why = "fetch failed: " + backoff->detail + "; next try after " + common::iso8601(backoff->next_try);
+        if (cached) {
+            use_cache(why);
+        } else {
+            out.status = "mta-sts: " + why;
+        }
+        co_return out;
+    }
+
+    // 4. New id, nothing cached, or refresh due: fetch (once, whoever else asks meanwhile).
+    auto fetched = co_await fetch_shared(domain);
     if (!fetched.policy) {
         out.error = fetched.policy.error();
-        const std::string why = "fetch failed: " + (fetched.detail.empty() ? out.error.message() : fetched.detail);
+        const std::string detail = fetched.detail.empty() ? out.error.message() : fetched.detail;
+        {
+            std::lock_guard lock(mutex_);
+            auto& b = backoff_[domain];
+            b.delay = b.delay.count() == 0 ? kMtaStsFirstBackoff : std::min(b.delay * 2, kMtaStsMaxBackoff);
+            b.next_try = now + b.delay;
+            b.error = out.error;
+            b.detail = detail;
+        }
+        const std::string why = "fetch failed: " + detail;
         if (cached) {
             use_cache(why);  // section 5.1: an unexpired cached policy stays in effect
         } else {
@@ -355,8 +455,11 @@ boost::asio::awaitable<MtaStsLookup> MtaStsCache::get(std::string domain, Clock:
     out.status = mode_line(entry, "fetched");
     {
         std::lock_guard lock(mutex_);
+        backoff_.erase(domain);
         entries_[domain] = std::move(entry);
+        copy = entries_;
     }
+    if (store_) store_->save(copy);
     co_return out;
 }
 

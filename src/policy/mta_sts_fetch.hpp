@@ -4,8 +4,7 @@
 // validation against the system store plus [delivery] ca_file, name check, no redirects, 200 +
 // text/plain only, 64 KiB, timeouts) and a cache that follows the RFC's rules for ids, refresh,
 // expiry and fetch failures. Fetched bodies are untrusted and parsed by mta_sts.hpp.
-// The cache is in memory only; persisting it in the store (so a restart keeps unexpired policies,
-// section 5) is a follow-up.
+// The cache persists through an MtaStsCacheStore (a file in data_dir, mta_sts_cache_file.hpp).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -13,6 +12,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -96,21 +96,38 @@ struct MtaStsLookup {
 // most common, on every message).
 std::chrono::system_clock::time_point mta_sts_refresh_at(const CachedMtaStsPolicy& c);
 
+// Where the cache keeps its policies across restarts (RFC 8461 section 5.1: a sender that forgot an
+// enforce policy at every restart would give an attacker a window each time). load() at start,
+// save() after every change (rare: once per fetch). See mta_sts_cache_file.hpp.
+class MtaStsCacheStore {
+public:
+    virtual ~MtaStsCacheStore() = default;
+    virtual std::map<std::string, CachedMtaStsPolicy> load() = 0;
+    virtual void save(const std::map<std::string, CachedMtaStsPolicy>& entries) = 0;
+};
+
+// Failed fetches back off per domain: 5 minutes, doubling, at most an hour; reset by a success.
+inline constexpr std::chrono::seconds kMtaStsFirstBackoff{300};
+inline constexpr std::chrono::seconds kMtaStsMaxBackoff{3600};
+
 // The policy cache (RFC 8461 section 5.1). get() for a domain:
 //  1. drops an expired cached policy;
 //  2. looks up the TXT record at _mta-sts.<domain>;
 //  3. a valid record whose id equals the cached policy's id, before its refresh time: the cache;
-//  4. a valid record with a new id, no cached policy, or refresh time reached: fetch; a valid
-//     fetched policy replaces the cached one (expires after its max_age); a failed fetch keeps an
-//     unexpired cached policy in use;
-//  5. no record, an invalid record or a failed TXT lookup: an unexpired cached policy stays in use
+//  4. within the back-off after a failed fetch: no fetch (the cached policy, if any, stays);
+//  5. a valid record with a new id, no cached policy, or refresh time reached: fetch - one fetch per
+//     domain at a time, concurrent callers share its result; a valid fetched policy replaces the
+//     cached one (expires after its max_age); a failed fetch keeps an unexpired cached policy in
+//     use and starts or doubles the back-off;
+//  6. no record, an invalid record or a failed TXT lookup: an unexpired cached policy stays in use
 //     until it expires (section 10.2: a domain removes MTA-STS by publishing mode none); without
 //     one there is no policy.
-// now is passed in (injectable clock). Thread-safe: the map is guarded by a mutex that is never held
-// across a co_await; two concurrent get()s for one domain may both fetch (harmless).
+// now is passed in (injectable clock). Thread-safe: the maps are guarded by a mutex that is never
+// held across a co_await. With a store, policies survive restarts.
 class MtaStsCache {
 public:
-    MtaStsCache(dns::Resolver& resolver, MtaStsFetcher& fetcher);
+    MtaStsCache(dns::Resolver& resolver, MtaStsFetcher& fetcher, MtaStsCacheStore* store = nullptr);
+    ~MtaStsCache();
     // domain: the recipient domain; case and a trailing dot do not matter.
     boost::asio::awaitable<MtaStsLookup> get(std::string domain, std::chrono::system_clock::time_point now);
 
@@ -120,10 +137,22 @@ public:
     std::size_t size() const;
 
 private:
+    struct Inflight;
+    struct Backoff {
+        std::chrono::system_clock::time_point next_try{};
+        std::chrono::seconds delay{0};
+        error_code error;
+        std::string detail;
+    };
+    boost::asio::awaitable<MtaStsFetchResult> fetch_shared(std::string domain);
+
     dns::Resolver& resolver_;
     MtaStsFetcher& fetcher_;
+    MtaStsCacheStore* store_;
     mutable std::mutex mutex_;
     std::map<std::string, CachedMtaStsPolicy> entries_;
+    std::map<std::string, Backoff> backoff_;
+    std::map<std::string, std::shared_ptr<Inflight>> inflight_;
 };
 
 }  // namespace mailward::policy

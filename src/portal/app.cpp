@@ -8,8 +8,11 @@
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 #include "escrow/service.hpp"
 #include "message/form_data.hpp"
@@ -117,6 +120,26 @@ std::string content_disposition(std::string_view name) {
         }
     }
     return "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + ext;
+}
+
+// Inline images of the message itself (multipart/related, "cid:" URLs) as data: URLs, which the
+// message's CSP allows; nothing is fetched. Only raster types, at most 2 MiB each.
+void inline_images(std::string& html, const message::MessageView& view) {
+    for (const auto& a : view.attachments) {
+        if (a.content_id.empty() || a.data.size() > (2u << 20)) continue;
+        if (a.content_type != "image/png" && a.content_type != "image/gif" && a.content_type != "image/jpeg" &&
+            a.content_type != "image/webp")
+            continue;
+        const std::string needle = "src=\"cid:" + html_escape(a.content_id) + "\"";
+        if (html.find(needle) == std::string::npos) continue;
+        std::string b64(sodium_base64_ENCODED_LEN(a.data.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+        sodium_bin2base64(b64.data(), b64.size(), reinterpret_cast<const unsigned char*>(a.data.data()), a.data.size(),
+                          sodium_base64_VARIANT_ORIGINAL);
+        b64.resize(std::strlen(b64.c_str()));
+        const std::string url = "src=\"data:" + a.content_type + ";base64," + b64 + "\"";
+        for (std::size_t at = 0; (at = html.find(needle, at)) != std::string::npos; at += url.size())
+            html.replace(at, needle.size(), url);
+    }
 }
 
 std::string cookie(const HttpRequest& req, std::string_view name) {
@@ -338,6 +361,9 @@ HttpResponse Portal::route(const HttpRequest& req, TimePoint now) {
             auto clean = sanitize_html(view->html);
             mp.safe_html = std::move(clean.html);
             mp.blocked_images = clean.report.blocked_images;
+            inline_images(mp.safe_html, *view);
+            if (clean.report.refused) mp.notice = "The formatted version of this message is too complex to show safely; "
+                                                  "its plain text is shown instead.";
         }
         mp.csrf = s->csrf;
         mp.expires = s->record.expires;

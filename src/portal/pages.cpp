@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/timefmt.hpp"
 #include "portal/web.hpp"
 
@@ -136,10 +138,15 @@ std::string message_page(const MessagePage& p) {
     }
     main += "</section>";
 
-    if (!v.attachments.empty()) {
+    // Inline images (shown in the body through their cid: URLs) are not listed as files.
+    auto listed = [](const message::Attachment& a) {
+        return !(a.inline_disposition && !a.content_id.empty() && a.content_type.rfind("image/", 0) == 0);
+    };
+    if (std::any_of(v.attachments.begin(), v.attachments.end(), listed)) {
         main += "<section class=\"card\" aria-labelledby=\"attachments\"><h2 id=\"attachments\">Attachments</h2><ul class=\"files\">";
         for (std::size_t i = 0; i < v.attachments.size(); ++i) {
             const auto& a = v.attachments[i];
+            if (!listed(a)) continue;
             main += fmt::format("<li><a href=\"/read/att/{}\" download>{}</a> <span class=\"muted\">({} bytes)</span></li>",
                                 i, html_escape(a.filename), a.data.size());
         }

@@ -2,6 +2,7 @@
 #include "probe/probe.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -12,8 +13,13 @@
 
 namespace mailward::probe {
 namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
+
+// Each step of a legacy probe waits at most this long (they are extra connections to a host that
+// already answered the main probe).
+constexpr std::chrono::seconds kLegacyTimeout{10};
 
 bool looks_tampered(const std::vector<std::string>& ehlo) {
     for (std::size_t i = 1; i < ehlo.size(); ++i) {
@@ -43,8 +49,58 @@ tls::Level best_level(const HostReport& h, std::string& why_not) {
     return tls::Level::may;
 }
 
+// The capped contexts of the legacy probes, made once per probe_domain; an error instead of a
+// context when this OpenSSL cannot offer the version (every address then says "unknown").
+struct LegacyContexts {
+    Result<tls::ClientContext> tls10 = common::Errc::unsupported;
+    Result<tls::ClientContext> tls11 = common::Errc::unsupported;
+    std::string error10, error11;
+};
+
+// One legacy probe: a fresh connection at level may (nothing is required of the chain), offering
+// only the capped version; bounded by shorter timeouts than a delivery's.
+asio::awaitable<LegacyCheck> probe_legacy(delivery::Target t, std::shared_ptr<const LegacyContexts> all,
+                                          tls::ProtocolCap cap, delivery::ClientTimeouts to) {
+    LegacyCheck out;
+    const auto& ctx = cap == tls::ProtocolCap::tls1_0 ? all->tls10 : all->tls11;
+    if (!ctx) {
+        out.result = Legacy::unknown;
+        out.detail = cap == tls::ProtocolCap::tls1_0 ? all->error10 : all->error11;
+        co_return out;
+    }
+    t.level = tls::Level::may;
+    t.tlsa.clear();
+    to.connect = std::min<std::chrono::milliseconds>(to.connect, kLegacyTimeout);
+    to.greeting = std::min<std::chrono::milliseconds>(to.greeting, kLegacyTimeout);
+    to.command = std::min<std::chrono::milliseconds>(to.command, kLegacyTimeout);
+    auto ex = co_await asio::this_coro::executor;
+    auto [client, err] = co_await delivery::SmtpClient::connect(ex, t, *ctx, to);
+    if (client) {
+        if (client->tls_facts().established) {
+            out.result = Legacy::accepted;
+            out.detail = client->tls_facts().protocol + " " + client->tls_facts().cipher;
+        } else {
+            out.result = Legacy::unknown;  // at may, a STARTTLS refused this time goes on in plaintext
+            out.detail = "STARTTLS not available on the second connection";
+        }
+        co_await client->quit();
+    } else if (err && err->tls && err->tls->established) {
+        out.result = Legacy::accepted;
+        out.detail = err->tls->protocol + " " + err->tls->cipher;
+    } else if (err && err->stage == delivery::Stage::tls_handshake && err->ec != asio::error::timed_out) {
+        out.result = Legacy::refused;  // an alert or a closed connection in answer to the ClientHello
+        out.detail = err->detail;
+    } else {
+        out.result = Legacy::unknown;
+        out.detail = err ? std::string(delivery::to_string(err->stage)) + ": " +
+                               (err->reply ? err->reply->summary() : err->detail)
+                         : "no answer";
+    }
+    co_return out;
+}
+
 asio::awaitable<HostReport> probe_address(HostReport h, std::vector<dns::TlsaRecord> tlsa, tls::ClientContext ctx,
-                                          ProbeOptions opts) {
+                                          ProbeOptions opts, std::shared_ptr<const LegacyContexts> legacy_ctx) {
     delivery::Target t;
     t.mx_host = h.host;
     t.address = h.address;
@@ -71,12 +127,36 @@ asio::awaitable<HostReport> probe_address(HostReport h, std::vector<dns::TlsaRec
         }
     }
     h.ehlo_tampered = looks_tampered(h.ehlo);
+    if (legacy_ctx && h.starttls_offered) {
+        // Both versions at once, each on its own connection.
+        auto [v10, v11] = co_await (probe_legacy(t, legacy_ctx, tls::ProtocolCap::tls1_0, opts.timeouts) &&
+                                    probe_legacy(t, legacy_ctx, tls::ProtocolCap::tls1_1, opts.timeouts));
+        h.tls10 = std::move(v10);
+        h.tls11 = std::move(v11);
+    }
     h.level = h.connected ? best_level(h, h.why_not_higher) : tls::Level::none;
     if (!h.connected) h.why_not_higher = h.error;
     co_return h;
 }
 
 }  // namespace
+
+std::string_view to_string(Legacy l) {
+    switch (l) {
+        case Legacy::accepted: return "accepted";
+        case Legacy::refused: return "refused";
+        case Legacy::unknown: return "unknown";
+        case Legacy::not_probed: break;
+    }
+    return "not probed";
+}
+
+std::vector<std::string> legacy_protocols(const HostReport& h) {
+    std::vector<std::string> out;
+    if (h.tls10.result == Legacy::accepted) out.emplace_back(tls::to_string(tls::ProtocolCap::tls1_0));
+    if (h.tls11.result == Legacy::accepted) out.emplace_back(tls::to_string(tls::ProtocolCap::tls1_1));
+    return out;
+}
 
 asio::awaitable<DomainReport> probe_domain(dns::Resolver& resolver, tls::ClientContext tls, std::string domain,
                                            ProbeOptions opts) {
@@ -93,6 +173,13 @@ asio::awaitable<DomainReport> probe_domain(dns::Resolver& resolver, tls::ClientC
     rep.mx_secure = route->mx_secure;
     rep.implicit_mx = route->implicit_mx;
     auto ex = co_await asio::this_coro::executor;
+    std::shared_ptr<LegacyContexts> legacy;
+    if (opts.legacy) {
+        // Trust does not matter for these handshakes (only whether they complete): no ca_file.
+        legacy = std::make_shared<LegacyContexts>();
+        legacy->tls10 = tls::make_client_context({}, legacy->error10, tls::ProtocolCap::tls1_0);
+        legacy->tls11 = tls::make_client_context({}, legacy->error11, tls::ProtocolCap::tls1_1);
+    }
     std::vector<asio::awaitable<HostReport>> jobs;
     std::vector<HostReport> unresolved;
     for (const auto& hop : route->hops) {
@@ -124,7 +211,7 @@ asio::awaitable<DomainReport> probe_domain(dns::Resolver& resolver, tls::ClientC
             h.address = addr;
             h.tlsa_secure = tlsa_secure;
             h.tlsa_records = tlsa.size();
-            jobs.push_back(probe_address(h, tlsa, tls, opts));
+            jobs.push_back(probe_address(h, tlsa, tls, opts, legacy));
         }
     }
     // Every address at once; each job is bounded by the client timeouts.

@@ -3,10 +3,13 @@
 // "250-XXXXXXXA" left by STARTTLS-stripping boxes), the TLS session's facts (protocol, cipher,
 // chain, name, key, SPKI), TLSA records (secure answers only) and whether they match. The verdict
 // is the strongest level that ALL hosts meet, with the weakest host named (RFC 7672, RFC 3207).
+// Optionally also whether each address still accepts TLS 1.0 / 1.1 (RFC 8996 deprecates them),
+// reported beside the level, never lowering it. Peers are untrusted; their answers are only facts.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "delivery/smtp_client.hpp"
@@ -14,6 +17,18 @@
 #include "tls/client.hpp"
 
 namespace mailward::probe {
+
+// The answer of one legacy-version probe: a fresh connection, EHLO, STARTTLS, and a handshake that
+// offers only that version (tls::ProtocolCap). refused: the server ended the handshake; unknown:
+// the probe could not tell (connection or STARTTLS failed, timed out, or this OpenSSL cannot offer
+// the version) and detail says why.
+enum class Legacy { not_probed, accepted, refused, unknown };
+std::string_view to_string(Legacy l);
+
+struct LegacyCheck {
+    Legacy result = Legacy::not_probed;
+    std::string detail;  // why unknown; the server's alert when refused
+};
 
 struct HostReport {
     std::string host;
@@ -27,6 +42,9 @@ struct HostReport {
     tls::PeerFacts tls;
     bool tlsa_secure = false;             // TLSA records from a DNSSEC-secure answer
     std::size_t tlsa_records = 0;
+    // Whether the address still accepts TLS 1.0 / TLS 1.1: a reported weakness, never part of the
+    // level. Probed (ProbeOptions::legacy) with one more connection per version when STARTTLS is offered.
+    LegacyCheck tls10, tls11;
     tls::Level level = tls::Level::none;  // the strongest level this address meets
     std::string why_not_higher;           // what stops the next level up
 };
@@ -48,7 +66,11 @@ struct ProbeOptions {
     std::string helo_name = "localhost";
     delivery::ClientTimeouts timeouts;
     bool dane = true;
+    bool legacy = false;  // also probe whether TLS 1.0 and 1.1 are still accepted (mailward check)
 };
+
+// The legacy versions h accepts, as PeerFacts::protocol names them: {"TLSv1", "TLSv1.1"}.
+std::vector<std::string> legacy_protocols(const HostReport& h);
 
 boost::asio::awaitable<DomainReport> probe_domain(dns::Resolver& resolver, tls::ClientContext tls, std::string domain,
                                                   ProbeOptions opts);

@@ -118,7 +118,8 @@ class EscrowStore {
     // awaiting_escrow ones), oldest first, at most limit messages.
     virtual Result<std::vector<Envelope>> awaiting_seal(std::size_t limit) = 0;
     // Atomically: stores rec, appends first (the "sealed" audit row, chained by chain), queues
-    // notice (a message to rec.recipient) and marks recipient rcpt_index of rec.queue_id escrowed.
+    // notice (a message to rec.recipient) with a "notice_sent" audit row, and marks recipient
+    // rcpt_index of rec.queue_id escrowed.
     // The recipient must still be awaiting escrow (else conflict: an admin deleted it meanwhile, or
     // another node sealed it). Done in the group-commit writer's batch; done() runs once durable.
     using Done = std::function<void(Result<void>)>;

@@ -1,6 +1,7 @@
 // The outbound TLS client: context, per-connection setup for a required level, session facts and
 // the level check. Verification never aborts a handshake (the callback records, meets() decides),
-// so every connection's facts can be logged and learned, whatever the level.
+// so every connection's facts can be logged and learned, whatever the level. A context capped to a
+// legacy version (probes only) runs at OpenSSL security level 0.
 // RFC 6125 (host names via SSL_set1_host), RFC 7672 (DANE for SMTP: usages 2 and 3 only).
 #include "tls/client.hpp"
 
@@ -133,9 +134,40 @@ long pkix_verify(SSL* ssl, X509* leaf) {
     return result;
 }
 
+// Exactly one legacy version at security level 0 (the level in the cipher string too: OpenSSL
+// applies the last one set). Checked by asking OpenSSL which ciphers a session could offer: none
+// means this build or its configuration cannot speak that version, and the probe says "unknown".
+bool cap_protocol(SSL_CTX* raw, ProtocolCap cap, std::string& error) {
+    const int version = cap == ProtocolCap::tls1_0 ? TLS1_VERSION : TLS1_1_VERSION;
+    SSL_CTX_set_security_level(raw, 0);
+    if (SSL_CTX_set_cipher_list(raw, "DEFAULT:@SECLEVEL=0") != 1 || SSL_CTX_set_min_proto_version(raw, version) != 1 ||
+        SSL_CTX_set_max_proto_version(raw, version) != 1) {
+        error = "this OpenSSL cannot be limited to " + std::string(to_string(cap)) + ": " + openssl_error();
+        return false;
+    }
+    SSL* ssl = SSL_new(raw);
+    STACK_OF(SSL_CIPHER)* usable = ssl ? SSL_get1_supported_ciphers(ssl) : nullptr;
+    const bool ok = usable && sk_SSL_CIPHER_num(usable) > 0;
+    sk_SSL_CIPHER_free(usable);
+    SSL_free(ssl);
+    ERR_clear_error();
+    if (!ok) error = "this OpenSSL cannot offer " + std::string(to_string(cap));
+    return ok;
+}
+
 }  // namespace
 
-Result<ClientContext> make_client_context(const std::filesystem::path& ca_file, std::string& error) {
+std::string_view to_string(ProtocolCap cap) {
+    switch (cap) {
+        case ProtocolCap::tls1_0: return "TLSv1";
+        case ProtocolCap::tls1_1: return "TLSv1.1";
+        case ProtocolCap::none: break;
+    }
+    return "none";
+}
+
+Result<ClientContext> make_client_context(const std::filesystem::path& ca_file, std::string& error,
+                                          ProtocolCap cap) {
     namespace ssl = boost::asio::ssl;
     auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
     SSL_CTX* raw = ctx->native_handle();
@@ -154,6 +186,7 @@ Result<ClientContext> make_client_context(const std::filesystem::path& ca_file, 
     }
     SSL_CTX_set_verify(raw, SSL_VERIFY_PEER, accept_and_record);
     SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_CLIENT);
+    if (cap != ProtocolCap::none && !cap_protocol(raw, cap, error)) return common::Errc::unsupported;
     return ClientContext{ctx};
 }
 

@@ -2,7 +2,8 @@
 // [delivery] ca_file), per-connection setup for a required Level (SNI; TLS 1.2+ with forward-secret
 // AEAD ciphers at encrypt and above; chain and host name checks at verify, RFC 6125 via
 // SSL_set1_host; TLSA via OpenSSL's SSL_dane_* at dane, RFC 7672 usages 2 and 3), and the facts of
-// every established session for the delivery log and the policy store.
+// every established session for the delivery log and the policy store. A context can be capped to
+// one legacy protocol version for probes (mailward check reports TLS 1.0/1.1 still accepted).
 #pragma once
 
 #include <boost/asio/ssl/context.hpp>
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.hpp"
@@ -46,8 +48,16 @@ struct ClientContext {
     std::shared_ptr<boost::asio::ssl::context> ctx;
 };
 
-// Loads the system trust store and, when not empty, ca_file. error names the file on failure.
-Result<ClientContext> make_client_context(const std::filesystem::path& ca_file, std::string& error);
+// A cap on the protocol of every session of a context. A capped context offers exactly that one
+// legacy version, at OpenSSL security level 0 (OpenSSL 3 refuses TLS 1.0/1.1 and their SHA-1
+// signatures above it): for probes that ask whether a server still accepts it, never for delivery.
+enum class ProtocolCap { none, tls1_0, tls1_1 };
+std::string_view to_string(ProtocolCap cap);  // "TLSv1", "TLSv1.1" (as PeerFacts::protocol says), "none"
+
+// Loads the system trust store and, when not empty, ca_file. error names the file on failure. With
+// a cap, fails (Errc::unsupported, error says so) when this OpenSSL cannot offer that version.
+Result<ClientContext> make_client_context(const std::filesystem::path& ca_file, std::string& error,
+                                          ProtocolCap cap = ProtocolCap::none);
 
 // Prepares ssl (an SSL*) before the handshake to mx_host at level: SNI, protocol floor, ciphers,
 // host name check (verify), TLSA records (dane; records must come from a DNSSEC-secure answer).

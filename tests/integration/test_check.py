@@ -18,7 +18,23 @@ class CheckTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = TempDir()
-        cls.lab = standard_lab(os.path.join(cls.tmp.path, "lab"))
+        cls.lab = standard_lab(os.path.join(cls.tmp.path, "lab"), start=False)
+        # legacy.example.test: an MX that still accepts TLS 1.0 and 1.1 (OpenSSL security level 0).
+        lab = cls.lab
+        legacy = lab.mx.add_listener(40, tls="starttls", cert=lab.ca.issue("mx.legacy.example.test"),
+                                     hostname="mx.legacy.example.test", name="legacy",
+                                     tls_protocols=">=TLSv1",
+                                     options={"tls_medium_cipherlist": "DEFAULT:@SECLEVEL=0"})
+        lab.dns.add_zone("legacy.example.test", [("@", "MX", "10 mx.legacy.example.test."),
+                                                 ("mx", "A", legacy.address)])
+        # modern.example.test: an MX that accepts TLS 1.2 and 1.3 only (Postfix's default accepts 1.0).
+        modern = lab.mx.add_listener(41, tls="starttls", cert=lab.ca.issue("mx.modern.example.test"),
+                                     hostname="mx.modern.example.test", name="modern",
+                                     tls_protocols=">=TLSv1.2")
+        lab.dns.add_zone("modern.example.test", [("@", "MX", "10 mx.modern.example.test."),
+                                                 ("mx", "A", modern.address)])
+        lab.mx.accept_domains(["legacy.example.test", "modern.example.test"])
+        lab.start()
         cls.mw = Mailward(cls.tmp.path, tls=False, extra=cls.lab.mailward_config())  # config only, not started
 
     @classmethod
@@ -60,6 +76,20 @@ class CheckTest(unittest.TestCase):
         self.assertEqual(len(by_host["mx1.mixed.example.test"]["tls"]["spki_sha256"]), 64)
         self.assertFalse(by_host["mx2.mixed.example.test"]["starttls"])
         self.assertIsNone(by_host["mx2.mixed.example.test"]["tls"])
+
+    def test_legacy_protocols_are_reported_not_rated(self):
+        p, rep = self.check("legacy.example.test")
+        h = rep["hosts"][0]
+        self.assertEqual(h["legacy_protocols"], ["TLSv1", "TLSv1.1"], json.dumps(h, indent=1))
+        self.assertEqual(h["level"], "verify", "a reported weakness, not a lower level")
+        self.assertEqual(h["tls"]["protocol"], "TLSv1.3")
+        p, rep = self.check("modern.example.test")
+        self.assertEqual(rep["hosts"][0]["legacy_protocols"], [], "an MX limited to TLS 1.2+ refuses 1.0 and 1.1")
+        self.assertEqual(rep["hosts"][0]["level"], "verify")
+        p, rep = self.check("notls.example.test")
+        self.assertIsNone(rep["hosts"][0]["legacy_protocols"], "not probed without STARTTLS")
+        p, _ = self.check("legacy.example.test", json_out=False)
+        self.assertIn("still accepts TLSv1 TLSv1.1", p.stdout)
 
     def test_dane_facts(self):
         p, rep = self.check("danebad.example.test")

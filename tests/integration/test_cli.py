@@ -118,6 +118,28 @@ class CliTest(unittest.TestCase):
         finally:
             os.chmod(key, 0o600)
 
+    def test_a_bad_preload_file_stops_serve_with_a_clear_line(self):
+        cases = [("not json", "{{{", "not a JSON object"),
+                 ("domains of the wrong shape", '{"version": 1, "domains": [{"domain": "a.example"}]}',
+                  "domains: missing or not an object"),
+                 ("missing file", None, "cannot read")]
+        for name, content, needle in cases:
+            with self.subTest(name=name):
+                path = os.path.join(self.tmp.path, "preload-%d.json" % len(name))
+                if content is not None:
+                    with open(path, "w") as f:
+                        f.write(content)
+                config = os.path.join(self.tmp.path, "preload.toml")
+                with open(self.mw.config) as src, open(config, "w") as dst:
+                    dst.write(src.read() + '\n[policy]\npreload_file = "%s"\n' % path)
+                p = subprocess.run([harness.MAILWARD, "serve", "-c", config], capture_output=True, text=True,
+                                   timeout=120)
+                self.assertNotEqual(p.returncode, 0, p.stderr)
+                self.assertLess(p.returncode, 128, "crashed: " + p.stderr)
+                last = [l for l in p.stderr.splitlines() if l.strip()][-1]
+                self.assertTrue(last.startswith("mailward: policy.preload_file: "), last)
+                self.assertIn(needle, last)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -24,6 +24,8 @@ from mwlab.scenario import standard_lab  # noqa: E402
 
 SENDER = "alice@tls.example.test"      # replies come back to the lab's tls.example.test maildir
 RCPT = "bob@notls.example.test"        # no STARTTLS: escrow
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360f8cf000000030101001c0c0a0f0000000049454e44ae426082")
 
 
 def hostile_message(marker, attachment):
@@ -36,7 +38,10 @@ def hostile_message(marker, attachment):
     m.add_alternative("<p>HTML part <b>%s</b></p><script>document.title='pwned'</script>"
                       "<img src=x onerror=\"document.title='pwned'\">"
                       "<a href=\"javascript:alert(1)\">click</a>"
-                      "<img src=\"http://tracker.example/pixel.gif\">" % marker, subtype="html")
+                      "<img src=\"http://tracker.example/pixel.gif\"><img alt=\"logo\" src=\"cid:logo1@tls.example.test\">" % marker,
+                      subtype="html")
+    # An inline image of the HTML part (multipart/related, cid: URL): shown from the message itself.
+    m.get_payload()[1].add_related(PNG, "image", "png", cid="<logo1@tls.example.test>")
     m.add_attachment(attachment, maintype="application", subtype="octet-stream", filename="figures.bin")
     return m
 
@@ -231,7 +236,11 @@ class EscrowTest(unittest.TestCase):
         self.assertIn(b"figures.bin", page)
         session_csrf = csrf_of(page)
 
-        status, headers, data = c.request("GET", "/read/att/0")
+        self.assertIn(b"data:image/png;base64,", page, "the inline image is shown from the message itself")
+        att = re.search(rb'href="(/read/att/\d+)" download>figures\.bin<', page)
+        self.assertIsNotNone(att, page[-3000:])
+        self.assertEqual(page.count(b"/read/att/"), 1, "the inline image is not listed as a file")
+        status, headers, data = c.request("GET", att.group(1).decode())
         self.assertEqual(status, 200)
         self.assertEqual(data, attachment)
         self.assertTrue(headers["Content-Disposition"].startswith("attachment;"), headers["Content-Disposition"])
@@ -265,7 +274,7 @@ class EscrowTest(unittest.TestCase):
         audit = json.loads(self.mw.cli("escrow", "audit", eid, "--json").stdout)
         self.assertEqual(audit["chain"], "intact", audit)
         events = [e["event"] for e in audit["entries"]]
-        for ev in ("sealed", "link_opened", "code_sent", "code_failed", "code_accepted", "viewed",
+        for ev in ("sealed", "notice_sent", "link_opened", "code_sent", "code_failed", "code_accepted", "viewed",
                    "attachment_downloaded", "reply_sent", "logout"):
             self.assertIn(ev, events)
         self.assertEqual(events[0], "sealed")
@@ -273,8 +282,7 @@ class EscrowTest(unittest.TestCase):
         self.assertEqual((opened["address"], opened["user_agent"]), ("127.0.0.1", "test-client/1.0"))
         text = self.mw.cli("escrow", "audit", eid).stdout
         self.assertIn("chain: intact", text)
-        with open(os.path.join(self.tmp.path, "audit-%s.txt" % eid), "w") as f:
-            f.write(text)
+        print("\n$ mailward escrow audit %s\n%s" % (eid, text))  # shown in the test's output
 
     def test_wrong_codes_lock_and_revocation_ends_access(self):
         qid, _, link = self.escrow_one("LOCK" + uuid.uuid4().hex[:8])

@@ -2,8 +2,10 @@
 addresses, a lab HTTPS server (certificate from the lab CA) serves the policies, mailward fetches
 them through its own resolver and decide() enforces them: enforce with a matching MX -> delivered at
 verify over TLS; enforce whose mx patterns match no MX -> never delivered (held); testing mode ->
-reported only; an unchanged policy id -> no refetch; a policy served with the wrong media type ->
-ignored (no policy), and the reasons say so."""
+reported only; an unchanged policy id -> no refetch; a policy served with the wrong media type, by
+a redirect, over 64 KiB or with a certificate from an untrusted CA -> ignored (no policy), and the
+reasons say so; a policy whose max_age ran out is fetched again and the new one applies; a fetched
+enforce policy survives a restart of mailward while the policy host is gone."""
 import os
 import smtplib
 import sys
@@ -16,7 +18,10 @@ from harness import Mailward, TempDir, wait_for  # noqa: E402
 from mwlab import PolicyServer, free_port, received_tls, standard_lab  # noqa: E402
 
 SENDER = "alice@tls.example.test"
-DOMAINS = ["sts-ok.example.test", "sts-bad.example.test", "sts-testing.example.test", "sts-type.example.test"]
+DOMAINS = ["sts-ok.example.test", "sts-bad.example.test", "sts-testing.example.test", "sts-type.example.test",
+           "sts-redirect.example.test", "sts-big.example.test", "sts-expiry.example.test",
+           "sts-persist.example.test"]
+UNTRUSTED = "sts-untrusted.example.test"  # its policy host's certificate is self-signed
 
 
 def submit(mw, rcpt, marker):
@@ -44,13 +49,25 @@ class MtaStsTest(unittest.TestCase):
         cls.https.set_policy("sts-testing.example.test", "testing", ["mx.elsewhere.example.test"])
         cls.https.set_policy("sts-type.example.test", "enforce", ["mx.elsewhere.example.test"],
                              content_type="text/html")
-        for d in DOMAINS:
+        # Answers that must all be ignored (each would hold the mail if it were taken as a policy).
+        cls.https.set_response("sts-redirect.example.test", 302, "text/plain", "moved\n",
+                               {"Location": "https://mta-sts.sts-bad.example.test:%d/.well-known/mta-sts.txt" % port})
+        big = "version: STSv1\r\nmode: enforce\r\nmax_age: 86400\r\n" + "mx: mx.elsewhere.example.test\r\n" * 3000
+        cls.https.set_response("sts-big.example.test", 200, "text/plain", big)
+        cls.https.set_policy("sts-expiry.example.test", "enforce", ["mx.tls.example.test"], max_age=3)
+        cls.https.set_policy("sts-persist.example.test", "enforce", ["mx.elsewhere.example.test"])
+        untrusted_addr = "%s.78" % lab.block
+        cert2, key2 = lab.ca.self_signed("mta-sts." + UNTRUSTED)
+        cls.untrusted = PolicyServer(untrusted_addr, port, cert2, key2)
+        cls.untrusted.set_policy(UNTRUSTED, "enforce", ["mx.elsewhere.example.test"])
+        for d in DOMAINS + [UNTRUSTED]:
             lab.dns.add_zone(d, [("@", "MX", "10 mx.tls.example.test."),
                                  ("_mta-sts", "TXT", '"v=STSv1; id=20261128a;"'),
-                                 ("mta-sts", "A", https_addr)])
-        lab.mx.accept_domains(DOMAINS)
+                                 ("mta-sts", "A", untrusted_addr if d == UNTRUSTED else https_addr)])
+        lab.mx.accept_domains(DOMAINS + [UNTRUSTED])
         lab.start()
         cls.https.start()
+        cls.untrusted.start()
         extra = lab.mailward_config()
         extra["delivery"]["retry_schedule"] = ["3s"]
         extra["policy"] = {"mta_sts_port": port}
@@ -62,6 +79,7 @@ class MtaStsTest(unittest.TestCase):
             cls.mw.stop()
         finally:
             cls.https.stop()
+            cls.untrusted.stop()
             cls.lab.stop()
             cls.tmp.cleanup()
 
@@ -117,6 +135,60 @@ class MtaStsTest(unittest.TestCase):
         self.assertTrue(any(x.startswith("mta-sts:") and "fail" in x for x in line["level_reasons"]), line)
         self.assertFalse(any("MTA-STS enforce" in x for x in line["level_reasons"]), line)
         self.assertGreaterEqual(self.https.count("sts-type.example.test"), 1)
+
+    def test_redirect_oversize_and_untrusted_policies_are_ignored(self):
+        cases = [("sts-redirect.example.test", "redirect", self.https),
+                 ("sts-big.example.test", "larger than", self.https),
+                 (UNTRUSTED, "certificate", self.untrusted)]
+        for domain, why, server in cases:
+            with self.subTest(domain=domain):
+                qid = submit(self.mw, "bob@" + domain, "ignored-" + domain)
+                wait_for(lambda: self.state(qid)["state"] == "delivered", what="delivery to " + domain)
+                line = self.reasons(qid)
+                self.assertFalse(any("MTA-STS enforce" in x for x in line["level_reasons"]), line)
+                sts = [x for x in line["level_reasons"] if x.startswith("mta-sts:")]
+                self.assertTrue(sts and "fetch failed" in sts[0] and why in sts[0], line)
+                if server is self.https:  # (the untrusted one is never reached past the handshake)
+                    self.assertGreaterEqual(server.count(domain), 1, "the policy host was asked")
+
+    def test_expired_policy_is_fetched_again_and_the_new_one_applies(self):
+        domain = "sts-expiry.example.test"
+        qid = submit(self.mw, "bob@" + domain, "expiry-1")
+        wait_for(lambda: self.state(qid)["state"] == "delivered", what="delivery under the first policy")
+        first = self.https.count(domain)
+        self.assertGreaterEqual(first, 1)
+        # The policy host now names another MX; the TXT id stays the same. Once max_age (3 s) has
+        # passed, mailward must fetch again and hold the mail.
+        self.https.set_policy(domain, "enforce", ["mx.elsewhere.example.test"], max_age=3)
+        time.sleep(4)
+        qid2 = submit(self.mw, "bob@" + domain, "expiry-2")
+        r = wait_for(lambda: (s := self.state(qid2))["attempts"] >= 1 and s, what="an attempt")
+        self.assertEqual(r["state"], "queued")
+        self.assertIn("no MX host of %s may be used" % domain, r["last_error"])
+        self.assertGreater(self.https.count(domain), first, "fetched again after max_age")
+        self.assertTrue(any("fetched" in x for x in self.reasons(qid2)["level_reasons"] if x.startswith("mta-sts:")))
+
+    def test_enforce_policy_survives_a_restart_while_the_policy_host_is_gone(self):
+        domain = "sts-persist.example.test"
+        qid = submit(self.mw, "bob@" + domain, "persist-1")
+        r = wait_for(lambda: (s := self.state(qid))["attempts"] >= 1 and s, what="an attempt")
+        self.assertIn("no MX host of %s may be used" % domain, r["last_error"])
+        fetched = self.https.count(domain)
+        self.mw.stop()
+        self.https.set_response(domain, 404, "text/plain", "gone\n")  # the policy host forgot it
+        self.mw.start()
+        cache = os.path.join(self.mw.data_dir, "mta-sts-cache.json")
+        self.assertTrue(os.path.exists(cache))
+        self.assertEqual(os.stat(cache).st_mode & 0o077, 0)
+        qid2 = submit(self.mw, "bob@" + domain, "persist-2")
+        r = wait_for(lambda: (s := self.state(qid2))["attempts"] >= 1 and s, what="an attempt after restart")
+        self.assertEqual(r["state"], "queued")
+        self.assertIn("no MX host of %s may be used" % domain, r["last_error"])
+        sts = [x for x in self.reasons(qid2)["level_reasons"] if x.startswith("mta-sts:")]
+        self.assertTrue(sts and "enforce" in sts[0] and "cached" in sts[0], sts)
+        self.assertEqual(self.https.count(domain), fetched, "the persisted policy was used, nothing fetched")
+        time.sleep(1)
+        self.assertEqual([m for m in self.lab.mx.messages(domain) if b"persist-" in m], [])
 
     def test_check_reports_the_policy_and_which_mx_hosts_match(self):
         import json

@@ -223,7 +223,11 @@ void SqliteEscrowStore::create(EscrowRecord rec, EscrowAuditEntry first, StoredM
             if (auto r = mark_escrowed(db, rec.queue_id, rec.rcpt_index, rec.id); !r) return r;
             if (auto r = insert_record(db, rec); !r) return r;
             if (auto r = append_in(db, first, chain); !r) return r;
-            return insert_message(db, notice);
+            if (auto r = insert_message(db, notice); !r) return r;
+            EscrowAuditEntry sent = first;
+            sent.event = std::string(escrow_event::notice_sent);
+            sent.detail = "notice " + notice.envelope.id + " queued for delivery to " + rec.recipient;
+            return append_in(db, sent, chain);
         },
         std::move(done));
 }

@@ -1,6 +1,7 @@
 """A small HTTPS server for the lab: serves MTA-STS policies (RFC 8461) at
 https://mta-sts.<domain>/.well-known/mta-sts.txt, chosen by the Host header, with a certificate
-from the lab's test CA. Policies can be changed while it runs; requests are counted per host.
+from the lab's test CA (or any other: an untrusted one for tests). Policies and raw answers
+(redirects, oversized bodies) can be changed while it runs; requests are counted per host.
 It runs in a thread of the test process and stops with stop()."""
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ class PolicyServer:
         if not address.startswith("127."):
             raise ValueError("lab servers listen on loopback only")
         self.address, self.port = address, port
-        self.policies: dict[str, tuple[int, str, str]] = {}  # host -> (status, content type, body)
+        # host -> (status, content type, body, extra headers)
+        self.policies: dict[str, tuple[int, str, str, dict[str, str]]] = {}
         self.requests: dict[str, int] = {}
         self._lock = threading.Lock()
         server = self
@@ -27,10 +29,12 @@ class PolicyServer:
                 with server._lock:
                     server.requests[host] = server.requests.get(host, 0) + 1
                     entry = server.policies.get(host) if self.path == "/.well-known/mta-sts.txt" else None
-                status, ctype, body = entry or (404, "text/plain", "not found\n")
+                status, ctype, body, headers = entry or (404, "text/plain", "not found\n", {})
                 data = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
+                for k, v in headers.items():
+                    self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -48,8 +52,13 @@ class PolicyServer:
                    status: int = 200, content_type: str = "text/plain") -> None:
         body = "version: STSv1\r\nmode: %s\r\n%smax_age: %d\r\n" % (
             mode, "".join("mx: %s\r\n" % m for m in mx), max_age)
+        self.set_response(domain, status, content_type, body)
+
+    def set_response(self, domain: str, status: int, content_type: str, body: str,
+                     headers: Optional[dict[str, str]] = None) -> None:
+        """Any answer for domain's policy URL: a redirect, an oversized body, a 404."""
         with self._lock:
-            self.policies["mta-sts." + domain] = (status, content_type, body)
+            self.policies["mta-sts." + domain] = (status, content_type, body, dict(headers or {}))
 
     def count(self, domain: str) -> int:
         with self._lock:

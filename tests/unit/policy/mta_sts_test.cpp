@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/timefmt.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
@@ -230,6 +232,9 @@ const Clock::time_point t0 = Clock::from_time_t(1700000000);
 
 Result<dns::TxtAnswer> rec(const std::string& id) { return txt({"v=STSv1; id=" + id + ";"}); }
 
+// The status's "next try after" time for t0 + s.
+std::string after(long s) { return common::iso8601(t0 + seconds(s)); }
+
 TEST(MtaStsCache, Scenarios) {
     using S = MtaStsLookup::Source;
     const long day = 86400;
@@ -251,15 +256,45 @@ TEST(MtaStsCache, Scenarios) {
            "mta-sts: enforce (id a1, fetched)"},
           {60, rec("a2"), failed(MtaStsErrc::tls_failed, "certificate verify failed"), true, Mode::enforce,
            S::cache, "a1", "mta-sts: enforce (id a1, cached; fetch failed: certificate verify failed)"},
+          // within the back-off (5 min after the failure): no new fetch, the cached policy stays
+          {60 + 299, rec("a2"), std::nullopt, false, Mode::enforce, S::cache, "a1",
+           "mta-sts: enforce (id a1, cached; fetch failed: certificate verify failed; next try after " +
+               after(60 + 300) + ")"},
           {day - 1, rec("a2"), std::nullopt, true, Mode::enforce, S::cache, "a1",
            "mta-sts: enforce (id a1, cached; fetch failed: certificate verify failed)"},
-          {day, rec("a2"), std::nullopt, true, std::nullopt, S::none, "",
+          // the second failure doubled the back-off (10 min); the cached policy has expired meanwhile
+          {day, rec("a2"), std::nullopt, false, std::nullopt, S::none, "",
+           "mta-sts: fetch failed: certificate verify failed; next try after " + after(day - 1 + 600)},
+          {day - 1 + 600, rec("a2"), std::nullopt, true, std::nullopt, S::none, "",
            "mta-sts: fetch failed: certificate verify failed"}}},
-        {"fetch failure without a cached policy: no policy",
+        {"fetch failure without a cached policy: no policy, and no new fetch for every message",
          {{0, rec("a1"), failed(MtaStsErrc::redirect, "HTTP 301 redirect (not followed)"), true, std::nullopt,
            S::none, "", "mta-sts: fetch failed: HTTP 301 redirect (not followed)"},
-          {1, rec("a1"), fetched(Mode::enforce, day), true, Mode::enforce, S::fetched, "a1",
-           "mta-sts: enforce (id a1, fetched)"}}},
+          {1, rec("a1"), fetched(Mode::enforce, day), false, std::nullopt, S::none, "",
+           "mta-sts: fetch failed: HTTP 301 redirect (not followed); next try after " + after(300)},
+          {299, rec("a1"), std::nullopt, false, std::nullopt, S::none, "",
+           "mta-sts: fetch failed: HTTP 301 redirect (not followed); next try after " + after(300)},
+          {300, rec("a1"), std::nullopt, true, Mode::enforce, S::fetched, "a1", "mta-sts: enforce (id a1, fetched)"}}},
+        {"the back-off doubles up to an hour and a success resets it",
+         {{0, rec("a1"), failed(MtaStsErrc::connect_failed, "refused"), true, std::nullopt, S::none, "",
+           "mta-sts: fetch failed: refused"},
+          {300, rec("a1"), std::nullopt, true, std::nullopt, S::none, "", "mta-sts: fetch failed: refused"},
+          {301, rec("a1"), std::nullopt, false, std::nullopt, S::none, "",
+           "mta-sts: fetch failed: refused; next try after " + after(300 + 600)},
+          {900, rec("a1"), std::nullopt, true, std::nullopt, S::none, "", "mta-sts: fetch failed: refused"},
+          {2100, rec("a1"), std::nullopt, true, std::nullopt, S::none, "", "mta-sts: fetch failed: refused"},
+          {4500, rec("a1"), std::nullopt, true, std::nullopt, S::none, "", "mta-sts: fetch failed: refused"},
+          // 300, 600, 1200, 2400, then capped at 3600
+          {4500 + 3599, rec("a1"), std::nullopt, false, std::nullopt, S::none, "",
+           "mta-sts: fetch failed: refused; next try after " + after(4500 + 3600)},
+          {4500 + 3600, rec("a1"), std::nullopt, true, std::nullopt, S::none, "", "mta-sts: fetch failed: refused"},
+          {4500 + 7200, rec("a1"), fetched(Mode::enforce, 60), true, Mode::enforce, S::fetched, "a1",
+           "mta-sts: enforce (id a1, fetched)"},
+          // after the success, a failure starts again at 5 minutes
+          {4500 + 7200 + 60, rec("a1"), failed(MtaStsErrc::connect_failed, "refused"), true, std::nullopt,
+           S::none, "", "mta-sts: fetch failed: refused"},
+          {4500 + 7200 + 61, rec("a1"), std::nullopt, false, std::nullopt, S::none, "",
+           "mta-sts: fetch failed: refused; next try after " + after(4500 + 7200 + 60 + 300)}}},
         {"a failed fetch without detail says the error",
          {{0, rec("a1"), failed(MtaStsErrc::too_large, ""), true, std::nullopt, S::none, "",
            "mta-sts: fetch failed: policy is too large"}}},
@@ -306,7 +341,8 @@ TEST(MtaStsCache, Scenarios) {
            "a1", "mta-sts: enforce (id a1, cached; fetch failed: refused)"},
           {36 * 3600 - 1, rec("a1"), std::nullopt, true, Mode::enforce, S::cache, "a1",
            "mta-sts: enforce (id a1, cached; fetch failed: refused)"},
-          {36 * 3600, rec("a1"), std::nullopt, true, std::nullopt, S::none, "", "mta-sts: fetch failed: refused"}}},
+          {36 * 3600, rec("a1"), std::nullopt, false, std::nullopt, S::none, "",
+           "mta-sts: fetch failed: refused; next try after " + after(36 * 3600 - 1 + 600)}}},
         {"max_age 0 is used once and never cached for later",
          {{0, rec("a1"), fetched(Mode::enforce, 0), true, Mode::enforce, S::fetched, "a1",
            "mta-sts: enforce (id a1, fetched)"},

@@ -143,12 +143,14 @@ TEST_F(EscrowStoreTest, ShredDestroysTheKeyAndPurgeTheCiphertext) {
 
     auto rows = es->audit("e1");
     ASSERT_TRUE(rows);
-    ASSERT_EQ(rows->size(), 3u);
+    ASSERT_EQ(rows->size(), 4u);
     EXPECT_EQ((*rows)[0].event, "sealed");
-    EXPECT_EQ((*rows)[1].event, "revoked");
-    EXPECT_EQ((*rows)[2].event, "purged");
-    EXPECT_EQ((*rows)[1].prev_hash, (*rows)[0].hash);
-    EXPECT_EQ((*rows)[2].hash, (*rows)[1].hash + "|purged/");
+    EXPECT_EQ((*rows)[1].event, "notice_sent");
+    EXPECT_EQ((*rows)[1].detail, "notice N1 queued for delivery to bob@example.org");
+    EXPECT_EQ((*rows)[2].event, "revoked");
+    EXPECT_EQ((*rows)[3].event, "purged");
+    EXPECT_EQ((*rows)[2].prev_hash, (*rows)[1].hash);
+    EXPECT_EQ((*rows)[3].hash, (*rows)[2].hash + "|purged/");
 }
 
 TEST_F(EscrowStoreTest, ExpiredIdsAreTheActiveOnesPastExpiry) {
@@ -270,14 +272,14 @@ TEST_F(EscrowStoreTest, AuditIsChainedAndAppendOnly) {
     EXPECT_EQ(es->append_audit(entry(""), chain_fn).error(), common::Errc::invalid_argument);
     auto rows = es->audit("e1");
     ASSERT_TRUE(rows);
-    ASSERT_EQ(rows->size(), 2u);
+    ASSERT_EQ(rows->size(), 3u);
     EXPECT_EQ((*rows)[0].prev_hash, "");
     EXPECT_EQ((*rows)[0].hash, "|sealed/d");
-    EXPECT_EQ((*rows)[1].hash, "|sealed/d|viewed/x");
+    EXPECT_EQ((*rows)[2].hash, (*rows)[1].hash + "|viewed/x");
     RawDb raw(file());
     EXPECT_THROW(raw.exec("UPDATE escrow_audit SET detail = 'forged'"), std::runtime_error);
     EXPECT_THROW(raw.exec("DELETE FROM escrow_audit"), std::runtime_error);
-    EXPECT_EQ(raw.integer("SELECT count(*) FROM escrow_audit"), 2);
+    EXPECT_EQ(raw.integer("SELECT count(*) FROM escrow_audit"), 3);
 }
 
 }  // namespace

@@ -1,0 +1,182 @@
+// The MTA-STS cache beyond its rules table (mta_sts_test.cpp): concurrent lookups of one domain share
+// one fetch; the policy file (RFC 8461 section 5.1: policies survive a restart) round-trips, drops
+// expired, malformed and forged entries, ignores a corrupt file, and is written on every change.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "dns/resolver.hpp"
+#include "policy/mta_sts_cache_file.hpp"
+#include "policy/mta_sts_fetch.hpp"
+
+using namespace mailward;
+using namespace mailward::policy;
+using Clock = std::chrono::system_clock;
+using Mode = MtaStsPolicy::Mode;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A fetch that takes 50 ms of the io_context's time, so lookups overlap.
+class SlowFetcher : public MtaStsFetcher {
+  public:
+    int calls = 0;
+    boost::asio::awaitable<MtaStsFetchResult> fetch(std::string domain) override {
+        ++calls;
+        boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, 50ms);
+        co_await t.async_wait(boost::asio::use_awaitable);
+        MtaStsFetchResult r;
+        r.policy = MtaStsPolicy{Mode::enforce, {"mx." + domain}, std::chrono::seconds(86400)};
+        co_return r;
+    }
+};
+
+class TempDir {
+  public:
+    TempDir() {
+        std::string t = (std::filesystem::temp_directory_path() / "mw-sts-XXXXXX").string();
+        if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
+        path_ = t;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    std::filesystem::path file() const { return path_ / "mta-sts-cache.json"; }
+
+  private:
+    std::filesystem::path path_;
+};
+
+dns::TxtAnswer record(const std::string& id) {
+    dns::TxtAnswer a;
+    a.texts = {"v=STSv1; id=" + id + ";"};
+    return a;
+}
+
+TEST(MtaStsCacheShared, ConcurrentLookupsShareOneFetch) {
+    dns::FakeResolver resolver;
+    resolver.txt_answers.emplace("_mta-sts.example.test", record("s1"));
+    SlowFetcher fetcher;
+    MtaStsCache cache(resolver, fetcher);
+    boost::asio::io_context io;
+    const auto now = Clock::now();
+    std::vector<std::future<MtaStsLookup>> got;
+    for (int i = 0; i < 5; ++i) got.push_back(boost::asio::co_spawn(io, cache.get("example.test", now), boost::asio::use_future));
+    io.run();
+    EXPECT_EQ(fetcher.calls, 1);
+    for (auto& f : got) {
+        auto l = f.get();
+        ASSERT_TRUE(l.policy);
+        EXPECT_EQ(l.policy->mode, Mode::enforce);
+        EXPECT_EQ(l.source, MtaStsLookup::Source::fetched);
+    }
+}
+
+CachedMtaStsPolicy entry(std::string id, Clock::time_point fetched, std::chrono::seconds max_age, Mode mode = Mode::enforce) {
+    CachedMtaStsPolicy c;
+    c.policy = MtaStsPolicy{mode, {"mx1.example.test", "*.example.net"}, max_age};
+    c.id = std::move(id);
+    c.fetched_at = fetched;
+    c.expires = fetched + max_age;
+    return c;
+}
+
+TEST(MtaStsCacheFile, RoundTripAndExpiry) {
+    TempDir dir;
+    MtaStsCacheFile file(dir.file());
+    EXPECT_TRUE(file.load().empty()) << "no file yet";
+    const auto now = Clock::now();
+    std::map<std::string, CachedMtaStsPolicy> in = {
+        {"live.example.test", entry("a1", now - 1h, 86400s)},
+        {"none.example.test", entry("n1", now - 1h, 86400s, Mode::none)},
+        {"old.example.test", entry("o1", now - 48h, 86400s)},
+    };
+    in["none.example.test"].policy.mx.clear();
+    file.save(in);
+    EXPECT_EQ(std::filesystem::status(dir.file()).permissions() & std::filesystem::perms::others_read,
+              std::filesystem::perms::none);
+    auto out = file.load();
+    ASSERT_EQ(out.size(), 2u) << "the expired one is dropped";
+    const auto& live = out.at("live.example.test");
+    EXPECT_EQ(live.id, "a1");
+    EXPECT_EQ(live.policy.mode, Mode::enforce);
+    EXPECT_EQ(live.policy.mx, (std::vector<std::string>{"mx1.example.test", "*.example.net"}));
+    EXPECT_EQ(live.policy.max_age, 86400s);
+    EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(live.expires - in["live.example.test"].expires).count(), 0);
+    EXPECT_EQ(out.at("none.example.test").policy.mode, Mode::none);
+}
+
+TEST(MtaStsCacheFile, DamagedFilesAndEntriesAreDropped) {
+    TempDir dir;
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+    const std::string fresh = std::to_string(now_ms - 1000), later = std::to_string(now_ms + 3600'000);
+    struct Row {
+        const char* name;
+        std::string text;
+        std::size_t want;
+    } rows[] = {
+        {"not json", "{{{ nope", 0},
+        {"not an object", "[1,2]", 0},
+        {"no policies", "{\"version\":1}", 0},
+        {"entry without id", "{\"policies\":{\"a.test\":{\"policy\":\"x\",\"fetched_at\":" + fresh + ",\"expires\":" + later + "}}}", 0},
+        {"policy text forged", "{\"policies\":{\"a.test\":{\"id\":\"i\",\"policy\":\"version: STSv1\\nmode: evil\\nmax_age: 86400\\n\",\"fetched_at\":" + fresh + ",\"expires\":" + later + "}}}", 0},
+        {"expires beyond max_age is capped", "{\"policies\":{\"a.test\":{\"id\":\"i\",\"policy\":\"version: STSv1\\nmode: enforce\\nmax_age: 1\\nmx: m.a.test\\n\",\"fetched_at\":" + fresh + ",\"expires\":" + later + "}}}", 0},
+        {"one good entry", "{\"policies\":{\"a.test\":{\"id\":\"i\",\"policy\":\"version: STSv1\\nmode: enforce\\nmax_age: 86400\\nmx: m.a.test\\n\",\"fetched_at\":" + fresh + ",\"expires\":" + later + "}, \"b.test\": 5}}", 1},
+    };
+    for (const auto& r : rows) {
+        std::ofstream(dir.file()) << r.text;
+        EXPECT_EQ(MtaStsCacheFile(dir.file()).load().size(), r.want) << r.name;
+    }
+}
+
+// A cache with a file: what one process fetched, the next one starts with.
+class OneFetcher : public MtaStsFetcher {
+  public:
+    int calls = 0;
+    boost::asio::awaitable<MtaStsFetchResult> fetch(std::string) override {
+        ++calls;
+        MtaStsFetchResult r;
+        r.policy = MtaStsPolicy{Mode::enforce, {"mx.example.test"}, std::chrono::seconds(86400)};
+        co_return r;
+    }
+};
+
+TEST(MtaStsCacheFile, SurvivesARestart) {
+    TempDir dir;
+    dns::FakeResolver resolver;
+    resolver.txt_answers.emplace("_mta-sts.example.test", record("r1"));
+    const auto now = Clock::now();
+    auto run = [&](MtaStsCache& cache) {
+        boost::asio::io_context io;
+        auto f = boost::asio::co_spawn(io, cache.get("example.test", now + 1min), boost::asio::use_future);
+        io.run();
+        return f.get();
+    };
+    {
+        MtaStsCacheFile file(dir.file());
+        OneFetcher fetcher;
+        MtaStsCache cache(resolver, fetcher, &file);
+        EXPECT_EQ(run(cache).source, MtaStsLookup::Source::fetched);
+        EXPECT_EQ(fetcher.calls, 1);
+    }
+    MtaStsCacheFile file(dir.file());
+    OneFetcher fetcher;
+    MtaStsCache cache(resolver, fetcher, &file);  // "after the restart"
+    EXPECT_EQ(cache.size(), 1u);
+    auto l = run(cache);
+    EXPECT_EQ(l.source, MtaStsLookup::Source::cache);
+    EXPECT_EQ(fetcher.calls, 0) << "no fetch: the persisted policy is used";
+    cache.forget("example.test");
+    EXPECT_TRUE(MtaStsCacheFile(dir.file()).load().empty()) << "forget is persisted too";
+}
+
+}  // namespace
