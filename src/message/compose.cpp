@@ -56,10 +56,32 @@ std::string new_message_id(const std::string& from) {
     return std::string(hex) + "@" + (domain.empty() ? "localhost" : domain);
 }
 
+// No CR, LF or NUL where GMime writes the value as given (ids, types, header names): they would
+// start a header of the caller's choosing.
+bool header_safe(std::string_view v) { return v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos; }
+
+bool header_name_ok(std::string_view n) {
+    if (n.empty()) return false;
+    for (unsigned char c : n)
+        if (c <= 0x20 || c >= 0x7f || c == ':') return false;
+    return true;
+}
+
+bool inputs_safe(const ComposeInput& in) {
+    if (!header_safe(in.message_id) || !header_safe(in.in_reply_to) || !header_safe(in.date)) return false;
+    for (const auto& [k, v] : in.extra_headers)
+        if (!header_name_ok(k) || !header_safe(v)) return false;
+    for (const auto& a : in.attachments)
+        if (!header_safe(a.content_type) || !header_safe(a.content_id) || a.content_type.find(';') != std::string::npos)
+            return false;
+    return true;
+}
+
 }  // namespace
 
 Result<std::string> compose_message(const ComposeInput& in) {
     detail::init();
+    if (!inputs_safe(in)) return common::Errc::invalid_argument;
     Ptr<GMimeMessage> msg(g_mime_message_new(TRUE));
     if (!add_addresses(msg.get(), GMIME_ADDRESS_TYPE_FROM, in.from) ||
         !add_addresses(msg.get(), GMIME_ADDRESS_TYPE_TO, in.to))

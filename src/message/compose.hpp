@@ -26,7 +26,9 @@ struct ComposeInput {
     std::vector<Attachment> attachments;  // -> multipart/mixed
 };
 
-// Errors: common::Errc::invalid_argument when from or to is not an address.
+// Errors: common::Errc::invalid_argument when from or to is not an address, or when a value GMime
+// writes as given (message_id, in_reply_to, date, extra header names and values, attachment
+// content_type / content_id) holds CR, LF or NUL, or a header name is not printable ASCII without ':'.
 Result<std::string> compose_message(const ComposeInput& in);
 
 }  // namespace mailward::message

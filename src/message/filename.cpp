@@ -11,9 +11,11 @@ namespace {
 constexpr std::size_t kMaxBytes = 120;
 
 bool reserved_windows_name(std::string_view stem) {
-    static constexpr std::array<std::string_view, 22> names = {
-        "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7",
-        "com8", "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9"};
+    // Windows also reserves COM and LPT with the superscript digits 1-3 (U+00B9, U+00B2, U+00B3).
+    static constexpr std::array<std::string_view, 30> names = {
+        "con", "prn", "aux", "nul", "conin$", "conout$", "com1", "com2", "com3", "com4", "com5", "com6", "com7",
+        "com8", "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+        "com\xC2\xB9", "com\xC2\xB2", "com\xC2\xB3", "lpt\xC2\xB9", "lpt\xC2\xB2", "lpt\xC2\xB3"};
     std::string s(stem);
     for (auto& c : s)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -29,6 +31,26 @@ std::size_t seq_len(unsigned char lead) {
     if ((lead & 0xF0) == 0xE0) return 3;
     if ((lead & 0xF8) == 0xF0) return 4;
     return 0;
+}
+
+// The code point of the n-byte sequence at p, or -1 when it is not valid UTF-8 (overlong forms,
+// surrogates and values above U+10FFFF are not).
+long decode(const unsigned char* p, std::size_t n) {
+    long cp = n == 1 ? p[0] : n == 2 ? (p[0] & 0x1F) : n == 3 ? (p[0] & 0x0F) : (p[0] & 0x07);
+    for (std::size_t k = 1; k < n; ++k) {
+        if ((p[k] & 0xC0) != 0x80) return -1;
+        cp = (cp << 6) | (p[k] & 0x3F);
+    }
+    static constexpr long kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+    return cp;
+}
+
+// Characters a file name must not carry: C0 and C1 controls, and the bidirectional controls that
+// can make "gpj.exe" look like "exe.jpg" (U+061C, U+200E/F, U+202A-E, U+2066-9).
+bool unsafe_code_point(long cp) {
+    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x061C || cp == 0x200E || cp == 0x200F ||
+           (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
 // The longest prefix of s of at most max bytes that ends at a character boundary.
@@ -54,18 +76,20 @@ std::string sanitize_filename(std::string_view name) {
     for (std::size_t i = 0; i < name.size();) {
         unsigned char c = static_cast<unsigned char>(name[i]);
         std::size_t n = seq_len(c);
-        bool valid = n > 0 && i + n <= name.size();
-        for (std::size_t k = 1; valid && k < n; ++k)
-            valid = (static_cast<unsigned char>(name[i + k]) & 0xC0) == 0x80;
-        if (!valid) {
+        const long cp = n > 0 && i + n <= name.size()
+                            ? decode(reinterpret_cast<const unsigned char*>(name.data() + i), n)
+                            : -1;
+        if (cp < 0) {
             out += '_';
             ++i;
             continue;
         }
         if (n == 1) {
-            bool bad = c < 0x20 || c == 0x7f || c == '"' || c == '<' || c == '>' || c == ':' || c == '|' || c == '?' ||
-                       c == '*' || c == '\'' || c == ';' || c == '%';
+            bool bad = unsafe_code_point(cp) || c == '"' || c == '<' || c == '>' || c == ':' || c == '|' ||
+                       c == '?' || c == '*' || c == '\'' || c == ';' || c == '%';
             out += bad ? '_' : static_cast<char>(c);
+        } else if (unsafe_code_point(cp)) {
+            out += '_';
         } else {
             out.append(name.substr(i, n));
         }

@@ -17,6 +17,8 @@ Result<std::vector<FormPart>> parse_form_data(std::string_view content_type_head
             !g_mime_content_type_get_parameter(type.get(), "boundary"))
             return common::Errc::invalid_argument;
     }
+    // Counted before GMime parses (it would build every part first).
+    if (detail::boundary_lines(body) > max_parts + 1) return common::Errc::too_large;
     std::string entity = "Content-Type: " + ct + "\r\n\r\n";
     entity.append(body);
     auto stream = detail::stream_of(entity);

@@ -37,6 +37,12 @@ std::string valid_utf8(std::string_view s) {
     return out;
 }
 
+std::size_t boundary_lines(std::string_view bytes) {
+    std::size_t n = bytes.rfind("--", 0) == 0 ? 1 : 0;
+    for (std::size_t at = 0; (at = bytes.find("\n--", at)) != std::string_view::npos; at += 3) ++n;
+    return n;
+}
+
 std::string to_utf8(std::string_view text, const char* charset) {
     if (text.empty()) return {};
     std::string cs = charset ? charset : "";

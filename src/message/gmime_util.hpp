@@ -30,5 +30,8 @@ std::string decoded_content(GMimePart* part);
 std::string to_utf8(std::string_view text, const char* charset);
 // s itself when valid UTF-8, else with invalid sequences replaced by U+FFFD.
 std::string valid_utf8(std::string_view s);
+// Lines that begin with "--" (candidate MIME boundary lines): an upper bound on the parts a parser
+// can make of bytes, counted before parsing.
+std::size_t boundary_lines(std::string_view bytes);
 
 }  // namespace mailward::message::detail

@@ -129,6 +129,9 @@ const boost::system::error_category& message_category() noexcept {
 Result<MessageView> parse_message(std::string_view rfc5322, const ParseLimits& limits) {
     detail::init();
     if (rfc5322.empty()) return MessageErrc::unparsable;
+    // GMime builds the whole tree before the walk below can count: refuse input with more boundary
+    // lines than the limits allow first, so a hostile message cannot cost minutes and gigabytes.
+    if (detail::boundary_lines(rfc5322) > 2 * limits.max_parts + 2) return MessageErrc::too_many_parts;
     auto stream = detail::stream_of(rfc5322);
     Ptr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
     Ptr<GMimeMessage> msg(g_mime_parser_construct_message(parser.get(), nullptr));

@@ -40,10 +40,11 @@ struct ParseLimits {
 // Errors: unparsable (not a message), too_many_parts, too_deep.
 Result<MessageView> parse_message(std::string_view rfc5322, const ParseLimits& limits = {});
 
-// A file name safe on any system for Content-Disposition and downloads: UTF-8 kept; path
-// separators, control characters, quotes and characters Windows refuses replaced by '_'; leading
-// dots and trailing dots/spaces removed; reserved device names (CON, NUL, COM1, ...) prefixed with
-// '_'; at most 120 bytes, cut at a UTF-8 boundary, the extension kept; never empty ("attachment").
+// A file name safe on any system for Content-Disposition and downloads: valid UTF-8 kept; invalid
+// sequences (overlong, surrogates, > U+10FFFF), C0/C1 and bidirectional controls, quotes and
+// characters Windows refuses replaced by '_'; only the last path component; leading dots and
+// trailing dots/spaces removed; reserved device names (CON, NUL, CONIN$, COM1, COM¹, ...) prefixed
+// with '_'; at most 120 bytes, cut at a character boundary, the extension kept; never empty.
 std::string sanitize_filename(std::string_view name);
 
 }  // namespace mailward::message

@@ -75,11 +75,13 @@ struct Form {
     }
 };
 
-// application/x-www-form-urlencoded or multipart/form-data; nullopt when malformed.
-std::optional<Form> read_form(const HttpRequest& req) {
+// application/x-www-form-urlencoded, or multipart/form-data where files are expected (the reply
+// form only: multipart is parsed only after the session is known); nullopt when malformed.
+std::optional<Form> read_form(const HttpRequest& req, bool multipart_allowed) {
     Form f;
     auto ct = lower(req.header("content-type").value_or(""));
     if (ct.rfind("multipart/form-data", 0) == 0) {
+        if (!multipart_allowed) return std::nullopt;
         auto parts = message::parse_form_data(req.header("content-type").value_or(""), req.body);
         if (!parts) return std::nullopt;
         for (auto& p : *parts) {
@@ -242,7 +244,9 @@ HttpResponse Portal::route(const HttpRequest& req, TimePoint now) {
             return r;
         }
 
-        auto form = read_form(req);
+        // The forms before sign-in are a token and a code: a large body is not one of them.
+        if (req.body.size() > 8 * 1024) return page(413, "Request too large", "This form cannot be that large.");
+        auto form = read_form(req, false);
         if (!form) return page(400, "Bad request", "The form could not be read.");
         const std::string expected = is_token(pre) ? service_.pre_login_csrf(pre, token) : std::string();
         if (expected.empty() || !constant_time_equal(form->get("csrf"), expected))
@@ -293,7 +297,7 @@ HttpResponse Portal::route(const HttpRequest& req, TimePoint now) {
         }
         if (post) {
             // For multipart bodies the token is a form field like any other.
-            auto form = read_form(req);
+            auto form = read_form(req, path == "/read/reply");
             if (!form) return page(400, "Bad request", "The form could not be read.");
             if (!constant_time_equal(form->get("csrf"), s->csrf))
                 return page(403, "Request refused", "This form has expired. Reload the page and try again.");

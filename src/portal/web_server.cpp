@@ -197,8 +197,12 @@ asio::awaitable<void> session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socke
         const std::size_t bytes = response.body.size();
         boost::system::error_code wec;
         co_await send(stream, std::move(response), req.version(), keep_alive && ok, head, limits, wec);
-        spdlog::debug("portal: {} {} {} {} bytes {} ms from {}", std::string(req.method_string()),
-                      std::string(req.target().substr(0, req.target().find('?'))), status, bytes,
+        // Never the query, and never a link token (/m/TOKEN/...): logs are not a place for secrets.
+        std::string logged(req.target().substr(0, req.target().find('?')));
+        if (logged.rfind("/m/", 0) == 0) logged = "/m/(token)" + (logged.find('/', 3) == std::string::npos
+                                                                       ? std::string()
+                                                                       : logged.substr(logged.find('/', 3)));
+        spdlog::debug("portal: {} {} {} {} bytes {} ms from {}", std::string(req.method_string()), logged, status, bytes,
                       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
                           .count(),
                       ip);

@@ -381,6 +381,11 @@ class EscrowTest(unittest.TestCase):
         for method, path, want in cases:
             status = c.request(method, path, body="" if method == "POST" else None)[0]
             self.assertEqual(status, want, (method, path))
+        # Before sign-in, a form is small and urlencoded: anything else is refused unread.
+        token_path = "/m/" + "B" * 43
+        self.assertEqual(c.form(token_path + "/code", {"csrf": "x" * 20000})[0], 413)
+        self.assertEqual(c.request("POST", token_path + "/code", "--b\r\n\r\n--b--\r\n",
+                                   {"Content-Type": "multipart/form-data; boundary=b"})[0], 400)
         for args, text in ((("escrow", "revoke", "nothex"), "not an escrow id"),
                            (("escrow", "audit", "0123456789abcdef"), "no escrowed message")):
             p = self.mw.cli(*args, check=False)

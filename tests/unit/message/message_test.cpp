@@ -3,6 +3,9 @@
 // trips through parse_message; multipart/form-data; safe file names.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <functional>
+
 #include "message/compose.hpp"
 #include "message/form_data.hpp"
 #include "message/view.hpp"
@@ -150,6 +153,55 @@ TEST(Compose, RoundTrips) {
     EXPECT_FALSE(compose_message(bad));
 }
 
+TEST(Compose, RefusesHeaderInjection) {
+    auto base = [] {
+        ComposeInput in;
+        in.from = "a@example.org";
+        in.to = "b@example.net";
+        in.subject = "s";
+        in.text = "t";
+        return in;
+    };
+    struct Row {
+        const char* name;
+        std::function<void(ComposeInput&)> change;
+    } rows[] = {
+        {"message id", [](ComposeInput& in) { in.message_id = "x@y>\r\nBcc: evil@example.com\r\nX: <z"; }},
+        {"in-reply-to", [](ComposeInput& in) { in.in_reply_to = "x\nBcc: evil@example.com"; }},
+        {"date", [](ComposeInput& in) { in.date = "Sun, 29 Nov 2026\r\nBcc: e@x"; }},
+        {"header name", [](ComposeInput& in) { in.extra_headers = {{"X-A\r\nBcc", "v"}}; }},
+        {"header name with colon", [](ComposeInput& in) { in.extra_headers = {{"Bcc: e@x\r\nX", "v"}}; }},
+        {"header value", [](ComposeInput& in) { in.extra_headers = {{"X-A", "v\r\nBcc: e@x"}}; }},
+        {"attachment type", [](ComposeInput& in) {
+             in.attachments = {{"a.bin", "application/pdf\r\nX-Evil: 1", "d", "", false}};
+         }},
+        {"attachment type parameters", [](ComposeInput& in) {
+             in.attachments = {{"a.bin", "text/html; charset=x", "d", "", false}};
+         }},
+        {"content id", [](ComposeInput& in) { in.attachments = {{"a.bin", "image/png", "d", "c\nX-Evil: 1", true}}; }},
+        {"nul", [](ComposeInput& in) { in.message_id = std::string("a\0b@c", 5); }},
+    };
+    ASSERT_TRUE(compose_message(base()));
+    for (const auto& r : rows) {
+        auto in = base();
+        r.change(in);
+        auto out = compose_message(in);
+        ASSERT_FALSE(out) << r.name;
+        EXPECT_EQ(out.error(), common::Errc::invalid_argument) << r.name;
+    }
+}
+
+TEST(MessageView, ManyPartsAreRefusedBeforeParsing) {
+    std::string many = "Subject: many\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n";
+    for (int i = 0; i < 200000; ++i) many += "--x\r\n\r\np\r\n";
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(parse_message(many).error(), MessageErrc::too_many_parts);
+    std::string form;
+    for (int i = 0; i < 200000; ++i) form += "--B\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nv\r\n";
+    EXPECT_EQ(parse_form_data("multipart/form-data; boundary=B", form).error(), common::Errc::too_large);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << "refused without parsing";
+}
+
 TEST(FormData, FieldsFilesAndBadInput) {
     const std::string ct = "multipart/form-data; boundary=XyZ";
     const std::string body =
@@ -195,6 +247,14 @@ TEST(FileNames, AreSafe) {
         {"...", "attachment"},
         {"r\xC3\xA9sum\xC3\xA9.pdf", "r\xC3\xA9sum\xC3\xA9.pdf"},
         {"bad\xff.txt", "bad_.txt"},
+        {"a\xC0\xAF..\xC0\xAF" "b.txt", "a__..__b.txt"},         // overlong '/': each byte replaced
+        {"s\xED\xA0\x80.txt", "s___.txt"},                        // a surrogate
+        {"big\xF4\x90\x80\x80.txt", "big____.txt"},              // above U+10FFFF
+        {"x\xF5\x80\x80\x80.txt", "x____.txt"},                  // F5 lead byte
+        {"invoice\xE2\x80\xAEgpj.exe", "invoice_gpj.exe"},       // right-to-left override
+        {"c1\xC2\x85.txt", "c1_.txt"},                             // NEL, a C1 control
+        {"CONIN$", "_CONIN$"},
+        {"com\xC2\xB9.txt", "_com\xC2\xB9.txt"},
     };
     for (const auto& r : rows) EXPECT_EQ(sanitize_filename(r.in), r.want) << r.in;
     std::string long_name;
