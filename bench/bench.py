@@ -611,7 +611,7 @@ def main() -> int:
     if os.geteuid() != 0:
         raise SystemExit("bench/run needs root (Postfix runs as a private instance)")
 
-    work = Path(tempfile.mkdtemp(prefix="mwbench-", dir="/tmp"))
+    work = Path(tempfile.mkdtemp(prefix="mwbench-", dir=os.environ.get("BENCH_TMP", "/tmp")))
     os.chmod(work, 0o755)
     log(f"work directory {work}")
     A, B = random.randint(1, 250), random.randint(1, 250)

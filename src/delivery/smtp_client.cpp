@@ -307,6 +307,9 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
         broken_ = true;
         co_return net_error(Stage::connect);
     }
+    // Commands and the end of DATA are small writes that wait for a reply: without TCP_NODELAY,
+    // Nagle holds the last segment until the peer's delayed ACK (40 ms on Linux) - per message.
+    stream_.next_layer().set_option(tcp::no_delay(true), ec);
     std::optional<smtp::Reply> greeting = co_await read_reply(to_.greeting);
     if (!greeting) co_return net_error(Stage::greeting);
     if (greeting->code != 220) co_return reply_error(Stage::greeting, *greeting);

@@ -33,6 +33,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<SubmissionServer::Impl> srv, t
             addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
         }
         std::string ip = addr.to_string();
+        // Replies are small writes the client waits for: no Nagle delay behind a delayed ACK.
+        socket.set_option(tcp::no_delay(true), ep_ec);
         auto admit = srv->admit(ip);
         if (admit != SubmissionServer::Impl::Admit::ok) {
             // Plain text even on the TLS port: the client learns why instead of a handshake hang.
