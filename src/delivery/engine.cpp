@@ -86,13 +86,9 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
     } else {
         for (const auto& [domain, idxs] : by_domain) {
             // Per-destination concurrency: wait for a slot (bounded by the attempt timeouts).
-            while (s.per_domain[domain] >= s.cfg.delivery.max_per_destination && !s.stopping) {
-                asio::steady_timer t(s.strand, std::chrono::milliseconds(50));
-                co_await t.async_wait(as_tuple(use_awaitable));
-            }
-            ++s.per_domain[domain];
+            co_await s.acquire_slot(domain);
             co_await s.deliver_domain(env, *body, domain, idxs, outcomes);
-            if (--s.per_domain[domain] == 0) s.per_domain.erase(domain);
+            s.release_slot(domain);
         }
     }
 
@@ -194,6 +190,43 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
     s.wake.cancel();
 }
 
+asio::awaitable<void> Engine::Impl::acquire_slot(const std::string& domain) {
+    auto& d = per_domain[domain];
+    if (d.active < cfg.delivery.max_per_destination || stopping) {
+        ++d.active;
+        co_return;
+    }
+    auto w = std::make_shared<SlotWaiter>(strand);
+    w->timer.expires_at(std::chrono::steady_clock::time_point::max());
+    d.waiting.push_back(w);
+    co_await w->timer.async_wait(as_tuple(use_awaitable));
+    if (w->granted) co_return;  // the slot of an attempt that ended was handed to us
+    // Woken by stop(): leave the line and go on (the attempt finds the engine stopping).
+    auto& again = per_domain[domain];
+    std::erase(again.waiting, w);
+    ++again.active;
+}
+
+void Engine::Impl::release_slot(const std::string& domain) {
+    auto it = per_domain.find(domain);
+    if (it == per_domain.end()) return;
+    auto& d = it->second;
+    if (!d.waiting.empty() && !stopping) {
+        auto w = std::move(d.waiting.front());
+        d.waiting.pop_front();
+        w->granted = true;
+        w->timer.cancel();
+        return;
+    }
+    if (d.active > 0) --d.active;
+    if (d.active == 0 && d.waiting.empty()) per_domain.erase(it);
+}
+
+void Engine::Impl::wake_slot_waiters() {
+    for (auto& [domain, d] : per_domain)
+        for (auto& w : d.waiting) w->timer.cancel();
+}
+
 asio::awaitable<void> Engine::Impl::run(std::shared_ptr<Impl> self) {
     auto& s = *self;
     auto& queue = s.store.queue();
@@ -272,6 +305,7 @@ void Engine::stop() {
     asio::post(impl_->strand, [self] {
         self->stopping = true;
         self->wake.cancel();
+        self->wake_slot_waiters();
     });
 }
 

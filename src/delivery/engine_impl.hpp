@@ -11,6 +11,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -71,7 +72,22 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     bool stopping = false;
     bool kicked = false;
     std::size_t in_flight = 0;
-    std::map<std::string, std::size_t> per_domain;  // active attempts per destination domain
+    // Per-destination concurrency ([delivery] max_per_destination): the attempts running to each
+    // domain and, in arrival order, the deliveries waiting for one of them to end. A slot that ends
+    // is handed to the first waiter directly (no polling: a waiter starts the moment it may).
+    struct SlotWaiter {
+        explicit SlotWaiter(boost::asio::strand<boost::asio::io_context::executor_type>& s) : timer(s) {}
+        boost::asio::steady_timer timer;
+        bool granted = false;
+    };
+    struct DomainSlots {
+        std::size_t active = 0;
+        std::deque<std::shared_ptr<SlotWaiter>> waiting;
+    };
+    std::map<std::string, DomainSlots> per_domain;
+    boost::asio::awaitable<void> acquire_slot(const std::string& domain);
+    void release_slot(const std::string& domain);
+    void wake_slot_waiters();  // at stop: every waiter goes on (and finds the engine stopping)
     DomainProber prober;
     std::optional<policy::PreloadList> preload;
     policy::MtaStsCache* mta_sts = nullptr;
@@ -79,6 +95,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     // recorded (and warned about, and re-probed) once per kIncidentQuiet, not at every retry.
     std::map<std::string, std::chrono::system_clock::time_point> recent_incidents;
     bool incident_is_new(const store::PolicyIncident& i);
+    // When a delivery last confirmed each domain's learned level (policy_step.cpp).
+    static constexpr auto kConfirmEvery = std::chrono::seconds(1);
+    std::map<std::string, std::chrono::steady_clock::time_point> last_confirm;
 
     struct Idle {
         std::unique_ptr<SmtpClient> client;

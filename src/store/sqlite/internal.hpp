@@ -15,6 +15,7 @@
 
 #include "store/sqlite/db.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "store/sqlite/spool.hpp"
 #include "store/store.hpp"
 
 namespace mailward::store::sqlite {
@@ -40,13 +41,17 @@ std::string domain_of(std::string_view address);
 // Reads one envelope with all its recipients; the caller holds the connection and a transaction.
 Result<Envelope> read_envelope(Db& db, const std::string& id);
 // Inserts msg (envelope, body, recipients); sets received_at when default and size from the body.
+// spooled: the body is in the spool there (msg.body is then not used; size is its length).
 // The caller holds a write transaction (the writer's batch, or a job in it).
-Result<void> insert_message(Db& db, StoredMessage& msg);
+Result<void> insert_message(Db& db, StoredMessage& msg, const SpoolRef* spooled = nullptr);
+
+// Removes the spool segments no row of db uses (BodySpool::sweep); at open and now and then.
+std::size_t sweep_spool_segments(Db& db, BodySpool& spool);
 
 // ---- the group-commit writer ----
 class GroupWriter {
   public:
-    GroupWriter(Db db, Options opts);  // starts the thread
+    GroupWriter(Db db, Options opts, BodySpool* spool);  // starts the thread; spool may be null
     ~GroupWriter();                    // close()
     GroupWriter(const GroupWriter&) = delete;
     GroupWriter& operator=(const GroupWriter&) = delete;
@@ -65,14 +70,20 @@ class GroupWriter {
         QueueStore::SubmitDone done;
         std::size_t bytes = 0;
         Job job;  // set: a job instead of a message
+        std::optional<SpoolRef> spooled;  // the body, written to the spool by submit()
     };
 
     void run();
     std::vector<Result<void>> write_batch(std::vector<Pending>& batch);
-    Result<void> insert(StoredMessage& msg);
+    std::vector<Result<void>> write_batch_tx(std::vector<Pending>& batch);
+    // Releases spool ranges whose bodies were deleted (spool_free), inside the batch transaction.
+    std::size_t reclaim_spool();
+    void sweep_spool();
 
     Db db_;  // used by the writer thread only
     const Options opts_;
+    BodySpool* spool_;
+    std::chrono::steady_clock::time_point last_sweep_{};
 
     mutable std::mutex mu_;
     std::condition_variable cv_;
@@ -90,7 +101,8 @@ class GroupWriter {
 // ---- reads and small writes on the shared connection ----
 class SqliteQueueStore final : public QueueStore {
   public:
-    SqliteQueueStore(SharedConn& conn, GroupWriter& writer) : conn_(conn), writer_(writer) {}
+    SqliteQueueStore(SharedConn& conn, GroupWriter& writer, BodySpool* spool)
+        : conn_(conn), writer_(writer), spool_(spool) {}
     void submit(StoredMessage msg, SubmitDone done) override;
     Result<std::vector<QueueEntry>> list() override;
     Result<Envelope> envelope(const std::string& id) override;
@@ -110,6 +122,7 @@ class SqliteQueueStore final : public QueueStore {
   private:
     SharedConn& conn_;
     GroupWriter& writer_;
+    BodySpool* spool_;
 };
 
 class SqliteUserStore final : public UserStore {

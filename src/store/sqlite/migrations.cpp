@@ -234,11 +234,40 @@ BEGIN SELECT RAISE(ABORT, 'escrow_audit is append-only'); END;
 CREATE INDEX recipients_awaiting ON recipients (message_id) WHERE state = 'awaiting_escrow';
 )sql";
 
+// Version 5: the body spool (spool.hpp). A large body lives in a segment file; its bodies row keeps
+// an empty data blob (so every "DELETE FROM bodies" still means "the body is no longer needed")
+// and spooled_bodies says where it is. Deleting the bodies row deletes the spooled_bodies row
+// (cascade); that records the range in spool_free, which the writer releases (hole punched;
+// scrub = zeros first, for plaintext that was escrowed or deleted by an administrator) and then
+// forgets.
+constexpr const char* kSchemaV5 = R"sql(
+CREATE TABLE spooled_bodies (
+    message_id TEXT    NOT NULL PRIMARY KEY REFERENCES bodies (message_id) ON DELETE CASCADE,
+    segment    INTEGER NOT NULL CHECK (segment > 0),
+    start      INTEGER NOT NULL CHECK (start >= 0),
+    length     INTEGER NOT NULL CHECK (length >= 0)
+) STRICT;
+CREATE INDEX spooled_bodies_segment ON spooled_bodies (segment);
+
+CREATE TABLE spool_free (
+    segment INTEGER NOT NULL,
+    start   INTEGER NOT NULL,
+    length  INTEGER NOT NULL,
+    scrub   INTEGER NOT NULL CHECK (scrub IN (0, 1))
+) STRICT;
+
+CREATE TRIGGER spooled_bodies_free AFTER DELETE ON spooled_bodies BEGIN
+    INSERT INTO spool_free (segment, start, length, scrub) VALUES (old.segment, old.start, old.length,
+        EXISTS (SELECT 1 FROM recipients WHERE message_id = old.message_id AND state IN ('escrowed', 'deleted')));
+END;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "queue and users", kSchemaV1},
     {2, "learned TLS policy", kSchemaV2},
     {3, "policy evidence, probes, overrides, audit", kSchemaV3},
     {4, "escrow", kSchemaV4},
+    {5, "body spool", kSchemaV5},
 };
 
 Result<int> read_int_pragma(Db& db, const char* sql) {

@@ -123,14 +123,26 @@ Result<Envelope> SqliteQueueStore::envelope(const std::string& id) {
 }
 
 Result<std::string> SqliteQueueStore::body(const std::string& id) {
-    std::lock_guard lk(conn_.mu);
-    auto st = conn_.db.prepare("SELECT data FROM bodies WHERE message_id = ?1");
-    if (!st) return st.error();
-    st->bind(1, id);
-    auto row = st->step();
-    if (!row) return row.error();
-    if (!*row) return common::Errc::not_found;
-    return st->blob(0);
+    SpoolRef ref;
+    {
+        std::lock_guard lk(conn_.mu);
+        auto st = conn_.db.prepare(
+            "SELECT b.data, s.segment, s.start, s.length FROM bodies b"
+            " LEFT JOIN spooled_bodies s ON s.message_id = b.message_id WHERE b.message_id = ?1");
+        if (!st) return st.error();
+        st->bind(1, id);
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) return common::Errc::not_found;
+        if (st->is_null(1)) return st->blob(0);
+        ref.segment = st->int64(1);
+        ref.start = static_cast<std::uint64_t>(st->int64(2));
+        ref.length = static_cast<std::uint64_t>(st->int64(3));
+    }
+    // Read outside the connection's lock. A body deleted meanwhile may read as released (zeros
+    // or a missing segment): only a caller that raced with its deletion can see that.
+    if (!spool_) return common::Errc::storage_error;
+    return spool_->read(ref);
 }
 
 Result<void> SqliteQueueStore::remove(const std::string& id) {

@@ -83,6 +83,7 @@ std::string domain_of(std::string_view address) {
 // ---- SqliteStore ----
 
 struct SqliteStore::Impl {
+    std::unique_ptr<BodySpool> spool;  // outlives the writer (declared first, destroyed last)
     SharedConn shared;
     std::unique_ptr<GroupWriter> writer;
     std::unique_ptr<SqliteQueueStore> queue;
@@ -122,10 +123,15 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
         return version.error();
     }
 
+    auto spool = BodySpool::open(file.parent_path() / "spool", opts.spool_segment_bytes);
+    if (!spool) return spool.error();
+    impl->spool = std::move(*spool);
+    sweep_spool_segments(impl->shared.db, *impl->spool);  // what earlier runs left unused
+
     auto writer_db = Db::open(file, opts.busy_timeout_ms);
     if (!writer_db) return writer_db.error();
-    impl->writer = std::make_unique<GroupWriter>(std::move(*writer_db), std::move(opts));
-    impl->queue = std::make_unique<SqliteQueueStore>(impl->shared, *impl->writer);
+    impl->writer = std::make_unique<GroupWriter>(std::move(*writer_db), std::move(opts), impl->spool.get());
+    impl->queue = std::make_unique<SqliteQueueStore>(impl->shared, *impl->writer, impl->spool.get());
     impl->users = std::make_unique<SqliteUserStore>(impl->shared);
     impl->policy = std::make_unique<SqlitePolicyStore>(impl->shared);
     impl->escrow = std::make_unique<SqliteEscrowStore>(impl->shared, *impl->writer);

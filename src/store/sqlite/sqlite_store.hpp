@@ -1,4 +1,5 @@
-// The embedded store: one SQLite file in WAL mode (synchronous=FULL, foreign keys on). Two
+// The embedded store: one SQLite file in WAL mode (synchronous=FULL, foreign keys on) and, for
+// large bodies, the body spool beside it (spool.hpp). Two
 // connections: the group-commit writer's own (a dedicated thread batching submit() calls into one
 // transaction each) and a shared one, behind a mutex, for reads and small administrative writes.
 // Trusts its own file only after the schema migration check (see migrations.hpp).
@@ -28,6 +29,11 @@ struct Options {
     // the previous commit is syncing.
     std::chrono::milliseconds commit_interval{0};
     int busy_timeout_ms = 10000;
+    // Bodies of at least this many octets go to the body spool (spool.hpp: segment files in
+    // <database directory>/spool) instead of the database; smaller ones stay inline.
+    std::size_t spool_min_bytes = 8192;
+    // A spool segment takes appends until it is this big.
+    std::uint64_t spool_segment_bytes = std::uint64_t{64} << 20;
     // Test hook: runs on the writer thread inside the batch transaction just before COMMIT.
     std::function<void(sqlite3*)> before_commit;
 };

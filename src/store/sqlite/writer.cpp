@@ -4,7 +4,9 @@
 // is inserted under its own SAVEPOINT so one bad message (e.g. a duplicate id) fails alone; a
 // failed BEGIN or COMMIT is rolled back and reported to every message of the batch. Small writes of
 // the delivery side (attempt outcomes) ride along as jobs in the same batches: one writer, one
-// fsync for all, no fight over SQLite's write lock.
+// fsync for all, no fight over SQLite's write lock. Large bodies are written to the body spool
+// (spool.hpp) by submit() and made durable by one fdatasync per segment just before the COMMIT;
+// each batch first releases the spool ranges of bodies deleted since (spool_free).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -41,8 +43,8 @@ void raise_max(std::atomic<std::uint64_t>& a, std::uint64_t v) {
 
 }  // namespace
 
-GroupWriter::GroupWriter(Db db, Options opts)
-    : db_(std::move(db)), opts_(std::move(opts)), thread_([this] { run(); }) {}
+GroupWriter::GroupWriter(Db db, Options opts, BodySpool* spool)
+    : db_(std::move(db)), opts_(std::move(opts)), spool_(spool), thread_([this] { run(); }) {}
 
 GroupWriter::~GroupWriter() {
     if (thread_.joinable() && thread_.get_id() == std::this_thread::get_id()) {
@@ -54,16 +56,33 @@ GroupWriter::~GroupWriter() {
 }
 
 void GroupWriter::submit(StoredMessage msg, QueueStore::SubmitDone done) {
+    std::optional<SpoolRef> spooled;
+    if (spool_ && msg.body.size() >= opts_.spool_min_bytes) {
+        // Written here, on the submitter's thread, in one pwrite; the writer only syncs it.
+        auto ref = spool_->append(msg.body);
+        if (!ref) {
+            spdlog::error("store: message {} not stored: its body could not be spooled", msg.envelope.id);
+            if (done) done(ref.error());
+            return;
+        }
+        spooled = *ref;
+        std::string().swap(msg.body);
+    }
     std::size_t bytes = approx_bytes(msg);
     {
         std::lock_guard lk(mu_);
         if (!closing_) {
-            queue_.push_back(Pending{std::move(msg), std::move(done), bytes, {}});
+            Pending p{std::move(msg), std::move(done), bytes, {}, spooled};
+            queue_.push_back(std::move(p));
             queued_bytes_ += bytes;
             submitted_.fetch_add(1, std::memory_order_relaxed);
             cv_.notify_one();
             return;
         }
+    }
+    if (spooled) {
+        spool_->settled(spooled->segment);
+        (void)spool_->release(*spooled, false);
     }
     spdlog::warn("store: submit of {} after close", msg.envelope.id);
     if (done) done(common::Errc::shutting_down);
@@ -143,6 +162,77 @@ void GroupWriter::run() {
 }
 
 std::vector<Result<void>> GroupWriter::write_batch(std::vector<Pending>& batch) {
+    auto results = write_batch_tx(batch);
+    if (spool_) {
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            const auto& sp = batch[i].spooled;
+            if (!sp) continue;
+            spool_->settled(sp->segment);
+            if (!results[i]) (void)spool_->release(*sp, false);  // not stored: its bytes are garbage
+        }
+    }
+    return results;
+}
+
+std::size_t GroupWriter::reclaim_spool() {
+    struct Freed {
+        std::int64_t rowid;
+        SpoolRef ref;
+        bool scrub;
+    };
+    std::vector<Freed> freed;
+    {
+        auto st = db_.prepare("SELECT rowid, segment, start, length, scrub FROM spool_free ORDER BY rowid LIMIT 256");
+        if (!st) return 0;
+        for (;;) {
+            auto row = st->step();
+            if (!row || !*row) break;
+            Freed f;
+            f.rowid = st->int64(0);
+            f.ref.segment = st->int64(1);
+            f.ref.start = static_cast<std::uint64_t>(st->int64(2));
+            f.ref.length = static_cast<std::uint64_t>(st->int64(3));
+            f.scrub = st->int64(4) != 0;
+            freed.push_back(f);
+        }
+    }
+    if (freed.empty()) return 0;
+    auto del = db_.prepare("DELETE FROM spool_free WHERE rowid = ?1");
+    if (!del) return 0;
+    std::size_t n = 0;
+    for (const auto& f : freed) {
+        // Released before the row goes: a rolled-back batch releases it again, which is harmless
+        // (offsets are never reused). A failed scrub keeps the row for the next batch.
+        if (!spool_->release(f.ref, f.scrub)) continue;
+        del->bind(1, f.rowid);
+        if (!del->run()) break;
+        del->reset();
+        ++n;
+    }
+    return n;
+}
+
+void GroupWriter::sweep_spool() {
+    if (!spool_) return;
+    last_sweep_ = std::chrono::steady_clock::now();
+    sweep_spool_segments(db_, *spool_);
+}
+
+std::size_t sweep_spool_segments(Db& db, BodySpool& spool) {
+    auto st = db.prepare("SELECT 1 FROM spooled_bodies WHERE segment = ?1 LIMIT 1");
+    if (!st) return 0;
+    auto removed = spool.sweep([&st](std::int64_t segment) -> Result<bool> {
+        st->reset();
+        st->bind(1, segment);
+        auto row = st->step();
+        if (!row) return Result<bool>(boost::system::in_place_error, row.error());
+        return *row;
+    });
+    if (removed) spdlog::debug("store: {} spool segment(s) removed", removed);
+    return removed;
+}
+
+std::vector<Result<void>> GroupWriter::write_batch_tx(std::vector<Pending>& batch) {
     std::vector<Result<void>> results(batch.size());
     auto fail_all_ok = [&](error_code ec) {
         for (auto& r : results)
@@ -154,6 +244,19 @@ std::vector<Result<void>> GroupWriter::write_batch(std::vector<Pending>& batch) 
         fail_all_ok(r.error());
         return results;
     }
+    std::size_t reclaimed = 0;
+    if (spool_) {
+        // Under its own savepoint: whatever goes wrong here must not cost the batch.
+        if (db_.exec("SAVEPOINT reclaim", "savepoint")) {
+            reclaimed = reclaim_spool();
+            if (!db_.autocommit()) (void)db_.exec("RELEASE reclaim", "release savepoint");
+        }
+        if (db_.autocommit() && !db_.exec("BEGIN IMMEDIATE", "begin batch")) {
+            failed_commits_.fetch_add(1, std::memory_order_relaxed);
+            fail_all_ok(common::Errc::storage_error);
+            return results;
+        }
+    }
     std::size_t inserted = 0;
     for (std::size_t i = 0; i < batch.size(); ++i) {
         if (auto v = batch[i].job ? Result<void>() : validate(batch[i].msg.envelope); !v) {
@@ -164,7 +267,8 @@ std::vector<Result<void>> GroupWriter::write_batch(std::vector<Pending>& batch) 
             results[i] = r.error();
             continue;
         }
-        auto r = batch[i].job ? batch[i].job(db_) : insert(batch[i].msg);
+        auto r = batch[i].job ? batch[i].job(db_)
+                              : insert_message(db_, batch[i].msg, batch[i].spooled ? &*batch[i].spooled : nullptr);
         if (r) {
             if (auto rel = db_.exec("RELEASE msg", "release savepoint"); !rel)
                 results[i] = rel.error();
@@ -192,9 +296,23 @@ std::vector<Result<void>> GroupWriter::write_batch(std::vector<Pending>& batch) 
             return results;
         }
     }
-    if (inserted == 0) {
+    if (inserted == 0 && reclaimed == 0) {
         (void)db_.exec("ROLLBACK", "rollback empty batch");
         return results;
+    }
+    // The spooled bodies of this batch are durable before the rows that point at them.
+    std::vector<std::int64_t> segments;
+    for (std::size_t i = 0; i < batch.size(); ++i)
+        if (batch[i].spooled && results[i]) segments.push_back(batch[i].spooled->segment);
+    std::sort(segments.begin(), segments.end());
+    segments.erase(std::unique(segments.begin(), segments.end()), segments.end());
+    if (!segments.empty()) {
+        if (auto sy = spool_->sync(segments); !sy) {
+            (void)db_.exec("ROLLBACK", "rollback batch");
+            failed_commits_.fetch_add(1, std::memory_order_relaxed);
+            fail_all_ok(sy.error());
+            return results;
+        }
     }
     if (opts_.before_commit) opts_.before_commit(db_.handle());
     if (auto c = db_.exec("COMMIT", "commit batch"); !c) {
@@ -207,15 +325,16 @@ std::vector<Result<void>> GroupWriter::write_batch(std::vector<Pending>& batch) 
     }
     commits_.fetch_add(1, std::memory_order_relaxed);
     raise_max(largest_batch_, inserted);
+    // Segments whose last body went: removed now and then, not at every commit.
+    if (reclaimed && std::chrono::steady_clock::now() - last_sweep_ > std::chrono::seconds(10)) sweep_spool();
     return results;
 }
 
-Result<void> GroupWriter::insert(StoredMessage& msg) { return insert_message(db_, msg); }
-
-Result<void> insert_message(Db& db_, StoredMessage& msg) {
+Result<void> insert_message(Db& db_, StoredMessage& msg, const SpoolRef* spooled) {
     auto& e = msg.envelope;
     if (e.received_at == TimePoint{}) e.received_at = Clock::now();
-    e.size = msg.body.size();  // "body octets as stored": the stored body is the authority
+    // "body octets as stored": the stored body is the authority
+    e.size = spooled ? spooled->length : msg.body.size();
 
     auto m = db_.prepare(
         "INSERT INTO messages (id, sender, body_type, smtputf8, requiretls, ret, envid, auth_user,"
@@ -239,8 +358,17 @@ Result<void> insert_message(Db& db_, StoredMessage& msg) {
 
     auto b = db_.prepare("INSERT INTO bodies (message_id, data) VALUES (?1, ?2)");
     if (!b) return b.error();
-    b->bind(1, e.id).bind_blob(2, msg.body);
+    b->bind(1, e.id).bind_blob(2, spooled ? std::string_view() : std::string_view(msg.body));
     if (auto r = b->run(); !r) return r;
+    if (spooled) {
+        auto sp = db_.prepare("INSERT INTO spooled_bodies (message_id, segment, start, length) VALUES (?1, ?2, ?3, ?4)");
+        if (!sp) return sp.error();
+        sp->bind(1, e.id)
+            .bind(2, spooled->segment)
+            .bind(3, static_cast<std::int64_t>(spooled->start))
+            .bind(4, static_cast<std::int64_t>(spooled->length));
+        if (auto r = sp->run(); !r) return r;
+    }
 
     auto rc = db_.prepare(
         "INSERT INTO recipients (message_id, idx, address, domain, orcpt, notify, state, attempts,"

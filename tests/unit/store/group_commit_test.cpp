@@ -117,6 +117,7 @@ TEST(GroupCommit, BatchCapsAreRespected) {
     Options big;
     big.commit_interval = std::chrono::milliseconds(50);
     big.max_batch_bytes = 10'000;  // each message ~4 KiB: at most 2 per batch, a huge one alone
+    big.spool_min_bytes = SIZE_MAX;  // the caps are about bodies inside the transaction
     auto s2 = must_open(tmp2.path(), big);
     Completions c2;
     s2->queue().submit(simple_message("huge", std::string(100'000, 'x')), c2.make(""));
