@@ -5,6 +5,7 @@
 #include "delivery/smtp_client.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -84,13 +85,23 @@ Extensions parse_ehlo(const std::vector<std::string>& lines) {
 }
 
 // Dot-stuffing (RFC 5321 4.5.2) of a CRLF body, with the final CRLF ensured and the end marker.
+// Copied in spans between the dots that need doubling (found with memchr for LF).
 void append_stuffed(std::string& out, std::string_view body) {
-    bool line_start = true;
-    for (char c : body) {
-        if (line_start && c == '.') out.push_back('.');
-        out.push_back(c);
-        line_start = c == '\n';
+    const char* p = body.data();
+    const std::size_t n = body.size();
+    std::size_t span = 0;
+    if (n > 0 && p[0] == '.') out.push_back('.');
+    for (std::size_t pos = 0; pos < n;) {
+        const void* lf = std::memchr(p + pos, '\n', n - pos);
+        if (!lf) break;
+        pos = static_cast<std::size_t>(static_cast<const char*>(lf) - p) + 1;
+        if (pos < n && p[pos] == '.') {
+            out.append(p + span, pos - span);
+            out.push_back('.');
+            span = pos;
+        }
     }
+    out.append(p + span, n - span);
     if (body.size() < 2 || body.substr(body.size() - 2) != "\r\n") out += "\r\n";
     out += ".\r\n";
 }

@@ -4,12 +4,13 @@
 // survives any split of the input into chunks. Input is untrusted.
 #include "smtp/data.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 namespace mailward::smtp {
 namespace {
 
 constexpr std::uint64_t kMaxLine = 998;  // octets before CRLF (RFC 5322 2.1.1)
-
-bool special(char c) { return c == '\r' || c == '\n'; }
 
 }  // namespace
 
@@ -29,87 +30,115 @@ void DataDecoder::end_line() {
     line_length_ = 0;
 }
 
-// Octets other than CR and LF inside a line.
-void DataDecoder::text_run(std::string_view run) {
-    for (char ch : run) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c == 0) nul_ = true;
-        if (c >= 0x80) eight_bit_ = true;
-    }
-    line_length_ += run.size();
-    store(run);
+namespace {
+
+// SWAR tests over 8 octets at a time: does any octet need a look (CR, LF, NUL, or >= 0x80)?
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+inline std::uint64_t zero_octets(std::uint64_t w) { return (w - kOnes) & ~w & kHighs; }
+inline bool needs_look(std::uint64_t w) {
+    return ((zero_octets(w ^ (kOnes * '\r')) | zero_octets(w ^ (kOnes * '\n')) | zero_octets(w) | (w & kHighs))) != 0;
 }
 
-void DataDecoder::step(char c) {
-    switch (state_) {
-        case State::line_start:
-            if (c == '.') {
-                state_ = State::dot;
-                return;
-            }
-            state_ = State::text;
-            step(c);
-            return;
-        case State::dot:
-            if (c == '\r') {
-                state_ = State::dot_cr;
-                return;
-            }
-            state_ = State::text;  // a stuffed dot (or a dot before a bare LF): drop it
-            step(c);
-            return;
-        case State::dot_cr:
-            if (c == '\n') {
-                state_ = State::done;
-                return;
-            }
-            state_ = State::text;  // ".<CR>x": the dot is dropped, the CR is a bare CR
-            step('\r');
-            step(c);
-            return;
-        case State::text:
-            if (c == '\r') {
-                state_ = State::cr;
-            } else if (c == '\n') {
-                bare_lf_ = true;  // not a line end: the next octet does not start a line
-                line_length_ += 1;
-                store("\n");
-            } else {
-                text_run(std::string_view(&c, 1));
-            }
-            return;
-        case State::cr:
-            if (c == '\n') {
-                store("\r\n");
-                end_line();
-                state_ = State::line_start;
-                return;
-            }
-            bare_cr_ = true;
-            line_length_ += 1;
-            store("\r");
-            state_ = State::text;
-            step(c);
-            return;
-        case State::done:
-            return;
-    }
-}
+}  // namespace
 
+// The output is the input minus stuffed dots and the end marker, so octets are stored as whole
+// spans of the chunk ([span, i)), cut only where a dot is dropped and at the end of the chunk.
 std::size_t DataDecoder::feed(std::string_view chunk) {
+    const char* p = chunk.data();
+    const std::size_t n = chunk.size();
     std::size_t i = 0;
-    while (i < chunk.size() && state_ != State::done) {
-        if (state_ == State::text && !special(chunk[i])) {
-            // Fast path: the run of ordinary octets up to the next CR or LF.
-            std::size_t j = i;
-            while (j < chunk.size() && !special(chunk[j])) ++j;
-            text_run(chunk.substr(i, j - i));
-            i = j;
-            continue;
+    std::size_t span = 0;
+    auto flush = [&](std::size_t to) {
+        if (to > span) store(chunk.substr(span, to - span));
+        span = to;
+    };
+    while (i < n && state_ != State::done) {
+        const char c = p[i];
+        switch (state_) {
+            case State::text: {
+                // The run of ordinary octets up to the next CR or LF, 8 at a time where possible.
+                std::size_t j = i;
+                for (;;) {
+                    while (j + 8 <= n) {
+                        std::uint64_t w;
+                        std::memcpy(&w, p + j, 8);
+                        if (needs_look(w)) break;
+                        j += 8;
+                    }
+                    // Octet by octet through the word that needs a look (or the tail).
+                    const std::size_t stop = std::min(n, j + 8);
+                    bool line_break = false;
+                    for (; j < stop; ++j) {
+                        const auto u = static_cast<unsigned char>(p[j]);
+                        if (u == '\r' || u == '\n') {
+                            line_break = true;
+                            break;
+                        }
+                        if (u == 0) nul_ = true;
+                        if (u >= 0x80) eight_bit_ = true;
+                    }
+                    if (line_break || j == n) break;
+                }
+                line_length_ += j - i;
+                i = j;
+                if (i == n) break;
+                if (p[i] == '\r') {
+                    state_ = State::cr;
+                } else {
+                    bare_lf_ = true;  // not a line end: the next octet does not start a line
+                    line_length_ += 1;
+                }
+                ++i;
+                break;
+            }
+            case State::cr:  // the CR (already in the span) is kept either way
+                if (c == '\n') {
+                    end_line();
+                    state_ = State::line_start;
+                    ++i;
+                } else {
+                    bare_cr_ = true;
+                    line_length_ += 1;
+                    state_ = State::text;
+                }
+                break;
+            case State::line_start:
+                if (c == '.') {  // dropped: stuffing, or the start of the end marker
+                    flush(i);
+                    span = ++i;
+                    state_ = State::dot;
+                } else {
+                    state_ = State::text;
+                }
+                break;
+            case State::dot:
+                if (c == '\r') {  // held back: part of the end marker if LF follows
+                    flush(i);
+                    span = ++i;
+                    state_ = State::dot_cr;
+                } else {
+                    state_ = State::text;  // a stuffed dot (or a dot before a bare LF)
+                }
+                break;
+            case State::dot_cr:
+                if (c == '\n') {
+                    span = ++i;
+                    state_ = State::done;
+                } else {
+                    // ".<CR>x": the dot is dropped, the held CR is a bare CR.
+                    flush(i);
+                    store("\r");
+                    bare_cr_ = true;
+                    line_length_ += 1;
+                    state_ = State::text;
+                }
+                break;
+            case State::done:
+                break;
         }
-        step(chunk[i]);
-        ++i;
     }
+    flush(i);
     return i;
 }
 

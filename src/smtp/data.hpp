@@ -47,8 +47,6 @@ class DataDecoder {
         cr,          // CR inside a line, waiting for LF
         done,
     };
-    void step(char c);
-    void text_run(std::string_view run);
     void store(std::string_view octets);
     void end_line();
 
