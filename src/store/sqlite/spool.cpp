@@ -100,6 +100,10 @@ Result<std::unique_ptr<BodySpool>> BodySpool::open(std::filesystem::path dir, st
     return std::unique_ptr<BodySpool>(new BodySpool(std::move(dir), segment_bytes, dfd));
 }
 
+std::uint64_t BodySpool::span_end(const SpoolRef& ref) {
+    return ref.start + align_up(std::max<std::uint64_t>(ref.length, 1));
+}
+
 std::filesystem::path BodySpool::path_of(std::int64_t segment) const {
     return dir_ / (hex_name(segment) + kSuffix);
 }

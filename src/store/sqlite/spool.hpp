@@ -60,6 +60,10 @@ class BodySpool {
     // or another process may still append to (flocked) are kept. Returns the number removed.
     std::size_t sweep(const std::function<Result<bool>(std::int64_t)>& in_use);
 
+    // Where the next body could start after ref (bodies start on 4 KiB boundaries): a ref that
+    // starts there is adjacent, and the two can be released as one.
+    static std::uint64_t span_end(const SpoolRef& ref);
+
     const std::filesystem::path& dir() const { return dir_; }
     std::filesystem::path path_of(std::int64_t segment) const;
 

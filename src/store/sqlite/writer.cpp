@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <tuple>
 
 #include "store/sqlite/internal.hpp"
 
@@ -197,17 +198,34 @@ std::size_t GroupWriter::reclaim_spool() {
         }
     }
     if (freed.empty()) return 0;
+    // Bodies freed together mostly lie side by side: merged, they cost one hole punch per run.
+    std::sort(freed.begin(), freed.end(), [](const Freed& a, const Freed& b) {
+        return std::tie(a.ref.segment, a.scrub, a.ref.start) < std::tie(b.ref.segment, b.scrub, b.ref.start);
+    });
     auto del = db_.prepare("DELETE FROM spool_free WHERE rowid = ?1");
     if (!del) return 0;
     std::size_t n = 0;
-    for (const auto& f : freed) {
-        // Released before the row goes: a rolled-back batch releases it again, which is harmless
-        // (offsets are never reused). A failed scrub keeps the row for the next batch.
-        if (!spool_->release(f.ref, f.scrub)) continue;
-        del->bind(1, f.rowid);
-        if (!del->run()) break;
-        del->reset();
-        ++n;
+    for (std::size_t i = 0; i < freed.size();) {
+        SpoolRef run = freed[i].ref;
+        std::size_t j = i + 1;
+        for (; j < freed.size(); ++j) {
+            const auto& next = freed[j];
+            if (next.ref.segment != run.segment || next.scrub != freed[i].scrub ||
+                next.ref.start != BodySpool::span_end(run))
+                break;
+            run.length = next.ref.start + next.ref.length - run.start;
+        }
+        // Released before the rows go: a rolled-back batch releases them again, which is harmless
+        // (offsets are never reused). A failed release keeps the rows for the next batch.
+        if (spool_->release(run, freed[i].scrub)) {
+            for (std::size_t k = i; k < j; ++k) {
+                del->bind(1, freed[k].rowid);
+                if (!del->run()) return n;
+                del->reset();
+                ++n;
+            }
+        }
+        i = j;
     }
     return n;
 }
