@@ -587,7 +587,7 @@ def main() -> int:
     ap.add_argument("--accept-sessions", type=int, default=50)
     ap.add_argument("--latency-seconds", type=float, default=5, help="length of the half-load latency run")
     ap.add_argument("--e2e-4k", type=int, default=2000, help="messages per 4 KiB end-to-end run")
-    ap.add_argument("--e2e-100k", type=int, default=600, help="messages per 100 KiB end-to-end run")
+    ap.add_argument("--e2e-100k", type=int, default=3000, help="messages per 100 KiB end-to-end run (enough for a steady state: a burst of a few hundred measures mostly the ramp-up)")
     ap.add_argument("--e2e-timeout", type=float, default=300)
     ap.add_argument("--warmup", type=int, default=500, help="unrecorded relay messages before the relay figures")
     ap.add_argument("--per-destination", type=int, default=20,

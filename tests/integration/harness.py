@@ -103,6 +103,7 @@ class Mailward:
             sections["submission"]["trusted_networks"] = trusted
         for sec, kv in (extra or {}).items():
             sections.setdefault(sec, {}).update(kv)
+        self.portal_listen = str(sections["escrow"]["listen"])
         with open(self.config, "w") as f:
             for sec, kv in sections.items():
                 f.write("[%s]\n" % sec)
@@ -114,7 +115,11 @@ class Mailward:
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([MAILWARD, "serve", "-c", self.config], stdout=self.logf,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        if not wait_port("127.0.0.1", self.port, timeout, self.proc):
+        # Ready when the submission port and the portal's both listen (the portal starts last;
+        # a test that connects to it at once must not race its bind).
+        phost, _, pport = self.portal_listen.rpartition(":")
+        if not (wait_port("127.0.0.1", self.port, timeout, self.proc) and
+                wait_port(phost.strip("[]"), int(pport), timeout, self.proc)):
             self.stop()
             raise RuntimeError("mailward did not start:\n" + self.log())
         return self

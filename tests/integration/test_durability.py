@@ -1,6 +1,7 @@
 """Durability: concurrent clients submit while the server is killed with SIGKILL at a random moment;
 after a restart every message that got 250 is in the queue byte for byte. Several rounds.
-All bodies are read from the database file, a sample also with `mailward queue show ID --body`."""
+Bodies small and large (inline in SQLite / in the body spool); all are read from the database file
+and the spool's segment files, a sample also with `mailward queue show ID --body`."""
 import random
 import smtplib
 import subprocess
@@ -32,7 +33,9 @@ class DurabilityTest(unittest.TestCase):
                     s.ehlo("durable.example.org")
                     while not stop.is_set():
                         marker = uuid.uuid4().hex
-                        data = ("Subject: %s\r\n\r\n" % marker + "line of body text %s\r\n" % marker * 40).encode()
+                        # Small bodies stay in SQLite, large ones (8 KiB and more) go to the spool.
+                        lines = random.choice((40, 400))
+                        data = ("Subject: %s\r\n\r\n" % marker + "line of body text %s\r\n" % marker * lines).encode()
                         s.mail("app@example.org")
                         s.rcpt("r-%s@example.net" % marker[:8])
                         code, resp = s.data(data)
@@ -73,10 +76,18 @@ class DurabilityTest(unittest.TestCase):
         import sqlite3
         db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.mw.data_dir, "mailward.db"), uri=True)
         bodies = dict(db.execute("SELECT message_id, data FROM bodies"))
+        spooled = {row[0]: row[1:] for row in db.execute("SELECT message_id, segment, start, length FROM spooled_bodies")}
         db.close()
+        for qid, (segment, start, length) in spooled.items():  # read straight from the segment file
+            with open(os.path.join(self.mw.data_dir, "spool", "%016x.seg" % segment), "rb") as f:
+                f.seek(start)
+                bodies[qid] = f.read(length)
         for qid, data in acked:
             body = bytes(bodies.get(qid, b""))
             self.assertTrue(body.startswith(b"Received: ") and body.endswith(data), qid)
+        big = [qid for qid, data in acked if len(data) > 8192]
+        self.assertTrue(big and all(qid in spooled for qid in big), "large bodies are spooled")
+        self.assertTrue(all(qid not in spooled for qid, data in acked if len(data) < 4096), "small ones are not")
         for qid, data in random.sample(acked, min(10, len(acked))):
             body = subprocess.run([harness.MAILWARD, "queue", "show", qid, "--body", "-c", self.mw.config],
                                   capture_output=True, timeout=120).stdout

@@ -176,6 +176,17 @@ class EscrowTest(unittest.TestCase):
         self.assertNotIn(RCPT.encode() + b"/", notice)  # no address in the URL
         body = self.mw.cli("queue", "show", qid, "--body", check=False)
         self.assertNotEqual(body.returncode, 0, "the queued plaintext is gone once sealed")
+        # The message (over 8 KiB) was in the body spool: its plaintext is gone from the segment
+        # files too (overwritten and punched out), not only from the database.
+        spool = os.path.join(self.mw.data_dir, "spool")
+
+        def plaintext_in_spool():
+            for name in os.listdir(spool):
+                with open(os.path.join(spool, name), "rb") as f:
+                    if marker.encode() in f.read():
+                        return True
+            return False
+        wait_for(lambda: not plaintext_in_spool(), 30, "the sealed message's plaintext zeroed in the spool")
 
         c = PortalClient(self.mw, self.ca_file)
         status, headers, page = c.request("GET", link)
