@@ -581,15 +581,28 @@ asio::awaitable<TransactionResult> Client::send(const store::Envelope& env, std:
         fail(reply_error(Stage::data, *data_reply));
         co_return res;
     }
+    // Most bodies have no line that starts with a dot: those are sent as they are, followed by
+    // the end marker, without a stuffed copy.
     std::string wire;
-    wire.reserve(body.size() + body.size() / 64 + 8);
-    append_stuffed(wire, body);
-    for (std::size_t off = 0; off < wire.size(); off += kDataChunk) {
-        const std::string_view chunk = std::string_view(wire).substr(off, kDataChunk);
+    std::string_view out = body;
+    std::string tail;
+    if (!body.empty() && (body.front() == '.' || body.find("\n.") != std::string_view::npos)) {
+        wire.reserve(body.size() + body.size() / 64 + 8);
+        append_stuffed(wire, body);
+        out = wire;
+    } else {
+        tail = body.ends_with("\r\n") ? ".\r\n" : "\r\n.\r\n";
+    }
+    for (std::size_t off = 0; off < out.size(); off += kDataChunk) {
+        const std::string_view chunk = out.substr(off, kDataChunk);
         if (!co_await write(chunk, to_.data_block)) {
             fail(net_error(Stage::data));
             co_return res;
         }
+    }
+    if (!tail.empty() && !co_await write(tail, to_.data_block)) {
+        fail(net_error(Stage::data));
+        co_return res;
     }
     std::optional<smtp::Reply> final_reply = co_await read_reply(to_.data_done);
     if (!final_reply) {

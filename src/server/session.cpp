@@ -423,6 +423,29 @@ asio::awaitable<bool> Session::on_data() {
     reply(354, "", "End data with <CR><LF>.<CR><LF>");
     set_deadline(cfg_.submission.data_timeout);
     smtp::DataDecoder decoder(cfg_.submission.max_message_size);
+    // Our Received: header is written first (as Postfix's smtpd does at DATA), so the body is
+    // received right behind it instead of being copied behind it afterwards.
+    const std::string queue_id = common::new_queue_id();
+    {
+        ReceivedInfo ri;
+        ri.helo = helo_.value_or("");
+        ri.client_address = ip_;
+        ri.by_host = cfg_.server.hostname;
+        ri.queue_id = queue_id;
+        ri.esmtp = esmtp_;
+        ri.tls = tls_;
+        ri.authenticated = !auth_user_.empty();
+        ri.smtputf8 = mail_params_.smtputf8;
+        if (tls_) {
+            auto f = tls::session_facts(stream_.native_handle());
+            ri.tls_protocol = f.protocol;
+            ri.tls_cipher = f.cipher;
+            ri.tls_bits = f.bits;
+        }
+        if (rcpts_.size() == 1) ri.single_recipient = rcpts_[0].address;
+        ri.when = std::chrono::system_clock::now();
+        decoder.set_prefix(received_header(ri));
+    }
     for (;;) {
         std::size_t used = decoder.feed(rbuf_);
         rbuf_.erase(0, used);
@@ -461,7 +484,7 @@ asio::awaitable<bool> Session::on_data() {
 
     store::StoredMessage msg;
     auto& env = msg.envelope;
-    env.id = common::new_queue_id();
+    env.id = queue_id;
     env.sender = sender_.to_string();
     env.recipients = rcpts_;
     env.body_type = body_type(mail_params_.body);
@@ -476,25 +499,7 @@ asio::awaitable<bool> Session::on_data() {
     env.received_at = store::Clock::now();
     for (auto& r : env.recipients) r.next_attempt = env.received_at;
 
-    ReceivedInfo ri;
-    ri.helo = env.client_helo;
-    ri.client_address = ip_;
-    ri.by_host = cfg_.server.hostname;
-    ri.queue_id = env.id;
-    ri.esmtp = esmtp_;
-    ri.tls = tls_;
-    ri.authenticated = !auth_user_.empty();
-    ri.smtputf8 = env.smtputf8;
-    if (tls_) {
-        auto f = tls::session_facts(stream_.native_handle());
-        ri.tls_protocol = f.protocol;
-        ri.tls_cipher = f.cipher;
-        ri.tls_bits = f.bits;
-    }
-    if (env.recipients.size() == 1) ri.single_recipient = env.recipients[0].address;
-    ri.when = std::chrono::system_clock::now();
-    msg.body = received_header(ri);
-    msg.body += decoder.take_body();
+    msg.body = decoder.take_body();
     env.size = msg.body.size();
 
     const std::string id = env.id;

@@ -18,6 +18,11 @@ class DataDecoder {
     // dropped and only counted.
     explicit DataDecoder(std::uint64_t max_size = 0) : max_size_(max_size) {}
 
+    // Octets that come before the body in take_body() (the Received: header the server adds),
+    // placed first so the body is never copied to make room; not counted by size(). Call before
+    // the first feed().
+    void set_prefix(std::string prefix) { body_ = std::move(prefix); }
+
     // Consumes octets of chunk and returns how many; less than chunk.size() only when the end of
     // data was reached (the rest belongs to the next command). Returns 0 once done.
     std::size_t feed(std::string_view chunk);
@@ -25,8 +30,8 @@ class DataDecoder {
     Status status() const { return state_ == State::done ? Status::done : Status::need_more; }
     bool done() const { return state_ == State::done; }
 
-    // The message with CRLF line endings, the final CRLF included; moved out (call once, after
-    // done). Empty when too_large().
+    // The prefix and the message with CRLF line endings, the final CRLF included; moved out (call
+    // once, after done). Empty when too_large().
     std::string take_body() { return std::move(body_); }
     std::string body() { return take_body(); }
 
