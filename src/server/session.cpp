@@ -10,6 +10,8 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <vector>
+
 #include "common/ids.hpp"
 #include "server/received.hpp"
 #include "smtp/data.hpp"
@@ -149,18 +151,24 @@ asio::awaitable<bool> Session::flush() {
 }
 
 asio::awaitable<bool> Session::read_more() {
-    if (!co_await flush()) co_return false;
     char buf[16384];
+    const std::size_t n = co_await read_into(buf, sizeof buf);
+    if (n == 0) co_return false;
+    rbuf_.append(buf, n);
+    co_return true;
+}
+
+asio::awaitable<std::size_t> Session::read_into(char* buf, std::size_t cap) {
+    if (!co_await flush()) co_return 0;
     boost::system::error_code ec;
     std::size_t n = 0;
     if (tls_) {
-        std::tie(ec, n) = co_await stream_.async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
+        std::tie(ec, n) = co_await stream_.async_read_some(asio::buffer(buf, cap), as_tuple(use_awaitable));
     } else {
-        std::tie(ec, n) = co_await stream_.next_layer().async_read_some(asio::buffer(buf), as_tuple(use_awaitable));
+        std::tie(ec, n) =
+            co_await stream_.next_layer().async_read_some(asio::buffer(buf, cap), as_tuple(use_awaitable));
     }
-    if (ec) co_return false;
-    rbuf_.append(buf, n);
-    co_return true;
+    co_return ec ? 0 : n;
 }
 
 asio::awaitable<Session::ReadStatus> Session::read_line(std::string& line) {
@@ -446,13 +454,22 @@ asio::awaitable<bool> Session::on_data() {
         ri.when = std::chrono::system_clock::now();
         decoder.set_prefix(received_header(ri));
     }
-    for (;;) {
+    {
         std::size_t used = decoder.feed(rbuf_);
         rbuf_.erase(0, used);
-        if (decoder.done()) break;
-        if (!co_await read_more()) {
-            if (timed_out_) reply(421, "4.4.2", cfg_.server.hostname + " Error: timeout exceeded during DATA");
-            co_return false;
+    }
+    if (!decoder.done()) {
+        // The rest of the message goes from the socket's read straight into the decoder; only
+        // what follows the end of data (pipelined commands) is kept in rbuf_.
+        std::vector<char> chunk(16384);
+        while (!decoder.done()) {
+            const std::size_t n = co_await read_into(chunk.data(), chunk.size());
+            if (n == 0) {
+                if (timed_out_) reply(421, "4.4.2", cfg_.server.hostname + " Error: timeout exceeded during DATA");
+                co_return false;
+            }
+            const std::size_t used = decoder.feed(std::string_view(chunk.data(), n));
+            if (used < n) rbuf_.append(chunk.data() + used, n - used);
         }
     }
     auto finish = [this](int code, std::string_view enh, std::string_view text) {

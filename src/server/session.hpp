@@ -33,6 +33,8 @@ private:
 
     asio::awaitable<ReadStatus> read_line(std::string& line);
     asio::awaitable<bool> read_more();
+    // One read of at most cap octets into buf (after flushing replies); 0 on error, EOF or timeout.
+    asio::awaitable<std::size_t> read_into(char* buf, std::size_t cap);
     asio::awaitable<bool> flush();
     void reply(int code, std::string_view enhanced, std::string_view text);
     void reply(const smtp::Reply& r);
