@@ -139,10 +139,20 @@ Result<std::string> SqliteQueueStore::body(const std::string& id) {
         ref.start = static_cast<std::uint64_t>(st->int64(2));
         ref.length = static_cast<std::uint64_t>(st->int64(3));
     }
-    // Read outside the connection's lock. A body deleted meanwhile may read as released (zeros
-    // or a missing segment): only a caller that raced with its deletion can see that.
+    // Read outside the connection's lock. The body may be deleted meanwhile and its range
+    // released (read as zeros): so the row is looked up again afterwards. Its range is released
+    // only after the row's deletion has committed, so a row still there means the read was good.
     if (!spool_) return common::Errc::storage_error;
-    return spool_->read(ref);
+    auto data = spool_->read(ref);
+    if (!data) return data;
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare("SELECT 1 FROM spooled_bodies WHERE message_id = ?1 AND segment = ?2 AND start = ?3");
+    if (!st) return st.error();
+    st->bind(1, id).bind(2, ref.segment).bind(3, static_cast<std::int64_t>(ref.start));
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) return common::Errc::not_found;  // deleted while it was being read
+    return data;
 }
 
 Result<void> SqliteQueueStore::remove(const std::string& id) {
