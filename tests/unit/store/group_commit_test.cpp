@@ -21,12 +21,6 @@ using test::simple_message;
 using test::submit_sync;
 using test::TempDir;
 
-std::unique_ptr<SqliteStore> must_open(const std::filesystem::path& dir, Options opts = {}) {
-    auto s = SqliteStore::open(dir / "mailward.db", std::move(opts));
-    if (!s) ADD_FAILURE() << "open: " << s.error().message();
-    return s ? std::move(*s) : nullptr;
-}
-
 // Collects completions of fire-and-forget submits.
 struct Completions {
     std::mutex mu;
@@ -49,7 +43,7 @@ std::string id_of(int thread, int i) {
 
 TEST(GroupCommit, ConcurrentSubmittersShareCommits) {
     TempDir tmp;
-    auto s = must_open(tmp.path());
+    auto s = test::open_sqlite(tmp.path());
     ASSERT_TRUE(s);
     constexpr int kThreads = 8, kEach = 200;
     std::atomic<int> ok{0}, failed{0};
@@ -87,7 +81,7 @@ TEST(GroupCommit, CommitIntervalGathersABatch) {
     TempDir tmp;
     Options o;
     o.commit_interval = std::chrono::milliseconds(300);
-    auto s = must_open(tmp.path(), o);
+    auto s = test::open_sqlite(tmp.path(), o);
     Completions c;
     auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < 20; ++i)
@@ -104,7 +98,7 @@ TEST(GroupCommit, BatchCapsAreRespected) {
     Options o;
     o.commit_interval = std::chrono::milliseconds(50);
     o.max_batch_messages = 4;
-    auto s = must_open(tmp.path(), o);
+    auto s = test::open_sqlite(tmp.path(), o);
     Completions c;
     for (int i = 0; i < 20; ++i)
         s->queue().submit(simple_message("m" + std::to_string(i)), c.make(""));
@@ -118,7 +112,7 @@ TEST(GroupCommit, BatchCapsAreRespected) {
     big.commit_interval = std::chrono::milliseconds(50);
     big.max_batch_bytes = 10'000;  // each message ~4 KiB: at most 2 per batch, a huge one alone
     big.spool_min_bytes = SIZE_MAX;  // the caps are about bodies inside the transaction
-    auto s2 = must_open(tmp2.path(), big);
+    auto s2 = test::open_sqlite(tmp2.path(), big);
     Completions c2;
     s2->queue().submit(simple_message("huge", std::string(100'000, 'x')), c2.make(""));
     for (int i = 0; i < 6; ++i)
@@ -136,7 +130,7 @@ TEST(GroupCommit, CloseFlushesQueuedSubmitsThenRefusesNewOnes) {
     Options o;
     o.commit_interval = std::chrono::seconds(30);  // close must not wait for it
     {
-        auto s = must_open(tmp.path(), o);
+        auto s = test::open_sqlite(tmp.path(), o);
         Completions c;
         for (int i = 0; i < 50; ++i)
             s->queue().submit(simple_message("m" + std::to_string(i)), c.make(""));
@@ -156,7 +150,7 @@ TEST(GroupCommit, CloseFlushesQueuedSubmitsThenRefusesNewOnes) {
         s->close();                       // idempotent
         EXPECT_TRUE(s->queue().count());  // reads still work
     }
-    auto s = must_open(tmp.path());
+    auto s = test::open_sqlite(tmp.path());
     EXPECT_EQ(*s->queue().count(), 50u);
     EXPECT_EQ(s->queue().envelope("late").error(), common::Errc::not_found);
 }
@@ -167,13 +161,13 @@ TEST(GroupCommit, DestructorFlushesLikeClose) {
     {
         Options o;
         o.commit_interval = std::chrono::seconds(30);
-        auto s = must_open(tmp.path(), o);
+        auto s = test::open_sqlite(tmp.path(), o);
         for (int i = 0; i < 10; ++i)
             s->queue().submit(simple_message("m" + std::to_string(i)), c.make(""));
     }
     ASSERT_EQ(c.size(), 10u);
     for (auto& [id, r] : c.got) EXPECT_TRUE(r);
-    auto s = must_open(tmp.path());
+    auto s = test::open_sqlite(tmp.path());
     EXPECT_EQ(*s->queue().count(), 10u);
 }
 
@@ -190,7 +184,7 @@ TEST(GroupCommit, FailedCommitIsRolledBackAndReportedToEverySubmitter) {
                          "VALUES ('ghost', x'00')",
                          nullptr, nullptr, nullptr);
     };
-    auto s = must_open(tmp.path(), o);
+    auto s = test::open_sqlite(tmp.path(), o);
     Completions c;
     for (int i = 0; i < 5; ++i)
         s->queue().submit(simple_message("m" + std::to_string(i)), c.make(""));
@@ -216,7 +210,7 @@ TEST(GroupCommit, ABadMessageFailsAloneInItsBatch) {
     TempDir tmp;
     Options o;
     o.commit_interval = std::chrono::milliseconds(200);
-    auto s = must_open(tmp.path(), o);
+    auto s = test::open_sqlite(tmp.path(), o);
     Completions c;
     s->queue().submit(simple_message("a", "first"), c.make("a"));
     s->queue().submit(simple_message("b"), c.make("b"));
@@ -245,7 +239,7 @@ TEST(GroupCommit, ABadMessageFailsAloneInItsBatch) {
 
 TEST(GroupCommit, CompletionsMayUseTheStore) {
     TempDir tmp;
-    auto s = must_open(tmp.path());
+    auto s = test::open_sqlite(tmp.path());
     std::promise<std::size_t> seen;
     auto f = seen.get_future();
     s->queue().submit(simple_message("x"), [&](Result<void> r) {
@@ -258,7 +252,7 @@ TEST(GroupCommit, CompletionsMayUseTheStore) {
 
 TEST(GroupCommit, ReadersRunWhileTheWriterCommits) {
     TempDir tmp;
-    auto s = must_open(tmp.path());
+    auto s = test::open_sqlite(tmp.path());
     constexpr int kWriters = 4, kEach = 100;
     std::atomic<bool> writing{true};
     std::atomic<int> read_errors{0}, reads{0}, non_monotonic{0};

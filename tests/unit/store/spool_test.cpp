@@ -28,10 +28,11 @@ using test::simple_message;
 using test::submit_sync;
 using test::TempDir;
 
-std::unique_ptr<SqliteStore> must_open(const std::filesystem::path& dir, Options opts = {}) {
-    auto s = SqliteStore::open(dir / "mailward.db", std::move(opts));
-    if (!s) ADD_FAILURE() << "open: " << s.error().message();
-    return s ? std::move(*s) : nullptr;
+// Every body goes to the spool, whatever its size.
+Options spool_everything() {
+    Options o;
+    o.spool_min_bytes = 0;
+    return o;
 }
 
 std::set<std::string> segment_files(const std::filesystem::path& dir) {
@@ -75,7 +76,7 @@ TEST(BodySpool, LargeBodiesRoundTripFromSegmentsSmallOnesStayInline) {
     TempDir tmp;
     Options o;
     o.spool_min_bytes = 1000;
-    auto s = must_open(tmp.path(), o);
+    auto s = test::open_sqlite(tmp.path(), o);
     struct Row {
         const char* id;
         std::size_t size;
@@ -102,15 +103,13 @@ TEST(BodySpool, LargeBodiesRoundTripFromSegmentsSmallOnesStayInline) {
     }
     // Everything survives a restart (segments are found by name).
     s.reset();
-    s = must_open(tmp.path(), o);
+    s = test::open_sqlite(tmp.path(), o);
     for (const auto& r : rows) EXPECT_EQ(*s->queue().body(r.id), bodies[r.id]) << r.id;
 }
 
 TEST(BodySpool, EveryByteValueAndAnEmptyBodyRoundTrip) {
     TempDir tmp;
-    Options o;
-    o.spool_min_bytes = 0;
-    auto s = must_open(tmp.path(), o);
+    auto s = test::open_sqlite(tmp.path(), spool_everything());
     std::string all;
     for (int rep = 0; rep < 64; ++rep)
         for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
@@ -124,7 +123,7 @@ TEST(BodySpool, ReleasedBodiesGiveTheirBlocksBack) {
     TempDir tmp;
     Options o;
     o.spool_min_bytes = 1024;
-    auto s = must_open(tmp.path(), o);
+    auto s = test::open_sqlite(tmp.path(), o);
     for (int i = 0; i < 20; ++i)
         ASSERT_TRUE(submit_sync(s->queue(), simple_message("m" + std::to_string(i), random_bytes(256 * 1024, i))));
     const long long before = allocated_bytes(tmp.path());
@@ -163,9 +162,7 @@ TEST(BodySpool, EscrowedOrDeletedPlaintextIsScrubbedDeliveredIsNot) {
     };
     for (const auto& r : rows) {
         TempDir tmp;
-        Options o;
-        o.spool_min_bytes = 0;
-        auto s = must_open(tmp.path(), o);
+        auto s = test::open_sqlite(tmp.path(), spool_everything());
         ASSERT_TRUE(submit_sync(s->queue(), simple_message("m", std::string(50'000, 's'))));
         RawDb raw(tmp.path() / "mailward.db");
         raw.exec("PRAGMA foreign_keys = ON");
@@ -177,9 +174,7 @@ TEST(BodySpool, EscrowedOrDeletedPlaintextIsScrubbedDeliveredIsNot) {
     }
     // The administrator's remove() goes through the same path, scrubbed.
     TempDir tmp;
-    Options o;
-    o.spool_min_bytes = 0;
-    auto s = must_open(tmp.path(), o);
+    auto s = test::open_sqlite(tmp.path(), spool_everything());
     ASSERT_TRUE(submit_sync(s->queue(), simple_message("m", std::string(50'000, 's'))));
     ASSERT_TRUE(s->queue().remove("m"));
     RawDb raw(tmp.path() / "mailward.db");
@@ -190,17 +185,16 @@ TEST(BodySpool, EscrowedOrDeletedPlaintextIsScrubbedDeliveredIsNot) {
 
 TEST(BodySpool, SegmentsRotateAndUnusedOnesAreSwept) {
     TempDir tmp;
-    Options o;
-    o.spool_min_bytes = 0;
+    Options o = spool_everything();
     o.spool_segment_bytes = 64 * 1024;  // two 30 KB bodies per segment
-    auto s = must_open(tmp.path(), o);
+    auto s = test::open_sqlite(tmp.path(), o);
     for (int i = 0; i < 10; ++i)
         ASSERT_TRUE(submit_sync(s->queue(), simple_message("m" + std::to_string(i), std::string(30'000, 'a' + i))));
     EXPECT_EQ(segment_files(tmp.path()).size(), 5u);
     lease_all(*s);
     for (int i = 0; i < 9; ++i) deliver(*s, "m" + std::to_string(i));  // m9 stays queued
     s.reset();  // at the next open the sweep runs
-    s = must_open(tmp.path(), o);
+    s = test::open_sqlite(tmp.path(), o);
     auto left = segment_files(tmp.path());
     EXPECT_EQ(left.size(), 1u);  // only m9's segment
     EXPECT_EQ(*s->queue().body("m9"), std::string(30'000, 'j'));
@@ -208,7 +202,7 @@ TEST(BodySpool, SegmentsRotateAndUnusedOnesAreSwept) {
 
 TEST(BodySpool, SweepRemovesCrashLeftoversKeepsForeignAndLockedFiles) {
     TempDir tmp;
-    { auto s = must_open(tmp.path()); }
+    { auto s = test::open_sqlite(tmp.path()); }
     const auto spool = tmp.path() / "spool";
     auto touch = [](const std::filesystem::path& p) { std::ofstream(p) << "leftover"; };
     touch(spool / "00000000000000aa.seg");    // unreferenced segment (crash before commit)
@@ -218,21 +212,20 @@ TEST(BodySpool, SweepRemovesCrashLeftoversKeepsForeignAndLockedFiles) {
     int held = ::open((spool / "00000000000000cc.seg").c_str(), O_RDWR);
     ASSERT_GE(held, 0);
     ASSERT_EQ(::flock(held, LOCK_EX | LOCK_NB), 0);
-    { auto s = must_open(tmp.path()); }
+    { auto s = test::open_sqlite(tmp.path()); }
     EXPECT_EQ(segment_files(tmp.path()), (std::set<std::string>{"README", "00000000000000cc.seg"}));
     ::close(held);  // the other process is gone
-    { auto s = must_open(tmp.path()); }
+    { auto s = test::open_sqlite(tmp.path()); }
     EXPECT_EQ(segment_files(tmp.path()), (std::set<std::string>{"README"}));
 }
 
 TEST(BodySpool, ASecondStoreOnTheSameFilesNeverSweepsTheFirstOnesSegment) {
     TempDir tmp;
-    Options o;
-    o.spool_min_bytes = 0;
-    auto a = must_open(tmp.path(), o);
+    const Options o = spool_everything();
+    auto a = test::open_sqlite(tmp.path(), o);
     ASSERT_TRUE(submit_sync(a->queue(), simple_message("a1", std::string(10'000, 'a'))));
     ASSERT_TRUE(a->queue().remove("a1"));  // a's active segment now holds no live body
-    auto b = must_open(tmp.path(), o);      // its sweep sees a's segment unused, but locked
+    auto b = test::open_sqlite(tmp.path(), o);      // its sweep sees a's segment unused, but locked
     EXPECT_EQ(segment_files(tmp.path()).size(), 1u);
     ASSERT_TRUE(submit_sync(a->queue(), simple_message("a2", std::string(10'000, 'b'))));
     EXPECT_EQ(*b->queue().body("a2"), std::string(10'000, 'b'));
@@ -240,9 +233,7 @@ TEST(BodySpool, ASecondStoreOnTheSameFilesNeverSweepsTheFirstOnesSegment) {
 
 TEST(BodySpool, MissingOrShortSegmentsAreErrorsNotCrashes) {
     TempDir tmp;
-    Options o;
-    o.spool_min_bytes = 0;
-    auto s = must_open(tmp.path(), o);
+    auto s = test::open_sqlite(tmp.path(), spool_everything());
     ASSERT_TRUE(submit_sync(s->queue(), simple_message("m", std::string(20'000, 'x'))));
     auto files = segment_files(tmp.path());
     ASSERT_EQ(files.size(), 1u);

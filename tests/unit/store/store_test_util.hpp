@@ -12,6 +12,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 
 namespace mailward::store::test {
@@ -41,6 +42,14 @@ inline config::Config config_for(const std::filesystem::path& data_dir) {
     config::Config cfg;
     cfg.server.data_dir = data_dir;
     return cfg;
+}
+
+// Opens the SQLite store at dir/mailward.db; a failure fails the test (nullptr).
+inline std::unique_ptr<sqlite::SqliteStore> open_sqlite(const std::filesystem::path& dir,
+                                                        sqlite::Options opts = {}) {
+    auto s = sqlite::SqliteStore::open(dir / "mailward.db", std::move(opts));
+    if (!s) ADD_FAILURE() << "open: " << s.error().message();
+    return s ? std::move(*s) : nullptr;
 }
 
 inline Result<void> submit_sync(QueueStore& q, StoredMessage m) {
