@@ -223,17 +223,30 @@ void run_serve(const Options& opts) {
     es.portal_url = cfg.escrow.url;
     es.hostname = cfg.server.hostname;
     es.expiry = std::chrono::duration_cast<std::chrono::seconds>(cfg.escrow.expiry);
+    es.max_reply_bytes = cfg.portal.max_reply_size;
+    es.reply_limits.per_message = cfg.portal.replies_per_message;
+    es.reply_limits.per_session = cfg.portal.replies_per_session;
+    es.reply_limits.window = std::chrono::ceil<std::chrono::seconds>(cfg.portal.reply_window);
+    es.reply_limits.total_bytes = cfg.portal.max_replies_size;
     escrow::EscrowService escrow_service(**store, **master_key, es);
     escrow_service.set_on_queued([&engine] { engine.kick(); });
     boost::asio::co_spawn(io, escrow_loop(escrow_service, escrow_pool), boost::asio::detached);
-    portal::Portal portal_app(escrow_service, escrow_pool, portal::PortalSettings{portal::origin_of(cfg.escrow.url)});
-    if (portal::origin_of(cfg.escrow.url).empty()) throw Failure("escrow.url: not an https:// URL: " + cfg.escrow.url);
+    portal::PortalSettings ps{portal::origin_of(cfg.escrow.url), cfg.portal.max_form_size, cfg.portal.max_reply_size};
+    if (ps.origin.empty()) throw Failure("escrow.url: not an https:// URL: " + cfg.escrow.url);
+    portal::Portal portal_app(escrow_service, escrow_pool, ps);
+    portal::HttpLimits hl;
+    hl.max_body_bytes = portal::max_body_size(ps);
+    hl.header_timeout = std::chrono::ceil<std::chrono::milliseconds>(cfg.portal.header_timeout);
+    hl.body_timeout = std::chrono::ceil<std::chrono::milliseconds>(cfg.portal.body_timeout);
+    hl.connections.total = cfg.portal.max_connections;
+    hl.connections.per_address = cfg.portal.max_connections_per_address;
     auto portal_server = portal::HttpsServer::start(
         io, cfg.escrow.listen, *portal_tls,
         [&portal_app](portal::HttpRequest req, portal::Respond respond) {
             portal_app.handle(std::move(req), std::move(respond));
         },
-        portal::HttpLimits{}, error);
+        [&portal_app](portal::HttpRequest req, portal::Admit admit) { portal_app.admit(std::move(req), std::move(admit)); },
+        hl, error);
     if (!portal_server) throw Failure("escrow portal: " + error);
     spdlog::info("escrow portal on {} ({})", cfg.escrow.listen, cfg.escrow.url);
 

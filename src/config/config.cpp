@@ -92,6 +92,7 @@ constexpr auto kDns = &Config::dns;
 constexpr auto kDelivery = &Config::delivery;
 constexpr auto kPolicy = &Config::policy;
 constexpr auto kEscrow = &Config::escrow;
+constexpr auto kPortal = &Config::portal;
 constexpr auto kStore = &Config::store;
 using Sub = SubmissionConfig;
 using Del = DeliveryConfig;
@@ -173,6 +174,19 @@ const std::vector<Section>& schema() {
              {"key", path<kEscrow, &EscrowConfig::key>},
              {"master_key_file", path<kEscrow, &EscrowConfig::master_key_file>},
              {"expiry", duration<kEscrow, &EscrowConfig::expiry>},
+         }},
+        {"portal",
+         {
+             {"max_connections", count<kPortal, &PortalConfig::max_connections>},
+             {"max_connections_per_address", count<kPortal, &PortalConfig::max_connections_per_address>},
+             {"header_timeout", duration<kPortal, &PortalConfig::header_timeout>},
+             {"body_timeout", duration<kPortal, &PortalConfig::body_timeout>},
+             {"max_form_size", count<kPortal, &PortalConfig::max_form_size>},
+             {"max_reply_size", count<kPortal, &PortalConfig::max_reply_size>},
+             {"replies_per_message", count<kPortal, &PortalConfig::replies_per_message>},
+             {"replies_per_session", count<kPortal, &PortalConfig::replies_per_session>},
+             {"reply_window", duration<kPortal, &PortalConfig::reply_window>},
+             {"max_replies_size", count<kPortal, &PortalConfig::max_replies_size>},
          }},
         {"store",
          {

@@ -119,6 +119,20 @@ struct EscrowConfig {
     Duration expiry = hours(24 * 30);
 };
 
+// The recipients' portal's HTTP limits (the [escrow] section says where it listens).
+struct PortalConfig {
+    std::size_t max_connections = 1000;              // open at once, all clients
+    std::size_t max_connections_per_address = 16;    // per IPv4 address, per IPv6 /64
+    Duration header_timeout = seconds(10);           // a request's header, whole (slowloris)
+    Duration body_timeout = seconds(120);            // a request's body, whole
+    std::size_t max_form_size = 16 * 1024;           // body of every form but the reply's, octets
+    std::size_t max_reply_size = 10 * 1024 * 1024;   // a reply's text + files, octets
+    std::size_t replies_per_message = 5;             // per reply_window
+    std::size_t replies_per_session = 3;             // per reply_window
+    Duration reply_window = hours(1);
+    std::size_t max_replies_size = 50 * 1024 * 1024; // every reply to one message together, octets
+};
+
 struct StoreConfig {
     std::string backend = "sqlite";            // "sqlite" or "postgres"
     std::string dsn;                           // postgres only
@@ -133,6 +147,7 @@ struct Config {
     DeliveryConfig delivery;
     PolicyConfig policy;
     EscrowConfig escrow;
+    PortalConfig portal;
     StoreConfig store;
 };
 

@@ -346,12 +346,28 @@ Result<void> EscrowService::record(const SessionInfo& s, std::string_view event,
     return append(s.record.id, event, client, std::move(detail), now);
 }
 
-Result<std::string> EscrowService::reply(const SessionInfo& s, const ReplyInput& in, const Client& client,
-                                         TimePoint now) {
+Result<ReplyDecision> EscrowService::reply_allowed(const SessionInfo& s, std::size_t bytes, TimePoint now) {
+    auto rows = store_.escrow().audit(s.record.id);
+    if (!rows) return rows.error();
+    std::vector<PastReply> past;
+    for (const auto& e : *rows)
+        if (auto r = past_reply_of(e)) past.push_back(std::move(*r));
+    return check_reply(past, session_tag(s.id_hash), bytes, now, settings_.reply_limits);
+}
+
+Result<ReplyOutcome> EscrowService::reply(const SessionInfo& s, const ReplyInput& in, const Client& client,
+                                          TimePoint now) {
     if (s.record.sender.empty()) return common::Errc::invalid_argument;
     std::size_t size = in.text.size();
     for (const auto& a : in.attachments) size += a.data.size();
     if (size > settings_.max_reply_bytes) return common::Errc::too_large;
+
+    // Two replies at once must not both pass the check: the check, the queueing and the audit row
+    // that counts the reply are one step in this process.
+    std::lock_guard lock(reply_mutex_);
+    auto allowed = reply_allowed(s, size, now);
+    if (!allowed) return allowed.error();
+    if (allowed->verdict != ReplyVerdict::allowed) return ReplyOutcome{{}, *allowed};
 
     std::string subject, to = s.record.sender_name.empty() ? s.record.sender : s.record.sender_name;
     auto original = read(s);
@@ -379,13 +395,13 @@ Result<std::string> EscrowService::reply(const SessionInfo& s, const ReplyInput&
     auto fut = done->get_future();
     store_.queue().submit(std::move(msg), [done](Result<void> res) { done->set_value(res); });
     if (auto res = fut.get(); !res) return res.error();
-    std::size_t files = in.attachments.size();
+    // This row is what the limits count: its detail carries the reply's size and session tag.
     if (auto a = append(s.record.id, store::escrow_event::reply_sent, client,
-                        "queue " + queue_id + ", " + std::to_string(files) + " attachment(s)", now);
+                        reply_detail(queue_id, in.attachments.size(), size, session_tag(s.id_hash)), now);
         !a)
         return a.error();
     queued();
-    return queue_id;
+    return ReplyOutcome{queue_id, {}};
 }
 
 std::string EscrowService::pre_login_csrf(std::string_view pre_cookie, std::string_view token) const {

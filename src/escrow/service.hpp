@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 #include "common/result.hpp"
 #include "escrow/audit.hpp"
 #include "escrow/keys.hpp"
+#include "escrow/reply_limits.hpp"
 #include "message/compose.hpp"
 #include "store/store.hpp"
 
@@ -34,7 +36,8 @@ struct ServiceSettings {
     std::chrono::minutes session_idle{15};
     std::chrono::hours session_max{8};
     std::chrono::hours purge_after{24 * 7};   // after expiry or revocation, the ciphertext goes
-    std::size_t max_reply_bytes = 10u << 20;  // text + attachments of a reply
+    std::size_t max_reply_bytes = 10u << 20;  // text + attachments of a reply ([portal] max_reply_size)
+    ReplyLimits reply_limits;                 // [portal] replies_per_message, ...
     store::CodeRules code_rules;
 };
 
@@ -71,6 +74,11 @@ struct ReplyInput {
     std::vector<message::Attachment> attachments;
 };
 
+struct ReplyOutcome {
+    std::string queue_id;  // the queued reply; "" when a limit refused it
+    ReplyDecision limit;   // allowed, or which limit refused it
+};
+
 class EscrowService {
   public:
     EscrowService(store::Store& store, const KeyHolder& keys, ServiceSettings settings);
@@ -100,9 +108,14 @@ class EscrowService {
     // Appends a portal event (viewed, attachment_downloaded, ...) to the message's audit chain.
     Result<void> record(const SessionInfo& s, std::string_view event, const Client& client, std::string detail,
                         TimePoint now);
-    // Queues the recipient's reply to the original sender under the sender's mode; returns the
-    // queue id. too_large past max_reply_bytes; invalid_argument when there is nobody to reply to.
-    Result<std::string> reply(const SessionInfo& s, const ReplyInput& in, const Client& client, TimePoint now);
+    // Whether s may send a reply of bytes now under settings.reply_limits (bytes 0: its size is not
+    // known yet; the portal asks before it reads a reply's body).
+    Result<ReplyDecision> reply_allowed(const SessionInfo& s, std::size_t bytes, TimePoint now);
+    // Queues the recipient's reply to the original sender under the sender's mode, within the reply
+    // limits (checked and counted atomically with other replies of this process); the outcome says
+    // the queue id or the limit that refused it. too_large past max_reply_bytes; invalid_argument
+    // when there is nobody to reply to.
+    Result<ReplyOutcome> reply(const SessionInfo& s, const ReplyInput& in, const Client& client, TimePoint now);
     // A token for forms shown before login, bound to the browser's pre-session cookie and the link.
     std::string pre_login_csrf(std::string_view pre_cookie, std::string_view token) const;
 
@@ -128,6 +141,7 @@ class EscrowService {
     ServiceSettings settings_;
     store::AuditChain chain_;
     std::function<void()> on_queued_;
+    std::mutex reply_mutex_;  // a reply's limit check, queueing and audit row, one at a time
 };
 
 }  // namespace mailward::escrow

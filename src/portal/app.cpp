@@ -1,7 +1,7 @@
 // The portal's routes (see app.hpp). Before login a form is protected by a token bound to a
 // pre-session cookie and the link; after login by the session's own token; every POST also needs
 // the portal's Origin. Status codes: 303 after a successful POST, 400 malformed, 401 no session,
-// 403 CSRF/Origin, 404 unknown, 410 ended, 413 too large, 429 locked, 500 store trouble.
+// 403 CSRF/Origin, 404 unknown, 410 ended, 413 too large, 429 locked or reply limit, 500 store trouble.
 #include "portal/app.hpp"
 
 #include <boost/asio/post.hpp>
@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <limits>
 
 #include "escrow/service.hpp"
 #include "message/form_data.hpp"
@@ -150,6 +151,55 @@ std::string cookie(const HttpRequest& req, std::string_view name) {
     return it == c.end() ? std::string() : it->second;
 }
 
+// Every POST: from the portal's own pages (a cross-site form cannot forge either header). With
+// Referrer-Policy: no-referrer, browsers send "Origin: null" for a form post (Fetch standard,
+// serializing a request origin); then Sec-Fetch-Site, which pages cannot set, must say same-origin.
+bool same_origin(const HttpRequest& req, const std::string& portal_origin) {
+    auto origin = req.header("origin");
+    return origin && *origin != "null" ? lower(*origin) == portal_origin
+                                       : req.header("sec-fetch-site").value_or("") == "same-origin";
+}
+
+HttpResponse foreign_origin() {
+    return page(403, "Request refused", "This form must be sent from the portal's own pages.");
+}
+
+HttpResponse signed_out() {
+    return page(401, "Signed out", "Your session has ended. Open the link in your email to sign in again.");
+}
+
+std::string megabytes(std::size_t bytes) { return std::to_string((bytes + (1u << 20) - 1) >> 20) + " MB"; }
+
+HttpResponse reply_too_large(std::size_t max_reply_size) {
+    return page(413, "Reply too large", "The reply and its files may be at most " + megabytes(max_reply_size) + ".");
+}
+
+// A reply a limit refused: 429 with Retry-After while a window is full, 413 once the message's
+// replies have used up their total size.
+HttpResponse reply_refused(const escrow::ReplyDecision& d) {
+    if (d.verdict == escrow::ReplyVerdict::total_exhausted)
+        return page(413, "Reply not sent",
+                    "The replies to this message have reached their total size limit. Please contact the sender "
+                    "another way.");
+    const auto minutes = (d.retry_after.count() + 59) / 60;
+    auto r = page(429, "Reply not sent",
+                  "You have sent as many replies to this message as allowed for now. You can reply again in " +
+                      std::to_string(minutes) + (minutes == 1 ? " minute." : " minutes."));
+    r.headers.push_back({"Retry-After", std::to_string(d.retry_after.count())});
+    return r;
+}
+
+// The body size a request's header declares; nullopt without Content-Length (chunked, or none).
+std::optional<std::size_t> declared_length(const HttpRequest& req) {
+    auto v = req.header("content-length");
+    if (!v) return std::nullopt;
+    std::size_t n = 0;
+    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (ec == std::errc::result_out_of_range) return std::numeric_limits<std::size_t>::max();
+    if (ec != std::errc() || p != v->data() + v->size()) return std::nullopt;  // the server refused it already
+    return n;
+}
+
 }  // namespace
 
 std::string origin_of(std::string_view url) {
@@ -170,8 +220,46 @@ std::string origin_of(std::string_view url) {
     return scheme + "://" + host;
 }
 
+std::size_t max_body_size(const PortalSettings& s) { return std::max(s.max_form_size, s.max_reply_size + kReplyFraming); }
+
 Portal::Portal(escrow::EscrowService& service, boost::asio::thread_pool& pool, PortalSettings settings)
     : service_(service), pool_(pool), settings_(std::move(settings)) {}
+
+void Portal::admit(HttpRequest req, Admit admit) {
+    if (req.method != "POST" || req.path != "/read/reply") {
+        admit(admission(req, std::chrono::system_clock::now()));
+        return;
+    }
+    boost::asio::post(pool_, [this, req = std::move(req), admit = std::move(admit)]() mutable {
+        Admission a;
+        try {
+            a = admission(req, std::chrono::system_clock::now());
+        } catch (const std::exception& e) {
+            spdlog::error("portal: {} {}: {}", req.method, req.path, e.what());
+            a.refuse = trouble();
+        }
+        admit(std::move(a));
+    });
+}
+
+Admission Portal::admission(const HttpRequest& req, TimePoint now) {
+    if (req.method != "POST") return {std::nullopt, 0};  // GET and HEAD carry no body here
+    if (!same_origin(req, settings_.origin)) return {foreign_origin(), 0};
+    const bool reply = req.path == "/read/reply";
+    const std::size_t limit = reply ? settings_.max_reply_size + kReplyFraming : settings_.max_form_size;
+    if (auto n = declared_length(req); n && *n > limit)
+        return {reply ? reply_too_large(settings_.max_reply_size)
+                      : page(413, "Request too large", "This form cannot be that large."),
+                0};
+    if (!reply) return {std::nullopt, limit};
+    // The reply's body (files) is read only for a live session with room in its reply limits.
+    auto s = service_.session(cookie(req, kSessionCookie), now);
+    if (!s) return {s.error() == common::Errc::not_found ? signed_out() : trouble(), 0};
+    auto quota = service_.reply_allowed(*s, 0, now);
+    if (!quota) return {trouble(), 0};
+    if (quota->verdict != escrow::ReplyVerdict::allowed) return {reply_refused(*quota), 0};
+    return {std::nullopt, limit};
+}
 
 void Portal::handle(HttpRequest req, Respond respond) {
     boost::asio::post(pool_, [this, req = std::move(req), respond = std::move(respond)]() mutable {
@@ -192,16 +280,8 @@ HttpResponse Portal::route(const HttpRequest& req, TimePoint now) {
     const bool post = req.method == "POST";
     const auto client = client_of(req);
 
-    // Every POST: from the portal's own pages (a cross-site form cannot forge either header). With
-    // Referrer-Policy: no-referrer, browsers send "Origin: null" for a form post (Fetch standard,
-    // serializing a request origin); then Sec-Fetch-Site, which pages cannot set, must say same-origin.
-    if (post) {
-        auto origin = req.header("origin");
-        const bool same = origin && *origin != "null"
-                              ? lower(*origin) == settings_.origin
-                              : req.header("sec-fetch-site").value_or("") == "same-origin";
-        if (!same) return page(403, "Request refused", "This form must be sent from the portal's own pages.");
-    }
+    // Every POST: from the portal's own pages (admission() checked it too, before the body).
+    if (post && !same_origin(req, settings_.origin)) return foreign_origin();
 
     if (path == "/" && get)
         return page(200, "Secure message portal", "Open the link in the email you received to read your secure message.");
@@ -245,7 +325,8 @@ HttpResponse Portal::route(const HttpRequest& req, TimePoint now) {
         }
 
         // The forms before sign-in are a token and a code: a large body is not one of them.
-        if (req.body.size() > 8 * 1024) return page(413, "Request too large", "This form cannot be that large.");
+        if (req.body.size() > settings_.max_form_size)
+            return page(413, "Request too large", "This form cannot be that large.");
         auto form = read_form(req, false);
         if (!form) return page(400, "Bad request", "The form could not be read.");
         const std::string expected = is_token(pre) ? service_.pre_login_csrf(pre, token) : std::string();
@@ -293,7 +374,7 @@ HttpResponse Portal::route(const HttpRequest& req, TimePoint now) {
         auto s = service_.session(cookie(req, kSessionCookie), now);
         if (!s) {
             if (s.error() != common::Errc::not_found) return trouble();
-            return page(401, "Signed out", "Your session has ended. Open the link in your email to sign in again.");
+            return signed_out();
         }
         if (post) {
             // For multipart bodies the token is a form field like any other.
@@ -322,12 +403,12 @@ HttpResponse Portal::route(const HttpRequest& req, TimePoint now) {
                     return page(400, "Empty reply", "Write a reply or attach a file.");
                 auto q = service_.reply(*s, in, client, now);
                 if (!q) {
-                    if (q.error() == common::Errc::too_large)
-                        return page(413, "Reply too large", "The reply and its files may be at most 10 MB.");
+                    if (q.error() == common::Errc::too_large) return reply_too_large(settings_.max_reply_size);
                     if (q.error() == common::Errc::invalid_argument)
                         return page(400, "No reply possible", "This message has no address to reply to.");
                     return trouble();
                 }
+                if (q->limit.verdict != escrow::ReplyVerdict::allowed) return reply_refused(q->limit);
                 return see_other("/read?sent=1");
             }
             return page(404, "Not found", "There is nothing here.");

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <optional>
@@ -42,6 +43,16 @@ struct HttpResponse {
 // The application: must not block; calls respond exactly once, from any thread.
 using Respond = std::function<void(HttpResponse)>;
 using Handler = std::function<void(HttpRequest, Respond)>;
+
+// What the application decides from a request's header alone, before any of its body is read
+// (the route's body limit; a session or quota it can check already).
+struct Admission {
+    std::optional<HttpResponse> refuse;  // answered at once; the body is never read
+    std::size_t body_limit = 0;          // otherwise: the most the body may be (413 past it, unread)
+};
+using Admit = std::function<void(Admission)>;
+// Gets the request without its body (body empty); must not block; calls admit exactly once.
+using Admitter = std::function<void(HttpRequest, Admit)>;
 
 
 

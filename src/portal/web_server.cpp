@@ -1,7 +1,9 @@
 // The portal's HTTPS server (see web_server.hpp). Beast's parser enforces the limits and refuses
 // ambiguous framing (Content-Length with Transfer-Encoding, repeated Content-Length), so a request
-// is never read two ways (RFC 9112 section 6.3: request smuggling). A refused request is answered
-// and the connection closed.
+// is never read two ways (RFC 9112 section 6.3: request smuggling). The header is read alone; the
+// body only once the admitter let it in and within its route's limit (Content-Length checked
+// before a byte of it is read; 100-continue answered only then). A refused request is answered
+// and, when its body was left unread, the connection closed.
 #include "portal/web_server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -24,7 +26,9 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 
 
 namespace mailward::portal {
@@ -37,10 +41,12 @@ using tcp = asio::ip::tcp;
 struct HttpsServer::Impl {
     std::shared_ptr<asio::ssl::context> tls;
     Handler handler;
+    Admitter admitter;
     HttpLimits limits;
     std::unique_ptr<tcp::acceptor> acceptor;
     std::atomic<bool> stopping{false};
-    std::atomic<std::size_t> connections{0};
+    std::unique_ptr<ConnectionLimiter> connections;
+    std::atomic<std::int64_t> last_warning{0};  // steady clock, seconds
 };
 
 namespace {
@@ -121,23 +127,134 @@ HttpRequest to_request(const http::request<http::string_body>& req, const std::s
     return r;
 }
 
-// The application's answer, awaited without blocking a thread; it may come from any thread.
-asio::awaitable<HttpResponse> ask(const Handler& handler, HttpRequest req) {
-    auto init = [&handler, &req](auto completion) {
+// The application's answer (an Admission or an HttpResponse), awaited without blocking a thread;
+// it may come from any thread. failure answers when the application throws.
+template <class Value, class App>
+asio::awaitable<Value> ask(const App& app, HttpRequest req, Value failure) {
+    auto init = [&app, &req, &failure](auto completion) {
         auto ex = asio::get_associated_executor(completion);
         auto work = asio::make_work_guard(ex);
         auto h = std::make_shared<decltype(completion)>(std::move(completion));
-        Respond respond = [h, ex, work](HttpResponse r) mutable {
-            asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+        std::function<void(Value)> reply = [h, ex, work](Value v) mutable {
+            asio::post(ex, [h, v = std::move(v)]() mutable { (*h)(std::move(v)); });
         };
         try {
-            handler(std::move(req), respond);
+            app(std::move(req), reply);
         } catch (const std::exception& e) {
             spdlog::error("portal: the application failed: {}", e.what());
-            respond(error_response(500, "The request could not be completed."));
+            reply(std::move(failure));
         }
     };
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(HttpResponse)>(init, asio::use_awaitable);
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Value)>(init, asio::use_awaitable);
+}
+
+// The status a failed read is answered with; 0: none (the client went away or was too slow).
+int status_of(const boost::system::error_code& ec) {
+    if (ec == http::error::header_limit) return 431;
+    if (ec == http::error::body_limit) return 413;
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
+        ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted)
+        return 0;
+    return 400;
+}
+
+std::string_view text_of(int status) {
+    switch (status) {
+        case 431: return "The request's header is too large.";
+        case 413: return "The request is too large.";
+        default: return "The request could not be read.";
+    }
+}
+
+// Never the query, and never a link token (/m/TOKEN/...): logs are not a place for secrets.
+std::string loggable(std::string_view target) {
+    std::string logged(target.substr(0, target.find('?')));
+    if (logged.rfind("/m/", 0) == 0)
+        logged = "/m/(token)" + (logged.find('/', 3) == std::string::npos ? std::string() : logged.substr(logged.find('/', 3)));
+    return logged;
+}
+
+bool expects_continue(const http::request<http::string_body>& req) {
+    auto it = req.find(http::field::expect);
+    return it != req.end() && iequals(it->value(), "100-continue");
+}
+
+// One request whose header has been read: admission, then its body, then the application's
+// answer. Returns whether the connection may carry another request.
+asio::awaitable<bool> exchange(std::shared_ptr<HttpsServer::Impl> srv, Stream& stream, beast::flat_buffer& buffer,
+                               http::request_parser<http::string_body>& parser, std::string ip) {
+    const auto& limits = srv->limits;
+    const auto start = std::chrono::steady_clock::now();
+    auto& req = parser.get();
+    const bool head = req.method() == http::verb::head;
+    bool keep_alive = req.keep_alive() && !srv->stopping;
+    bool ok = true;
+    HttpRequest hreq = to_request(req, ip, ok);
+    HttpResponse response;
+    if (req.method() != http::verb::get && req.method() != http::verb::post && !head) {
+        response = error_response(405, "This method is not allowed.");
+        response.headers.push_back({"Allow", "GET, HEAD, POST"});
+    } else if (!ok) {
+        response = error_response(400, "The request's target could not be read.");
+    } else {
+        Admission admission{std::nullopt, limits.max_body_bytes};
+        if (srv->admitter)
+            admission = co_await ask<Admission>(srv->admitter, hreq,
+                                                Admission{error_response(500, "The request could not be completed."), 0});
+        const std::size_t body_limit = std::min(admission.body_limit, limits.max_body_bytes);
+        const auto declared = parser.content_length();
+        if (admission.refuse) {
+            response = std::move(*admission.refuse);
+        } else if (declared && *declared > body_limit) {
+            response = error_response(413, "The request is too large.");
+        } else {
+            parser.body_limit(body_limit);  // a chunked body: 413 as soon as its chunks pass it
+            if (!parser.is_done()) {
+                boost::system::error_code rec;
+                if (expects_continue(req)) {  // RFC 9110 section 10.1.1: the client waits for this
+                    http::response<http::empty_body> cont{http::status::continue_, 11};
+                    beast::get_lowest_layer(stream).expires_after(limits.write_timeout);
+                    auto [wec, n] = co_await http::async_write(stream, cont, asio::as_tuple(asio::use_awaitable));
+                    rec = wec;
+                }
+                if (!rec) {
+                    beast::get_lowest_layer(stream).expires_after(limits.body_timeout);
+                    auto [bec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+                    rec = bec;
+                }
+                if (rec) {
+                    const int status = status_of(rec);
+                    if (status) {
+                        boost::system::error_code wec;
+                        co_await send(stream, error_response(status, text_of(status)), 11, false, false, limits, wec);
+                    }
+                    spdlog::debug("portal: {} {} {} reading the body from {}: {}", std::string(req.method_string()),
+                                  loggable(req.target()), status, ip, rec.message());
+                    co_return false;
+                }
+            }
+            hreq.body = std::move(req.body());
+            response = co_await ask<HttpResponse>(srv->handler, std::move(hreq),
+                                                  error_response(500, "The request could not be completed."));
+        }
+    }
+    // A body left unread cannot be skipped safely: the connection ends with this answer.
+    keep_alive = keep_alive && ok && parser.is_done();
+    const int status = response.status;
+    const std::size_t bytes = response.body.size();
+    boost::system::error_code wec;
+    co_await send(stream, std::move(response), req.version(), keep_alive, head, limits, wec);
+    spdlog::debug("portal: {} {} {} {} bytes {} ms from {}", std::string(req.method_string()), loggable(req.target()),
+                  status, bytes,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count(),
+                  ip);
+    co_return !wec && keep_alive;
+}
+
+asio::awaitable<void> close(Stream& stream) {
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+    co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
 }
 
 asio::awaitable<void> session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socket socket, std::string ip) {
@@ -154,73 +271,69 @@ asio::awaitable<void> session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socke
     for (;;) {
         http::request_parser<http::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
-        parser.body_limit(limits.max_body_bytes);
-        beast::get_lowest_layer(stream).expires_after(first ? limits.read_timeout : limits.idle_timeout);
+        parser.body_limit(limits.max_body_bytes);  // past every route's limit: 413 from the header
+        beast::get_lowest_layer(stream).expires_after(first ? limits.header_timeout : limits.idle_timeout);
         first = false;
-        auto [rec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        auto [rec, n] = co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
         if (rec) {
-            int status = 0;
-            if (rec == http::error::header_limit)
-                status = 431;
-            else if (rec == http::error::body_limit)
-                status = 413;
-            else if (rec != http::error::end_of_stream && rec != beast::error::timeout && rec != asio::error::eof &&
-                     rec != asio::ssl::error::stream_truncated && rec != asio::error::connection_reset)
-                status = 400;
-            if (status) {
+            if (const int status = status_of(rec)) {
                 boost::system::error_code wec;
-                co_await send(stream, error_response(status, status == 431   ? "The request's header is too large."
-                                                             : status == 413 ? "The request is too large."
-                                                                             : "The request could not be read."),
-                              11, false, false, limits, wec);
+                co_await send(stream, error_response(status, text_of(status)), 11, false, false, limits, wec);
                 spdlog::debug("portal: {} from {}: {}", status, ip, rec.message());
             }
             break;
         }
-        const auto start = std::chrono::steady_clock::now();
-        auto& req = parser.get();
-        const bool head = req.method() == http::verb::head;
-        const bool keep_alive = req.keep_alive() && !srv->stopping;
-        HttpResponse response;
-        bool ok = true;
-        if (req.method() != http::verb::get && req.method() != http::verb::post && !head) {
-            response = error_response(405, "This method is not allowed.");
-            response.headers.push_back({"Allow", "GET, HEAD, POST"});
-        } else {
-            HttpRequest hreq = to_request(req, ip, ok);
-            if (!ok)
-                response = error_response(400, "The request's target could not be read.");
-            else
-                response = co_await ask(srv->handler, std::move(hreq));
-        }
-        const int status = response.status;
-        const std::size_t bytes = response.body.size();
-        boost::system::error_code wec;
-        co_await send(stream, std::move(response), req.version(), keep_alive && ok, head, limits, wec);
-        // Never the query, and never a link token (/m/TOKEN/...): logs are not a place for secrets.
-        std::string logged(req.target().substr(0, req.target().find('?')));
-        if (logged.rfind("/m/", 0) == 0) logged = "/m/(token)" + (logged.find('/', 3) == std::string::npos
-                                                                       ? std::string()
-                                                                       : logged.substr(logged.find('/', 3)));
-        spdlog::debug("portal: {} {} {} {} bytes {} ms from {}", std::string(req.method_string()), logged, status, bytes,
-                      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
-                          .count(),
-                      ip);
-        if (wec || !keep_alive || !ok) break;
+        if (!co_await exchange(srv, stream, buffer, parser, ip)) break;
     }
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
-    co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+    co_await close(stream);
 }
 
-// Decrements the connection count when the session's coroutine is done, however it ends.
+// A connection over its address's limit: told so with 429 (after its request's header, so the
+// client reads the answer), within refusal_timeout in all; its body is never read.
+asio::awaitable<void> refusal(std::shared_ptr<HttpsServer::Impl> srv, tcp::socket socket, std::string ip) {
+    auto limits = srv->limits;
+    limits.write_timeout = limits.refusal_timeout;
+    Stream stream(std::move(socket), *srv->tls);
+    beast::get_lowest_layer(stream).expires_after(limits.refusal_timeout);
+    auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+    if (hec) co_return;
+    beast::flat_buffer buffer;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    auto [rec, n] = co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    if (rec) co_return;
+    auto r = error_response(429, "Too many connections from your address. Close other portal pages and try again "
+                                 "in a minute.");
+    r.headers.push_back({"Retry-After", "10"});
+    boost::system::error_code wec;
+    co_await send(stream, std::move(r), parser.get().version(), false, false, limits, wec);
+    co_await close(stream);
+}
+
+// Gives the connection's place back when its coroutine is done, however it ends.
 struct ConnectionSlot {
     std::shared_ptr<HttpsServer::Impl> srv;
-    ~ConnectionSlot() { --srv->connections; }
+    std::string key;
+    ConnectionVerdict verdict;
+    ~ConnectionSlot() { srv->connections->release(key, verdict); }
 };
 
-asio::awaitable<void> counted_session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socket socket, std::string ip) {
-    ConnectionSlot slot{srv};
-    co_await session(srv, std::move(socket), std::move(ip));
+asio::awaitable<void> counted_session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socket socket, std::string ip,
+                                      std::string key, ConnectionVerdict verdict) {
+    ConnectionSlot slot{srv, std::move(key), verdict};
+    if (verdict == ConnectionVerdict::serve)
+        co_await session(srv, std::move(socket), std::move(ip));
+    else
+        co_await refusal(srv, std::move(socket), std::move(ip));
+}
+
+// At most one warning a second about refused connections (a flood must not flood the log too).
+bool time_to_warn(std::atomic<std::int64_t>& last) {
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+    std::int64_t before = last.load();
+    return before != now && last.compare_exchange_strong(before, now);
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<HttpsServer::Impl> srv) {
@@ -238,15 +351,19 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpsServer::Impl> srv) {
         if (ep_ec) continue;
         auto addr = remote.address();
         if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-        if (srv->connections.load() >= srv->limits.max_connections) {
-            spdlog::warn("portal: refused a connection from {}: {} connections open", addr.to_string(),
-                         srv->connections.load());
+        const std::string ip = addr.to_string();
+        std::string key = address_key(ip).value_or(ip);
+        const auto verdict = srv->connections->admit(key);
+        if (verdict != ConnectionVerdict::serve && time_to_warn(srv->last_warning))
+            spdlog::warn("portal: {} a connection from {}: {} connections open, {} from {}",
+                         verdict == ConnectionVerdict::refuse ? "answered 429 to" : "closed at once", ip,
+                         srv->connections->served(), srv->connections->served(key), key);
+        if (verdict == ConnectionVerdict::drop) {
             socket.close(ep_ec);
             continue;
         }
-        ++srv->connections;
         auto ex = socket.get_executor();
-        asio::co_spawn(ex, counted_session(srv, std::move(socket), addr.to_string()), asio::detached);
+        asio::co_spawn(ex, counted_session(srv, std::move(socket), ip, std::move(key), verdict), asio::detached);
     }
 }
 
@@ -265,7 +382,7 @@ HttpResponse error_response(int status, std::string_view text) {
 
 Result<std::unique_ptr<HttpsServer>> HttpsServer::start(asio::io_context& io, const std::string& endpoint,
                                                          std::shared_ptr<asio::ssl::context> tls, Handler handler,
-                                                         HttpLimits limits, std::string& error) {
+                                                         Admitter admitter, HttpLimits limits, std::string& error) {
     std::string host, port;
     if (!endpoint.empty() && endpoint.front() == '[') {
         auto close = endpoint.find("]:");
@@ -301,7 +418,9 @@ Result<std::unique_ptr<HttpsServer>> HttpsServer::start(asio::io_context& io, co
     auto impl = std::make_shared<Impl>();
     impl->tls = std::move(tls);
     impl->handler = std::move(handler);
+    impl->admitter = std::move(admitter);
     impl->limits = limits;
+    impl->connections = std::make_unique<ConnectionLimiter>(limits.connections);
     impl->acceptor = std::make_unique<tcp::acceptor>(io);
     tcp::endpoint ep(addr, static_cast<unsigned short>(p));
     auto& acc = *impl->acceptor;

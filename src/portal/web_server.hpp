@@ -1,8 +1,10 @@
 // The portal's HTTPS server (Boost.Beast, HTTP/1.1 over TLS 1.2+ only, RFC 9110/9112): one
-// coroutine per connection on its own strand, limits on header and body size, timeouts for the
-// handshake, each request as a whole (slowloris), keep-alive idling and writes; GET, HEAD and POST
-// only; security headers on every response. The application sees plain values (http_types.hpp);
-// Asio stays out of this header (serve owns the io_context).
+// coroutine per connection on its own strand; connections limited per client address (IPv6: /64)
+// and in all; a request's header is read first and shown to the application's admitter, which
+// refuses it or sets its route's body limit before any body is read (413 from Content-Length, or
+// as chunks arrive); timeouts for the handshake, the header, the body, keep-alive idling and
+// writes (slowloris); GET, HEAD and POST only; security headers on every response. The
+// application sees plain values (web.hpp); Asio stays out of this header (serve owns the io_context).
 #pragma once
 
 #include <chrono>
@@ -12,6 +14,7 @@
 #include <string_view>
 
 #include "common/result.hpp"
+#include "portal/limits.hpp"
 #include "portal/web.hpp"
 
 namespace boost::asio {
@@ -24,13 +27,15 @@ class context;
 namespace mailward::portal {
 
 struct HttpLimits {
-    std::size_t max_header_bytes = 16 * 1024;
-    std::size_t max_body_bytes = 16u << 20;  // 413 past it (reply uploads)
-    std::chrono::seconds handshake_timeout{10};
-    std::chrono::seconds read_timeout{30};   // the whole first request of a connection
-    std::chrono::seconds idle_timeout{60};   // a later request on a kept-alive connection, whole
-    std::chrono::seconds write_timeout{60};
-    std::size_t max_connections = 1000;      // beyond: accepted and closed at once
+    std::size_t max_header_bytes = 16 * 1024;  // 431 past it
+    std::size_t max_body_bytes = 11u << 20;    // no route allows more: 413 from the header alone
+    std::chrono::milliseconds handshake_timeout{10'000};
+    std::chrono::milliseconds header_timeout{10'000};  // the first request's header, whole
+    std::chrono::milliseconds idle_timeout{60'000};    // a later request's header, waiting included
+    std::chrono::milliseconds body_timeout{120'000};   // a request's body, whole
+    std::chrono::milliseconds write_timeout{60'000};
+    std::chrono::milliseconds refusal_timeout{5'000};  // a 429 refusal: handshake, header, answer
+    ConnectionRules connections;
 };
 
 // A small self-contained HTML page for an error status.
@@ -39,9 +44,10 @@ HttpResponse error_response(int status, std::string_view text);
 class HttpsServer {
   public:
     // endpoint "127.0.0.1:8443" or "[::1]:8443" (port 0: any, see port()). error names the endpoint.
+    // admitter sees each request's header first (empty: every body up to limits.max_body_bytes).
     static Result<std::unique_ptr<HttpsServer>> start(boost::asio::io_context& io, const std::string& endpoint,
                                                       std::shared_ptr<boost::asio::ssl::context> tls, Handler handler,
-                                                      HttpLimits limits, std::string& error);
+                                                      Admitter admitter, HttpLimits limits, std::string& error);
     ~HttpsServer();
     HttpsServer(const HttpsServer&) = delete;
     HttpsServer& operator=(const HttpsServer&) = delete;

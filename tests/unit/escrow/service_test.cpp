@@ -230,14 +230,16 @@ TEST_F(ServiceTest, ReplyGoesToTheSenderUnderTheSendersMode) {
     escrow::ReplyInput in;
     in.text = "Thanks REPLY7";
     in.attachments.push_back({"answer.txt", "text/plain", "file body", "", false});
-    auto qid = svc->reply(*s, in, client, t0 + 2min);
-    ASSERT_TRUE(qid) << qid.error().message();
-    auto env = st->queue().envelope(*qid);
+    auto out = svc->reply(*s, in, client, t0 + 2min);
+    ASSERT_TRUE(out) << out.error().message();
+    const auto qid = out->queue_id;
+    ASSERT_FALSE(qid.empty());
+    auto env = st->queue().envelope(qid);
     ASSERT_TRUE(env);
     EXPECT_EQ(env->sender, "bob@example.net");
     EXPECT_EQ(env->recipients[0].address, "alice@example.org");
     EXPECT_EQ(env->sender_mode, "tls-or-escrow");
-    auto view = message::parse_message(*st->queue().body(*qid));
+    auto view = message::parse_message(*st->queue().body(qid));
     ASSERT_TRUE(view);
     EXPECT_EQ(view->subject, "Re: secret plans SECRET42");
     EXPECT_NE(view->text.find("REPLY7"), std::string::npos);
@@ -246,6 +248,58 @@ TEST_F(ServiceTest, ReplyGoesToTheSenderUnderTheSendersMode) {
 
     in.attachments[0].data = std::string(11u << 20, 'x');
     EXPECT_EQ(svc->reply(*s, in, client, t0 + 3min).error(), common::Errc::too_large);
+}
+
+// Replies are limited per message and per session in a window (defaults 5 and 3 per hour), counted
+// from the message's audit rows: a refused reply queues nothing and says when to retry.
+TEST_F(ServiceTest, RepliesAreLimitedPerMessageAndSession) {
+    auto [id, token, notice] = seal_one();
+    auto sign_in = [&](escrow::TimePoint at) {
+        auto ok = svc->login(token, code(token, at), client, at);
+        EXPECT_TRUE(ok && ok->check == store::CodeCheck::accepted);
+        return *svc->session(ok->session_cookie, at);
+    };
+    auto a = sign_in(t0);
+    auto b = sign_in(t0 + 1min);
+    escrow::ReplyInput in;
+    in.text = "hello";
+    const auto queued = [&] { return st->queue().list()->size(); };
+    struct Step {
+        const escrow::SessionInfo* s;
+        std::chrono::seconds at;
+        escrow::ReplyVerdict want;
+        std::chrono::seconds retry_after;
+    } steps[] = {
+        {&a, 120s, escrow::ReplyVerdict::allowed, 0s},
+        {&a, 130s, escrow::ReplyVerdict::allowed, 0s},
+        {&a, 140s, escrow::ReplyVerdict::allowed, 0s},
+        {&a, 150s, escrow::ReplyVerdict::too_many, 3600s - 30s},  // the session's 3
+        {&b, 160s, escrow::ReplyVerdict::allowed, 0s},
+        {&b, 170s, escrow::ReplyVerdict::allowed, 0s},
+        {&b, 180s, escrow::ReplyVerdict::too_many, 3600s - 60s},  // the message's 5
+        {&b, 120s + 3600s, escrow::ReplyVerdict::allowed, 0s},    // the first left the window
+    };
+    for (const auto& step : steps) {
+        const auto before = queued();
+        auto now = t0 + step.at;
+        auto out = svc->reply(*step.s, in, client, now);
+        ASSERT_TRUE(out) << out.error().message();
+        EXPECT_EQ(out->limit.verdict, step.want) << step.at.count();
+        EXPECT_EQ(out->limit.retry_after, step.retry_after) << step.at.count();
+        EXPECT_EQ(queued(), before + (step.want == escrow::ReplyVerdict::allowed ? 1 : 0)) << step.at.count();
+        EXPECT_EQ(out->queue_id.empty(), step.want != escrow::ReplyVerdict::allowed);
+    }
+    auto rows = st->escrow().audit(id);
+    ASSERT_TRUE(rows);
+    std::vector<std::string> sessions;
+    for (const auto& e : *rows)
+        if (auto r = escrow::past_reply_of(e)) {
+            EXPECT_EQ(r->bytes, 5u) << e.detail;
+            sessions.push_back(r->session);
+        }
+    const auto ta = escrow::session_tag(a.id_hash), tb = escrow::session_tag(b.id_hash);
+    EXPECT_NE(ta, tb);
+    EXPECT_EQ(sessions, (std::vector<std::string>{ta, ta, ta, tb, tb, tb}));
 }
 
 }  // namespace
