@@ -198,10 +198,14 @@ asio::awaitable<bool> exchange(std::shared_ptr<HttpsServer::Impl> srv, Stream& s
     } else if (!ok) {
         response = error_response(400, "The request's target could not be read.");
     } else {
-        Admission admission{std::nullopt, limits.max_body_bytes};
-        if (srv->admitter)
-            admission = co_await ask<Admission>(srv->admitter, hreq,
-                                                Admission{error_response(500, "The request could not be completed."), 0});
+        // Named values, no temporaries, in co_await expressions: g++ 12 destroys some of those twice.
+        Admission admission;
+        admission.body_limit = limits.max_body_bytes;
+        if (srv->admitter) {
+            Admission failure;
+            failure.refuse = error_response(500, "The request could not be completed.");
+            admission = co_await ask<Admission>(srv->admitter, hreq, std::move(failure));
+        }
         const std::size_t body_limit = std::min(admission.body_limit, limits.max_body_bytes);
         const auto declared = parser.content_length();
         if (admission.refuse) {
@@ -227,7 +231,8 @@ asio::awaitable<bool> exchange(std::shared_ptr<HttpsServer::Impl> srv, Stream& s
                     const int status = status_of(rec);
                     if (status) {
                         boost::system::error_code wec;
-                        co_await send(stream, error_response(status, text_of(status)), 11, false, false, limits, wec);
+                        HttpResponse answer = error_response(status, text_of(status));
+                        co_await send(stream, std::move(answer), 11, false, false, limits, wec);
                     }
                     spdlog::debug("portal: {} {} {} reading the body from {}: {}", std::string(req.method_string()),
                                   loggable(req.target()), status, ip, rec.message());
@@ -235,8 +240,8 @@ asio::awaitable<bool> exchange(std::shared_ptr<HttpsServer::Impl> srv, Stream& s
                 }
             }
             hreq.body = std::move(req.body());
-            response = co_await ask<HttpResponse>(srv->handler, std::move(hreq),
-                                                  error_response(500, "The request could not be completed."));
+            HttpResponse failure = error_response(500, "The request could not be completed.");
+            response = co_await ask<HttpResponse>(srv->handler, std::move(hreq), std::move(failure));
         }
     }
     // A body left unread cannot be skipped safely: the connection ends with this answer.
@@ -278,7 +283,8 @@ asio::awaitable<void> session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socke
         if (rec) {
             if (const int status = status_of(rec)) {
                 boost::system::error_code wec;
-                co_await send(stream, error_response(status, text_of(status)), 11, false, false, limits, wec);
+                HttpResponse answer = error_response(status, text_of(status));
+                co_await send(stream, std::move(answer), 11, false, false, limits, wec);
                 spdlog::debug("portal: {} from {}: {}", status, ip, rec.message());
             }
             break;
