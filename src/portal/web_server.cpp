@@ -27,6 +27,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <functional>
 
@@ -180,6 +181,19 @@ bool expects_continue(const http::request<http::string_body>& req) {
     return it != req.end() && iequals(it->value(), "100-continue");
 }
 
+// After an answer that left a body unread: what the client still sends is read and dropped for a
+// moment (2 s, 4 MiB at most), so that closing with unread data does not make the kernel reset the
+// connection before the client has read the answer (a "lingering close", as nginx does).
+asio::awaitable<void> discard_for_a_moment(Stream& stream) {
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    std::array<char, 16384> scratch;
+    for (std::size_t dropped = 0; dropped < (4u << 20);) {
+        auto [ec, n] = co_await stream.async_read_some(asio::buffer(scratch), asio::as_tuple(asio::use_awaitable));
+        if (ec) break;
+        dropped += n;
+    }
+}
+
 // One request whose header has been read: admission, then its body, then the application's
 // answer. Returns whether the connection may carry another request.
 asio::awaitable<bool> exchange(std::shared_ptr<HttpsServer::Impl> srv, Stream& stream, beast::flat_buffer& buffer,
@@ -250,6 +264,7 @@ asio::awaitable<bool> exchange(std::shared_ptr<HttpsServer::Impl> srv, Stream& s
     const std::size_t bytes = response.body.size();
     boost::system::error_code wec;
     co_await send(stream, std::move(response), req.version(), keep_alive, head, limits, wec);
+    if (!wec && !parser.is_done()) co_await discard_for_a_moment(stream);
     spdlog::debug("portal: {} {} {} {} bytes {} ms from {}", std::string(req.method_string()), loggable(req.target()),
                   status, bytes,
                   std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count(),
