@@ -76,13 +76,15 @@ class PortalClient:
         if method == "POST" and origin:
             h["Origin"] = self.origin if origin is True else origin
         h.update(headers or {})
+        # The certificate first: an answer with "Connection: close" (a request refused before its
+        # body was read) closes the connection as soon as it is read.
+        conn.connect()
+        names = [v for k, v in conn.sock.getpeercert().get("subjectAltName", ()) if k == "DNS"]
+        assert Mailward.PORTAL_HOST in names, names
         conn.request(method, path, body=body, headers=h)
         r = conn.getresponse()
         data = r.read()
-        cert = conn.sock.getpeercert()
         conn.close()
-        names = [v for k, v in cert.get("subjectAltName", ()) if k == "DNS"]
-        assert Mailward.PORTAL_HOST in names, names
         for v in r.headers.get_all("Set-Cookie") or []:
             name, _, rest = v.partition("=")
             value = rest.split(";")[0]

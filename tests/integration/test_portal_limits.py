@@ -25,35 +25,6 @@ SENDER_DOMAIN = "tls.example.test"
 TOKEN = "A" * 43  # a well-formed link token (unknown: the forms refuse it only after the body)
 
 
-class Client(PortalClient):
-    """test_escrow's browser, which also reads an answer sent before its request body was read
-    (the connection then closes, so the certificate is checked before the answer is read)."""
-
-    def request(self, method, path, body=None, headers=None, origin=True, cookies=True):
-        import http.client
-        conn = http.client.HTTPSConnection("127.0.0.1", self.mw.portal_port, context=self.ctx, timeout=30)
-        h = {"Host": "%s:%d" % (Mailward.PORTAL_HOST, self.mw.portal_port), "User-Agent": "test-client/1.0"}
-        if cookies and self.cookies:
-            h["Cookie"] = "; ".join("%s=%s" % kv for kv in self.cookies.items())
-        if method == "POST" and origin:
-            h["Origin"] = self.mw.portal_url
-        h.update(headers or {})
-        conn.connect()
-        names = [v for k, v in conn.sock.getpeercert().get("subjectAltName", ()) if k == "DNS"]
-        assert Mailward.PORTAL_HOST in names, names
-        conn.request(method, path, body=body, headers=h)
-        r = conn.getresponse()
-        data = r.read()
-        conn.close()
-        for v in r.headers.get_all("Set-Cookie") or []:
-            name, _, rest = v.partition("=")
-            if "Max-Age=0" in v:
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = rest.split(";")[0]
-        return r.status, r.headers, data
-
-
 class Raw:
     """One TLS connection to the portal, from a chosen loopback address, for byte-level requests."""
 
@@ -263,7 +234,7 @@ class ReplyLimitsTest(unittest.TestCase):
 
     def sign_in(self, link):
         """A new browser signed in to link; returns (client, the session's CSRF token)."""
-        c = Client(self.mw, self.ca_file)
+        c = PortalClient(self.mw, self.ca_file)
         csrf = csrf_of(c.request("GET", link)[2])
         n = len(self.lab.mx.messages(RCPT_DOMAIN))
         self.assertEqual(c.form(link + "/code", {"csrf": csrf})[0], 200)
