@@ -258,6 +258,7 @@ retry_schedule = {retry}
 max_concurrency = {c['max_concurrency']}
 max_per_destination = {c['per_destination'] if mode == 'relay' else c['max_concurrency']}
 greeting_timeout = {greeting}
+allow_loopback_mx = true
 
 [policy.domains]
 "{SINK_DOMAIN}" = "encrypt"

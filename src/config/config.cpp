@@ -147,6 +147,7 @@ const std::vector<Section>& schema() {
              {"data_init_timeout", duration<kDelivery, &Del::data_init_timeout>},
              {"data_block_timeout", duration<kDelivery, &Del::data_block_timeout>},
              {"data_done_timeout", duration<kDelivery, &Del::data_done_timeout>},
+             {"allow_loopback_mx", boolean<kDelivery, &Del::allow_loopback_mx>},
          }},
         {"policy",
          {

@@ -95,6 +95,10 @@ struct DeliveryConfig {
     Duration data_init_timeout = minutes(2);
     Duration data_block_timeout = minutes(3);
     Duration data_done_timeout = minutes(10);
+    // Loop protection: an MX (or address literal) on loopback (127.0.0.0/8, ::1, 0.0.0.0/8, ::) is a
+    // permanent routing error (5.4.6) unless this is true (test labs). Our own listeners are refused
+    // always, whatever this says.
+    bool allow_loopback_mx = false;
 };
 
 struct PolicyConfig {

@@ -1,8 +1,10 @@
 // The SMTP attempts of one delivery to one domain (RFC 5321 section 5: MX hosts in order, every
 // address of each), limited to the hosts the policy allows, at the level it requires, with DANE
-// (RFC 7672) per host from secure TLSA answers. Idle connections are pooled per address, port,
-// level and host and reused (Postfix's connection cache). The delivery log gets one line per
-// recipient and attempt.
+// (RFC 7672) per host from secure TLSA answers (a host of a secure MX set whose address lookup
+// failed is not used, 2.1.1). Addresses that loop back (loopback unless allowed, our own listeners)
+// are never used. Idle connections are pooled by reuse_key() (every input of the connection's
+// checks) and reused (Postfix's connection cache). The delivery log gets one line per recipient
+// and attempt.
 #include <algorithm>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
@@ -67,6 +69,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                                                const std::vector<std::size_t>& idxs, Outcomes& out,
                                                const AttemptPlan& plan) {
     std::optional<RcptOutcome> last;  // the most telling failure so far, used if no host takes the mail
+    std::optional<RcptOutcome> looped;  // the first address refused as a loop (used if nothing else was tried)
     for (const auto& hop : route.hops) {
         if (std::find(plan.hosts.begin(), plan.hosts.end(), hop.host) == plan.hosts.end()) continue;
         tls::Level hop_level = plan.level;
@@ -77,6 +80,18 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
             c.outcome = Outcome::temporary;
             c.status = "4.4.3";
             c.reason = hop.host + ": " + hop.error;
+            last = RcptOutcome{c, hop.host};
+            continue;
+        }
+        if (cfg.policy.dane && route.mx_secure && hop.address_lookup_failed) {
+            // RFC 7672 2.1.1: a host of a secure MX set whose A or AAAA lookup failed is unusable
+            // for this attempt; never used with the addresses that did resolve (no TLSA: a downgrade).
+            Evidence ev;
+            ev.refusal = HopRefusal::address_lookup_failed;
+            ev.host = hop.host;
+            ev.route_detail = hop.error;
+            auto c = classify(ev);
+            for (auto i : idxs) log_attempt(env, i, hop.host, "", hop_level, hop_why, nullptr, c);
             last = RcptOutcome{c, hop.host};
             continue;
         }
@@ -105,20 +120,34 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
             }
         }
         for (const auto& addr : hop.addresses) {
-            const std::string key = addr + "|" + std::to_string(cfg.delivery.port) + "|" +
-                                    std::string(tls::to_string(hop_level)) + "|" + hop.host;
+            // Loop protection: never to ourselves; to loopback only where the config allows it.
+            if (const auto loop = loop_kind(addr, cfg.delivery.port, own);
+                loop == LoopKind::own_listener || (loop == LoopKind::loopback && !cfg.delivery.allow_loopback_mx)) {
+                Evidence ev;
+                ev.refusal = HopRefusal::loops_back;
+                ev.host = hop.host;
+                ev.route_detail = hop.host + " [" + addr + "]:" + std::to_string(cfg.delivery.port) + " is " +
+                                  (loop == LoopKind::own_listener ? "one of mailward's own listeners"
+                                                                  : "a loopback address ([delivery] allow_loopback_mx = false)");
+                auto c = classify(ev);
+                spdlog::warn("delivery: {}: {}", env.id, c.reason);
+                for (auto i : idxs) log_attempt(env, i, hop.host, addr, hop_level, hop_why, nullptr, c, "loop");
+                if (!looped) looped = RcptOutcome{c, hop.host, addr};
+                continue;
+            }
+            Target target;
+            target.mx_host = hop.host;
+            target.address = addr;
+            target.port = cfg.delivery.port;
+            target.level = hop_level;
+            target.tlsa = tlsa;
+            target.helo_name = cfg.server.hostname;
+            if (auto k = plan.known_spki.find(hop.host); k != plan.known_spki.end()) target.known_spki = k->second;
+            const std::string key = reuse_key(target, env.requiretls);
             std::unique_ptr<SmtpClient> client = co_await take_idle(key);
             bool reused = client != nullptr;
             for (int round = 0; round < 2; ++round) {
                 if (!client) {
-                    Target target;
-                    target.mx_host = hop.host;
-                    target.address = addr;
-                    target.port = cfg.delivery.port;
-                    target.level = hop_level;
-                    target.tlsa = tlsa;
-                    target.helo_name = cfg.server.hostname;
-                    if (auto k = plan.known_spki.find(hop.host); k != plan.known_spki.end()) target.known_spki = k->second;
                     auto [c, err] = co_await SmtpClient::connect(strand, target, tls, timeouts);
                     if (!c) {
                         Evidence ev;
@@ -181,6 +210,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
             }
         }
     }
+    if (!last) last = std::move(looped);  // every usable address was a loop: 5.4.6, a bounce
     Classified c;
     if (last) {
         c = last->c;

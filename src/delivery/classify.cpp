@@ -1,4 +1,5 @@
 // Classification of every delivery outcome: see classify.hpp. The rules, in order:
+// hosts refused before any connection (a failed address lookup in a signed MX set, a loop);
 // routing errors (null MX, NXDOMAIN permanent; DNS trouble temporary); TLS failures at a level of
 // encrypt or higher are tls_policy (a TLS close or handshake error is NOT a network error: it must
 // never be retried as plaintext nor requeued forever as "connection lost"); network errors and
@@ -46,6 +47,27 @@ std::string_view to_string(Outcome o) {
 
 Classified classify(const Evidence& e) {
     Classified c;
+    switch (e.refusal) {
+        case HopRefusal::none:
+            break;
+        case HopRefusal::address_lookup_failed:
+            // RFC 7672 2.1.1: not used with the addresses that did resolve (that would skip TLSA,
+            // a silent DANE downgrade); another MX may be fine, else the message waits.
+            c.outcome = Outcome::temporary;
+            c.status = "4.4.3";
+            c.try_next_host = true;
+            c.reason = e.host + ": address lookup failed in a DNSSEC-signed MX set (" + e.route_detail +
+                       "): host not used, DANE status unknown";
+            return c;
+        case HopRefusal::loops_back:
+            // Postfix's "mail for X loops back to myself" (RFC 3463 5.4.6 routing loop). The next
+            // MX may be elsewhere; when none is, the message bounces.
+            c.outcome = Outcome::permanent;
+            c.status = "5.4.6";
+            c.try_next_host = true;
+            c.reason = "mail for " + e.host + " loops back to myself: " + e.route_detail;
+            return c;
+    }
     if (e.route_error) {
         c.reason = e.route_detail.empty() ? e.route_error.message() : e.route_detail;
         if (e.route_error == RouteErrc::null_mx) {
@@ -90,6 +112,12 @@ Classified classify(const Evidence& e) {
                                     : s.stage == Stage::data   ? "to DATA"
                                                                : "after the message data";
             c = from_reply(*s.reply, e.host, what);
+            if (s.local) {
+                // Refused here, not by the host: its reply text would name the wrong party.
+                c.diagnostic.clear();
+                c.reason = "not sent to " + e.host + ": " + (s.detail.empty() ? s.reply->summary() : s.detail);
+                return c;
+            }
             if (!s.detail.empty()) c.reason += " (" + s.detail + ")";
             // A host that refuses the session, or 4xx before any transaction: the next MX may help.
             if (s.stage == Stage::greeting || s.stage == Stage::ehlo) {

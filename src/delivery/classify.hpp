@@ -24,8 +24,16 @@ struct Classified {
     bool try_next_host = false;  // the failure belongs to this host: another MX may do better
 };
 
+// Why a host or address was not used at all (decided here, before any connection).
+enum class HopRefusal {
+    none,
+    address_lookup_failed,  // secure MX set, an A/AAAA lookup failed: RFC 7672 2.1.1 (temporary)
+    loops_back,             // loopback or our own listener: "mail loops back to myself" (permanent)
+};
+
 // What one attempt produced for one recipient (or for all of them, when the failure came first).
 struct Evidence {
+    HopRefusal refusal = HopRefusal::none;    // with host and route_detail (what was found)
     error_code route_error;                   // DNS / routing failure (RouteErrc or DnsErrc)
     std::string route_detail;
     std::optional<SessionError> session;      // connection- or transaction-level failure

@@ -3,6 +3,7 @@
 
 #include "common/ids.hpp"
 #include "common/timefmt.hpp"
+#include "smtp/data_encode.hpp"
 
 namespace mailward::delivery {
 namespace {
@@ -50,6 +51,11 @@ std::optional<store::StoredMessage> make_bounce(const store::Envelope& env, cons
     b.body_type = store::BodyType::eight_bit_mime;
     b.smtputf8 = env.smtputf8;
     b.sender_mode = env.sender_mode;  // a bounce carries the original: it keeps its protection
+    // RFC 8689 4.4 (and 5): the bounce of a REQUIRETLS message is itself sent with REQUIRETLS, so
+    // the copy of the original it carries never travels in the clear; a next hop without TLS or
+    // without REQUIRETLS refuses it (5.7.30) and, from the null sender, it is dropped, never sent
+    // in cleartext. The original stays attached whole (or its headers, as RET asks).
+    b.requiretls = env.requiretls;
     b.received_at = now;
     b.client_address = "127.0.0.1";
     b.client_helo = hostname;
@@ -102,13 +108,24 @@ std::optional<store::StoredMessage> make_bounce(const store::Envelope& env, cons
         t += "Last-Attempt-Date: " + date + "\r\n";
     }
     t += "\r\n--" + boundary + "\r\n";
+    // The copy of the original has CRLF line ends only and no NUL (it goes out through the SMTP
+    // client like every composed message); the server refuses any other, so this rarely copies.
+    std::string cleaned;
+    const std::string* original = &original_body;
+    if (const auto scan = smtp::scan_body(original_body); scan.nul || !scan.crlf_only) {
+        cleaned = original_body;
+        std::erase(cleaned, '\0');
+        smtp::normalise_line_ends(cleaned);
+        original = &cleaned;
+    }
     if (env.ret == store::DsnRet::hdrs) {
-        t += "Content-Type: text/rfc822-headers\r\n\r\n" + headers_of(original_body);
+        t += "Content-Type: text/rfc822-headers\r\n\r\n" + headers_of(*original);
     } else {
-        t += "Content-Type: message/rfc822\r\n\r\n" + original_body;
-        if (original_body.size() < 2 || original_body.compare(original_body.size() - 2, 2, "\r\n") != 0) t += "\r\n";
+        t += "Content-Type: message/rfc822\r\n\r\n" + *original;
+        if (!original->ends_with("\r\n")) t += "\r\n";
     }
     t += "\r\n--" + boundary + "--\r\n";
+    smtp::normalise_line_ends(t);  // no NUL is left; the header values were kept on one line
     m.body = std::move(t);
     b.size = m.body.size();
     return m;

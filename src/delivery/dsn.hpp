@@ -1,7 +1,9 @@
 // Delivery status notifications (bounces) per RFC 3464 in a multipart/report (RFC 6522): a part a
 // person can read, the machine-readable message/delivery-status, and the original message (whole,
 // or headers only for RET=HDRS, RFC 3461 4.3). Sent from the null sender, never to the null sender
-// (RFC 5321 4.5.5), and only for recipients whose NOTIFY asks for failures (RFC 3461 4.1).
+// (RFC 5321 4.5.5), and only for recipients whose NOTIFY asks for failures (RFC 3461 4.1). The
+// bounce of a REQUIRETLS message carries REQUIRETLS itself (RFC 8689 4.4): the original stays attached
+// but never travels without the promise. The result has CRLF line ends only and no NUL.
 #pragma once
 
 #include <chrono>

@@ -51,6 +51,7 @@ Engine::Impl::Impl(asio::io_context& i, const config::Config& c, store::Store& s
     : io(i), cfg(c), store(s), resolver(r), tls(std::move(t)), strand(asio::make_strand(i)), wake(strand),
       rng(std::random_device{}()) {
     owner = cfg.server.hostname;
+    own = own_addresses(cfg);
     timeouts.connect = cfg.delivery.connect_timeout;
     timeouts.greeting = cfg.delivery.greeting_timeout;
     timeouts.command = cfg.delivery.command_timeout;

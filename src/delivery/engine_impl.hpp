@@ -103,7 +103,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
         std::unique_ptr<SmtpClient> client;
         std::chrono::steady_clock::time_point since;
     };
-    std::multimap<std::string, Idle> pool;  // "address|port|level|host" -> idle connections
+    std::multimap<std::string, Idle> pool;  // reuse_key(target, requiretls) -> idle connections
+    OwnAddresses own;                       // the loop check's view of this host (at start)
 
     // engine.cpp
     static boost::asio::awaitable<void> run(std::shared_ptr<Impl> self);

@@ -2,6 +2,9 @@
 #include "delivery/route.hpp"
 
 #include <algorithm>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <cstring>
 
 namespace mailward::delivery {
 namespace {
@@ -34,13 +37,40 @@ boost::asio::awaitable<void> resolve_host(dns::Resolver& resolver, Hop& hop) {
             if ((*r)->security != dns::Security::secure) secure = false;
         } else {
             secure = false;
-            if (dns::is_temporary(r->error())) hop.temporary_error = true;
+            if (dns::is_temporary(r->error())) {
+                hop.temporary_error = true;
+                hop.address_lookup_failed = true;
+            }
             if (!errors.empty()) errors += "; ";
             errors += (r == &a ? "A: " : "AAAA: ") + r->error().message();
         }
     }
     hop.addresses_secure = secure && !hop.addresses.empty();
     if (hop.addresses.empty()) hop.error = errors.empty() ? "no A or AAAA records" : errors;
+    else if (hop.address_lookup_failed) hop.error = errors;
+}
+
+using Bytes = std::vector<unsigned char>;
+
+// An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as its 4 bytes; others unchanged.
+Bytes unmapped(Bytes ip) {
+    static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (ip.size() == 16 && std::memcmp(ip.data(), kMapped, 12) == 0) return Bytes(ip.begin() + 12, ip.end());
+    return ip;
+}
+
+bool is_loopback(const Bytes& ip) {
+    if (ip.size() == 4) return ip[0] == 127 || ip[0] == 0;  // 127/8 loopback, 0/8 "this host"
+    if (ip.size() != 16) return false;
+    for (std::size_t i = 0; i < 15; ++i)
+        if (ip[i] != 0) return false;
+    return ip[15] == 0 || ip[15] == 1;  // :: and ::1
+}
+
+bool is_unspecified(const Bytes& ip) {
+    for (auto b : ip)
+        if (b != 0) return false;
+    return true;
 }
 
 bool is_ip_literal(const std::string& d) { return d.size() > 2 && d.front() == '[' && d.back() == ']'; }
@@ -50,6 +80,56 @@ bool is_ip_literal(const std::string& d) { return d.size() > 2 && d.front() == '
 const boost::system::error_category& route_category() noexcept {
     static const RouteCategory c;
     return c;
+}
+
+std::string_view to_string(LoopKind k) {
+    switch (k) {
+        case LoopKind::none: return "none";
+        case LoopKind::loopback: return "loopback";
+        case LoopKind::own_listener: return "own listener";
+    }
+    return "?";
+}
+
+OwnAddresses own_addresses(const config::Config& cfg) {
+    OwnAddresses own;
+    own.listeners = cfg.submission.listen;
+    own.listeners.insert(own.listeners.end(), cfg.submission.tls_listen.begin(), cfg.submission.tls_listen.end());
+    if (auto ep = config::parse_endpoint(cfg.escrow.listen)) own.listeners.push_back(*ep);
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) == 0) {
+        for (ifaddrs* i = list; i; i = i->ifa_next) {
+            if (!i->ifa_addr) continue;
+            if (i->ifa_addr->sa_family == AF_INET) {
+                const auto* a = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+                const auto* b = reinterpret_cast<const unsigned char*>(&a->sin_addr);
+                own.interfaces.emplace_back(b, b + 4);
+            } else if (i->ifa_addr->sa_family == AF_INET6) {
+                const auto* a = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+                const auto* b = reinterpret_cast<const unsigned char*>(&a->sin6_addr);
+                own.interfaces.emplace_back(b, b + 16);
+            }
+        }
+        freeifaddrs(list);
+    }
+    return own;
+}
+
+LoopKind loop_kind(std::string_view address, unsigned short port, const OwnAddresses& own) {
+    auto parsed = config::parse_ip(address);
+    if (!parsed) return LoopKind::none;
+    const Bytes ip = unmapped(*parsed);
+    const bool local = is_loopback(ip) ||
+                       std::any_of(own.interfaces.begin(), own.interfaces.end(),
+                                   [&ip](const Bytes& i) { return unmapped(i) == ip; });
+    for (const auto& l : own.listeners) {
+        if (l.port != port) continue;
+        auto lip = config::parse_ip(l.host);
+        if (!lip) continue;
+        const Bytes listener = unmapped(*lip);
+        if (listener == ip || (is_unspecified(listener) && local)) return LoopKind::own_listener;
+    }
+    return is_loopback(ip) ? LoopKind::loopback : LoopKind::none;
 }
 
 std::vector<dns::MxRecord> order_mx(std::vector<dns::MxRecord> records, std::mt19937& rng) {
@@ -66,7 +146,7 @@ boost::asio::awaitable<Result<Route>> resolve_route(dns::Resolver& resolver, std
     if (is_ip_literal(domain)) {
         std::string addr = domain.substr(1, domain.size() - 2);
         if (addr.rfind("IPv6:", 0) == 0 || addr.rfind("ipv6:", 0) == 0) addr = addr.substr(5);
-        route.hops.push_back(Hop{domain, 0, {addr}, false, {}, false});
+        route.hops.push_back(Hop{domain, 0, {addr}, false, {}, false, false});
         co_return route;
     }
     auto mx = co_await resolver.mx(domain);
@@ -79,7 +159,7 @@ boost::asio::awaitable<Result<Route>> resolve_route(dns::Resolver& resolver, std
     if (mx->records.empty()) {
         // RFC 5321 5.1: no MX records: the domain itself is the implicit MX.
         route.implicit_mx = true;
-        route.hops.push_back(Hop{domain, 0, {}, false, {}, false});
+        route.hops.push_back(Hop{domain, 0, {}, false, {}, false, false});
     } else {
         for (const auto& r : mx->records) {
             if (r.exchange.empty()) {
@@ -92,7 +172,7 @@ boost::asio::awaitable<Result<Route>> resolve_route(dns::Resolver& resolver, std
         }
         for (const auto& r : order_mx(mx->records, rng)) {
             if (r.exchange.empty()) continue;
-            route.hops.push_back(Hop{r.exchange, r.preference, {}, false, {}, false});
+            route.hops.push_back(Hop{r.exchange, r.preference, {}, false, {}, false, false});
         }
     }
     bool any_address = false, any_temporary = false;

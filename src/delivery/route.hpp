@@ -2,6 +2,8 @@
 // equal preferences shuffled, the implicit MX (the domain's own A/AAAA) when there is no MX
 // record, the null MX of RFC 7505 as a permanent failure, and every IPv4 and IPv6 address of every
 // host. An address literal domain ("[192.0.2.1]") routes to that address. DNS answers are untrusted.
+// Also the loop check (Postfix's "mail loops back to myself"): an address that is loopback, "this
+// host", or one of our own listeners is no place to deliver to.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "config/config.hpp"
 #include "dns/resolver.hpp"
 
 namespace mailward::delivery {
@@ -19,8 +22,12 @@ struct Hop {
     unsigned preference = 0;
     std::vector<std::string> addresses;  // empty when the host's lookups failed
     bool addresses_secure = false;       // every address answer was DNSSEC-secure
-    std::string error;                   // why addresses is empty, for the log
+    std::string error;                   // why addresses is empty, or which lookup failed, for the log
     bool temporary_error = false;
+    // An A or AAAA lookup failed (SERVFAIL, timeout, bogus) though the other may have answered: in
+    // a DNSSEC-secure MX set the host is then unusable for this attempt (RFC 7672 2.1.1), never
+    // used with the addresses that did resolve (that would skip TLSA, a silent DANE downgrade).
+    bool address_lookup_failed = false;
 };
 
 struct Route {
@@ -43,6 +50,26 @@ inline error_code make_error_code(RouteErrc e) noexcept { return {static_cast<in
 // Resolves domain. On failure detail says why for a person (with the DNS error).
 boost::asio::awaitable<Result<Route>> resolve_route(dns::Resolver& resolver, std::string domain, std::mt19937& rng,
                                                     std::string& detail);
+
+// Where mail to an address would go back to this machine ([delivery] allow_loopback_mx).
+enum class LoopKind {
+    none,          // elsewhere
+    loopback,      // 127.0.0.0/8, ::1, 0.0.0.0/8, ::, and their IPv4-mapped forms
+    own_listener,  // one of our listeners (address and port), or an address of this host when a
+                   // listener on that port is bound to the wildcard address
+};
+std::string_view to_string(LoopKind k);
+
+struct OwnAddresses {
+    std::vector<config::Endpoint> listeners;  // submission listen, tls_listen, the escrow portal
+    std::vector<std::vector<unsigned char>> interfaces;  // this host's addresses (getifaddrs), 4 or 16 bytes
+};
+// From the configuration, with this host's interface addresses (getifaddrs; none on failure).
+OwnAddresses own_addresses(const config::Config& cfg);
+
+// How address (an IP literal) at port relates to this host. The own-listener check comes first.
+// Text that is no IP address is none (the connect fails on its own).
+LoopKind loop_kind(std::string_view address, unsigned short port, const OwnAddresses& own);
 
 // Orders MX records: by preference, equal preferences shuffled with rng (RFC 5321 5.1).
 std::vector<dns::MxRecord> order_mx(std::vector<dns::MxRecord> records, std::mt19937& rng);

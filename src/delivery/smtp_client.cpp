@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 
 #include "smtp/command.hpp"
+#include "smtp/data_encode.hpp"
 
 namespace mailward::delivery {
 namespace asio = boost::asio;
@@ -39,6 +40,31 @@ std::string_view to_string(Stage s) {
         case Stage::quit: return "QUIT";
     }
     return "?";
+}
+
+std::string reuse_key(const Target& t, bool requiretls) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::vector<std::string> tlsa;
+    for (const auto& r : t.tlsa) {
+        std::string x = std::to_string(r.usage) + " " + std::to_string(r.selector) + " " + std::to_string(r.matching_type) + " ";
+        for (auto b : r.data) {
+            x.push_back(kHex[b >> 4]);
+            x.push_back(kHex[b & 15]);
+        }
+        tlsa.push_back(std::move(x));
+    }
+    std::sort(tlsa.begin(), tlsa.end());
+    tlsa.erase(std::unique(tlsa.begin(), tlsa.end()), tlsa.end());
+    std::vector<std::string> spki = t.known_spki;
+    std::sort(spki.begin(), spki.end());
+    spki.erase(std::unique(spki.begin(), spki.end()), spki.end());
+    // Fields are separated by '|' and list items by ','; none of them can hold either.
+    std::string k = t.address + "|" + std::to_string(t.port) + "|" + t.mx_host + "|" + std::string(tls::to_string(t.level)) +
+                    "|" + t.helo_name + "|requiretls=" + (requiretls ? "1" : "0") + "|tlsa=";
+    for (const auto& x : tlsa) k += x + ",";
+    k += "|spki=";
+    for (const auto& x : spki) k += x + ",";
+    return k;
 }
 
 namespace {
@@ -82,28 +108,6 @@ Extensions parse_ehlo(const std::vector<std::string>& lines) {
         }
     }
     return e;
-}
-
-// Dot-stuffing (RFC 5321 4.5.2) of a CRLF body, with the final CRLF ensured and the end marker.
-// Copied in spans between the dots that need doubling (found with memchr for LF).
-void append_stuffed(std::string& out, std::string_view body) {
-    const char* p = body.data();
-    const std::size_t n = body.size();
-    std::size_t span = 0;
-    if (n > 0 && p[0] == '.') out.push_back('.');
-    for (std::size_t pos = 0; pos < n;) {
-        const void* lf = std::memchr(p + pos, '\n', n - pos);
-        if (!lf) break;
-        pos = static_cast<std::size_t>(static_cast<const char*>(lf) - p) + 1;
-        if (pos < n && p[pos] == '.') {
-            out.append(p + span, pos - span);
-            out.push_back('.');
-            span = pos;
-        }
-    }
-    out.append(p + span, n - span);
-    if (body.size() < 2 || body.substr(body.size() - 2) != "\r\n") out += "\r\n";
-    out += ".\r\n";
 }
 
 std::string ssl_error_text(const boost::system::error_code& ec) {
@@ -486,11 +490,34 @@ asio::awaitable<TransactionResult> Client::send(const store::Envelope& env, std:
         fail(net_error(Stage::mail, "the connection is no longer usable"));
         co_return res;
     }
-    if (auto e = precheck(env, body.size())) {
+    // The DATA octets, decided before MAIL: a body proved clean by one scan (only CRLF line ends,
+    // no NUL) and without a line that starts with a dot is sent as it is, followed by the end
+    // marker; any other gets a copy, dot-stuffed and with every bare CR and bare LF made CRLF, so
+    // nothing on the wire can look like an end of data to any receiver (SMTP smuggling). A NUL is
+    // refused before MAIL.
+    const smtp::BodyScan scan = smtp::scan_body(body);
+    if (scan.nul) {
+        SessionError e = reply_error(Stage::mail, smtp::Reply(554, "5.6.0", "message contains a NUL octet"),
+                                     "the message holds a NUL octet, which is not sent (RFC 5321 2.3.8)");
+        e.local = true;
+        fail(std::move(e));
+        co_return res;
+    }
+    std::string wire;
+    std::string_view out = body;
+    std::string_view tail;
+    if (!scan.crlf_only || scan.dot_line) {
+        smtp::encode_data(body, wire);
+        out = wire;
+    } else {
+        tail = scan.ends_crlf ? ".\r\n" : "\r\n.\r\n";
+    }
+    const std::size_t size = scan.crlf_only ? body.size() : wire.size();
+    if (auto e = precheck(env, size)) {
         fail(std::move(*e));
         co_return res;
     }
-    const std::string mail = mail_command(env, body.size());
+    const std::string mail = mail_command(env, size);
     std::vector<std::string> rcpt_lines;
     for (auto i : rcpts) rcpt_lines.push_back(rcpt_command(env.recipients[i]));
 
@@ -580,18 +607,6 @@ asio::awaitable<TransactionResult> Client::send(const store::Envelope& env, std:
         co_await reset();  // MAIL and RCPTs were accepted: the transaction is still open
         fail(reply_error(Stage::data, *data_reply));
         co_return res;
-    }
-    // Most bodies have no line that starts with a dot: those are sent as they are, followed by
-    // the end marker, without a stuffed copy.
-    std::string wire;
-    std::string_view out = body;
-    std::string tail;
-    if (!body.empty() && (body.front() == '.' || body.find("\n.") != std::string_view::npos)) {
-        wire.reserve(body.size() + body.size() / 64 + 8);
-        append_stuffed(wire, body);
-        out = wire;
-    } else {
-        tail = body.ends_with("\r\n") ? ".\r\n" : "\r\n.\r\n";
     }
     for (std::size_t off = 0; off < out.size(); off += kDataChunk) {
         const std::string_view chunk = out.substr(off, kDataChunk);

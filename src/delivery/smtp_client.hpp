@@ -41,6 +41,14 @@ struct Target {
     std::vector<std::string> known_spki;
 };
 
+// The connection pool's key: every input of the checks a connection passed when it was opened
+// (address, port, MX host name, required level, DANE TLSA set, learned keys, EHLO name) and the
+// REQUIRETLS of the message. A pooled connection is reused only for a Target (and REQUIRETLS)
+// with the same key, so a destination whose checks differ (another pinned key, a stricter level,
+// other TLSA records) never gets a session that was opened under laxer ones. Lists are taken as
+// sets (order does not matter).
+std::string reuse_key(const Target& t, bool requiretls);
+
 // Why a connection-level step failed. The delivery classifier turns these into outcomes.
 enum class Stage { connect, greeting, ehlo, starttls, tls_handshake, tls_policy, mail, rcpt, data, data_done, quit };
 std::string_view to_string(Stage s);
@@ -53,6 +61,7 @@ struct SessionError {
     std::optional<tls::PeerFacts> tls;  // the session's TLS facts when a handshake completed
     std::string raw;                    // what was seen, verbatim, for incidents (EHLO lines, the reply)
     bool certificate_changed = false;   // the known_spki check failed
+    bool local = false;                 // refused here before MAIL (reply synthesized, nothing sent)
 };
 
 struct RecipientResult {

@@ -1,12 +1,14 @@
 // Composing a message with GMime (see compose.hpp). GMime chooses encoded words and RFC 2231
 // parameters when it writes; this file picks each part's transfer encoding (quoted-printable or
-// base64 for anything not 7-bit, base64 for attachments) and writes CRLF line ends.
+// base64 for anything not 7-bit, base64 for attachments) and writes CRLF line ends, checked on the
+// result (smtp::normalise_line_ends: no bare CR or LF, no NUL, as the SMTP client requires).
 #include "message/compose.hpp"
 
 #include <sodium.h>
 
 #include "common/timefmt.hpp"
 #include "message/gmime_util.hpp"
+#include "smtp/data_encode.hpp"
 
 namespace mailward::message {
 namespace {
@@ -122,7 +124,11 @@ Result<std::string> compose_message(const ComposeInput& in) {
     Ptr<GMimeStream> out(g_mime_stream_mem_new());
     g_mime_object_write_to_stream(obj, fo, out.get());
     g_mime_format_options_free(fo);
-    return detail::bytes_of(out.get());
+    // Every composed message goes out through the SMTP client: its line ends are CRLF only (bare
+    // CR, bare LF become CRLF) and it holds no NUL, whatever GMime made of the inputs.
+    std::string bytes = detail::bytes_of(out.get());
+    if (!smtp::normalise_line_ends(bytes)) return common::Errc::invalid_argument;
+    return bytes;
 }
 
 }  // namespace mailward::message

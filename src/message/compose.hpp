@@ -29,6 +29,8 @@ struct ComposeInput {
 // Errors: common::Errc::invalid_argument when from or to is not an address, or when a value GMime
 // writes as given (message_id, in_reply_to, date, extra header names and values, attachment
 // content_type / content_id) holds CR, LF or NUL, or a header name is not printable ASCII without ':'.
+// The result has CRLF line ends only (a bare CR or LF GMime left is made CRLF); invalid_argument if
+// it would hold a NUL (the SMTP client refuses those).
 Result<std::string> compose_message(const ComposeInput& in);
 
 }  // namespace mailward::message

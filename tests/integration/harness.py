@@ -92,6 +92,9 @@ class Mailward:
             "server": {"hostname": self.HOSTNAME, "data_dir": self.data_dir, "log_level": "debug"},
             "submission": {"listen": ["127.0.0.1:%d" % self.port]},
             "escrow": {"listen": "127.0.0.1:%d" % self.portal_port, "url": self.portal_url},
+            # Every peer of the tests listens on loopback (the lab's Postfix on 127.A.B.x, scripted
+            # servers on 127.0.0.1): allowed here, refused as a mail loop by default.
+            "delivery": {"allow_loopback_mx": True},
         }
         if tls:
             sections["submission"]["tls_listen"] = ["127.0.0.1:%d" % self.tls_port]

@@ -78,6 +78,7 @@ class DnsLabTest(unittest.TestCase):
         cls.dns.add_zone("signed.example.test", signed, signed=True)
         for kind in ("signature", "expired", "anchor", "stripped"):
             cls.dns.add_zone(f"{kind}.bogus.example.test", signed, bogus=kind)
+        cls.dns.add_zone("aaaa.bogus.example.test", signed + [("mx", "AAAA", "::1")], bogus="signature:AAAA")
         cls.dns.start()
         cls.anchor = cls.dns.trust_anchor_file()
         cls.resolver = ValidatingResolver(cls.tmp, [cls.dns.server], cls.anchor)
@@ -140,6 +141,13 @@ class DnsLabTest(unittest.TestCase):
                 r = self.resolver.query(f"mx.{kind}.bogus.example.test", "A")
                 self.assertEqual(r.rcode, "SERVFAIL", f"{kind} should be bogus")
         self.assertIn("validation failure", self.resolver.log())
+
+    def test_only_the_aaaa_signature_is_broken(self) -> None:
+        # "signature:AAAA": the A answer of the same name stays secure, the AAAA answer is bogus.
+        a = self.resolver.query("mx.aaaa.bogus.example.test", "A")
+        self.assertEqual((a.rcode, a.ad, a.texts("A")), ("NOERROR", True, ["127.0.53.2"]))
+        self.assertEqual(self.resolver.query("aaaa.bogus.example.test", "MX").ad, True)
+        self.assertEqual(self.resolver.query("mx.aaaa.bogus.example.test", "AAAA").rcode, "SERVFAIL")
 
     def test_dnskey_anchor_validates_too(self) -> None:
         with ValidatingResolver(self.tmp, [self.dns.server], self.dns.trust_anchor_file("DNSKEY")) as r:

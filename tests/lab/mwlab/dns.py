@@ -3,7 +3,7 @@ pre-signed with ldns-keygen + ldns-signzone (ECDSAP256SHA256, NSEC), each signed
 of trust. trust_anchor_file() lists the DS of every signed zone, in zone-file format as unbound's
 trust-anchor-file / libunbound's ub_ctx_add_ta_file read it.
 
-Zones can be made bogus on purpose ("signature", "expired", "anchor", "stripped"), and BlackHoleDns is
+Zones can be made bogus on purpose ("signature", "signature:TYPE", "expired", "anchor", "stripped"), and BlackHoleDns is
 a loopback port that swallows queries without answering (DNS timeout tests).
 """
 from __future__ import annotations
@@ -63,11 +63,13 @@ class DnsServer:
         A record for ns.<zone> (127.0.0.1) are added unless given.
 
         bogus (implies signed): "signature" - every RRSIG except the DNSKEY set's is corrupted;
+        "signature:TYPE" (e.g. "signature:AAAA") - only the RRSIGs covering TYPE are corrupted, so
+        that type's answers are bogus and every other answer of the zone stays secure;
         "expired" - signatures expired yesterday; "anchor" - the trust anchor file holds the DS of an
         unrelated key; "stripped" - the zone is served unsigned while its DS is in the anchor file.
         If the server runs, the zone is loaded at once (reload).
         """
-        if bogus is not None and bogus not in BOGUS_KINDS:
+        if bogus is not None and bogus not in BOGUS_KINDS and not re.fullmatch(r"signature:[A-Z0-9]+", bogus):
             raise ValueError(f"bogus must be one of {BOGUS_KINDS}, got {bogus!r}")
         fq = name.lower().rstrip(".") + "."
         zone = Zone(fq, records, signed or bogus is not None, bogus, ttl)
@@ -236,6 +238,8 @@ class DnsServer:
              str(unsigned), z.ksk, z.zsk], cwd=kd, what=f"ldns-signzone {z.name}")
         if z.bogus == "signature":
             served.write_text(_corrupt_signatures(served.read_text()))
+        elif z.bogus and z.bogus.startswith("signature:"):
+            served.write_text(_corrupt_signatures(served.read_text(), only=z.bogus.split(":", 1)[1]))
 
     def _write_conf(self) -> None:
         d = self.dir
@@ -287,12 +291,13 @@ zone:
                    on_timeout=lambda: "knot log:\n" + self.log()[-4000:])
 
 
-def _corrupt_signatures(text: str) -> str:
-    """Flips one base64 character in every RRSIG that does not cover DNSKEY (stays valid base64)."""
+def _corrupt_signatures(text: str, only: Optional[str] = None) -> str:
+    """Flips one base64 character in every RRSIG that does not cover DNSKEY (stays valid base64);
+    with only, in the RRSIGs covering that type alone."""
     out = []
     for line in text.splitlines():
         f = line.split()
-        if len(f) > 12 and f[3] == "RRSIG" and f[4] != "DNSKEY":
+        if len(f) > 12 and f[3] == "RRSIG" and f[4] != "DNSKEY" and (only is None or f[4] == only):
             sig = f[-1]
             i = len(sig) // 2
             f[-1] = sig[:i] + ("B" if sig[i] != "B" else "C") + sig[i + 1:]

@@ -157,7 +157,8 @@ class StandardLab:
         """The [dns] and [delivery] settings mailward needs to deliver into this lab."""
         return {
             "dns": {"servers": [self.dns.server], "trust_anchor_file": str(self.trust_anchor_file())},
-            "delivery": {"port": self.port, "ca_file": str(self.ca.cert_path)},
+            # Every lab MX listens on 127.A.B.x: loopback, which mailward refuses unless allowed.
+            "delivery": {"port": self.port, "ca_file": str(self.ca.cert_path), "allow_loopback_mx": True},
         }
 
     def mailward_toml(self) -> str:
@@ -166,7 +167,8 @@ class StandardLab:
         return (f'[dns]\nservers = ["{c["dns"]["servers"][0]}"]\n'
                 f'trust_anchor_file = "{c["dns"]["trust_anchor_file"]}"\n\n'
                 f'[delivery]\nport = {c["delivery"]["port"]}\n'
-                f'ca_file = "{c["delivery"]["ca_file"]}"\n')
+                f'ca_file = "{c["delivery"]["ca_file"]}"\n'
+                f'allow_loopback_mx = true\n')
 
     def describe(self) -> str:
         """A table of the domains, their MX hosts, addresses and behaviours."""

@@ -196,6 +196,8 @@ TEST(ConfigParse, RejectsBadSnippets) {
          nullptr},
         {"[delivery]\ndata_done_timeout = \"-10m\"\n",
          "key 'delivery.data_done_timeout': bad duration", nullptr},
+        {"[delivery]\nallow_loopback_mx = \"yes\"\n",
+         "t.toml:2: key 'delivery.allow_loopback_mx': wrong type: got string", nullptr},
         // [policy]
         {"[policy]\ndefault_mode = \"paranoid\"\n",
          "t.toml:2: key 'policy.default_mode': unknown value \"paranoid\" (expected one of "
@@ -386,7 +388,8 @@ backend = "sqlite"
         {"[delivery]\nport = 2525\nretry_schedule = [\"30s\"]\nmax_concurrency = "
          "5\nmax_per_destination = 1\n"
          "connect_timeout = \"5s\"\ngreeting_timeout = \"6s\"\ncommand_timeout = \"7s\"\n"
-         "data_init_timeout = \"8s\"\ndata_block_timeout = \"9s\"\ndata_done_timeout = \"2w\"\n",
+         "data_init_timeout = \"8s\"\ndata_block_timeout = \"9s\"\ndata_done_timeout = \"2w\"\n"
+         "allow_loopback_mx = true\n",
          [](const Config& c) {
              EXPECT_EQ(c.delivery.port, 2525);
              EXPECT_EQ(c.delivery.retry_schedule, (std::vector<Duration>{30s}));
@@ -398,6 +401,7 @@ backend = "sqlite"
              EXPECT_EQ(c.delivery.data_init_timeout, 8s);
              EXPECT_EQ(c.delivery.data_block_timeout, 9s);
              EXPECT_EQ(c.delivery.data_done_timeout, 336h);
+             EXPECT_TRUE(c.delivery.allow_loopback_mx);
          }},
         {"[policy]\ndefault_mode = \"tls-only\"\nescrow_after = \"0s\"\nmta_sts = false\ndane = "
          "false\n",
@@ -524,6 +528,7 @@ TEST(ConfigDefaults, MatchDocumentedValues) {
     EXPECT_EQ(c.delivery.data_init_timeout, 2min);
     EXPECT_EQ(c.delivery.data_block_timeout, 3min);
     EXPECT_EQ(c.delivery.data_done_timeout, 10min);
+    EXPECT_FALSE(c.delivery.allow_loopback_mx);  // loop protection on by default
     EXPECT_EQ(c.policy.default_mode, SenderMode::tls_or_escrow);
     EXPECT_EQ(c.policy.escrow_after, 1h);
     EXPECT_TRUE(c.policy.mta_sts);

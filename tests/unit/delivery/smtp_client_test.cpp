@@ -4,6 +4,8 @@
 // RCPT failure, greeting and EHLO failures, deadlines, and STARTTLS at each level (RFC 3207): at
 // encrypt and above no MAIL is ever sent unless TLS was established and met the level.
 #include <gtest/gtest.h>
+#include <algorithm>
+#include <functional>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -21,6 +23,8 @@ using namespace mailward::delivery;
 using mailward::testing::FakeSmtpServer;
 using mailward::testing::Script;
 using mailward::testing::Session;
+
+using namespace std::string_literals;
 
 namespace {
 
@@ -736,3 +740,110 @@ TEST_F(SmtpClientTest, SilentServerAfterHandshakeTimesOut) {
 }
 
 }  // namespace
+
+// ---- SMTP smuggling (2023): the client never puts a bare CR or LF on the wire ----
+
+TEST_F(SmtpClientTest, NoBareCrOrLfOnTheWire) {
+    struct Case {
+        const char* name;
+        std::string body, wire;
+    };
+    const std::string smuggled = "MAIL FROM:<mallory@evil.test>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nforged\r\n";
+    const Case cases[] = {
+        {"<LF>.<LF>", "Subject: t\r\n\r\nhi\n.\n" + smuggled, "Subject: t\r\n\r\nhi\r\n..\r\n" + smuggled + ".\r\n"},
+        {"<CR>.<CR>", "Subject: t\r\n\r\nhi\r.\r" + smuggled, "Subject: t\r\n\r\nhi\r\n..\r\n" + smuggled + ".\r\n"},
+        {"<CR>.<LF>", "Subject: t\r\n\r\nhi\r.\n" + smuggled, "Subject: t\r\n\r\nhi\r\n..\r\n" + smuggled + ".\r\n"},
+        {"<LF>.<CR>", "Subject: t\r\n\r\nhi\n.\r" + smuggled, "Subject: t\r\n\r\nhi\r\n..\r\n" + smuggled + ".\r\n"},
+        {"<CR><LF>.<LF>", "Subject: t\r\n\r\nhi\r\n.\n" + smuggled, "Subject: t\r\n\r\nhi\r\n..\r\n" + smuggled + ".\r\n"},
+        {"<LF>.<CR><LF>", "Subject: t\r\n\r\nhi\n.\r\n" + smuggled, "Subject: t\r\n\r\nhi\r\n..\r\n" + smuggled + ".\r\n"},
+        {"bare LF and CR in lines", "Subject: t\r\n\r\na\nb\rc\r\n", "Subject: t\r\n\r\na\r\nb\r\nc\r\n.\r\n"},
+        {"not ending in CRLF", "Subject: t\r\n\r\nlast", "Subject: t\r\n\r\nlast\r\n.\r\n"},
+        {"ending in a bare LF", "Subject: t\r\n\r\nlast\n", "Subject: t\r\n\r\nlast\r\n.\r\n"},
+        {"ending in <LF>.", "Subject: t\r\n\r\nlast\n.", "Subject: t\r\n\r\nlast\r\n..\r\n.\r\n"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        Script sc;
+        sc.ehlo = {"PIPELINING", "SIZE 1000000"};
+        FakeSmtpServer server(sc);
+        auto r = talk(server, tls::Level::may, {message({"bob@example.net"}, c.body)});
+        auto s = server.sessions().at(0);
+        // One message, ended at our marker only; nothing after it but QUIT.
+        ASSERT_EQ(s.messages.size(), 1u);
+        EXPECT_EQ(s.messages[0], c.wire);
+        EXPECT_EQ(s.commands.back(), "QUIT");
+        EXPECT_EQ(std::count(s.commands.begin(), s.commands.end(), "DATA"), 1);
+        std::string all;
+        for (const auto& rd : s.reads) all += rd;
+        for (std::size_t i = 0; i < all.size(); ++i) {
+            if (all[i] == '\r') {
+                EXPECT_TRUE(i + 1 < all.size() && all[i + 1] == '\n') << "bare CR at " << i;
+            }
+            if (all[i] == '\n') {
+                EXPECT_TRUE(i > 0 && all[i - 1] == '\r') << "bare LF at " << i;
+            }
+        }
+        ASSERT_EQ(r.results.size(), 1u);
+        EXPECT_FALSE(r.results[0].error);
+    }
+}
+
+TEST_F(SmtpClientTest, NulIsRefusedBeforeMail) {
+    Script sc;
+    sc.ehlo = {"PIPELINING"};
+    FakeSmtpServer server(sc);
+    auto r = talk(server, tls::Level::may,
+                  {message({"bob@example.net"}, "Subject: t\r\n\r\na\r\n\0.\r\nb\r\n"s), message()});
+    auto s = server.sessions().at(0);
+    ASSERT_EQ(r.results.size(), 2u);
+    ASSERT_TRUE(r.results[0].error);
+    EXPECT_EQ(r.results[0].error->stage, Stage::mail);
+    EXPECT_TRUE(r.results[0].error->local);
+    ASSERT_TRUE(r.results[0].error->reply);
+    EXPECT_EQ(r.results[0].error->reply->enhanced, "5.6.0");
+    EXPECT_TRUE(r.results[0].connection_usable);
+    // Nothing of it was sent; the next message went out on the same connection.
+    EXPECT_EQ(s.commands, (Lines{kEhlo, "MAIL FROM:<alice@example.org>", kRcptBob, "DATA", "QUIT"}));
+    EXPECT_FALSE(r.results[1].error);
+    ASSERT_EQ(s.messages.size(), 1u);
+    EXPECT_EQ(s.messages[0], kBody + ".\r\n");
+}
+
+TEST(ReuseKey, DiffersWhereTheChecksDiffer) {
+    Target base;
+    base.mx_host = "mx.example.test";
+    base.address = "127.0.0.1";
+    base.port = 25;
+    base.level = tls::Level::verify;
+    base.helo_name = "relay.example.test";
+    base.known_spki = {"aa", "bb"};
+    base.tlsa = {dns::TlsaRecord{3, 1, 1, {0x01, 0x02}}};
+    const std::string k = reuse_key(base, false);
+    struct Case {
+        const char* name;
+        std::function<void(Target&)> change;
+        bool requiretls;
+        bool same;
+    };
+    const Case cases[] = {
+        {"identical", [](Target&) {}, false, true},
+        {"keys in another order", [](Target& t) { t.known_spki = {"bb", "aa"}; }, false, true},
+        {"another learned key", [](Target& t) { t.known_spki = {"aa", "cc"}; }, false, false},
+        {"no learned key", [](Target& t) { t.known_spki.clear(); }, false, false},
+        {"a key more", [](Target& t) { t.known_spki.push_back("cc"); }, false, false},
+        {"stricter level", [](Target& t) { t.level = tls::Level::dane; }, false, false},
+        {"laxer level", [](Target& t) { t.level = tls::Level::encrypt; }, false, false},
+        {"other TLSA data", [](Target& t) { t.tlsa[0].data = {0x01, 0x03}; }, false, false},
+        {"other TLSA usage", [](Target& t) { t.tlsa[0].usage = 2; }, false, false},
+        {"no TLSA", [](Target& t) { t.tlsa.clear(); }, false, false},
+        {"other MX name", [](Target& t) { t.mx_host = "mx2.example.test"; }, false, false},
+        {"other address", [](Target& t) { t.address = "127.0.0.2"; }, false, false},
+        {"other port", [](Target& t) { t.port = 26; }, false, false},
+        {"REQUIRETLS", [](Target&) {}, true, false},
+    };
+    for (const auto& c : cases) {
+        Target t = base;
+        c.change(t);
+        EXPECT_EQ(reuse_key(t, c.requiretls) == k, c.same) << c.name;
+    }
+}
