@@ -32,6 +32,7 @@
 #include "policy/mta_sts_fetch.hpp"
 #include "common/blocking.hpp"
 #include "escrow/keys.hpp"
+#include "escrow/anchor.hpp"
 #include "escrow/service.hpp"
 #include "portal/app.hpp"
 #include "portal/web_server.hpp"
@@ -223,6 +224,10 @@ void run_serve(const Options& opts) {
     es.portal_url = cfg.escrow.url;
     es.hostname = cfg.server.hostname;
     es.expiry = std::chrono::duration_cast<std::chrono::seconds>(cfg.escrow.expiry);
+    es.code_rules = escrow_code_rules(cfg);
+    if (auto r = escrow::attach_audit_anchor((*store)->escrow(), config::in_data_dir(cfg, escrow::kAuditAnchorFile)); !r)
+        throw Failure("escrow: cannot open the audit anchor in " + cfg.server.data_dir.string() + ": " +
+                      r.error().message());
     escrow::EscrowService escrow_service(**store, **master_key, es);
     escrow_service.set_on_queued([&engine] { engine.kick(); });
     boost::asio::co_spawn(io, escrow_loop(escrow_service, escrow_pool), boost::asio::detached);
