@@ -150,7 +150,15 @@ void GroupWriter::run() {
             }
             if (queue_.empty()) {  // closing, and everything submitted has been handled
                 lk.unlock();
-                if (scrub_owed_) scrub_pass();  // a last try before the writer stops
+                // Before the writer stops (a CLI command ends here): a few more tries, as
+                // another process's reader may briefly be in the way.
+                for (int i = 0; scrub_owed_ && i < 20; ++i) {
+                    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                    scrub_pass();
+                }
+                if (scrub_owed_)
+                    spdlog::warn("store: the WAL could not be truncated before closing; old page images of sealed "
+                                 "or shredded data stay in mailward.db-wal until the next scrub or checkpoint");
                 return;
             }
             if (opts_.commit_interval.count() > 0 && !closing_) {
