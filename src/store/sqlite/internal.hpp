@@ -74,8 +74,8 @@ class GroupWriter {
         QueueStore::SubmitDone done;
         std::size_t bytes = 0;
         Job job;  // set: a job instead of a message
-        bool scrub = false;
         std::optional<SpoolRef> spooled;  // the body, written to the spool by submit()
+        bool scrub = false;               // a job that destroys secrets (submit_job)
     };
 
     void run();

@@ -20,6 +20,13 @@ const TimePoint t0 = ms(1'800'000'000'000);
 
 std::string chain_fn(const std::string& prev, const EscrowAuditEntry& e) { return prev + "|" + e.event; }
 
+EscrowAuditEntry entry(const char* event) {
+    EscrowAuditEntry e;
+    e.at = t0;
+    e.event = event;
+    return e;
+}
+
 struct LockoutTest : ::testing::Test {
     TempDir dir;
     std::unique_ptr<Store> st;
@@ -41,14 +48,14 @@ struct LockoutTest : ::testing::Test {
         r.expires = t0 + 30 * 24h;
         std::promise<Result<void>> p;
         auto f = p.get_future();
-        st->escrow().create(r, EscrowAuditEntry{}, simple_message("N1"), chain_fn,
+        st->escrow().create(r, entry("sealed"), simple_message("N1"), chain_fn,
                             [&p](Result<void> res) { p.set_value(res); });
         ASSERT_TRUE(f.get());
     }
     int codes = 0;
     void send(const std::string& hash, bool strong, TimePoint at) {
         ASSERT_TRUE(st->escrow().add_code("e1", hash, strong, at, at + 15min,
-                                          simple_message("C" + std::to_string(++codes)), EscrowAuditEntry{}, chain_fn));
+                                          simple_message("C" + std::to_string(++codes)), entry("code_sent"), chain_fn));
     }
 };
 

@@ -223,7 +223,7 @@ TEST_F(EscrowStoreTest, CodesFollowTheirRules) {
     EXPECT_EQ(check("x", t0 + 3min), CodeCheck::wrong);
     ASSERT_TRUE(es->add_code("e1", "h4", false, t0 + 4min, t0 + 19min, simple_message("C4"), entry("code_sent"), chain_fn));
     EXPECT_EQ(check("x", t0 + 4min), CodeCheck::wrong);
-    EXPECT_EQ(check("x", t0 + 4min), CodeCheck::wrong);  // the fifth: locks
+    EXPECT_EQ(check("x", t0 + 4min), CodeCheck::locked);  // the fifth locks, and says so
     EXPECT_TRUE(es->get("e1")->locked_until);
     EXPECT_EQ(check("h4", t0 + 5min), CodeCheck::locked) << "even the right code, while locked";
     EXPECT_EQ(check("h4", t0 + 65min), CodeCheck::no_code) << "the lock is over, but h4 has expired";
