@@ -68,9 +68,10 @@ def data_files(data_dir):
     return out
 
 
-def hits(data_dir, needle):
+def hits(data_dir, needle, only_spool=False):
     n = 0
-    for p in data_files(data_dir):
+    files = [os.path.join(data_dir, f) for f in os.listdir(data_dir)] if only_spool else data_files(data_dir)
+    for p in files:
         try:
             with open(p, "rb") as f:
                 n += f.read().count(needle)
@@ -116,7 +117,7 @@ class EscrowAtRestTest(unittest.TestCase):
         return [rows[e] for e in eids]
 
     def test_sealed_bodies_and_shredded_keys_leave_no_byte_behind(self):
-        sizes = {"1 KiB": 1024, "5 KiB": 5 * 1024, "7.9 KiB": 7700, "9 KiB": 9 * 1024, "100 KiB": 100 * 1024}
+        sizes = {"1 KiB": 1024, "5 KiB": 5 * 1024, "7.9 KiB": 7400, "9 KiB": 9 * 1024, "100 KiB": 100 * 1024}
         markers, qids = {}, {}
         for name, size in sizes.items():
             markers[name] = ("REST" + uuid.uuid4().hex[:16]).encode()
@@ -126,9 +127,11 @@ class EscrowAtRestTest(unittest.TestCase):
             self.assertEqual(self.mw.queue_show(q)["recipients"][0]["state"], "queued", name)
             self.assertGreater(hits(self.mw.data_dir, markers[name]), 0,
                                "%s: the scan finds the queued plaintext before sealing" % name)
-        spooled = [n for n in sizes if any(markers[n] in open(p, "rb").read()
-                                           for p in data_files(self.mw.data_dir) if "/spool/" in p)]
+        spool = os.path.join(self.mw.data_dir, "spool")
+        spooled = [n for n in sizes if hits(spool, markers[n], only_spool=True) > 0]
         self.assertEqual(sorted(spooled), ["100 KiB", "9 KiB"], "8 KiB and more go to the spool")
+        sizes_stored = {n: self.mw.queue_show(q)["size"] for n, q in qids.items()}
+        self.assertTrue(7 * 1024 < sizes_stored["7.9 KiB"] < 8192, sizes_stored)
 
         self.wait_escrowed(qids.values())
         for name in sizes:
