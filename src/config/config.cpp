@@ -351,9 +351,12 @@ void check(Reader& r, const Config& cfg) {
     }
 
     if (cfg.escrow.code_lockout_max < cfg.escrow.code_lockout) {
-        const std::size_t line = r.line_of("escrow.code_lockout_max");
-        r.key_problem(line != 0 ? line : r.line_of("escrow.code_lockout"), "escrow.code_lockout_max",
-                      "shorter than escrow.code_lockout (expected at least the first lockout's length)");
+        if (const std::size_t line = r.line_of("escrow.code_lockout_max"); line != 0)
+            r.key_problem(line, "escrow.code_lockout_max",
+                          "shorter than escrow.code_lockout (expected at least the first lockout's length)");
+        else
+            r.key_problem(r.line_of("escrow.code_lockout"), "escrow.code_lockout",
+                          "longer than escrow.code_lockout_max (default 24h; expected at most that, or set both)");
     }
 
     const std::size_t backend_line = r.line_of("store.backend");
