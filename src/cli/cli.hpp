@@ -8,6 +8,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "store/escrow_store.hpp"
 
 namespace mailward::cli {
 
@@ -28,6 +29,9 @@ struct Exit {
 };
 
 config::Config load_config(const Options& opts);
+
+// The one-time code rules of [escrow] (escrow_cmd.cpp), for serve and the escrow commands alike.
+store::CodeRules escrow_code_rules(const config::Config& cfg);
 
 // Adds -c FILE (and --json when json is true) to a subcommand.
 void add_common(CLI::App* cmd, Options& opts, bool json);

@@ -1,7 +1,8 @@
 // `mailward escrow list [--all] | show ID | revoke ID [--reason TEXT] | audit ID [--json]`: the
 // escrowed messages (never their content), revocation (crypto-shredding: the wrapped key is
-// destroyed at once) and the audit log of one message with its hash chain verified. revoke and audit
-// need the master key (the chain is keyed with it), as `serve` does.
+// destroyed at once) and the audit log of one message with its hash chain verified, and checked
+// against the anchor file (escrow/anchor.hpp). revoke and audit need the master key (the chain is
+// keyed with it), as `serve` does; revoke anchors the row it appends.
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -9,6 +10,7 @@
 
 #include "cli/cli.hpp"
 #include "common/timefmt.hpp"
+#include "escrow/anchor.hpp"
 #include "escrow/keys.hpp"
 #include "escrow/service.hpp"
 #include "store/store.hpp"
@@ -29,6 +31,10 @@ std::unique_ptr<escrow::MasterKeyHolder> load_key(const config::Config& cfg) {
     auto key = escrow::MasterKeyHolder::load(path, error);
     if (!key) throw Failure(error.empty() ? path.string() + ": cannot load the master key" : error);
     return std::move(*key);
+}
+
+std::filesystem::path anchor_path(const config::Config& cfg) {
+    return config::in_data_dir(cfg, escrow::kAuditAnchorFile);
 }
 
 // Escrow ids are 16 lower-case hex digits (from `escrow list`).
@@ -104,7 +110,10 @@ void revoke(const Options& opts, const std::string& raw_id, const std::string& r
     auto st = open_store(cfg);
     auto key = load_key(cfg);
     (void)get_or_fail(*st, id);
+    if (auto a = escrow::attach_audit_anchor(st->escrow(), anchor_path(cfg)); !a)
+        throw Failure("cannot open the audit anchor " + anchor_path(cfg).string() + ": " + a.error().message());
     escrow::ServiceSettings settings;
+    settings.code_rules = escrow_code_rules(cfg);
     escrow::EscrowService svc(*st, *key, settings);
     const char* user = std::getenv("USER");
     std::string who = std::string("admin ") + (user ? user : "?") + (reason.empty() ? "" : " (" + reason + ")");
@@ -125,6 +134,13 @@ void audit(const Options& opts, const std::string& raw_id) {
     auto rows = st->escrow().audit(id);
     if (!rows) throw Failure("cannot read the audit of " + id + ": " + rows.error().message());
     auto verdict = escrow::verify_audit(*rows, *key);
+    // The chain proves the rows fit together; the anchor, kept outside the database, that none
+    // were cut off its end.
+    auto anchored = escrow::read_anchor(anchor_path(cfg), id);
+    if (!anchored) throw Failure("cannot read the audit anchor " + anchor_path(cfg).string() + ": " +
+                                 anchored.error().message());
+    auto anchor = escrow::check_anchor(*rows, anchored->entries);
+    std::string anchor_state = !anchor.matches ? "mismatch" : anchored->entries.empty() ? "none" : "matches";
     if (opts.json) {
         auto arr = nlohmann::json::array();
         for (const auto& e : *rows)
@@ -135,6 +151,11 @@ void audit(const Options& opts, const std::string& raw_id) {
                               {"chain", verdict.intact ? "intact" : "broken"},
                               {"rows", verdict.rows},
                               {"problem", verdict.problem},
+                              {"anchor", {{"state", anchor_state},
+                                          {"file", anchor_path(cfg).string()},
+                                          {"anchored", anchor.anchored},
+                                          {"head_seq", anchor.head_seq},
+                                          {"problem", anchor.problem}}},
                               {"entries", arr}};
         std::cout << out.dump(2) << "\n";
     } else {
@@ -147,11 +168,27 @@ void audit(const Options& opts, const std::string& raw_id) {
                         rows->empty() ? "-" : rows->back().hash.substr(0, 16).c_str());
         else
             std::printf("chain: BROKEN at %s\n", verdict.problem.c_str());
+        if (!anchor.matches)
+            std::printf("anchor: MISMATCH: %s (%s)\n", anchor.problem.c_str(), anchor_path(cfg).c_str());
+        else if (anchored->entries.empty())
+            std::printf("anchor: none for this message in %s%s\n", anchor_path(cfg).c_str(),
+                        anchored->file_exists ? "" : " (no such file)");
+        else
+            std::printf("anchor: matches (%zu rows anchored, head seq %lld)\n", anchor.anchored,
+                        static_cast<long long>(anchor.head_seq));
     }
-    if (!verdict.intact) throw Exit{5};
+    if (!verdict.intact || !anchor.matches) throw Exit{5};
 }
 
 }  // namespace
+
+store::CodeRules escrow_code_rules(const config::Config& cfg) {
+    store::CodeRules rules;
+    rules.lock_for = std::chrono::duration_cast<std::chrono::seconds>(cfg.escrow.code_lockout);
+    rules.max_lock = std::chrono::duration_cast<std::chrono::seconds>(cfg.escrow.code_lockout_max);
+    rules.max_failures = static_cast<int>(std::min<std::size_t>(cfg.escrow.code_max_failures, 1'000'000));
+    return rules;
+}
 
 void add_escrow(CLI::App& app, Options& opts) {
     auto* esc = app.add_subcommand("escrow", "escrowed messages: list, show, revoke, audit");

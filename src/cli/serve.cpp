@@ -32,6 +32,7 @@
 #include "policy/mta_sts_fetch.hpp"
 #include "common/blocking.hpp"
 #include "escrow/keys.hpp"
+#include "escrow/anchor.hpp"
 #include "escrow/service.hpp"
 #include "portal/app.hpp"
 #include "portal/web_server.hpp"
@@ -228,6 +229,10 @@ void run_serve(const Options& opts) {
     es.reply_limits.per_session = cfg.portal.replies_per_session;
     es.reply_limits.window = std::chrono::ceil<std::chrono::seconds>(cfg.portal.reply_window);
     es.reply_limits.total_bytes = cfg.portal.max_replies_size;
+    es.code_rules = escrow_code_rules(cfg);
+    if (auto r = escrow::attach_audit_anchor((*store)->escrow(), config::in_data_dir(cfg, escrow::kAuditAnchorFile)); !r)
+        throw Failure("escrow: cannot open the audit anchor in " + cfg.server.data_dir.string() + ": " +
+                      r.error().message());
     escrow::EscrowService escrow_service(**store, **master_key, es);
     escrow_service.set_on_queued([&engine] { engine.kick(); });
     boost::asio::co_spawn(io, escrow_loop(escrow_service, escrow_pool), boost::asio::detached);

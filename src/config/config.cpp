@@ -175,6 +175,9 @@ const std::vector<Section>& schema() {
              {"key", path<kEscrow, &EscrowConfig::key>},
              {"master_key_file", path<kEscrow, &EscrowConfig::master_key_file>},
              {"expiry", duration<kEscrow, &EscrowConfig::expiry>},
+             {"code_lockout", duration<kEscrow, &EscrowConfig::code_lockout>},
+             {"code_lockout_max", duration<kEscrow, &EscrowConfig::code_lockout_max>},
+             {"code_max_failures", count<kEscrow, &EscrowConfig::code_max_failures>},
          }},
         {"portal",
          {
@@ -360,6 +363,15 @@ void check(Reader& r, const Config& cfg) {
                     "\" does not exist (expected an existing directory; mailward creates the "
                     "file itself on first start)");
         }
+    }
+
+    if (cfg.escrow.code_lockout_max < cfg.escrow.code_lockout) {
+        if (const std::size_t line = r.line_of("escrow.code_lockout_max"); line != 0)
+            r.key_problem(line, "escrow.code_lockout_max",
+                          "shorter than escrow.code_lockout (expected at least the first lockout's length)");
+        else
+            r.key_problem(r.line_of("escrow.code_lockout"), "escrow.code_lockout",
+                          "longer than escrow.code_lockout_max (default 24h; expected at most that, or set both)");
     }
 
     const std::size_t backend_line = r.line_of("store.backend");

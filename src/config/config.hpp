@@ -121,6 +121,12 @@ struct EscrowConfig {
     std::filesystem::path key;
     std::filesystem::path master_key_file;     // empty = data_dir/master.key, made 0600 on first start
     Duration expiry = hours(24 * 30);
+    // One-time codes (docs/operations.md "One-time codes"): the first lockout after 10 wrong codes
+    // in a row; each further one twice as long, at most code_lockout_max; after code_max_failures
+    // wrong codes over a message's life, 6-digit codes are void (only long codes are sent).
+    Duration code_lockout = hours(1);
+    Duration code_lockout_max = hours(24);
+    std::size_t code_max_failures = 30;
 };
 
 // The recipients' portal's HTTP limits (the [escrow] section says where it listens).

@@ -32,6 +32,40 @@ std::string six_digits() {
     return std::string(6 - s.size(), '0') + s;
 }
 
+// A strong code: 16 characters of Crockford's base32 alphabet (80 random bits), sent while
+// short codes are locked or capped; shown in groups of four, "7KQ2-M9XD-...".
+constexpr std::string_view kStrongAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+std::string strong_code() {
+    std::string s;
+    for (int i = 0; i < 16; ++i) s += kStrongAlphabet[randombytes_uniform(32)];
+    return s;
+}
+
+std::string grouped(std::string_view code) {
+    if (code.size() <= 6) return std::string(code);
+    std::string out;
+    for (std::size_t i = 0; i < code.size(); ++i) {
+        if (i > 0 && i % 4 == 0) out += '-';
+        out += code[i];
+    }
+    return out;
+}
+
+// What a typed code is compared as: letters and digits only, upper case (people type spaces,
+// dashes and lower case), the look-alikes of Crockford's alphabet mapped to what it uses.
+std::string normalized_code(std::string_view typed) {
+    std::string out;
+    for (char c : typed) {
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+        if (c == 'O') c = '0';
+        if (c == 'I' || c == 'L') c = '1';
+        if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')) out += c;
+        if (out.size() > 64) break;
+    }
+    return out;
+}
+
 std::string link_base(std::string url) {
     while (!url.empty() && url.back() == '/') url.pop_back();
     return url;
@@ -238,7 +272,8 @@ Result<LinkInfo> EscrowService::open_link(std::string_view token, const Client& 
     info.sender_name = rec->sender_name;
     info.expires = rec->expires;
     info.state = rec->state;
-    info.locked = rec->locked_until && now < *rec->locked_until;
+    info.locked = (rec->locked_until && now < *rec->locked_until) ||
+                  rec->total_failures >= settings_.code_rules.max_failures;
     if (auto r = append(rec->id, store::escrow_event::link_opened, client, "", now); !r) return r.error();
     return info;
 }
@@ -261,8 +296,13 @@ Result<CodeRequest> EscrowService::request_code(std::string_view token, const Cl
             return r.error();
         return CodeRequest::limited;
     }
-    const std::string code = six_digits();
-    CodeMailInput in{rec->recipient, code, settings_.code_ttl, settings_.hostname};
+    // While short codes are locked or capped, the code is a strong one: the recipient still gets
+    // in through their mailbox, and whoever has only the link gains nothing by guessing.
+    const bool strong = (rec->locked_until && now < *rec->locked_until) ||
+                        rec->total_failures >= settings_.code_rules.max_failures;
+    const std::string code = strong ? strong_code() : six_digits();
+    // Always to the message's recipient: nothing in the request chooses the address.
+    CodeMailInput in{rec->recipient, grouped(code), settings_.code_ttl, settings_.hostname};
     auto body = compose_code_mail(in);
     if (!body) return body.error();
     // Null sender: an automatic message that must not cause bounces to anybody.
@@ -272,8 +312,8 @@ Result<CodeRequest> EscrowService::request_code(std::string_view token, const Cl
     e.event = std::string(store::escrow_event::code_sent);
     e.address = client.address;
     e.user_agent = client.user_agent.substr(0, 300);
-    e.detail = "code mail " + msg.envelope.id + " queued";
-    auto r = store_.escrow().add_code(rec->id, keys_.mac_hex("otp", rec->id + ":" + code), now,
+    e.detail = std::string(strong ? "long code" : "code") + " mail " + msg.envelope.id + " queued";
+    auto r = store_.escrow().add_code(rec->id, keys_.mac_hex("otp", rec->id + ":" + code), strong, now,
                                       now + settings_.code_ttl, std::move(msg), std::move(e), chain_);
     if (!r) return r.error();
     queued();
@@ -289,10 +329,7 @@ Result<LoginOutcome> EscrowService::login(std::string_view token, std::string_vi
         out.check = store::CodeCheck::no_code;
         return out;
     }
-    // Only digits reach the hash (the form may carry spaces between groups).
-    std::string digits;
-    for (char c : code)
-        if (c >= '0' && c <= '9') digits += c;
+    const std::string digits = normalized_code(code);
     store::EscrowAuditEntry e;
     e.address = client.address;
     e.user_agent = client.user_agent.substr(0, 300);

@@ -52,7 +52,7 @@ struct LinkInfo {
     std::string sender_name;
     TimePoint expires{};
     store::EscrowState state = store::EscrowState::active;
-    bool locked = false;
+    bool locked = false;  // short codes are locked or capped: a new code will be a long one
 };
 
 enum class CodeRequest { sent, limited, unavailable };

@@ -363,8 +363,14 @@ HttpResponse Portal::route(const HttpRequest& req, TimePoint now) {
                 return html(429, code_page(token, expected,
                                            "This code is locked after too many wrong tries. Ask for a new code."));
             case store::CodeCheck::locked:
+            case store::CodeCheck::capped:
+                // Locked for short codes only: a new code requested now is a long one, sent to the
+                // message's address, and works at once (anyone with the link cannot lock the
+                // recipient out; see docs/operations.md "One-time codes").
                 return html(429, code_page(token, expected,
-                                           "Sign-in is locked after too many wrong codes. Try again in an hour."));
+                                           "Too many wrong codes were entered for this message, so short codes no "
+                                           "longer work for now. Ask for a new code: it will be a longer one, sent "
+                                           "to the address this message was for, and it works at once."));
         }
         return trouble();
     }

@@ -60,8 +60,8 @@ std::string code_form(std::string_view token, std::string_view csrf) {
         "<form method=\"post\" action=\"/m/{0}/login\">"
         "<input type=\"hidden\" name=\"csrf\" value=\"{1}\">"
         "<label for=\"code\">One-time code</label>"
-        "<input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" "
-        "pattern=\"[0-9 ]*\" maxlength=\"12\" required>"
+        "<input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"one-time-code\" autocapitalize=\"characters\" "
+        "spellcheck=\"false\" pattern=\"[0-9A-Za-z \\-]*\" maxlength=\"32\" required>"
         "<div><button type=\"submit\">Open the message</button></div></form>",
         html_escape(token), html_escape(csrf));
 }
@@ -87,7 +87,9 @@ std::string landing_page(std::string_view token, std::string_view sender_name,
         "<p><strong>{}</strong> sent you a message that is kept encrypted here until {}.</p>"
         "<p>To read it, ask for a one-time code. It is sent to the address this message was for.</p>",
         html_escape(sender_name), html_escape(when(expires)));
-    if (locked) main += "<p class=\"note\" role=\"alert\">Too many wrong codes were entered. Try again later.</p>";
+    if (locked)
+        main += "<p class=\"note\" role=\"alert\">Too many wrong codes were entered. A new code you ask for now is a "
+                "longer one; it works at once.</p>";
     main += send_form(token, csrf, "Send me a code", false);
     main += "</div><div class=\"card\"><h2>Already have a code?</h2>" + code_form(token, csrf) + "</div>";
     return layout("Secure message", main);

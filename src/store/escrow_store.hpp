@@ -45,8 +45,10 @@ struct EscrowRecord {
     EscrowTime created{};
     EscrowTime expires{};
     std::optional<EscrowTime> ended_at;      // revoked, expired or purged
-    int failed_logins = 0;                   // wrong codes since the last login
-    std::optional<EscrowTime> locked_until;  // too many wrong codes
+    int failed_logins = 0;                   // wrong codes in a row (since the last login or lockout)
+    std::optional<EscrowTime> locked_until;  // too many wrong codes: short codes refused until then
+    int total_failures = 0;                  // wrong codes over the message's life
+    int lockouts = 0;                        // lockouts since the last login (each twice as long)
 };
 
 // One row of a message's audit chain. hash = escrow's keyed hash over (prev, the fields).
@@ -95,18 +97,33 @@ struct EscrowSession {
 
 // What a one-time code check found.
 enum class CodeCheck {
-    accepted,  // the newest live code matched; it is used up and failed_logins reset
-    wrong,     // no match; the code's tries and the message's failed_logins went up
-    no_code,   // no live code (none sent, expired or used)
+    accepted,  // the newest live code matched; it is used up, failed_logins and lockouts reset
+    wrong,     // no match; the code's tries and the message's failure counts went up
+    no_code,   // no live code (none sent, expired, used, or voided by a lockout or the cap)
     exhausted, // the live code has had its tries; a new code is needed
-    locked,    // the message is locked (too many wrong codes) until locked_until
+    locked,    // short codes are locked (too many wrong codes in a row) until locked_until
+    capped,    // the message's wrong codes reached the cap: short codes are void for good
 };
 std::string_view to_string(CodeCheck c);
 
+// The rules of code sign-in. Short codes (6 digits) can be guessed, so wrong ones are counted:
+// lock_after_failures in a row lock short-code sign-in for lock_for, and each further lockout
+// (until a successful sign-in) lasts twice as long as the one before, at most max_lock; a lockout
+// voids the live short code. Once the message's wrong codes reach max_failures, short codes are
+// void for good. A strong code (80 random bits, sent instead of a short one while locked or after
+// the cap) cannot be guessed and is accepted regardless; its wrong tries count but never lock.
 struct CodeRules {
     int max_tries_per_code = 5;
-    int lock_after_failures = 10;  // wrong codes in a row (across codes) lock the message ...
-    std::chrono::minutes lock_for{60};  // ... for this long
+    int lock_after_failures = 10;
+    std::chrono::seconds lock_for{3600};
+    std::chrono::seconds max_lock{24 * 3600};
+    int max_failures = 30;
+    // How long the n-th lockout (n >= 1) lasts.
+    std::chrono::seconds lockout(int n) const {
+        auto d = lock_for;
+        for (int i = 1; i < n && d < max_lock; ++i) d *= 2;
+        return d < max_lock ? d : max_lock;
+    }
 };
 
 class EscrowStore {
@@ -132,9 +149,10 @@ class EscrowStore {
     virtual Result<std::vector<EscrowRecord>> list(bool include_ended) = 0;
 
     // ---- lifecycle ----
-    // Crypto-shredding: destroys the wrapped key (overwritten), state becomes to (revoked or
-    // expired), ended_at = now, and the audit row is appended in the same transaction.
-    // not_found; conflict when the message is not active.
+    // Crypto-shredding: destroys the wrapped key (its row deleted; the freed space is zeroed and
+    // the WAL truncated after the commit), state becomes to (revoked or expired), ended_at = now,
+    // and the audit row is appended in the same transaction.
+    // not_found; already_exists when the message is not active.
     virtual Result<void> shred(const std::string& id, EscrowState to, EscrowTime now, EscrowAuditEntry audit,
                                const AuditChain& chain) = 0;
     // Removes the ciphertext of an ended message (state purged) and appends the audit row.
@@ -149,8 +167,8 @@ class EscrowStore {
     // The number of codes sent for id at or after since (the send limit).
     virtual Result<int> codes_sent_since(const std::string& id, EscrowTime since) = 0;
     // Stores a new code (older live codes of id are retired), queues msg (the code's email) and
-    // appends audit, atomically.
-    virtual Result<void> add_code(const std::string& id, const std::string& code_hash, EscrowTime now,
+    // appends audit, atomically. strong: an unguessable code (see CodeRules).
+    virtual Result<void> add_code(const std::string& id, const std::string& code_hash, bool strong, EscrowTime now,
                                   EscrowTime expires, StoredMessage msg, EscrowAuditEntry audit,
                                   const AuditChain& chain) = 0;
     // Checks code_hash against the newest live code of id (constant-time compare), updates tries,
@@ -171,6 +189,12 @@ class EscrowStore {
     // ---- audit ----
     virtual Result<void> append_audit(EscrowAuditEntry e, const AuditChain& chain) = 0;
     virtual Result<std::vector<EscrowAuditEntry>> audit(const std::string& id) = 0;  // oldest first
+
+    // Called after each commit that appended audit rows, with those rows (seq and hash set), so
+    // that the chain's head can be kept outside the database (escrow/anchor.hpp). Called on the
+    // thread that committed; must not call back into the store. Set it before use.
+    using AuditSink = std::function<void(const std::vector<EscrowAuditEntry>&)>;
+    virtual void set_audit_sink(AuditSink sink) = 0;
 };
 
 }  // namespace mailward::store

@@ -178,9 +178,11 @@ Result<Db> Db::open(const std::filesystem::path& path, int busy_timeout_ms) {
     sqlite3_extended_result_codes(d.db_, 1);
     rc = sqlite3_busy_timeout(d.db_, busy_timeout_ms);
     if (rc != SQLITE_OK) return d.fail(rc, "busy_timeout");
-    // secure_delete=FAST: deleted content is zeroed in pages that are written anyway (no extra
-    // I/O), so removed bodies and shredded escrow keys do not linger in free space.
-    if (auto r = d.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; PRAGMA secure_delete=FAST;",
+    // secure_delete=ON: deleted content is zeroed, in the b-tree pages and in the overflow pages
+    // put on the freelist (FAST left those as they were: a 4-8 KiB body's tail, or a ciphertext
+    // row's, stayed readable in free pages). The cost is the freed overflow pages' writes
+    // (docs/operations.md, "What is erased when").
+    if (auto r = d.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;",
                         "connection settings");
         !r)
         return r.error();
@@ -188,6 +190,20 @@ Result<Db> Db::open(const std::filesystem::path& path, int busy_timeout_ms) {
 }
 
 error_code Db::fail(int rc, std::string_view what) const { return log_and_map(db_, rc, what); }
+
+Result<bool> Db::checkpoint_truncate(int wait_ms, int restore_busy_timeout_ms) {
+    using boost::system::in_place_error;
+    // The busy handler decides how long the checkpoint waits for readers and writers: briefly.
+    sqlite3_busy_timeout(db_, wait_ms);
+    int log = -1, done = -1;
+    int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    sqlite3_busy_timeout(db_, restore_busy_timeout_ms);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return false;  // a reader or writer is in the way
+    if (rc != SQLITE_OK)
+        return Result<bool>(in_place_error, log_and_map(db_, sqlite3_extended_errcode(db_), "wal_checkpoint(TRUNCATE)"));
+    // TRUNCATE leaves an empty WAL when it copied every frame (log and done are 0 then).
+    return log == done;
+}
 
 Result<void> Db::exec(const char* sql, std::string_view what) {
     char* err = nullptr;
@@ -210,6 +226,8 @@ Result<Stmt> Db::prepare(std::string_view sql) {
 }
 
 std::int64_t Db::changes() const { return sqlite3_changes64(db_); }
+
+std::int64_t Db::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 
 bool Db::autocommit() const { return sqlite3_get_autocommit(db_) != 0; }
 

@@ -72,8 +72,7 @@ class Db {
 
     // Opens (creating if needed) path read-write with extended result codes, then applies the
     // connection settings every mailward connection uses: foreign_keys=ON, synchronous=FULL,
-    // secure_delete=FAST,
-    // busy_timeout. WAL mode is set by the migration step (it is persistent in the file).
+    // secure_delete=ON (freed pages and cells are zeroed), busy_timeout. WAL mode is set by the migration step (it is persistent in the file).
     static Result<Db> open(const std::filesystem::path& path, int busy_timeout_ms);
 
     sqlite3* handle() const { return db_; }
@@ -87,8 +86,16 @@ class Db {
     Result<Stmt> prepare(std::string_view sql);
     // Rows changed by the last INSERT/UPDATE/DELETE on this connection.
     std::int64_t changes() const;
+    // The rowid of the last row this connection inserted.
+    std::int64_t last_insert_rowid() const;
     // true when no transaction is open (SQLite rolled back by itself after some errors).
     bool autocommit() const;
+
+    // Copies every WAL frame into the database and truncates the WAL to zero bytes
+    // (wal_checkpoint(TRUNCATE)), waiting at most about wait_ms for readers and writers in the
+    // way; the connection's busy timeout is then set to restore_busy_timeout_ms. true: the WAL is
+    // empty now; false: something was in the way (try again later).
+    Result<bool> checkpoint_truncate(int wait_ms, int restore_busy_timeout_ms);
 
     // Logs "store: <what>: <sqlite3_errmsg> (code)" at error level and returns the mapped error.
     error_code fail(int rc, std::string_view what) const;

@@ -1,9 +1,10 @@
-// Escrow over SQLite (schema version 4, see migrations.cpp): sealed messages, portal codes and
-// sessions, and the per-message audit chain. Writes that also queue mail (sealing with its notice,
-// a new code with its email) run as jobs in the group-commit writer's batch, so they share its
-// commit and never contend for the write lock; the rest are transactions on the shared connection.
-// Shredding overwrites the wrapped key before clearing it and then truncates the WAL, so the key's
-// bytes do not linger in the database file or its journal (best effort: see docs/operations.md).
+// Escrow over SQLite (schema versions 4 and 6, see migrations.cpp): sealed messages, their wrapped
+// keys (a narrow table of their own), portal codes and sessions, and the per-message audit chain.
+// Writes that queue mail or destroy secrets (sealing with its notice, a new code with its email,
+// shredding, purging) run as jobs in the group-commit writer's batch; those that destroy
+// secrets are "scrub" jobs, after which the writer zeroes freed spool ranges and truncates the WAL
+// (secure_delete=ON zeroes the freed database space). The rest are transactions on the shared
+// connection. Audit rows are handed to the audit sink after their commit (the external anchor).
 #include <spdlog/spdlog.h>
 #include <sodium.h>
 
@@ -37,6 +38,7 @@ std::string_view to_string(CodeCheck c) {
         case CodeCheck::no_code: return "no_code";
         case CodeCheck::exhausted: return "exhausted";
         case CodeCheck::locked: return "locked";
+        case CodeCheck::capped: return "capped";
     }
     return "wrong";
 }
@@ -46,9 +48,16 @@ std::string_view to_string(CodeCheck c) {
 namespace mailward::store::sqlite {
 namespace {
 
+// Selected FROM kFrom: the message row and its key (NULL once shredded).
 constexpr const char* kColumns =
-    "id, queue_id, rcpt_index, sender, sender_name, sender_mode, recipient, message_id, token_hash,"
-    " wrapped_key, sealed, state, created, expires, ended_at, failed_logins, locked_until";
+    "m.id, m.queue_id, m.rcpt_index, m.sender, m.sender_name, m.sender_mode, m.recipient, m.message_id,"
+    " m.token_hash, k.wrapped_key, m.sealed, m.state, m.created, m.expires, m.ended_at, m.failed_logins,"
+    " m.locked_until, m.total_failures, m.lockouts";
+constexpr const char* kFrom = " FROM escrow_messages m LEFT JOIN escrow_keys k ON k.escrow_id = m.id";
+
+std::string select_sql(std::string_view where) {
+    return std::string("SELECT ") + kColumns + kFrom + " " + std::string(where);
+}
 
 // Reads a row selected with kColumns.
 Result<EscrowRecord> read_record(const Stmt& st) {
@@ -72,6 +81,8 @@ Result<EscrowRecord> read_record(const Stmt& st) {
     if (!st.is_null(14)) r.ended_at = from_ms(st.int64(14));
     r.failed_logins = static_cast<int>(st.int64(15));
     if (!st.is_null(16)) r.locked_until = from_ms(st.int64(16));
+    r.total_failures = static_cast<int>(st.int64(17));
+    r.lockouts = static_cast<int>(st.int64(18));
     return r;
 }
 
@@ -109,8 +120,12 @@ Result<std::vector<std::string>> read_ids(Stmt& st) {
     return out;
 }
 
-// Appends e after the newest row of its message; the caller holds a write transaction.
-Result<void> append_in(Db& db, EscrowAuditEntry e, const AuditChain& chain) {
+// The audit rows one transaction appended, for the sink once it has committed.
+using Appended = std::vector<EscrowAuditEntry>;
+
+// Appends e after the newest row of its message; the caller holds a write transaction. The row,
+// with its seq and hash, is added to out.
+Result<void> append_in(Db& db, EscrowAuditEntry e, const AuditChain& chain, Appended& out) {
     if (e.escrow_id.empty() || e.event.empty()) return common::Errc::invalid_argument;
     {
         auto st = db.prepare("SELECT hash FROM escrow_audit WHERE escrow_id = ?1 ORDER BY seq DESC LIMIT 1");
@@ -133,14 +148,17 @@ Result<void> append_in(Db& db, EscrowAuditEntry e, const AuditChain& chain) {
         .bind(6, e.detail)
         .bind(7, e.prev_hash)
         .bind(8, e.hash);
-    return st->run();
+    if (auto r = st->run(); !r) return r;
+    e.seq = db.last_insert_rowid();
+    out.push_back(std::move(e));
+    return {};
 }
 
 Result<void> insert_record(Db& db, const EscrowRecord& r) {
     auto st = db.prepare(
         "INSERT INTO escrow_messages (id, queue_id, rcpt_index, sender, sender_name, sender_mode, recipient,"
         " message_id, token_hash, wrapped_key, sealed, state, created, expires)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'active', ?12, ?13)");
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, 'active', ?11, ?12)");
     if (!st) return st.error();
     st->bind(1, r.id)
         .bind(2, r.queue_id)
@@ -151,11 +169,15 @@ Result<void> insert_record(Db& db, const EscrowRecord& r) {
         .bind(7, r.recipient)
         .bind(8, r.message_id)
         .bind(9, r.token_hash)
-        .bind_blob(10, r.wrapped_key)
-        .bind_blob(11, r.sealed)
-        .bind(12, to_ms(r.created))
-        .bind(13, to_ms(r.expires));
-    return st->run();
+        .bind_blob(10, r.sealed)
+        .bind(11, to_ms(r.created))
+        .bind(12, to_ms(r.expires));
+    if (auto res = st->run(); !res) return res;
+    // The key in its own narrow row: never in an overflow page, never rewritten with the message's.
+    auto key = db.prepare("INSERT INTO escrow_keys (escrow_id, wrapped_key) VALUES (?1, ?2)");
+    if (!key) return key.error();
+    key->bind(1, r.id).bind_blob(2, r.wrapped_key);
+    return key->run();
 }
 
 // The sealed recipient is done; the queued body goes once nothing else needs it.
@@ -178,11 +200,26 @@ Result<void> mark_escrowed(Db& db, const std::string& queue_id, std::size_t idx,
 
 }  // namespace
 
-Result<void> SqliteEscrowStore::run_in_writer(GroupWriter::Job job) {
+Result<void> SqliteEscrowStore::run_in_writer(GroupWriter::Job job, bool scrub) {
     auto done = std::make_shared<std::promise<Result<void>>>();
     auto fut = done->get_future();
-    writer_.submit_job(std::move(job), [done](Result<void> r) { done->set_value(r); });
+    writer_.submit_job(std::move(job), [done](Result<void> r) { done->set_value(r); }, scrub);
     return fut.get();
+}
+
+void SqliteEscrowStore::set_audit_sink(AuditSink sink) {
+    std::lock_guard lk(sink_mu_);
+    sink_ = std::move(sink);
+}
+
+void SqliteEscrowStore::committed(const std::vector<EscrowAuditEntry>& rows) {
+    if (rows.empty()) return;
+    AuditSink sink;
+    {
+        std::lock_guard lk(sink_mu_);
+        sink = sink_;
+    }
+    if (sink) sink(rows);
 }
 
 Result<std::vector<Envelope>> SqliteEscrowStore::awaiting_seal(std::size_t limit) {
@@ -217,40 +254,44 @@ void SqliteEscrowStore::create(EscrowRecord rec, EscrowAuditEntry first, StoredM
         return;
     }
     first.escrow_id = rec.id;
+    auto appended = std::make_shared<Appended>();
+    // A scrub job: the queued plaintext body it deletes must not outlive it in the WAL or spool.
     writer_.submit_job(
-        [rec = std::move(rec), first = std::move(first), notice = std::move(notice),
-         chain = std::move(chain)](Db& db) mutable -> Result<void> {
+        [rec = std::move(rec), first = std::move(first), notice = std::move(notice), chain = std::move(chain),
+         appended](Db& db) mutable -> Result<void> {
+            appended->clear();
             if (auto r = mark_escrowed(db, rec.queue_id, rec.rcpt_index, rec.id); !r) return r;
             if (auto r = insert_record(db, rec); !r) return r;
-            if (auto r = append_in(db, first, chain); !r) return r;
+            if (auto r = append_in(db, first, chain, *appended); !r) return r;
             if (auto r = insert_message(db, notice); !r) return r;
             EscrowAuditEntry sent = first;
             sent.event = std::string(escrow_event::notice_sent);
             sent.detail = "notice " + notice.envelope.id + " queued for delivery to " + rec.recipient;
-            return append_in(db, sent, chain);
+            return append_in(db, sent, chain, *appended);
         },
-        std::move(done));
+        [this, appended, done = std::move(done)](Result<void> r) {
+            if (r) committed(*appended);
+            if (done) done(r);
+        },
+        true);
 }
 
 Result<EscrowRecord> SqliteEscrowStore::get(const std::string& id) {
     std::lock_guard lk(conn_.mu);
-    static const std::string sql = std::string("SELECT ") + kColumns + " FROM escrow_messages WHERE id = ?1";
+    static const std::string sql = select_sql("WHERE m.id = ?1");
     return select_one(conn_.db, sql, id);
 }
 
 Result<EscrowRecord> SqliteEscrowStore::find_by_token(const std::string& token_hash) {
     std::lock_guard lk(conn_.mu);
-    static const std::string sql =
-        std::string("SELECT ") + kColumns + " FROM escrow_messages WHERE token_hash = ?1";
+    static const std::string sql = select_sql("WHERE m.token_hash = ?1");
     return select_one(conn_.db, sql, token_hash);
 }
 
 Result<std::vector<EscrowRecord>> SqliteEscrowStore::list(bool include_ended) {
     std::lock_guard lk(conn_.mu);
-    static const std::string all =
-        std::string("SELECT ") + kColumns + " FROM escrow_messages ORDER BY created DESC, id";
-    static const std::string active = std::string("SELECT ") + kColumns +
-                                      " FROM escrow_messages WHERE state = 'active' ORDER BY created DESC, id";
+    static const std::string all = select_sql("ORDER BY m.created DESC, m.id");
+    static const std::string active = select_sql("WHERE m.state = 'active' ORDER BY m.created DESC, m.id");
     auto st = conn_.db.prepare(include_ended ? all : active);
     if (!st) return st.error();
     return read_records(*st);
@@ -259,64 +300,73 @@ Result<std::vector<EscrowRecord>> SqliteEscrowStore::list(bool include_ended) {
 Result<void> SqliteEscrowStore::shred(const std::string& id, EscrowState to, EscrowTime now,
                                       EscrowAuditEntry audit, const AuditChain& chain) {
     if (to != EscrowState::revoked && to != EscrowState::expired) return common::Errc::invalid_argument;
-    {
-        std::lock_guard lk(conn_.mu);
-        auto tx = Tx::begin(conn_.db, true);
-        if (!tx) return tx.error();
-        static const std::string sql = std::string("SELECT ") + kColumns + " FROM escrow_messages WHERE id = ?1";
-        auto rec = select_one(conn_.db, sql, id);
-        if (!rec) return rec.error();
-        if (rec->state != EscrowState::active) return common::Errc::already_exists;
-        // Overwrite the key's bytes in place first (secure_delete keeps freed space zeroed), then
-        // drop it.
-        auto wipe = conn_.db.prepare("UPDATE escrow_messages SET wrapped_key = zeroblob(length(wrapped_key)) WHERE id = ?1");
-        if (!wipe) return wipe.error();
-        wipe->bind(1, id);
-        if (auto r = wipe->run(); !r) return r;
-        auto st = conn_.db.prepare(
-            "UPDATE escrow_messages SET wrapped_key = NULL, state = ?2, ended_at = ?3 WHERE id = ?1");
-        if (!st) return st.error();
-        st->bind(1, id).bind(2, to_string(to)).bind(3, to_ms(now));
-        if (auto r = st->run(); !r) return r;
-        auto end = conn_.db.prepare("UPDATE escrow_sessions SET ended_at = ?2 WHERE escrow_id = ?1 AND ended_at IS NULL");
-        if (!end) return end.error();
-        end->bind(1, id).bind(2, to_ms(now));
-        if (auto r = end->run(); !r) return r;
-        audit.escrow_id = id;
-        if (auto r = append_in(conn_.db, std::move(audit), chain); !r) return r;
-        if (auto r = tx->commit(); !r) return r;
-        // Old page images of the key may still be in the WAL: checkpoint and truncate it.
-        if (auto r = conn_.db.exec("PRAGMA wal_checkpoint(TRUNCATE)", "checkpoint after shredding"); !r)
-            spdlog::warn("store: the WAL could not be truncated after shredding {}", id);
-    }
-    return {};
+    audit.escrow_id = id;
+    if (auto rec = get(id); !rec)
+        return rec.error();
+    else if (rec->state != EscrowState::active)
+        return common::Errc::already_exists;  // (checked again in the job)
+    Appended appended;
+    // A scrub job: once it has committed, the writer truncates the WAL, so no page image with the
+    // key is left anywhere (the key's cell itself is zeroed by secure_delete).
+    auto r = run_in_writer(
+        [&](Db& db) -> Result<void> {
+            appended.clear();
+            static const std::string sql = select_sql("WHERE m.id = ?1");
+            auto rec = select_one(db, sql, id);
+            if (!rec) return rec.error();
+            if (rec->state != EscrowState::active) return common::Errc::already_exists;
+            auto del = db.prepare("DELETE FROM escrow_keys WHERE escrow_id = ?1");
+            if (!del) return del.error();
+            del->bind(1, id);
+            if (auto res = del->run(); !res) return res;
+            auto st = db.prepare(
+                "UPDATE escrow_messages SET wrapped_key = NULL, state = ?2, ended_at = ?3 WHERE id = ?1");
+            if (!st) return st.error();
+            st->bind(1, id).bind(2, to_string(to)).bind(3, to_ms(now));
+            if (auto res = st->run(); !res) return res;
+            auto end = db.prepare("UPDATE escrow_sessions SET ended_at = ?2 WHERE escrow_id = ?1 AND ended_at IS NULL");
+            if (!end) return end.error();
+            end->bind(1, id).bind(2, to_ms(now));
+            if (auto res = end->run(); !res) return res;
+            return append_in(db, audit, chain, appended);
+        },
+        true);
+    if (r) committed(appended);
+    return r;
 }
 
 Result<void> SqliteEscrowStore::purge(const std::string& id, EscrowTime now, EscrowAuditEntry audit,
                                       const AuditChain& chain) {
-    std::lock_guard lk(conn_.mu);
-    auto tx = Tx::begin(conn_.db, true);
-    if (!tx) return tx.error();
-    static const std::string sql = std::string("SELECT ") + kColumns + " FROM escrow_messages WHERE id = ?1";
-    auto rec = select_one(conn_.db, sql, id);
-    if (!rec) return rec.error();
-    if (rec->state == EscrowState::active || rec->state == EscrowState::purged) return common::Errc::already_exists;
-    auto st = conn_.db.prepare(
-        "UPDATE escrow_messages SET sealed = NULL, wrapped_key = NULL, state = 'purged' WHERE id = ?1");
-    if (!st) return st.error();
-    st->bind(1, id);
-    if (auto r = st->run(); !r) return r;
-    for (const char* del : {"DELETE FROM escrow_codes WHERE escrow_id = ?1",
-                            "DELETE FROM escrow_sessions WHERE escrow_id = ?1"}) {
-        auto d = conn_.db.prepare(del);
-        if (!d) return d.error();
-        d->bind(1, id);
-        if (auto r = d->run(); !r) return r;
-    }
     audit.escrow_id = id;
     audit.at = now;
-    if (auto r = append_in(conn_.db, std::move(audit), chain); !r) return r;
-    return tx->commit();
+    if (auto rec = get(id); !rec)
+        return rec.error();
+    else if (rec->state == EscrowState::active || rec->state == EscrowState::purged)
+        return common::Errc::already_exists;  // (checked again in the job)
+    Appended appended;
+    auto r = run_in_writer(
+        [&](Db& db) -> Result<void> {
+            appended.clear();
+            static const std::string sql = select_sql("WHERE m.id = ?1");
+            auto rec = select_one(db, sql, id);
+            if (!rec) return rec.error();
+            if (rec->state == EscrowState::active || rec->state == EscrowState::purged)
+                return common::Errc::already_exists;
+            for (const char* del : {"UPDATE escrow_messages SET sealed = NULL, wrapped_key = NULL, state = 'purged'"
+                                    " WHERE id = ?1",
+                                    "DELETE FROM escrow_keys WHERE escrow_id = ?1",
+                                    "DELETE FROM escrow_codes WHERE escrow_id = ?1",
+                                    "DELETE FROM escrow_sessions WHERE escrow_id = ?1"}) {
+                auto d = db.prepare(del);
+                if (!d) return d.error();
+                d->bind(1, id);
+                if (auto res = d->run(); !res) return res;
+            }
+            return append_in(db, audit, chain, appended);
+        },
+        true);
+    if (r) committed(appended);
+    return r;
 }
 
 Result<std::vector<std::string>> SqliteEscrowStore::expired_ids(EscrowTime now) {
@@ -346,89 +396,134 @@ Result<int> SqliteEscrowStore::codes_sent_since(const std::string& id, EscrowTim
     return *row ? static_cast<int>(st->int64(0)) : 0;
 }
 
-Result<void> SqliteEscrowStore::add_code(const std::string& id, const std::string& code_hash, EscrowTime now,
-                                         EscrowTime expires, StoredMessage msg, EscrowAuditEntry audit,
-                                         const AuditChain& chain) {
+Result<void> SqliteEscrowStore::add_code(const std::string& id, const std::string& code_hash, bool strong,
+                                         EscrowTime now, EscrowTime expires, StoredMessage msg,
+                                         EscrowAuditEntry audit, const AuditChain& chain) {
     if (id.empty() || code_hash.empty() || msg.envelope.id.empty()) return common::Errc::invalid_argument;
     audit.escrow_id = id;
-    return run_in_writer([&](Db& db) -> Result<void> {
+    Appended appended;
+    auto r = run_in_writer([&](Db& db) -> Result<void> {
+        appended.clear();
         auto retire = db.prepare("UPDATE escrow_codes SET live = 0 WHERE escrow_id = ?1 AND live = 1");
         if (!retire) return retire.error();
         retire->bind(1, id);
-        if (auto r = retire->run(); !r) return r;
+        if (auto res = retire->run(); !res) return res;
         auto st = db.prepare(
-            "INSERT INTO escrow_codes (escrow_id, code_hash, created, expires) VALUES (?1, ?2, ?3, ?4)");
+            "INSERT INTO escrow_codes (escrow_id, code_hash, created, expires, strong) VALUES (?1, ?2, ?3, ?4, ?5)");
         if (!st) return st.error();
-        st->bind(1, id).bind(2, code_hash).bind(3, to_ms(now)).bind(4, to_ms(expires));
-        if (auto r = st->run(); !r) return r;
-        if (auto r = append_in(db, audit, chain); !r) return r;
+        st->bind(1, id).bind(2, code_hash).bind(3, to_ms(now)).bind(4, to_ms(expires)).bind(5, std::int64_t{strong});
+        if (auto res = st->run(); !res) return res;
+        if (auto res = append_in(db, audit, chain, appended); !res) return res;
         return insert_message(db, msg);
     });
+    if (r) committed(appended);
+    return r;
 }
+
+namespace {
+
+// Voids the live short codes of id (a lockout, the failure cap).
+Result<void> void_short_codes(Db& db, const std::string& id) {
+    auto st = db.prepare("UPDATE escrow_codes SET live = 0 WHERE escrow_id = ?1 AND live = 1 AND strong = 0");
+    if (!st) return st.error();
+    st->bind(1, id);
+    return st->run();
+}
+
+}  // namespace
 
 Result<CodeCheck> SqliteEscrowStore::check_code(const std::string& id, const std::string& code_hash, EscrowTime now,
                                                 const CodeRules& rules, EscrowAuditEntry audit,
                                                 const AuditChain& chain) {
-    std::lock_guard lk(conn_.mu);
-    auto& db = conn_.db;
-    auto tx = Tx::begin(db, true);
-    if (!tx) return tx.error();
-    static const std::string sql = std::string("SELECT ") + kColumns + " FROM escrow_messages WHERE id = ?1";
-    auto rec = select_one(db, sql, id);
-    if (!rec) return rec.error();
-    audit.escrow_id = id;
-    audit.at = now;
-    if (rec->locked_until && now < *rec->locked_until) return CodeCheck::locked;
-
-    auto st = db.prepare(
-        "SELECT id, code_hash, tries FROM escrow_codes WHERE escrow_id = ?1 AND live = 1 AND expires > ?2"
-        " ORDER BY id DESC LIMIT 1");
-    if (!st) return st.error();
-    st->bind(1, id).bind(2, to_ms(now));
-    auto row = st->step();
-    if (!row) return row.error();
-    if (!*row) return CodeCheck::no_code;
-    const std::int64_t code_id = st->int64(0);
-    const std::string stored = st->text(1);
-    const std::int64_t tries = st->int64(2);
-    st->reset();
-    if (tries >= rules.max_tries_per_code) return CodeCheck::exhausted;
-
-    const bool match = stored.size() == code_hash.size() &&
-                       sodium_memcmp(stored.data(), code_hash.data(), stored.size()) == 0;
+    Appended appended;
     CodeCheck result = CodeCheck::wrong;
-    if (match) {
-        auto use = db.prepare("UPDATE escrow_codes SET live = 0 WHERE id = ?1");
-        if (!use) return use.error();
-        use->bind(1, code_id);
-        if (auto r = use->run(); !r) return r.error();
-        auto reset = db.prepare("UPDATE escrow_messages SET failed_logins = 0, locked_until = NULL WHERE id = ?1");
-        if (!reset) return reset.error();
-        reset->bind(1, id);
-        if (auto r = reset->run(); !r) return r.error();
-        result = CodeCheck::accepted;
-        audit.event = escrow_event::code_accepted;
-    } else {
-        auto bump = db.prepare("UPDATE escrow_codes SET tries = tries + 1 WHERE id = ?1");
-        if (!bump) return bump.error();
-        bump->bind(1, code_id);
-        if (auto r = bump->run(); !r) return r.error();
-        const int failures = rec->failed_logins + 1;
-        const bool lock = failures >= rules.lock_after_failures;
-        auto upd = db.prepare("UPDATE escrow_messages SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1");
-        if (!upd) return upd.error();
-        upd->bind(1, id).bind(2, std::int64_t{lock ? 0 : failures});
-        if (lock)
-            upd->bind(3, to_ms(now + rules.lock_for));
-        else
-            upd->bind_null(3);
-        if (auto r = upd->run(); !r) return r.error();
-        audit.event = lock ? escrow_event::locked : escrow_event::code_failed;
-        audit.detail = "try " + std::to_string(tries + 1) + " of " + std::to_string(rules.max_tries_per_code) +
-                       (lock ? "; message locked after " + std::to_string(failures) + " wrong codes" : "");
+    {
+        std::lock_guard lk(conn_.mu);
+        auto& db = conn_.db;
+        auto tx = Tx::begin(db, true);
+        if (!tx) return tx.error();
+        static const std::string sql = select_sql("WHERE m.id = ?1");
+        auto rec = select_one(db, sql, id);
+        if (!rec) return rec.error();
+        audit.escrow_id = id;
+        audit.at = now;
+        const bool locked = rec->locked_until && now < *rec->locked_until;
+        const bool capped = rec->total_failures >= rules.max_failures;
+
+        auto st = db.prepare(
+            "SELECT id, code_hash, tries, strong FROM escrow_codes WHERE escrow_id = ?1 AND live = 1 AND expires > ?2"
+            " ORDER BY id DESC LIMIT 1");
+        if (!st) return st.error();
+        st->bind(1, id).bind(2, to_ms(now));
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) return locked ? CodeCheck::locked : capped ? CodeCheck::capped : CodeCheck::no_code;
+        const std::int64_t code_id = st->int64(0);
+        const std::string stored = st->text(1);
+        const std::int64_t tries = st->int64(2);
+        const bool strong = st->int64(3) != 0;
+        st->reset();
+        // A short code is guessable: not while locked, not past the cap. A strong one is not.
+        if (!strong && locked) return CodeCheck::locked;
+        if (!strong && capped) return CodeCheck::capped;
+        if (tries >= rules.max_tries_per_code) return CodeCheck::exhausted;
+
+        const bool match = stored.size() == code_hash.size() &&
+                           sodium_memcmp(stored.data(), code_hash.data(), stored.size()) == 0;
+        if (match) {
+            auto use = db.prepare("UPDATE escrow_codes SET live = 0 WHERE id = ?1");
+            if (!use) return use.error();
+            use->bind(1, code_id);
+            if (auto r = use->run(); !r) return r.error();
+            // total_failures stays: the cap counts over the message's whole life.
+            auto reset = db.prepare(
+                "UPDATE escrow_messages SET failed_logins = 0, locked_until = NULL, lockouts = 0 WHERE id = ?1");
+            if (!reset) return reset.error();
+            reset->bind(1, id);
+            if (auto r = reset->run(); !r) return r.error();
+            result = CodeCheck::accepted;
+            audit.event = escrow_event::code_accepted;
+        } else {
+            auto bump = db.prepare("UPDATE escrow_codes SET tries = tries + 1 WHERE id = ?1");
+            if (!bump) return bump.error();
+            bump->bind(1, code_id);
+            if (auto r = bump->run(); !r) return r.error();
+            // Wrong strong codes are typing errors, not guesses that could succeed: they count in
+            // the total and against the code's tries, never towards a lockout.
+            const int failures = rec->failed_logins + (strong ? 0 : 1);
+            const int total = rec->total_failures + 1;
+            const bool lock = !strong && failures >= rules.lock_after_failures;
+            const bool cap = !strong && total >= rules.max_failures;
+            const int lockouts = rec->lockouts + (lock ? 1 : 0);
+            const auto lock_for = rules.lockout(lockouts);
+            auto upd = db.prepare(
+                "UPDATE escrow_messages SET failed_logins = ?2, locked_until = ?3, total_failures = ?4, lockouts = ?5"
+                " WHERE id = ?1");
+            if (!upd) return upd.error();
+            upd->bind(1, id).bind(2, std::int64_t{lock ? 0 : failures});
+            if (lock)
+                upd->bind(3, to_ms(now + lock_for));
+            else if (rec->locked_until)
+                upd->bind(3, to_ms(*rec->locked_until));
+            else
+                upd->bind_null(3);
+            upd->bind(4, std::int64_t{total}).bind(5, std::int64_t{lockouts});
+            if (auto r = upd->run(); !r) return r.error();
+            if (lock || cap)
+                if (auto r = void_short_codes(db, id); !r) return r.error();
+            audit.event = lock ? escrow_event::locked : escrow_event::code_failed;
+            audit.detail = "try " + std::to_string(tries + 1) + " of " + std::to_string(rules.max_tries_per_code) +
+                           (strong ? " (long code)" : "") + "; " + std::to_string(total) + " wrong codes in all";
+            if (lock)
+                audit.detail += "; short codes locked after " + std::to_string(failures) + " wrong in a row, lockout " +
+                                std::to_string(lockouts) + " for " + std::to_string(lock_for.count()) + " s";
+            if (cap) audit.detail += "; the cap of " + std::to_string(rules.max_failures) + " is reached: short codes void";
+            result = lock ? CodeCheck::locked : cap ? CodeCheck::capped : CodeCheck::wrong;
+        }
+        if (auto r = append_in(db, std::move(audit), chain, appended); !r) return r.error();
+        if (auto r = tx->commit(); !r) return r.error();
     }
-    if (auto r = append_in(db, std::move(audit), chain); !r) return r.error();
-    if (auto r = tx->commit(); !r) return r.error();
+    committed(appended);
     return result;
 }
 
@@ -488,11 +583,16 @@ Result<void> SqliteEscrowStore::end_sessions_of(const std::string& id, EscrowTim
 }
 
 Result<void> SqliteEscrowStore::append_audit(EscrowAuditEntry e, const AuditChain& chain) {
-    std::lock_guard lk(conn_.mu);
-    auto tx = Tx::begin(conn_.db, true);
-    if (!tx) return tx.error();
-    if (auto r = append_in(conn_.db, std::move(e), chain); !r) return r;
-    return tx->commit();
+    Appended appended;
+    {
+        std::lock_guard lk(conn_.mu);
+        auto tx = Tx::begin(conn_.db, true);
+        if (!tx) return tx.error();
+        if (auto r = append_in(conn_.db, std::move(e), chain, appended); !r) return r;
+        if (auto r = tx->commit(); !r) return r;
+    }
+    committed(appended);
+    return {};
 }
 
 Result<std::vector<EscrowAuditEntry>> SqliteEscrowStore::audit(const std::string& id) {

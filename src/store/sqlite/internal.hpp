@@ -60,7 +60,11 @@ class GroupWriter {
     // A small write run by the writer thread inside the next batch (under its own SAVEPOINT), so
     // that it shares the batch's single commit instead of contending for the write lock.
     using Job = std::function<Result<void>(Db&)>;
-    void submit_job(Job job, QueueStore::SubmitDone done);
+    // scrub: the job removes secrets or plaintext (sealing, shredding, purging). After its batch
+    // (once the completions have run) the writer releases the spool ranges freed (zeroed) and
+    // truncates the WAL (checkpoint TRUNCATE), so no old page image keeps them; when readers are
+    // in the way it tries again shortly.
+    void submit_job(Job job, QueueStore::SubmitDone done, bool scrub = false);
     void close();
     WriterStats stats() const;
 
@@ -71,6 +75,7 @@ class GroupWriter {
         std::size_t bytes = 0;
         Job job;  // set: a job instead of a message
         std::optional<SpoolRef> spooled;  // the body, written to the spool by submit()
+        bool scrub = false;               // a job that destroys secrets (submit_job)
     };
 
     void run();
@@ -79,11 +84,16 @@ class GroupWriter {
     // Releases spool ranges whose bodies were deleted (spool_free), inside the batch transaction.
     std::size_t reclaim_spool();
     void sweep_spool();
+    // The scrub pass (see submit_job): true when the WAL is truncated.
+    bool scrub_pass();
 
     Db db_;  // used by the writer thread only
     const Options opts_;
     BodySpool* spool_;
     std::chrono::steady_clock::time_point last_sweep_{};
+    bool scrub_owed_ = false;  // writer thread only
+    std::chrono::steady_clock::time_point scrub_owed_since_{}, last_scrub_try_{};
+    bool scrub_warned_ = false;
 
     mutable std::mutex mu_;
     std::condition_variable cv_;
@@ -155,7 +165,7 @@ class SqliteEscrowStore final : public EscrowStore {
     Result<std::vector<std::string>> expired_ids(EscrowTime now) override;
     Result<std::vector<std::string>> purgeable_ids(EscrowTime ended_before) override;
     Result<int> codes_sent_since(const std::string& id, EscrowTime since) override;
-    Result<void> add_code(const std::string& id, const std::string& code_hash, EscrowTime now,
+    Result<void> add_code(const std::string& id, const std::string& code_hash, bool strong, EscrowTime now,
                           EscrowTime expires, StoredMessage msg, EscrowAuditEntry audit,
                           const AuditChain& chain) override;
     Result<CodeCheck> check_code(const std::string& id, const std::string& code_hash, EscrowTime now,
@@ -167,10 +177,15 @@ class SqliteEscrowStore final : public EscrowStore {
     Result<void> end_sessions_of(const std::string& id, EscrowTime now) override;
     Result<void> append_audit(EscrowAuditEntry e, const AuditChain& chain) override;
     Result<std::vector<EscrowAuditEntry>> audit(const std::string& id) override;
+    void set_audit_sink(AuditSink sink) override;
 
   private:
+    // Hands rows that were just committed to the sink.
+    void committed(const std::vector<EscrowAuditEntry>& rows);
+    std::mutex sink_mu_;
+    AuditSink sink_;
     // Runs job in the writer's next batch and waits for its commit.
-    Result<void> run_in_writer(GroupWriter::Job job);
+    Result<void> run_in_writer(GroupWriter::Job job, bool scrub = false);
     SharedConn& conn_;
     GroupWriter& writer_;
 };

@@ -262,12 +262,35 @@ CREATE TRIGGER spooled_bodies_free AFTER DELETE ON spooled_bodies BEGIN
 END;
 )sql";
 
+// Version 6 (issue 11; renumber at merge if another step took 6): escrow at rest and code lockouts.
+// - escrow_keys: the wrapped data keys, one narrow row each (never in an overflow page, never
+//   rewritten with the ciphertext's row), so shredding is one DELETE that secure_delete=ON zeroes.
+//   The keys of existing rows move here; escrow_messages.wrapped_key stays NULL from now on.
+// - escrow_messages.total_failures / lockouts: wrong codes over the message's life and the
+//   lockouts so far (each lockout twice as long as the one before).
+// - escrow_codes.strong: a long code (sent during a lockout or after the failure cap), accepted
+//   while short-code sign-in is locked.
+constexpr const char* kSchemaV6 = R"sql(
+CREATE TABLE escrow_keys (
+    escrow_id   TEXT NOT NULL PRIMARY KEY REFERENCES escrow_messages (id),
+    wrapped_key BLOB NOT NULL CHECK (length(wrapped_key) BETWEEN 1 AND 512)
+) STRICT, WITHOUT ROWID;
+INSERT INTO escrow_keys (escrow_id, wrapped_key)
+    SELECT id, wrapped_key FROM escrow_messages WHERE wrapped_key IS NOT NULL AND length(wrapped_key) > 0;
+UPDATE escrow_messages SET wrapped_key = NULL WHERE wrapped_key IS NOT NULL;
+
+ALTER TABLE escrow_messages ADD COLUMN total_failures INTEGER NOT NULL DEFAULT 0 CHECK (total_failures >= 0);
+ALTER TABLE escrow_messages ADD COLUMN lockouts INTEGER NOT NULL DEFAULT 0 CHECK (lockouts >= 0);
+ALTER TABLE escrow_codes ADD COLUMN strong INTEGER NOT NULL DEFAULT 0 CHECK (strong IN (0, 1));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "queue and users", kSchemaV1},
     {2, "learned TLS policy", kSchemaV2},
     {3, "policy evidence, probes, overrides, audit", kSchemaV3},
     {4, "escrow", kSchemaV4},
     {5, "body spool", kSchemaV5},
+    {6, "escrow keys apart, code lockouts", kSchemaV6},
 };
 
 Result<int> read_int_pragma(Db& db, const char* sql) {

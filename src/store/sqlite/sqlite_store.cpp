@@ -117,11 +117,16 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
     auto shared = Db::open(file, opts.busy_timeout_ms);
     if (!shared) return shared.error();
     impl->shared.db = std::move(*shared);
+    auto before = schema_version(impl->shared.db);
     auto version = migrate(impl->shared.db);
     if (!version) {
         spdlog::error("store: cannot use {}", file.string());
         return version.error();
     }
+    // A migration may have moved secrets (version 6 moved the wrapped keys out of their rows): no
+    // old page image of them stays in the WAL.
+    if (before && *before > 0 && *before < *version)
+        (void)impl->shared.db.checkpoint_truncate(opts.busy_timeout_ms, opts.busy_timeout_ms);
 
     auto spool = BodySpool::open(file.parent_path() / "spool", opts.spool_segment_bytes);
     if (!spool) return spool.error();

@@ -89,12 +89,13 @@ void GroupWriter::submit(StoredMessage msg, QueueStore::SubmitDone done) {
     if (done) done(common::Errc::shutting_down);
 }
 
-void GroupWriter::submit_job(Job job, QueueStore::SubmitDone done) {
+void GroupWriter::submit_job(Job job, QueueStore::SubmitDone done, bool scrub) {
     {
         std::lock_guard lk(mu_);
         if (!closing_) {
             Pending p;
             p.job = std::move(job);
+            p.scrub = scrub;
             p.done = std::move(done);
             p.bytes = 256;
             queue_.push_back(std::move(p));
@@ -136,8 +137,30 @@ void GroupWriter::run() {
     for (;;) {
         {
             std::unique_lock lk(mu_);
-            cv_.wait(lk, [&] { return closing_ || !queue_.empty(); });
-            if (queue_.empty()) return;  // closing, and everything submitted has been handled
+            auto ready = [&] { return closing_ || !queue_.empty(); };
+            if (scrub_owed_) {
+                // The last scrub pass found a reader in the way: try again when idle for a moment.
+                if (!cv_.wait_for(lk, std::chrono::milliseconds(200), ready)) {
+                    lk.unlock();
+                    scrub_pass();
+                    continue;
+                }
+            } else {
+                cv_.wait(lk, ready);
+            }
+            if (queue_.empty()) {  // closing, and everything submitted has been handled
+                lk.unlock();
+                // Before the writer stops (a CLI command ends here): a few more tries, as
+                // another process's reader may briefly be in the way.
+                for (int i = 0; scrub_owed_ && i < 20; ++i) {
+                    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                    scrub_pass();
+                }
+                if (scrub_owed_)
+                    spdlog::warn("store: the WAL could not be truncated before closing; old page images of sealed "
+                                 "or shredded data stay in mailward.db-wal until the next scrub or checkpoint");
+                return;
+            }
             if (opts_.commit_interval.count() > 0 && !closing_) {
                 cv_.wait_for(lk, opts_.commit_interval, [&] {
                     return closing_ || queue_.size() >= max_msgs || queued_bytes_ >= max_bytes;
@@ -153,12 +176,22 @@ void GroupWriter::run() {
             }
         }
         auto results = write_batch(batch);
+        bool scrub = false;
+        for (std::size_t i = 0; i < batch.size(); ++i) scrub = scrub || (batch[i].scrub && results[i]);
         // Completions run outside every lock: they may submit again or read the store.
         for (std::size_t i = 0; i < batch.size(); ++i) {
             if (!batch[i].job) (results[i] ? stored_ : rejected_).fetch_add(1, std::memory_order_relaxed);
             if (batch[i].done) batch[i].done(results[i]);
         }
         batch.clear();
+        const auto now = std::chrono::steady_clock::now();
+        if (scrub) {
+            if (!scrub_owed_) scrub_owed_since_ = now;
+            scrub_owed_ = true;
+            scrub_pass();
+        } else if (scrub_owed_ && now - last_scrub_try_ > std::chrono::seconds(1)) {
+            scrub_pass();  // busy all the time: still try now and then
+        }
     }
 }
 
@@ -228,6 +261,32 @@ std::size_t GroupWriter::reclaim_spool() {
         i = j;
     }
     return n;
+}
+
+bool GroupWriter::scrub_pass() {
+    last_scrub_try_ = std::chrono::steady_clock::now();
+    // 1. The spool ranges the scrub batch freed: zeroed, synced and punched now, not at the next
+    //    batch (reclaim_spool releases before it deletes the rows, in one small transaction).
+    if (spool_ && db_.exec("BEGIN IMMEDIATE", "begin scrub")) {
+        reclaim_spool();
+        if (!db_.autocommit() && !db_.exec("COMMIT", "commit scrub")) (void)db_.exec("ROLLBACK", "rollback scrub");
+    }
+    // 2. Every page image in the WAL, old versions with the plaintext or the key among them, goes:
+    //    copied into the database (whose pages now hold zeros where they were) and truncated. A
+    //    reader holding an old snapshot makes this wait at most kScrubWaitMs, then it is retried.
+    constexpr int kScrubWaitMs = 50;
+    auto done = db_.checkpoint_truncate(kScrubWaitMs, opts_.busy_timeout_ms);
+    if (done && *done) {
+        scrub_owed_ = false;
+        scrub_warned_ = false;
+        return true;
+    }
+    if (!scrub_warned_ && std::chrono::steady_clock::now() - scrub_owed_since_ > std::chrono::seconds(60)) {
+        scrub_warned_ = true;
+        spdlog::warn("store: the WAL could not be truncated for a minute (a reader holds an old snapshot); "
+                     "old page images of sealed or shredded data remain in mailward.db-wal until it can");
+    }
+    return false;
 }
 
 void GroupWriter::sweep_spool() {
