@@ -262,12 +262,22 @@ CREATE TRIGGER spooled_bodies_free AFTER DELETE ON spooled_bodies BEGIN
 END;
 )sql";
 
+// Version 6: sender binding and the TLS-Required: No permission, per account.
+// - senders: the envelope/From: addresses and @domains the account may use, one pattern a line
+//   (patterns have no whitespace); '' = none listed ([submission] sender_login_match decides).
+// - allow_tls_optional: 1 when the account may send with the header TLS-Required: No (RFC 8689).
+constexpr const char* kSchemaV6 = R"sql(
+ALTER TABLE users ADD COLUMN senders TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN allow_tls_optional INTEGER NOT NULL DEFAULT 0 CHECK (allow_tls_optional IN (0, 1));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "queue and users", kSchemaV1},
     {2, "learned TLS policy", kSchemaV2},
     {3, "policy evidence, probes, overrides, audit", kSchemaV3},
     {4, "escrow", kSchemaV4},
     {5, "body spool", kSchemaV5},
+    {6, "sender binding", kSchemaV6},
 };
 
 Result<int> read_int_pragma(Db& db, const char* sql) {

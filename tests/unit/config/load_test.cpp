@@ -247,7 +247,7 @@ TEST(ConfigLoad, ConfigDocListsOnlyKnownKeys) {
             ++keys;
         }
     }
-    EXPECT_EQ(keys, 3 + 12 + 3 + 12 + 7 + 6 + 3);  // every field of config.hpp
+    EXPECT_EQ(keys, 3 + 22 + 3 + 12 + 7 + 6 + 3);  // every field of config.hpp
 }
 
 TEST(ConfigLoad, ExampleFileLoads) {
