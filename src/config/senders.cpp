@@ -28,10 +28,10 @@ bool clean(std::string_view s) {
 std::optional<std::string> parse_sender_pattern(std::string_view text, bool allow_any) {
     if (text == "*") return allow_any ? std::optional<std::string>("*") : std::nullopt;
     if (text.empty() || text.size() > 320 || !clean(text)) return std::nullopt;
-    const auto at = text.rfind('@');
-    if (at == std::string_view::npos || at + 1 == text.size()) return std::nullopt;
+    const auto at = text.find('@');
+    if (at == std::string_view::npos || at + 1 == text.size() || text.rfind('@') != at) return std::nullopt;
     const std::string_view domain = text.substr(at + 1);
-    if (domain.find('@') != std::string_view::npos || domain.front() == '.' || domain.back() == '.') {
+    if (domain.front() == '.' || domain.back() == '.') {
         return std::nullopt;
     }
     return lower(text);

@@ -52,8 +52,9 @@ Result<void> SqliteUserStore::add(const User& u) {
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     if (!st) return st.error();
     TimePoint created = u.created == TimePoint{} ? Clock::now() : u.created;
+    const std::string senders = join(u.senders);  // bound without a copy: must outlive run()
     st->bind(1, u.name).bind(2, u.password_hash).bind(3, u.mode).bind(4, to_ms(created));
-    st->bind(5, join(u.senders)).bind(6, static_cast<std::int64_t>(u.allow_tls_optional ? 1 : 0));
+    st->bind(5, senders).bind(6, static_cast<std::int64_t>(u.allow_tls_optional ? 1 : 0));
     return st->run();  // a taken name comes back as already_exists
 }
 
@@ -63,7 +64,8 @@ Result<void> SqliteUserStore::update(const User& u) {
     auto st = conn_.db.prepare(
         "UPDATE users SET password_hash = ?2, mode = ?3, senders = ?4, allow_tls_optional = ?5 WHERE name = ?1");
     if (!st) return st.error();
-    st->bind(1, u.name).bind(2, u.password_hash).bind(3, u.mode).bind(4, join(u.senders));
+    const std::string senders = join(u.senders);  // bound without a copy: must outlive run()
+    st->bind(1, u.name).bind(2, u.password_hash).bind(3, u.mode).bind(4, senders);
     st->bind(5, static_cast<std::int64_t>(u.allow_tls_optional ? 1 : 0));
     if (auto r = st->run(); !r) return r;
     if (conn_.db.changes() == 0) return common::Errc::not_found;
