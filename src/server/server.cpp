@@ -49,7 +49,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<SubmissionServer::Impl> srv, t
             std::string line = admit == SubmissionServer::Impl::Admit::too_many_total
                                    ? "421 4.7.0 " + srv->cfg.server.hostname + " Too many connections, try later\r\n"
                                    : "421 4.7.0 " + srv->cfg.server.hostname +
-                                         " Too many connections from your network, try later\r\n";
+                                         " Too many connections from your address, try later\r\n";
             spdlog::warn("refused connection from {} ({}): {}", ip, net,
                          admit == SubmissionServer::Impl::Admit::too_many_total ? "total limit"
                                                                                 : "per-network limit");
@@ -112,6 +112,9 @@ SubmissionServer::Impl::Admission SubmissionServer::Impl::admit(const std::strin
             return a;
         }
         ++evicting;
+        // The victim's slot counts for its network no more (release() knows): the next choice
+        // sees the network as it will be.
+        if (auto pn = per_net.find(best->net()); pn != per_net.end() && --pn->second == 0) per_net.erase(pn);
         a.victim = std::move(best);
     }
     ++per_net[net];
@@ -141,10 +144,12 @@ std::uint64_t SubmissionServer::Impl::add_session(std::weak_ptr<Session> s) {
 void SubmissionServer::Impl::release(const std::string& net, std::uint64_t id, bool was_evicting) {
     std::lock_guard lock(conn_mu);
     --total_connections;
-    if (was_evicting) --evicting;
     sessions.erase(id);
-    auto it = per_net.find(net);
-    if (it != per_net.end() && --it->second == 0) per_net.erase(it);
+    if (was_evicting) {
+        --evicting;  // its network's count was taken down when it was chosen
+    } else if (auto it = per_net.find(net); it != per_net.end() && --it->second == 0) {
+        per_net.erase(it);
+    }
     update_stress();
 }
 

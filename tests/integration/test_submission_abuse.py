@@ -147,7 +147,7 @@ class FloodTest(unittest.TestCase):
                 admitted += 1
             else:
                 self.assertEqual(code, 421, lines)
-                self.assertIn("from your network", lines[0])
+                self.assertIn("from your address", lines[0])
                 refused += 1
         self.assertEqual(admitted, 100)  # before: 1000 (five per address), the table full
         self.assertEqual(refused, 900)
