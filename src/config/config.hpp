@@ -47,6 +47,13 @@ std::optional<std::vector<unsigned char>> parse_ip(std::string_view text);
 // "a.b.c.d", "[v6]" and a bare IPv6 literal then get default_port. Errc::invalid_argument on error.
 Result<Endpoint> parse_endpoint(std::string_view text, unsigned short default_port = 0);
 
+// A sender pattern as accounts and trusted_senders list it: "local@domain", "@domain" or "*"
+// (allow_any). Returned in lower case; nullopt when malformed (no '@', spaces, controls, empty part).
+std::optional<std::string> parse_sender_pattern(std::string_view text, bool allow_any);
+// True when address ("local@domain", any case) matches one of patterns (as parse_sender_pattern
+// returns them). An empty address (the null reverse-path) matches nothing.
+bool sender_allowed(const std::vector<std::string>& patterns, std::string_view address);
+
 // "addr/prefix" or a bare address; host bits beyond the prefix must be zero.
 Result<Network> parse_network(std::string_view text);
 
@@ -73,6 +80,20 @@ struct SubmissionConfig {
     std::size_t max_connections_per_ip = 100;
     Duration command_timeout = minutes(5);     // RFC 5321 4.5.3.2.7 server timeout
     Duration data_timeout = minutes(10);       // whole DATA phase
+    // Abuse limits (docs/config.md "Abuse limits"): the per-IP limit, AUTH failures and stress
+    // eviction count a client by its network: the address cut to ipv4_prefix / ipv6_prefix bits.
+    unsigned ipv4_prefix = 32;
+    unsigned ipv6_prefix = 64;
+    std::size_t max_junk_commands = 20;        // NOOP/RSET/HELP/VRFY/EHLO/HELO/STARTTLS before AUTH
+    Duration max_session_time = hours(1);      // whole connection, then 421
+    std::size_t max_auth_failures = 10;        // per client network within auth_failure_window
+    Duration auth_failure_window = minutes(10);
+    Duration stress_command_timeout = seconds(10);  // idle timeout when the table is 80% full
+    std::size_t max_hops = 50;                 // Received: fields, more = 554 5.4.6
+    // Sender binding (like Postfix's smtpd_sender_login_maps): an account may use only the
+    // addresses and @domains it lists, or its login name when it lists none.
+    bool sender_login_match = true;
+    std::vector<std::string> trusted_senders{"*"};  // for unauthenticated trusted_networks clients
     // AUTH is offered only after STARTTLS or on tls_listen; there is no key to change that.
 };
 

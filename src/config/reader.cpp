@@ -218,6 +218,50 @@ bool Reader::read_count(const toml::node& n, std::size_t& out) {
     return true;
 }
 
+bool Reader::read_prefix_length(const toml::node& n, unsigned& out, unsigned max) {
+    const auto* i = n.as_integer();
+    if (i == nullptr) {
+        wrong_type(n, "an integer 1-" + std::to_string(max));
+        return false;
+    }
+    if (i->get() < 1 || i->get() > static_cast<std::int64_t>(max)) {
+        bad_value(n, "prefix length " + std::to_string(i->get()) + " is out of range",
+                  "expected an integer 1-" + std::to_string(max));
+        return false;
+    }
+    out = static_cast<unsigned>(i->get());
+    return true;
+}
+
+bool Reader::read_senders(const toml::node& n, std::vector<std::string>& out) {
+    const auto* arr = n.as_array();
+    if (arr == nullptr) {
+        wrong_type(n, "an array of sender patterns, e.g. [\"app@example.com\", \"@example.com\"]");
+        return false;
+    }
+    std::vector<std::string> result;
+    bool ok = true;
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+        const toml::node& el = *arr->get(i);
+        const std::string* s =
+            string_of(el, "a string such as \"@example.com\"", "element " + std::to_string(i + 1));
+        if (s == nullptr) {
+            ok = false;
+            continue;
+        }
+        auto p = parse_sender_pattern(*s, true);
+        if (!p) {
+            bad_value(el, "bad sender pattern " + quote(*s),
+                      "expected \"local@domain\", \"@domain\" or \"*\"");
+            ok = false;
+            continue;
+        }
+        result.push_back(std::move(*p));
+    }
+    if (ok) out = std::move(result);
+    return ok;
+}
+
 bool Reader::read_port(const toml::node& n, unsigned short& out) {
     const auto* i = n.as_integer();
     if (i == nullptr) {

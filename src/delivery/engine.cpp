@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/blocking.hpp"
+#include "common/log_escape.hpp"
 #include "common/timefmt.hpp"
 #include "config/config.hpp"
 #include "delivery/dsn.hpp"
@@ -167,7 +168,7 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
                     }
                 }
             } else {
-                spdlog::info("delivery: {}: bounce {} queued for <{}>", id, bounce_id, env.sender);
+                spdlog::info("delivery: {}: bounce {} queued for <{}>", id, bounce_id, common::log_escape(env.sender));
                 s.kicked = true;
             }
         }

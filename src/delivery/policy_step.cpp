@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/blocking.hpp"
+#include "common/log_escape.hpp"
 #include "common/metrics.hpp"
 #include "common/timefmt.hpp"
 #include "delivery/engine_impl.hpp"
@@ -360,10 +361,10 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
             count_incident(inc.kind);
             if (e.certificate_changed) {
                 spdlog::warn("policy: certificate changed for {} at {} [{}]: {}", domain, first.host, first.address,
-                             first.c.reason);
+                             common::log_escape(first.c.reason));
             } else {
                 spdlog::warn("policy: possible STARTTLS downgrade attack on {} ({}) at {} [{}]: {}", domain, inc.kind,
-                             first.host, first.address, first.c.reason);
+                             first.host, first.address, common::log_escape(first.c.reason));
             }
             auto add = [&policy_store, &inc]() { return policy_store.add_incident(inc); };
             if (auto r = co_await common::run_blocking<Result<void>>(blocking, add); !r) {

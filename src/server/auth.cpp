@@ -1,12 +1,16 @@
 // SMTP AUTH for the submission server (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms,
 // only inside TLS. The Argon2id check runs on the blocking pool, never on an I/O thread; an unknown
 // user costs the same work as a wrong password so timing does not reveal which names exist.
+// Verifications queue per client network (auth_queue.hpp): one network's failed logins wait behind
+// each other, not in front of everyone else's, and too many failures get 454 without any work.
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-#include "common/blocking.hpp"
+#include "common/log_escape.hpp"
 #include "common/password.hpp"
 #include "server/session.hpp"
 #include "smtp/sasl.hpp"
@@ -18,8 +22,27 @@ using asio::use_awaitable;
 
 struct Verified {
     bool ok = false;
+    bool throttled = false;  // the network reached max_auth_failures while this one waited
     store::User user;
 };
+
+// Runs f (returning Verified) through the server's AUTH queue for net and resumes the awaiting
+// coroutine on its own executor. Not a coroutine (see common/blocking.hpp for why).
+template <class F>
+asio::awaitable<Verified> run_queued(AuthQueue& queue, const std::string& net, F f) {
+    return asio::async_initiate<decltype(use_awaitable), void(Verified)>(
+        [&queue, &net, f = std::move(f)](auto handler) mutable {
+            auto ex = asio::get_associated_executor(handler);
+            auto work = asio::make_work_guard(ex);
+            auto h = std::make_shared<decltype(handler)>(std::move(handler));
+            queue.submit(net, [f = std::move(f), h, ex, work]() mutable {
+                Verified r = f();
+                asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+                work.reset();
+            });
+        },
+        use_awaitable);
+}
 
 // A fixed Argon2id hash used when the user does not exist, so both paths cost one verification.
 const std::string& dummy_hash() {
@@ -58,6 +81,11 @@ asio::awaitable<bool> Session::on_auth(const smtp::Command& cmd) {
     }
     if (in_mail_) {
         reply(503, "5.5.1", "AUTH is not allowed during a mail transaction");
+        co_return bad_command();
+    }
+    if (srv_->auth.blocked(net_)) {
+        spdlog::warn("{}: AUTH refused: too many failed logins from {} (max_auth_failures)", ip_, net_);
+        reply(454, "4.7.0", "Temporary authentication failure: too many failed logins from your network, try later");
         co_return bad_command();
     }
     std::string mech = cmd.argument;
@@ -109,10 +137,16 @@ asio::awaitable<bool> Session::on_auth(const smtp::Command& cmd) {
     }
 
     auto& users = srv_->store.users();
+    auto& queue = srv_->auth;
+    const std::string& net = net_;
     // A named lambda holding only references to this frame's locals: g++ 12 mis-destroys
     // temporaries with non-trivial captures inside co_await expressions.
-    auto check = [&users, &authcid, &password]() {
+    auto check = [&users, &queue, &net, &authcid, &password]() {
         Verified v;
+        if (queue.blocked(net)) {
+            v.throttled = true;
+            return v;
+        }
         auto u = users.get(authcid);
         if (!u) {
             common::verify_password(dummy_hash(), password);
@@ -122,15 +156,23 @@ asio::awaitable<bool> Session::on_auth(const smtp::Command& cmd) {
         v.user = std::move(*u);
         return v;
     };
-    auto verified = co_await common::run_blocking<Verified>(srv_->blocking, check);
+    auto verified = co_await run_queued(queue, net, check);
+    if (verified.throttled) {
+        spdlog::warn("{}: AUTH refused: too many failed logins from {} (max_auth_failures)", ip_, net_);
+        reply(454, "4.7.0", "Temporary authentication failure: too many failed logins from your network, try later");
+        co_return bad_command();
+    }
     if (!verified.ok) {
-        spdlog::warn("{}: authentication failed for '{}'", ip_, authcid);
+        queue.record_failure(net_);
+        spdlog::warn("{}: authentication failed for '{}'", ip_, common::log_escape(authcid));
         reply(535, "5.7.8", "Authentication credentials invalid");
         co_return bad_command();
     }
     auth_user_ = verified.user.name;
     auth_mode_ = verified.user.mode;
-    spdlog::info("{}: authenticated as '{}'", ip_, auth_user_);
+    auth_senders_ = verified.user.senders;
+    privileged_ = true;
+    spdlog::info("{}: authenticated as '{}'", ip_, common::log_escape(auth_user_));
     reply(235, "2.7.0", "Authentication successful");
     co_return true;
 }

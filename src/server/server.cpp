@@ -1,5 +1,6 @@
-// Submission listeners: bind, accept, admit (total and per-IP connection limits), hand each
-// connection to a session coroutine. A refused connection gets one 421 line and is closed.
+// Submission listeners: bind, accept, admit (total and per client network limits, stress
+// eviction of idle sessions when full), hand each connection to a session coroutine. A refused
+// connection gets one 421 line and is closed.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -8,7 +9,10 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/log_escape.hpp"
+#include "server/client_net.hpp"
 #include "server/server_impl.hpp"
+#include "server/session.hpp"
 
 namespace mailward::server {
 namespace {
@@ -35,15 +39,20 @@ asio::awaitable<void> accept_loop(std::shared_ptr<SubmissionServer::Impl> srv, t
         std::string ip = addr.to_string();
         // Replies are small writes the client waits for: no Nagle delay behind a delayed ACK.
         socket.set_option(tcp::no_delay(true), ep_ec);
-        auto admit = srv->admit(ip);
+        std::string net = client_network(ip, srv->cfg.submission.ipv4_prefix, srv->cfg.submission.ipv6_prefix);
+        auto adm = srv->admit(net);
+        for (auto& s : adm.wake) s->wake();
+        if (adm.victim) adm.victim->evict(ip);
+        const auto admit = adm.result;
         if (admit != SubmissionServer::Impl::Admit::ok) {
             // Plain text even on the TLS port: the client learns why instead of a handshake hang.
             std::string line = admit == SubmissionServer::Impl::Admit::too_many_total
                                    ? "421 4.7.0 " + srv->cfg.server.hostname + " Too many connections, try later\r\n"
                                    : "421 4.7.0 " + srv->cfg.server.hostname +
                                          " Too many connections from your address, try later\r\n";
-            spdlog::warn("refused connection from {}: {}", ip,
-                         admit == SubmissionServer::Impl::Admit::too_many_total ? "total limit" : "per-IP limit");
+            spdlog::warn("refused connection from {} ({}): {}", ip, net,
+                         admit == SubmissionServer::Impl::Admit::too_many_total ? "total limit"
+                                                                                : "per-network limit");
             if (!implicit_tls) {
                 boost::system::error_code wec;
                 asio::write(socket, asio::buffer(line), wec);
@@ -51,27 +60,97 @@ asio::awaitable<void> accept_loop(std::shared_ptr<SubmissionServer::Impl> srv, t
             socket.close(ep_ec);
             continue;
         }
-        start_session(srv, std::move(socket), implicit_tls, ip);
+        start_session(srv, std::move(socket), implicit_tls, ip, net);
     }
 }
 
 }  // namespace
 
-SubmissionServer::Impl::Admit SubmissionServer::Impl::admit(const std::string& ip) {
+SubmissionServer::Impl::Admission SubmissionServer::Impl::admit(const std::string& net) {
+    // Sessions locked below are kept alive until conn_mu is released: a last reference dropped
+    // under the lock would run ~Session, which takes conn_mu to release its slot.
+    std::vector<std::shared_ptr<Session>> keep;
+    Admission a;
     std::lock_guard lock(conn_mu);
-    if (total_connections >= cfg.submission.max_connections) return Admit::too_many_total;
-    auto& n = per_ip[ip];
-    if (n >= cfg.submission.max_connections_per_ip) return Admit::too_many_from_ip;
-    ++n;
+    const auto& sub = cfg.submission;
+    auto it = per_net.find(net);
+    const std::size_t mine = it == per_net.end() ? 0 : it->second;
+    if (mine >= sub.max_connections_per_ip) {
+        a.result = Admit::too_many_from_net;
+        return a;
+    }
+    if (total_connections - evicting >= sub.max_connections) {
+        // Full: close the longest-idle session of the network holding the most slots, if it holds
+        // at least two more than the newcomer's (so networks cannot push each other out in turn).
+        // Sessions not yet authenticated (nor trusted) go first.
+        std::shared_ptr<Session> best;
+        std::size_t best_count = 0;
+        bool best_priv = true;
+        std::int64_t best_idle = 0;
+        for (auto& [id, weak] : sessions) {
+            auto s = weak.lock();
+            if (!s) continue;
+            keep.push_back(s);
+            if (!s->idle() || s->evicting()) continue;
+            auto pn = per_net.find(s->net());
+            const std::size_t count = pn == per_net.end() ? 0 : pn->second;
+            if (count < mine + 2) continue;
+            const bool priv = s->privileged();
+            const std::int64_t idle_since = s->idle_since();
+            const bool better = !best || (best_priv && !priv) ||
+                                (priv == best_priv && (count > best_count ||
+                                                       (count == best_count && idle_since < best_idle)));
+            if (better) {
+                best = s;
+                best_count = count;
+                best_priv = priv;
+                best_idle = idle_since;
+            }
+        }
+        if (!best || !best->mark_evicting()) {
+            a.result = Admit::too_many_total;
+            return a;
+        }
+        ++evicting;
+        // The victim's slot counts for its network no more (release() knows): the next choice
+        // sees the network as it will be.
+        if (auto pn = per_net.find(best->net()); pn != per_net.end() && --pn->second == 0) per_net.erase(pn);
+        a.victim = std::move(best);
+    }
+    ++per_net[net];
     ++total_connections;
-    return Admit::ok;
+    const bool was = stressed.load();
+    update_stress();
+    if (!was && stressed.load()) {
+        for (auto& [id, weak] : sessions) {
+            if (auto s = weak.lock()) a.wake.push_back(std::move(s));
+        }
+    }
+    return a;
 }
 
-void SubmissionServer::Impl::release(const std::string& ip) {
+void SubmissionServer::Impl::update_stress() {
+    const std::size_t used = total_connections - evicting;
+    stressed = used * 5 >= cfg.submission.max_connections * 4;
+}
+
+std::uint64_t SubmissionServer::Impl::add_session(std::weak_ptr<Session> s) {
+    std::lock_guard lock(conn_mu);
+    const std::uint64_t id = ++next_session_id;
+    sessions.emplace(id, std::move(s));
+    return id;
+}
+
+void SubmissionServer::Impl::release(const std::string& net, std::uint64_t id, bool was_evicting) {
     std::lock_guard lock(conn_mu);
     --total_connections;
-    auto it = per_ip.find(ip);
-    if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
+    sessions.erase(id);
+    if (was_evicting) {
+        --evicting;  // its network's count was taken down when it was chosen
+    } else if (auto it = per_net.find(net); it != per_net.end() && --it->second == 0) {
+        per_net.erase(it);
+    }
+    update_stress();
 }
 
 SubmissionServer::SubmissionServer(const config::Config& cfg, store::Store& store,

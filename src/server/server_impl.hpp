@@ -1,5 +1,6 @@
 // Internal to src/server: the state shared by the listeners and every session (config, store,
-// TLS context, connection counters, the blocking pool for Argon2id). Includes Asio; not exported.
+// TLS context, connection counters per client network, the session table used for stress
+// eviction, the blocking pool and AUTH queue for Argon2id). Includes Asio; not exported.
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "server/auth_queue.hpp"
 #include "server/server.hpp"
 #include "store/store.hpp"
 
@@ -21,6 +23,8 @@ namespace mailward::server {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+
+class Session;
 
 struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::Impl> {
     Impl(const config::Config& c, store::Store& s, std::shared_ptr<asio::ssl::context> t)
@@ -30,22 +34,37 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
     store::Store& store;
     std::shared_ptr<asio::ssl::context> tls;
     asio::thread_pool blocking{2};
+    AuthQueue auth{blocking, cfg.submission.max_auth_failures, cfg.submission.auth_failure_window};
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::atomic<bool> stopping{false};
     std::function<void()> on_queued;  // the delivery engine's kick
 
-    // Connection admission: total and per client address.
+    // Connection admission: total and per client network (server/client_net.hpp). When the table
+    // is full, a newcomer from a network holding fewer slots than another closes that network's
+    // longest-idle session not yet authenticated (then authenticated ones); from 80% full the
+    // server is under stress and idle sessions get stress_command_timeout.
     std::mutex conn_mu;
     std::size_t total_connections = 0;
-    std::map<std::string, std::size_t> per_ip;
+    std::size_t evicting = 0;  // sessions told to close for a newcomer, still counted in total
+    std::map<std::string, std::size_t> per_net;
+    std::map<std::uint64_t, std::weak_ptr<Session>> sessions;
+    std::uint64_t next_session_id = 0;
+    std::atomic<bool> stressed{false};
 
-    enum class Admit { ok, too_many_total, too_many_from_ip };
-    Admit admit(const std::string& ip);
-    void release(const std::string& ip);
+    enum class Admit { ok, too_many_total, too_many_from_net };
+    struct Admission {
+        Admit result = Admit::ok;
+        std::shared_ptr<Session> victim;          // close it to make room (after the lock)
+        std::vector<std::shared_ptr<Session>> wake;  // stress began: re-arm their timers
+    };
+    Admission admit(const std::string& net);
+    std::uint64_t add_session(std::weak_ptr<Session> s);
+    void release(const std::string& net, std::uint64_t id, bool was_evicting);
+    void update_stress();  // conn_mu held
 };
 
 // Runs one SMTP session on socket (already accepted and admitted). implicit_tls: handshake first.
 void start_session(std::shared_ptr<SubmissionServer::Impl> server, tcp::socket socket, bool implicit_tls,
-                   std::string client_ip);
+                   std::string client_ip, std::string client_net);
 
 }  // namespace mailward::server

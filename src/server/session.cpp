@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "common/ids.hpp"
+#include "common/log_escape.hpp"
+#include "server/header_scan.hpp"
 #include "server/received.hpp"
 #include "smtp/data.hpp"
 #include "tls/server_context.hpp"
@@ -26,6 +28,7 @@ constexpr auto kGoodbyeTimeout = std::chrono::seconds(10);
 
 using asio::as_tuple;
 using asio::use_awaitable;
+using common::log_escape;
 
 std::vector<unsigned char> ip_to_bytes(const std::string& ip) {
     boost::system::error_code ec;
@@ -74,42 +77,101 @@ asio::awaitable<Result<void>> submit_durably(store::QueueStore& q, store::Stored
 }  // namespace
 
 void start_session(std::shared_ptr<SubmissionServer::Impl> server, tcp::socket socket, bool implicit_tls,
-                   std::string client_ip) {
+                   std::string client_ip, std::string client_net) {
     // The socket was accepted onto its own strand: both coroutines below run on it.
     auto ex = socket.get_executor();
-    auto session = std::make_shared<Session>(std::move(server), std::move(socket), implicit_tls, std::move(client_ip));
+    auto* srv = server.get();
+    auto session = std::make_shared<Session>(std::move(server), std::move(socket), implicit_tls, std::move(client_ip),
+                                             std::move(client_net));
+    session->set_id(srv->add_session(session));
     asio::co_spawn(ex, Session::run(session), asio::detached);
     asio::co_spawn(ex, Session::watchdog(session), asio::detached);
 }
 
-Session::Session(std::shared_ptr<SubmissionServer::Impl> srv, tcp::socket socket, bool implicit_tls, std::string ip)
+Session::Session(std::shared_ptr<SubmissionServer::Impl> srv, tcp::socket socket, bool implicit_tls, std::string ip,
+                 std::string net)
     : srv_(std::move(srv)),
       cfg_(srv_->cfg),
       stream_(std::move(socket), *srv_->tls),
       timer_(stream_.get_executor()),
       implicit_tls_(implicit_tls),
-      ip_(std::move(ip)) {
+      ip_(std::move(ip)),
+      net_(std::move(net)) {
     ip_bytes_ = ip_to_bytes(ip_);
     for (const auto& net : cfg_.submission.trusted_networks) {
         if (net.contains(ip_bytes_)) trusted_ = true;
     }
+    privileged_ = trusted_;
+    session_end_ = std::chrono::steady_clock::now() + cfg_.submission.max_session_time;
     set_deadline(cfg_.submission.command_timeout);
 }
 
-Session::~Session() { srv_->release(ip_); }
+Session::~Session() { srv_->release(net_, id_, evicting_.load()); }
 
 void Session::set_deadline(std::chrono::milliseconds d) {
+    if (timed_out_) return;  // only the goodbye is left
     deadline_ = std::chrono::steady_clock::now() + d;
     timer_.cancel();  // the watchdog re-arms with the new deadline
 }
 
+void Session::set_idle(bool idle) {
+    if (idle) idle_since_ = std::chrono::steady_clock::now().time_since_epoch().count();
+    idle_ = idle;
+    if (idle && srv_->stressed) timer_.cancel();  // the stress timeout may come first now
+}
+
+std::chrono::steady_clock::time_point Session::effective_deadline() const {
+    if (timed_out_) return deadline_;  // the goodbye
+    auto d = std::min(deadline_, session_end_);
+    if (idle_ && srv_->stressed) {
+        const auto since = std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(idle_since_.load()));
+        d = std::min(d, since + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                    cfg_.submission.stress_command_timeout));
+    }
+    return d;
+}
+
+void Session::evict(const std::string& for_ip) {
+    asio::post(stream_.get_executor(), [self = shared_from_this(), for_ip] {
+        if (self->closed_ || self->timed_out_) return;
+        spdlog::info("{}: closing idle session to make room for {} (connection table full)", self->ip_, for_ip);
+        self->close_reason_ = CloseReason::evicted;
+        self->deadline_ = std::chrono::steady_clock::now();
+        self->timer_.cancel();
+    });
+}
+
+void Session::wake() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
+}
+
+std::string Session::timeout_text() const {
+    const std::string& host = cfg_.server.hostname;
+    switch (close_reason_) {
+        case CloseReason::session_time: return host + " Error: session time limit exceeded, closing connection";
+        case CloseReason::evicted: return host + " Server busy, closing idle connection";
+        default: return host + " Error: timeout exceeded, closing connection";
+    }
+}
+
 asio::awaitable<void> Session::watchdog(std::shared_ptr<Session> self) {
     while (!self->closed_) {
-        self->timer_.expires_at(self->deadline_);
+        self->timer_.expires_at(self->effective_deadline());
         co_await self->timer_.async_wait(as_tuple(use_awaitable));
         if (self->closed_) break;
-        if (std::chrono::steady_clock::now() >= self->deadline_) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= self->effective_deadline()) {
             if (!self->timed_out_) {
+                if (self->close_reason_ == CloseReason::none) {
+                    self->close_reason_ = now >= self->session_end_ ? CloseReason::session_time
+                                          : now >= self->deadline_  ? CloseReason::timeout
+                                                                    : CloseReason::stress_timeout;
+                }
+                if (self->close_reason_ == CloseReason::session_time) {
+                    spdlog::info("{}: session time limit reached, closing", self->ip_);
+                } else if (self->close_reason_ == CloseReason::stress_timeout) {
+                    spdlog::info("{}: idle under load (stress timeout), closing", self->ip_);
+                }
                 self->timed_out_ = true;
                 boost::system::error_code ec;
                 self->stream_.next_layer().cancel(ec);
@@ -151,6 +213,7 @@ asio::awaitable<bool> Session::flush() {
 }
 
 asio::awaitable<bool> Session::read_more() {
+    if (timed_out_) co_return false;  // timed out while reading something else (a SASL response)
     char buf[16384];
     const std::size_t n = co_await read_into(buf, sizeof buf);
     if (n == 0) co_return false;
@@ -189,8 +252,30 @@ asio::awaitable<Session::ReadStatus> Session::read_line(std::string& line) {
             discarding = true;
             rbuf_.clear();
         }
-        if (!co_await read_more()) co_return timed_out_ ? ReadStatus::timeout : ReadStatus::closed;
+        set_idle(true);
+        const bool more = co_await read_more();
+        set_idle(false);
+        if (!more) co_return timed_out_ ? ReadStatus::timeout : ReadStatus::closed;
     }
+}
+
+bool Session::junk_command() {
+    if (!auth_user_.empty()) return true;
+    if (++junk_commands_ > cfg_.submission.max_junk_commands) {
+        spdlog::info("{}: too many commands without AUTH or a message ({}), closing", ip_, junk_commands_ - 1);
+        reply(421, "4.7.0", cfg_.server.hostname + " Too many commands without a message, closing connection");
+        return false;
+    }
+    return true;
+}
+
+std::vector<std::string> Session::allowed_senders() const {
+    if (auth_user_.empty()) return cfg_.submission.trusted_senders;
+    if (!auth_senders_.empty()) return auth_senders_;
+    // No list: the login name, when it is an address (documented in docs/config.md).
+    auto own = config::parse_sender_pattern(auth_user_, false);
+    if (own && own->front() != '@') return {*own};
+    return {};
 }
 
 bool Session::bad_command() {
@@ -223,7 +308,9 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> self) {
     auto& s = *self;
     if (s.implicit_tls_) {
         s.set_deadline(kTlsHandshakeTimeout);
+        s.set_idle(true);
         auto [ec] = co_await s.stream_.async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
+        s.set_idle(false);
         if (ec) {
             spdlog::info("TLS handshake with {} failed: {}", s.ip_, ec.message());
             s.closed_ = true;
@@ -241,7 +328,7 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> self) {
         auto st = co_await s.read_line(line);
         if (st == ReadStatus::closed) break;
         if (st == ReadStatus::timeout) {
-            s.reply(421, "4.4.2", s.cfg_.server.hostname + " Error: timeout exceeded, closing connection");
+            s.reply(421, s.close_reason_ == CloseReason::evicted ? "4.7.0" : "4.4.2", s.timeout_text());
             break;
         }
         if (st == ReadStatus::too_long) {
@@ -275,6 +362,14 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> self) {
 asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
     using smtp::Verb;
     const std::string& host = cfg_.server.hostname;
+    switch (cmd.verb) {
+        // Commands that move no message forward count against max_junk_commands before AUTH.
+        case Verb::ehlo: case Verb::helo: case Verb::starttls: case Verb::rset: case Verb::noop:
+        case Verb::vrfy: case Verb::help:
+            if (!junk_command()) co_return false;
+            break;
+        default: break;
+    }
     switch (cmd.verb) {
         case Verb::ehlo: on_ehlo(cmd, true); co_return true;
         case Verb::helo: on_ehlo(cmd, false); co_return true;
@@ -340,7 +435,9 @@ asio::awaitable<bool> Session::on_starttls() {
         rbuf_.clear();
     }
     set_deadline(kTlsHandshakeTimeout);
+    set_idle(true);
     auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, as_tuple(use_awaitable));
+    set_idle(false);
     if (ec) {
         spdlog::info("STARTTLS handshake with {} failed: {}", ip_, ec.message());
         co_return false;
@@ -351,6 +448,8 @@ asio::awaitable<bool> Session::on_starttls() {
     esmtp_ = false;
     auth_user_.clear();
     auth_mode_.clear();
+    auth_senders_.clear();
+    privileged_ = trusted_;
     reset_transaction();
     co_return true;
 }
@@ -380,6 +479,16 @@ void Session::on_mail(const smtp::Command& cmd) {
     if (!relay_allowed()) {
         // Reject at MAIL already: outside trusted networks nothing is accepted without AUTH.
         reply(530, "5.7.0", tls_ ? "Authentication required" : "Authentication required: use STARTTLS and AUTH");
+        bad_command();
+        return;
+    }
+    if (cfg_.submission.sender_login_match && !cmd.path.empty() &&
+        !config::sender_allowed(allowed_senders(), cmd.path.to_string())) {
+        // Sender binding (Postfix's reject_sender_login_mismatch): 553 5.7.1 at MAIL.
+        const std::string who = auth_user_.empty() ? std::string("this client") : "user " + auth_user_;
+        spdlog::warn("{}: sender <{}> rejected: not allowed for {}", ip_, log_escape(cmd.path.to_string()),
+                     log_escape(who));
+        reply(553, "5.7.1", "<" + cmd.path.to_string() + ">: Sender address rejected: not owned by " + who);
         bad_command();
         return;
     }
@@ -493,6 +602,19 @@ asio::awaitable<bool> Session::on_data() {
         finish(550, "5.6.0", "Message has a line longer than 998 octets (RFC 5322 2.1.1)");
         co_return true;
     }
+    // RFC 5321 6.3 loop detection, as Postfix's hopcount_limit: our own Received: counts too.
+    std::string message_text = decoder.take_body();
+    if (const std::size_t hops = count_received(message_text); hops > cfg_.submission.max_hops) {
+        spdlog::warn("{}: message from <{}> refused: {} Received: fields (max_hops {})", ip_,
+                     log_escape(sender_.to_string()), hops, cfg_.submission.max_hops);
+        finish(554, "5.4.6", "Too many hops (" + std::to_string(hops) + " Received: header fields, the limit is " +
+                                 std::to_string(cfg_.submission.max_hops) + ")");
+        co_return true;
+    }
+    if (cfg_.submission.sender_login_match && !check_from_header(message_text)) {
+        reset_transaction();
+        co_return true;
+    }
     if (decoder.eight_bit() && mail_params_.body == smtp::Body::unspecified && !mail_params_.smtputf8) {
         // RFC 6152 3: 8-bit data needs BODY=8BITMIME; accept it as 8-bit rather than corrupt it, as
         // deployed servers do, and record it so delivery can check the next hop.
@@ -516,7 +638,7 @@ asio::awaitable<bool> Session::on_data() {
     env.received_at = store::Clock::now();
     for (auto& r : env.recipients) r.next_attempt = env.received_at;
 
-    msg.body = decoder.take_body();
+    msg.body = std::move(message_text);
     env.size = msg.body.size();
 
     const std::string id = env.id;
@@ -524,15 +646,41 @@ asio::awaitable<bool> Session::on_data() {
     const std::string from = env.sender;
     auto committed = co_await submit_durably(srv_->store.queue(), std::move(msg));
     if (!committed) {
-        spdlog::error("{}: queue commit failed for {}: {}", ip_, id, committed.error().message());
+        spdlog::error("{}: queue commit failed for {}: {}", ip_, id, log_escape(committed.error().message()));
         finish(451, "4.3.0", "Temporary local problem: the message could not be stored, try again later");
         co_return true;
     }
-    spdlog::info("{}: queued {} from=<{}> nrcpt={} user={} tls={}", ip_, id, from, nrcpt,
-                 auth_user_.empty() ? "-" : auth_user_, tls_ ? "yes" : "no");
+    spdlog::info("{}: queued {} from=<{}> nrcpt={} user={} tls={}", ip_, id, log_escape(from), nrcpt,
+                 auth_user_.empty() ? "-" : log_escape(auth_user_), tls_ ? "yes" : "no");
+    junk_commands_ = 0;  // a trusted client that sends mail is not idling
     if (srv_->on_queued) srv_->on_queued();
     finish(250, "2.0.0", "Ok: queued as " + id);
     co_return true;
+}
+
+}  // namespace mailward::server
+
+namespace mailward::server {
+
+// From: at the end of DATA (sender binding): every mailbox in every From: field must be allowed;
+// a From: we cannot read is refused too. 550 5.7.1: RFC 5321 lists 550, not 553, after DATA.
+bool Session::check_from_header(const std::string& message) {
+    auto from = from_addresses(message);
+    const auto allowed = allowed_senders();
+    const std::string who = auth_user_.empty() ? std::string("this client") : "user " + auth_user_;
+    if (from.malformed) {
+        spdlog::warn("{}: message from <{}> refused: unreadable From: header", ip_, log_escape(sender_.to_string()));
+        reply(550, "5.7.1", "From: header rejected: cannot read its address");
+        return false;
+    }
+    for (const auto& a : from.addresses) {
+        if (!config::sender_allowed(allowed, a)) {
+            spdlog::warn("{}: message refused: From: <{}> not allowed for {}", ip_, log_escape(a), log_escape(who));
+            reply(550, "5.7.1", "<" + a + ">: From: header address rejected: not owned by " + who);
+            return false;
+        }
+    }
+    return true;
 }
 
 }  // namespace mailward::server

@@ -3,6 +3,8 @@
 // discarded, the CVE-2011-0411 class), RFC 4954 (AUTH only under TLS), RFC 2920 (replies are
 // buffered and flushed only before the server would block), RFC 1870/6152/6531/3461/8689
 // (parameters kept with the message). A message is acknowledged only after the store's commit.
+// Abuse limits: junk commands before AUTH, a session lifetime, stress timeouts and eviction
+// (server_impl.hpp), sender binding at MAIL and at the end of DATA, the hop count (RFC 5321 6.3).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -10,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <chrono>
+#include <atomic>
 #include <optional>
 #include <string>
 
@@ -22,14 +25,29 @@ namespace mailward::server {
 class Session : public std::enable_shared_from_this<Session> {
 public:
     using Executor = asio::strand<asio::io_context::executor_type>;
-    Session(std::shared_ptr<SubmissionServer::Impl> srv, tcp::socket socket, bool implicit_tls, std::string ip);
+    Session(std::shared_ptr<SubmissionServer::Impl> srv, tcp::socket socket, bool implicit_tls, std::string ip,
+            std::string net);
     ~Session();
+
+    // For admission (any thread): the session's state as the eviction choice sees it.
+    const std::string& net() const { return net_; }
+    bool idle() const { return idle_.load(); }                // waiting for the client, not in DATA
+    bool privileged() const { return privileged_.load(); }    // authenticated or trusted
+    std::int64_t idle_since() const { return idle_since_.load(); }
+    bool evicting() const { return evicting_.load(); }
+    bool mark_evicting() { return !evicting_.exchange(true); }
+    // Closes the session with 421 to make room for a newcomer from for_ip (posted to its strand).
+    void evict(const std::string& for_ip);
+    // Re-arms the watchdog (stress began: idle timeouts are shorter now).
+    void wake();
+    void set_id(std::uint64_t id) { id_ = id; }
 
     static asio::awaitable<void> run(std::shared_ptr<Session> self);
     static asio::awaitable<void> watchdog(std::shared_ptr<Session> self);
 
 private:
     enum class ReadStatus { line, too_long, closed, timeout };
+    enum class CloseReason { none, timeout, stress_timeout, session_time, evicted };
 
     asio::awaitable<ReadStatus> read_line(std::string& line);
     asio::awaitable<bool> read_more();
@@ -39,6 +57,12 @@ private:
     void reply(int code, std::string_view enhanced, std::string_view text);
     void reply(const smtp::Reply& r);
     void set_deadline(std::chrono::milliseconds d);
+    std::chrono::steady_clock::time_point effective_deadline() const;
+    void set_idle(bool idle);
+    std::string timeout_text() const;  // the 421 text for close_reason_
+    bool junk_command();  // counts one before AUTH; false when the limit is reached (421 queued)
+    std::vector<std::string> allowed_senders() const;
+    bool check_from_header(const std::string& message);  // false: 550 5.7.1 queued
 
     // Returns false when the session must end.
     asio::awaitable<bool> handle(const smtp::Command& cmd);
@@ -64,8 +88,17 @@ private:
     bool timed_out_ = false;
     bool closed_ = false;
     std::string ip_;
+    std::string net_;    // the client network (server/client_net.hpp)
+    std::uint64_t id_ = 0;
     std::vector<unsigned char> ip_bytes_;
     bool trusted_ = false;
+    std::atomic<bool> idle_{false};
+    std::atomic<bool> privileged_{false};
+    std::atomic<bool> evicting_{false};
+    std::atomic<std::int64_t> idle_since_{0};  // steady_clock ticks
+    std::chrono::steady_clock::time_point session_end_;
+    CloseReason close_reason_ = CloseReason::none;
+    std::size_t junk_commands_ = 0;
 
     std::string rbuf_;   // received, not yet consumed
     std::string out_;    // replies not yet sent (pipelining)
@@ -75,6 +108,7 @@ private:
     bool esmtp_ = false;
     std::string auth_user_;
     std::string auth_mode_;  // the user's sender mode, "" = default
+    std::vector<std::string> auth_senders_;  // the user's sender patterns, [] = none listed
 
     // The transaction in progress.
     bool in_mail_ = false;

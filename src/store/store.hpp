@@ -151,13 +151,17 @@ struct User {
     std::string password_hash;   // libsodium crypto_pwhash_str (Argon2id)
     std::string mode;            // sender mode; "" = [policy] default_mode
     TimePoint created{};
+    // Sender binding: envelope and From: addresses ("a@b") and domains ("@b") this account may
+    // use, lower case; empty = none listed (then [submission] sender_login_match decides).
+    std::vector<std::string> senders{};
+    bool allow_tls_optional = false;  // may send with "TLS-Required: No" (RFC 8689)
 };
 
 class UserStore {
 public:
     virtual ~UserStore() = default;
     virtual Result<void> add(const User& u) = 0;            // already_exists if taken; created{} = now
-    virtual Result<void> update(const User& u) = 0;         // hash and mode; not_found if absent
+    virtual Result<void> update(const User& u) = 0;         // all but name, created; not_found if absent
     virtual Result<void> remove(const std::string& name) = 0;
     virtual Result<User> get(const std::string& name) = 0;  // not_found if absent
     virtual Result<std::vector<User>> list() = 0;

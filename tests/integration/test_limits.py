@@ -148,11 +148,15 @@ class ConnectionLimitsTest(unittest.TestCase):
         self.assertIn("from your address", lines[0])
         b1 = connect_from("127.0.0.6", self.mw.port)
         self.assertEqual(b1.read_reply()[0], 220)
+        # Full: a newcomer closes an idle session of the network holding two more (127.0.0.5).
         c1 = connect_from("127.0.0.7", self.mw.port)
-        code, lines = c1.read_reply()
+        self.assertEqual(c1.read_reply()[0], 220)
+        # Now every network holds one: the next newcomer is refused.
+        d1 = connect_from("127.0.0.8", self.mw.port)
+        code, lines = d1.read_reply()
         self.assertEqual(code, 421)
         self.assertIn("Too many connections", lines[0])
-        for c in (a1, a2, a3, b1, c1):
+        for c in (a1, a2, a3, b1, c1, d1):
             c.close()
         # Slots are given back when clients leave.
         deadline = time.time() + 10

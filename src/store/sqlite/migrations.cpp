@@ -262,7 +262,7 @@ CREATE TRIGGER spooled_bodies_free AFTER DELETE ON spooled_bodies BEGIN
 END;
 )sql";
 
-// Version 6 (issue 11; renumber at merge if another step took 6): escrow at rest and code lockouts.
+// Version 6: escrow at rest and code lockouts.
 // - escrow_keys: the wrapped data keys, one narrow row each (never in an overflow page, never
 //   rewritten with the ciphertext's row), so shredding is one DELETE that secure_delete=ON zeroes.
 //   The keys of existing rows move here; escrow_messages.wrapped_key stays NULL from now on.
@@ -284,6 +284,15 @@ ALTER TABLE escrow_messages ADD COLUMN lockouts INTEGER NOT NULL DEFAULT 0 CHECK
 ALTER TABLE escrow_codes ADD COLUMN strong INTEGER NOT NULL DEFAULT 0 CHECK (strong IN (0, 1));
 )sql";
 
+// Version 7: sender binding and the TLS-Required: No permission, per account.
+// - senders: the envelope/From: addresses and @domains the account may use, one pattern a line
+//   (patterns have no whitespace); '' = none listed ([submission] sender_login_match decides).
+// - allow_tls_optional: 1 when the account may send with the header TLS-Required: No (RFC 8689).
+constexpr const char* kSchemaV7 = R"sql(
+ALTER TABLE users ADD COLUMN senders TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN allow_tls_optional INTEGER NOT NULL DEFAULT 0 CHECK (allow_tls_optional IN (0, 1));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "queue and users", kSchemaV1},
     {2, "learned TLS policy", kSchemaV2},
@@ -291,6 +300,7 @@ constexpr Migration kMigrations[] = {
     {4, "escrow", kSchemaV4},
     {5, "body spool", kSchemaV5},
     {6, "escrow keys apart, code lockouts", kSchemaV6},
+    {7, "sender binding, TLS-Required: No permission", kSchemaV7},
 };
 
 Result<int> read_int_pragma(Db& db, const char* sql) {
