@@ -65,7 +65,7 @@ class DnsServer:
         bogus (implies signed): "signature" - every RRSIG except the DNSKEY set's is corrupted;
         "signature:TYPE" (e.g. "signature:AAAA") - only the RRSIGs covering TYPE are corrupted, so
         that type's answers are bogus and every other answer of the zone stays secure;
-        "expired" - signatures expired yesterday; "anchor" - the trust anchor file holds the DS of an
+        "expired" - signatures expired three days ago; "anchor" - the trust anchor file holds the DS of an
         unrelated key; "stripped" - the zone is served unsigned while its DS is in the anchor file.
         If the server runs, the zone is loaded at once (reload).
         """
@@ -232,7 +232,10 @@ class DnsServer:
         unsigned = kd / "unsigned.zone"
         unsigned.write_text(text)
         now = int(time.time())
-        incep, expire = (now - 30 * 86400, now - 86400) if z.bogus == "expired" else \
+        # Expired three days ago: validators allow a clock skew of up to a day (unbound's
+        # val-sig-skew-max), so a signature that expired exactly a day ago was still accepted when
+        # the query came in the second the zone was signed.
+        incep, expire = (now - 30 * 86400, now - 3 * 86400) if z.bogus == "expired" else \
             (now - 3600, now + 30 * 86400)
         run(["ldns-signzone", "-o", z.name, "-i", str(incep), "-e", str(expire), "-f", str(served),
              str(unsigned), z.ksk, z.zsk], cwd=kd, what=f"ldns-signzone {z.name}")
