@@ -41,8 +41,9 @@ def submit(mw, rcpt, marker, sender=SENDER, params=(), tls=False):
         assert code == 250, (code, resp)
         code, resp = s.rcpt(rcpt)
         assert code == 250, (code, resp)
+        author = sender or "app@app.example.org"  # a null sender's message still has an author
         code, resp = s.data(("Subject: %s\r\nFrom: <%s>\r\nTo: <%s>\r\n\r\nbody %s\r\n" %
-                             (marker, sender, rcpt, marker)).encode())
+                             (marker, author, rcpt, marker)).encode())
         assert code == 250, (code, resp)
     return resp.decode().split("queued as ")[1].split()[0]
 
