@@ -535,8 +535,14 @@ struct Verdict {
     policy::Decision decision;
 };
 
-Verdict judge(const config::Config& cfg, config::SenderMode mode, const std::string& domain,
-              const std::optional<policy::LearnedPolicy>& learned,
+// A simulated message: does it carry "TLS-Required: No", and may its sender use it.
+struct SimMessage {
+    bool tls_required_no = false;
+    policy::TlsOptionalRight right;
+};
+
+Verdict judge(const config::Config& cfg, config::SenderMode mode, const SimMessage& msg,
+              const std::string& domain, const std::optional<policy::LearnedPolicy>& learned,
               const std::optional<policy::Override>& ovr, const Seen& seen, TimePoint now) {
     using policy::DomainCapability;
     Verdict v;
@@ -558,6 +564,8 @@ Verdict judge(const config::Config& cfg, config::SenderMode mode, const std::str
     in.learned = learned;
     in.mode = mode;
     in.override = ovr;
+    in.tls_required_no = msg.tls_required_no;
+    in.tls_optional = msg.right;
     in.escrow_after = cfg.policy.escrow_after;
     in.max_queue_lifetime = cfg.delivery.max_queue_lifetime;
     v.decision = policy::decide(in, policy::BeforeAttempt{v.capability}, now);
@@ -604,9 +612,25 @@ Verdict judge(const config::Config& cfg, config::SenderMode mode, const std::str
     return v;
 }
 
-void simulate(const Options& opts, const std::string& mode_name, const std::string& since_text) {
+void simulate(const Options& opts, const std::string& mode_name, const std::string& since_text,
+              bool tls_required_no, const std::string& user) {
     const auto cfg = load_config(opts);
     config::SenderMode mode = cfg.policy.default_mode;
+    auto st = open_store(cfg);
+    // The simulated message's sender: an account (its mode and its right to TLS-Required: No) or
+    // an unauthenticated trusted-network client.
+    SimMessage msg;
+    msg.tls_required_no = tls_required_no;
+    if (!user.empty()) {
+        auto u = st->users().get(user);
+        if (!u && u.error() == common::Errc::not_found) throw Failure("no user '" + user + "'", 2);
+        if (!u) throw Failure("cannot read user '" + user + "': " + u.error().message());
+        if (auto m = config::parse_sender_mode(u->mode)) mode = *m;
+        msg.right = policy::tls_optional_right(user, u->allow_tls_optional,
+                                               cfg.policy.tls_optional_trusted_networks);
+    } else {
+        msg.right = policy::tls_optional_right("", std::nullopt, cfg.policy.tls_optional_trusted_networks);
+    }
     if (!mode_name.empty()) {
         auto m = config::parse_sender_mode(mode_name);
         if (!m)
@@ -622,7 +646,6 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
     const auto now = Clock::now();
     const auto from = now - std::chrono::duration_cast<Clock::duration>(*since);
     const auto scan = scan_log(cfg.server.data_dir / "delivery.log", from);
-    auto st = open_store(cfg);
     auto& ps = st->policy();
     std::map<std::string, store::Override> overrides;
     for (auto& o : must(ps.overrides(), "the overrides")) overrides.emplace(o.domain, std::move(o));
@@ -645,7 +668,7 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
         if (auto it = overrides.find(domain); it != overrides.end()) {
             if (auto conv = policy::from_store(it->second)) ovr = std::move(*conv);
         }
-        const auto v = judge(cfg, mode, domain, learned, ovr, seen, now);
+        const auto v = judge(cfg, mode, msg, domain, learned, ovr, seen, now);
         ++counts[v.outcome];
         failing += v.would_fail ? 1 : 0;
         json tls_seen = nullptr;  // the newest session's TLS, null: no session, or one without TLS
@@ -674,6 +697,7 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
              {"outcome", v.outcome},
              {"would_fail", v.would_fail},
              {"verdict", v.text},
+             {"tls_required_no_ignored", v.decision.tls_required_no_ignored},
              {"reasons", v.decision.reasons}});
     }
     const std::string mode_str(config::to_string(mode));
@@ -686,6 +710,11 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
         " unknown";
     if (scan.skipped)
         summary += "; " + std::to_string(scan.skipped) + " unreadable log lines skipped";
+    if (tls_required_no)
+        summary += std::string("; TLS-Required: No ") +
+                   (msg.right.allowed ? "honoured (never below an admin override or static policy): "
+                                      : "ignored: ") +
+                   msg.right.why;
     if (opts.json) {
         json j = {{"mode", mode_str},
                   {"since", since_text},
@@ -700,6 +729,9 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
                     {"unknown", counts["unknown"]},
                     {"would_fail", failing},
                     {"skipped_lines", scan.skipped}}}};
+        j["tls_required_no"] = tls_required_no
+                                   ? json{{"allowed", msg.right.allowed}, {"why", msg.right.why}}
+                                   : json(nullptr);
         std::cout << j.dump(2) << "\n";
         return;
     }
@@ -842,14 +874,20 @@ void add_policy(CLI::App& app, Options& opts) {
     f->add_option("DOMAIN", domain, "recipient domain")->required();
     f->callback([&opts] { forget(opts, domain); });
 
-    static std::string mode, since = "7d";
+    static std::string mode, since = "7d", sim_user;
+    static bool sim_header = false;
     auto* sim = p->add_subcommand("simulate", "what a sender mode would do to recent destinations");
     add_common(sim, opts, true);
     sim->add_option(
         "--mode", mode,
         "tls-only, tls-or-escrow, escrow-always or opportunistic (default: [policy] default_mode)");
     sim->add_option("--since", since, "delivery log window, a duration (default 7d)");
-    sim->callback([&opts] { simulate(opts, mode, since); });
+    sim->add_option("--user", sim_user,
+                    "the sender is this account (its mode and its right to TLS-Required: No); "
+                    "default: an unauthenticated trusted-network client");
+    sim->add_flag("--tls-required-no", sim_header,
+                  "the message carries the header TLS-Required: No (RFC 8689 section 5)");
+    sim->callback([&opts] { simulate(opts, mode, since, sim_header, sim_user); });
 
     static std::string format, out;
     auto* ex = p->add_subcommand("export", "the policy as a Postfix smtp_tls_policy_maps table");

@@ -9,6 +9,7 @@
 #include "cli/cli.hpp"
 #include "common/ids.hpp"
 #include "common/timefmt.hpp"
+#include "policy/tls_optional.hpp"
 #include "store/store.hpp"
 
 namespace mailward::cli {
@@ -59,6 +60,27 @@ void list(const Options& opts) {
     }
 }
 
+// "TLS-Required: No" (RFC 8689 section 5): whether the message has it and what it does, as the
+// delivery engine sees it at its next attempt (the sender's right is read from the account now).
+// nullopt: no such header, or the body is gone (delivered, escrowed, bounced).
+std::optional<policy::TlsRequiredNoEffect> header_effect(store::Store& st, const config::Config& cfg,
+                                                         const store::Envelope& env) {
+    auto b = st.queue().body(env.id);
+    if (!b || !policy::has_tls_required_no(std::string_view(b->data(), b->size()))) return std::nullopt;
+    std::optional<bool> account;
+    if (!env.auth_user.empty()) {
+        auto u = st.users().get(env.auth_user);
+        if (u) {
+            account = u->allow_tls_optional;
+        } else if (u.error() != common::Errc::not_found) {
+            throw Failure("cannot read account " + env.auth_user + ": " + u.error().message());
+        }
+    }
+    const auto right =
+        policy::tls_optional_right(env.auth_user, account, cfg.policy.tls_optional_trusted_networks);
+    return policy::tls_required_no_effect(env.requiretls, right);
+}
+
 void show(const Options& opts, const std::string& raw_id, bool body) {
     auto id = checked_id(raw_id);
     auto cfg = load_config(opts);
@@ -71,6 +93,7 @@ void show(const Options& opts, const std::string& raw_id, bool body) {
     }
     auto env = st->queue().envelope(id);
     if (!env) not_found_or_fail(env.error(), id);
+    const auto header = header_effect(*st, cfg, *env);
     if (opts.json) {
         auto rcpts = nlohmann::json::array();
         for (const auto& r : env->recipients) {
@@ -83,6 +106,8 @@ void show(const Options& opts, const std::string& raw_id, bool body) {
                             {"client_helo", env->client_helo}, {"sender_mode", env->sender_mode},
                             {"requiretls", env->requiretls}, {"smtputf8", env->smtputf8}, {"envid", env->envid},
                             {"recipients", rcpts}};
+        j["tls_required_no"] = header ? nlohmann::json{{"honoured", header->honoured}, {"why", header->why}}
+                                      : nlohmann::json(nullptr);
         std::cout << j.dump(2) << "\n";
         return;
     }
@@ -91,8 +116,12 @@ void show(const Options& opts, const std::string& raw_id, bool body) {
               << "received:    " << iso_time(env->received_at) << " from " << env->client_helo << " ["
               << env->client_address << "]" << (env->auth_user.empty() ? "" : " user " + env->auth_user) << "\n"
               << "size:        " << env->size << " octets\n"
-              << "sender mode: " << env->sender_mode << (env->requiretls ? ", REQUIRETLS" : "") << "\n"
-              << "recipients:\n";
+              << "sender mode: " << env->sender_mode << (env->requiretls ? ", REQUIRETLS" : "") << "\n";
+    if (header) {
+        std::cout << "TLS-Required: No " << (header->honoured ? "honoured" : "ignored") << ": " << header->why
+                  << (header->honoured ? " (never below an admin override or static policy)" : "") << "\n";
+    }
+    std::cout << "recipients:\n";
     for (const auto& r : env->recipients) {
         std::cout << "  <" << r.address << ">  "
                   << (r.state == store::RcptState::awaiting_escrow ? std::string_view("awaiting escrow")

@@ -173,6 +173,7 @@ const std::vector<Section>& schema() {
              {"mta_sts", boolean<kPolicy, &PolicyConfig::mta_sts>},
              {"mta_sts_port", [](Reader& r, In n, Config& c) { r.read_port(n, c.policy.mta_sts_port); }},
              {"dane", boolean<kPolicy, &PolicyConfig::dane>},
+             {"tls_optional_trusted_networks", boolean<kPolicy, &PolicyConfig::tls_optional_trusted_networks>},
              {"preload_file", path<kPolicy, &PolicyConfig::preload_file>},
              {"domains", read_static_policy},
          }},

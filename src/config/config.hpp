@@ -128,6 +128,9 @@ struct PolicyConfig {
     bool mta_sts = true;
     unsigned short mta_sts_port = 443;  // HTTPS port of mta-sts.<domain> (a lab uses a high port)
     bool dane = true;
+    // RFC 8689 section 5: "TLS-Required: No" from an unauthenticated trusted-network client is
+    // honoured only when this is on (accounts need `user set NAME --allow-tls-optional`).
+    bool tls_optional_trusted_networks = false;
     // A preload list (JSON, see src/policy/preload.hpp); empty = none. Loaded at start.
     std::filesystem::path preload_file;
     // The admin's static policy: recipient domain (lower case) -> minimum level, one of

@@ -38,33 +38,9 @@ struct Known {
     std::string error;
     std::optional<policy::LearnedPolicy> learned;
     std::optional<policy::Override> override;  // active or expired (decide() says which)
+    bool tls_required_no = false;               // the message has "TLS-Required: No"
+    policy::TlsOptionalRight tls_optional;      // and whether its sender may use it
 };
-
-// RFC 8689 section 5: the header field "TLS-Required: No" (case-insensitive) in the message header.
-bool has_tls_required_no(const std::string& body) {
-    std::size_t pos = 0;
-    while (pos < body.size()) {
-        std::size_t eol = body.find('\n', pos);
-        if (eol == std::string::npos) eol = body.size();
-        std::string_view line(body.data() + pos, eol - pos);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) break;  // end of the header
-        constexpr std::string_view name = "tls-required:";
-        if (line.size() > name.size()) {
-            std::string lower(line.substr(0, name.size()));
-            for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            if (lower == name) {
-                std::string v(line.substr(name.size()));
-                v.erase(0, v.find_first_not_of(" \t"));
-                v.erase(v.find_last_not_of(" \t") + 1);
-                for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-                if (v == "no") return true;
-            }
-        }
-        pos = eol + 1;
-    }
-    return false;
-}
 
 std::string incident_kind(const SessionError& e) {
     if (e.certificate_changed) return std::string(store::incident_kind::certificate_changed);
@@ -140,8 +116,28 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
     // 2. What is known.
     auto& policy_store = store.policy();
     Known known;
-    auto load = [&policy_store, &domain, now]() {
+    auto& users = store.users();
+    const bool tls_required_no = policy::has_tls_required_no(body);
+    const bool trusted_may = cfg.policy.tls_optional_trusted_networks;
+    auto load = [&policy_store, &users, &domain, &env, tls_required_no, trusted_may, now]() {
         Known k;
+        k.tls_required_no = tls_required_no;
+        if (tls_required_no) {
+            // The right is read at each attempt: an administrator who takes it back stops it for
+            // messages already queued.
+            std::optional<bool> account;
+            if (!env.auth_user.empty()) {
+                auto u = users.get(env.auth_user);
+                if (u) {
+                    account = u->allow_tls_optional;
+                } else if (u.error() != common::Errc::not_found) {
+                    k.ok = false;
+                    k.error = u.error().message();
+                    return k;
+                }
+            }
+            k.tls_optional = policy::tls_optional_right(env.auth_user, account, trusted_may);
+        }
         auto l = policy::load_learned(policy_store, domain);
         auto o = l ? policy::load_override(policy_store, domain, now) : Result<std::optional<policy::Override>>();
         if (!l || !o) {
@@ -247,7 +243,8 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
     in.learned = known.learned;
     in.requiretls = env.requiretls;
     in.mx_authenticated = route->mx_secure;
-    in.tls_required_no = has_tls_required_no(body);
+    in.tls_required_no = known.tls_required_no;
+    in.tls_optional = known.tls_optional;
     in.mode = mode;
     in.override = known.override;
     in.escrow_after = cfg.policy.escrow_after;

@@ -132,8 +132,11 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
         require(Level::encrypt, "TLS failed to a domain known to support it: never plaintext");
 
     // 2. An active admin override replaces what the domain requires.
+    // The admin's floor: what "TLS-Required: No" may never go below.
+    Level admin_floor = in.static_level.value_or(Level::may);
     if (in.override) {
         if (in.override->active(now)) {
+            admin_floor = in.override->level;
             std::string r = override_text(*in.override) + ": " + in.override->reason;
             if (!in.override->set_by.empty()) r += " (set by " + in.override->set_by + ")";
             if (in.override->level < domain) r += "; lowers " + name(domain);
@@ -145,20 +148,26 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
         }
     }
 
-    // 3. The message: REQUIRETLS, or TLS-Required: No (RFC 8689).
+    // 3. The message: REQUIRETLS, or TLS-Required: No (RFC 8689) from a sender with the right.
     Level level = domain;
     bool header_lowered = false;
     if (in.requiretls) {
         level = tls::strictest(level, Level::verify);
         why.push_back("REQUIRETLS (RFC 8689): verify");
-        if (in.tls_required_no)
-            why.push_back(
-                "TLS-Required: No ignored: the message has REQUIRETLS (RFC 8689 section 5)");
-    } else if (in.tls_required_no) {
-        level = Level::may;
-        header_lowered = true;
-        sts_in_effect = false;
-        why.push_back("TLS-Required: No (RFC 8689 section 5): lowered to may");
+    }
+    if (in.tls_required_no) {
+        const auto effect = tls_required_no_effect(in.requiretls, in.tls_optional);
+        if (!effect.honoured) {
+            d.tls_required_no_ignored = true;
+            why.push_back("TLS-Required: No ignored: " + effect.why);
+        } else {
+            level = admin_floor;
+            sts_in_effect = false;
+            header_lowered = admin_floor <= Level::may;
+            why.push_back("TLS-Required: No (RFC 8689 section 5; " + effect.why + "): " +
+                          (header_lowered ? std::string("lowered to may")
+                                          : "lowered only to the admin's floor " + name(admin_floor)));
+        }
     }
     const Level required_by_sources = level;  // everything but the sender mode
 

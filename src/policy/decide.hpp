@@ -15,6 +15,7 @@
 #include "common/duration.hpp"
 #include "config/config.hpp"
 #include "policy/learned.hpp"
+#include "policy/tls_optional.hpp"
 #include "tls/level.hpp"
 
 namespace mailward::policy {
@@ -39,8 +40,11 @@ struct PolicyInputs {
     // The MX set is authenticated: a DNSSEC-secure MX answer, or MX hosts checked against an
     // MTA-STS enforce policy. DANE and MTA-STS enforce imply it. RFC 8689 section 4.2.1.
     bool mx_authenticated = false;
-    // The header "TLS-Required: No" is present AND the sender is allowed to use it.
+    // The message carries the header "TLS-Required: No" (has_tls_required_no()).
     bool tls_required_no = false;
+    // Whether its sender may use that header (tls_optional_right()); without the right the header
+    // is ignored and the reasons say why. RFC 8689 section 5 leaves the choice to the operator.
+    TlsOptionalRight tls_optional;
     config::SenderMode mode = config::SenderMode::tls_or_escrow;
     std::optional<Override> override;  // the domain's admin override (expired ones ignored)
     common::Duration escrow_after = std::chrono::hours(1);  // [policy] escrow_after
@@ -87,6 +91,9 @@ struct Decision {
     std::vector<std::string> mx_patterns;  // MTA-STS enforce in effect: only hosts matching these
     std::string status;                    // RFC 3463 status for bounce ("5.7.4"), "" otherwise
     std::string summary;                   // one line for logs, `queue show` and the DSN
+    // The message had "TLS-Required: No" and it did not lower the level: the sender lacks the
+    // right, or REQUIRETLS overrides it (the reasons say which).
+    bool tls_required_no_ignored = false;
 };
 
 // Combines the inputs. The rules (the table of PRODUCT.md, made exact):
@@ -96,9 +103,11 @@ struct Decision {
 //  2. An active admin override replaces what the domain requires (it may lower or raise it); an
 //     expired one is ignored and said so. It does not change 3 or 4.
 //  3. REQUIRETLS -> verify, and the MX set must be authenticated (RFC 8689 section 4.2.1);
-//     otherwise "TLS-Required: No" lowers the whole message to may (RFC 8689 section 5).
+//     otherwise "TLS-Required: No" from a sender with the right (tls_optional) lowers the message
+//     to the admin's floor: the active override's level, else the static [policy.domains] level,
+//     else may (RFC 8689 section 5). Without the right the header is ignored, and said so.
 //  4. Sender mode: tls-only and tls-or-escrow never send in the clear (floor encrypt), unless
-//     TLS-Required: No; escrow-always escrows everything; opportunistic adds nothing.
+//     TLS-Required: No was honoured; escrow-always escrows everything; opportunistic adds nothing.
 // Actions:
 //  escrow-always: escrow.
 //  REQUIRETLS with an unauthenticated MX set: tls-or-escrow escrows, the others bounce (5.7.30).

@@ -68,7 +68,13 @@ struct In {
         v.mx_authenticated = mx_authenticated;
         return *this;
     }
-    In& tls_required_no() { return v.tls_required_no = true, *this; }
+    // The header, from a sender given the right (allowed) or not.
+    In& tls_required_no(bool allowed = true) {
+        v.tls_required_no = true;
+        v.tls_optional = allowed ? TlsOptionalRight{true, "account bob was given --allow-tls-optional"}
+                                 : TlsOptionalRight{false, "account eve may not use it"};
+        return *this;
+    }
     In& override_to(Level l, std::optional<TimePoint> expires = now + 48h,
                     std::string reason = "partner fixing TLS") {
         Override o;
@@ -458,7 +464,7 @@ const Row kRows[] = {
      Level::may,
      Action::deliver,
      true,
-     {"TLS-Required: No (RFC 8689 section 5): lowered to may"}},
+     {"TLS-Required: No (RFC 8689 section 5; account bob was given --allow-tls-optional): lowered to may"}},
     {"TLS-Required: No lowers DANE and MTA-STS",
      In().mode(Mode::opportunistic).dane().sts(StsMode::enforce).tls_required_no(),
      before(Cap::tls_capable), Level::may, Action::deliver, true},
@@ -474,6 +480,29 @@ const Row kRows[] = {
      Action::escrow},
     {"TLS-Required: No after a TLS failure", In().learned(Level::verify).tls_required_no(),
      failed(1h, 1h), Level::may, Action::deliver, true},
+    // Issue 11 item 1: only a sender given the right lowers anything, and never below the admin.
+    {"TLS-Required: No without the right is ignored",
+     In().mode(Mode::tls_only).learned(Level::verify).tls_required_no(false),
+     before(Cap::tls_capable), Level::verify, Action::deliver, false,
+     {"TLS-Required: No ignored: account eve may not use it"}},
+    {"TLS-Required: No without the right: tls-or-escrow still escrows",
+     In().tls_required_no(false), before(Cap::no_tls), Level::encrypt, Action::escrow, false,
+     {"TLS-Required: No ignored"}},
+    {"TLS-Required: No without the right after a failure: never plaintext",
+     In().mode(Mode::tls_only).learned(Level::encrypt).tls_required_no(false), failed(1h, 1h),
+     Level::encrypt, Action::defer},
+    {"TLS-Required: No never below the static floor",
+     In().mode(Mode::opportunistic).stat(Level::verify).learned(Level::dane).tls_required_no(),
+     before(Cap::tls_capable), Level::verify, Action::deliver, false,
+     {"lowered only to the admin's floor verify"}},
+    {"TLS-Required: No never below an admin override",
+     In().mode(Mode::tls_only).override_to(Level::encrypt).sts(StsMode::enforce).tls_required_no(),
+     before(Cap::no_tls), Level::encrypt, Action::deliver, false,
+     {"lowered only to the admin's floor encrypt"}},
+    {"TLS-Required: No, an override lowering the static floor lowers to may",
+     In().mode(Mode::tls_only).stat(Level::verify).override_to(Level::may).tls_required_no(),
+     before(Cap::no_tls), Level::may, Action::deliver, true,
+     {"lowered to may"}},
 
     // ---- partial TLS (issue 4, item 6) ----
     {"tls-or-escrow, partial: TLS hosts only",
@@ -564,6 +593,8 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, DecideTable, ::testing::ValuesIn(kRows), row
 // Every combination of sources, sender modes and situations, against the invariants.
 enum class Rtls { no, authenticated, unauthenticated };
 enum class Ovr { none, active_may, active_verify, expired_none };
+// TLS-Required: No: absent, from a sender without the right, from one with it.
+enum class Hdr { none, refused, allowed };
 
 struct Combo {
     Mode mode;
@@ -573,7 +604,7 @@ struct Combo {
     std::optional<StsMode> sts;
     std::optional<Level> preload;
     Rtls rtls;
-    bool no_header;
+    Hdr header;
     Ovr ovr;
 };
 
@@ -593,11 +624,11 @@ std::vector<Combo> every_combination() {
                                  {std::optional<Level>{}, std::optional<Level>{Level::encrypt}})
                                 for (auto rtls :
                                      {Rtls::no, Rtls::authenticated, Rtls::unauthenticated})
-                                    for (bool no_header : {false, true})
+                                    for (auto header : {Hdr::none, Hdr::refused, Hdr::allowed})
                                         for (auto ovr : {Ovr::none, Ovr::active_may,
                                                          Ovr::active_verify, Ovr::expired_none})
                                             out.push_back({mode, sit, st, le, dane, sts, pre, rtls,
-                                                           no_header, ovr});
+                                                           header, ovr});
     return out;
 }
 
@@ -607,7 +638,7 @@ TEST(DecideCombinations, InvariantsHoldForEveryCombination) {
                                     failed(1min, 1min),       failed(2h, 2h),
                                     failed(1h, 24h * 7)};
     const auto combos = every_combination();
-    EXPECT_EQ(combos.size(), 4u * 7 * 2 * 3 * 2 * 3 * 2 * 3 * 2 * 4);
+    EXPECT_EQ(combos.size(), 4u * 7 * 2 * 3 * 2 * 3 * 2 * 3 * 3 * 4);
     int reported = 0;
     for (std::size_t n = 0; n < combos.size() && reported < 5; ++n) {
         const Combo& c = combos[n];
@@ -619,7 +650,7 @@ TEST(DecideCombinations, InvariantsHoldForEveryCombination) {
         if (c.sts) in.sts(*c.sts);
         if (c.preload) in.preload(*c.preload);
         if (c.rtls != Rtls::no) in.requiretls(c.rtls == Rtls::authenticated);
-        if (c.no_header) in.tls_required_no();
+        if (c.header != Hdr::none) in.tls_required_no(c.header == Hdr::allowed);
         if (c.ovr == Ovr::active_may) in.override_to(Level::may);
         if (c.ovr == Ovr::active_verify) in.override_to(Level::verify);
         if (c.ovr == Ovr::expired_none) in.override_to(Level::none, now - 1s);
@@ -635,7 +666,7 @@ TEST(DecideCombinations, InvariantsHoldForEveryCombination) {
         };
 
         const bool requiretls = c.rtls != Rtls::no;
-        const bool header_lowers = c.no_header && !requiretls;
+        const bool header_lowers = c.header == Hdr::allowed && !requiretls;
         const bool override_active = c.ovr == Ovr::active_may || c.ovr == Ovr::active_verify;
         const bool never_plain_sender = c.mode == Mode::tls_only || c.mode == Mode::tls_or_escrow;
         const bool after_failure = std::holds_alternative<AfterTlsFailure>(sit);
@@ -698,7 +729,25 @@ TEST(DecideCombinations, InvariantsHoldForEveryCombination) {
         check(!requiretls || has("REQUIRETLS"), "reason: REQUIRETLS");
         check(c.ovr == Ovr::none || has("admin override"), "reason: override");
         check(c.ovr != Ovr::expired_none || has("expired: ignored"), "reason: expired override");
-        check(!c.no_header || has("TLS-Required: No"), "reason: TLS-Required: No");
+        check(c.header == Hdr::none || has("TLS-Required: No"), "reason: TLS-Required: No");
+        check(c.header != Hdr::refused || (has("TLS-Required: No ignored") && d.tls_required_no_ignored),
+              "a header without the right is ignored, and said so");
+        // The header never goes below the admin's floor: the active override, else static.
+        const std::optional<Level> floor =
+            c.ovr == Ovr::active_may      ? std::optional<Level>{Level::may}
+            : c.ovr == Ovr::active_verify ? std::optional<Level>{Level::verify}
+                                          : c.stat;
+        check(!floor || d.level >= *floor || (c.mode == Mode::escrow_always && d.action == Action::escrow),
+              "level >= the admin's floor (override, else static)");
+        // A header without the right changes nothing but the reasons.
+        if (c.header == Hdr::refused) {
+            In plain = in;
+            plain.v.tls_required_no = false;
+            const Decision p = decide(plain.v, sit, now);
+            check(p.level == d.level && p.action == d.action &&
+                      p.plaintext_allowed == d.plaintext_allowed && p.mx_patterns == d.mx_patterns,
+                  "a refused header decides as no header");
+        }
         check(has("sender mode "), "reason: sender mode");
         check(!d.summary.empty(), "summary");
 
