@@ -6,14 +6,17 @@
   another's;
 - sender binding at MAIL (553 5.7.1) and on From: at the end of DATA (550 5.7.1), the user CLI;
 - the hop count (554 5.4.6); user names with CR/LF do not forge log lines.
-IPv6 /64 grouping cannot be shown on loopback (::1 is the only IPv6 loopback address, and adding
-others is not allowed here), so the flood test groups 127.0.0.0/24 with ipv4_prefix = 24 and
-tests/unit/server/client_net_test.cpp covers the /64 arithmetic. Clients bind to 127.0.0.x."""
+Clients bind to 127.0.0.x. The IPv6 /64 test runs in a network namespace of its own (made with
+`ip netns`, removed at the end), whose loopback interface gets addresses in two /64s; the
+per-network arithmetic is also covered by tests/unit/server/client_net_test.cpp."""
 import base64
+import ctypes
 import json
+import os
 import resource
 import socket
 import ssl
+import subprocess
 import time
 import unittest
 
@@ -33,11 +36,11 @@ def client_ctx():
 class Client(RawClient):
     """RawClient from a chosen loopback source address."""
 
-    def __init__(self, port, src, timeout=30):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    def __init__(self, port, src, timeout=30, dst="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in src else socket.AF_INET, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.sock.bind((src, 0))
-        self.sock.connect(("127.0.0.1", port))
+        self.sock.connect((dst, port))
         self.buf = b""
 
     def tls_login(self, user, password):
@@ -205,6 +208,111 @@ class FloodTest(unittest.TestCase):
         self.assertEqual(code, 421, lines)
         self.assertIn("session time limit", lines[0])
         self.assertLess(time.time() - t0, 6)
+
+
+CLONE_NEWNET = 0x40000000
+NET6 = "fd00:6464:6464:6464"   # the flooding /64 (the server's address is in it too)
+OTHER6 = "fd00:6565:6565:6565::1"  # a client in another /64
+
+
+class NetNamespace:
+    """A network namespace of our own with lo up and the given addresses on it; while entered,
+    this process's new sockets (and the processes it starts) live in it. Loopback only: the
+    namespace has no other interface."""
+
+    def __init__(self, addresses):
+        self.name = "mwtest-%d" % os.getpid()
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.home = None
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        try:
+            self.ip("link", "set", "lo", "up")
+            for a in addresses:
+                self.ip("-6", "addr", "add", a, "dev", "lo", "nodad")
+        except BaseException:
+            subprocess.run(["ip", "netns", "del", self.name])
+            raise
+
+    def ip(self, *args):
+        subprocess.run(["ip", "netns", "exec", self.name, "ip"] + list(args), check=True)
+
+    def _setns(self, fd):
+        if self.libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns failed")
+
+    def enter(self):
+        self.home = os.open("/proc/self/ns/net", os.O_RDONLY)
+        fd = os.open("/run/netns/" + self.name, os.O_RDONLY)
+        try:
+            self._setns(fd)
+        finally:
+            os.close(fd)
+
+    def close(self):
+        if self.home is not None:
+            self._setns(self.home)
+            os.close(self.home)
+            self.home = None
+        subprocess.run(["ip", "netns", "del", self.name], check=True)
+
+
+class Ipv6NetworkTest(unittest.TestCase):
+    """1000 connections from ten addresses of one IPv6 /64 count as one client network: they get
+    max_connections_per_ip (100) slots, and a client from another /64 still gets in. Before, each
+    address counted alone: 1000 sessions filled the table and the second client got 421."""
+
+    def setUp(self):
+        self.assertTrue(need_fds(4096), "ulimit -n too small for 1000 connections")
+        self.ns = NetNamespace([NET6 + "::1/64"] + ["%s::%x/128" % (NET6, 0x100 + i) for i in range(10)]
+                               + [OTHER6 + "/64"])
+        self.socks = []
+        self.mw = None
+        self.tmp = TempDir()
+        self.ns.enter()
+
+    def tearDown(self):
+        for c in self.socks:
+            c.close()
+        try:
+            if self.mw:
+                self.mw.stop()
+        finally:
+            self.ns.close()
+            self.tmp.cleanup()
+
+    def test_1000_connections_from_one_ipv6_64_do_not_keep_a_second_client_out(self):
+        self.mw = Mailward(self.tmp.path, trusted=NOBODY_TRUSTED,
+                           extra={"submission": {"stress_command_timeout": "5m"}})
+        # The harness listens on 127.0.0.1 (the namespace's own lo); add the /64's server address.
+        port = self.mw.port
+        with open(self.mw.config) as f:
+            text = f.read()
+        text = text.replace('listen = ["127.0.0.1:%d"]' % port,
+                            'listen = ["127.0.0.1:%d", "[%s::1]:%d"]' % (port, NET6, port), 1)
+        self.assertIn("[%s::1]:%d" % (NET6, port), text)
+        with open(self.mw.config, "w") as f:
+            f.write(text)
+        self.mw.start()
+        server = NET6 + "::1"
+        admitted, refused = 0, 0
+        for i in range(1000):
+            c = Client(port, "%s::%x" % (NET6, 0x100 + i % 10), dst=server)
+            self.socks.append(c)
+        for c in self.socks:
+            code, lines = c.read_reply()
+            if code == 220:
+                admitted += 1
+                c.send("NOOP\r\n")
+            else:
+                self.assertEqual(code, 421, lines)
+                self.assertIn("from your address", lines[0])
+                refused += 1
+        self.assertEqual((admitted, refused), (100, 900))
+        second = Client(port, OTHER6, dst=server)
+        self.socks.append(second)
+        self.assertEqual(second.read_reply()[0], 220)
+        self.assertEqual(second.cmd("EHLO second.example")[0], 250)
+        self.assertIn(NET6 + "::/64", self.mw.log())
 
 
 class AuthThrottleTest(unittest.TestCase):
