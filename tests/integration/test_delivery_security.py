@@ -22,7 +22,7 @@ import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 
 import test_escrow as esc  # noqa: E402  (its PortalClient and helpers; its tests are not collected here)
-from harness import Mailward, TempDir, wait_for  # noqa: E402
+from harness import LabTestCase, Mailward, TempDir, wait_for  # noqa: E402
 from mwlab import received_tls, standard_lab  # noqa: E402
 
 SENDER = "alice@tls.example.test"
@@ -215,27 +215,13 @@ class DeliverySecurityLabTest(unittest.TestCase):
         self.assertTrue(any(x.startswith("REQUIRETLS") for x in bl[-1]["level_reasons"]), bl[-1])
 
 
-class LoopTest(unittest.TestCase):
+class LoopTest(LabTestCase):
     """[delivery] allow_loopback_mx off (the default): the lab's MX on 127.A.B.x is a loop."""
-
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempDir()
-        cls.lab = standard_lab(os.path.join(cls.tmp.path, "lab"))
-        extra = cls.lab.mailward_config()
+    def configure(cls, extra):
         extra["delivery"]["allow_loopback_mx"] = False
         extra["delivery"]["retry_schedule"] = ["1h"]
         extra["policy"] = {"default_mode": "opportunistic"}  # no probing: straight to the attempt
-        os.makedirs(os.path.join(cls.tmp.path, "off"))
-        cls.mw = Mailward(os.path.join(cls.tmp.path, "off"), tls=False, extra=extra).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.mw.stop()
-        finally:
-            cls.lab.stop()
-            cls.tmp.cleanup()
 
     def test_loopback_mx_is_refused_with_5_4_6(self):
         marker = "loop-" + uuid.uuid4().hex[:8]

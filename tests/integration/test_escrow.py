@@ -19,8 +19,7 @@ from email.message import EmailMessage
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 
-from harness import Mailward, TempDir, wait_for  # noqa: E402
-from mwlab.scenario import standard_lab  # noqa: E402
+from harness import LabTestCase, Mailward, wait_for  # noqa: E402
 
 SENDER = "alice@tls.example.test"      # replies come back to the lab's tls.example.test maildir
 RCPT = "bob@notls.example.test"        # no STARTTLS: escrow
@@ -125,24 +124,8 @@ def text_of(raw):
     return "\n".join(p.get_content() for p in msg.walk() if p.get_content_maintype() == "text")
 
 
-class EscrowTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempDir()
-        cls.lab = standard_lab(os.path.join(cls.tmp.path, "lab"))
-        extra = cls.lab.mailward_config()
-        crt, key = cls.lab.ca.issue(Mailward.PORTAL_HOST)
-        extra["escrow"] = {"cert": str(crt), "key": str(key)}  # listen and url: the harness's
-        cls.mw = Mailward(cls.tmp.path, tls=False, extra=extra).start()
-        cls.ca_file = str(cls.lab.ca.cert_path)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.mw.stop()
-        finally:
-            cls.lab.stop()
-            cls.tmp.cleanup()
+class EscrowTest(LabTestCase):
+    portal_cert = True
 
     def escrow_one(self, marker, attachment=b"\x00\x01binary\xff" * 100):
         """Sends a message to RCPT; returns (queue id, notice bytes, link path)."""

@@ -23,8 +23,7 @@ from email.message import EmailMessage
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 
-from harness import Mailward, TempDir, wait_for  # noqa: E402
-from mwlab.scenario import standard_lab  # noqa: E402
+from harness import LabTestCase, wait_for  # noqa: E402
 
 SENDER = "alice@tls.example.test"
 # STARTTLS with a self-signed certificate, and the static policy asks for verify: TLS fails to a
@@ -80,24 +79,12 @@ def hits(data_dir, needle, only_spool=False):
     return n
 
 
-class EscrowAtRestTest(unittest.TestCase):
+class EscrowAtRestTest(LabTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempDir()
-        cls.lab = standard_lab(os.path.join(cls.tmp.path, "lab"))
-        extra = cls.lab.mailward_config()
+    def configure(cls, extra):
         extra["delivery"]["retry_schedule"] = ["2s"]
         extra["policy"] = {"escrow_after": "%ds" % ESCROW_AFTER_S}
         extra["policy.domains"] = {"selfsigned.example.test": "verify"}
-        cls.mw = Mailward(cls.tmp.path, tls=False, extra=extra).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.mw.stop()
-        finally:
-            cls.lab.stop()
-            cls.tmp.cleanup()
 
     def escrow_ids(self, qids):
         rows = json.loads(self.mw.cli("escrow", "list", "--all", "--json").stdout)

@@ -16,8 +16,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 
-from harness import Mailward, TempDir, wait_for  # noqa: E402
-from mwlab.scenario import standard_lab  # noqa: E402
+from harness import LabTestCase, Mailward, TempDir, wait_for  # noqa: E402
 from test_escrow import PortalClient, csrf_of, hostile_message, submit, text_of  # noqa: E402
 
 RCPT_DOMAIN = "notls.example.test"
@@ -210,27 +209,13 @@ class BodyLimitsTest(unittest.TestCase):
         self.assertIn("portal: answered 429 to a connection from 127.0.0.1", self.mw.log())
 
 
-class ReplyLimitsTest(unittest.TestCase):
+class ReplyLimitsTest(LabTestCase):
     """Secure replies against the lab: the sender's MX is tls.example.test's Postfix."""
+    portal_cert = True
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempDir()
-        cls.lab = standard_lab(os.path.join(cls.tmp.path, "lab"))
-        extra = cls.lab.mailward_config()
-        crt, key = cls.lab.ca.issue(Mailward.PORTAL_HOST)
-        extra["escrow"] = {"cert": str(crt), "key": str(key)}
+    def configure(cls, extra):
         extra["portal"] = {"replies_per_message": 3, "replies_per_session": 2, "max_replies_size": 100000}
-        cls.mw = Mailward(cls.tmp.path, tls=False, extra=extra).start()
-        cls.ca_file = str(cls.lab.ca.cert_path)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.mw.stop()
-        finally:
-            cls.lab.stop()
-            cls.tmp.cleanup()
 
     def sign_in(self, link):
         """A new browser signed in to link; returns (client, the session's CSRF token)."""

@@ -18,42 +18,35 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 
-from harness import Mailward, TempDir, wait_for  # noqa: E402
+from harness import LabTestCase, wait_for  # noqa: E402
 from mwlab.postfix import received_tls  # noqa: E402
-from mwlab.scenario import standard_lab  # noqa: E402
 
 NOTLS = "notls.example.test"
 BOGUS = "bogus.example.test"  # DNSSEC bogus: the route fails temporarily, the message stays queued
 SENDER = "alice@tls.example.test"
 
 
-class TlsRequiredNoTest(unittest.TestCase):
+class TlsRequiredNoTest(LabTestCase):
+    submission_tls = True  # AUTH is offered inside TLS only
+
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = TempDir()
-        cls.lab = standard_lab(os.path.join(cls.tmp.path, "lab"))
-        extra = cls.lab.mailward_config()
+    def configure(cls, extra):
         extra["delivery"]["retry_schedule"] = ["1h"]
         extra["dns"]["timeout"] = "3s"
         extra["policy"] = {"default_mode": "tls-only"}
-        os.makedirs(os.path.join(cls.tmp.path, "mw"))
-        cls.mw = Mailward(os.path.join(cls.tmp.path, "mw"), extra=extra).start()
-        cls.mw.add_user("bob@example.com", "bob-secret-1")
-        cls.mw.cli("user", "set", "bob@example.com", "--allow-tls-optional",
-                   "--sender", SENDER)
-        cls.mw.add_user("eve@example.com", "eve-secret-1")
-        cls.mw.cli("user", "set", "eve@example.com", "--sender", SENDER)
-        cls.n = 0
 
     @classmethod
-    def tearDownClass(cls):
+    def setUpClass(cls):
+        super().setUpClass()
         try:
-            cls.mw.stop()
-        finally:
-            try:
-                cls.lab.stop()
-            finally:
-                cls.tmp.cleanup()
+            cls.mw.add_user("bob@example.com", "bob-secret-1")
+            cls.mw.cli("user", "set", "bob@example.com", "--allow-tls-optional", "--sender", SENDER)
+            cls.mw.add_user("eve@example.com", "eve-secret-1")
+            cls.mw.cli("user", "set", "eve@example.com", "--sender", SENDER)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+        cls.n = 0
 
     def send(self, domain, user=None, password=None, header=True):
         """Submits one message with a unique marker; returns (queue id, marker)."""
