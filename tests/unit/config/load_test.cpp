@@ -2,6 +2,8 @@
 // relative path resolution, files the user must supply, key pairs, the master key directory, and
 // that docs/mailward.example.toml loads.
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <unistd.h>
 
 #include <cstdlib>
@@ -15,29 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class TempDir {
-  public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "mailward-config-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-        path_ = fs::canonical(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-    fs::path write(const fs::path& rel, const std::string& text) const {
-        fs::path p = path_ / rel;
-        fs::create_directories(p.parent_path());
-        std::ofstream(p) << text;
-        return p;
-    }
-
-  private:
-    fs::path path_;
-};
+using mailward::test::TempDir;
 
 // Restores the working directory when a test changed it.
 class CwdGuard {

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <stdlib.h>
 
 #include <filesystem>
@@ -15,22 +17,7 @@
 
 namespace mailward::escrow::test {
 
-class TempDir {
-  public:
-    TempDir() {
-        std::string t = (std::filesystem::temp_directory_path() / "mw-escrow-fx-XXXXXX").string();
-        if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
-        path_ = t;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    const std::filesystem::path& path() const { return path_; }
-
-  private:
-    std::filesystem::path path_;
-};
+using TempDir = mailward::test::TempDir;
 
 inline const TimePoint kT0{std::chrono::milliseconds(1'800'000'000'000)};
 

@@ -3,6 +3,8 @@
 #include "escrow/keys.hpp"
 
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,23 +26,7 @@ std::unique_ptr<MasterKeyHolder> holder(char fill) {
     return h ? std::move(*h) : nullptr;
 }
 
-class TempDir {
-  public:
-    TempDir() {
-        std::random_device rd;
-        path_ = std::filesystem::temp_directory_path() /
-                ("mw-escrow-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-        std::filesystem::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    const std::filesystem::path& path() const { return path_; }
-
-  private:
-    std::filesystem::path path_;
-};
+using mailward::test::TempDir;
 
 void write_key_file(const std::filesystem::path& p, const std::string& content, mode_t mode) {
     std::ofstream(p, std::ios::binary) << content;

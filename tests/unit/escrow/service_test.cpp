@@ -5,6 +5,8 @@
 #include "escrow/service.hpp"
 
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <stdlib.h>
 
 #include <filesystem>
@@ -20,22 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class TempDir {
-  public:
-    TempDir() {
-        std::string t = (std::filesystem::temp_directory_path() / "mw-escrow-svc-XXXXXX").string();
-        if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
-        path_ = t;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    const std::filesystem::path& path() const { return path_; }
-
-  private:
-    std::filesystem::path path_;
-};
+using mailward::test::TempDir;
 
 const escrow::TimePoint t0{std::chrono::milliseconds(1'800'000'000'000)};
 const std::string kBody =

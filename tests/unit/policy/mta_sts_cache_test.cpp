@@ -2,6 +2,8 @@
 // one fetch; the policy file (RFC 8461 section 5.1: policies survive a restart) round-trips, drops
 // expired, malformed and forged entries, ignores a corrupt file, and is written on every change.
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <stdlib.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -39,22 +41,9 @@ class SlowFetcher : public MtaStsFetcher {
     }
 };
 
-class TempDir {
-  public:
-    TempDir() {
-        std::string t = (std::filesystem::temp_directory_path() / "mw-sts-XXXXXX").string();
-        if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
-        path_ = t;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    std::filesystem::path file() const { return path_ / "mta-sts-cache.json"; }
+using mailward::test::TempDir;
 
-  private:
-    std::filesystem::path path_;
-};
+std::filesystem::path cache_file(const TempDir& dir) { return dir.path() / "mta-sts-cache.json"; }
 
 dns::TxtAnswer record(const std::string& id) {
     dns::TxtAnswer a;
@@ -92,7 +81,7 @@ CachedMtaStsPolicy entry(std::string id, Clock::time_point fetched, std::chrono:
 
 TEST(MtaStsCacheFile, RoundTripAndExpiry) {
     TempDir dir;
-    MtaStsCacheFile file(dir.file());
+    MtaStsCacheFile file(cache_file(dir));
     EXPECT_TRUE(file.load().empty()) << "no file yet";
     const auto now = Clock::now();
     std::map<std::string, CachedMtaStsPolicy> in = {
@@ -102,7 +91,7 @@ TEST(MtaStsCacheFile, RoundTripAndExpiry) {
     };
     in["none.example.test"].policy.mx.clear();
     file.save(in);
-    EXPECT_EQ(std::filesystem::status(dir.file()).permissions() & std::filesystem::perms::others_read,
+    EXPECT_EQ(std::filesystem::status(cache_file(dir)).permissions() & std::filesystem::perms::others_read,
               std::filesystem::perms::none);
     auto out = file.load();
     ASSERT_EQ(out.size(), 2u) << "the expired one is dropped";
@@ -133,8 +122,8 @@ TEST(MtaStsCacheFile, DamagedFilesAndEntriesAreDropped) {
         {"one good entry", "{\"policies\":{\"a.test\":{\"id\":\"i\",\"policy\":\"version: STSv1\\nmode: enforce\\nmax_age: 86400\\nmx: m.a.test\\n\",\"fetched_at\":" + fresh + ",\"expires\":" + later + "}, \"b.test\": 5}}", 1},
     };
     for (const auto& r : rows) {
-        std::ofstream(dir.file()) << r.text;
-        EXPECT_EQ(MtaStsCacheFile(dir.file()).load().size(), r.want) << r.name;
+        std::ofstream(cache_file(dir)) << r.text;
+        EXPECT_EQ(MtaStsCacheFile(cache_file(dir)).load().size(), r.want) << r.name;
     }
 }
 
@@ -162,13 +151,13 @@ TEST(MtaStsCacheFile, SurvivesARestart) {
         return f.get();
     };
     {
-        MtaStsCacheFile file(dir.file());
+        MtaStsCacheFile file(cache_file(dir));
         OneFetcher fetcher;
         MtaStsCache cache(resolver, fetcher, &file);
         EXPECT_EQ(run(cache).source, MtaStsLookup::Source::fetched);
         EXPECT_EQ(fetcher.calls, 1);
     }
-    MtaStsCacheFile file(dir.file());
+    MtaStsCacheFile file(cache_file(dir));
     OneFetcher fetcher;
     MtaStsCache cache(resolver, fetcher, &file);  // "after the restart"
     EXPECT_EQ(cache.size(), 1u);
@@ -176,7 +165,7 @@ TEST(MtaStsCacheFile, SurvivesARestart) {
     EXPECT_EQ(l.source, MtaStsLookup::Source::cache);
     EXPECT_EQ(fetcher.calls, 0) << "no fetch: the persisted policy is used";
     cache.forget("example.test");
-    EXPECT_TRUE(MtaStsCacheFile(dir.file()).load().empty()) << "forget is persisted too";
+    EXPECT_TRUE(MtaStsCacheFile(cache_file(dir)).load().empty()) << "forget is persisted too";
 }
 
 }  // namespace

@@ -6,11 +6,11 @@
 
 using namespace mailward;
 using namespace mailward::store;
-using test::TempDir;
+using store::test::TempDir;
 
 TEST(UserSenders, RoundTrip) {
     TempDir tmp;
-    auto s = test::open_sqlite(tmp.path());
+    auto s = store::test::open_sqlite(tmp.path());
     ASSERT_TRUE(s);
     auto& users = s->users();
     User a{"alice@example.test", "h", "", {}};

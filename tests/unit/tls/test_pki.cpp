@@ -192,30 +192,4 @@ ServerCtx make_server_ctx(const PemPair& pair, const std::string& tls12_ciphers,
     return ctx;
 }
 
-TempDir::TempDir() {
-    std::random_device rd;
-    for (int i = 0; i < 100; ++i) {
-        auto p = std::filesystem::temp_directory_path() / ("mailward-test-" + std::to_string(rd()));
-        std::error_code ec;
-        if (std::filesystem::create_directory(p, ec)) {
-            path_ = p;
-            return;
-        }
-    }
-    die("TempDir");
-}
-
-TempDir::~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-}
-
-std::filesystem::path TempDir::write(const std::string& name, const std::string& content) const {
-    auto p = path_ / name;
-    std::ofstream out(p, std::ios::binary);
-    out << content;
-    check(static_cast<bool>(out), "TempDir::write");
-    return p;
-}
-
 }  // namespace mailward::testing

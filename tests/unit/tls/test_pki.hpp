@@ -3,6 +3,8 @@
 // server SSL_CTX built from PEM text. Test-only; nothing here is hardened.
 #pragma once
 
+#include "temp_dir.hpp"
+
 #include <openssl/ssl.h>
 
 #include <cstdint>
@@ -54,16 +56,6 @@ struct SslCtxFree {
 using ServerCtx = std::unique_ptr<SSL_CTX, SslCtxFree>;
 ServerCtx make_server_ctx(const PemPair& pair, const std::string& tls12_ciphers = "", int max_version = 0);
 
-// A fresh directory under the system temp dir, removed by the destructor.
-class TempDir {
-public:
-    TempDir();
-    ~TempDir();
-    const std::filesystem::path& path() const { return path_; }
-    std::filesystem::path write(const std::string& name, const std::string& content) const;
-
-private:
-    std::filesystem::path path_;
-};
+using TempDir = mailward::test::TempDir;
 
 }  // namespace mailward::testing
