@@ -16,8 +16,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 
-from harness import Mailward, TempDir  # noqa: E402
-from mwlab.scenario import standard_lab  # noqa: E402
+from harness import LabTestCase, Mailward  # noqa: E402
 import test_escrow  # noqa: E402  (a module, so its test class is not collected here again)
 
 BROWSER_DIR = os.path.join(os.path.dirname(__file__), "..", "browser")
@@ -25,9 +24,8 @@ BROWSER_DIR = os.path.join(os.path.dirname(__file__), "..", "browser")
 OUT_DIR = os.path.join(os.environ.get("MAILWARD_TEST_OUT", "/tmp/mailward-test-output"), "portal_browser")
 
 
-class PortalBrowserTest(unittest.TestCase):
-    setUpClass = classmethod(test_escrow.EscrowTest.setUpClass.__func__)
-    tearDownClass = classmethod(test_escrow.EscrowTest.tearDownClass.__func__)
+class PortalBrowserTest(LabTestCase):
+    portal_cert = True  # the same set-up as test_escrow's
     escrow_one = test_escrow.EscrowTest.escrow_one
     code_from_mx = test_escrow.EscrowTest.code_from_mx
 
