@@ -60,14 +60,17 @@ struct SetArgs {
     std::string domain, level, reason, expires;
 };
 
-void list(const Options& opts);                                  // policy_cmd.cpp
-void set(const Options& opts, const SetArgs& a);                 // policy_cmd.cpp
-void clear(const Options& opts, const std::string& raw);         // policy_cmd.cpp
-void forget(const Options& opts, const std::string& raw);        // policy_cmd.cpp
-void show(const Options& opts, const std::string& raw);          // policy_show.cpp
-void simulate(const Options& opts, const std::string& mode_name,  // policy_simulate.cpp
-              const std::string& since_text, bool tls_required_no, const std::string& user);
-void export_policy(const Options& opts, const std::string& format,  // policy_export.cpp
-                   const std::string& out_path);
+// policy_cmd.cpp
+void list(const Options& opts);
+void set(const Options& opts, const SetArgs& a);
+void clear(const Options& opts, const std::string& raw);
+void forget(const Options& opts, const std::string& raw);
+// policy_show.cpp
+void show(const Options& opts, const std::string& raw);
+// policy_simulate.cpp
+void simulate(const Options& opts, const std::string& mode_name, const std::string& since_text,
+              bool tls_required_no, const std::string& user);
+// policy_export.cpp
+void export_policy(const Options& opts, const std::string& format, const std::string& out_path);
 
 }  // namespace mailward::cli::policy_cli
