@@ -1,4 +1,5 @@
-// mailward's entry point: parses the command line and runs one subcommand (PRODUCT.md contract).
+// mailward's entry point: parses the command line and runs one subcommand (the interface contract
+// of docs/design.md).
 #include <cstdlib>
 #include <iostream>
 

@@ -1,5 +1,5 @@
 // Runs blocking work (SQLite, Argon2id, GMime) on a thread pool and resumes the awaiting coroutine
-// on its own executor: I/O threads never block (STYLE.md). Include only where Asio is used.
+// on its own executor: I/O threads never block (docs/design.md). Include only where Asio is used.
 // run_blocking is deliberately not a coroutine: g++ 12 mis-destroys lambdas with non-trivial
 // captures passed into coroutine parameters; callers pass a named lambda capturing references.
 #pragma once

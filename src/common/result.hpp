@@ -1,6 +1,6 @@
 // Result<T> and the project's common error enum. Data-path code returns Result<T>; exceptions are
-// reserved for startup and config parsing (STYLE.md). Each library may add its own error enum with its
-// own category; this one holds the errors shared across libraries.
+// reserved for startup and config parsing (docs/design.md, "Conventions"). Each library may add
+// its own error enum with its own category; this one holds the errors shared across libraries.
 #pragma once
 
 #include <boost/system/error_code.hpp>

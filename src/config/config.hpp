@@ -1,6 +1,6 @@
 // The immutable configuration of a mailward process, loaded from one TOML file (or the embedded
-// defaults when no file is given). Key names are the interface contract of PRODUCT.md; every key
-// and its default is documented in docs/config.md. Loading validates everything and reports the
+// defaults when no file is given). Key names are the interface contract of docs/design.md; every
+// key and its default is documented in docs/config.md. Loading validates everything and reports the
 // first problem naming the file, the line and the key.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The ONE place where every delivery outcome is classified (STYLE.md; Postfix's smtp_trouble):
+// The ONE place where every delivery outcome is classified (docs/design.md; Postfix smtp_trouble):
 // delivered, temporary (retry later), permanent (bounce), or tls_policy (the required TLS could not
 // be had: never sent, deferred and retried; later the sender mode may escrow). Each result keeps
 // the remote reply or the local reason and the RFC 3463 status for DSNs and logs.

@@ -50,8 +50,8 @@ public:
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
-    // Learning (PRODUCT.md): before the first delivery to an unknown domain from a sender that is not
-    // opportunistic, probe every MX and record what all of them support. Set before start().
+    // Learning (docs/design.md): before the first delivery to an unknown domain from a sender that
+    // is not opportunistic, probe every MX and record what all of them support. Set before start().
     void set_prober(DomainProber prober);
     // The preload list ([policy] preload_file), one of decide()'s sources. Set before start().
     void set_preload(policy::PreloadList list);

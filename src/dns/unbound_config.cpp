@@ -48,7 +48,7 @@ bool configure(ub_ctx* ctx, const config::DnsConfig& cfg, std::string& error) {
     // Forwarders on loopback (a local caching resolver, the lab) are refused without this.
     if (!set_option(ctx, "do-not-query-localhost:", "no", error)) return false;
     if (!cfg.servers.empty()) {
-        // Every query goes to these servers, special-use names included (PRODUCT.md [dns] servers).
+        // Every query goes to these servers, special-use names included (docs/design.md, [dns]).
         // "local-zone: test. nodefault" set through ub_ctx_set_option does not undo libunbound
         // 1.17's built-in zone (seen against the lab: NXDOMAIN still); "transparent" does: the zone
         // has no local data, so every query goes on to the forwarders.

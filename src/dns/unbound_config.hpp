@@ -1,6 +1,7 @@
-// Sets up a libunbound context from [dns] (PRODUCT.md): forwarders or /etc/resolv.conf, special-use
-// names sent to the forwarders, and the trust anchors (a configured file, else the root's).
-// The configuration is trusted (validated by config/); file and server errors are reported in `error`.
+// Sets up a libunbound context from [dns] (docs/design.md): forwarders or /etc/resolv.conf,
+// special-use names sent to the forwarders, and the trust anchors (a configured file, else the
+// root's). The configuration is trusted (validated by config/); file and server errors are
+// reported in `error`.
 #pragma once
 
 #include <string>

@@ -39,7 +39,8 @@ inline error_code make_error_code(EscrowErrc e) noexcept {
     return {static_cast<int>(e), escrow_category()};
 }
 
-// Aborts if libsodium cannot initialise (a broken invariant, STYLE.md); cheap after the first call.
+// Aborts if libsodium cannot initialise (a broken invariant, docs/design.md); cheap after the
+// first call.
 void ensure_sodium();
 
 // Secret bytes in sodium_malloc'd memory: guard pages, mlock'ed where the system allows, zeroed

@@ -1,5 +1,5 @@
 // decide(): the one place that turns every TLS policy source into the level a (message, domain)
-// requires and what to do with the message (PRODUCT.md: security levels, sender modes, the
+// requires and what to do with the message (docs/design.md: security levels, sender modes, the
 // ratchet). Pure: no I/O, no clock; the caller gathers the inputs (store, DNS, MTA-STS cache,
 // config) and trusts decide() to combine them. RFC 8689 (REQUIRETLS, TLS-Required: No),
 // RFC 8461 (MTA-STS), RFC 7672 (SMTP DANE).
@@ -96,7 +96,7 @@ struct Decision {
     bool tls_required_no_ignored = false;
 };
 
-// Combines the inputs. The rules (the table of PRODUCT.md, made exact):
+// Combines the inputs. The rules (the sender-mode table of docs/design.md, made exact):
 //  1. The domain requires the strictest of: static policy, learned level, DANE (-> dane),
 //     MTA-STS enforce (-> verify; testing and none only report), preload, and what is known of the
 //     MX hosts (all do TLS -> encrypt; after a TLS failure -> encrypt: it is known to support TLS).

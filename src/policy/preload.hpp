@@ -1,6 +1,6 @@
 // The preload list: a JSON file of recipient domains and the TLS level each is known to require,
 // shipped or curated ahead of any contact (in the spirit of the STARTTLS Everywhere list). One of
-// the sources decide() takes the strictest of (PRODUCT.md). Format:
+// the sources decide() takes the strictest of (docs/design.md). Format:
 //   {"version": 1, "expires": "2027-06-30T00:00:00Z", "domains": {"example.org": "verify", ...}}
 // "expires" is optional; an expired list is ignored (and said so in the reasons), never trusted
 // blindly. Domains are lower-cased; levels are none|may|encrypt|verify|dane.

@@ -1,5 +1,5 @@
-// Storage of escrow (PRODUCT.md: escrow): sealed messages, the one-time codes and sessions of the
-// recipients' portal, and the append-only, hash-chained audit log of each escrowed message.
+// Storage of escrow (docs/design.md: escrow): sealed messages, the one-time codes and sessions of
+// the recipients' portal, and the append-only, hash-chained audit log of each escrowed message.
 // The store keeps what src/escrow hands it: sealed bytes, keyed hashes of tokens, codes and
 // session ids (never the secrets themselves), and audit rows whose chain hash escrow computes
 // (the key stays in escrow's key holder). Operations that must be atomic (seal + notice + queue

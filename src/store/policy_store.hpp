@@ -1,4 +1,4 @@
-// Storage of the learned TLS policy (PRODUCT.md: the ratchet): per recipient domain the learned
+// Storage of the learned TLS policy (docs/design.md: the ratchet): per recipient domain the learned
 // level with per-MX evidence, the probe history, incidents, admin overrides and an audit trail.
 // Levels travel by name ("none", "may", "encrypt", "verify", "dane") so that store/ does not depend
 // on tls/; policy/learned.hpp converts. Callers are trusted code; level names, reasons and expiry

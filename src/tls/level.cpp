@@ -1,4 +1,4 @@
-// The security ladder's names (PRODUCT.md): none, may, encrypt, verify, dane.
+// The security ladder's names (docs/design.md): none, may, encrypt, verify, dane.
 #include "tls/level.hpp"
 
 #include <array>

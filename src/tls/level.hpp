@@ -1,4 +1,4 @@
-// The security ladder of PRODUCT.md: none < may < encrypt < verify < dane. Ordered, comparable,
+// The security ladder of docs/design.md: none < may < encrypt < verify < dane. Ordered, comparable,
 // printable, parseable. Pure; no OpenSSL.
 #pragma once
 

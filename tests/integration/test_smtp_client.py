@@ -93,7 +93,7 @@ class SmtpClientTest(unittest.TestCase):
         t = threading.Thread(target=srv.serve_forever, daemon=True)
         t.start()
         # These cases are about the SMTP wire, against a scripted peer without STARTTLS: the sender
-        # mode that allows plaintext to a domain without TLS (PRODUCT.md) keeps them about that.
+        # mode that allows plaintext to a domain without TLS (docs/design.md) keeps them about that.
         mw = Mailward(tmp.path, tls=False, extra={"delivery": {"port": port, "retry_schedule": ["1h"]},
                                                   "policy": {"default_mode": "opportunistic"}})
         try:

@@ -9,7 +9,7 @@
 namespace mailward::store::sqlite {
 namespace {
 
-// "Pending" = still needs work from the relay (PRODUCT.md queue semantics).
+// "Pending" = still needs work from the relay: queued, or held for escrow (docs/design.md).
 #define MW_PENDING_STATES "('queued', 'awaiting_escrow')"
 
 Result<bool> message_exists(Db& db, const std::string& id) {

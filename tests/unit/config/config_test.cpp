@@ -291,7 +291,7 @@ TEST(ConfigParse, AcceptsGoodSnippets) {
         {"", [](const Config& c) { EXPECT_EQ(c.server.hostname, "localhost"); }},
         {"# only a comment\n",
          [](const Config& c) { EXPECT_EQ(c.submission.trusted_networks.size(), 2u); }},
-        // The keys of PRODUCT.md's interface contract (file paths are tested in load_test.cpp).
+        // The keys of docs/design.md's interface contract (paths are tested in load_test.cpp).
         {R"([server]
 hostname = "relay.example.test"
 data_dir = "/var/lib/mailward"

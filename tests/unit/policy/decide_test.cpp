@@ -1,4 +1,4 @@
-// decide() as data: one row per scenario (every cell of PRODUCT.md's sender-mode table, every
+// decide() as data: one row per scenario (every cell of docs/design.md's sender-mode table, every
 // policy source, admin overrides live and expired, TLS-Required: No with and without REQUIRETLS,
 // partial TLS, downgrades), then every combination of sources checked against the invariants that
 // must hold whatever the combination (never plaintext where a source or the sender forbids it).
@@ -116,7 +116,7 @@ struct Row {
 
 // clang-format off: one scenario per row reads better than reflowed braces
 const Row kRows[] = {
-    // ---- PRODUCT.md sender modes: "domain meets >= encrypt" ----
+    // ---- docs/design.md sender modes: "domain meets >= encrypt" ----
     {"tls-or-escrow, capable",
      In().mode(Mode::tls_or_escrow),
      before(Cap::tls_capable),
