@@ -200,6 +200,333 @@ std::optional<std::size_t> declared_length(const HttpRequest& req) {
     return n;
 }
 
+
+// ---- the route table ----
+
+// What a request passes before its route's handler runs, by the part of the portal its path is in.
+enum class Area {
+    open,     // "/" and any path outside the others: the route, or 404
+    link,     // "/m/...": a well-formed link (else 404) and the route's method (else 405 with Allow);
+              // a POST then its form and the pre-login CSRF token
+    session,  // "/read", "/read/...", "/logout": a live session (else 401); a POST then its form and
+              // the session's CSRF token, a GET the message itself; then the route, or 404
+};
+
+// How a route's body is admitted (Portal::admission, from the header alone) and read.
+enum class Body {
+    none,   // GET and HEAD: no body
+    form,   // a small form: at most max_form_size
+    reply,  // multipart with files: at most max_reply_size plus framing, and only for a live session
+            // with room in its reply limits (so its admission needs the store, on the pool)
+};
+
+// One request on its way to its handler: the pattern's capture and what its area established.
+struct Call {
+    escrow::EscrowService& service;
+    const PortalSettings& settings;
+    const HttpRequest& req;
+    TimePoint now;
+    escrow::Client client;
+    std::string_view capture = {};                    // the pattern's {token} or {rest}
+    std::string pre = {};                             // link: the pre-session cookie
+    std::string expected = {};                        // link, POST: the pre-login CSRF token
+    std::optional<escrow::SessionInfo> session = {};  // session
+    Form form = {};                                   // POST: the form
+    std::optional<message::MessageView> view = {};    // session, GET: the message
+};
+
+struct Route {
+    std::string_view method;   // "GET" (HEAD too) or "POST"
+    std::string_view pattern;  // {token}: a link token; {rest}: the rest of the path; [/]: an optional final "/"
+    Area area;
+    Body body;
+    HttpResponse (*handler)(Call&);
+};
+
+std::size_t body_limit(Body body, const PortalSettings& s) {
+    switch (body) {
+        case Body::none: return 0;
+        case Body::form: return s.max_form_size;
+        case Body::reply: return s.max_reply_size + kReplyFraming;
+    }
+    return 0;
+}
+
+HttpResponse too_large(Body body, const PortalSettings& s) {
+    if (body == Body::reply) return reply_too_large(s.max_reply_size);
+    return page(413, "Request too large", "This form cannot be that large.");
+}
+
+HttpResponse not_found() { return page(404, "Not found", "There is nothing here."); }
+
+HttpResponse link_not_valid() {
+    return page(404, "Link not valid", "This link is not valid. Check that it was copied completely.");
+}
+
+HttpResponse not_allowed() { return page(405, "Not allowed", "This request is not allowed here."); }
+
+// ---- the handlers ----
+
+HttpResponse home(Call&) {
+    return page(200, "Secure message portal", "Open the link in the email you received to read your secure message.");
+}
+
+// GET /m/TOKEN: shows only (link scanners consume nothing).
+HttpResponse link_page(Call& c) {
+    const std::string token(c.capture);
+    auto info = c.service.open_link(token, c.client, c.now);
+    if (!info) {
+        if (info.error() == common::Errc::not_found) return link_not_valid();
+        return trouble();
+    }
+    if (info->state != store::EscrowState::active || c.now >= info->expires)
+        return page(410, "Message no longer available",
+                    "This message has expired or was withdrawn by its sender. Ask the sender to send it again.");
+    if (auto s = c.service.session(cookie(c.req, kSessionCookie), c.now); s && s->record.id == info->escrow_id)
+        return see_other("/read");
+    bool fresh = !is_token(c.pre);
+    if (fresh) c.pre = escrow::EscrowService::random_token();
+    auto r = html(200, landing_page(token, info->sender_name, info->expires, c.service.pre_login_csrf(c.pre, token),
+                                    info->locked));
+    if (fresh) r.headers.push_back({"Set-Cookie", host_cookie(kPreCookie, c.pre, {std::chrono::seconds(3600)})});
+    return r;
+}
+
+// POST /m/TOKEN/code: the same page whether a code was sent, the limit was reached or the link is unknown.
+HttpResponse send_code(Call& c) {
+    const std::string token(c.capture);
+    auto sent = c.service.request_code(token, c.client, c.now);
+    if (!sent) return trouble();
+    return html(200, code_page(token, c.expected,
+                               "If this link is valid, a one-time code is on its way to the address the "
+                               "message was sent to."));
+}
+
+// POST /m/TOKEN/login
+HttpResponse login(Call& c) {
+    const std::string token(c.capture);
+    auto out = c.service.login(token, c.form.get("code"), c.client, c.now);
+    if (!out) {
+        if (out.error() == common::Errc::not_found)
+            return html(200, code_page(token, c.expected, "That code was not accepted."));
+        return trouble();
+    }
+    switch (out->check) {
+        case store::CodeCheck::accepted: {
+            auto r = see_other("/read");
+            // A new session id at every login (no fixation); the pre-session cookie is done.
+            r.headers.push_back({"Set-Cookie", host_cookie(kSessionCookie, out->session_cookie)});
+            r.headers.push_back({"Set-Cookie", host_cookie(kPreCookie, "", {std::chrono::seconds(0), true})});
+            return r;
+        }
+        case store::CodeCheck::wrong:
+        case store::CodeCheck::no_code:
+            return html(200, code_page(token, c.expected, "That code was not accepted. Check it, or ask for a new one."));
+        case store::CodeCheck::exhausted:
+            return html(429, code_page(token, c.expected,
+                                       "This code is locked after too many wrong tries. Ask for a new code."));
+        case store::CodeCheck::locked:
+        case store::CodeCheck::capped:
+            // Locked for short codes only: a new code requested now is a long one, sent to the
+            // message's address, and works at once (anyone with the link cannot lock the
+            // recipient out; see docs/operations.md "One-time codes").
+            return html(429, code_page(token, c.expected,
+                                       "Too many wrong codes were entered for this message, so short codes no "
+                                       "longer work for now. Ask for a new code: it will be a longer one, sent "
+                                       "to the address this message was for, and it works at once."));
+    }
+    return trouble();
+}
+
+// GET /read
+HttpResponse show_message(Call& c) {
+    const auto& s = *c.session;
+    (void)c.service.record(s, store::escrow_event::viewed, c.client, "", c.now);
+    MessagePage mp;
+    mp.view = &*c.view;
+    if (!c.view->html.empty()) {
+        auto clean = sanitize_html(c.view->html);
+        mp.safe_html = std::move(clean.html);
+        mp.blocked_images = clean.report.blocked_images;
+        inline_images(mp.safe_html, *c.view);
+        if (clean.report.refused) mp.notice = "The formatted version of this message is too complex to show safely; "
+                                              "its plain text is shown instead.";
+    }
+    mp.csrf = s.csrf;
+    mp.expires = s.record.expires;
+    mp.can_reply = !s.record.sender.empty();
+    if (c.req.query == "sent=1") mp.notice = "Your reply was sent.";
+    return html(200, message_page(mp));
+}
+
+// GET /read/att/N: never rendered by the browser, a download whatever the part claimed to be.
+HttpResponse attachment(Call& c) {
+    std::string_view n = c.capture;
+    std::size_t index = 0;
+    auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), index);
+    if (ec != std::errc() || p != n.data() + n.size() || index >= c.view->attachments.size())
+        return page(404, "Not found", "There is no such attachment.");
+    const auto& a = c.view->attachments[index];
+    (void)c.service.record(*c.session, store::escrow_event::attachment_downloaded, c.client, a.filename, c.now);
+    HttpResponse r;
+    r.status = 200;
+    r.headers.push_back({"Content-Type", "application/octet-stream"});
+    r.headers.push_back({"Content-Disposition", content_disposition(a.filename)});
+    r.headers.push_back({"Content-Security-Policy", "default-src 'none'; sandbox"});
+    r.body = a.data;
+    return r;
+}
+
+// POST /read/reply
+HttpResponse send_reply(Call& c) {
+    escrow::ReplyInput in;
+    in.text = c.form.get("text");
+    for (auto& f : c.form.files) {
+        if (f.data.empty()) continue;  // an empty file input
+        message::Attachment a;
+        a.filename = message::sanitize_filename(f.filename);
+        a.content_type = f.content_type.empty() ? "application/octet-stream" : lower(f.content_type);
+        a.data = std::move(f.data);
+        in.attachments.push_back(std::move(a));
+    }
+    if (in.text.empty() && in.attachments.empty()) return page(400, "Empty reply", "Write a reply or attach a file.");
+    auto q = c.service.reply(*c.session, in, c.client, c.now);
+    if (!q) {
+        if (q.error() == common::Errc::too_large) return reply_too_large(c.settings.max_reply_size);
+        if (q.error() == common::Errc::invalid_argument)
+            return page(400, "No reply possible", "This message has no address to reply to.");
+        return trouble();
+    }
+    if (q->limit.verdict != escrow::ReplyVerdict::allowed) return reply_refused(q->limit);
+    return see_other("/read?sent=1");
+}
+
+// POST /logout
+HttpResponse logout(Call& c) {
+    if (auto r = c.service.logout(*c.session, c.client, c.now); !r) return trouble();
+    auto r = page(200, "Signed out", "You are signed out. You can close this page.");
+    r.headers.push_back({"Set-Cookie", host_cookie(kSessionCookie, "", {std::chrono::seconds(0), true})});
+    return r;
+}
+
+// Every route: routing (Portal::route) and admission (Portal::admission) both read this table.
+constexpr Route kRoutes[] = {
+    {"GET", "/", Area::open, Body::none, home},
+    {"GET", "/m/{token}[/]", Area::link, Body::none, link_page},
+    {"POST", "/m/{token}/code", Area::link, Body::form, send_code},
+    {"POST", "/m/{token}/login", Area::link, Body::form, login},
+    {"GET", "/read", Area::session, Body::none, show_message},
+    {"GET", "/read/att/{rest}", Area::session, Body::none, attachment},
+    {"POST", "/read/reply", Area::session, Body::reply, send_reply},
+    {"POST", "/logout", Area::session, Body::form, logout},
+};
+
+// The path against a pattern: its capture ("" without one), or nullopt.
+std::optional<std::string_view> match(std::string_view pattern, std::string_view path) {
+    if (pattern.ends_with("[/]")) {
+        pattern.remove_suffix(3);
+        if (path.ends_with('/')) path.remove_suffix(1);
+    }
+    const auto open = pattern.find('{');
+    if (open == std::string_view::npos) {
+        if (pattern != path) return std::nullopt;
+        return std::string_view();
+    }
+    const auto close = pattern.find('}', open);
+    const auto prefix = pattern.substr(0, open), name = pattern.substr(open + 1, close - open - 1),
+               suffix = pattern.substr(close + 1);
+    if (path.size() < prefix.size() + suffix.size() || !path.starts_with(prefix) || !path.ends_with(suffix))
+        return std::nullopt;
+    const auto capture = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+    if (name == "token" && !is_token(capture)) return std::nullopt;
+    return capture;  // {rest}: anything, the handler reads it
+}
+
+struct Match {
+    const Route* route = nullptr;  // none for this method and path
+    std::string_view capture;
+};
+
+Match find_route(std::string_view method, std::string_view path) {
+    if (method == "HEAD") method = "GET";
+    for (const auto& r : kRoutes)
+        if (r.method == method)
+            if (auto capture = match(r.pattern, path)) return {&r, *capture};
+    return {};
+}
+
+// A route's path exactly, or a path below the first segment of a route that has more ("/m/...",
+// "/read/..."), is in that route's area; any other path is open.
+Area area_of(std::string_view path) {
+    for (const auto& r : kRoutes)
+        if (match(r.pattern, path)) return r.area;
+    for (const auto& r : kRoutes)
+        if (auto second = r.pattern.find('/', 1);
+            second != std::string_view::npos && path.starts_with(r.pattern.substr(0, second + 1)))
+            return r.area;
+    return Area::open;
+}
+
+// The body rule of a request's route; an unknown POST is read as a form (and answered 404).
+Body body_of(const HttpRequest& req) {
+    if (auto m = find_route(req.method, req.path); m.route) return m.route->body;
+    return req.method == "POST" ? Body::form : Body::none;
+}
+
+// ---- the areas ----
+
+HttpResponse enter_link(Call& c, Match m) {
+    if (!m.route) {
+        // The link and its action are checked before the method: 404, or 405 naming the methods it has.
+        std::string allow;
+        for (const auto& r : kRoutes)
+            if (r.area == Area::link && match(r.pattern, c.req.path))
+                allow += std::string(allow.empty() ? "" : ", ") + (r.method == "GET" ? "GET, HEAD" : std::string(r.method));
+        if (allow.empty()) return link_not_valid();
+        auto r = not_allowed();
+        r.headers.push_back({"Allow", allow});
+        return r;
+    }
+    c.pre = cookie(c.req, kPreCookie);
+    if (m.route->body != Body::none) {
+        // The forms before sign-in are a token and a code: a large body is not one of them.
+        if (c.req.body.size() > body_limit(m.route->body, c.settings)) return too_large(m.route->body, c.settings);
+        auto form = read_form(c.req, m.route->body == Body::reply);
+        if (!form) return page(400, "Bad request", "The form could not be read.");
+        c.form = std::move(*form);
+        const std::string token(c.capture);
+        c.expected = is_token(c.pre) ? c.service.pre_login_csrf(c.pre, token) : std::string();
+        if (c.expected.empty() || !constant_time_equal(c.form.get("csrf"), c.expected))
+            return page(403, "Request refused", "This form has expired. Open the link in your email again.");
+    }
+    return m.route->handler(c);
+}
+
+HttpResponse enter_session(Call& c, Match m) {
+    auto s = c.service.session(cookie(c.req, kSessionCookie), c.now);
+    if (!s) {
+        if (s.error() != common::Errc::not_found) return trouble();
+        return signed_out();
+    }
+    c.session = std::move(*s);
+    if (c.req.method == "POST") {
+        // For multipart bodies the token is a form field like any other.
+        auto form = read_form(c.req, m.route && m.route->body == Body::reply);
+        if (!form) return page(400, "Bad request", "The form could not be read.");
+        c.form = std::move(*form);
+        if (!constant_time_equal(c.form.get("csrf"), c.session->csrf))
+            return page(403, "Request refused", "This form has expired. Reload the page and try again.");
+        return m.route ? m.route->handler(c) : not_found();
+    }
+    if (c.req.method != "GET" && c.req.method != "HEAD") return not_allowed();
+    auto raw = c.service.read(*c.session);
+    if (!raw) return trouble();
+    auto view = message::parse_message(*raw);
+    if (!view) return page(500, "Message unreadable", "The message could not be displayed.");
+    c.view = std::move(*view);
+    return m.route ? m.route->handler(c) : not_found();
+}
+
 }  // namespace
 
 std::string origin_of(std::string_view url) {
@@ -226,7 +553,7 @@ Portal::Portal(escrow::EscrowService& service, boost::asio::thread_pool& pool, P
     : service_(service), pool_(pool), settings_(std::move(settings)) {}
 
 void Portal::admit(HttpRequest req, Admit admit) {
-    if (req.method != "POST" || req.path != "/read/reply") {
+    if (body_of(req) != Body::reply) {
         admit(admission(req, std::chrono::system_clock::now()));
         return;
     }
@@ -245,13 +572,10 @@ void Portal::admit(HttpRequest req, Admit admit) {
 Admission Portal::admission(const HttpRequest& req, TimePoint now) {
     if (req.method != "POST") return {std::nullopt, 0};  // GET and HEAD carry no body here
     if (!same_origin(req, settings_.origin)) return {foreign_origin(), 0};
-    const bool reply = req.path == "/read/reply";
-    const std::size_t limit = reply ? settings_.max_reply_size + kReplyFraming : settings_.max_form_size;
-    if (auto n = declared_length(req); n && *n > limit)
-        return {reply ? reply_too_large(settings_.max_reply_size)
-                      : page(413, "Request too large", "This form cannot be that large."),
-                0};
-    if (!reply) return {std::nullopt, limit};
+    const Body body = body_of(req);
+    const std::size_t limit = body_limit(body, settings_);
+    if (auto n = declared_length(req); n && *n > limit) return {too_large(body, settings_), 0};
+    if (body != Body::reply) return {std::nullopt, limit};
     // The reply's body (files) is read only for a live session with room in its reply limits.
     auto s = service_.session(cookie(req, kSessionCookie), now);
     if (!s) return {s.error() == common::Errc::not_found ? signed_out() : trouble(), 0};
@@ -275,195 +599,16 @@ void Portal::handle(HttpRequest req, Respond respond) {
 }
 
 HttpResponse Portal::route(const HttpRequest& req, TimePoint now) {
-    const std::string& path = req.path;
-    const bool get = req.method == "GET" || req.method == "HEAD";
-    const bool post = req.method == "POST";
-    const auto client = client_of(req);
-
     // Every POST: from the portal's own pages (admission() checked it too, before the body).
-    if (post && !same_origin(req, settings_.origin)) return foreign_origin();
-
-    if (path == "/" && get)
-        return page(200, "Secure message portal", "Open the link in the email you received to read your secure message.");
-
-    // ---- before login: /m/TOKEN, /m/TOKEN/code, /m/TOKEN/login ----
-    if (path.rfind("/m/", 0) == 0) {
-        std::string rest = path.substr(3);
-        std::string action;
-        if (auto slash = rest.find('/'); slash != std::string::npos) {
-            action = rest.substr(slash + 1);
-            rest.resize(slash);
-        }
-        const std::string& token = rest;
-        if (!is_token(token) || (action != "" && action != "code" && action != "login"))
-            return page(404, "Link not valid", "This link is not valid. Check that it was copied completely.");
-        if ((action.empty() && !get) || (!action.empty() && !post)) {
-            auto r = page(405, "Not allowed", "This request is not allowed here.");
-            r.headers.push_back({"Allow", action.empty() ? "GET, HEAD" : "POST"});
-            return r;
-        }
-
-        std::string pre = cookie(req, kPreCookie);
-        if (action.empty()) {
-            auto info = service_.open_link(token, client, now);
-            if (!info) {
-                if (info.error() == common::Errc::not_found)
-                    return page(404, "Link not valid", "This link is not valid. Check that it was copied completely.");
-                return trouble();
-            }
-            if (info->state != store::EscrowState::active || now >= info->expires)
-                return page(410, "Message no longer available",
-                            "This message has expired or was withdrawn by its sender. Ask the sender to send it again.");
-            if (auto s = service_.session(cookie(req, kSessionCookie), now); s && s->record.id == info->escrow_id)
-                return see_other("/read");
-            bool fresh = !is_token(pre);
-            if (fresh) pre = escrow::EscrowService::random_token();
-            auto r = html(200, landing_page(token, info->sender_name, info->expires,
-                                            service_.pre_login_csrf(pre, token), info->locked));
-            if (fresh) r.headers.push_back({"Set-Cookie", host_cookie(kPreCookie, pre, {std::chrono::seconds(3600)})});
-            return r;
-        }
-
-        // The forms before sign-in are a token and a code: a large body is not one of them.
-        if (req.body.size() > settings_.max_form_size)
-            return page(413, "Request too large", "This form cannot be that large.");
-        auto form = read_form(req, false);
-        if (!form) return page(400, "Bad request", "The form could not be read.");
-        const std::string expected = is_token(pre) ? service_.pre_login_csrf(pre, token) : std::string();
-        if (expected.empty() || !constant_time_equal(form->get("csrf"), expected))
-            return page(403, "Request refused", "This form has expired. Open the link in your email again.");
-
-        if (action == "code") {
-            auto sent = service_.request_code(token, client, now);
-            if (!sent) return trouble();
-            // The same page whether a code was sent, the limit was reached or the link is unknown.
-            return html(200, code_page(token, expected,
-                                       "If this link is valid, a one-time code is on its way to the address the "
-                                       "message was sent to."));
-        }
-        // action == "login"
-        auto out = service_.login(token, form->get("code"), client, now);
-        if (!out) {
-            if (out.error() == common::Errc::not_found)
-                return html(200, code_page(token, expected, "That code was not accepted."));
-            return trouble();
-        }
-        switch (out->check) {
-            case store::CodeCheck::accepted: {
-                auto r = see_other("/read");
-                // A new session id at every login (no fixation); the pre-session cookie is done.
-                r.headers.push_back({"Set-Cookie", host_cookie(kSessionCookie, out->session_cookie)});
-                r.headers.push_back({"Set-Cookie", host_cookie(kPreCookie, "", {std::chrono::seconds(0), true})});
-                return r;
-            }
-            case store::CodeCheck::wrong:
-            case store::CodeCheck::no_code:
-                return html(200, code_page(token, expected, "That code was not accepted. Check it, or ask for a new one."));
-            case store::CodeCheck::exhausted:
-                return html(429, code_page(token, expected,
-                                           "This code is locked after too many wrong tries. Ask for a new code."));
-            case store::CodeCheck::locked:
-            case store::CodeCheck::capped:
-                // Locked for short codes only: a new code requested now is a long one, sent to the
-                // message's address, and works at once (anyone with the link cannot lock the
-                // recipient out; see docs/operations.md "One-time codes").
-                return html(429, code_page(token, expected,
-                                           "Too many wrong codes were entered for this message, so short codes no "
-                                           "longer work for now. Ask for a new code: it will be a longer one, sent "
-                                           "to the address this message was for, and it works at once."));
-        }
-        return trouble();
+    if (req.method == "POST" && !same_origin(req, settings_.origin)) return foreign_origin();
+    const auto m = find_route(req.method, req.path);
+    Call call{service_, settings_, req, now, client_of(req), m.capture};
+    switch (area_of(req.path)) {
+        case Area::link: return enter_link(call, m);
+        case Area::session: return enter_session(call, m);
+        case Area::open: break;
     }
-
-    // ---- after login ----
-    if (path == "/read" || path.rfind("/read/", 0) == 0 || path == "/logout") {
-        auto s = service_.session(cookie(req, kSessionCookie), now);
-        if (!s) {
-            if (s.error() != common::Errc::not_found) return trouble();
-            return signed_out();
-        }
-        if (post) {
-            // For multipart bodies the token is a form field like any other.
-            auto form = read_form(req, path == "/read/reply");
-            if (!form) return page(400, "Bad request", "The form could not be read.");
-            if (!constant_time_equal(form->get("csrf"), s->csrf))
-                return page(403, "Request refused", "This form has expired. Reload the page and try again.");
-            if (path == "/logout") {
-                if (auto r = service_.logout(*s, client, now); !r) return trouble();
-                auto r = page(200, "Signed out", "You are signed out. You can close this page.");
-                r.headers.push_back({"Set-Cookie", host_cookie(kSessionCookie, "", {std::chrono::seconds(0), true})});
-                return r;
-            }
-            if (path == "/read/reply") {
-                escrow::ReplyInput in;
-                in.text = form->get("text");
-                for (auto& f : form->files) {
-                    if (f.data.empty()) continue;  // an empty file input
-                    message::Attachment a;
-                    a.filename = message::sanitize_filename(f.filename);
-                    a.content_type = f.content_type.empty() ? "application/octet-stream" : lower(f.content_type);
-                    a.data = std::move(f.data);
-                    in.attachments.push_back(std::move(a));
-                }
-                if (in.text.empty() && in.attachments.empty())
-                    return page(400, "Empty reply", "Write a reply or attach a file.");
-                auto q = service_.reply(*s, in, client, now);
-                if (!q) {
-                    if (q.error() == common::Errc::too_large) return reply_too_large(settings_.max_reply_size);
-                    if (q.error() == common::Errc::invalid_argument)
-                        return page(400, "No reply possible", "This message has no address to reply to.");
-                    return trouble();
-                }
-                if (q->limit.verdict != escrow::ReplyVerdict::allowed) return reply_refused(q->limit);
-                return see_other("/read?sent=1");
-            }
-            return page(404, "Not found", "There is nothing here.");
-        }
-        if (!get) return page(405, "Not allowed", "This request is not allowed here.");
-
-        auto raw = service_.read(*s);
-        if (!raw) return trouble();
-        auto view = message::parse_message(*raw);
-        if (!view) return page(500, "Message unreadable", "The message could not be displayed.");
-
-        if (path.rfind("/read/att/", 0) == 0) {
-            std::string_view n = std::string_view(path).substr(10);
-            std::size_t index = 0;
-            auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), index);
-            if (ec != std::errc() || p != n.data() + n.size() || index >= view->attachments.size())
-                return page(404, "Not found", "There is no such attachment.");
-            const auto& a = view->attachments[index];
-            (void)service_.record(*s, store::escrow_event::attachment_downloaded, client, a.filename, now);
-            HttpResponse r;
-            r.status = 200;
-            // Never rendered by the browser: a download, whatever the part claimed to be.
-            r.headers.push_back({"Content-Type", "application/octet-stream"});
-            r.headers.push_back({"Content-Disposition", content_disposition(a.filename)});
-            r.headers.push_back({"Content-Security-Policy", "default-src 'none'; sandbox"});
-            r.body = a.data;
-            return r;
-        }
-        if (path != "/read") return page(404, "Not found", "There is nothing here.");
-
-        (void)service_.record(*s, store::escrow_event::viewed, client, "", now);
-        MessagePage mp;
-        mp.view = &*view;
-        if (!view->html.empty()) {
-            auto clean = sanitize_html(view->html);
-            mp.safe_html = std::move(clean.html);
-            mp.blocked_images = clean.report.blocked_images;
-            inline_images(mp.safe_html, *view);
-            if (clean.report.refused) mp.notice = "The formatted version of this message is too complex to show safely; "
-                                                  "its plain text is shown instead.";
-        }
-        mp.csrf = s->csrf;
-        mp.expires = s->record.expires;
-        mp.can_reply = !s->record.sender.empty();
-        if (req.query == "sent=1") mp.notice = "Your reply was sent.";
-        return html(200, message_page(mp));
-    }
-
-    return page(404, "Not found", "There is nothing here.");
+    return m.route ? m.route->handler(call) : not_found();
 }
 
 }  // namespace mailward::portal

@@ -18,18 +18,14 @@ Result<void> lease_in(Db& db, TimePoint now, std::size_t limit, const std::strin
     std::vector<std::string> ids;
     {
         // Walks recipients_due (state, next_attempt): the earliest due recipients first.
-        auto st = db.prepare(
-            "SELECT DISTINCT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id"
-            " WHERE r.state = 'queued' AND r.next_attempt <= ?1"
-            " AND (m.lease_until IS NULL OR m.lease_until < ?1) LIMIT ?2");
+        auto st = db.prepare(std::string(kSelectMessageIds) +
+                             " WHERE r.state = 'queued' AND r.next_attempt <= ?1"
+                             " AND (m.lease_until IS NULL OR m.lease_until < ?1) LIMIT ?2");
         if (!st) return st.error();
         st->bind(1, to_ms(now)).bind(2, static_cast<std::int64_t>(limit));
-        for (;;) {
-            auto row = st->step();
-            if (!row) return row.error();
-            if (!*row) break;
-            ids.push_back(st->text(0));
-        }
+        auto r = read_ids(*st);
+        if (!r) return r.error();
+        ids = std::move(*r);
     }
     out.reserve(ids.size());
     for (const auto& id : ids) {

@@ -109,17 +109,6 @@ Result<EscrowRecord> select_one(Db& db, std::string_view sql, const std::string&
     return read_record(*st);
 }
 
-Result<std::vector<std::string>> read_ids(Stmt& st) {
-    std::vector<std::string> out;
-    for (;;) {
-        auto row = st.step();
-        if (!row) return row.error();
-        if (!*row) break;
-        out.push_back(st.text(0));
-    }
-    return out;
-}
-
 // The audit rows one transaction appended, for the sink once it has committed.
 using Appended = std::vector<EscrowAuditEntry>;
 
@@ -228,9 +217,8 @@ Result<std::vector<Envelope>> SqliteEscrowStore::awaiting_seal(std::size_t limit
     if (!tx) return tx.error();
     std::vector<std::string> ids;
     {
-        auto st = conn_.db.prepare(
-            "SELECT DISTINCT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id"
-            " WHERE r.state = 'awaiting_escrow' ORDER BY m.received_at LIMIT ?1");
+        auto st = conn_.db.prepare(std::string(kSelectMessageIds) +
+                                   " WHERE r.state = 'awaiting_escrow' ORDER BY m.received_at LIMIT ?1");
         if (!st) return st.error();
         st->bind(1, static_cast<std::int64_t>(limit));
         auto r = read_ids(*st);

@@ -40,6 +40,12 @@ std::string domain_of(std::string_view address);
 
 // Reads one envelope with all its recipients; the caller holds the connection and a transaction.
 Result<Envelope> read_envelope(Db& db, const std::string& id);
+// The ids of the messages with a recipient the caller's WHERE picks (r the recipient, m its
+// message); read with read_ids, then each with read_envelope.
+inline constexpr const char* kSelectMessageIds =
+    "SELECT DISTINCT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id";
+// Every row's first column as text.
+Result<std::vector<std::string>> read_ids(Stmt& st);
 // Inserts msg (envelope, body, recipients); sets received_at when default and size from the body.
 // spooled: the body is in the spool there (msg.body is then not used; size is its length).
 // The caller holds a write transaction (the writer's batch, or a job in it).

@@ -53,64 +53,93 @@ Result<std::vector<QueueEntry>> SqliteQueueStore::list() {
     return out;
 }
 
-Result<Envelope> read_envelope(Db& db, const std::string& id) {
+namespace {
 
+// A messages row, selected with kEnvelopeColumns: the envelope without its recipients.
+constexpr const char* kEnvelopeColumns =
+    "id, sender, body_type, smtputf8, requiretls, ret, envid, auth_user, client_address, client_helo, sender_mode,"
+    " received_at, size";
+
+Result<Envelope> read_envelope_row(const Stmt& st, const std::string& id) {
+    auto body_type = decode_body_type(st.text(2));
+    auto ret = decode_ret(st.text(5));
+    if (!body_type || !ret) {
+        spdlog::error("store: message {} has an unknown body_type '{}' or ret '{}'", id, st.text(2), st.text(5));
+        return common::Errc::corrupt;
+    }
+    Envelope e;
+    e.id = st.text(0);
+    e.sender = st.text(1);
+    e.body_type = *body_type;
+    e.smtputf8 = st.int64(3) != 0;
+    e.requiretls = st.int64(4) != 0;
+    e.ret = *ret;
+    e.envid = st.text(6);
+    e.auth_user = st.text(7);
+    e.client_address = st.text(8);
+    e.client_helo = st.text(9);
+    e.sender_mode = st.text(10);
+    e.received_at = from_ms(st.int64(11));
+    e.size = static_cast<std::uint64_t>(st.int64(12));
+    return e;
+}
+
+// A recipients row, selected with kRecipientColumns (of message id).
+constexpr const char* kRecipientColumns = "address, orcpt, notify, state, attempts, next_attempt, last_error";
+
+Result<Recipient> read_recipient_row(const Stmt& st, const std::string& id) {
+    auto state = decode_state(st.text(3));
+    if (!state) {
+        spdlog::error("store: message {} has a recipient in unknown state '{}'", id, st.text(3));
+        return common::Errc::corrupt;
+    }
+    Recipient r;
+    r.address = st.text(0);
+    r.orcpt = st.text(1);
+    r.notify = static_cast<unsigned>(st.int64(2));
+    r.state = *state;
+    r.attempts = static_cast<int>(st.int64(4));
+    r.next_attempt = from_ms(st.int64(5));
+    r.last_error = st.text(6);
+    return r;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> read_ids(Stmt& st) {
+    std::vector<std::string> out;
+    for (;;) {
+        auto row = st.step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back(st.text(0));
+    }
+    return out;
+}
+
+Result<Envelope> read_envelope(Db& db, const std::string& id) {
     Envelope e;
     {
-        auto st = db.prepare(
-            "SELECT id, sender, body_type, smtputf8, requiretls, ret, envid, auth_user,"
-            " client_address, client_helo, sender_mode, received_at, size"
-            " FROM messages WHERE id = ?1");
+        auto st = db.prepare(std::string("SELECT ") + kEnvelopeColumns + " FROM messages WHERE id = ?1");
         if (!st) return st.error();
         st->bind(1, id);
         auto row = st->step();
         if (!row) return row.error();
         if (!*row) return common::Errc::not_found;
-        auto body_type = decode_body_type(st->text(2));
-        auto ret = decode_ret(st->text(5));
-        if (!body_type || !ret) {
-            spdlog::error("store: message {} has an unknown body_type '{}' or ret '{}'", id,
-                          st->text(2), st->text(5));
-            return common::Errc::corrupt;
-        }
-        e.id = st->text(0);
-        e.sender = st->text(1);
-        e.body_type = *body_type;
-        e.smtputf8 = st->int64(3) != 0;
-        e.requiretls = st->int64(4) != 0;
-        e.ret = *ret;
-        e.envid = st->text(6);
-        e.auth_user = st->text(7);
-        e.client_address = st->text(8);
-        e.client_helo = st->text(9);
-        e.sender_mode = st->text(10);
-        e.received_at = from_ms(st->int64(11));
-        e.size = static_cast<std::uint64_t>(st->int64(12));
+        auto env = read_envelope_row(*st, id);
+        if (!env) return env.error();
+        e = std::move(*env);
     }
-    auto st = db.prepare(
-        "SELECT address, orcpt, notify, state, attempts, next_attempt, last_error"
-        " FROM recipients WHERE message_id = ?1 ORDER BY idx");
+    auto st = db.prepare(std::string("SELECT ") + kRecipientColumns + " FROM recipients WHERE message_id = ?1 ORDER BY idx");
     if (!st) return st.error();
     st->bind(1, id);
     for (;;) {
         auto row = st->step();
         if (!row) return row.error();
         if (!*row) break;
-        auto state = decode_state(st->text(3));
-        if (!state) {
-            spdlog::error("store: message {} has a recipient in unknown state '{}'", id,
-                          st->text(3));
-            return common::Errc::corrupt;
-        }
-        Recipient r;
-        r.address = st->text(0);
-        r.orcpt = st->text(1);
-        r.notify = static_cast<unsigned>(st->int64(2));
-        r.state = *state;
-        r.attempts = static_cast<int>(st->int64(4));
-        r.next_attempt = from_ms(st->int64(5));
-        r.last_error = st->text(6);
-        e.recipients.push_back(std::move(r));
+        auto r = read_recipient_row(*st, id);
+        if (!r) return r.error();
+        e.recipients.push_back(std::move(*r));
     }
     return e;
 }
