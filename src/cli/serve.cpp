@@ -8,16 +8,14 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <functional>
 #include <thread>
 
 #include "cli/cli.hpp"
 #include "common/fsutil.hpp"
 #include "common/log.hpp"
-#include "common/metrics.hpp"
+#include "common/metrics_file.hpp"
 #include "delivery/engine.hpp"
 #include "dns/resolver.hpp"
 #include "policy/mta_sts_cache_file.hpp"
@@ -160,18 +158,8 @@ void run_serve(const Options& opts) {
     spdlog::info("escrow portal on {} ({})", cfg.escrow.listen, cfg.escrow.url);
 
     // Counters for scrapers (docs/operations.md): data_dir/metrics.prom, every 5 s and at exit.
-    const auto metrics_file = cfg.server.data_dir / "metrics.prom";
-    auto write_metrics = [metrics_file] { (void)common::write_file_atomic(metrics_file, common::metrics::render(), 0644); };
-    boost::asio::steady_timer metrics_timer(io);
-    std::function<void()> schedule_metrics = [&] {
-        metrics_timer.expires_after(std::chrono::seconds(5));
-        metrics_timer.async_wait([&](const boost::system::error_code& ec) {
-            if (ec) return;
-            write_metrics();
-            schedule_metrics();
-        });
-    };
-    schedule_metrics();
+    common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics.prom");
+    metrics_file.start();
 
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -182,7 +170,7 @@ void run_serve(const Options& opts) {
         escrow_sweeper.stop();
         engine.stop();
         sts_pool.stop();
-        metrics_timer.cancel();
+        metrics_file.stop();
         io.stop();
     });
     spdlog::info("mailward serving as {} (data in {})", cfg.server.hostname, cfg.server.data_dir.string());
@@ -194,7 +182,7 @@ void run_serve(const Options& opts) {
     for (auto& t : threads) t.join();
     escrow_pool.join();
     (*store)->close();
-    write_metrics();
+    metrics_file.write();
     spdlog::info("stopped");
 }
 
