@@ -1,42 +1,33 @@
-// `mailward serve [-c FILE]`: prepares data_dir (certificate and master key made on first start
-// with 0600), opens the store, starts the submission listeners, delivery, the escrow sealer and
-// lifecycle sweep, and the recipients' portal; runs until SIGINT/SIGTERM.
-#include <sodium.h>
+// `mailward serve [-c FILE]`: the root that composes. Prepares data_dir (certificate and master
+// key made on first start with 0600), opens the store, builds the parts from the config and wires
+// them: the submission listeners, delivery (with the prober, MTA-STS and the preload list), the
+// escrow sweeper (sealer and lifecycle sweep) and the recipients' portal; runs until SIGINT/SIGTERM.
+// The logic lives in the parts' own libraries; this file holds none.
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <atomic>
-#include <cstdio>
-#include <functional>
-#include <nlohmann/json.hpp>
-#include <optional>
 #include <thread>
 
 #include "cli/cli.hpp"
 #include "common/fsutil.hpp"
 #include "common/log.hpp"
-#include "common/metrics.hpp"
+#include "common/metrics_file.hpp"
 #include "delivery/engine.hpp"
 #include "dns/resolver.hpp"
 #include "policy/mta_sts_cache_file.hpp"
 #include "policy/mta_sts_fetch.hpp"
-#include "common/blocking.hpp"
 #include "escrow/keys.hpp"
 #include "escrow/anchor.hpp"
 #include "escrow/service.hpp"
+#include "escrow/sweeper.hpp"
 #include "portal/app.hpp"
 #include "portal/web_server.hpp"
 #include "probe/probe.hpp"
+#include "probe/verdict.hpp"
 #include "server/server.hpp"
 #include "store/store.hpp"
 #include "tls/certs.hpp"
@@ -45,94 +36,6 @@
 
 namespace mailward::cli {
 namespace {
-
-void ensure_master_key(const std::filesystem::path& path) {
-    std::error_code ec;
-    if (std::filesystem::exists(path, ec)) {
-        // The key that wraps every escrowed message's key: nobody but mailward's user may read it.
-        struct stat st {};
-        if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-            char mode[8];
-            std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-            throw Failure(path.string() + ": master key has mode " + mode +
-                              "; it must not be readable by group or others (chmod 600)",
-                          1);
-        }
-        auto key = common::read_file(path);
-        if (!key) throw Failure(path.string() + ": cannot read master key", 1);
-        if (key->size() != 32) throw Failure(path.string() + ": master key must be 32 bytes, found " +
-                                             std::to_string(key->size()), 1);
-        return;
-    }
-    if (sodium_init() < 0) throw Failure("libsodium failed to initialise", 1);
-    std::string key(32, '\0');
-    randombytes_buf(key.data(), key.size());
-    if (auto r = common::write_file_atomic(path, key, 0600); !r) {
-        throw Failure(path.string() + ": cannot create master key: " + r.error().message(), 1);
-    }
-    spdlog::info("created master key {} (0600)", path.string());
-}
-
-// The engine's prober: every MX probed; the level every host that answered meets, with per-address
-// evidence. A host that could not be reached is not evidence either way (it stays unknown).
-boost::asio::awaitable<delivery::ProbeVerdict> probe_for_engine(dns::Resolver* resolver, tls::ClientContext ctx,
-                                                                probe::ProbeOptions po, std::string domain) {
-    auto rep = co_await probe::probe_domain(*resolver, ctx, domain, po);
-    delivery::ProbeVerdict v;
-    std::optional<tls::Level> weakest;
-    std::string weakest_host;
-    for (const auto& h : rep.hosts) {
-        if (!h.connected) continue;
-        store::MxEvidence e;
-        e.host = h.host;
-        e.address = h.address;
-        e.level = std::string(tls::to_string(h.level));
-        e.starttls = h.starttls_offered;
-        e.protocol = h.tls.protocol;
-        e.cipher = h.tls.cipher;
-        e.chain_valid = h.tls.chain_valid;
-        e.name_matched = h.tls.name_matched;
-        e.spki_sha256 = h.tls.spki_sha256;
-        e.dane_matched = h.tls.dane_matched;
-        e.seen_at = std::chrono::system_clock::now();
-        v.evidence.push_back(std::move(e));
-        if (!weakest || h.level < *weakest) {
-            weakest = h.level;
-            weakest_host = h.host + " [" + h.address + "]";
-        }
-    }
-    v.ok = rep.error.empty() && weakest.has_value();
-    v.level = weakest.value_or(tls::Level::none);
-    nlohmann::json report = {{"verdict", tls::to_string(v.level)},
-                             {"weakest", weakest_host},
-                             {"hosts", rep.hosts.size()},
-                             {"answered", v.evidence.size()},
-                             {"error", rep.error}};
-    v.report = report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    co_return v;
-}
-
-std::atomic<bool> escrow_stopping{false};
-
-// Seals what waits for escrow every second and sweeps expiry and purge every minute, on the pool.
-boost::asio::awaitable<void> escrow_loop(escrow::EscrowService& svc, boost::asio::thread_pool& pool) {
-    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-    auto last_sweep = std::chrono::steady_clock::time_point{};
-    while (!escrow_stopping) {
-        auto seal = [&svc] { return svc.seal_pending(std::chrono::system_clock::now()); };
-        if (auto n = co_await common::run_blocking<Result<std::size_t>>(pool, seal); !n)
-            spdlog::error("escrow: sealing failed: {}", n.error().message());
-        if (std::chrono::steady_clock::now() - last_sweep >= std::chrono::minutes(1)) {
-            auto sweep = [&svc] { return svc.sweep(std::chrono::system_clock::now()); };
-            if (auto n = co_await common::run_blocking<Result<std::size_t>>(pool, sweep); !n)
-                spdlog::error("escrow: expiry sweep failed: {}", n.error().message());
-            last_sweep = std::chrono::steady_clock::now();
-        }
-        timer.expires_after(std::chrono::seconds(1));
-        auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-        if (ec) break;
-    }
-}
 
 void run_serve(const Options& opts) {
     config::Config cfg = load_config(opts);
@@ -154,8 +57,10 @@ void run_serve(const Options& opts) {
     }
     const auto master_key_path = config::in_data_dir(
         cfg, cfg.escrow.master_key_file.empty() ? std::filesystem::path("master.key") : cfg.escrow.master_key_file);
-    ensure_master_key(master_key_path);
     std::string key_error;
+    auto made_key = escrow::ensure_master_key_file(master_key_path, key_error);
+    if (!made_key) throw Failure(key_error, 1);
+    if (*made_key) spdlog::info("created master key {} (0600)", master_key_path.string());
     auto master_key = escrow::MasterKeyHolder::load(master_key_path, key_error);
     if (!master_key) throw Failure(key_error);
 
@@ -206,11 +111,7 @@ void run_serve(const Options& opts) {
     po.dane = cfg.policy.dane;
     po.timeouts.connect = cfg.delivery.connect_timeout;
     po.timeouts.greeting = po.timeouts.command = std::chrono::seconds(60);
-    dns::Resolver* res = resolver->get();
-    tls::ClientContext probe_tls = *client_tls;
-    engine.set_prober([res, probe_tls, po](std::string domain) {
-        return probe_for_engine(res, probe_tls, po, std::move(domain));
-    });
+    engine.set_prober(probe::engine_prober(**resolver, *client_tls, po));
     server::SubmissionServer submission(cfg, **store, *tls_ctx);
     submission.set_on_queued([&engine] { engine.kick(); });
     std::string error;
@@ -235,7 +136,8 @@ void run_serve(const Options& opts) {
                       r.error().message());
     escrow::EscrowService escrow_service(**store, **master_key, es);
     escrow_service.set_on_queued([&engine] { engine.kick(); });
-    boost::asio::co_spawn(io, escrow_loop(escrow_service, escrow_pool), boost::asio::detached);
+    escrow::Sweeper escrow_sweeper(escrow_service, escrow_pool);
+    escrow_sweeper.start(io.get_executor());
     portal::PortalSettings ps{portal::origin_of(cfg.escrow.url), cfg.portal.max_form_size, cfg.portal.max_reply_size};
     if (ps.origin.empty()) throw Failure("escrow.url: not an https:// URL: " + cfg.escrow.url);
     portal::Portal portal_app(escrow_service, escrow_pool, ps);
@@ -256,18 +158,8 @@ void run_serve(const Options& opts) {
     spdlog::info("escrow portal on {} ({})", cfg.escrow.listen, cfg.escrow.url);
 
     // Counters for scrapers (docs/operations.md): data_dir/metrics.prom, every 5 s and at exit.
-    const auto metrics_file = cfg.server.data_dir / "metrics.prom";
-    auto write_metrics = [metrics_file] { (void)common::write_file_atomic(metrics_file, common::metrics::render(), 0644); };
-    boost::asio::steady_timer metrics_timer(io);
-    std::function<void()> schedule_metrics = [&] {
-        metrics_timer.expires_after(std::chrono::seconds(5));
-        metrics_timer.async_wait([&](const boost::system::error_code& ec) {
-            if (ec) return;
-            write_metrics();
-            schedule_metrics();
-        });
-    };
-    schedule_metrics();
+    common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics.prom");
+    metrics_file.start();
 
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -275,10 +167,10 @@ void run_serve(const Options& opts) {
         spdlog::info("signal {}: shutting down", sig);
         submission.stop();
         (*portal_server)->stop();
-        escrow_stopping = true;
+        escrow_sweeper.stop();
         engine.stop();
         sts_pool.stop();
-        metrics_timer.cancel();
+        metrics_file.stop();
         io.stop();
     });
     spdlog::info("mailward serving as {} (data in {})", cfg.server.hostname, cfg.server.data_dir.string());
@@ -290,7 +182,7 @@ void run_serve(const Options& opts) {
     for (auto& t : threads) t.join();
     escrow_pool.join();
     (*store)->close();
-    write_metrics();
+    metrics_file.write();
     spdlog::info("stopped");
 }
 

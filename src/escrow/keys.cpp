@@ -1,8 +1,11 @@
-// The escrow error category, SecretBytes, and MasterKeyHolder: master key file checks (size, type,
+// The escrow error category, SecretBytes, the master key file made on first start (0600), and
+// MasterKeyHolder: master key file checks (size, type,
 // mode, read through one descriptor so the checked file is the read file), subkey derivation with
 // crypto_kdf (BLAKE2b), and key wrapping with XChaCha20-Poly1305 (RFC 8439 AEAD with the 192-bit
 // nonce of draft-irtf-cfrg-xchacha; a random nonce per wrap is safe at that size).
 #include "escrow/keys.hpp"
+
+#include "common/fsutil.hpp"
 
 #include <fcntl.h>
 #include <sodium.h>
@@ -126,6 +129,44 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& o) noexcept {
         size_ = std::exchange(o.size_, 0);
     }
     return *this;
+}
+
+Result<bool> ensure_master_key_file(const std::filesystem::path& path, std::string& error) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) {
+        // The key that wraps every escrowed message's key: nobody but mailward's user may read it.
+        struct stat st {};
+        if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+            char mode[8];
+            std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+            error = path.string() + ": master key has mode " + mode +
+                    "; it must not be readable by group or others (chmod 600)";
+            return EscrowErrc::master_key_bad_mode;
+        }
+        auto key = common::read_file(path);
+        if (!key) {
+            error = path.string() + ": cannot read master key";
+            return EscrowErrc::master_key_unreadable;
+        }
+        if (key->size() != kMasterKeyBytes) {
+            error = path.string() + ": master key must be 32 bytes, found " + std::to_string(key->size());
+            return EscrowErrc::master_key_bad_size;
+        }
+        return false;
+    }
+    if (sodium_init() < 0) {
+        error = "libsodium failed to initialise";
+        return EscrowErrc::crypto_failure;
+    }
+    std::string key(kMasterKeyBytes, '\0');
+    randombytes_buf(key.data(), key.size());
+    auto written = common::write_file_atomic(path, key, 0600);
+    sodium_memzero(key.data(), key.size());
+    if (!written) {
+        error = path.string() + ": cannot create master key: " + written.error().message();
+        return Result<bool>(boost::system::in_place_error, written.error());
+    }
+    return true;
 }
 
 Result<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::load(const std::filesystem::path& path,

@@ -72,6 +72,12 @@ inline constexpr std::size_t kKeyIdBytes = 8;
 using KeyId = std::array<unsigned char, kKeyIdBytes>;
 std::string to_hex(const KeyId& id);
 
+// First start: when path does not exist, creates it with 32 random bytes and mode 0600 and returns
+// true. When it exists, refuses a file group or others may access, one that cannot be read and one
+// that is not 32 bytes (error is then one line naming the path), else returns false.
+// MasterKeyHolder::load checks the file again when it reads it.
+Result<bool> ensure_master_key_file(const std::filesystem::path& path, std::string& error);
+
 // Holds a key-encryption key and never hands it out. wrap/unwrap are const and keep no state, so
 // one holder may be shared by threads. The wrapped blob is self-describing (version, key id), so
 // a holder can tell "not my key" (unknown_key) from "altered" (tampered); aad must be the same on
