@@ -6,14 +6,12 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -151,13 +149,9 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
     if (!failed.empty() && body) {
         if (auto bounce = make_bounce(env, *body, failed, s.cfg.server.hostname, now)) {
             const std::string bounce_id = bounce->envelope.id;
-            auto submit = [&queue, &bounce]() {
-                std::promise<Result<void>> done;
-                auto f = done.get_future();
-                queue.submit(std::move(*bounce), [&done](Result<void> r) { done.set_value(r); });
-                return f.get();
-            };
-            auto r = co_await common::run_blocking<Result<void>>(s.blocking, submit);
+            // Durably queued by the store's writer; this coroutine waits without holding a thread.
+            auto submit = [&queue, &bounce](auto done) { queue.submit(std::move(*bounce), std::move(done)); };
+            auto r = co_await common::await_callback<Result<void>>(submit);
             if (!r) {
                 // No silent loss: without its bounce stored, the failure is not recorded either.
                 spdlog::error("delivery: {}: bounce could not be queued ({}); retrying later", id, r.error().message());
@@ -176,16 +170,10 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
     const std::string owner = s.owner;
     // Recorded by the store's writer together with other writes (one flush for many attempts);
     // this coroutine waits without holding a thread.
-    auto done = co_await asio::async_initiate<decltype(use_awaitable), void(Result<void>)>(
-        [&queue, &id, &owner, &updates](auto handler) {
-            auto ex = asio::get_associated_executor(handler);
-            auto work = asio::make_work_guard(ex);
-            auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            queue.complete_attempt_async(id, owner, updates, [h, ex, work](Result<void> r) {
-                asio::post(ex, [h, r]() mutable { std::move(*h)(r); });
-            });
-        },
-        use_awaitable);
+    auto record = [&queue, &id, &owner, &updates](auto done) {
+        queue.complete_attempt_async(id, owner, updates, std::move(done));
+    };
+    auto done = co_await common::await_callback<Result<void>>(record);
     if (!done) spdlog::error("delivery: {}: recording the attempt failed: {}", id, done.error().message());
     --s.in_flight;
     s.kicked = true;

@@ -1,12 +1,11 @@
 // DNS lookups the delivery engine needs (MX, A, AAAA, TLSA, TXT), each answer with its DNSSEC
 // status (secure / insecure / bogus, RFC 4033-4035). The interface is asynchronous (Asio
 // coroutines); the real implementation is libunbound (unbound_resolver.cpp), unit tests use
-// FakeResolver. Error classes: NXDOMAIN is permanent; SERVFAIL and timeouts are temporary.
+// FakeResolver (tests/support/fake_resolver.hpp). Error classes: NXDOMAIN is permanent; SERVFAIL and timeouts are temporary.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -90,23 +89,6 @@ public:
 // root anchor; else that file replaces it. On failure error says why (file, server).
 Result<std::unique_ptr<Resolver>> make_unbound_resolver(boost::asio::io_context& io, const config::DnsConfig& cfg,
                                                         std::string& error);
-
-// Answers from tables filled by the test; names not in a table give nxdomain.
-class FakeResolver : public Resolver {
-public:
-    std::map<std::string, Result<MxAnswer>> mx_answers;
-    std::map<std::string, Result<AddressAnswer>> a_answers;
-    std::map<std::string, Result<AddressAnswer>> aaaa_answers;
-    std::map<std::string, Result<TlsaAnswer>> tlsa_answers;
-    std::map<std::string, Result<TxtAnswer>> txt_answers;
-    std::vector<std::string> queries;  // "MX example.org", in order
-
-    boost::asio::awaitable<Result<MxAnswer>> mx(std::string domain) override;
-    boost::asio::awaitable<Result<AddressAnswer>> a(std::string host) override;
-    boost::asio::awaitable<Result<AddressAnswer>> aaaa(std::string host) override;
-    boost::asio::awaitable<Result<TlsaAnswer>> tlsa(std::string name) override;
-    boost::asio::awaitable<Result<TxtAnswer>> txt(std::string name) override;
-};
 
 }  // namespace mailward::dns
 

@@ -1,25 +1,22 @@
 // The libunbound resolver: validating (DNSSEC, RFC 4033-4035), asynchronous. libunbound runs its
 // own resolving thread (ub_ctx_async); its result pipe (ub_fd) is watched on the io_context and
-// ub_process() runs the callbacks, which hand each answer to the waiting coroutine by posting its
-// completion handler to that coroutine's executor. Each query has a deadline ([dns] timeout); a late
+// ub_process() runs the callbacks, which hand each answer to the waiting coroutine through its
+// common::await_callback completion (resumed on that coroutine's executor). Each query has a deadline ([dns] timeout); a late
 // query is cancelled (ub_cancel). Answers come from the network: rdata is decoded with bounds checks
 // (rdata.hpp). Configuration (forwarders, special-use names, anchors) is in unbound_config.cpp.
 // Destroy the resolver before its io_context; queries still waiting complete with shutting_down.
-#include <boost/asio/any_completion_handler.hpp>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <spdlog/spdlog.h>
 #include <unbound.h>
 
+#include "common/blocking.hpp"
 #include "config/config.hpp"
 #include "dns/rdata.hpp"
 #include "dns/resolver.hpp"
@@ -46,15 +43,14 @@ struct Raw {
 class UnboundResolver;
 
 // One query in flight. Every field is guarded by the resolver's mutex until `finished` is set and
-// the handler has been posted; after that only the waiting coroutine reads it.
+// `done` has been called; after that only the waiting coroutine reads it.
 struct Pending {
     UnboundResolver* owner = nullptr;
     int async_id = 0;
     bool finished = false;
     error_code ec;  // how it finished: ok (raw is the answer), timeout, servfail, shutting_down
     Raw raw;
-    asio::any_io_executor ex;  // the waiting coroutine's executor
-    std::optional<asio::any_completion_handler<void()>> handler;
+    std::function<void()> done;  // resumes the waiting coroutine (common::await_callback)
 };
 
 // Types a raw answer: every rdata through parse into (answer.*field); one malformed record fails all.
@@ -144,25 +140,15 @@ private:
         }
     };
 
-    // Stores the waiting coroutine's handler in p, or posts it at once if p has finished already.
-    struct WaitInit {
-        UnboundResolver* self;
-        std::shared_ptr<Pending> p;
-        template <class Handler>
-        void operator()(Handler&& h) const {
-            auto ex = asio::get_associated_executor(h, self->fd_.get_executor());
+    // A non-coroutine (see common/blocking.hpp). Stores the waiting coroutine's completion in p, or
+    // calls it at once if p has finished already. Completes with no arguments (an error_code
+    // argument would make use_awaitable throw); the outcome is in p->ec.
+    asio::awaitable<void> wait_for(const std::shared_ptr<Pending>& p) {
+        return common::await_callback<void>([self = this, p](auto done) {
             std::lock_guard lk(self->mu_);
-            p->ex = ex;
-            p->handler.emplace(std::forward<Handler>(h));
-            if (p->finished) post_handler(*p);
-        }
-    };
-
-    // A non-coroutine: g++ 12 must not see the initiation object as a temporary in a co_await.
-    // Completes with no arguments (an error_code argument would make use_awaitable throw); the
-    // outcome is in p->ec.
-    auto wait_for(const std::shared_ptr<Pending>& p) {
-        return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(WaitInit{this, p}, use_awaitable);
+            p->done = std::move(done);
+            if (p->finished) wake(*p);
+        });
     }
 
     // After the co_await on wait_for() this coroutine touches only p and its locals: the resolver
@@ -233,13 +219,14 @@ private:
         if (p.finished) return;
         p.finished = true;
         p.ec = ec;
-        if (p.handler) post_handler(p);
+        if (p.done) wake(p);
     }
 
-    static void post_handler(Pending& p) {
-        auto h = std::move(*p.handler);
-        p.handler.reset();
-        asio::post(p.ex, [h = std::move(h)]() mutable { std::move(h)(); });
+    // Under mu_: resumes p's coroutine (on its own executor) once.
+    static void wake(Pending& p) {
+        auto done = std::move(p.done);
+        p.done = nullptr;
+        done();
     }
 
     // Under mu_: waits for libunbound's result pipe, then lets ub_process() run the callbacks and

@@ -6,10 +6,9 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
-#include <future>
-
 #include "common/ids.hpp"
 #include "common/timefmt.hpp"
+#include "common/wait_callback.hpp"
 #include "escrow/notice.hpp"
 #include "escrow/seal.hpp"
 #include "message/view.hpp"
@@ -203,12 +202,11 @@ Result<void> EscrowService::seal_one(const store::Envelope& env, const std::stri
     first.detail = "from queue " + env.id + " recipient " + std::to_string(index) + ", expires " +
                    common::iso8601(rec.expires);
 
-    auto done = std::make_shared<std::promise<Result<void>>>();
-    auto fut = done->get_future();
     const std::string id = rec.id;
-    store_.escrow().create(std::move(rec), std::move(first), std::move(notice), chain_,
-                           [done](Result<void> r) { done->set_value(r); });
-    auto r = fut.get();
+    auto create = [&](auto done) {
+        store_.escrow().create(std::move(rec), std::move(first), std::move(notice), chain_, std::move(done));
+    };
+    auto r = common::wait_callback<Result<void>>(create);
     if (r) spdlog::info("escrow: {} recipient {} sealed as {}, notice queued", env.id, recipient, id);
     return r;
 }
@@ -428,10 +426,8 @@ Result<ReplyOutcome> EscrowService::reply(const SessionInfo& s, const ReplyInput
     msg.envelope.client_address = client.address.empty() ? "127.0.0.1" : client.address;
     msg.envelope.smtputf8 = header_is_utf8(s.record.recipient) || header_is_utf8(s.record.sender);
     const std::string queue_id = msg.envelope.id;
-    auto done = std::make_shared<std::promise<Result<void>>>();
-    auto fut = done->get_future();
-    store_.queue().submit(std::move(msg), [done](Result<void> res) { done->set_value(res); });
-    if (auto res = fut.get(); !res) return res.error();
+    auto submit = [&](auto done) { store_.queue().submit(std::move(msg), std::move(done)); };
+    if (auto res = common::wait_callback<Result<void>>(submit); !res) return res.error();
     // This row is what the limits count: its detail carries the reply's size and session tag.
     if (auto a = append(s.record.id, store::escrow_event::reply_sent, client,
                         reply_detail(queue_id, in.attachments.size(), size, session_tag(s.id_hash)), now);

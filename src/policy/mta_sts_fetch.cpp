@@ -8,7 +8,6 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <functional>
 #include <boost/asio/thread_pool.hpp>
@@ -307,24 +306,17 @@ boost::asio::awaitable<MtaStsFetchResult> MtaStsCache::fetch_shared(std::string 
         }
     }
     if (theirs) {
-        auto init = [this, theirs](auto handler) {
-            auto ex = boost::asio::get_associated_executor(handler);
-            auto work = boost::asio::make_work_guard(ex);
-            auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            auto deliver = [h, ex, work](MtaStsFetchResult r) mutable {
-                boost::asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
-            };
+        auto wait = [this, theirs](auto done) {
             std::unique_lock lock(mutex_);
             if (theirs->result) {
                 auto r = *theirs->result;
                 lock.unlock();
-                deliver(std::move(r));
+                done(std::move(r));
             } else {
-                theirs->waiters.push_back(std::move(deliver));
+                theirs->waiters.push_back(std::move(done));
             }
         };
-        co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(MtaStsFetchResult)>(
-            init, boost::asio::use_awaitable);
+        co_return co_await common::await_callback<MtaStsFetchResult>(wait);
     }
     auto fetched = co_await fetcher_.fetch(domain);
     std::vector<std::function<void(MtaStsFetchResult)>> waiters;

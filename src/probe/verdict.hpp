@@ -1,4 +1,4 @@
-// What the delivery engine learns from a probe (PRODUCT.md "Learning"): a DomainReport mapped to
+// What the delivery engine learns from a probe (docs/design.md, "The learned ratchet"): a DomainReport mapped to
 // the engine's ProbeVerdict - per-address evidence for every MX host that answered, and the level
 // every one of them meets (RFC 7672, RFC 3207). A host that could not be reached is not evidence
 // either way. This lives in probe, not in policy: probe sits above delivery and policy (it links

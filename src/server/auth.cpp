@@ -4,12 +4,10 @@
 // Verifications queue per client network (auth_queue.hpp): one network's failed logins wait behind
 // each other, not in front of everyone else's, and too many failures get 454 without any work.
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/blocking.hpp"
 #include "common/log_escape.hpp"
 #include "common/password.hpp"
 #include "server/session.hpp"
@@ -30,18 +28,9 @@ struct Verified {
 // coroutine on its own executor. Not a coroutine (see common/blocking.hpp for why).
 template <class F>
 asio::awaitable<Verified> run_queued(AuthQueue& queue, const std::string& net, F f) {
-    return asio::async_initiate<decltype(use_awaitable), void(Verified)>(
-        [&queue, &net, f = std::move(f)](auto handler) mutable {
-            auto ex = asio::get_associated_executor(handler);
-            auto work = asio::make_work_guard(ex);
-            auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            queue.submit(net, [f = std::move(f), h, ex, work]() mutable {
-                Verified r = f();
-                asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
-                work.reset();
-            });
-        },
-        use_awaitable);
+    return common::await_callback<Verified>([&queue, &net, f = std::move(f)](auto done) mutable {
+        queue.submit(net, [f = std::move(f), done = std::move(done)]() mutable { done(f()); });
+    });
 }
 
 // A fixed Argon2id hash used when the user does not exist, so both paths cost one verification.

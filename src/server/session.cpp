@@ -12,6 +12,7 @@
 
 #include <vector>
 
+#include "common/blocking.hpp"
 #include "common/ids.hpp"
 #include "common/log_escape.hpp"
 #include "server/header_scan.hpp"
@@ -59,19 +60,10 @@ store::DsnRet dsn_ret(smtp::Ret r) {
 }
 
 // Awaits the store's durable commit; the completion is posted back to the session's executor.
-// Not a coroutine (see run_blocking in auth.cpp): the message moves into the initiation.
+// Not a coroutine (see common/blocking.hpp): the message moves into the initiation.
 asio::awaitable<Result<void>> submit_durably(store::QueueStore& q, store::StoredMessage msg) {
-    return asio::async_initiate<decltype(use_awaitable), void(Result<void>)>(
-        [&q, msg = std::move(msg)](auto handler) mutable {
-            auto ex = asio::get_associated_executor(handler);
-            auto work = asio::make_work_guard(ex);
-            auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            q.submit(std::move(msg), [h, ex, work](Result<void> r) mutable {
-                asio::post(ex, [h, r]() mutable { std::move(*h)(r); });
-                work.reset();
-            });
-        },
-        use_awaitable);
+    return common::await_callback<Result<void>>(
+        [&q, msg = std::move(msg)](auto done) mutable { q.submit(std::move(msg), std::move(done)); });
 }
 
 }  // namespace

@@ -3,9 +3,9 @@
 // at-least-once: a lease that is not completed expires and the message is leased again.
 #include <spdlog/spdlog.h>
 
-#include <future>
 #include <memory>
 
+#include "common/wait_callback.hpp"
 #include "store/sqlite/internal.hpp"
 
 namespace mailward::store::sqlite {
@@ -47,15 +47,15 @@ Result<void> lease_in(Db& db, TimePoint now, std::size_t limit, const std::strin
 Result<std::vector<Envelope>> SqliteQueueStore::lease_due(TimePoint now, std::size_t limit, const std::string& owner,
                                                           std::chrono::milliseconds lease_for) {
     auto leased = std::make_shared<std::vector<Envelope>>();
-    auto done = std::make_shared<std::promise<Result<void>>>();
-    auto fut = done->get_future();
-    writer_.submit_job(
-        [leased, now, limit, owner, lease_for](Db& db) {
-            leased->clear();
-            return lease_in(db, now, limit, owner, lease_for, *leased);
-        },
-        [done](Result<void> r) { done->set_value(r); });
-    if (auto r = fut.get(); !r) return r.error();
+    auto submit = [&](auto done) {
+        writer_.submit_job(
+            [leased, now, limit, owner, lease_for](Db& db) {
+                leased->clear();
+                return lease_in(db, now, limit, owner, lease_for, *leased);
+            },
+            std::move(done));
+    };
+    if (auto r = common::wait_callback<Result<void>>(submit); !r) return r.error();
     return std::move(*leased);
 }
 

@@ -8,9 +8,9 @@
 #include <spdlog/spdlog.h>
 #include <sodium.h>
 
-#include <future>
 #include <memory>
 
+#include "common/wait_callback.hpp"
 #include "store/sqlite/internal.hpp"
 
 namespace mailward::store {
@@ -190,10 +190,8 @@ Result<void> mark_escrowed(Db& db, const std::string& queue_id, std::size_t idx,
 }  // namespace
 
 Result<void> SqliteEscrowStore::run_in_writer(GroupWriter::Job job, bool scrub) {
-    auto done = std::make_shared<std::promise<Result<void>>>();
-    auto fut = done->get_future();
-    writer_.submit_job(std::move(job), [done](Result<void> r) { done->set_value(r); }, scrub);
-    return fut.get();
+    auto submit = [&](auto done) { writer_.submit_job(std::move(job), std::move(done), scrub); };
+    return common::wait_callback<Result<void>>(submit);
 }
 
 void SqliteEscrowStore::set_audit_sink(AuditSink sink) {

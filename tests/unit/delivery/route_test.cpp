@@ -9,6 +9,8 @@
 #include <boost/asio/use_future.hpp>
 #include <set>
 
+#include "support/fake_resolver.hpp"
+
 using namespace mailward;
 using namespace mailward::delivery;
 

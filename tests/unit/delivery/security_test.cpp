@@ -12,6 +12,7 @@
 #include "delivery/dsn.hpp"
 #include "delivery/route.hpp"
 #include "smtp/data_encode.hpp"
+#include "support/fake_resolver.hpp"
 
 using namespace mailward;
 using namespace mailward::delivery;

@@ -6,7 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include "dns/resolver.hpp"
+#include "support/fake_resolver.hpp"
 
 using namespace mailward;
 using dns::DnsErrc;

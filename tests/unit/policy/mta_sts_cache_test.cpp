@@ -15,7 +15,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "dns/resolver.hpp"
+#include "support/fake_resolver.hpp"
 #include "policy/mta_sts_cache_file.hpp"
 #include "policy/mta_sts_fetch.hpp"
 

@@ -12,7 +12,7 @@
 #include <boost/asio/use_future.hpp>
 #include <optional>
 
-#include "dns/resolver.hpp"
+#include "support/fake_resolver.hpp"
 #include "policy/mta_sts_fetch.hpp"
 
 using namespace mailward;

@@ -1,5 +1,6 @@
-// FakeResolver: answers from tables the test fills; anything else is NXDOMAIN. Records queries.
-#include "dns/resolver.hpp"
+// FakeResolver (fake_resolver.hpp): answers from tables the test fills; anything else is NXDOMAIN.
+// Records queries.
+#include "support/fake_resolver.hpp"
 
 namespace mailward::dns {
 namespace {
