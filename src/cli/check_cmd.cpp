@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.hpp"
+#include "common/ascii.hpp"
+#include "common/domain.hpp"
 #include "dns/resolver.hpp"
 #include "policy/mta_sts.hpp"
 #include "policy/mta_sts_fetch.hpp"
@@ -20,16 +22,11 @@
 namespace mailward::cli {
 namespace {
 
-std::string checked_domain(std::string d) {
-    for (auto& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (!d.empty() && d.back() == '.') d.pop_back();
-    bool ok = !d.empty() && d.size() <= 253 && d.front() != '.' && d.front() != '-';
-    for (char c : d) {
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) ok = false;
-    }
-    if (d.find("..") != std::string::npos) ok = false;
-    if (!ok) throw Failure("'" + d + "' is not a domain name", 2);
-    return d;
+// The same check as `policy` (common/domain.hpp); the message keeps the name as given, lower case.
+std::string checked_domain(const std::string& raw) {
+    auto d = common::DomainName::parse(raw);
+    if (!d) throw Failure("'" + common::ascii::lower(raw) + "' is not a domain name", 2);
+    return d->str();
 }
 
 // true: still accepted; false: refused; null: not probed (no STARTTLS) or unknown (legacy_detail).

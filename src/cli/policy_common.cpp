@@ -7,6 +7,8 @@
 #include <cstdlib>
 
 #include "cli/policy_internal.hpp"
+#include "common/ascii.hpp"
+#include "common/domain.hpp"
 #include "common/duration.hpp"
 #include "common/timefmt.hpp"
 
@@ -19,41 +21,15 @@ constexpr std::size_t kMaxReason = 500;
 
 // ---- input checks (bad input: exit 2, one line naming the problem) ----
 
-std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
+std::string lower(std::string s) { return common::ascii::lower(s); }
 
-// A host name as a mail domain (RFC 1035 2.3.1 letters, digits, hyphen; labels 1-63 octets, at most
-// 253 in all; internationalised names as A-labels, RFC 5890). Lower case, no final dot.
+// A host name as a mail domain (common/domain.hpp: RFC 1035 2.3.1 letters, digits, hyphen; labels
+// 1-63 octets, at most 253 in all; internationalised names as A-labels, RFC 5890). Lower case, no
+// final dot.
 std::string checked_domain(const std::string& raw) {
-    std::string d = lower(raw);
-    if (!d.empty() && d.back() == '.') d.pop_back();
-    auto bad = [&raw](const std::string& why) {
-        return Failure("'" + raw + "' is not a domain name (" + why + ")", 2);
-    };
-    if (d.empty()) throw bad("empty");
-    if (d.size() > 253) throw bad("longer than 253 characters");
-    std::size_t start = 0;
-    std::string last;
-    while (start <= d.size()) {
-        const auto dot = std::min(d.find('.', start), d.size());
-        const std::string label = d.substr(start, dot - start);
-        if (label.empty()) throw bad("empty label");
-        if (label.size() > 63) throw bad("a label is longer than 63 characters");
-        for (char c : label) {
-            const auto u = static_cast<unsigned char>(c);
-            if (u >= 0x80) throw bad("write internationalised names as A-labels, xn--...");
-            if (!std::isalnum(u) && c != '-') throw bad(std::string("'") + c + "' is not allowed");
-        }
-        if (label.front() == '-' || label.back() == '-')
-            throw bad("a label starts or ends with '-'");
-        last = label;
-        start = dot + 1;
-    }
-    if (std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        throw bad("an address, not a name");
-    return d;
+    auto d = common::DomainName::parse(raw);
+    if (!d) throw Failure("'" + raw + "' is not a domain name (" + common::domain_problem(raw) + ")", 2);
+    return d->str();
 }
 
 std::string checked_level(const std::string& raw) {
@@ -76,74 +52,13 @@ std::string checked_reason(const std::string& raw) {
     return raw;
 }
 
-// ISO 8601 in UTC unless an offset is given: "2026-12-31" (00:00:00Z that day),
-// "2026-12-31T12:00Z", "2026-12-31T12:00:00Z", "2026-12-31T12:00:00.5+02:00". nullopt if malformed.
-std::optional<TimePoint> parse_iso8601(std::string_view s) {
-    std::size_t pos = 0;
-    auto number = [&](std::size_t digits) -> std::optional<int> {
-        if (pos + digits > s.size()) return std::nullopt;
-        int v = 0;
-        for (std::size_t i = 0; i < digits; ++i) {
-            const char c = s[pos + i];
-            if (c < '0' || c > '9') return std::nullopt;
-            v = v * 10 + (c - '0');
-        }
-        pos += digits;
-        return v;
-    };
-    auto literal = [&](char c) {
-        if (pos >= s.size() || s[pos] != c) return false;
-        ++pos;
-        return true;
-    };
-    const auto y = number(4);
-    if (!y || !literal('-')) return std::nullopt;
-    const auto mo = number(2);
-    if (!mo || !literal('-')) return std::nullopt;
-    const auto d = number(2);
-    if (!d) return std::nullopt;
-    const std::chrono::year_month_day ymd{std::chrono::year(*y),
-                                          std::chrono::month(static_cast<unsigned>(*mo)),
-                                          std::chrono::day(static_cast<unsigned>(*d))};
-    if (!ymd.ok()) return std::nullopt;
-    TimePoint t = std::chrono::sys_days(ymd);
-    if (pos == s.size()) return t;
-    if (!literal('T') && !literal('t')) return std::nullopt;
-    const auto h = number(2);
-    if (!h || !literal(':')) return std::nullopt;
-    const auto mi = number(2);
-    if (!mi) return std::nullopt;
-    int sec = 0;
-    if (literal(':')) {
-        const auto se = number(2);
-        if (!se) return std::nullopt;
-        sec = *se;
-        if (literal('.') || literal(',')) {  // a fraction: kept to the second
-            if (!number(1)) return std::nullopt;
-            while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
-        }
-    }
-    if (*h > 23 || *mi > 59 || sec > 59) return std::nullopt;
-    t += std::chrono::hours(*h) + std::chrono::minutes(*mi) + std::chrono::seconds(sec);
-    if (pos == s.size()) return t;
-    if (literal('Z') || literal('z')) return pos == s.size() ? std::optional(t) : std::nullopt;
-    const bool plus = literal('+');
-    if (!plus && !literal('-')) return std::nullopt;
-    const auto oh = number(2);
-    if (!oh || !literal(':')) return std::nullopt;
-    const auto om = number(2);
-    if (!om || *oh > 23 || *om > 59 || pos != s.size()) return std::nullopt;
-    const auto offset = std::chrono::hours(*oh) + std::chrono::minutes(*om);
-    return plus ? t - offset : t + offset;
-}
-
 // --expires: an ISO 8601 date or date-time, or a duration from now ("7d", "12h"); in the future.
 TimePoint checked_expiry(const std::string& raw, TimePoint now) {
     std::optional<TimePoint> t;
     if (auto d = common::parse_duration(raw)) {
         t = now + std::chrono::duration_cast<Clock::duration>(*d);
     } else {
-        t = parse_iso8601(raw);
+        t = common::parse_iso8601(raw);
     }
     if (!t)
         throw Failure(

@@ -27,8 +27,6 @@ std::string lower(std::string s);
 std::string checked_domain(const std::string& raw);
 std::string checked_level(const std::string& raw);  // none, may, encrypt, verify or dane
 std::string checked_reason(const std::string& raw);
-// ISO 8601, UTC unless an offset is given; nullopt if malformed.
-std::optional<TimePoint> parse_iso8601(std::string_view s);
 // --expires: an ISO 8601 date or date-time, or a duration from now; in the future.
 TimePoint checked_expiry(const std::string& raw, TimePoint now);
 std::string who_am_i();  // the administrator named in the audit trail

@@ -68,7 +68,7 @@ LogScan scan_log(const std::filesystem::path& path, TimePoint from) {
         std::string rcpt;
         if (line.is_object() && line.contains("time") && line["time"].is_string() &&
             line.contains("recipient") && line["recipient"].is_string()) {
-            at = parse_iso8601(line["time"].get<std::string>());
+            at = common::parse_iso8601(line["time"].get<std::string>());
             rcpt = line["recipient"].get<std::string>();
         }
         const auto atsign = rcpt.rfind('@');

@@ -1,4 +1,4 @@
-// RFC 5322 and ISO 8601 time formatting in UTC.
+// RFC 5322 and ISO 8601 time formatting in UTC, and the one ISO 8601 / RFC 3339 parser.
 #include "common/timefmt.hpp"
 
 #include <ctime>
@@ -22,36 +22,62 @@ std::string iso8601(std::chrono::system_clock::time_point t) {
     return format(t, "%Y-%m-%dT%H:%M:%SZ");
 }
 
-std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_view text) {
-    auto digits = [&](std::size_t at, std::size_t n, int& out) {
-        if (at + n > text.size()) return false;
-        out = 0;
-        for (std::size_t i = at; i < at + n; ++i) {
-            if (text[i] < '0' || text[i] > '9') return false;
-            out = out * 10 + (text[i] - '0');
+std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_view s) {
+    std::size_t pos = 0;
+    auto number = [&](std::size_t digits) -> std::optional<int> {
+        if (pos + digits > s.size()) return std::nullopt;
+        int v = 0;
+        for (std::size_t i = 0; i < digits; ++i) {
+            const char c = s[pos + i];
+            if (c < '0' || c > '9') return std::nullopt;
+            v = v * 10 + (c - '0');
         }
+        pos += digits;
+        return v;
+    };
+    auto literal = [&](char c) {
+        if (pos >= s.size() || s[pos] != c) return false;
+        ++pos;
         return true;
     };
-    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
-    if (!digits(0, 4, y) || text.size() < 10 || text[4] != '-' || !digits(5, 2, mo) || text[7] != '-' ||
-        !digits(8, 2, d)) {
-        return std::nullopt;
-    }
-    if (text.size() != 10) {
-        if (text[10] != 'T' || !digits(11, 2, h) || text.size() < 17 || text[13] != ':' || !digits(14, 2, mi)) {
-            return std::nullopt;
+    const auto y = number(4);
+    if (!y || !literal('-')) return std::nullopt;
+    const auto mo = number(2);
+    if (!mo || !literal('-')) return std::nullopt;
+    const auto d = number(2);
+    if (!d) return std::nullopt;
+    const std::chrono::year_month_day ymd{std::chrono::year(*y), std::chrono::month(static_cast<unsigned>(*mo)),
+                                          std::chrono::day(static_cast<unsigned>(*d))};
+    if (!ymd.ok()) return std::nullopt;
+    std::chrono::system_clock::time_point t = std::chrono::sys_days(ymd);
+    if (pos == s.size()) return t;
+    if (!literal('T') && !literal('t')) return std::nullopt;  // RFC 3339 5.6 allows "t" and "z"
+    const auto h = number(2);
+    if (!h || !literal(':')) return std::nullopt;
+    const auto mi = number(2);
+    if (!mi) return std::nullopt;
+    int sec = 0;
+    if (literal(':')) {
+        const auto se = number(2);
+        if (!se) return std::nullopt;
+        sec = *se;
+        if (literal('.') || literal(',')) {  // a fraction: kept to the second
+            if (!number(1)) return std::nullopt;
+            while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
         }
-        std::size_t at = 16;
-        if (text.size() > at && text[at] == ':') {
-            if (!digits(at + 1, 2, sec)) return std::nullopt;
-            at += 3;
-        }
-        if (text.size() != at + 1 || text[at] != 'Z') return std::nullopt;
     }
-    const std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(static_cast<unsigned>(mo)),
-                                          std::chrono::day(static_cast<unsigned>(d))};
-    if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) return std::nullopt;
-    return std::chrono::sys_days(ymd) + std::chrono::hours(h) + std::chrono::minutes(mi) + std::chrono::seconds(sec);
+    if (*h > 23 || *mi > 59 || sec > 59) return std::nullopt;
+    t += std::chrono::hours(*h) + std::chrono::minutes(*mi) + std::chrono::seconds(sec);
+    if (pos == s.size()) return t;  // no zone: UTC
+    if (literal('Z') || literal('z')) return pos == s.size() ? std::optional(t) : std::nullopt;
+    const bool plus = literal('+');
+    if (!plus && !literal('-')) return std::nullopt;
+    const auto oh = number(2);
+    if (!oh || !literal(':')) return std::nullopt;
+    const auto om = number(2);
+    if (!om || *oh > 23 || *om > 59 || pos != s.size()) return std::nullopt;
+    const auto offset = std::chrono::hours(*oh) + std::chrono::minutes(*om);
+    return plus ? t - offset : t + offset;
 }
 
 }  // namespace mailward::common

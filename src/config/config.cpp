@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/ascii.hpp"
 #include "config/reader.hpp"
 
 namespace mailward::config {
@@ -74,8 +75,7 @@ void read_static_policy(Reader& r, In n, Config& c) {
         return;
     }
     for (auto&& [key, value] : *t) {
-        std::string domain(key.str());
-        for (auto& ch : domain) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        const std::string domain = common::ascii::lower(key.str());
         const std::string full = "policy.domains." + std::string(key.str());
         r.begin_key(full, key.source().begin.line);
         std::string checked;

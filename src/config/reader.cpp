@@ -7,6 +7,7 @@
 #include <cctype>
 #include <limits>
 
+#include "common/domain.hpp"
 #include "config/net_detail.hpp"
 
 namespace mailward::config::detail {
@@ -30,24 +31,6 @@ std::string quote(std::string_view s) {
         }
     }
     return out + "\"";
-}
-
-// RFC 1035 host name: dot-separated labels of letters, digits and '-', 1-63 octets each, 253 total.
-bool valid_hostname(std::string_view s) {
-    if (s.empty() || s.size() > 253) return false;
-    std::size_t start = 0;
-    while (true) {
-        std::size_t dot = s.find('.', start);
-        std::string_view label = s.substr(start, dot == std::string_view::npos ? dot : dot - start);
-        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-            return false;
-        }
-        for (char c : label) {
-            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
-        }
-        if (dot == std::string_view::npos) return true;
-        start = dot + 1;
-    }
 }
 
 }  // namespace
@@ -186,7 +169,7 @@ bool Reader::read_hostname(const toml::node& n, std::string& out) {
     constexpr std::string_view expected = "expected a domain name, e.g. \"relay.example.com\"";
     const std::string* s = string_of(n, "a domain name string, e.g. \"relay.example.com\"");
     if (s == nullptr) return false;
-    if (!valid_hostname(*s)) {
+    if (!common::DomainName::parse(*s, {.final_dot = false})) {  // RFC 1035 2.3.1, common/domain.hpp
         bad_value(n, "bad host name " + quote(*s), expected);
         return false;
     }

@@ -5,16 +5,13 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/ascii.hpp"
 #include "config/config.hpp"
 
 namespace mailward::config {
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
+using common::ascii::lower;
 
 bool clean(std::string_view s) {
     return std::none_of(s.begin(), s.end(), [](char ch) {

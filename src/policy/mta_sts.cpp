@@ -7,6 +7,8 @@
 #include <charconv>
 #include <optional>
 
+#include "common/ascii.hpp"
+
 namespace mailward::policy {
 namespace {
 
@@ -35,15 +37,9 @@ public:
     }
 };
 
-bool is_wsp(char c) { return c == ' ' || c == '\t'; }
-bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string_view trim_wsp(std::string_view s) {
-    while (!s.empty() && is_wsp(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_wsp(s.back())) s.remove_suffix(1);
-    return s;
-}
+using common::ascii::is_alnum;
+using common::ascii::is_wsp;
+using common::ascii::trim_wsp;
 
 // sts-ext-name / sts-policy-ext-name: (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")
 bool is_ext_name(std::string_view s) {
@@ -69,9 +65,7 @@ bool starts_with_version(std::string_view t) {
 
 std::string normalize_host(std::string_view s) {
     if (!s.empty() && s.back() == '.') s.remove_suffix(1);
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), lower);
-    return out;
+    return common::ascii::lower(s);
 }
 
 // sts-policy-mx-value: 1*(ALPHA / DIGIT / "_" / "-" / ".") with an optional leading "*.".

@@ -14,7 +14,9 @@
 #include <memory>
 #include <mutex>
 
+#include "common/ascii.hpp"
 #include "common/blocking.hpp"
+#include "common/domain.hpp"
 #include "common/timefmt.hpp"
 #include "dns/resolver.hpp"
 
@@ -23,20 +25,15 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
+// The cache key: lower case, no final dot (the check is is_plain_domain's).
 std::string normalize_domain(std::string d) {
     if (!d.empty() && d.back() == '.') d.pop_back();
-    std::transform(d.begin(), d.end(), d.begin(),
-                   [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; });
-    return d;
+    return common::ascii::lower(d);
 }
 
-// A host name that may go into a URL and a CURLOPT_RESOLVE entry: letters, digits, '-', '_', '.'.
-bool is_plain_domain(const std::string& d) {
-    if (d.empty() || d.size() > 253 || d.front() == '.' || d.find("..") != std::string::npos) return false;
-    return std::all_of(d.begin(), d.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
-    });
-}
+// A host name that may go into a URL and a CURLOPT_RESOLVE entry: a mail domain (common/domain.hpp:
+// letters, digits, '-' in labels of 1-63, at most 253 in all).
+bool is_plain_domain(const std::string& d) { return common::DomainName::parse(d, {.final_dot = false}).has_value(); }
 
 // ---- the blocking transfer (runs on the thread pool) ----------------------------------------
 
@@ -92,12 +89,8 @@ MtaStsErrc classify_curl(CURLcode code, bool too_large) {
 
 std::string media_type(const char* content_type) {
     if (!content_type) return {};
-    std::string t(content_type);
-    t = t.substr(0, t.find(';'));
-    const auto first = t.find_first_not_of(" \t");
-    const auto last = t.find_last_not_of(" \t");
-    if (first == std::string::npos) return {};
-    return normalize_domain(t.substr(first, last - first + 1));  // lower case
+    const std::string_view t(content_type);
+    return common::ascii::lower(common::ascii::trim_wsp(t.substr(0, t.find(';'))));
 }
 
 MtaStsFetchResult fail(MtaStsErrc e, std::string detail) {

@@ -4,29 +4,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/domain.hpp"
 #include "common/fsutil.hpp"
 #include "common/timefmt.hpp"
 
 namespace mailward::policy {
 
-namespace {
-
-bool plausible_domain(const std::string& d) {
-    if (d.empty() || d.size() > 253 || d.front() == '.' || d.back() == '.') return false;
-    std::size_t label = 0;
-    for (char c : d) {
-        if (c == '.') {
-            if (label == 0) return false;
-            label = 0;
-            continue;
-        }
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-        if (!ok || ++label > 63) return false;
-    }
-    return true;
-}
-
-}  // namespace
 
 std::optional<tls::Level> PreloadList::level_for(std::string_view domain,
                                                  std::chrono::system_clock::time_point now) const {
@@ -61,9 +44,8 @@ std::optional<PreloadList> parse_preload(std::string_view json, std::string& err
         return std::nullopt;
     }
     for (const auto& [key, value] : ds->items()) {
-        std::string domain = key;
-        for (auto& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (!plausible_domain(domain)) {
+        auto domain = common::DomainName::parse(key, {.final_dot = false});  // RFC 1035 2.3.1
+        if (!domain) {
             error = "domains.\"" + key + "\": not a domain name";
             return std::nullopt;
         }
@@ -72,7 +54,7 @@ std::optional<PreloadList> parse_preload(std::string_view json, std::string& err
             error = "domains.\"" + key + "\": level must be one of none, may, encrypt, verify, dane";
             return std::nullopt;
         }
-        list.domains[domain] = *level;
+        list.domains[domain->str()] = *level;
     }
     return list;
 }

@@ -77,6 +77,10 @@ TEST(ConfigParse, RejectsBadSnippets) {
          "t.toml:2: key 'server.hostname': bad host name \"bad host!\"", nullptr},
         {"[server]\nhostname = \"\"\n", "key 'server.hostname': bad host name \"\"", nullptr},
         {"[server]\nhostname = \"-a.example\"\n", "bad host name", nullptr},
+        // the one domain check (common/domain.hpp): an address is not a host name (RFC 3696 2)
+        {"[server]\nhostname = \"192.0.2.1\"\n", "t.toml:2: key 'server.hostname': bad host name \"192.0.2.1\"", nullptr},
+        {"[server]\nhostname = \"a_b.example\"\n", "bad host name", nullptr},
+        {"[server]\nhostname = \"a.example.\"\n", "bad host name", nullptr},
         {"[server]\ndata_dir = \"\"\n", "t.toml:2: key 'server.data_dir': bad path \"\"", nullptr},
         {"[server]\ndata_dir = [\"a\"]\n", "t.toml:2: key 'server.data_dir': wrong type: got array",
          nullptr},

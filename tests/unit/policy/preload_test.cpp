@@ -47,6 +47,15 @@ TEST(Preload, RejectsBadInputNamingTheProblem) {
         {R"({"domains": {".a.test": "verify"}})", "not a domain name"},
         {R"({"domains": {"a..test": "verify"}})", "not a domain name"},
         {R"({"domains": {"": "verify"}})", "not a domain name"},
+        // since the one domain check (common/domain.hpp): RFC 1035 2.3.1, no '_', no '-' at a
+        // label's edge, labels of at most 63, not an address
+        {R"({"domains": {"a_b.test": "verify"}})", "domains.\"a_b.test\": not a domain name"},
+        {R"({"domains": {"-a.test": "verify"}})", "not a domain name"},
+        {R"({"domains": {"a-.test": "verify"}})", "not a domain name"},
+        {R"({"domains": {"192.0.2.1": "verify"}})", "not a domain name"},
+        {R"({"domains": {"a.test.": "verify"}})", "not a domain name"},
+        {R"({"domains": {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.test": "verify"}})",
+         "not a domain name"},
     };
     for (const auto& c : cases) {
         std::string error;
