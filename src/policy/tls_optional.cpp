@@ -6,16 +6,12 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/ascii.hpp"
+
 namespace mailward::policy {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
+using common::ascii::iequals;
 
 std::string_view trim(std::string_view v) {
     const auto first = v.find_first_not_of(" \t\r\n");

@@ -3,6 +3,8 @@
 
 #include <openssl/crypto.h>
 
+#include "common/ascii.hpp"
+
 namespace mailward::portal {
 namespace {
 
@@ -13,11 +15,7 @@ int hex_value(char c) {
     return -1;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
+constexpr auto trim = common::ascii::trim_wsp;
 
 }  // namespace
 

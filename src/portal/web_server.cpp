@@ -31,6 +31,7 @@
 #include <atomic>
 #include <functional>
 
+#include "common/ascii.hpp"
 
 namespace mailward::portal {
 
@@ -65,16 +66,7 @@ constexpr std::pair<const char*, const char*> kSecurityHeaders[] = {
     {"Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"},
 };
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
+using common::ascii::iequals;
 
 http::response<http::string_body> to_beast(HttpResponse r, unsigned version, bool keep_alive) {
     http::response<http::string_body> res{static_cast<http::status>(r.status), version};

@@ -5,6 +5,7 @@
 // Reply texts never echo client octets other than a short, printable verb.
 #include "smtp/command.hpp"
 
+#include "common/ascii.hpp"
 #include "smtp/utf8.hpp"
 
 namespace mailward::smtp {
@@ -18,17 +19,8 @@ bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 char to_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (to_upper(a[i]) != to_upper(b[i])) return false;
-    }
-    return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
+using common::ascii::iequals;
+using common::ascii::istarts_with;
 
 std::string upper(std::string_view s) {
     std::string out(s);
