@@ -76,11 +76,11 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
         std::vector<std::string> hop_why = plan.why;
         std::vector<dns::TlsaRecord> tlsa;
         if (hop.addresses.empty()) {
-            Classified c;
-            c.outcome = Outcome::temporary;
-            c.status = "4.4.3";
-            c.reason = hop.host + ": " + hop.error;
-            last = RcptOutcome{c, hop.host};
+            Evidence ev;
+            ev.refusal = HopRefusal::no_addresses;
+            ev.host = hop.host;
+            ev.route_detail = hop.error;
+            last = RcptOutcome{classify(ev), hop.host};
             continue;
         }
         if (cfg.policy.dane && route.mx_secure && hop.address_lookup_failed) {
@@ -109,11 +109,11 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                 }
             } else if (!t && t.error() != dns::DnsErrc::nxdomain) {
                 // A TLSA lookup that fails (bogus, SERVFAIL) may hide DANE: this host is not usable.
-                Classified c;
-                c.outcome = Outcome::tls_policy;
-                c.status = "4.7.5";
-                c.reason = hop.host + ": TLSA lookup failed (" + t.error().message() + "), DANE status unknown";
-                c.try_next_host = true;
+                Evidence ev;
+                ev.refusal = HopRefusal::tlsa_lookup_failed;
+                ev.host = hop.host;
+                ev.route_detail = t.error().message();
+                const auto c = classify(ev);
                 for (auto i : idxs) log_attempt(env, i, hop.host, "", tls::Level::dane, hop_why, nullptr, c);
                 last = RcptOutcome{c, hop.host};
                 continue;
@@ -211,14 +211,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
         }
     }
     if (!last) last = std::move(looped);  // every usable address was a loop: 5.4.6, a bounce
-    Classified c;
-    if (last) {
-        c = last->c;
-    } else {
-        c.outcome = Outcome::temporary;
-        c.status = "4.4.1";
-        c.reason = "no mail server of " + route.domain + " could be reached";
-    }
+    const Classified c = last ? last->c : classify_unreachable(route.domain);
     for (auto i : idxs) out[i] = last ? RcptOutcome{c, last->host, last->address, last->tls_failure} : RcptOutcome{c};
 }
 

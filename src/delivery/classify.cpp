@@ -67,6 +67,18 @@ Classified classify(const Evidence& e) {
             c.try_next_host = true;
             c.reason = "mail for " + e.host + " loops back to myself: " + e.route_detail;
             return c;
+        case HopRefusal::no_addresses:
+            c.outcome = Outcome::temporary;
+            c.status = "4.4.3";
+            c.reason = e.host + ": " + e.route_detail;
+            return c;
+        case HopRefusal::tlsa_lookup_failed:
+            // RFC 7672 2.2: a host whose TLSA records cannot be had is not used (DANE status unknown).
+            c.outcome = Outcome::tls_policy;
+            c.status = "4.7.5";
+            c.try_next_host = true;
+            c.reason = e.host + ": TLSA lookup failed (" + e.route_detail + "), DANE status unknown";
+            return c;
     }
     if (e.route_error) {
         c.reason = e.route_detail.empty() ? e.route_error.message() : e.route_detail;
@@ -143,6 +155,78 @@ Classified classify(const Evidence& e) {
     c.status = "4.0.0";
     c.reason = "no evidence (internal error)";
     return c;
+}
+
+Classified classify_store_unreadable(const std::string& error) {
+    Classified c;
+    c.outcome = Outcome::temporary;
+    c.status = "4.3.0";  // RFC 3463: other or undefined mail system status
+    c.reason = "local error: the policy store cannot be read (" + error + ")";
+    return c;
+}
+
+std::optional<Classified> classify_decision(const policy::Decision& d) {
+    Classified c;
+    switch (d.action) {
+        case policy::Action::escrow:
+            c.outcome = Outcome::tls_policy;
+            c.status = "4.7.0";
+            c.reason = "awaiting escrow: " + d.summary;
+            return c;
+        case policy::Action::bounce:
+            c.outcome = Outcome::permanent;
+            c.status = d.status.empty() ? "5.7.0" : d.status;
+            c.reason = d.summary;
+            return c;
+        case policy::Action::defer:
+            c.outcome = Outcome::temporary;
+            c.status = "4.7.0";
+            c.reason = d.summary;
+            return c;
+        case policy::Action::deliver:
+            break;
+    }
+    return std::nullopt;
+}
+
+Classified classify_no_allowed_host(const std::string& domain, const policy::Decision& d) {
+    Classified c;
+    c.outcome = Outcome::tls_policy;
+    c.status = "4.7.5";
+    c.reason = "no MX host of " + domain + " may be used at " + std::string(tls::to_string(d.level)) + " (" +
+               d.summary + ")";
+    return c;
+}
+
+Classified classify_unreachable(const std::string& domain) {
+    Classified c;
+    c.outcome = Outcome::temporary;
+    c.status = "4.4.1";
+    c.reason = "no mail server of " + domain + " could be reached";
+    return c;
+}
+
+void classify_after_tls_failure(Classified& c, const policy::Decision& after, bool incident_recorded) {
+    switch (after.action) {
+        case policy::Action::escrow:
+            c.reason = "awaiting escrow: " + after.summary + "; last TLS failure: " + c.reason;
+            break;
+        case policy::Action::bounce:
+            c.outcome = Outcome::permanent;
+            c.status = after.status.empty() ? "5.7.5" : after.status;
+            c.reason = after.summary + "; last TLS failure: " + c.reason;
+            break;
+        case policy::Action::defer:
+        case policy::Action::deliver:
+            c.reason += " (" + after.summary + (incident_recorded ? "; incident recorded" : "") + ")";
+            break;
+    }
+}
+
+std::string expired_status(const Classified& last) {
+    std::string status = last.status.empty() ? "4.4.7" : last.status;  // RFC 3463: delivery time expired
+    status[0] = '5';
+    return status;
 }
 
 }  // namespace mailward::delivery

@@ -9,6 +9,7 @@
 
 #include "common/result.hpp"
 #include "delivery/smtp_client.hpp"
+#include "policy/decide.hpp"
 #include "smtp/reply.hpp"
 
 namespace mailward::delivery {
@@ -29,6 +30,8 @@ enum class HopRefusal {
     none,
     address_lookup_failed,  // secure MX set, an A/AAAA lookup failed: RFC 7672 2.1.1 (temporary)
     loops_back,             // loopback or our own listener: "mail loops back to myself" (permanent)
+    no_addresses,           // the host name has no usable address (temporary; route_detail says why)
+    tlsa_lookup_failed,     // secure MX set, the TLSA lookup failed (bogus, SERVFAIL): may hide DANE
 };
 
 // What one attempt produced for one recipient (or for all of them, when the failure came first).
@@ -43,5 +46,20 @@ struct Evidence {
 };
 
 Classified classify(const Evidence& e);
+
+// The policy's side, before any connection and after a TLS failure (the same table, named).
+// The policy store could not be read: the message waits (4.3.0).
+Classified classify_store_unreadable(const std::string& error);
+// What decide() said before the attempts: escrow, bounce or defer; nullopt for deliver.
+std::optional<Classified> classify_decision(const policy::Decision& d);
+// The decision allows none of the domain's MX hosts at its level (4.7.5).
+Classified classify_no_allowed_host(const std::string& domain, const policy::Decision& d);
+// No host of the route was tried at all (4.4.1).
+Classified classify_unreachable(const std::string& domain);
+// A TLS failure (c, outcome tls_policy) and what the sender's mode says after it (`after`):
+// escrow and defer keep it tls_policy (the reason says why), bounce makes it permanent.
+void classify_after_tls_failure(Classified& c, const policy::Decision& after, bool incident_recorded);
+// The status of a DSN for a message given up at the queue lifetime: the last one made permanent.
+std::string expired_status(const Classified& last);
 
 }  // namespace mailward::delivery

@@ -133,9 +133,7 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
                         u.last_error = "gave up after " + common::format_duration(std::chrono::duration_cast<
                                            common::Duration>(s.cfg.delivery.max_queue_lifetime)) +
                                        " in the queue; last error: " + oc.c.reason;
-                        std::string status = oc.c.status.empty() ? "4.4.7" : oc.c.status;
-                        status[0] = '5';
-                        failed.push_back({i, status, oc.c.diagnostic, oc.host, u.last_error});
+                        failed.push_back({i, expired_status(oc.c), oc.c.diagnostic, oc.host, u.last_error});
                     } else {
                         u.state = store::RcptState::queued;
                         u.next_attempt = now + s.retry_delay(u.attempts);

@@ -42,16 +42,17 @@ struct Known {
     policy::TlsOptionalRight tls_optional;      // and whether its sender may use it
 };
 
-std::string incident_kind(const SessionError& e) {
-    if (e.certificate_changed) return std::string(store::incident_kind::certificate_changed);
-    if (e.stage == Stage::tls_policy && e.detail.rfind("STARTTLS not offered", 0) == 0) {
-        return std::string(store::incident_kind::starttls_missing);
+// The incident a TLS failure of the SMTP client stands for (the client says what it found).
+store::IncidentKind incident_kind(const SessionError& e) {
+    switch (e.tls_fault) {
+        case TlsFault::certificate_changed: return store::IncidentKind::certificate_changed;
+        case TlsFault::starttls_missing: return store::IncidentKind::starttls_missing;
+        case TlsFault::starttls_refused: return store::IncidentKind::starttls_454;
+        case TlsFault::no_session: return store::IncidentKind::handshake_failed;
+        case TlsFault::below_level:
+        case TlsFault::none: break;
     }
-    if (e.stage == Stage::starttls && e.reply) return std::string(store::incident_kind::starttls_454);
-    if (e.stage == Stage::tls_handshake || e.stage == Stage::starttls) {
-        return std::string(store::incident_kind::handshake_failed);
-    }
-    return std::string(store::incident_kind::level_not_met);
+    return store::IncidentKind::level_not_met;
 }
 
 void count_incident(const std::string& kind) {
@@ -84,12 +85,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
                                                    Outcomes& out) {
     auto now = Clock::now();
     const auto mode = config::parse_sender_mode(env.sender_mode).value_or(cfg.policy.default_mode);
-    auto hold = [&](Outcome o, const std::string& status, const std::string& reason, tls::Level level,
-                    const std::vector<std::string>& why, bool escrow) {
-        Classified c;
-        c.outcome = o;
-        c.status = status;
-        c.reason = reason;
+    auto hold = [&](const Classified& c, tls::Level level, const std::vector<std::string>& why, bool escrow) {
         for (auto i : idxs) {
             log_attempt(env, i, "", "", level, why, nullptr, c, escrow ? "awaiting-escrow" : "");
             RcptOutcome oc{c};
@@ -161,8 +157,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
     known = co_await common::run_blocking<Known>(blocking, load);
     if (!known.ok) {
         spdlog::error("policy: cannot read what is known of {}: {}", domain, known.error);
-        hold(Outcome::temporary, "4.3.0", "local error: the policy store cannot be read (" + known.error + ")",
-             tls::Level::encrypt, {}, false);
+        hold(classify_store_unreadable(known.error), tls::Level::encrypt, {}, false);
         co_return;
     }
 
@@ -207,7 +202,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
         }
         for (const auto& i : incidents) {
             count_incident(i.kind);
-            spdlog::warn("policy: {} on {}: {}", i.kind == store::incident_kind::certificate_changed
+            spdlog::warn("policy: {} on {}: {}", i.kind == store::to_string(store::IncidentKind::certificate_changed)
                                                       ? "certificate changed"
                                                       : "possible STARTTLS downgrade attack",
                          domain, i.detail);
@@ -263,18 +258,9 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
         d.reasons.push_back("the probe did not finish: retry later");
     }
 
-    switch (d.action) {
-        case policy::Action::escrow:
-            hold(Outcome::tls_policy, "4.7.0", "awaiting escrow: " + d.summary, d.level, d.reasons, true);
-            co_return;
-        case policy::Action::bounce:
-            hold(Outcome::permanent, d.status.empty() ? "5.7.0" : d.status, d.summary, d.level, d.reasons, false);
-            co_return;
-        case policy::Action::defer:
-            hold(Outcome::temporary, "4.7.0", d.summary, d.level, d.reasons, false);
-            co_return;
-        case policy::Action::deliver:
-            break;
+    if (auto held = classify_decision(d)) {
+        hold(*held, d.level, d.reasons, d.action == policy::Action::escrow);
+        co_return;
     }
 
     // 5. The attempts, only via the hosts the decision allows.
@@ -296,11 +282,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
         }
     }
     if (plan.hosts.empty()) {
-        Classified c;
-        c.outcome = Outcome::tls_policy;
-        c.status = "4.7.5";
-        c.reason = "no MX host of " + domain + " may be used at " + std::string(tls::to_string(d.level)) + " (" +
-                   d.summary + ")";
+        const auto c = classify_no_allowed_host(domain, d);
         for (auto i : idxs) {
             log_attempt(env, i, "", "", d.level, d.reasons, nullptr, c);
             out[i] = RcptOutcome{c};
@@ -342,21 +324,22 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
         const SessionError& e = *first.tls_failure;
         const tls::Level expected = learned_tls ? known.learned->level : tls::Level::encrypt;
         std::string short_of;
-        downgrade = e.certificate_changed || !e.tls || !tls::meets(expected, *e.tls, short_of);
+        downgrade = e.tls_fault == TlsFault::certificate_changed || !e.tls || !tls::meets(expected, *e.tls, short_of);
     }
     if (downgrade) {
         const SessionError& e = *first.tls_failure;
         store::PolicyIncident inc;
         inc.domain = domain;
         inc.at = now;
-        inc.kind = incident_kind(e);
+        const auto kind = incident_kind(e);
+        inc.kind = store::to_string(kind);
         inc.detail = first.c.reason;
         inc.host = first.host;
         inc.address = first.address;
         inc.raw_evidence = raw_of(e);
         if (incident_is_new(inc)) {
             count_incident(inc.kind);
-            if (e.certificate_changed) {
+            if (kind == store::IncidentKind::certificate_changed) {
                 spdlog::warn("policy: certificate changed for {} at {} [{}]: {}", domain, first.host, first.address,
                              common::log_escape(first.c.reason));
             } else {
@@ -376,21 +359,8 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
     auto after = policy::decide(in, policy::AfterTlsFailure{{}, env.received_at}, now);
     for (auto i : tls_failed) {
         auto& oc = out[i];
-        switch (after.action) {
-            case policy::Action::escrow:
-                oc.escrow = true;
-                oc.c.reason = "awaiting escrow: " + after.summary + "; last TLS failure: " + oc.c.reason;
-                break;
-            case policy::Action::bounce:
-                oc.c.outcome = Outcome::permanent;
-                oc.c.status = after.status.empty() ? "5.7.5" : after.status;
-                oc.c.reason = after.summary + "; last TLS failure: " + oc.c.reason;
-                break;
-            case policy::Action::defer:
-            case policy::Action::deliver:
-                oc.c.reason += " (" + after.summary + (incident_recorded ? "; incident recorded" : "") + ")";
-                break;
-        }
+        classify_after_tls_failure(oc.c, after, incident_recorded);
+        if (after.action == policy::Action::escrow) oc.escrow = true;
     }
 }
 

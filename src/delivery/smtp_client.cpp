@@ -174,6 +174,11 @@ private:
         if (tls_) e.tls = facts_;
         return e;
     }
+    SessionError net_error(Stage s, TlsFault f) const {
+        SessionError e = net_error(s);
+        e.tls_fault = f;
+        return e;
+    }
 
     tls::ClientContext tls_ctx_;
     asio::ssl::stream<tcp::socket> stream_;
@@ -337,6 +342,7 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
         if (!forced) co_return std::nullopt;  // may: plaintext is allowed
         SessionError e;
         e.stage = Stage::tls_policy;
+        e.tls_fault = TlsFault::starttls_missing;
         e.detail = "STARTTLS not offered by " + target_.mx_host + " [" + target_.address + "]";
         for (const auto& l : ehlo_) e.raw += "250 " + l + "\n";
         co_return e;
@@ -346,17 +352,20 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
     if (!tls::prepare_client(stream_.native_handle(), target_.level, target_.mx_host, target_.tlsa)) {
         SessionError e;
         e.stage = Stage::tls_policy;
+        e.tls_fault = TlsFault::below_level;
         e.detail = "no usable TLSA record for " + target_.mx_host;
         co_return e;
     }
-    if (!co_await write("STARTTLS\r\n", to_.command)) co_return net_error(Stage::starttls);
+    if (!co_await write("STARTTLS\r\n", to_.command)) co_return net_error(Stage::starttls, TlsFault::no_session);
     std::optional<smtp::Reply> st = co_await read_reply(to_.command);
-    if (!st) co_return net_error(Stage::starttls);
+    if (!st) co_return net_error(Stage::starttls, TlsFault::no_session);
     if (st->code != 220) {
         // may: go on in plaintext on this connection (RFC 3207 4.1), with the first EHLO's
         // extensions. encrypt and above: the session ends here.
         if (!forced && !broken_) co_return std::nullopt;
-        co_return reply_error(Stage::starttls, *st);
+        SessionError e = reply_error(Stage::starttls, *st);
+        e.tls_fault = TlsFault::starttls_refused;
+        co_return e;
     }
     if (!rbuf_.empty()) {
         // Bytes after the 220 and before the handshake could only come from an attacker (the
@@ -364,6 +373,7 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
         broken_ = true;
         SessionError e;
         e.stage = Stage::starttls;
+        e.tls_fault = TlsFault::no_session;
         e.detail = "the server sent data after its STARTTLS reply (possible injection)";
         co_return e;
     }
@@ -373,7 +383,7 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
     if (ec) {
         last_ec_ = ec;
         broken_ = true;
-        co_return net_error(Stage::tls_handshake);
+        co_return net_error(Stage::tls_handshake, TlsFault::no_session);
     }
     tls_ = true;
     facts_ = tls::collect_facts(stream_.native_handle());
@@ -381,6 +391,7 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
     if (!tls::meets(target_.level, facts_, why)) {
         SessionError e;
         e.stage = Stage::tls_policy;
+        e.tls_fault = TlsFault::below_level;
         e.detail = why;
         e.tls = facts_;
         co_return e;
@@ -390,7 +401,7 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
         !(facts_.chain_valid && facts_.name_matched)) {
         SessionError e;
         e.stage = Stage::tls_policy;
-        e.certificate_changed = true;
+        e.tls_fault = TlsFault::certificate_changed;
         e.detail = "certificate changed: " + target_.mx_host + " [" + target_.address + "] presents key " +
                    facts_.spki_sha256 + ", not the one learned, and no valid chain naming the host explains it";
         e.tls = facts_;

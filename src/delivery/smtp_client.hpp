@@ -53,6 +53,16 @@ std::string reuse_key(const Target& t, bool requiretls);
 enum class Stage { connect, greeting, ehlo, starttls, tls_handshake, tls_policy, mail, rcpt, data, data_done, quit };
 std::string_view to_string(Stage s);
 
+// What went wrong with TLS, set where the client finds it (none for every other failure).
+enum class TlsFault {
+    none,
+    starttls_missing,     // the EHLO reply did not offer STARTTLS
+    starttls_refused,     // STARTTLS answered with other than 220 (454 and the like)
+    no_session,           // STARTTLS offered, but no TLS session came of it (I/O, handshake, injection)
+    below_level,          // a TLS session (or its preparation) that does not meet the level
+    certificate_changed,  // the known_spki check failed
+};
+
 struct SessionError {
     Stage stage = Stage::connect;
     std::optional<smtp::Reply> reply;   // the server's reply when there was one
@@ -60,7 +70,7 @@ struct SessionError {
     std::string detail;                 // for a person: "STARTTLS not offered", "certificate name mismatch: ..."
     std::optional<tls::PeerFacts> tls;  // the session's TLS facts when a handshake completed
     std::string raw;                    // what was seen, verbatim, for incidents (EHLO lines, the reply)
-    bool certificate_changed = false;   // the known_spki check failed
+    TlsFault tls_fault = TlsFault::none;
     bool local = false;                 // refused here before MAIL (reply synthesized, nothing sent)
 };
 

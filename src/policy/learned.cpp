@@ -124,26 +124,26 @@ std::vector<Incident> downgrade_incidents(const LearnedPolicy& known,
         i.address = e.address;
         i.raw_evidence = facts(e);
         if (!e.starttls) {
-            i.kind = store::incident_kind::starttls_missing;
+            i.kind = store::to_string(store::IncidentKind::starttls_missing);
             i.detail = e.host + " [" + e.address + "]: STARTTLS not offered, but " + known.domain +
                        " is learned at " + name(known.level) +
                        ": possible STARTTLS downgrade attack";
         } else if (e.spki_sha256.empty()) {
             // STARTTLS offered, but no TLS session came of it (refused with 454, handshake
             // failure): no certificate was presented, so nothing "changed".
-            i.kind = store::incident_kind::handshake_failed;
+            i.kind = store::to_string(store::IncidentKind::handshake_failed);
             i.detail = e.host + " [" + e.address + "]: STARTTLS offered but no TLS session could be " +
                        "established, and " + known.domain + " is learned at " + name(known.level) +
                        ": possible STARTTLS downgrade attack";
         } else if (before && !key_known && !(e.chain_valid && e.name_matched)) {
-            i.kind = store::incident_kind::certificate_changed;
+            i.kind = store::to_string(store::IncidentKind::certificate_changed);
             i.detail = e.host + " [" + e.address + "]: certificate changed (SPKI " +
                        before->spki_sha256 + " -> " +
                        (e.spki_sha256.empty() ? std::string("none") : e.spki_sha256) +
                        ") and the new one has no valid chain naming the host";
             i.raw_evidence += " previous_spki_sha256=" + before->spki_sha256;
         } else if (level < known.level) {
-            i.kind = store::incident_kind::level_not_met;
+            i.kind = store::to_string(store::IncidentKind::level_not_met);
             i.detail = e.host + " [" + e.address + "]: TLS meets only " + e.level + ", " +
                        known.domain + " is learned at " + name(known.level);
         } else {

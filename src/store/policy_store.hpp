@@ -50,20 +50,31 @@ struct LearnedPolicy {
     std::vector<MxEvidence> mx;           // per MX address, as of the last raise or confirm
 };
 
-// Kinds of incident (free text in the store; these are the ones mailward writes).
-namespace incident_kind {
-inline constexpr std::string_view starttls_missing = "starttls_missing";  // EHLO without STARTTLS
-inline constexpr std::string_view starttls_454 = "starttls_454";          // STARTTLS refused
-inline constexpr std::string_view handshake_failed = "handshake_failed";
-inline constexpr std::string_view certificate_changed = "certificate_changed";  // SPKI changed
-inline constexpr std::string_view level_not_met = "level_not_met";  // TLS, but below the level
-}  // namespace incident_kind
+// Kinds of incident mailward records. The store keeps the kind as free text (to_string() below,
+// the names existing databases hold; older builds wrote others, such as "tls_failed").
+enum class IncidentKind {
+    starttls_missing,     // EHLO without STARTTLS
+    starttls_454,         // STARTTLS refused
+    handshake_failed,     // STARTTLS offered, but no TLS session came of it
+    certificate_changed,  // SPKI changed, no valid chain naming the host explains it
+    level_not_met,        // TLS, but below the level
+};
+inline std::string_view to_string(IncidentKind k) {
+    switch (k) {
+        case IncidentKind::starttls_missing: return "starttls_missing";
+        case IncidentKind::starttls_454: return "starttls_454";
+        case IncidentKind::handshake_failed: return "handshake_failed";
+        case IncidentKind::certificate_changed: return "certificate_changed";
+        case IncidentKind::level_not_met: return "level_not_met";
+    }
+    return "level_not_met";
+}
 
 // Something that looked like a downgrade of a domain known to do TLS. Append-only.
 struct PolicyIncident {
     std::string domain;
     TimePoint at{};
-    std::string kind;          // see incident_kind
+    std::string kind;          // to_string(IncidentKind) for what mailward writes
     std::string detail;        // one line for a person
     std::string host;          // MX host, "" when not tied to one
     std::string address;       // IP address, "" when not tied to one

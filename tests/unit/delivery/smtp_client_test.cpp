@@ -552,6 +552,7 @@ TEST_F(SmtpClientTest, EncryptWithoutStarttlsSendsNothing) {
         ASSERT_TRUE(r.connect_error);
         EXPECT_EQ(r.connect_error->stage, Stage::tls_policy);
         EXPECT_EQ(r.connect_error->detail.rfind("STARTTLS not offered", 0), 0u) << r.connect_error->detail;
+        EXPECT_EQ(r.connect_error->tls_fault, TlsFault::starttls_missing);
     }
 }
 
@@ -565,6 +566,7 @@ TEST_F(SmtpClientTest, Starttls454) {
         EXPECT_EQ(server.sessions().at(0).commands, (Lines{kEhlo, "STARTTLS", "QUIT"}));
         ASSERT_TRUE(r.connect_error && r.connect_error->reply);
         EXPECT_EQ(r.connect_error->stage, Stage::starttls);
+        EXPECT_EQ(r.connect_error->tls_fault, TlsFault::starttls_refused);
         EXPECT_EQ(r.connect_error->reply->code, 454);
     }
     {
@@ -587,6 +589,7 @@ TEST_F(SmtpClientTest, DataAfterStarttlsReplyIsRefused) {
     EXPECT_EQ(server.sessions().at(0).commands, (Lines{kEhlo, "STARTTLS"}));
     ASSERT_TRUE(r.connect_error);
     EXPECT_EQ(r.connect_error->stage, Stage::starttls);
+    EXPECT_EQ(r.connect_error->tls_fault, TlsFault::no_session);
     EXPECT_NE(r.connect_error->detail.find("injection"), std::string::npos);
 }
 
@@ -600,6 +603,7 @@ TEST_F(SmtpClientTest, HandshakeFailure) {
         EXPECT_EQ(server.sessions().at(0).commands, (Lines{kEhlo, "STARTTLS"}));
         ASSERT_TRUE(r.connect_error);
         EXPECT_EQ(r.connect_error->stage, Stage::tls_handshake);
+        EXPECT_EQ(r.connect_error->tls_fault, TlsFault::no_session);
         EXPECT_TRUE(r.connect_error->ec);
     }
     {
@@ -677,6 +681,7 @@ TEST_F(SmtpClientTest, TlsLevels) {
             EXPECT_FALSE(r.connected);
             ASSERT_TRUE(r.connect_error);
             EXPECT_EQ(r.connect_error->stage, Stage::tls_policy);
+            EXPECT_EQ(r.connect_error->tls_fault, TlsFault::below_level);
             EXPECT_FALSE(r.connect_error->detail.empty());
             ASSERT_TRUE(r.connect_error->tls);
             EXPECT_TRUE(r.connect_error->tls->established);
@@ -698,6 +703,7 @@ TEST_F(SmtpClientTest, DaneWithoutUsableRecordsNeverStartsTls) {
     EXPECT_EQ(server.sessions().at(0).commands, (Lines{kEhlo, "QUIT"}));
     ASSERT_TRUE(r.connect_error);
     EXPECT_EQ(r.connect_error->stage, Stage::tls_policy);
+    EXPECT_EQ(r.connect_error->tls_fault, TlsFault::below_level);
 }
 
 TEST_F(SmtpClientTest, RequireTlsOverTls) {
