@@ -43,8 +43,8 @@ struct EscrowFixture : ::testing::Test {
     }
     void start() { svc = std::make_unique<EscrowService>(*st, *keys, settings); }
 
-    // Queues a message for bob awaiting escrow and seals it; returns (escrow id, link token).
-    std::pair<std::string, std::string> seal_one() {
+    // Queues a message from alice for bob, awaiting escrow; returns its queue id.
+    std::string queue_awaiting() {
         store::StoredMessage m;
         m.envelope.id = "Q" + std::to_string(++n_);
         m.envelope.sender = "alice@example.org";
@@ -58,10 +58,16 @@ struct EscrowFixture : ::testing::Test {
         auto f = p.get_future();
         st->queue().submit(m, [&p](Result<void> res) { p.set_value(res); });
         EXPECT_TRUE(f.get());
+        return m.envelope.id;
+    }
+
+    // Queues a message for bob awaiting escrow and seals it; returns (escrow id, link token).
+    std::pair<std::string, std::string> seal_one() {
+        const std::string qid = queue_awaiting();
         EXPECT_TRUE(svc->seal_pending(kT0));
         std::string id, token;
         for (const auto& rec : *st->escrow().list(false))
-            if (rec.queue_id == m.envelope.id) id = rec.id;
+            if (rec.queue_id == qid) id = rec.id;
         for (const auto& e : *st->queue().list()) {
             auto b = st->queue().body(e.id);
             std::smatch mt;

@@ -16,26 +16,14 @@ struct SweeperTest : escrow::test::EscrowFixture {};
 
 TEST_F(SweeperTest, SealsWhatAwaitsEscrowAndStops) {
     start();
-    store::StoredMessage m;
-    m.envelope.id = "QSWEEP";
-    m.envelope.sender = "alice@example.org";
-    m.envelope.sender_mode = "tls-or-escrow";
-    store::Recipient r;
-    r.address = "bob@example.net";
-    r.state = store::RcptState::awaiting_escrow;
-    m.envelope.recipients.push_back(r);
-    m.body = "From: alice@example.org\r\nSubject: s\r\n\r\nbody\r\n";
-    std::promise<Result<void>> p;
-    auto f = p.get_future();
-    st->queue().submit(m, [&p](Result<void> res) { p.set_value(res); });
-    ASSERT_TRUE(f.get());
+    const std::string qid = queue_awaiting();
 
     boost::asio::io_context io;
     boost::asio::thread_pool pool(1);
     escrow::Sweeper sweeper(*svc, pool);
     sweeper.start(io.get_executor());
     const auto escrowed = [&] {
-        auto env = st->queue().envelope("QSWEEP");
+        auto env = st->queue().envelope(qid);
         return env && env->recipients[0].state == store::RcptState::escrowed;
     };
     for (int i = 0; i < 100 && !escrowed(); ++i) {
@@ -44,7 +32,7 @@ TEST_F(SweeperTest, SealsWhatAwaitsEscrowAndStops) {
     }
     EXPECT_TRUE(escrowed()) << "sealed by the loop";
     bool found = false;
-    for (const auto& rec : *st->escrow().list(false)) found = found || rec.queue_id == "QSWEEP";
+    for (const auto& rec : *st->escrow().list(false)) found = found || rec.queue_id == qid;
     EXPECT_TRUE(found);
 
     sweeper.stop();
