@@ -6,6 +6,7 @@ process it started by PID. Used by every tests/integration/test_*.py file.
 """
 import os
 import signal
+import smtplib
 import socket
 import ssl
 import subprocess
@@ -180,6 +181,36 @@ class Mailward:
     def add_user(self, name, password, mode=None):
         args = ["user", "add", name] + (["--mode", mode] if mode else [])
         self.cli(*args, stdin=password + "\n")
+
+
+LAB_SENDER = "alice@tls.example.test"  # a bounce comes back to the lab's tls.example.test maildir
+
+
+def submit(mw, rcpt, marker, sender=LAB_SENDER, params=(), tls=False):
+    """Submits one message with marker in its subject and body from a trusted-network client
+    (optionally after STARTTLS, for REQUIRETLS); returns its queue id."""
+    with smtplib.SMTP("127.0.0.1", mw.port, timeout=60) as s:
+        s.ehlo("app.example.org")
+        if tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE  # the submission port's self-signed certificate
+            s.starttls(context=ctx)
+            s.ehlo("app.example.org")
+        code, resp = s.mail(sender, list(params))
+        assert code == 250, (code, resp)
+        code, resp = s.rcpt(rcpt)
+        assert code == 250, (code, resp)
+        author = sender or "app@app.example.org"  # a null sender's message still has an author
+        code, resp = s.data(("Subject: %s\r\nFrom: <%s>\r\nTo: <%s>\r\n\r\nbody %s\r\n" %
+                             (marker, author, rcpt, marker)).encode())
+        assert code == 250, (code, resp)
+    return resp.decode().split("queued as ")[1].split()[0]
+
+
+def with_marker(messages, marker):
+    """The messages (bytes) that hold marker."""
+    return [m for m in messages if marker.encode() in m]
 
 
 def toml_value(v):

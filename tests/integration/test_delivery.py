@@ -13,26 +13,10 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 
-from harness import Mailward, TempDir, wait_for  # noqa: E402
+from harness import LAB_SENDER, submit, with_marker, Mailward, TempDir, wait_for  # noqa: E402
 from mwlab import BlackHoleDns, received_tls, standard_lab  # noqa: E402
 
-SENDER = "alice@tls.example.test"  # bounces come back to the lab's tls.example.test maildir
-
-
-def submit(mw, rcpt, marker, sender=SENDER, params=()):
-    with smtplib.SMTP("127.0.0.1", mw.port, timeout=60) as s:
-        s.ehlo("app.example.org")
-        s.mail(sender, list(params))
-        code, resp = s.rcpt(rcpt)
-        assert code == 250, (code, resp)
-        code, resp = s.data(("Subject: %s\r\nFrom: <%s>\r\nTo: <%s>\r\n\r\nbody %s\r\n" %
-                             (marker, sender, rcpt, marker)).encode())
-        assert code == 250, (code, resp)
-    return resp.decode().split("queued as ")[1].split()[0]
-
-
-def with_marker(messages, marker):
-    return [m for m in messages if marker.encode() in m]
+SENDER = LAB_SENDER
 
 
 class DeliveryTest(unittest.TestCase):

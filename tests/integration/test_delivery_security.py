@@ -13,7 +13,6 @@ import json
 import os
 import re
 import smtplib
-import ssl
 import sys
 import time
 import unittest
@@ -22,34 +21,10 @@ import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 
 import test_escrow as esc  # noqa: E402  (its PortalClient and helpers; its tests are not collected here)
-from harness import LabTestCase, Mailward, TempDir, wait_for  # noqa: E402
+from harness import LAB_SENDER, submit, with_marker, LabTestCase, Mailward, TempDir, wait_for  # noqa: E402
 from mwlab import received_tls, standard_lab  # noqa: E402
 
-SENDER = "alice@tls.example.test"
-
-
-def submit(mw, rcpt, marker, sender=SENDER, params=(), tls=False):
-    with smtplib.SMTP("127.0.0.1", mw.port, timeout=60) as s:
-        s.ehlo("app.example.org")
-        if tls:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE  # the submission port's self-signed certificate
-            s.starttls(context=ctx)
-            s.ehlo("app.example.org")
-        code, resp = s.mail(sender, list(params))
-        assert code == 250, (code, resp)
-        code, resp = s.rcpt(rcpt)
-        assert code == 250, (code, resp)
-        author = sender or "app@app.example.org"  # a null sender's message still has an author
-        code, resp = s.data(("Subject: %s\r\nFrom: <%s>\r\nTo: <%s>\r\n\r\nbody %s\r\n" %
-                             (marker, author, rcpt, marker)).encode())
-        assert code == 250, (code, resp)
-    return resp.decode().split("queued as ")[1].split()[0]
-
-
-def with_marker(messages, marker):
-    return [m for m in messages if marker.encode() in m]
+SENDER = LAB_SENDER
 
 
 class DeliverySecurityLabTest(unittest.TestCase):

@@ -63,14 +63,9 @@ def plain(user, password):
     return base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
 
 
-def need_fds(n):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < n:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= n
+class SocketsCase(unittest.TestCase):
+    """A mailward per test (self.mw, started by the test) and the client sockets it opened."""
 
-
-class FloodTest(unittest.TestCase):
     def setUp(self):
         self.tmp = TempDir()
         self.mw = None
@@ -83,6 +78,15 @@ class FloodTest(unittest.TestCase):
             self.mw.stop()
         self.tmp.cleanup()
 
+
+def need_fds(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= n
+
+
+class FloodTest(SocketsCase):
     def start(self, **submission):
         self.mw = Mailward(self.tmp.path, trusted=NOBODY_TRUSTED, extra={"submission": submission})
         self.mw.start()
@@ -315,19 +319,7 @@ class Ipv6NetworkTest(unittest.TestCase):
         self.assertIn(NET6 + "::/64", self.mw.log())
 
 
-class AuthThrottleTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = TempDir()
-        self.mw = None
-        self.socks = []
-
-    def tearDown(self):
-        for c in self.socks:
-            c.close()
-        if self.mw:
-            self.mw.stop()
-        self.tmp.cleanup()
-
+class AuthThrottleTest(SocketsCase):
     def start(self, **submission):
         self.mw = Mailward(self.tmp.path, trusted=NOBODY_TRUSTED, extra={"submission": submission})
         self.mw.add_user("alice@example.org", PASSWORD)

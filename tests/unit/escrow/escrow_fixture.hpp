@@ -44,7 +44,7 @@ struct EscrowFixture : ::testing::Test {
     void start() { svc = std::make_unique<EscrowService>(*st, *keys, settings); }
 
     // Queues a message from alice for bob, awaiting escrow; returns its queue id.
-    std::string queue_awaiting() {
+    std::string queue_awaiting(const std::string& body = "From: alice@example.org\r\nSubject: s\r\n\r\nbody\r\n") {
         store::StoredMessage m;
         m.envelope.id = "Q" + std::to_string(++n_);
         m.envelope.sender = "alice@example.org";
@@ -53,7 +53,7 @@ struct EscrowFixture : ::testing::Test {
         r.address = "bob@example.net";
         r.state = store::RcptState::awaiting_escrow;
         m.envelope.recipients.push_back(r);
-        m.body = "From: alice@example.org\r\nSubject: s\r\n\r\nbody\r\n";
+        m.body = body;
         std::promise<Result<void>> p;
         auto f = p.get_future();
         st->queue().submit(m, [&p](Result<void> res) { p.set_value(res); });

@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include "temp_dir.hpp"
 #include <stdlib.h>
 
 #include <filesystem>
@@ -15,6 +14,7 @@
 
 #include "config/config.hpp"
 #include "escrow/seal.hpp"
+#include "escrow_fixture.hpp"
 #include "message/view.hpp"
 
 using namespace mailward;
@@ -22,59 +22,31 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using mailward::test::TempDir;
 
 const escrow::TimePoint t0{std::chrono::milliseconds(1'800'000'000'000)};
 const std::string kBody =
     "From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: secret plans SECRET42\r\n"
     "Message-ID: <orig@example.org>\r\n\r\nThe body SECRET42\r\n";
 
-struct ServiceTest : ::testing::Test {
-    TempDir dir;
-    std::unique_ptr<store::Store> st;
-    std::unique_ptr<escrow::MasterKeyHolder> keys;
-    std::unique_ptr<escrow::EscrowService> svc;
-    escrow::Client client{"192.0.2.7", "UnitTest/1"};
-
+struct ServiceTest : escrow::test::EscrowFixture {
     void SetUp() override {
-        config::Config cfg;
-        cfg.server.data_dir = dir.path();
-        auto s = store::open(cfg);
-        ASSERT_TRUE(s) << s.error().message();
-        st = std::move(*s);
-        auto k = escrow::MasterKeyHolder::from_bytes(std::string(32, 'k'));
-        ASSERT_TRUE(k);
-        keys = std::move(*k);
-        escrow::ServiceSettings settings;
+        EscrowFixture::SetUp();
         settings.portal_url = "https://portal.example.test:8443/";
-        settings.hostname = "relay.example.test";
-        svc = std::make_unique<escrow::EscrowService>(*st, *keys, settings);
+        start();
     }
 
     // Queues kBody for bob awaiting escrow and seals it; returns (escrow id, link token, notice).
     std::tuple<std::string, std::string, std::string> seal_one() {
-        store::StoredMessage m;
-        m.envelope.id = "Q" + std::to_string(++n_);
-        m.envelope.sender = "alice@example.org";
-        m.envelope.sender_mode = "tls-or-escrow";
-        store::Recipient r;
-        r.address = "bob@example.net";
-        r.state = store::RcptState::awaiting_escrow;
-        m.envelope.recipients.push_back(r);
-        m.body = kBody;
-        std::promise<Result<void>> p;
-        auto f = p.get_future();
-        st->queue().submit(m, [&p](Result<void> res) { p.set_value(res); });
-        EXPECT_TRUE(f.get());
+        const std::string qid = queue_awaiting(kBody);
         auto sealed = svc->seal_pending(t0);
         EXPECT_TRUE(sealed && *sealed == 1u);
-        auto env = st->queue().envelope(m.envelope.id);
+        auto env = st->queue().envelope(qid);
         EXPECT_EQ(env->recipients[0].state, store::RcptState::escrowed);
-        EXPECT_FALSE(st->queue().body(m.envelope.id)) << "the queued plaintext is gone";
+        EXPECT_FALSE(st->queue().body(qid)) << "the queued plaintext is gone";
         auto list = st->escrow().list(false);
         std::string id;
         for (const auto& rec : *list)
-            if (rec.queue_id == m.envelope.id) id = rec.id;
+            if (rec.queue_id == qid) id = rec.id;
         // The notice is the newest queued message to bob.
         std::string notice;
         for (const auto& e : *st->queue().list()) {
@@ -100,7 +72,6 @@ struct ServiceTest : ::testing::Test {
         }
         return found;
     }
-    int n_ = 0;
 };
 
 TEST_F(ServiceTest, SealingQueuesANoticeWithoutContent) {
