@@ -8,7 +8,7 @@
 #include <string>
 
 #include "common/result.hpp"
-#include "delivery/smtp_client.hpp"
+#include "outbound/smtp_client.hpp"
 #include "policy/decide.hpp"
 #include "smtp/reply.hpp"
 
@@ -39,8 +39,8 @@ struct Evidence {
     HopRefusal refusal = HopRefusal::none;    // with host and route_detail (what was found)
     error_code route_error;                   // DNS / routing failure (RouteErrc or DnsErrc)
     std::string route_detail;
-    std::optional<SessionError> session;      // connection- or transaction-level failure
-    std::optional<RecipientResult> recipient; // a per-recipient reply
+    std::optional<outbound::SessionError> session;     // connection- or transaction-level failure
+    std::optional<outbound::RecipientResult> recipient; // a per-recipient reply
     tls::Level required = tls::Level::may;
     std::string host;                         // MX host name, for the reason text
 };
