@@ -1,5 +1,7 @@
 // Classification of every delivery outcome: see classify.hpp. The rules, in order:
 // hosts refused before any connection (a failed address lookup in a signed MX set, a loop);
+// transactions the SMTP client refused itself before MAIL (SIZE, 8BITMIME, SMTPUTF8, REQUIRETLS,
+// NUL: permanent, with no remote diagnostic);
 // routing errors (null MX, NXDOMAIN permanent; DNS trouble temporary); TLS failures at a level of
 // encrypt or higher are tls_policy (a TLS close or handshake error is NOT a network error: it must
 // never be retried as plaintext nor requeued forever as "connection lost"); network errors and
@@ -15,6 +17,7 @@ using outbound::Refusal;
 using outbound::RouteErrc;
 using outbound::SessionError;
 using outbound::Stage;
+using outbound::TlsFault;
 
 namespace {
 
@@ -62,7 +65,7 @@ Classified refused_here(const SessionError& s, const std::string& host) {
         c.status = r.status;
         text = r.text;
     }
-    c.reason = "not sent to " + host + ": " + (s.detail.empty() ? text : s.detail) + " (" + c.status + ")";
+    c.reason = "not sent to " + host + " (" + c.status + "): " + (s.detail.empty() ? text : s.detail);
     return c;
 }
 
@@ -257,6 +260,18 @@ std::string expired_status(const Classified& last) {
     std::string status = last.status.empty() ? "4.4.7" : last.status;  // RFC 3463: delivery time expired
     status[0] = '5';
     return status;
+}
+
+store::IncidentKind incident_kind(const SessionError& e) {
+    switch (e.tls_fault) {
+        case TlsFault::certificate_changed: return store::IncidentKind::certificate_changed;
+        case TlsFault::starttls_missing: return store::IncidentKind::starttls_missing;
+        case TlsFault::starttls_refused: return store::IncidentKind::starttls_454;
+        case TlsFault::no_session: return store::IncidentKind::handshake_failed;
+        case TlsFault::below_level:
+        case TlsFault::none: break;
+    }
+    return store::IncidentKind::level_not_met;
 }
 
 }  // namespace mailward::delivery

@@ -40,19 +40,6 @@ struct Known {
     policy::TlsOptionalRight tls_optional;      // and whether its sender may use it
 };
 
-// The incident a TLS failure of the SMTP client stands for (the client says what it found).
-store::IncidentKind incident_kind(const SessionError& e) {
-    switch (e.tls_fault) {
-        case TlsFault::certificate_changed: return store::IncidentKind::certificate_changed;
-        case TlsFault::starttls_missing: return store::IncidentKind::starttls_missing;
-        case TlsFault::starttls_refused: return store::IncidentKind::starttls_454;
-        case TlsFault::no_session: return store::IncidentKind::handshake_failed;
-        case TlsFault::below_level:
-        case TlsFault::none: break;
-    }
-    return store::IncidentKind::level_not_met;
-}
-
 std::string raw_of(const SessionError& e) {
     std::string raw = e.raw;
     if (e.reply) {

@@ -45,15 +45,15 @@ TEST(Classify, HopRefusals) {
     };
     const Case cases[] = {
         {outbound::Refusal::nul_octet, "the message holds a NUL octet", "5.6.0",
-         "not sent to mx.ex.test: the message holds a NUL octet (5.6.0)"},
+         "not sent to mx.ex.test (5.6.0): the message holds a NUL octet"},
         {outbound::Refusal::size_exceeded, "the message is 200 octets, mx.ex.test accepts at most 100", "5.3.4",
-         "not sent to mx.ex.test: the message is 200 octets, mx.ex.test accepts at most 100 (5.3.4)"},
+         "not sent to mx.ex.test (5.3.4): the message is 200 octets, mx.ex.test accepts at most 100"},
         {outbound::Refusal::no_8bitmime, "", "5.6.3",
-         "not sent to mx.ex.test: the next hop does not support 8BITMIME (5.6.3)"},
+         "not sent to mx.ex.test (5.6.3): the next hop does not support 8BITMIME"},
         {outbound::Refusal::no_smtputf8, "", "5.6.7",
-         "not sent to mx.ex.test: the next hop does not support SMTPUTF8 (5.6.7)"},
+         "not sent to mx.ex.test (5.6.7): the next hop does not support SMTPUTF8"},
         {outbound::Refusal::no_requiretls, "RFC 8689: no REQUIRETLS at mx.ex.test", "5.7.30",
-         "not sent to mx.ex.test: RFC 8689: no REQUIRETLS at mx.ex.test (5.7.30)"},
+         "not sent to mx.ex.test (5.7.30): RFC 8689: no REQUIRETLS at mx.ex.test"},
     };
     for (const auto& rc : cases) {
         SCOPED_TRACE(rc.status);
