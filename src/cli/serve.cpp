@@ -27,7 +27,6 @@
 #include "portal/app.hpp"
 #include "portal/web_server.hpp"
 #include "probe/probe.hpp"
-#include "probe/verdict.hpp"
 #include "server/server.hpp"
 #include "store/store.hpp"
 #include "tls/certs.hpp"
@@ -111,7 +110,7 @@ void run_serve(const Options& opts) {
     po.dane = cfg.policy.dane;
     po.timeouts.connect = cfg.delivery.connect_timeout;
     po.timeouts.greeting = po.timeouts.command = std::chrono::seconds(60);
-    engine.set_prober(probe::engine_prober(**resolver, *client_tls, po));
+    engine.set_probe_options(po);
     server::SubmissionServer submission(cfg, **store, *tls_ctx);
     submission.set_on_queued([&engine] { engine.kick(); });
     std::string error;

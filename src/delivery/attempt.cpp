@@ -20,8 +20,6 @@ using Clock = std::chrono::system_clock;
 
 namespace {
 
-constexpr auto kPoolIdle = std::chrono::seconds(2);  // as Postfix's smtp_connection_cache_time_limit
-
 nlohmann::json tls_json(const tls::PeerFacts& f) {
     if (!f.established) return nullptr;
     nlohmann::json chain = nlohmann::json::array();
@@ -52,17 +50,6 @@ void Engine::Impl::log_attempt(const store::Envelope& env, std::size_t idx, cons
     log.write(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     common::metrics::inc("mailward_delivery_attempts_total", "Delivery attempts per recipient, by result.", "result",
                          result.empty() ? to_string(c.outcome) : result);
-}
-
-asio::awaitable<std::unique_ptr<SmtpClient>> Engine::Impl::take_idle(const std::string& key) {
-    for (;;) {
-        auto it = pool.find(key);
-        if (it == pool.end()) co_return nullptr;
-        auto idle = std::move(it->second);
-        pool.erase(it);
-        if (std::chrono::steady_clock::now() - idle.since < kPoolIdle) co_return std::move(idle.client);
-        co_await idle.client->quit();  // stale: the peer may have closed it already
-    }
 }
 
 asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const std::string& body, const Route& route,
@@ -144,7 +131,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
             target.helo_name = cfg.server.hostname;
             if (auto k = plan.known_spki.find(hop.host); k != plan.known_spki.end()) target.known_spki = k->second;
             const std::string key = reuse_key(target, env.requiretls);
-            std::unique_ptr<SmtpClient> client = co_await take_idle(key);
+            std::unique_ptr<SmtpClient> client = co_await pool.take(key);
             bool reused = client != nullptr;
             for (int round = 0; round < 2; ++round) {
                 if (!client) {
@@ -168,7 +155,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                 const tls::PeerFacts facts = client->tls_facts();
                 if (tr.error) {
                     // A pooled connection the peer dropped meanwhile: retry once on a fresh one.
-                    if (reused && !tr.error->reply && round == 0) {
+                    if (reused && !tr.error->reply && tr.error->refusal == outbound::Refusal::none && round == 0) {
                         client.reset();
                         continue;
                     }
@@ -179,7 +166,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                     auto cl = classify(ev);
                     for (auto i : idxs) log_attempt(env, i, hop.host, addr, hop_level, hop_why, &facts, cl);
                     if (tr.connection_usable) {
-                        pool.emplace(key, Idle{std::move(client), std::chrono::steady_clock::now()});
+                        pool.put(key, std::move(client));
                     } else {
                         co_await client->quit();
                     }
@@ -202,7 +189,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                     out[r.index] = RcptOutcome{cl, hop.host, addr, std::nullopt};
                 }
                 if (tr.connection_usable) {
-                    pool.emplace(key, Idle{std::move(client), std::chrono::steady_clock::now()});
+                    pool.put(key, std::move(client));
                 } else {
                     co_await client->quit();
                 }

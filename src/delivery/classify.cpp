@@ -1,5 +1,7 @@
 // Classification of every delivery outcome: see classify.hpp. The rules, in order:
 // hosts refused before any connection (a failed address lookup in a signed MX set, a loop);
+// transactions the SMTP client refused itself before MAIL (SIZE, 8BITMIME, SMTPUTF8, REQUIRETLS,
+// NUL: permanent, with no remote diagnostic);
 // routing errors (null MX, NXDOMAIN permanent; DNS trouble temporary); TLS failures at a level of
 // encrypt or higher are tls_policy (a TLS close or handshake error is NOT a network error: it must
 // never be retried as plaintext nor requeued forever as "connection lost"); network errors and
@@ -7,10 +9,16 @@
 // a 5xx greeting or EHLO which condemns the host, not the message (RFC 5321 3.1: try the next MX).
 #include "delivery/classify.hpp"
 
-#include "delivery/route.hpp"
+#include "outbound/route.hpp"
 #include "dns/resolver.hpp"
 
 namespace mailward::delivery {
+using outbound::Refusal;
+using outbound::RouteErrc;
+using outbound::SessionError;
+using outbound::Stage;
+using outbound::TlsFault;
+
 namespace {
 
 std::string reply_status(const smtp::Reply& r) {
@@ -28,6 +36,36 @@ Classified from_reply(const smtp::Reply& r, const std::string& host, std::string
     if (r.positive()) c.outcome = Outcome::delivered;
     else if (r.transient()) c.outcome = Outcome::temporary;
     else c.outcome = Outcome::permanent;
+    return c;
+}
+
+// What the SMTP client refused itself, before MAIL (RFC 3463 statuses; always permanent: the same
+// message meets the same refusal at the next try).
+struct RefusalRule {
+    Refusal refusal;
+    const char* status;
+    const char* text;  // when the client gave no detail
+};
+constexpr RefusalRule kRefusals[] = {
+    {Refusal::size_exceeded, "5.3.4", "message size exceeds the server's limit"},
+    {Refusal::no_8bitmime, "5.6.3", "the next hop does not support 8BITMIME"},
+    {Refusal::no_smtputf8, "5.6.7", "the next hop does not support SMTPUTF8"},
+    {Refusal::no_requiretls, "5.7.30", "REQUIRETLS not supported by the next hop"},
+    {Refusal::nul_octet, "5.6.0", "the message holds a NUL octet"},
+};
+
+// Refused here, not by the host: no diagnostic (the host said nothing), the reason says so.
+Classified refused_here(const SessionError& s, const std::string& host) {
+    Classified c;
+    c.outcome = Outcome::permanent;
+    c.status = "5.0.0";
+    std::string text = "refused before MAIL";
+    for (const auto& r : kRefusals) {
+        if (r.refusal != s.refusal) continue;
+        c.status = r.status;
+        text = r.text;
+    }
+    c.reason = "not sent to " + host + " (" + c.status + "): " + (s.detail.empty() ? text : s.detail);
     return c;
 }
 
@@ -99,6 +137,7 @@ Classified classify(const Evidence& e) {
     }
     if (e.session) {
         const SessionError& s = *e.session;
+        if (s.refusal != Refusal::none) return refused_here(s, e.host);
         const bool forced = e.required >= tls::Level::encrypt;
         if (tls_stage(s.stage)) {
             c.try_next_host = true;
@@ -124,12 +163,6 @@ Classified classify(const Evidence& e) {
                                     : s.stage == Stage::data   ? "to DATA"
                                                                : "after the message data";
             c = from_reply(*s.reply, e.host, what);
-            if (s.local) {
-                // Refused here, not by the host: its reply text would name the wrong party.
-                c.diagnostic.clear();
-                c.reason = "not sent to " + e.host + ": " + (s.detail.empty() ? s.reply->summary() : s.detail);
-                return c;
-            }
             if (!s.detail.empty()) c.reason += " (" + s.detail + ")";
             // A host that refuses the session, or 4xx before any transaction: the next MX may help.
             if (s.stage == Stage::greeting || s.stage == Stage::ehlo) {
@@ -227,6 +260,18 @@ std::string expired_status(const Classified& last) {
     std::string status = last.status.empty() ? "4.4.7" : last.status;  // RFC 3463: delivery time expired
     status[0] = '5';
     return status;
+}
+
+store::IncidentKind incident_kind(const SessionError& e) {
+    switch (e.tls_fault) {
+        case TlsFault::certificate_changed: return store::IncidentKind::certificate_changed;
+        case TlsFault::starttls_missing: return store::IncidentKind::starttls_missing;
+        case TlsFault::starttls_refused: return store::IncidentKind::starttls_454;
+        case TlsFault::no_session: return store::IncidentKind::handshake_failed;
+        case TlsFault::below_level:
+        case TlsFault::none: break;
+    }
+    return store::IncidentKind::level_not_met;
 }
 
 }  // namespace mailward::delivery

@@ -1,15 +1,18 @@
 // The ONE place where every delivery outcome is classified (docs/design.md; Postfix smtp_trouble):
 // delivered, temporary (retry later), permanent (bounce), or tls_policy (the required TLS could not
 // be had: never sent, deferred and retried; later the sender mode may escrow). Each result keeps
-// the remote reply or the local reason and the RFC 3463 status for DSNs and logs.
+// the remote reply or the local reason and the RFC 3463 status for DSNs and logs; no other code
+// makes up a status (the SMTP client names its own refusals, outbound::Refusal, and they get theirs
+// here). Also which incident kind a TLS failure stands for.
 #pragma once
 
 #include <optional>
 #include <string>
 
 #include "common/result.hpp"
-#include "delivery/smtp_client.hpp"
+#include "outbound/smtp_client.hpp"
 #include "policy/decide.hpp"
+#include "store/policy_store.hpp"
 #include "smtp/reply.hpp"
 
 namespace mailward::delivery {
@@ -39,8 +42,8 @@ struct Evidence {
     HopRefusal refusal = HopRefusal::none;    // with host and route_detail (what was found)
     error_code route_error;                   // DNS / routing failure (RouteErrc or DnsErrc)
     std::string route_detail;
-    std::optional<SessionError> session;      // connection- or transaction-level failure
-    std::optional<RecipientResult> recipient; // a per-recipient reply
+    std::optional<outbound::SessionError> session;     // connection- or transaction-level failure
+    std::optional<outbound::RecipientResult> recipient; // a per-recipient reply
     tls::Level required = tls::Level::may;
     std::string host;                         // MX host name, for the reason text
 };
@@ -61,5 +64,7 @@ Classified classify_unreachable(const std::string& domain);
 void classify_after_tls_failure(Classified& c, const policy::Decision& after, bool incident_recorded);
 // The status of a DSN for a message given up at the queue lifetime: the last one made permanent.
 std::string expired_status(const Classified& last);
+// The incident a TLS failure of the SMTP client stands for (by what the client found: TlsFault).
+store::IncidentKind incident_kind(const outbound::SessionError& e);
 
 }  // namespace mailward::delivery

@@ -48,9 +48,9 @@ std::string domain_of(const std::string& address) {
 Engine::Impl::Impl(asio::io_context& i, const config::Config& c, store::Store& s, dns::Resolver& r,
                    tls::ClientContext t)
     : io(i), cfg(c), store(s), resolver(r), tls(std::move(t)), strand(asio::make_strand(i)), wake(strand),
-      rng(std::random_device{}()) {
+      rng(std::random_device{}()), slots(strand, c.delivery.max_per_destination) {
     owner = cfg.server.hostname;
-    own = own_addresses(cfg);
+    own = outbound::own_addresses(cfg);
     timeouts.connect = cfg.delivery.connect_timeout;
     timeouts.greeting = cfg.delivery.greeting_timeout;
     timeouts.command = cfg.delivery.command_timeout;
@@ -86,9 +86,9 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
     } else {
         for (const auto& [domain, idxs] : by_domain) {
             // Per-destination concurrency: wait for a slot (bounded by the attempt timeouts).
-            co_await s.acquire_slot(domain);
+            co_await s.slots.acquire(domain);
             co_await s.deliver_domain(env, *body, domain, idxs, outcomes);
-            s.release_slot(domain);
+            s.slots.release(domain);
         }
     }
 
@@ -178,43 +178,6 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
     s.wake.cancel();
 }
 
-asio::awaitable<void> Engine::Impl::acquire_slot(const std::string& domain) {
-    auto& d = per_domain[domain];
-    if (d.active < cfg.delivery.max_per_destination || stopping) {
-        ++d.active;
-        co_return;
-    }
-    auto w = std::make_shared<SlotWaiter>(strand);
-    w->timer.expires_at(std::chrono::steady_clock::time_point::max());
-    d.waiting.push_back(w);
-    co_await w->timer.async_wait(as_tuple(use_awaitable));
-    if (w->granted) co_return;  // the slot of an attempt that ended was handed to us
-    // Woken by stop(): leave the line and go on (the attempt finds the engine stopping).
-    auto& again = per_domain[domain];
-    std::erase(again.waiting, w);
-    ++again.active;
-}
-
-void Engine::Impl::release_slot(const std::string& domain) {
-    auto it = per_domain.find(domain);
-    if (it == per_domain.end()) return;
-    auto& d = it->second;
-    if (!d.waiting.empty() && !stopping) {
-        auto w = std::move(d.waiting.front());
-        d.waiting.pop_front();
-        w->granted = true;
-        w->timer.cancel();
-        return;
-    }
-    if (d.active > 0) --d.active;
-    if (d.active == 0 && d.waiting.empty()) per_domain.erase(it);
-}
-
-void Engine::Impl::wake_slot_waiters() {
-    for (auto& [domain, d] : per_domain)
-        for (auto& w : d.waiting) w->timer.cancel();
-}
-
 asio::awaitable<void> Engine::Impl::run(std::shared_ptr<Impl> self) {
     auto& s = *self;
     auto& queue = s.store.queue();
@@ -258,13 +221,7 @@ asio::awaitable<void> Engine::Impl::run(std::shared_ptr<Impl> self) {
         s.wake.expires_after(wait);
         co_await s.wake.async_wait(as_tuple(use_awaitable));
     }
-    // Close idle connections politely.
-    while (!s.pool.empty()) {
-        auto it = s.pool.begin();
-        auto client = std::move(it->second.client);
-        s.pool.erase(it);
-        co_await client->quit();
-    }
+    co_await s.pool.close_all();  // close idle connections politely
 }
 
 Engine::Engine(asio::io_context& io, const config::Config& cfg, store::Store& store, dns::Resolver& resolver,
@@ -276,7 +233,9 @@ Engine::~Engine() {
     impl_->blocking.join();
 }
 
-void Engine::set_prober(DomainProber prober) { impl_->prober = std::move(prober); }
+void Engine::set_probe_options(probe::ProbeOptions opts) {
+    impl_->prober.emplace(impl_->resolver, impl_->tls, std::move(opts));
+}
 
 void Engine::set_preload(policy::PreloadList list) { impl_->preload = std::move(list); }
 
@@ -293,7 +252,7 @@ void Engine::stop() {
     asio::post(impl_->strand, [self] {
         self->stopping = true;
         self->wake.cancel();
-        self->wake_slot_waiters();
+        self->slots.stop();
     });
 }
 

@@ -2,16 +2,13 @@
 // retry schedule with jitter, max_queue_lifetime, global and per-destination concurrency) and the
 // per-message work (split by recipient domain, route, required TLS level, SMTP client with
 // connection reuse, classification, bounces, the delivery log, the attempt's outcome recorded).
-// Asio stays out of this header.
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
-#include <functional>
 #include <memory>
 #include <string>
 
 #include "policy/preload.hpp"
-#include "store/policy_store.hpp"
+#include "probe/probe.hpp"
 #include "tls/client.hpp"
 
 namespace boost::asio {
@@ -32,16 +29,6 @@ class MtaStsCache;
 
 namespace mailward::delivery {
 
-// What probing every MX of a domain concluded (src/probe implements it; serve wires it in, so
-// this library does not depend on the prober).
-struct ProbeVerdict {
-    bool ok = false;                  // the probe ran (DNS worked, at least one host answered)
-    tls::Level level = tls::Level::none;  // the strongest level every MX address that answered meets
-    std::string report;               // JSON evidence
-    std::vector<store::MxEvidence> evidence;  // per MX address that answered
-};
-using DomainProber = std::function<boost::asio::awaitable<ProbeVerdict>(std::string domain)>;
-
 class Engine {
 public:
     Engine(boost::asio::io_context& io, const config::Config& cfg, store::Store& store, dns::Resolver& resolver,
@@ -51,8 +38,9 @@ public:
     Engine& operator=(const Engine&) = delete;
 
     // Learning (docs/design.md): before the first delivery to an unknown domain from a sender that
-    // is not opportunistic, probe every MX and record what all of them support. Set before start().
-    void set_prober(DomainProber prober);
+    // is not opportunistic, probe every MX with these options (the engine's resolver and TLS
+    // context) and record what all of them support. Without them nothing is probed. Set before start().
+    void set_probe_options(probe::ProbeOptions opts);
     // The preload list ([policy] preload_file), one of decide()'s sources. Set before start().
     void set_preload(policy::PreloadList list);
     // MTA-STS policies (RFC 8461), one of decide()'s sources; must outlive the engine. Set before start().

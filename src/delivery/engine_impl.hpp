@@ -1,8 +1,12 @@
-// The delivery engine's state, shared by its three parts (internal to src/delivery):
+// The delivery engine's state (internal to src/delivery). The scheduler owns it and composes the
+// parts that have one job each:
 //   engine.cpp       the scheduler (leases, retries, lifetime, bounces, recording an attempt)
+//   slots.hpp        per-destination concurrency, handed over first come, first served
+//   pool.hpp         idle SMTP sessions by reuse key (connection reuse)
+//   incidents.hpp    incidents recorded once per quiet period, and their metric
 //   policy_step.cpp  per destination domain: route, what is known (learned policy, probes),
 //                    decide() (src/policy), its action, and the downgrade defence after a TLS failure
-//   attempt.cpp      the SMTP attempts to the MX hosts decide() allows, with connection reuse
+//   attempt.cpp      the SMTP attempts to the MX hosts decide() allows, through the pool
 // Everything runs on one strand; SQLite calls go to a small blocking pool.
 #pragma once
 
@@ -11,7 +15,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,13 +26,28 @@
 #include "delivery/classify.hpp"
 #include "delivery/delivery_log.hpp"
 #include "delivery/engine.hpp"
-#include "delivery/route.hpp"
-#include "delivery/smtp_client.hpp"
-#include "policy/mta_sts_fetch.hpp"
+#include "delivery/incidents.hpp"
+#include "delivery/pool.hpp"
+#include "delivery/slots.hpp"
 #include "dns/resolver.hpp"
+#include "outbound/route.hpp"
+#include "outbound/smtp_client.hpp"
+#include "policy/mta_sts_fetch.hpp"
+#include "probe/verdict.hpp"
 #include "store/store.hpp"
 
 namespace mailward::delivery {
+
+// The connection layer's names as the engine's parts use them.
+using outbound::ClientTimeouts;
+using outbound::LoopKind;
+using outbound::OwnAddresses;
+using outbound::resolve_route;
+using outbound::Route;
+using outbound::SessionError;
+using outbound::SmtpClient;
+using outbound::Target;
+using outbound::TlsFault;
 
 // What the attempt to one domain decided for one recipient.
 struct RcptOutcome {
@@ -72,39 +90,17 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     bool stopping = false;
     bool kicked = false;
     std::size_t in_flight = 0;
-    // Per-destination concurrency ([delivery] max_per_destination): the attempts running to each
-    // domain and, in arrival order, the deliveries waiting for one of them to end. A slot that ends
-    // is handed to the first waiter directly (no polling: a waiter starts the moment it may).
-    struct SlotWaiter {
-        explicit SlotWaiter(boost::asio::strand<boost::asio::io_context::executor_type>& s) : timer(s) {}
-        boost::asio::steady_timer timer;
-        bool granted = false;
-    };
-    struct DomainSlots {
-        std::size_t active = 0;
-        std::deque<std::shared_ptr<SlotWaiter>> waiting;
-    };
-    std::map<std::string, DomainSlots> per_domain;
-    boost::asio::awaitable<void> acquire_slot(const std::string& domain);
-    void release_slot(const std::string& domain);
-    void wake_slot_waiters();  // at stop: every waiter goes on (and finds the engine stopping)
-    DomainProber prober;
+    DestinationSlots slots;                     // [delivery] max_per_destination
+    std::optional<probe::DomainProber> prober;  // learning (set_probe_options)
     std::optional<policy::PreloadList> preload;
     policy::MtaStsCache* mta_sts = nullptr;
-    // Incidents recorded lately, "domain|kind|address" -> when: a downgrade that persists is
-    // recorded (and warned about, and re-probed) once per kIncidentQuiet, not at every retry.
-    std::map<std::string, std::chrono::system_clock::time_point> recent_incidents;
-    bool incident_is_new(const store::PolicyIncident& i);
+    IncidentTracker recent_incidents;           // a downgrade that persists: once per quiet period
     // When a delivery last confirmed each domain's learned level (policy_step.cpp).
     static constexpr auto kConfirmEvery = std::chrono::seconds(1);
     std::map<std::string, std::chrono::steady_clock::time_point> last_confirm;
 
-    struct Idle {
-        std::unique_ptr<SmtpClient> client;
-        std::chrono::steady_clock::time_point since;
-    };
-    std::multimap<std::string, Idle> pool;  // reuse_key(target, requiretls) -> idle connections
-    OwnAddresses own;                       // the loop check's view of this host (at start)
+    ConnectionPool pool;  // idle sessions by outbound::reuse_key(target, requiretls)
+    OwnAddresses own;     // the loop check's view of this host (at start)
 
     // engine.cpp
     static boost::asio::awaitable<void> run(std::shared_ptr<Impl> self);
@@ -123,7 +119,6 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     void log_attempt(const store::Envelope& env, std::size_t idx, const std::string& host, const std::string& address,
                      tls::Level level, const std::vector<std::string>& why, const tls::PeerFacts* facts,
                      const Classified& c, std::string_view result = {});
-    boost::asio::awaitable<std::unique_ptr<SmtpClient>> take_idle(const std::string& key);
 };
 
 }  // namespace mailward::delivery

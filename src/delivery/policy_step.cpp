@@ -13,7 +13,6 @@
 
 #include "common/blocking.hpp"
 #include "common/log_escape.hpp"
-#include "common/metrics.hpp"
 #include "common/timefmt.hpp"
 #include "delivery/engine_impl.hpp"
 #include "policy/decide.hpp"
@@ -30,7 +29,6 @@ namespace {
 // a domain that starts offering TLS is forced soon.
 constexpr auto kReprobeTls = std::chrono::hours(24);
 constexpr auto kReprobeOther = std::chrono::hours(1);
-constexpr auto kIncidentQuiet = std::chrono::minutes(15);
 
 // What the store knows about a domain, read in one blocking step.
 struct Known {
@@ -41,24 +39,6 @@ struct Known {
     bool tls_required_no = false;               // the message has "TLS-Required: No"
     policy::TlsOptionalRight tls_optional;      // and whether its sender may use it
 };
-
-// The incident a TLS failure of the SMTP client stands for (the client says what it found).
-store::IncidentKind incident_kind(const SessionError& e) {
-    switch (e.tls_fault) {
-        case TlsFault::certificate_changed: return store::IncidentKind::certificate_changed;
-        case TlsFault::starttls_missing: return store::IncidentKind::starttls_missing;
-        case TlsFault::starttls_refused: return store::IncidentKind::starttls_454;
-        case TlsFault::no_session: return store::IncidentKind::handshake_failed;
-        case TlsFault::below_level:
-        case TlsFault::none: break;
-    }
-    return store::IncidentKind::level_not_met;
-}
-
-void count_incident(const std::string& kind) {
-    common::metrics::inc("mailward_policy_incidents_total",
-                         "Possible STARTTLS downgrade attacks and certificate changes recorded, by kind.", "kind", kind);
-}
 
 std::string raw_of(const SessionError& e) {
     std::string raw = e.raw;
@@ -71,14 +51,6 @@ std::string raw_of(const SessionError& e) {
 }
 
 }  // namespace
-
-bool Engine::Impl::incident_is_new(const store::PolicyIncident& i) {
-    const std::string key = i.domain + "|" + i.kind + "|" + i.address;
-    for (auto it = recent_incidents.begin(); it != recent_incidents.end();) {
-        it = i.at - it->second >= kIncidentQuiet ? recent_incidents.erase(it) : std::next(it);
-    }
-    return recent_incidents.emplace(key, i.at).second;
-}
 
 asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, const std::string& body,
                                                    const std::string& domain, const std::vector<std::size_t>& idxs,
@@ -168,7 +140,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
     bool probed = false;
     auto probe = [&](const char* why) -> asio::awaitable<void> {
         if (!prober) co_return;
-        auto verdict = co_await prober(domain);
+        auto verdict = co_await prober->probe(domain);
         probed = true;
         now = Clock::now();
         if (!verdict.ok) {
@@ -180,7 +152,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
         if (known.learned) {
             for (auto& i : policy::downgrade_incidents(*known.learned, verdict.evidence, now)) {
                 downgrade = true;
-                if (incident_is_new(i)) incidents.push_back(std::move(i));
+                if (recent_incidents.is_new(i)) incidents.push_back(std::move(i));
             }
         }
         const std::string level(tls::to_string(verdict.level));
@@ -337,7 +309,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
         inc.host = first.host;
         inc.address = first.address;
         inc.raw_evidence = raw_of(e);
-        if (incident_is_new(inc)) {
+        if (recent_incidents.is_new(inc)) {
             count_incident(inc.kind);
             if (kind == store::IncidentKind::certificate_changed) {
                 spdlog::warn("policy: certificate changed for {} at {} [{}]: {}", domain, first.host, first.address,

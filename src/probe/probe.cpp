@@ -9,7 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
 
-#include "delivery/route.hpp"
+#include "outbound/route.hpp"
 
 namespace mailward::probe {
 namespace asio = boost::asio;
@@ -59,8 +59,8 @@ struct LegacyContexts {
 
 // One legacy probe: a fresh connection at level may (nothing is required of the chain), offering
 // only the capped version; bounded by shorter timeouts than a delivery's.
-asio::awaitable<LegacyCheck> probe_legacy(delivery::Target t, std::shared_ptr<const LegacyContexts> all,
-                                          tls::ProtocolCap cap, delivery::ClientTimeouts to) {
+asio::awaitable<LegacyCheck> probe_legacy(outbound::Target t, std::shared_ptr<const LegacyContexts> all,
+                                          tls::ProtocolCap cap, outbound::ClientTimeouts to) {
     LegacyCheck out;
     const auto& ctx = cap == tls::ProtocolCap::tls1_0 ? all->tls10 : all->tls11;
     if (!ctx) {
@@ -74,7 +74,7 @@ asio::awaitable<LegacyCheck> probe_legacy(delivery::Target t, std::shared_ptr<co
     to.greeting = std::min<std::chrono::milliseconds>(to.greeting, kLegacyTimeout);
     to.command = std::min<std::chrono::milliseconds>(to.command, kLegacyTimeout);
     auto ex = co_await asio::this_coro::executor;
-    auto [client, err] = co_await delivery::SmtpClient::connect(ex, t, *ctx, to);
+    auto [client, err] = co_await outbound::SmtpClient::connect(ex, t, *ctx, to);
     if (client) {
         if (client->tls_facts().established) {
             out.result = Legacy::accepted;
@@ -87,12 +87,12 @@ asio::awaitable<LegacyCheck> probe_legacy(delivery::Target t, std::shared_ptr<co
     } else if (err && err->tls && err->tls->established) {
         out.result = Legacy::accepted;
         out.detail = err->tls->protocol + " " + err->tls->cipher;
-    } else if (err && err->stage == delivery::Stage::tls_handshake && err->ec != asio::error::timed_out) {
+    } else if (err && err->stage == outbound::Stage::tls_handshake && err->ec != asio::error::timed_out) {
         out.result = Legacy::refused;  // an alert or a closed connection in answer to the ClientHello
         out.detail = err->detail;
     } else {
         out.result = Legacy::unknown;
-        out.detail = err ? std::string(delivery::to_string(err->stage)) + ": " +
+        out.detail = err ? std::string(outbound::to_string(err->stage)) + ": " +
                                (err->reply ? err->reply->summary() : err->detail)
                          : "no answer";
     }
@@ -101,7 +101,7 @@ asio::awaitable<LegacyCheck> probe_legacy(delivery::Target t, std::shared_ptr<co
 
 asio::awaitable<HostReport> probe_address(HostReport h, std::vector<dns::TlsaRecord> tlsa, tls::ClientContext ctx,
                                           ProbeOptions opts, std::shared_ptr<const LegacyContexts> legacy_ctx) {
-    delivery::Target t;
+    outbound::Target t;
     t.mx_host = h.host;
     t.address = h.address;
     t.port = opts.port;
@@ -109,7 +109,7 @@ asio::awaitable<HostReport> probe_address(HostReport h, std::vector<dns::TlsaRec
     t.tlsa = tlsa;
     t.helo_name = opts.helo_name;
     auto ex = co_await asio::this_coro::executor;
-    auto [client, err] = co_await delivery::SmtpClient::connect(ex, t, ctx, opts.timeouts);
+    auto [client, err] = co_await outbound::SmtpClient::connect(ex, t, ctx, opts.timeouts);
     if (client) {
         h.connected = true;
         h.starttls_offered = client->starttls_offered();
@@ -122,7 +122,7 @@ asio::awaitable<HostReport> probe_address(HostReport h, std::vector<dns::TlsaRec
             h.starttls_offered = true;
             h.tls = *err->tls;
         } else {
-            h.error = std::string(delivery::to_string(err->stage)) + ": " +
+            h.error = std::string(outbound::to_string(err->stage)) + ": " +
                       (err->reply ? err->reply->summary() : err->detail);
         }
     }
@@ -164,10 +164,10 @@ asio::awaitable<DomainReport> probe_domain(dns::Resolver& resolver, tls::ClientC
     rep.domain = domain;
     std::mt19937 rng(std::random_device{}());
     std::string detail;
-    auto route = co_await delivery::resolve_route(resolver, domain, rng, detail);
+    auto route = co_await outbound::resolve_route(resolver, domain, rng, detail);
     if (!route) {
         rep.error = detail.empty() ? route.error().message() : detail;
-        rep.temporary_error = route.error() == delivery::RouteErrc::dns_temporary;
+        rep.temporary_error = route.error() == outbound::RouteErrc::dns_temporary;
         co_return rep;
     }
     rep.mx_secure = route->mx_secure;

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "delivery/smtp_client.hpp"
+#include "outbound/smtp_client.hpp"
 #include "dns/resolver.hpp"
 #include "tls/client.hpp"
 
@@ -64,7 +64,7 @@ struct DomainReport {
 struct ProbeOptions {
     unsigned short port = 25;
     std::string helo_name = "localhost";
-    delivery::ClientTimeouts timeouts;
+    outbound::ClientTimeouts timeouts;
     bool dane = true;
     bool legacy = false;  // also probe whether TLS 1.0 and 1.1 are still accepted (mailward check)
 };

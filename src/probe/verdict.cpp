@@ -1,23 +1,14 @@
-// A probe's DomainReport mapped to the delivery engine's ProbeVerdict: see verdict.hpp.
+// A probe's DomainReport mapped to the delivery engine's ProbeVerdict, and the engine's prober: see
+// verdict.hpp.
 #include "probe/verdict.hpp"
 
 #include <nlohmann/json.hpp>
 #include <optional>
 
 namespace mailward::probe {
-namespace {
 
-// A coroutine over plain parameters (not a capturing lambda: see common/blocking.hpp on g++ 12).
-boost::asio::awaitable<delivery::ProbeVerdict> probe_for_engine(dns::Resolver* resolver, tls::ClientContext ctx,
-                                                                ProbeOptions po, std::string domain) {
-    auto rep = co_await probe_domain(*resolver, ctx, domain, po);
-    co_return to_verdict(rep, std::chrono::system_clock::now());
-}
-
-}  // namespace
-
-delivery::ProbeVerdict to_verdict(const DomainReport& rep, std::chrono::system_clock::time_point seen_at) {
-    delivery::ProbeVerdict v;
+ProbeVerdict to_verdict(const DomainReport& rep, std::chrono::system_clock::time_point seen_at) {
+    ProbeVerdict v;
     std::optional<tls::Level> weakest;
     std::string weakest_host;
     for (const auto& h : rep.hosts) {
@@ -51,9 +42,12 @@ delivery::ProbeVerdict to_verdict(const DomainReport& rep, std::chrono::system_c
     return v;
 }
 
-delivery::DomainProber engine_prober(dns::Resolver& resolver, tls::ClientContext ctx, ProbeOptions opts) {
-    dns::Resolver* res = &resolver;
-    return [res, ctx, opts](std::string domain) { return probe_for_engine(res, ctx, opts, std::move(domain)); };
+DomainProber::DomainProber(dns::Resolver& resolver, tls::ClientContext ctx, ProbeOptions opts)
+    : resolver_(&resolver), ctx_(std::move(ctx)), opts_(std::move(opts)) {}
+
+boost::asio::awaitable<ProbeVerdict> DomainProber::probe(std::string domain) const {
+    auto rep = co_await probe_domain(*resolver_, ctx_, std::move(domain), opts_);
+    co_return to_verdict(rep, std::chrono::system_clock::now());
 }
 
 }  // namespace mailward::probe

@@ -16,7 +16,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "delivery/smtp_client.hpp"
+#include "outbound/smtp_client.hpp"
 
 namespace asio = boost::asio;
 using namespace mailward;
@@ -46,10 +46,11 @@ json facts_json(const tls::PeerFacts& f) {
             {"dane_checked", f.dane_checked}, {"dane_matched", f.dane_matched}};
 }
 
-json error_json(const delivery::SessionError& e) {
-    json j = {{"stage", std::string(delivery::to_string(e.stage))}, {"detail", e.detail},
+json error_json(const outbound::SessionError& e) {
+    json j = {{"stage", std::string(outbound::to_string(e.stage))}, {"detail", e.detail},
               {"ec", e.ec ? e.ec.message() : ""}};
     if (e.reply) j["reply"] = reply_json(*e.reply);
+    if (e.refusal != outbound::Refusal::none) j["refusal"] = std::string(outbound::to_string(e.refusal));
     if (e.tls) j["tls"] = facts_json(*e.tls);
     return j;
 }
@@ -60,10 +61,10 @@ std::vector<std::uint8_t> unhex(const std::string& h) {
     return out;
 }
 
-asio::awaitable<void> probe(delivery::Target target, tls::ClientContext ctx, delivery::ClientTimeouts to,
+asio::awaitable<void> probe(outbound::Target target, tls::ClientContext ctx, outbound::ClientTimeouts to,
                             store::Envelope env, std::string body, json* out) {
     auto ex = co_await asio::this_coro::executor;
-    auto [client, err] = co_await delivery::SmtpClient::connect(ex, target, ctx, to);
+    auto [client, err] = co_await outbound::SmtpClient::connect(ex, target, ctx, to);
     (*out)["connected"] = client != nullptr;
     (*out)["error"] = err ? error_json(*err) : json(nullptr);
     if (!client) co_return;
@@ -72,7 +73,7 @@ asio::awaitable<void> probe(delivery::Target target, tls::ClientContext ctx, del
     (*out)["tls"] = facts_json(client->tls_facts());
     std::vector<std::size_t> idx;
     for (std::size_t i = 0; i < env.recipients.size(); ++i) idx.push_back(i);
-    delivery::TransactionResult tr = co_await client->send(env, idx, body);
+    outbound::TransactionResult tr = co_await client->send(env, idx, body);
     (*out)["transaction_error"] = tr.error ? error_json(*tr.error) : json(nullptr);
     json rcpts = json::array();
     for (const auto& r : tr.recipients) {
@@ -86,7 +87,7 @@ asio::awaitable<void> probe(delivery::Target target, tls::ClientContext ctx, del
 
 int main(int argc, char** argv) {
     if (argc < 3) usage("usage: smtp_client_probe ADDRESS:PORT LEVEL --mx-host NAME --from A --to B --message FILE");
-    delivery::Target target;
+    outbound::Target target;
     const std::string endpoint = argv[1];
     const auto colon = endpoint.rfind(':');
     if (colon == std::string::npos) usage("ADDRESS:PORT expected");
@@ -99,7 +100,7 @@ int main(int argc, char** argv) {
     target.helo_name = "probe.example.test";
     std::string ca, message_file;
     store::Envelope env;
-    delivery::ClientTimeouts to;
+    outbound::ClientTimeouts to;
     to.connect = to.greeting = to.command = to.data_init = to.data_block = to.data_done = std::chrono::milliseconds(20000);
     for (int i = 3; i < argc; ++i) {
         const std::string a = argv[i];

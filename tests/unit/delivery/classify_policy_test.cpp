@@ -8,6 +8,7 @@
 
 using namespace mailward;
 using namespace mailward::delivery;
+using namespace mailward::outbound;
 
 namespace {
 

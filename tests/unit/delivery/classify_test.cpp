@@ -5,11 +5,12 @@
 
 #include <gtest/gtest.h>
 
-#include "delivery/route.hpp"
+#include "outbound/route.hpp"
 #include "dns/resolver.hpp"
 
 using namespace mailward;
 using namespace mailward::delivery;
+using namespace mailward::outbound;
 
 namespace {
 

@@ -1,84 +1,19 @@
-// Issue 11's delivery fixes at the unit level: a host of a DNSSEC-secure MX set whose A or AAAA
-// lookup fails is flagged (RFC 7672 2.1.1) and classified unusable, never used with half its
-// addresses; the loop check (loopback, our own listeners) and its 5.4.6 bounce; the bounce of a
-// REQUIRETLS message carries REQUIRETLS (RFC 8689 4.4) and only CRLF line ends.
+// Issue 11's delivery fixes at the unit level: a host refused before any connection (a failed
+// address lookup in a signed MX set, a loop) is classified (4.4.3, 5.4.6), a reply synthesized here
+// names no remote party; the bounce of a REQUIRETLS message carries REQUIRETLS (RFC 8689 4.4) and
+// only CRLF line ends.
 #include <gtest/gtest.h>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 
 #include "delivery/classify.hpp"
 #include "delivery/dsn.hpp"
-#include "delivery/route.hpp"
 #include "smtp/data_encode.hpp"
-#include "support/fake_resolver.hpp"
 
 using namespace mailward;
 using namespace mailward::delivery;
+using outbound::SessionError;
+using outbound::Stage;
 
 using namespace std::string_literals;
-
-namespace {
-
-dns::AddressAnswer addrs(std::vector<std::string> list, dns::Security sec) {
-    dns::AddressAnswer a;
-    a.addresses = std::move(list);
-    a.security = sec;
-    a.nodata = a.addresses.empty();
-    return a;
-}
-
-Result<Route> resolve(dns::FakeResolver& r) {
-    boost::asio::io_context io;
-    std::mt19937 rng(1);
-    std::string detail;
-    auto fut = boost::asio::co_spawn(io, resolve_route(r, "ex.test", rng, detail), boost::asio::use_future);
-    io.run();
-    return fut.get();
-}
-
-}  // namespace
-
-TEST(SecureMxAddressLookup, AFailedLookupIsFlagged) {
-    const auto secure = dns::Security::secure;
-    using AR = Result<dns::AddressAnswer>;
-    struct Case {
-        const char* name;
-        AR a, aaaa;
-        bool failed, addresses_secure;
-        std::size_t addresses;
-    };
-    const Case cases[] = {
-        {"both secure", addrs({"127.0.0.10"}, secure), addrs({"::1"}, secure), false, true, 2},
-        {"AAAA secure nodata", addrs({"127.0.0.10"}, secure), addrs({}, secure), false, true, 1},
-        {"AAAA bogus", addrs({"127.0.0.10"}, secure), AR(dns::DnsErrc::bogus), true, false, 1},
-        {"AAAA SERVFAIL", addrs({"127.0.0.10"}, secure), AR(dns::DnsErrc::servfail), true, false, 1},
-        {"A bogus, AAAA secure", AR(dns::DnsErrc::bogus), addrs({"::1"}, secure), true, false, 1},
-        {"A timeout", AR(dns::DnsErrc::timeout), addrs({"::1"}, secure), true, false, 1},
-        {"AAAA nxdomain (not a failure)", addrs({"127.0.0.10"}, secure), AR(dns::DnsErrc::nxdomain), false, false, 1},
-    };
-    for (const auto& c : cases) {
-        SCOPED_TRACE(c.name);
-        dns::FakeResolver r;
-        dns::MxAnswer mx;
-        mx.records = {{10, "mx.ex.test"}};
-        mx.security = secure;
-        r.mx_answers["ex.test"] = mx;
-        r.a_answers["mx.ex.test"] = c.a;
-        r.aaaa_answers["mx.ex.test"] = c.aaaa;
-        auto route = resolve(r);
-        ASSERT_TRUE(route.has_value());
-        ASSERT_EQ(route->hops.size(), 1u);
-        const Hop& h = route->hops[0];
-        EXPECT_EQ(h.address_lookup_failed, c.failed);
-        EXPECT_EQ(h.addresses_secure, c.addresses_secure);
-        EXPECT_EQ(h.addresses.size(), c.addresses);
-        if (c.failed) {
-            EXPECT_FALSE(h.error.empty());
-        }
-    }
-}
 
 TEST(Classify, HopRefusals) {
     Evidence lookup;
@@ -101,64 +36,42 @@ TEST(Classify, HopRefusals) {
     EXPECT_TRUE(c.try_next_host);
     EXPECT_NE(c.reason.find("loops back to myself"), std::string::npos) << c.reason;
 
-    // A reply synthesized here (nothing sent) names no remote party.
-    Evidence local;
-    SessionError s;
-    s.stage = Stage::mail;
-    s.reply = smtp::Reply(554, "5.6.0", "message contains a NUL octet");
-    s.local = true;
-    s.detail = "the message holds a NUL octet";
-    local.session = s;
-    local.host = "mx.ex.test";
-    c = classify(local);
-    EXPECT_EQ(c.outcome, Outcome::permanent);
-    EXPECT_EQ(c.status, "5.6.0");
-    EXPECT_EQ(c.reason, "not sent to mx.ex.test: the message holds a NUL octet");
-    EXPECT_TRUE(c.diagnostic.empty());
-}
-
-TEST(LoopKind, Table) {
-    OwnAddresses own;
-    own.listeners = {{"127.0.0.1", 2525}, {"0.0.0.0", 465}, {"::", 587}, {"192.0.2.7", 25}};
-    own.interfaces = {{192, 0, 2, 7}, {198, 51, 100, 9}, {127, 0, 0, 1}};
+    // Refused here (nothing sent): no remote party named, a status per refusal, always a bounce.
     struct Case {
-        const char* address;
-        unsigned short port;
-        LoopKind want;
+        outbound::Refusal refusal;
+        const char* detail;
+        const char* status;
+        const char* reason;
     };
     const Case cases[] = {
-        {"127.0.0.1", 25, LoopKind::loopback},
-        {"127.1.2.3", 25, LoopKind::loopback},
-        {"::1", 25, LoopKind::loopback},
-        {"::ffff:127.0.0.9", 25, LoopKind::loopback},
-        {"0.0.0.0", 25, LoopKind::loopback},
-        {"::", 25, LoopKind::loopback},
-        {"127.0.0.1", 2525, LoopKind::own_listener},       // the submission listener itself
-        {"::ffff:127.0.0.1", 2525, LoopKind::own_listener},
-        {"127.0.0.2", 2525, LoopKind::loopback},           // loopback, not our listener
-        {"198.51.100.9", 465, LoopKind::own_listener},     // our address, wildcard listener
-        {"198.51.100.9", 587, LoopKind::own_listener},     // v4 address, "::" listener
-        {"198.51.100.9", 25, LoopKind::none},              // our address, nothing of ours on 25
-        {"192.0.2.7", 25, LoopKind::own_listener},
-        {"203.0.113.5", 465, LoopKind::none},
-        {"2001:db8::1", 25, LoopKind::none},
-        {"not-an-ip", 25, LoopKind::none},
+        {outbound::Refusal::nul_octet, "the message holds a NUL octet", "5.6.0",
+         "not sent to mx.ex.test (5.6.0): the message holds a NUL octet"},
+        {outbound::Refusal::size_exceeded, "the message is 200 octets, mx.ex.test accepts at most 100", "5.3.4",
+         "not sent to mx.ex.test (5.3.4): the message is 200 octets, mx.ex.test accepts at most 100"},
+        {outbound::Refusal::no_8bitmime, "", "5.6.3",
+         "not sent to mx.ex.test (5.6.3): the next hop does not support 8BITMIME"},
+        {outbound::Refusal::no_smtputf8, "", "5.6.7",
+         "not sent to mx.ex.test (5.6.7): the next hop does not support SMTPUTF8"},
+        {outbound::Refusal::no_requiretls, "RFC 8689: no REQUIRETLS at mx.ex.test", "5.7.30",
+         "not sent to mx.ex.test (5.7.30): RFC 8689: no REQUIRETLS at mx.ex.test"},
     };
-    for (const auto& c : cases) {
-        EXPECT_EQ(loop_kind(c.address, c.port, own), c.want) << c.address << ":" << c.port;
+    for (const auto& rc : cases) {
+        SCOPED_TRACE(rc.status);
+        Evidence local;
+        SessionError s;
+        s.stage = Stage::mail;
+        s.refusal = rc.refusal;
+        s.detail = rc.detail;
+        local.session = s;
+        local.host = "mx.ex.test";
+        local.required = tls::Level::verify;
+        c = classify(local);
+        EXPECT_EQ(c.outcome, Outcome::permanent);
+        EXPECT_EQ(c.status, rc.status);
+        EXPECT_EQ(c.reason, rc.reason);
+        EXPECT_TRUE(c.diagnostic.empty());
+        EXPECT_FALSE(c.try_next_host);
     }
-}
-
-TEST(LoopKind, OwnAddressesFromConfig) {
-    config::Config cfg;
-    cfg.submission.listen = {{"127.0.0.1", 2525}};
-    cfg.submission.tls_listen = {{"::1", 4650}};
-    cfg.escrow.listen = "127.0.0.1:8443";
-    auto own = own_addresses(cfg);
-    EXPECT_EQ(loop_kind("127.0.0.1", 2525, own), LoopKind::own_listener);
-    EXPECT_EQ(loop_kind("::1", 4650, own), LoopKind::own_listener);
-    EXPECT_EQ(loop_kind("127.0.0.1", 8443, own), LoopKind::own_listener);
-    EXPECT_EQ(loop_kind("127.0.0.1", 25, own), LoopKind::loopback);
 }
 
 TEST(Dsn, BounceOfRequireTlsCarriesRequireTls) {

@@ -1,6 +1,6 @@
 // MX routing with the fake resolver: preference order with equal preferences shuffled, implicit
 // MX, null MX (RFC 7505), NXDOMAIN, temporary DNS failures, hosts without addresses, literals.
-#include "delivery/route.hpp"
+#include "outbound/route.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 #include "support/fake_resolver.hpp"
 
 using namespace mailward;
-using namespace mailward::delivery;
+using namespace mailward::outbound;
 
 namespace {
 

@@ -2,7 +2,7 @@
 // one coroutine at a time (the engine's strand). Every network step has its own deadline: a timer
 // that cancels the socket, so TLS reads are cut as well as plain ones. Trusts nothing the peer
 // sends: replies are size-limited and parsed strictly; bytes after the STARTTLS 220 end the session.
-#include "delivery/smtp_client.hpp"
+#include "outbound/smtp_client.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -19,7 +19,7 @@
 #include "smtp/command.hpp"
 #include "smtp/data_encode.hpp"
 
-namespace mailward::delivery {
+namespace mailward::outbound {
 namespace asio = boost::asio;
 using asio::as_tuple;
 using asio::use_awaitable;
@@ -38,6 +38,18 @@ std::string_view to_string(Stage s) {
         case Stage::data: return "DATA";
         case Stage::data_done: return "end of data";
         case Stage::quit: return "QUIT";
+    }
+    return "?";
+}
+
+std::string_view to_string(Refusal r) {
+    switch (r) {
+        case Refusal::none: return "none";
+        case Refusal::size_exceeded: return "size exceeded";
+        case Refusal::no_8bitmime: return "no 8BITMIME";
+        case Refusal::no_smtputf8: return "no SMTPUTF8";
+        case Refusal::no_requiretls: return "no REQUIRETLS";
+        case Refusal::nul_octet: return "NUL octet";
     }
     return "?";
 }
@@ -162,6 +174,14 @@ private:
         SessionError e;
         e.stage = s;
         e.reply = std::move(r);
+        e.detail = std::move(detail);
+        if (tls_) e.tls = facts_;
+        return e;
+    }
+    SessionError refused(Refusal r, std::string detail) const {
+        SessionError e;
+        e.stage = Stage::mail;
+        e.refusal = r;
         e.detail = std::move(detail);
         if (tls_) e.tls = facts_;
         return e;
@@ -465,26 +485,22 @@ std::string Client::rcpt_command(const store::Recipient& r) const {
 }
 
 std::optional<SessionError> Client::precheck(const store::Envelope& env, std::size_t size) const {
-    // What the peer announced rules out the transaction: a synthesized reply, nothing sent.
+    // What the peer announced rules out the transaction: refused here, nothing sent.
     if (ext_.size && *ext_.size > 0 && size > *ext_.size) {
-        return reply_error(Stage::mail, smtp::Reply(552, "5.3.4", "message size exceeds the server's limit"),
-                           "the message is " + std::to_string(size) + " octets, " + target_.mx_host +
-                               " accepts at most " + std::to_string(*ext_.size));
+        return refused(Refusal::size_exceeded, "the message is " + std::to_string(size) + " octets, " +
+                                                   target_.mx_host + " accepts at most " + std::to_string(*ext_.size));
     }
     if (env.body_type != store::BodyType::seven_bit && !ext_.eight_bit) {
         // No conversion to 7 bit (RFC 6152 3 allows it; not done yet): the message is refused.
-        return reply_error(Stage::mail, smtp::Reply(554, "5.6.3", "peer does not support 8BITMIME"),
-                           "8-bit message and no 8BITMIME at " + target_.mx_host);
+        return refused(Refusal::no_8bitmime, "8-bit message and no 8BITMIME at " + target_.mx_host);
     }
     if (env.smtputf8 && !ext_.smtputf8) {
-        return reply_error(Stage::mail, smtp::Reply(553, "5.6.7", "the next hop does not support SMTPUTF8"),
-                           "internationalized addresses and no SMTPUTF8 at " + target_.mx_host);
+        return refused(Refusal::no_smtputf8, "internationalized addresses and no SMTPUTF8 at " + target_.mx_host);
     }
     if (env.requiretls && (!ext_.requiretls || !tls_)) {
         // RFC 8689 4: REQUIRETLS only over TLS, and only to a next hop that offers it.
         const char* missing = !tls_ && !ext_.requiretls ? "no TLS and no REQUIRETLS" : !tls_ ? "no TLS" : "no REQUIRETLS";
-        return reply_error(Stage::mail, smtp::Reply(550, "5.7.30", "REQUIRETLS not supported by the next hop"),
-                           std::string("RFC 8689: ") + missing + " at " + target_.mx_host);
+        return refused(Refusal::no_requiretls, std::string("RFC 8689: ") + missing + " at " + target_.mx_host);
     }
     return std::nullopt;
 }
@@ -508,10 +524,7 @@ asio::awaitable<TransactionResult> Client::send(const store::Envelope& env, std:
     // refused before MAIL.
     const smtp::BodyScan scan = smtp::scan_body(body);
     if (scan.nul) {
-        SessionError e = reply_error(Stage::mail, smtp::Reply(554, "5.6.0", "message contains a NUL octet"),
-                                     "the message holds a NUL octet, which is not sent (RFC 5321 2.3.8)");
-        e.local = true;
-        fail(std::move(e));
+        fail(refused(Refusal::nul_octet, "the message holds a NUL octet, which is not sent (RFC 5321 2.3.8)"));
         co_return res;
     }
     std::string wire;
@@ -685,4 +698,4 @@ asio::awaitable<std::pair<std::unique_ptr<SmtpClient>, std::optional<SessionErro
     co_return std::make_pair(std::unique_ptr<SmtpClient>(std::move(c)), std::optional<SessionError>());
 }
 
-}  // namespace mailward::delivery
+}  // namespace mailward::outbound

@@ -1,12 +1,12 @@
 // MX routing (RFC 5321 5.1, RFC 7505 null MX): see route.hpp.
-#include "delivery/route.hpp"
+#include "outbound/route.hpp"
 
 #include <algorithm>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <cstring>
 
-namespace mailward::delivery {
+namespace mailward::outbound {
 namespace {
 
 class RouteCategory final : public boost::system::error_category {
@@ -189,4 +189,4 @@ boost::asio::awaitable<Result<Route>> resolve_route(dns::Resolver& resolver, std
     co_return route;
 }
 
-}  // namespace mailward::delivery
+}  // namespace mailward::outbound

@@ -15,7 +15,7 @@
 #include "config/config.hpp"
 #include "dns/resolver.hpp"
 
-namespace mailward::delivery {
+namespace mailward::outbound {
 
 struct Hop {
     std::string host;                    // MX exchange (lower case) or the domain for implicit MX
@@ -74,9 +74,9 @@ LoopKind loop_kind(std::string_view address, unsigned short port, const OwnAddre
 // Orders MX records: by preference, equal preferences shuffled with rng (RFC 5321 5.1).
 std::vector<dns::MxRecord> order_mx(std::vector<dns::MxRecord> records, std::mt19937& rng);
 
-}  // namespace mailward::delivery
+}  // namespace mailward::outbound
 
 namespace boost::system {
 template <>
-struct is_error_code_enum<mailward::delivery::RouteErrc> : std::true_type {};
+struct is_error_code_enum<mailward::outbound::RouteErrc> : std::true_type {};
 }  // namespace boost::system

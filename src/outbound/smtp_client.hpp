@@ -1,9 +1,10 @@
-// The outbound SMTP client (RFC 5321) of the delivery engine: connect to one MX address, read the
-// greeting, EHLO (HELO fallback), STARTTLS (RFC 3207) as the required tls::Level demands, then one
-// or more mail transactions on the same connection (reuse), with PIPELINING (RFC 2920), SIZE
-// (RFC 1870) checked before DATA, 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531) honoured, DSN
-// parameters passed on (RFC 3461), per-recipient replies, and RFC 5321 4.5.3.2 timeouts.
-// At encrypt or higher, no message byte is sent unless TLS was established and meets the level.
+// The outbound SMTP client (RFC 5321), shared by the delivery engine and the prober: connect to
+// one MX address, read the greeting, EHLO (HELO fallback), STARTTLS (RFC 3207) as the required
+// tls::Level demands, then one or more mail transactions on the same connection (reuse), with
+// PIPELINING (RFC 2920), SIZE (RFC 1870) checked before DATA, 8BITMIME (RFC 6152) and SMTPUTF8
+// (RFC 6531) honoured, DSN parameters passed on (RFC 3461), per-recipient replies, and RFC 5321
+// 4.5.3.2 timeouts. At encrypt or higher, no message byte is sent unless TLS was established and
+// meets the level.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -20,7 +21,7 @@
 #include "store/store.hpp"
 #include "tls/client.hpp"
 
-namespace mailward::delivery {
+namespace mailward::outbound {
 
 struct ClientTimeouts {
     std::chrono::milliseconds connect{30000}, greeting{300000}, command{300000}, data_init{120000},
@@ -63,6 +64,19 @@ enum class TlsFault {
     certificate_changed,  // the known_spki check failed
 };
 
+// Why the client refused a transaction itself, before MAIL: what the peer announced (or the
+// message) rules it out, and nothing of the message was sent. The delivery classifier gives each
+// its status (RFC 3463); no reply is made up here.
+enum class Refusal {
+    none,
+    size_exceeded,  // larger than the peer's SIZE (RFC 1870)
+    no_8bitmime,    // an 8-bit message and no 8BITMIME (RFC 6152; no conversion to 7 bit)
+    no_smtputf8,    // internationalized addresses and no SMTPUTF8 (RFC 6531)
+    no_requiretls,  // REQUIRETLS and no TLS or no REQUIRETLS at the next hop (RFC 8689 4)
+    nul_octet,      // the message holds a NUL octet (RFC 5321 2.3.8)
+};
+std::string_view to_string(Refusal r);
+
 struct SessionError {
     Stage stage = Stage::connect;
     std::optional<smtp::Reply> reply;   // the server's reply when there was one
@@ -71,7 +85,7 @@ struct SessionError {
     std::optional<tls::PeerFacts> tls;  // the session's TLS facts when a handshake completed
     std::string raw;                    // what was seen, verbatim, for incidents (EHLO lines, the reply)
     TlsFault tls_fault = TlsFault::none;
-    bool local = false;                 // refused here before MAIL (reply synthesized, nothing sent)
+    Refusal refusal = Refusal::none;    // refused here before MAIL (stage mail, no reply, nothing sent)
 };
 
 struct RecipientResult {
@@ -107,4 +121,4 @@ public:
     virtual bool starttls_offered() const = 0;            // in the first (plaintext) EHLO
 };
 
-}  // namespace mailward::delivery
+}  // namespace mailward::outbound
