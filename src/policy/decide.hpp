@@ -123,6 +123,9 @@ struct Decision {
 Decision decide(const PolicyInputs& in, const Situation& situation,
                 std::chrono::system_clock::time_point now);
 
+// The stricter of two levels (the sources combine by it; only src/policy combines levels).
+inline tls::Level strictest(tls::Level a, tls::Level b) { return a < b ? b : a; }
+
 // The static level for domain from [policy.domains] (exact, lower-case match), if any.
 std::optional<tls::Level> static_level(const config::PolicyConfig& cfg, std::string_view domain);
 
