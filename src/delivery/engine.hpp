@@ -53,9 +53,9 @@ public:
     // Learning (docs/design.md): before the first delivery to an unknown domain from a sender that
     // is not opportunistic, probe every MX and record what all of them support. Set before start().
     void set_prober(DomainProber prober);
-    // The preload list ([policy] preload_file), one of decide()'s sources. Set before start().
+    // The preload list ([policy] preload_file), one of policy::plan()'s sources. Set before start().
     void set_preload(policy::PreloadList list);
-    // MTA-STS policies (RFC 8461), one of decide()'s sources; must outlive the engine. Set before start().
+    // MTA-STS policies (RFC 8461), one of policy::plan()'s sources; must outlive the engine. Set before start().
     void set_mta_sts(policy::MtaStsCache* cache);
 
     void start();
