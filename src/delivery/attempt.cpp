@@ -1,10 +1,10 @@
 // The SMTP attempts of one delivery to one domain (RFC 5321 section 5: MX hosts in order, every
 // address of each): the execution of policy::plan()'s per-host plan - the hosts it allows, each at
 // its own level with its TLSA records (RFC 7672), the hosts it refuses logged with the reason
-// (RFC 7672 2.1.1 and 2.2). Nothing here decides a level. Addresses that loop back (loopback unless allowed, our own listeners)
-// are never used. Idle connections are pooled by reuse_key() (every input of the connection's
-// checks) and reused (Postfix's connection cache). The delivery log gets one line per recipient
-// and attempt.
+// (RFC 7672 2.1.1 and 2.2). Nothing here decides a level. Addresses that loop back (loopback
+// unless allowed, our own listeners) are never used. Idle connections are pooled by reuse_key()
+// (every input of the connection's checks) and reused (Postfix's connection cache). The delivery
+// log gets one line per recipient and attempt.
 #include <algorithm>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>

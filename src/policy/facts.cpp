@@ -5,7 +5,8 @@ namespace mailward::policy {
 namespace {
 
 DestinationFacts common_facts(const config::Config& cfg, const std::string& domain,
-                              const PreloadList* preload, std::chrono::system_clock::time_point now) {
+                              const PreloadList* preload,
+                              std::chrono::system_clock::time_point now) {
     DestinationFacts d;
     d.domain = domain;
     d.static_level = static_level(cfg.policy, domain);

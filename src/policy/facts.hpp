@@ -48,8 +48,8 @@ struct SimulationRecord {
     std::optional<store::Override> override;      // the store's row for the domain, if any
     MtaStsFact mta_sts;                           // from the MTA-STS cache file, if any
     const PreloadList* preload = nullptr;
-    std::map<std::string, tls::Level> observed;   // delivery log: newest level per MX host
-    std::optional<RouteFacts> route;              // nullopt: not resolved (the CLI does not)
+    std::map<std::string, tls::Level> observed;  // delivery log: newest level per MX host
+    std::optional<RouteFacts> route;             // nullopt: not resolved (the CLI does not)
 };
 // Errc::corrupt when the learned row's level is not on the ladder (the override row is skipped).
 Result<DestinationFacts> simulation_facts(const config::Config& cfg, const SimulationRecord& r,

@@ -132,14 +132,16 @@ DomainCapability capability(const DestinationFacts& d) {
     return DomainCapability::unknown;
 }
 
-Plan plan(const DestinationFacts& d, const MessageFacts& m, std::chrono::system_clock::time_point now) {
+Plan plan(const DestinationFacts& d, const MessageFacts& m,
+          std::chrono::system_clock::time_point now) {
     Plan p;
     p.capability = capability(d);
     p.decision = decide(inputs(d, m), BeforeAttempt{p.capability}, now);
     auto& reasons = p.decision.reasons;
     if (!d.mta_sts.status.empty()) reasons.insert(reasons.begin(), d.mta_sts.status);
     if (d.preload.expired_entry)
-        reasons.insert(reasons.begin(), "preload list " + d.preload.source + " has expired: ignored");
+        reasons.insert(reasons.begin(),
+                       "preload list " + d.preload.source + " has expired: ignored");
     if (d.probe_ran && p.decision.action == Action::defer && p.decision.probe_needed)
         reasons.push_back("the probe did not finish: retry later");
     p.confirms_learned = learned_tls(d);

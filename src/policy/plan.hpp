@@ -77,7 +77,7 @@ struct DestinationFacts {
     MtaStsFact mta_sts;
     PreloadFact preload;
     RouteFacts route;
-    bool dane = false;  // [policy] dane: TLSA answers are used
+    bool dane = false;       // [policy] dane: TLSA answers are used
     bool probe_ran = false;  // a probe ran for this delivery (and the MX hosts are still unknown)
     // Per-MX levels observed elsewhere (simulate: the delivery log), used only when the learned
     // policy has no per-MX evidence and is below encrypt.
@@ -90,8 +90,8 @@ struct DestinationFacts {
 struct MessageFacts {
     config::SenderMode mode = config::SenderMode::tls_or_escrow;
     bool requiretls = false;
-    bool tls_required_no = false;    // the message has "TLS-Required: No"
-    TlsOptionalRight tls_optional;   // and whether its sender may use it
+    bool tls_required_no = false;   // the message has "TLS-Required: No"
+    TlsOptionalRight tls_optional;  // and whether its sender may use it
     std::chrono::system_clock::time_point received_at{};
     std::chrono::system_clock::time_point first_failure{};  // {}: use received_at
 };
@@ -107,11 +107,11 @@ enum class HostRefusal {
 // One MX host the decision allows, in order: how to attempt it, or why it is refused.
 struct PlannedHost {
     std::string host;
-    std::size_t index = 0;                  // its place in RouteFacts::hosts
-    tls::Level level = tls::Level::may;     // the session's required level (dane with TLSA)
-    std::vector<std::string> why;           // the decision's reasons, then this host's own
-    std::vector<dns::TlsaRecord> tlsa;      // DANE-TA/EE records from a secure answer
-    std::vector<std::string> known_spki;    // leaf keys learned for this host (pins)
+    std::size_t index = 0;                // its place in RouteFacts::hosts
+    tls::Level level = tls::Level::may;   // the session's required level (dane with TLSA)
+    std::vector<std::string> why;         // the decision's reasons, then this host's own
+    std::vector<dns::TlsaRecord> tlsa;    // DANE-TA/EE records from a secure answer
+    std::vector<std::string> known_spki;  // leaf keys learned for this host (pins)
     HostRefusal refused = HostRefusal::none;
     std::string refusal_detail;
 };
@@ -135,7 +135,8 @@ struct Plan {
 DomainCapability capability(const DestinationFacts& d);
 
 // The decision before an attempt, with the hosts to use.
-Plan plan(const DestinationFacts& d, const MessageFacts& m, std::chrono::system_clock::time_point now);
+Plan plan(const DestinationFacts& d, const MessageFacts& m,
+          std::chrono::system_clock::time_point now);
 
 // The answer after an attempt that required TLS could not get it: defer, escrow or bounce (never
 // plaintext unless the level was lowered to may).
