@@ -3,6 +3,7 @@
 // evidence, the admin override, the sender's right to "TLS-Required: No", RFC 8689 section 5), a
 // probe when one is due, the MTA-STS policy (RFC 8461) and the preload list; and, for the hosts a
 // plan will use, the TLSA answers at _port._tcp.<host> (RFC 7672 2.2). Nothing here decides.
+#include <algorithm>
 #include <spdlog/spdlog.h>
 
 #include "common/blocking.hpp"
@@ -125,7 +126,8 @@ asio::awaitable<std::optional<Gathered>> Engine::Impl::gather_facts(
 
     // 4. MTA-STS and the preload list.
     if (mta_sts && cfg.policy.mta_sts && !domain.empty() && domain.front() != '[') {
-        g.reading.mta_sts = policy::to_fact(co_await mta_sts->get(domain, g.now));
+        auto look = co_await mta_sts->get(domain, g.now);
+        g.reading.mta_sts = policy::to_fact(look);
     }
     g.reading.preload = preload ? &*preload : nullptr;
     co_return g;
@@ -136,8 +138,8 @@ asio::awaitable<void> Engine::Impl::gather_tlsa(Gathered& g,
     for (auto& h : g.reading.route.hosts) {
         if (std::find(hosts.begin(), hosts.end(), h.host) == hosts.end()) continue;
         if (h.tlsa.state != policy::TlsaFact::State::not_looked_up) continue;
-        auto t =
-            co_await resolver.tlsa("_" + std::to_string(cfg.delivery.port) + "._tcp." + h.host);
+        std::string name = "_" + std::to_string(cfg.delivery.port) + "._tcp." + h.host;
+        auto t = co_await resolver.tlsa(name);
         h.tlsa = policy::tlsa_fact(t);
     }
 }

@@ -99,7 +99,8 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
             out[i] = RcptOutcome{c};
         }
     } else {
-        co_await deliver_to(env, body, g->route, idxs, out, AttemptPlan{plan.hosts});
+        const AttemptPlan attempt{plan.hosts};  // named: g++ 12 may free a co_await's temporaries early
+        co_await deliver_to(env, body, g->route, idxs, out, attempt);
     }
 
     // 4. After the attempts: confirmation, the downgrade defence, the answer to a TLS failure.
