@@ -1,9 +1,9 @@
 // The TLS prober behind `mailward check DOMAIN`: every MX host and every address of a domain, in
 // parallel with bounded time: STARTTLS offered (and an EHLO that looks tampered, e.g. the
 // "250-XXXXXXXA" left by STARTTLS-stripping boxes), the TLS session's facts (protocol, cipher,
-// chain, name, key, SPKI), TLSA records (secure answers only) and whether they match, each address's
-// level, and the weakest host named; the verdict (the strongest level ALL hosts meet) is the
-// planner's, policy::hosts_verdict() (RFC 7672, RFC 3207).
+// chain, name, key, SPKI), TLSA records (secure answers only) and whether they match, each
+// address's level, and the weakest host named; the verdict (the strongest level ALL hosts meet)
+// is the planner's, policy::hosts_verdict() (RFC 7672, RFC 3207).
 // Optionally also whether each address still accepts TLS 1.0 / 1.1 (RFC 8996 deprecates them),
 // reported beside the level, never lowering it. Peers are untrusted; their answers are only facts.
 #pragma once
