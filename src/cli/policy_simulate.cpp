@@ -10,6 +10,9 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "cli/policy_internal.hpp"
 #include "common/duration.hpp"
@@ -212,7 +215,15 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
     if (cfg.policy.mta_sts) {
         const auto file = cfg.server.data_dir / "mta-sts-cache.json";
         std::error_code ec;
-        if (std::filesystem::exists(file, ec)) sts_cache = policy::MtaStsCacheFile(file).load();
+        if (std::filesystem::exists(file, ec)) {
+            // The file's own log lines (a damaged entry, how many were loaded) go to stderr:
+            // stdout is the table or the JSON.
+            auto previous = spdlog::default_logger();
+            spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+                "simulate", std::make_shared<spdlog::sinks::stderr_color_sink_st>()));
+            sts_cache = policy::MtaStsCacheFile(file).load();
+            spdlog::set_default_logger(previous);
+        }
     }
 
     std::map<std::string, std::size_t> counts{

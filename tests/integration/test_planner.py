@@ -7,6 +7,7 @@ without STARTTLS (tls-or-escrow: escrow) and a mixed domain (forced TLS via the 
 that the preload list raises to verify (simulate used to ignore the preload list)."""
 import json
 import os
+import time
 import unittest
 
 from harness import LabTestCase, submit, wait_for
@@ -50,6 +51,22 @@ class PlannerAgreementTest(LabTestCase):
         self.assertEqual(rows["dane.example.test"]["required_level"], "dane")
         self.assertEqual(rows["mixed.example.test"]["capability"], "partial_tls")
         self.assertEqual(rows["mixed.example.test"]["required_level"], "verify")  # the preload list
+
+        # The MTA-STS policies `serve` cached (data_dir/mta-sts-cache.json) count for simulate as
+        # for delivery: an enforce policy raises notls.example.test to verify, and the table or
+        # JSON on stdout stays clean (the cache file's own log line goes to stderr).
+        now_ms = int(time.time() * 1000)
+        policy = "version: STSv1\nmode: enforce\nmax_age: 86400\nmx: mx.notls.example.test\n"
+        with open(os.path.join(self.mw.data_dir, "mta-sts-cache.json"), "w") as f:
+            json.dump({"version": 1, "policies": {"notls.example.test": {
+                "id": "planner1", "fetched_at": now_ms, "expires": now_ms + 3600 * 1000, "policy": policy}}}, f)
+        p = self.mw.cli("policy", "simulate", "--json", "--mode", "tls-or-escrow")
+        rows = {r["domain"]: r for r in json.loads(p.stdout)["domains"]}
+        notls = rows["notls.example.test"]
+        self.assertEqual(notls["required_level"], "verify", notls)
+        self.assertEqual(notls["reasons"][0], "mta-sts: enforce (id planner1, cached)", notls)
+        self.assertTrue(any("MTA-STS enforce" in r for r in notls["reasons"]), notls)
+        self.assertIn("cached policies loaded", p.stderr)
 
 
 if __name__ == "__main__":
