@@ -1,5 +1,6 @@
 // `mailward check DOMAIN [--json]`: probes every MX host and address of DOMAIN for TLS and prints
-// the verdict (the strongest level all hosts meet) with the facts of each host, and whether each
+// the verdict (the strongest level all hosts meet, and whether the domain is TLS-capable, both as
+// policy::hosts_verdict() derives them from the probe's per-address levels) with the facts of each host, and whether each
 // address still accepts TLS 1.0 / 1.1 (reported, never lowering the level). Exit codes for
 // scripts: 0 the domain is TLS-capable (every host meets encrypt or better), 4 it is not,
 // 1 the probe could not run (DNS failure, null MX, no such domain), 2 bad input.
@@ -17,6 +18,7 @@
 #include "policy/mta_sts.hpp"
 #include "policy/mta_sts_fetch.hpp"
 #include "policy/mx_hosts.hpp"
+#include "policy/plan.hpp"
 #include "probe/probe.hpp"
 
 namespace mailward::cli {
@@ -47,7 +49,20 @@ std::string legacy_detail(const probe::HostReport& h) {
     return out;
 }
 
+// The verdict, from the planner: the weakest level over every probed address, and the capability.
+struct CheckVerdict {
+    tls::Level level = tls::Level::none;
+    bool tls_capable = false;
+};
+CheckVerdict verdict_of(const probe::DomainReport& r) {
+    std::vector<policy::MxFact> per_address;
+    for (const auto& h : r.hosts) per_address.push_back({h.host, h.level});
+    const auto v = policy::hosts_verdict(per_address);
+    return {v.level, r.error.empty() && v.capability == policy::DomainCapability::tls_capable};
+}
+
 nlohmann::json to_json(const probe::DomainReport& r) {
+    const auto verdict = verdict_of(r);
     auto hosts = nlohmann::json::array();
     for (const auto& h : r.hosts) {
         const bool probed = h.tls10.result != probe::Legacy::not_probed;
@@ -82,13 +97,14 @@ nlohmann::json to_json(const probe::DomainReport& r) {
                          {"why_not_higher", h.why_not_higher}});
     }
     return {{"domain", r.domain},       {"error", r.error},         {"mx_secure", r.mx_secure},
-            {"implicit_mx", r.implicit_mx}, {"verdict", tls::to_string(r.verdict)},
-            {"tls_capable", r.tls_capable()}, {"weakest", r.weakest}, {"hosts", hosts}};
+            {"implicit_mx", r.implicit_mx}, {"verdict", tls::to_string(verdict.level)},
+            {"tls_capable", verdict.tls_capable}, {"weakest", r.weakest}, {"hosts", hosts}};
 }
 
 void print_table(const probe::DomainReport& r) {
-    std::cout << r.domain << ": verdict " << tls::to_string(r.verdict) << " ("
-              << (r.tls_capable() ? "TLS-capable" : "NOT TLS-capable") << ", " << r.hosts.size() << " MX address"
+    const auto verdict = verdict_of(r);
+    std::cout << r.domain << ": verdict " << tls::to_string(verdict.level) << " ("
+              << (verdict.tls_capable ? "TLS-capable" : "NOT TLS-capable") << ", " << r.hosts.size() << " MX address"
               << (r.hosts.size() == 1 ? "" : "es") << (r.mx_secure ? ", MX DNSSEC-secure" : "")
               << (r.implicit_mx ? ", implicit MX" : "") << "); weakest: " << r.weakest << "\n";
     std::printf("%-4s %-30s %-16s %-8s %-8s %-24s %-22s %-8s %s\n", "PREF", "HOST", "ADDRESS", "STARTTLS", "TLS",
@@ -192,7 +208,7 @@ void run_check(const Options& opts, const std::string& raw_domain) {
         }
     }
     if (!rep.error.empty()) throw Failure(domain + ": " + rep.error, 1);
-    if (!rep.tls_capable()) throw Exit{4};
+    if (!verdict_of(rep).tls_capable) throw Exit{4};
 }
 
 }  // namespace

@@ -1,21 +1,26 @@
 // `mailward policy simulate [--mode MODE] [--since 7d] [--user NAME] [--tls-required-no]`: a dry
 // run of a sender mode over the destinations of the delivery log (data_dir/delivery.log, JSON
 // lines written by mailward; lines it cannot read are counted and skipped). Each domain's verdict
-// comes from policy::decide(), the one place that decides; this file gathers its inputs (learned
-// level, override, what the MX hosts showed) and prints the table or JSON, nothing more.
+// comes from policy::plan(), the one place that decides, fed by policy::simulation_facts() from
+// what is recorded (learned level and evidence, override, static policy, the preload file, the
+// MTA-STS cache file, what the MX hosts showed in the log); this file reads those and prints.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "cli/policy_internal.hpp"
 #include "common/duration.hpp"
 #include "common/timefmt.hpp"
-#include "policy/decide.hpp"
-#include "policy/learned.hpp"
-#include "policy/mx_hosts.hpp"
+#include "policy/facts.hpp"
+#include "policy/mta_sts_cache_file.hpp"
+#include "policy/plan.hpp"
+#include "policy/preload.hpp"
 
 namespace mailward::cli::policy_cli {
 namespace {
@@ -105,34 +110,18 @@ struct SimMessage {
     policy::TlsOptionalRight right;
 };
 
-Verdict judge(const config::Config& cfg, config::SenderMode mode, const SimMessage& msg,
-              const std::string& domain, const std::optional<policy::LearnedPolicy>& learned,
-              const std::optional<policy::Override>& ovr, const Seen& seen, TimePoint now) {
+Verdict judge(config::SenderMode mode, const SimMessage& msg, const policy::DestinationFacts& facts,
+              TimePoint now) {
     using policy::DomainCapability;
     Verdict v;
-    // What is known of the MX hosts, as the delivery engine sees it: the learned evidence first; a
-    // learned level without evidence; else what the delivery log showed.
-    if (learned && !learned->evidence.empty()) {
-        v.capability = policy::capability_of(policy::facts_from_evidence(learned->evidence));
-    } else if (learned) {
-        v.capability = learned->level >= tls::Level::encrypt ? DomainCapability::tls_capable
-                                                             : DomainCapability::no_tls;
-    } else {
-        std::vector<policy::MxFact> facts;
-        for (const auto& [host, level] : seen.host_levels) facts.push_back({host, level});
-        v.capability = policy::capability_of(facts);
-    }
-    policy::PolicyInputs in;
-    in.domain = domain;
-    in.static_level = policy::static_level(cfg.policy, domain);
-    in.learned = learned;
-    in.mode = mode;
-    in.override = ovr;
-    in.tls_required_no = msg.tls_required_no;
-    in.tls_optional = msg.right;
-    in.escrow_after = cfg.policy.escrow_after;
-    in.max_queue_lifetime = cfg.delivery.max_queue_lifetime;
-    v.decision = policy::decide(in, policy::BeforeAttempt{v.capability}, now);
+    policy::MessageFacts m;
+    m.mode = mode;
+    m.tls_required_no = msg.tls_required_no;
+    m.tls_optional = msg.right;
+    m.received_at = now;
+    const auto plan = policy::plan(facts, m, now);
+    v.capability = plan.capability;
+    v.decision = plan.decision;
     const auto& d = v.decision;
     const bool escrow_mode = mode == config::SenderMode::escrow_always;
     auto fail = [&](const policy::Decision& x, const std::string& prefix) {
@@ -151,15 +140,15 @@ Verdict judge(const config::Config& cfg, config::SenderMode mode, const SimMessa
             v.text = d.probe_needed ? "unknown: would probe first" : "unknown: deferred";
             break;
         case policy::Action::deliver:
-            if (d.level <= tls::Level::may) {
+            if (d.plaintext_allowed) {
                 v.outcome = "plaintext";
                 v.text = "ok, plaintext allowed";
             } else if (v.capability == DomainCapability::no_tls) {
                 // TLS is required but the hosts did not do it: the attempt fails, then the mode's
-                // answer once retries run out.
-                const auto later =
-                    now + std::max(cfg.policy.escrow_after, cfg.delivery.max_queue_lifetime);
-                auto after = policy::decide(in, policy::AfterTlsFailure{now, now}, later);
+                // answer (the planner's) once retries run out.
+                m.first_failure = now;
+                const auto later = now + std::max(facts.escrow_after, facts.max_queue_lifetime);
+                const auto after = policy::plan_after_tls_failure(facts, m, later);
                 fail(after, "would fail: deferred, then ");
                 v.decision.reasons.push_back("after the TLS failure: " + after.summary);
                 v.decision.summary += "; after the TLS failure: " + after.summary;
@@ -215,6 +204,27 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
     auto& ps = st->policy();
     std::map<std::string, store::Override> overrides;
     for (auto& o : must(ps.overrides(), "the overrides")) overrides.emplace(o.domain, std::move(o));
+    // The preload list and the MTA-STS policies cached by `mailward serve`, as delivery would use them.
+    std::optional<policy::PreloadList> preload;
+    if (!cfg.policy.preload_file.empty()) {
+        std::string error;
+        preload = policy::load_preload(config::in_data_dir(cfg, cfg.policy.preload_file), error);
+        if (!preload) throw Failure("the preload list: " + error);
+    }
+    std::map<std::string, policy::CachedMtaStsPolicy> sts_cache;
+    if (cfg.policy.mta_sts) {
+        const auto file = cfg.server.data_dir / "mta-sts-cache.json";
+        std::error_code ec;
+        if (std::filesystem::exists(file, ec)) {
+            // The file's own log lines (a damaged entry, how many were loaded) go to stderr:
+            // stdout is the table or the JSON.
+            auto previous = spdlog::default_logger();
+            spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+                "simulate", std::make_shared<spdlog::sinks::stderr_color_sink_st>()));
+            sts_cache = policy::MtaStsCacheFile(file).load();
+            spdlog::set_default_logger(previous);
+        }
+    }
 
     std::map<std::string, std::size_t> counts{
         {"ok", 0}, {"plaintext", 0}, {"escrow", 0}, {"bounce", 0}, {"unknown", 0}};
@@ -222,19 +232,19 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
     auto rows = json::array();
     std::vector<std::string> tls_texts;  // the LAST TLS column
     for (const auto& [domain, seen] : scan.domains) {
-        std::optional<policy::LearnedPolicy> learned;
-        if (auto l = must(ps.get(domain), "the learned level of " + domain)) {
-            auto conv = policy::from_store(*l);
-            if (!conv)
-                throw Failure("the learned level of " + domain +
-                              " is not on the ladder: " + l->level);
-            learned = std::move(*conv);
-        }
-        std::optional<policy::Override> ovr;
-        if (auto it = overrides.find(domain); it != overrides.end()) {
-            if (auto conv = policy::from_store(it->second)) ovr = std::move(*conv);
-        }
-        const auto v = judge(cfg, mode, msg, domain, learned, ovr, seen, now);
+        policy::SimulationRecord rec;
+        rec.domain = domain;
+        rec.learned = must(ps.get(domain), "the learned level of " + domain);
+        if (auto it = overrides.find(domain); it != overrides.end()) rec.override = it->second;
+        if (auto it = sts_cache.find(domain); it != sts_cache.end()) rec.mta_sts = policy::cached_fact(it->second, now);
+        rec.preload = preload ? &*preload : nullptr;
+        rec.observed = seen.host_levels;
+        auto facts = policy::simulation_facts(cfg, rec, now);
+        if (!facts)
+            throw Failure("the learned level of " + domain + " is not on the ladder: " + rec.learned->level);
+        const auto& learned = facts->learned;
+        const auto& ovr = facts->override;
+        const auto v = judge(mode, msg, *facts, now);
         ++counts[v.outcome];
         failing += v.would_fail ? 1 : 0;
         json tls_seen = nullptr;  // the newest session's TLS, null: no session, or one without TLS

@@ -9,6 +9,7 @@
 #include "cli/cli.hpp"
 #include "common/ids.hpp"
 #include "common/timefmt.hpp"
+#include "policy/plan.hpp"
 #include "policy/tls_optional.hpp"
 #include "store/store.hpp"
 
@@ -76,9 +77,11 @@ std::optional<policy::TlsRequiredNoEffect> header_effect(store::Store& st, const
             throw Failure("cannot read account " + env.auth_user + ": " + u.error().message());
         }
     }
-    const auto right =
-        policy::tls_optional_right(env.auth_user, account, cfg.policy.tls_optional_trusted_networks);
-    return policy::tls_required_no_effect(env.requiretls, right);
+    policy::MessageFacts m;
+    m.requiretls = env.requiretls;
+    m.tls_required_no = true;
+    m.tls_optional = policy::tls_optional_right(env.auth_user, account, cfg.policy.tls_optional_trusted_networks);
+    return policy::tls_required_no_of(m);  // the planner's rule
 }
 
 void show(const Options& opts, const std::string& raw_id, bool body) {

@@ -1,10 +1,10 @@
 // The SMTP attempts of one delivery to one domain (RFC 5321 section 5: MX hosts in order, every
-// address of each), limited to the hosts the policy allows, at the level it requires, with DANE
-// (RFC 7672) per host from secure TLSA answers (a host of a secure MX set whose address lookup
-// failed is not used, 2.1.1). Addresses that loop back (loopback unless allowed, our own listeners)
-// are never used. Idle connections are pooled by reuse_key() (every input of the connection's
-// checks) and reused (Postfix's connection cache). The delivery log gets one line per recipient
-// and attempt.
+// address of each): the execution of policy::plan()'s per-host plan - the hosts it allows, each at
+// its own level with its TLSA records (RFC 7672), the hosts it refuses logged with the reason
+// (RFC 7672 2.1.1 and 2.2). Nothing here decides a level. Addresses that loop back (loopback
+// unless allowed, our own listeners) are never used. Idle connections are pooled by reuse_key()
+// (every input of the connection's checks) and reused (Postfix's connection cache). The delivery
+// log gets one line per recipient and attempt.
 #include <algorithm>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
@@ -57,54 +57,27 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                                                const AttemptPlan& plan) {
     std::optional<RcptOutcome> last;  // the most telling failure so far, used if no host takes the mail
     std::optional<RcptOutcome> looped;  // the first address refused as a loop (used if nothing else was tried)
-    for (const auto& hop : route.hops) {
-        if (std::find(plan.hosts.begin(), plan.hosts.end(), hop.host) == plan.hosts.end()) continue;
-        tls::Level hop_level = plan.level;
-        std::vector<std::string> hop_why = plan.why;
-        std::vector<dns::TlsaRecord> tlsa;
-        if (hop.addresses.empty()) {
+    for (const auto& ph : plan.hosts) {
+        if (ph.index >= route.hops.size() || route.hops[ph.index].host != ph.host) continue;  // not this route's
+        const Hop& hop = route.hops[ph.index];
+        const tls::Level hop_level = ph.level;
+        const std::vector<std::string>& hop_why = ph.why;
+        if (ph.refused != policy::HostRefusal::none) {
             Evidence ev;
-            ev.refusal = HopRefusal::no_addresses;
             ev.host = hop.host;
-            ev.route_detail = hop.error;
-            last = RcptOutcome{classify(ev), hop.host};
-            continue;
-        }
-        if (cfg.policy.dane && route.mx_secure && hop.address_lookup_failed) {
-            // RFC 7672 2.1.1: a host of a secure MX set whose A or AAAA lookup failed is unusable
-            // for this attempt; never used with the addresses that did resolve (no TLSA: a downgrade).
-            Evidence ev;
-            ev.refusal = HopRefusal::address_lookup_failed;
-            ev.host = hop.host;
-            ev.route_detail = hop.error;
-            auto c = classify(ev);
-            for (auto i : idxs) log_attempt(env, i, hop.host, "", hop_level, hop_why, nullptr, c);
+            ev.route_detail = ph.refusal_detail;
+            switch (ph.refused) {
+                case policy::HostRefusal::no_addresses: ev.refusal = HopRefusal::no_addresses; break;
+                case policy::HostRefusal::address_lookup_failed: ev.refusal = HopRefusal::address_lookup_failed; break;
+                case policy::HostRefusal::tlsa_lookup_failed: ev.refusal = HopRefusal::tlsa_lookup_failed; break;
+                case policy::HostRefusal::none: break;
+            }
+            const auto c = classify(ev);
+            if (ph.refused != policy::HostRefusal::no_addresses) {
+                for (auto i : idxs) log_attempt(env, i, hop.host, "", hop_level, hop_why, nullptr, c);
+            }
             last = RcptOutcome{c, hop.host};
             continue;
-        }
-        if (cfg.policy.dane && route.mx_secure && hop.addresses_secure) {
-            // RFC 7672 2.2: TLSA at _port._tcp.<MX host>, usable only from a secure answer.
-            std::string name = "_" + std::to_string(cfg.delivery.port) + "._tcp." + hop.host;
-            auto t = co_await resolver.tlsa(name);
-            if (t && t->security == dns::Security::secure) {
-                for (const auto& r : t->records) {
-                    if (r.usage == 2 || r.usage == 3) tlsa.push_back(r);
-                }
-                if (!tlsa.empty()) {
-                    hop_level = tls::strictest(hop_level, tls::Level::dane);
-                    hop_why.push_back("DANE: secure TLSA records for " + hop.host);
-                }
-            } else if (!t && t.error() != dns::DnsErrc::nxdomain) {
-                // A TLSA lookup that fails (bogus, SERVFAIL) may hide DANE: this host is not usable.
-                Evidence ev;
-                ev.refusal = HopRefusal::tlsa_lookup_failed;
-                ev.host = hop.host;
-                ev.route_detail = t.error().message();
-                const auto c = classify(ev);
-                for (auto i : idxs) log_attempt(env, i, hop.host, "", tls::Level::dane, hop_why, nullptr, c);
-                last = RcptOutcome{c, hop.host};
-                continue;
-            }
         }
         for (const auto& addr : hop.addresses) {
             // Loop protection: never to ourselves; to loopback only where the config allows it.
@@ -127,9 +100,9 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
             target.address = addr;
             target.port = cfg.delivery.port;
             target.level = hop_level;
-            target.tlsa = tlsa;
+            target.tlsa = ph.tlsa;
             target.helo_name = cfg.server.hostname;
-            if (auto k = plan.known_spki.find(hop.host); k != plan.known_spki.end()) target.known_spki = k->second;
+            target.known_spki = ph.known_spki;
             const std::string key = reuse_key(target, env.requiretls);
             std::unique_ptr<SmtpClient> client = co_await pool.take(key);
             bool reused = client != nullptr;

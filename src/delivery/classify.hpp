@@ -53,7 +53,7 @@ Classified classify(const Evidence& e);
 // The policy's side, before any connection and after a TLS failure (the same table, named).
 // The policy store could not be read: the message waits (4.3.0).
 Classified classify_store_unreadable(const std::string& error);
-// What decide() said before the attempts: escrow, bounce or defer; nullopt for deliver.
+// What the plan (policy::plan()) said before the attempts: escrow, bounce or defer; nullopt for deliver.
 std::optional<Classified> classify_decision(const policy::Decision& d);
 // The decision allows none of the domain's MX hosts at its level (4.7.5).
 Classified classify_no_allowed_host(const std::string& domain, const policy::Decision& d);

@@ -41,9 +41,9 @@ public:
     // is not opportunistic, probe every MX with these options (the engine's resolver and TLS
     // context) and record what all of them support. Without them nothing is probed. Set before start().
     void set_probe_options(probe::ProbeOptions opts);
-    // The preload list ([policy] preload_file), one of decide()'s sources. Set before start().
+    // The preload list ([policy] preload_file), one of policy::plan()'s sources. Set before start().
     void set_preload(policy::PreloadList list);
-    // MTA-STS policies (RFC 8461), one of decide()'s sources; must outlive the engine. Set before start().
+    // MTA-STS policies (RFC 8461), one of policy::plan()'s sources; must outlive the engine. Set before start().
     void set_mta_sts(policy::MtaStsCache* cache);
 
     void start();

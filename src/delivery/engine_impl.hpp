@@ -4,9 +4,10 @@
 //   slots.hpp        per-destination concurrency, handed over first come, first served
 //   pool.hpp         idle SMTP sessions by reuse key (connection reuse)
 //   incidents.hpp    incidents recorded once per quiet period, and their metric
-//   policy_step.cpp  per destination domain: route, what is known (learned policy, probes),
-//                    decide() (src/policy), its action, and the downgrade defence after a TLS failure
-//   attempt.cpp      the SMTP attempts to the MX hosts decide() allows, through the pool
+//   policy_step.cpp  per destination domain: gather facts -> policy::plan() -> execute -> after a
+//                    TLS failure (the downgrade defence, policy::plan_after_tls_failure()); probes
+//   gather.cpp       the facts plan() takes: route, store, MTA-STS, preload, TLSA answers
+//   attempt.cpp      executes the plan's per-host attempts, through the pool
 // Everything runs on one strand; SQLite calls go to a small blocking pool.
 #pragma once
 
@@ -29,6 +30,8 @@
 #include "delivery/incidents.hpp"
 #include "delivery/pool.hpp"
 #include "delivery/slots.hpp"
+#include "policy/facts.hpp"
+#include "policy/plan.hpp"
 #include "dns/resolver.hpp"
 #include "outbound/route.hpp"
 #include "outbound/smtp_client.hpp"
@@ -40,6 +43,7 @@ namespace mailward::delivery {
 
 // The connection layer's names as the engine's parts use them.
 using outbound::ClientTimeouts;
+using outbound::Hop;
 using outbound::LoopKind;
 using outbound::OwnAddresses;
 using outbound::resolve_route;
@@ -63,12 +67,18 @@ struct RcptOutcome {
 };
 using Outcomes = std::map<std::size_t, RcptOutcome>;
 
-// How the attempt must be made (from decide()).
+// How the attempts must be made: the plan's hosts, in order, each with its level, reasons, TLSA
+// records and known keys, or why it is refused (policy::plan(); attempt.cpp only executes it).
 struct AttemptPlan {
-    tls::Level level = tls::Level::may;
-    std::vector<std::string> why;               // the decision's reasons, for every log line
-    std::vector<std::string> hosts;             // the MX hosts that may be used, in order
-    std::map<std::string, std::vector<std::string>> known_spki;  // MX host -> keys learned for it
+    std::vector<policy::PlannedHost> hosts;
+};
+
+// What was gathered for one destination before planning (gather.cpp).
+struct Gathered {
+    Route route;
+    policy::EngineReading reading;  // route facts, store, MTA-STS, preload, probe
+    policy::MessageFacts message;
+    std::chrono::system_clock::time_point now{};
 };
 
 struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
@@ -107,10 +117,21 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     static boost::asio::awaitable<void> deliver(std::shared_ptr<Impl> self, store::Envelope env);
     std::chrono::system_clock::duration retry_delay(int attempts);
 
-    // policy_step.cpp
+    // policy_step.cpp: gather facts -> plan -> execute -> after a TLS failure
     boost::asio::awaitable<void> deliver_domain(const store::Envelope& env, const std::string& body,
                                                 const std::string& domain, const std::vector<std::size_t>& idxs,
                                                 Outcomes& out);
+    boost::asio::awaitable<bool> probe_domain(const std::string& domain, const char* why,
+                                              policy::StoredDestination& known);
+    boost::asio::awaitable<void> after_attempts(const store::Envelope& env, const std::string& domain,
+                                                const std::vector<std::size_t>& idxs, Outcomes& out,
+                                                const policy::DestinationFacts& facts, const policy::MessageFacts& msg,
+                                                const policy::Plan& plan, bool probed);
+    // gather.cpp: nullopt when every recipient already has its outcome (route or store failure)
+    boost::asio::awaitable<std::optional<Gathered>> gather_facts(const store::Envelope& env, const std::string& body,
+                                                                 const std::string& domain,
+                                                                 const std::vector<std::size_t>& idxs, Outcomes& out);
+    boost::asio::awaitable<void> gather_tlsa(Gathered& g, const std::vector<std::string>& hosts);
 
     // attempt.cpp
     boost::asio::awaitable<void> deliver_to(const store::Envelope& env, const std::string& body, const Route& route,

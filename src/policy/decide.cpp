@@ -90,7 +90,7 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
     // 1. What the domain requires.
     Level domain = Level::may;
     auto require = [&](Level l, std::string reason) {
-        domain = tls::strictest(domain, l);
+        domain = strictest(domain, l);
         why.push_back(std::move(reason));
     };
     if (in.static_level) require(*in.static_level, "static policy: " + name(*in.static_level));
@@ -152,7 +152,7 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
     Level level = domain;
     bool header_lowered = false;
     if (in.requiretls) {
-        level = tls::strictest(level, Level::verify);
+        level = strictest(level, Level::verify);
         why.push_back("REQUIRETLS (RFC 8689): verify");
     }
     if (in.tls_required_no) {
@@ -178,7 +178,7 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
         case Mode::tls_only:
         case Mode::tls_or_escrow:
             if (never_plain) {
-                level = tls::strictest(level, Level::encrypt);
+                level = strictest(level, Level::encrypt);
                 why.push_back("sender mode " + mode_name(in.mode) + ": never plaintext");
             } else {
                 why.push_back("sender mode " + mode_name(in.mode) +

@@ -1,7 +1,7 @@
-// decide(): the one place that turns every TLS policy source into the level a (message, domain)
+// decide(): the rule table that turns every TLS policy source into the level a (message, domain)
 // requires and what to do with the message (docs/design.md: security levels, sender modes, the
-// ratchet). Pure: no I/O, no clock; the caller gathers the inputs (store, DNS, MTA-STS cache,
-// config) and trusts decide() to combine them. RFC 8689 (REQUIRETLS, TLS-Required: No),
+// ratchet). Pure: no I/O, no clock. Its only caller outside tests is policy::plan() (plan.hpp),
+// which builds the inputs from the recorded facts. RFC 8689 (REQUIRETLS, TLS-Required: No),
 // RFC 8461 (MTA-STS), RFC 7672 (SMTP DANE).
 #pragma once
 
@@ -33,7 +33,7 @@ struct PolicyInputs {
     std::string domain;                      // for the reasons only
     std::optional<tls::Level> static_level;  // [policy.domains] (see static_level())
     std::optional<LearnedPolicy> learned;    // the ratchet
-    bool dane_usable = false;                // DNSSEC-secure MX and secure TLSA for every MX host
+    bool dane_usable = false;  // DNSSEC-secure MX and secure TLSA for every MX host (plan() sets it)
     std::optional<MtaStsPolicy> mta_sts;     // a valid (unexpired) policy, if the domain has one
     std::optional<tls::Level> preload;       // preload list entry
     bool requiretls = false;                 // the message has REQUIRETLS (MAIL FROM parameter)
@@ -122,6 +122,9 @@ struct Decision {
 //  lifetime. Never plaintext.
 Decision decide(const PolicyInputs& in, const Situation& situation,
                 std::chrono::system_clock::time_point now);
+
+// The stricter of two levels (the sources combine by it; only src/policy combines levels).
+inline tls::Level strictest(tls::Level a, tls::Level b) { return a < b ? b : a; }
 
 // The static level for domain from [policy.domains] (exact, lower-case match), if any.
 std::optional<tls::Level> static_level(const config::PolicyConfig& cfg, std::string_view domain);

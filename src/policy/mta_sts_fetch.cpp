@@ -184,6 +184,13 @@ std::string mode_line(const CachedMtaStsPolicy& c, std::string_view how) {
 
 }  // namespace
 
+MtaStsFact to_fact(const MtaStsLookup& l) { return {l.policy, l.status}; }
+
+MtaStsFact cached_fact(const CachedMtaStsPolicy& c, Clock::time_point now) {
+    if (now >= c.expires) return {std::nullopt, "mta-sts: cached policy (id " + c.id + ") expired"};
+    return {c.policy, mode_line(c, "cached")};
+}
+
 // ---- CurlMtaStsFetcher ----------------------------------------------------------------------
 
 CurlMtaStsFetcher::CurlMtaStsFetcher(dns::Resolver& resolver, boost::asio::thread_pool& pool,

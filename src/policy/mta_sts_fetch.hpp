@@ -20,6 +20,7 @@
 #include "common/result.hpp"
 #include "policy/decide.hpp"
 #include "policy/mta_sts.hpp"
+#include "policy/plan.hpp"
 
 namespace boost::asio {
 class thread_pool;
@@ -88,6 +89,12 @@ struct MtaStsLookup {
     std::string status;
     error_code error;                    // the last failure (no record, DNS, fetch), if any
 };
+
+// The lookup as plan() takes it (the policy in effect and the status line).
+MtaStsFact to_fact(const MtaStsLookup& l);
+// What a cached entry alone says (`policy simulate` reads the cache file; no DNS, no fetch): the
+// policy while unexpired, with the status "mta-sts: MODE (id X, cached)"; expired: no policy.
+MtaStsFact cached_fact(const CachedMtaStsPolicy& c, std::chrono::system_clock::time_point now);
 
 // When a cached policy is refreshed although the TXT id did not change: after half of its max_age
 // (section 5: refresh before expiry, so that a policy host that goes away for a while does not leave

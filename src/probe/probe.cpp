@@ -235,13 +235,11 @@ asio::awaitable<DomainReport> probe_domain(dns::Resolver& resolver, tls::ClientC
         if (*slots[i]) rep.hosts.push_back(std::move(**slots[i]));
     }
     for (auto& h : unresolved) rep.hosts.push_back(std::move(h));
-    rep.verdict = rep.hosts.empty() ? tls::Level::none : tls::Level::dane;
+    const HostReport* weakest = nullptr;  // the first host with the lowest level, named in the report
     for (const auto& h : rep.hosts) {
-        if (rep.weakest.empty() || h.level < rep.verdict) {
-            rep.verdict = std::min(rep.verdict, h.level);
-            rep.weakest = h.host + (h.address.empty() ? "" : " [" + h.address + "]");
-        }
+        if (!weakest || h.level < weakest->level) weakest = &h;
     }
+    if (weakest) rep.weakest = weakest->host + (weakest->address.empty() ? "" : " [" + weakest->address + "]");
     co_return rep;
 }
 

@@ -1,8 +1,9 @@
 // The TLS prober behind `mailward check DOMAIN`: every MX host and every address of a domain, in
 // parallel with bounded time: STARTTLS offered (and an EHLO that looks tampered, e.g. the
 // "250-XXXXXXXA" left by STARTTLS-stripping boxes), the TLS session's facts (protocol, cipher,
-// chain, name, key, SPKI), TLSA records (secure answers only) and whether they match. The verdict
-// is the strongest level that ALL hosts meet, with the weakest host named (RFC 7672, RFC 3207).
+// chain, name, key, SPKI), TLSA records (secure answers only) and whether they match, each
+// address's level, and the weakest host named; the verdict (the strongest level ALL hosts meet)
+// is the planner's, policy::hosts_verdict() (RFC 7672, RFC 3207).
 // Optionally also whether each address still accepts TLS 1.0 / 1.1 (RFC 8996 deprecates them),
 // reported beside the level, never lowering it. Peers are untrusted; their answers are only facts.
 #pragma once
@@ -56,9 +57,7 @@ struct DomainReport {
     bool mx_secure = false;
     bool implicit_mx = false;
     std::vector<HostReport> hosts;
-    tls::Level verdict = tls::Level::none;  // strongest level every host meets
-    std::string weakest;                  // "host [address]" that sets the verdict
-    bool tls_capable() const { return error.empty() && verdict >= tls::Level::encrypt; }
+    std::string weakest;  // "host [address]" with the lowest level (verdict: policy::hosts_verdict)
 };
 
 struct ProbeOptions {

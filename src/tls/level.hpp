@@ -11,6 +11,5 @@ enum class Level { none = 0, may = 1, encrypt = 2, verify = 3, dane = 4 };
 
 std::string_view to_string(Level l);
 std::optional<Level> parse_level(std::string_view s);
-inline Level strictest(Level a, Level b) { return a < b ? b : a; }
 
 }  // namespace mailward::tls
