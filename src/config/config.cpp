@@ -107,6 +107,10 @@ const std::vector<Section>& schema() {
              {"data_dir", path<kServer, &ServerConfig::data_dir>},
              {"log_level",
               [](Reader& r, In n, Config& c) { r.read_choice(n, c.server.log_level, kLogLevels); }},
+             {"user",
+              [](Reader& r, In n, Config& c) {
+                  r.read_string(n, c.server.user, "expected a system user name, e.g. \"mailward\"");
+              }},
          }},
         {"submission",
          {
@@ -360,6 +364,23 @@ void check(Reader& r, const Config& cfg) {
             r.key_problem(
                 line, key,
                 "cannot read \"" + path->string() + "\": " + why + " (expected a readable file)");
+        }
+    }
+
+    // The user serve drops to: a plain system user name (useradd's rules), never root (running
+    // the parsers as root is what the setting exists to prevent).
+    if (const std::size_t line = r.line_of("server.user"); line != 0) {
+        const std::string& u = cfg.server.user;
+        bool ok = !u.empty() && u.size() <= 32 && u[0] != '-';
+        for (char ch : u)
+            ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                        ch == '_' || ch == '-' || ch == '.');
+        if (!ok) {
+            r.key_problem(line, "server.user",
+                          "\"" + u + "\" is not a user name (expected letters, digits, '_', '-', '.', e.g. \"mailward\")");
+        } else if (u == "root") {
+            r.key_problem(line, "server.user",
+                          "must not be root (expected an unprivileged system user, e.g. \"mailward\")");
         }
     }
 
