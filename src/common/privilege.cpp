@@ -29,6 +29,11 @@ Result<SystemUser> find_user(const std::string& name) {
     return SystemUser{name, pw.pw_uid, pw.pw_gid};
 }
 
+Result<void> forbid_new_privileges() {
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return sys_error(errno);
+    return {};
+}
+
 Result<void> drop_privileges(const SystemUser& user) {
     if (user.uid == 0) return Errc::invalid_argument;
     if (::initgroups(user.name.c_str(), user.gid) != 0) return sys_error(errno);
@@ -39,11 +44,12 @@ Result<void> drop_privileges(const SystemUser& user) {
     uid_t ru = 0, eu = 0, su = 0;
     gid_t rg = 0, eg = 0, sg = 0;
     if (::getresuid(&ru, &eu, &su) != 0 || ::getresgid(&rg, &eg, &sg) != 0) return sys_error(errno);
-    if (ru != user.uid || eu != user.uid || su != user.uid || rg != user.gid || eg != user.gid || sg != user.gid)
+    if (ru != user.uid || eu != user.uid || su != user.uid || rg != user.gid || eg != user.gid ||
+        sg != user.gid)
         return Errc::invalid_argument;
-    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return sys_error(errno);
-    // setuid cleared the dumpable flag; keep it cleared so no same-uid process can ptrace us or read
-    // our memory through /proc.
+    if (auto r = forbid_new_privileges(); !r) return r;
+    // setuid cleared the dumpable flag; keep it cleared so no same-uid process can ptrace us or
+    // read our memory through /proc.
     (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     return {};
 }

@@ -23,6 +23,10 @@ struct SystemUser {
 // not_found when there is no such user; invalid_argument when it is root (uid 0).
 Result<SystemUser> find_user(const std::string& name);
 
+// PR_SET_NO_NEW_PRIVS for this thread and every thread and child created after: no execve can
+// gain privileges. serve calls it first, before it starts any thread.
+Result<void> forbid_new_privileges();
+
 // initgroups, setgid, setuid, then checks that setuid(0) and setgid(0) fail and that the real,
 // effective and saved ids are the user's, then sets PR_SET_NO_NEW_PRIVS. Any failure is an error
 // (the caller stops: a half-dropped process must not go on).

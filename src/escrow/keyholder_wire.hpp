@@ -30,15 +30,17 @@ enum class Op : std::uint8_t {
 
 enum class WireErrc {
     ok = 0,
-    truncated = 1,      // shorter than its header or than a length it announces
-    oversize,           // larger than kMaxMessage, or a field/payload larger than its maximum
-    bad_version,        // not version 1
-    bad_type,           // an op this build does not know
-    bad_field_count,    // not the number of fields the op takes
-    trailing_bytes,     // bytes after the last field
+    truncated = 1,    // shorter than its header or than a length it announces
+    oversize,         // larger than kMaxMessage, or a field/payload larger than its maximum
+    bad_version,      // not version 1
+    bad_type,         // an op this build does not know
+    bad_field_count,  // not the number of fields the op takes
+    trailing_bytes,   // bytes after the last field
 };
 const boost::system::error_category& wire_category() noexcept;
-inline error_code make_error_code(WireErrc e) noexcept { return {static_cast<int>(e), wire_category()}; }
+inline error_code make_error_code(WireErrc e) noexcept {
+    return {static_cast<int>(e), wire_category()};
+}
 
 struct Request {
     Op op = Op::key_id;
@@ -54,7 +56,8 @@ struct Response {
 std::size_t field_count(Op op);
 std::size_t field_max(Op op, std::size_t index);
 
-// Both refuse what parse would refuse (oversize fields, wrong count), so a bad request is never sent.
+// Both refuse what parse would refuse (oversize fields, wrong count), so a bad request is never
+// sent.
 Result<std::string> encode_request(const Request& r);
 Result<std::string> encode_response(const Response& r);
 Result<Request> parse_request(std::string_view bytes);

@@ -18,8 +18,8 @@ namespace mailward::store {
 class EscrowReader {
   public:
     virtual ~EscrowReader() = default;
-    virtual Result<EscrowRecord> get(const std::string& id) = 0;                // not_found if absent
-    virtual Result<EscrowSession> session(const std::string& id_hash) = 0;      // not_found if absent
+    virtual Result<EscrowRecord> get(const std::string& id) = 0;            // not_found if absent
+    virtual Result<EscrowSession> session(const std::string& id_hash) = 0;  // not_found if absent
 };
 
 // Opens the backend named by [store] backend read-only. The store must exist (serve has opened

@@ -4,7 +4,8 @@ both as that user with no capabilities; only the key holder holds the master key
 /proc/PID/fd), it listens on nothing, serve has the listening sockets and cannot open the key file
 (a probe as serve's uid is refused); data_dir belongs to the user, the key file stays root's 0600.
 An escrow round trip (seal, code, sign in, read) works with privilege separation on. A key holder
-killed ends serve with status 1; a missing user stops serve with one line naming the key."""
+killed ends serve with status 1; a missing user stops serve with one line naming the key; started
+as another user, serve says so and runs (key holder included) as that user."""
 import os
 import pwd
 import re
@@ -117,6 +118,13 @@ class PrivsepTest(LabTestCase):
             self.assertEqual(int(st["CapPrm"], 16), 0, name)
             self.assertEqual(st["NoNewPrivs"], "1", name)
             self.assertNotIn("0", st["Groups"].split(), name)
+        # Every thread, including those started before the drop (resolver, pools, store writer).
+        for pid in (serve, keys):
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                    st = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+                self.assertEqual(st["Uid"].split(), [uid] * 4, (pid, tid))
+                self.assertEqual((int(st["CapEff"], 16), st["NoNewPrivs"]), (0, "1"), (pid, tid))
         self.assertEqual(comm_of(serve), "mailward")
         log = self.mw.log()
         self.assertIn("running as user mailward (uid %s, gid %s); the key holder is pid %d" % (uid, gid, keys), log)
@@ -177,8 +185,8 @@ class PrivsepTest(LabTestCase):
     escrow_id = test_escrow.EscrowTest.escrow_id
 
 
-class PrivsepFailureTest(unittest.TestCase):
-    """serve on its own (no lab): how it ends when the key holder dies or the user is missing."""
+class PrivsepStartTest(unittest.TestCase):
+    """serve on its own (no lab): started as another user, with its key holder killed, without its user."""
 
     def setUp(self):
         ensure_user()
@@ -198,6 +206,27 @@ class PrivsepFailureTest(unittest.TestCase):
             self.assertIn("escrow: the key holder (pid %d) ended (signal 9); stopping" % kids[0], mw.log())
         finally:
             mw.stop()
+
+    def test_started_unprivileged_it_says_so_and_runs_as_it_is(self):
+        user = ensure_user()
+        mw = Mailward(self.tmp.path, extra={"server": {"user": "mw-no-such-user"}})  # not looked up
+        os.makedirs(mw.data_dir, mode=0o700)
+        os.chown(mw.data_dir, user.pw_uid, user.pw_gid)
+        with open(mw.log_path, "ab") as log:
+            proc = subprocess.Popen(["setpriv", "--reuid=%d" % user.pw_uid, "--regid=%d" % user.pw_gid,
+                                     "--clear-groups", harness.MAILWARD, "serve", "-c", mw.config],
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            self.assertTrue(harness.wait_port("127.0.0.1", mw.portal_port, 60, proc), mw.log())
+            self.assertIn("not started as root (uid %d): running as this user, [server] user is not used"
+                          % user.pw_uid, mw.log())
+            kids = [p for p in children_of(proc.pid) if comm_of(p) == "mailward-keys"]
+            self.assertEqual(len(kids), 1, "the key holder runs here too")
+            self.assertIn(os.path.realpath(os.path.join(mw.data_dir, "master.key")), fd_targets(kids[0]))
+            self.assertEqual(status_of(kids[0])["Uid"].split(), [str(user.pw_uid)] * 4)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=30), 0, mw.log())
 
     def test_a_missing_user_stops_serve_with_one_line(self):
         mw = Mailward(self.tmp.path, extra={"server": {"user": "mw-no-such-user"}})

@@ -2,6 +2,8 @@
 // child: afterwards setuid(0) fails, all ids are the user's, no_new_privs is set, no capability is
 // left), and chown_tree (everything but the kept paths, symlinks not followed). The drop and chown
 // need root: they are skipped when the tests run as another user.
+#include "common/privilege.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -10,7 +12,6 @@
 
 #include <fstream>
 
-#include "common/privilege.hpp"
 #include "temp_dir.hpp"
 
 using namespace mailward;
@@ -34,15 +35,18 @@ TEST(Privilege, DropIsForGood) {
     if (pid == 0) {
         if (!common::drop_privileges(*nobody)) ::_exit(10);
         if (::setuid(0) == 0 || ::seteuid(0) == 0) ::_exit(11);
-        if (::getuid() != nobody->uid || ::geteuid() != nobody->uid || ::getgid() != nobody->gid) ::_exit(12);
+        if (::getuid() != nobody->uid || ::geteuid() != nobody->uid || ::getgid() != nobody->gid)
+            ::_exit(12);
         if (::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) ::_exit(13);
-        if (::access("/proc/1/root", R_OK) == 0) ::_exit(14);  // root's, 0555 but needs CAP_SYS_PTRACE
+        if (::access("/proc/1/root", R_OK) == 0)
+            ::_exit(14);  // root's, 0555 but needs CAP_SYS_PTRACE
         ::_exit(0);
     }
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0) << "10 drop failed, 11 root came back, 12 ids, 13 no_new_privs, 14 caps";
+    EXPECT_EQ(WEXITSTATUS(status), 0)
+        << "10 drop failed, 11 root came back, 12 ids, 13 no_new_privs, 14 caps";
 }
 
 TEST(Privilege, ChownTreeKeepsWhatItIsTold) {

@@ -3,6 +3,8 @@
 // unexpired message, the message's own wrapped key); mac purposes; and the forked process with
 // RemoteKeyHolder over the socketpair: same answers as the in-process holder, plain unwrap refused,
 // a bad key file reported as one line, and a dead key holder ending the client with status 1.
+#include "escrow/keyholder.hpp"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -11,7 +13,6 @@
 #include <fstream>
 #include <map>
 
-#include "escrow/keyholder.hpp"
 #include "escrow/keyholder_wire.hpp"
 #include "temp_dir.hpp"
 
@@ -100,18 +101,39 @@ TEST(KeyHolderService, UnwrapOnlyForALiveSessionOfThatMessage) {
         std::uint8_t want = 0;
     };
     auto a = [](World& w) -> store::EscrowRecord& { return w.reader.records["aaaaaaaaaaaaaaaa"]; };
-    auto sa = [](World& w) -> store::EscrowSession& { return w.reader.sessions[w.keys->mac_hex("session", "cookie-a")]; };
+    auto sa = [](World& w) -> store::EscrowSession& {
+        return w.reader.sessions[w.keys->mac_hex("session", "cookie-a")];
+    };
     const std::uint8_t ok = 0;
     const Case cases[] = {
         {"live session of this message", {}, "aaaaaaaaaaaaaaaa", "cookie-a", false, kNow, ok},
         {"unknown cookie", {}, "aaaaaaaaaaaaaaaa", "cookie-x", false, kNow, kRefused},
         {"empty cookie", {}, "aaaaaaaaaaaaaaaa", "", false, kNow, kRefused},
         {"session of another message", {}, "aaaaaaaaaaaaaaaa", "cookie-b", false, kNow, kRefused},
-        {"the other message's key under this session", {}, "aaaaaaaaaaaaaaaa", "cookie-a", true, kNow, kRefused},
-        {"other message named, its key, this session", {}, "bbbbbbbbbbbbbbbb", "cookie-a", true, kNow, kRefused},
+        {"the other message's key under this session",
+         {},
+         "aaaaaaaaaaaaaaaa",
+         "cookie-a",
+         true,
+         kNow,
+         kRefused},
+        {"other message named, its key, this session",
+         {},
+         "bbbbbbbbbbbbbbbb",
+         "cookie-a",
+         true,
+         kNow,
+         kRefused},
         {"ended session", [&](World& w) { sa(w).ended_at = kNow - std::chrono::seconds(1); }},
-        {"idle session", {}, "aaaaaaaaaaaaaaaa", "cookie-a", false, kNow + std::chrono::minutes(15), kRefused},
-        {"session past its maximum", [&](World& w) { sa(w).created = kNow - std::chrono::hours(9); }},
+        {"idle session",
+         {},
+         "aaaaaaaaaaaaaaaa",
+         "cookie-a",
+         false,
+         kNow + std::chrono::minutes(15),
+         kRefused},
+        {"session past its maximum",
+         [&](World& w) { sa(w).created = kNow - std::chrono::hours(9); }},
         {"revoked message", [&](World& w) { a(w).state = store::EscrowState::revoked; }},
         {"expired message", [&](World& w) { a(w).expires = kNow; }},
         {"shredded key", [&](World& w) { a(w).wrapped_key.clear(); }},
@@ -137,7 +159,8 @@ TEST(KeyHolderService, KeyIdWrapMacAndBadRequests) {
     KeyHolderService svc(*w.keys, w.factory(), SessionLimits{});
     auto id = ask(svc, wire::Op::key_id, {});
     ASSERT_EQ(id.status, 0);
-    EXPECT_EQ(id.payload, std::string(reinterpret_cast<const char*>(w.keys->key_id().data()), kKeyIdBytes));
+    EXPECT_EQ(id.payload,
+              std::string(reinterpret_cast<const char*>(w.keys->key_id().data()), kKeyIdBytes));
     auto wrapped = ask(svc, wire::Op::wrap, {std::string(32, 'd'), "ctx"});
     ASSERT_EQ(wrapped.status, 0);
     auto back = w.keys->unwrap(wrapped.payload, "ctx");  // wrapped under the same master key
@@ -149,8 +172,10 @@ TEST(KeyHolderService, KeyIdWrapMacAndBadRequests) {
         EXPECT_EQ(m.payload, w.keys->mac_hex(purpose, "data")) << purpose;
     }
     EXPECT_EQ(ask(svc, wire::Op::mac, {"anything", "data"}).status, kRefused);
-    EXPECT_EQ(ask(svc, wire::Op::wrap, {"", "ctx"}).status, static_cast<std::uint8_t>(EscrowErrc::bad_parameters));
-    for (std::string bad : {std::string(), std::string("\x01\x09\x00", 3), std::string("\x01\x02\x02\x00\x05", 5)}) {
+    EXPECT_EQ(ask(svc, wire::Op::wrap, {"", "ctx"}).status,
+              static_cast<std::uint8_t>(EscrowErrc::bad_parameters));
+    for (std::string bad :
+         {std::string(), std::string("\x01\x09\x00", 3), std::string("\x01\x02\x02\x00\x05", 5)}) {
         auto r = wire::parse_response(svc.handle(bad, kNow));
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, static_cast<std::uint8_t>(EscrowErrc::malformed));
@@ -213,7 +238,8 @@ TEST_F(KeyHolderProcessTest, UnwrapsForALiveSession) {
     auto p = spawn();
     auto remote = RemoteKeyHolder::connect(p.fd, std::chrono::seconds(20));
     ASSERT_TRUE(remote) << remote.error().message;
-    auto key = (*remote)->unwrap_for({"aaaaaaaaaaaaaaaa", "cookie-a"}, w.key_a, "aad-aaaaaaaaaaaaaaaa");
+    auto key =
+        (*remote)->unwrap_for({"aaaaaaaaaaaaaaaa", "cookie-a"}, w.key_a, "aad-aaaaaaaaaaaaaaaa");
     ASSERT_TRUE(key) << key.error().message();
     EXPECT_EQ(key->view(), std::string(32, 'a'));
     remote->reset();
@@ -226,9 +252,10 @@ TEST_F(KeyHolderProcessTest, ABadKeyFileIsOneLineAndExitStatusOne) {
     auto remote = RemoteKeyHolder::connect(p.fd, std::chrono::seconds(20));
     ASSERT_FALSE(remote);
     EXPECT_EQ(remote.error().code, EscrowErrc::master_key_bad_mode);
-    EXPECT_EQ(remote.error().message, key_file().string() +
-                                          ": master key has mode 0644; it must not be readable by group or others "
-                                          "(chmod 600)");
+    EXPECT_EQ(remote.error().message,
+              key_file().string() +
+                  ": master key has mode 0644; it must not be readable by group or others "
+                  "(chmod 600)");
     int st = reap(p.pid);
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1) << st;
 }
