@@ -12,8 +12,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <thread>
 
 #include "cli/cli.hpp"
@@ -23,13 +23,13 @@
 #include "common/privilege.hpp"
 #include "delivery/engine.hpp"
 #include "dns/resolver.hpp"
-#include "policy/mta_sts_cache_file.hpp"
-#include "policy/mta_sts_fetch.hpp"
+#include "escrow/anchor.hpp"
 #include "escrow/keyholder.hpp"
 #include "escrow/keys.hpp"
-#include "escrow/anchor.hpp"
 #include "escrow/service.hpp"
 #include "escrow/sweeper.hpp"
+#include "policy/mta_sts_cache_file.hpp"
+#include "policy/mta_sts_fetch.hpp"
 #include "portal/app.hpp"
 #include "portal/web_server.hpp"
 #include "probe/probe.hpp"
@@ -47,19 +47,25 @@ namespace {
 // Started as root: the user serve becomes ([server] user). Otherwise nullopt, said in one line.
 std::optional<common::SystemUser> unprivileged_user(const config::Config& cfg) {
     if (::geteuid() != 0) {
-        spdlog::info("not started as root (uid {}): running as this user, [server] user is not used", ::geteuid());
+        spdlog::info(
+            "not started as root (uid {}): running as this user, [server] user is not used",
+            ::geteuid());
         return std::nullopt;
     }
     auto u = common::find_user(cfg.server.user);
     if (!u) {
         if (u.error() == common::Errc::not_found)
-            throw Failure("server.user: no system user \"" + cfg.server.user +
-                              "\" (create it: useradd --system --no-create-home --shell /usr/sbin/nologin " +
-                              cfg.server.user + ")",
-                          1);
+            throw Failure(
+                "server.user: no system user \"" + cfg.server.user +
+                    "\" (create it: useradd --system --no-create-home --shell /usr/sbin/nologin " +
+                    cfg.server.user + ")",
+                1);
         if (u.error() == common::Errc::invalid_argument)
-            throw Failure("server.user: \"" + cfg.server.user + "\" has uid 0; it must be an unprivileged user", 1);
-        throw Failure("server.user: cannot look up \"" + cfg.server.user + "\": " + u.error().message(), 1);
+            throw Failure("server.user: \"" + cfg.server.user +
+                              "\" has uid 0; it must be an unprivileged user",
+                          1);
+        throw Failure(
+            "server.user: cannot look up \"" + cfg.server.user + "\": " + u.error().message(), 1);
     }
     return *u;
 }
@@ -75,7 +81,8 @@ void run_serve(const Options& opts) {
     config::Config cfg = load_config(opts);
     common::init_logging(cfg.server.log_level);
     // Before any thread or child exists, so all of them inherit it.
-    if (auto r = common::forbid_new_privileges(); !r) throw Failure("cannot set no_new_privs: " + r.error().message());
+    if (auto r = common::forbid_new_privileges(); !r)
+        throw Failure("cannot set no_new_privs: " + r.error().message());
     const auto user = unprivileged_user(cfg);
     if (auto r = common::make_dirs(cfg.server.data_dir, 0700); !r) {
         throw Failure(cfg.server.data_dir.string() + ": cannot create data directory: " + r.error().message());
@@ -84,8 +91,9 @@ void run_serve(const Options& opts) {
 
     // The key holder, forked while this process has one thread: it alone reads the master key
     // (creating it 0600 on first start) and answers over a socketpair (docs/design.md).
-    const auto master_key_path = config::in_data_dir(
-        cfg, cfg.escrow.master_key_file.empty() ? std::filesystem::path("master.key") : cfg.escrow.master_key_file);
+    const auto master_key_path = config::in_data_dir(cfg, cfg.escrow.master_key_file.empty()
+                                                              ? std::filesystem::path("master.key")
+                                                              : cfg.escrow.master_key_file);
     escrow::KeyHolderSettings khs;
     khs.master_key_file = master_key_path;
     khs.drop_to = user;
@@ -232,7 +240,8 @@ void run_serve(const Options& opts) {
         if (ec) return;
         int status = 0;
         if (::waitpid(key_holder_pid, &status, WNOHANG) == key_holder_pid) {
-            spdlog::error("escrow: the key holder (pid {}) ended ({}); stopping", key_holder_pid, exit_text(status));
+            spdlog::error("escrow: the key holder (pid {}) ended ({}); stopping", key_holder_pid,
+                          exit_text(status));
             key_holder_lost = true;
             shutdown();
             return;
@@ -244,12 +253,12 @@ void run_serve(const Options& opts) {
     // Listeners are bound and keys read: from here on this process runs as [server] user.
     if (user) {
         if (auto r = common::chown_tree(cfg.server.data_dir, *user, {master_key_path}); !r)
-            throw Failure(cfg.server.data_dir.string() + ": cannot hand data_dir to user " + user->name + ": " +
-                          r.error().message());
+            throw Failure(cfg.server.data_dir.string() + ": cannot hand data_dir to user " +
+                          user->name + ": " + r.error().message());
         if (auto r = common::drop_privileges(*user); !r)
             throw Failure("cannot switch to user " + user->name + ": " + r.error().message());
-        spdlog::info("running as user {} (uid {}, gid {}); the key holder is pid {}", user->name, user->uid,
-                     user->gid, key_holder_pid);
+        spdlog::info("running as user {} (uid {}, gid {}); the key holder is pid {}", user->name,
+                     user->uid, user->gid, key_holder_pid);
     }
     spdlog::info("mailward serving as {} (data in {})", cfg.server.hostname, cfg.server.data_dir.string());
 

@@ -5,21 +5,20 @@
 // nonce of draft-irtf-cfrg-xchacha; a random nonce per wrap is safe at that size).
 #include "escrow/keys.hpp"
 
-#include "common/fsutil.hpp"
-
-#include <boost/system/system_error.hpp>
-#include <boost/throw_exception.hpp>
-
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/system/system_error.hpp>
+#include <boost/throw_exception.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
+
+#include "common/fsutil.hpp"
 
 namespace mailward::escrow {
 namespace {
@@ -150,15 +149,19 @@ KeyFileResult<bool> ensure_master_key_file(const std::filesystem::path& path) {
         if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
             char mode[8];
             std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-            return KeyFileError{EscrowErrc::master_key_bad_mode, path.string() + ": master key has mode " + mode +
-                    "; it must not be readable by group or others (chmod 600)"};
+            return KeyFileError{EscrowErrc::master_key_bad_mode,
+                                path.string() + ": master key has mode " + mode +
+                                    "; it must not be readable by group or others (chmod 600)"};
         }
         auto key = common::read_file(path);
         if (!key) {
-            return KeyFileError{EscrowErrc::master_key_unreadable, path.string() + ": cannot read master key"};
+            return KeyFileError{EscrowErrc::master_key_unreadable,
+                                path.string() + ": cannot read master key"};
         }
         if (key->size() != kMasterKeyBytes) {
-            return KeyFileError{EscrowErrc::master_key_bad_size, path.string() + ": master key must be 32 bytes, found " + std::to_string(key->size())};
+            return KeyFileError{EscrowErrc::master_key_bad_size,
+                                path.string() + ": master key must be 32 bytes, found " +
+                                    std::to_string(key->size())};
         }
         return false;
     }
@@ -170,21 +173,25 @@ KeyFileResult<bool> ensure_master_key_file(const std::filesystem::path& path) {
     auto written = common::write_file_atomic(path, key, 0600);
     sodium_memzero(key.data(), key.size());
     if (!written) {
-        return KeyFileError{written.error(), path.string() + ": cannot create master key: " + written.error().message()};
+        return KeyFileError{written.error(), path.string() + ": cannot create master key: " +
+                                                 written.error().message()};
     }
     return true;
 }
 
-KeyFileResult<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::load(const std::filesystem::path& path) {
+KeyFileResult<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::load(
+    const std::filesystem::path& path) {
     ensure_sodium();
     const std::string name = path.string();
     const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         const int err = errno;
         if (err == ENOENT) {
-            return KeyFileError{EscrowErrc::master_key_missing, name + ": escrow master key file does not exist"};
+            return KeyFileError{EscrowErrc::master_key_missing,
+                                name + ": escrow master key file does not exist"};
         }
-        return KeyFileError{EscrowErrc::master_key_unreadable, name + ": cannot open escrow master key: " + std::strerror(err)};
+        return KeyFileError{EscrowErrc::master_key_unreadable,
+                            name + ": cannot open escrow master key: " + std::strerror(err)};
     }
     struct Closer {
         int fd;
@@ -193,32 +200,38 @@ KeyFileResult<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::load(const std:
 
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
-        return KeyFileError{EscrowErrc::master_key_unreadable, name + ": cannot stat escrow master key: " + std::strerror(errno)};
+        return KeyFileError{EscrowErrc::master_key_unreadable,
+                            name + ": cannot stat escrow master key: " + std::strerror(errno)};
     }
     if (!S_ISREG(st.st_mode)) {
-        return KeyFileError{EscrowErrc::master_key_unreadable, name + ": escrow master key is not a regular file"};
+        return KeyFileError{EscrowErrc::master_key_unreadable,
+                            name + ": escrow master key is not a regular file"};
     }
     if ((st.st_mode & 077) != 0) {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        return KeyFileError{EscrowErrc::master_key_bad_mode, name + ": escrow master key has mode " + mode +
-                "; group and others must have no access (chmod 600)"};
+        return KeyFileError{EscrowErrc::master_key_bad_mode,
+                            name + ": escrow master key has mode " + mode +
+                                "; group and others must have no access (chmod 600)"};
     }
     if (st.st_size != static_cast<off_t>(kMasterKeyBytes)) {
-        return KeyFileError{EscrowErrc::master_key_bad_size, name + ": escrow master key must be exactly 32 bytes, found " +
-                std::to_string(st.st_size)};
+        return KeyFileError{EscrowErrc::master_key_bad_size,
+                            name + ": escrow master key must be exactly 32 bytes, found " +
+                                std::to_string(st.st_size)};
     }
 
     SecretBytes master(kMasterKeyBytes);
     if (!master.ok()) {
-        return KeyFileError{EscrowErrc::crypto_failure, name + ": cannot allocate secure memory for the escrow master key"};
+        return KeyFileError{EscrowErrc::crypto_failure,
+                            name + ": cannot allocate secure memory for the escrow master key"};
     }
     std::size_t got = 0;
     while (got < kMasterKeyBytes) {
         const ssize_t n = ::read(fd, master.data() + got, kMasterKeyBytes - got);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            return KeyFileError{EscrowErrc::master_key_unreadable, name + ": cannot read escrow master key: " + std::strerror(errno)};
+            return KeyFileError{EscrowErrc::master_key_unreadable,
+                                name + ": cannot read escrow master key: " + std::strerror(errno)};
         }
         if (n == 0) break;
         got += static_cast<std::size_t>(n);
@@ -229,7 +242,8 @@ KeyFileResult<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::load(const std:
         more = ::read(fd, &extra, 1);
     } while (more < 0 && errno == EINTR);
     if (got != kMasterKeyBytes || more != 0) {  // the file changed size under us
-        return KeyFileError{EscrowErrc::master_key_bad_size, name + ": escrow master key must be exactly 32 bytes"};
+        return KeyFileError{EscrowErrc::master_key_bad_size,
+                            name + ": escrow master key must be exactly 32 bytes"};
     }
     auto holder = from_secret(master);
     if (!holder) return KeyFileError{holder.error(), name + ": " + holder.error().message()};

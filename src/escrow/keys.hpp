@@ -26,14 +26,14 @@ enum class EscrowErrc {
     master_key_bad_mode,     // group or others have any permission on it
     unknown_key,             // wrapped under a master key this holder does not have (other key id)
     tampered,  // authentication failed: data altered, or another message/recipient/version
-    passphrase_required,  // sealed with a sender passphrase and none was given
-    wrong_passphrase,     // the passphrase does not open the key
-    key_destroyed,        // the wrapped key was shredded (revoked or expired)
-    malformed,            // a serialised blob is truncated or invalid
-    unsupported_version,  // a blob or wrapped key of a version this build does not know
-    bad_parameters,       // empty passphrase, Argon2 limits out of bounds, input too large
-    crypto_failure,       // libsodium could not initialise or allocate
-    refused,              // the key holder refused: no live portal session for this message
+    passphrase_required,     // sealed with a sender passphrase and none was given
+    wrong_passphrase,        // the passphrase does not open the key
+    key_destroyed,           // the wrapped key was shredded (revoked or expired)
+    malformed,               // a serialised blob is truncated or invalid
+    unsupported_version,     // a blob or wrapped key of a version this build does not know
+    bad_parameters,          // empty passphrase, Argon2 limits out of bounds, input too large
+    crypto_failure,          // libsodium could not initialise or allocate
+    refused,                 // the key holder refused: no live portal session for this message
     key_holder_unavailable,  // the key-holder process did not answer
 };
 const boost::system::error_category& escrow_category() noexcept;
@@ -81,7 +81,8 @@ struct KeyFileError {
     std::string message;
 };
 // Lets result<T, KeyFileError>::value() throw (startup only; the data path checks the result).
-[[noreturn]] void throw_exception_from_error(const KeyFileError& e, const boost::source_location& loc);
+[[noreturn]] void throw_exception_from_error(const KeyFileError& e,
+                                             const boost::source_location& loc);
 template <class T>
 using KeyFileResult = boost::system::result<T, KeyFileError>;
 

@@ -90,7 +90,8 @@ Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const config::Config& c
         spdlog::error("store: no read-only escrow view for backend '{}'", cfg.store.backend);
         return common::Errc::unsupported;
     }
-    return sqlite::open_escrow_reader(cfg.server.data_dir / "mailward.db", sqlite::Options{}.busy_timeout_ms);
+    return sqlite::open_escrow_reader(cfg.server.data_dir / "mailward.db",
+                                      sqlite::Options{}.busy_timeout_ms);
 }
 
 }  // namespace mailward::store

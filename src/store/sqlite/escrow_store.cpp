@@ -5,8 +5,8 @@
 // secrets are "scrub" jobs, after which the writer zeroes freed spool ranges and truncates the WAL
 // (secure_delete=ON zeroes the freed database space). The rest are transactions on the shared
 // connection. Audit rows are handed to the audit sink after their commit (the external anchor).
-#include <spdlog/spdlog.h>
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 
 #include <memory>
 
@@ -112,7 +112,8 @@ Result<EscrowRecord> select_one(Db& db, std::string_view sql, const std::string&
 
 Result<EscrowSession> select_session(Db& db, const std::string& id_hash) {
     auto st = db.prepare(
-        "SELECT id_hash, escrow_id, csrf, created, last_seen, ended_at FROM escrow_sessions WHERE id_hash = ?1");
+        "SELECT id_hash, escrow_id, csrf, created, last_seen, ended_at FROM escrow_sessions WHERE "
+        "id_hash = ?1");
     if (!st) return st.error();
     st->bind(1, id_hash);
     auto row = st->step();
@@ -622,13 +623,16 @@ class SqliteEscrowReader final : public EscrowReader {
         static const std::string sql = select_sql("WHERE m.id = ?1");
         return select_one(db_, sql, id);
     }
-    Result<EscrowSession> session(const std::string& id_hash) override { return select_session(db_, id_hash); }
+    Result<EscrowSession> session(const std::string& id_hash) override {
+        return select_session(db_, id_hash);
+    }
 
   private:
     Db db_;
 };
 
-Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::filesystem::path& file, int busy_timeout_ms) {
+Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::filesystem::path& file,
+                                                         int busy_timeout_ms) {
     auto db = Db::open_readonly(file, busy_timeout_ms);
     if (!db) return db.error();
     return std::unique_ptr<EscrowReader>(new SqliteEscrowReader(std::move(*db)));

@@ -50,7 +50,8 @@ struct WriterStats {
 };
 
 // The key holder's read-only escrow view of an existing file (store/escrow_reader.hpp).
-Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::filesystem::path& file, int busy_timeout_ms);
+Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::filesystem::path& file,
+                                                         int busy_timeout_ms);
 
 class SqliteStore final : public Store {
   public:
