@@ -87,6 +87,9 @@ bool same_bytes(std::string_view a, std::string_view b) {
 [[noreturn]] void child_main(const KeyHolderSettings& settings, int fd, pid_t parent) {
     ::prctl(PR_SET_NAME, "mailward-keys", 0, 0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    // Not dumpable, whatever the user: serve runs as the same uid, and must not ptrace this process
+    // or read its memory through /proc (the drop below clears the flag too, as root is left).
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (::getppid() != parent) ::_exit(0);  // serve died before the line above
     // serve's signals are serve's: the key holder ends when serve closes the socket or dies.
     ::signal(SIGINT, SIG_IGN);

@@ -152,6 +152,12 @@ class PrivsepTest(LabTestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"Permission denied", p.stderr)
         self.assertEqual(p.stdout, b"")
+        # Nor the key holder's memory: it runs as the same uid but is not dumpable.
+        _, keys = self.processes()
+        p = subprocess.run(["setpriv", "--reuid=%d" % uid, "--regid=%d" % self.user.pw_gid, "--clear-groups",
+                            "head", "-c", "1", "/proc/%d/environ" % keys], capture_output=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"Permission denied", p.stderr)
         # Everything else in data_dir is the user's: serve writes there after the drop.
         for rel in ("mailward.db", "spool", "tls/submission.key", "escrow-audit.anchor"):
             path = os.path.join(self.mw.data_dir, rel)
@@ -224,6 +230,10 @@ class PrivsepStartTest(unittest.TestCase):
             self.assertEqual(len(kids), 1, "the key holder runs here too")
             self.assertIn(os.path.realpath(os.path.join(mw.data_dir, "master.key")), fd_targets(kids[0]))
             self.assertEqual(status_of(kids[0])["Uid"].split(), [str(user.pw_uid)] * 4)
+            # Same uid as serve, yet its memory is closed to that uid (not dumpable).
+            p = subprocess.run(["setpriv", "--reuid=%d" % user.pw_uid, "--regid=%d" % user.pw_gid, "--clear-groups",
+                                "head", "-c", "1", "/proc/%d/environ" % kids[0]], capture_output=True, timeout=30)
+            self.assertIn(b"Permission denied", p.stderr)
         finally:
             proc.send_signal(signal.SIGTERM)
             self.assertEqual(proc.wait(timeout=30), 0, mw.log())
