@@ -27,9 +27,8 @@ std::unique_ptr<store::Store> open_store(const config::Config& cfg) {
 std::unique_ptr<escrow::MasterKeyHolder> load_key(const config::Config& cfg) {
     auto path = config::in_data_dir(cfg, cfg.escrow.master_key_file.empty() ? std::filesystem::path("master.key")
                                                                              : cfg.escrow.master_key_file);
-    std::string error;
-    auto key = escrow::MasterKeyHolder::load(path, error);
-    if (!key) throw Failure(error.empty() ? path.string() + ": cannot load the master key" : error);
+    auto key = escrow::MasterKeyHolder::load(path);
+    if (!key) throw Failure(key.error().message);
     return std::move(*key);
 }
 

@@ -1,33 +1,40 @@
-// `mailward serve [-c FILE]`: the root that composes. Prepares data_dir (certificate and master
-// key made on first start with 0600), opens the store, builds the parts from the config and wires
-// them: the submission listeners, delivery (with the prober, MTA-STS and the preload list), the
-// escrow sweeper (sealer and lifecycle sweep) and the recipients' portal; runs until SIGINT/SIGTERM.
+// `mailward serve [-c FILE]`: the root that composes. Forks the key holder (the one process that
+// reads the master key, escrow/keyholder.hpp), prepares data_dir (certificate made on first start
+// with 0600), opens the store, builds the parts from the config and wires them: the submission
+// listeners, delivery (with the prober, MTA-STS and the preload list), the escrow sweeper (sealer
+// and lifecycle sweep) and the recipients' portal; then, started as root, drops to [server] user
+// before it serves. Runs until SIGINT/SIGTERM, or until the key holder dies (exit 1).
 // The logic lives in the parts' own libraries; this file holds none.
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <thread>
 
 #include "cli/cli.hpp"
 #include "common/fsutil.hpp"
 #include "common/log.hpp"
 #include "common/metrics_file.hpp"
+#include "common/privilege.hpp"
 #include "delivery/engine.hpp"
 #include "dns/resolver.hpp"
-#include "policy/mta_sts_cache_file.hpp"
-#include "policy/mta_sts_fetch.hpp"
-#include "escrow/keys.hpp"
 #include "escrow/anchor.hpp"
+#include "escrow/keyholder.hpp"
+#include "escrow/keys.hpp"
 #include "escrow/service.hpp"
 #include "escrow/sweeper.hpp"
+#include "policy/mta_sts_cache_file.hpp"
+#include "policy/mta_sts_fetch.hpp"
 #include "portal/app.hpp"
 #include "portal/web_server.hpp"
 #include "probe/probe.hpp"
 #include "server/server.hpp"
+#include "store/escrow_reader.hpp"
 #include "store/store.hpp"
 #include "tls/certs.hpp"
 #include "tls/client.hpp"
@@ -36,13 +43,70 @@
 namespace mailward::cli {
 namespace {
 
+// Started as root: the user serve becomes ([server] user). Otherwise nullopt, said in one line.
+std::optional<common::SystemUser> unprivileged_user(const config::Config& cfg) {
+    if (::geteuid() != 0) {
+        spdlog::info(
+            "not started as root (uid {}): running as this user, [server] user is not used",
+            ::geteuid());
+        return std::nullopt;
+    }
+    auto u = common::find_user(cfg.server.user);
+    if (!u) {
+        if (u.error() == common::Errc::not_found)
+            throw Failure(
+                "server.user: no system user \"" + cfg.server.user +
+                    "\" (create it: useradd --system --no-create-home --shell /usr/sbin/nologin " +
+                    cfg.server.user + ")",
+                1);
+        if (u.error() == common::Errc::invalid_argument)
+            throw Failure("server.user: \"" + cfg.server.user +
+                              "\" has uid 0; it must be an unprivileged user",
+                          1);
+        throw Failure(
+            "server.user: cannot look up \"" + cfg.server.user + "\": " + u.error().message(), 1);
+    }
+    return *u;
+}
+
+// The key holder's exit, for the log: "exit status N" or "signal N".
+std::string exit_text(int status) {
+    if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
+    return "status " + std::to_string(status);
+}
+
 void run_serve(const Options& opts) {
     config::Config cfg = load_config(opts);
     common::init_logging(cfg.server.log_level);
+    // Before any thread or child exists, so all of them inherit it.
+    if (auto r = common::forbid_new_privileges(); !r)
+        throw Failure("cannot set no_new_privs: " + r.error().message());
+    const auto user = unprivileged_user(cfg);
     if (auto r = common::make_dirs(cfg.server.data_dir, 0700); !r) {
         throw Failure(cfg.server.data_dir.string() + ": cannot create data directory: " + r.error().message());
     }
     ::chmod(cfg.server.data_dir.c_str(), 0700);
+
+    // The key holder, forked while this process has one thread: it alone reads the master key
+    // (creating it 0600 on first start) and answers over a socketpair (docs/design.md).
+    const auto master_key_path = config::in_data_dir(cfg, cfg.escrow.master_key_file.empty()
+                                                              ? std::filesystem::path("master.key")
+                                                              : cfg.escrow.master_key_file);
+    escrow::KeyHolderSettings khs;
+    khs.master_key_file = master_key_path;
+    khs.drop_to = user;
+    khs.open_reader = [cfg] { return store::open_escrow_reader(cfg); };
+    auto key_holder = escrow::spawn_key_holder(khs);
+    if (!key_holder) throw Failure("cannot start the key holder: " + key_holder.error().message());
+    const pid_t key_holder_pid = key_holder->pid;
+    auto master_key = escrow::RemoteKeyHolder::connect(key_holder->fd, std::chrono::seconds(60));
+    if (!master_key) {
+        int status = 0;
+        ::kill(key_holder_pid, SIGKILL);
+        ::waitpid(key_holder_pid, &status, 0);
+        throw Failure(master_key.error().message, 1);
+    }
 
     auto cert = cfg.submission.cert;
     auto key = cfg.submission.key;
@@ -54,14 +118,6 @@ void run_serve(const Options& opts) {
         if (!made) throw Failure(cert.string() + ": cannot create self-signed certificate: " + made.error().message());
         if (*made) spdlog::info("created self-signed certificate {} for {} (0600)", cert.string(), cfg.server.hostname);
     }
-    const auto master_key_path = config::in_data_dir(
-        cfg, cfg.escrow.master_key_file.empty() ? std::filesystem::path("master.key") : cfg.escrow.master_key_file);
-    std::string key_error;
-    auto made_key = escrow::ensure_master_key_file(master_key_path, key_error);
-    if (!made_key) throw Failure(key_error, 1);
-    if (*made_key) spdlog::info("created master key {} (0600)", master_key_path.string());
-    auto master_key = escrow::MasterKeyHolder::load(master_key_path, key_error);
-    if (!master_key) throw Failure(key_error);
 
     std::string tls_error;
     auto tls_ctx = tls::make_server_context(cert, key, tls_error);
@@ -160,10 +216,7 @@ void run_serve(const Options& opts) {
     common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics.prom");
     metrics_file.start();
 
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-        if (ec) return;
-        spdlog::info("signal {}: shutting down", sig);
+    auto shutdown = [&] {
         submission.stop();
         (*portal_server)->stop();
         escrow_sweeper.stop();
@@ -171,7 +224,41 @@ void run_serve(const Options& opts) {
         sts_pool.stop();
         metrics_file.stop();
         io.stop();
+    };
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        spdlog::info("signal {}: shutting down", sig);
+        shutdown();
     });
+    // The key holder dying ends serve with exit status 1 (a supervisor restarts both).
+    bool key_holder_lost = false;
+    boost::asio::signal_set children(io, SIGCHLD);
+    std::function<void(const boost::system::error_code&, int)> on_child;
+    on_child = [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        int status = 0;
+        if (::waitpid(key_holder_pid, &status, WNOHANG) == key_holder_pid) {
+            spdlog::error("escrow: the key holder (pid {}) ended ({}); stopping", key_holder_pid,
+                          exit_text(status));
+            key_holder_lost = true;
+            shutdown();
+            return;
+        }
+        children.async_wait(on_child);
+    };
+    children.async_wait(on_child);
+
+    // Listeners are bound and keys read: from here on this process runs as [server] user.
+    if (user) {
+        if (auto r = common::chown_tree(cfg.server.data_dir, *user, {master_key_path}); !r)
+            throw Failure(cfg.server.data_dir.string() + ": cannot hand data_dir to user " +
+                          user->name + ": " + r.error().message());
+        if (auto r = common::drop_privileges(*user); !r)
+            throw Failure("cannot switch to user " + user->name + ": " + r.error().message());
+        spdlog::info("running as user {} (uid {}, gid {}); the key holder is pid {}", user->name,
+                     user->uid, user->gid, key_holder_pid);
+    }
     spdlog::info("mailward serving as {} (data in {})", cfg.server.hostname, cfg.server.data_dir.string());
 
     const unsigned n = std::max(1u, std::thread::hardware_concurrency());
@@ -182,6 +269,12 @@ void run_serve(const Options& opts) {
     escrow_pool.join();
     (*store)->close();
     metrics_file.write();
+    master_key->reset();  // closes the socket: the key holder exits
+    if (!key_holder_lost) {
+        int status = 0;
+        ::waitpid(key_holder_pid, &status, 0);
+    }
+    if (key_holder_lost) throw Failure("the key holder ended; stopped", 1);
     spdlog::info("stopped");
 }
 

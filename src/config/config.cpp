@@ -107,6 +107,10 @@ const std::vector<Section>& schema() {
              {"data_dir", path<kServer, &ServerConfig::data_dir>},
              {"log_level",
               [](Reader& r, In n, Config& c) { r.read_choice(n, c.server.log_level, kLogLevels); }},
+             {"user",
+              [](Reader& r, In n, Config& c) {
+                  r.read_string(n, c.server.user, "expected a system user name, e.g. \"mailward\"");
+              }},
          }},
         {"submission",
          {
@@ -126,9 +130,13 @@ const std::vector<Section>& schema() {
              {"command_timeout", duration<kSubmission, &Sub::command_timeout>},
              {"data_timeout", duration<kSubmission, &Sub::data_timeout>},
              {"ipv4_prefix",
-              [](Reader& r, In n, Config& c) { r.read_prefix_length(n, c.submission.ipv4_prefix, 32); }},
+              [](Reader& r, In n, Config& c) {
+                  r.read_prefix_length(n, c.submission.ipv4_prefix, 32);
+              }},
              {"ipv6_prefix",
-              [](Reader& r, In n, Config& c) { r.read_prefix_length(n, c.submission.ipv6_prefix, 128); }},
+              [](Reader& r, In n, Config& c) {
+                  r.read_prefix_length(n, c.submission.ipv6_prefix, 128);
+              }},
              {"max_junk_commands", count<kSubmission, &Sub::max_junk_commands>},
              {"max_session_time", duration<kSubmission, &Sub::max_session_time>},
              {"max_auth_failures", count<kSubmission, &Sub::max_auth_failures>},
@@ -171,9 +179,11 @@ const std::vector<Section>& schema() {
               }},
              {"escrow_after", duration<kPolicy, &PolicyConfig::escrow_after, true>},
              {"mta_sts", boolean<kPolicy, &PolicyConfig::mta_sts>},
-             {"mta_sts_port", [](Reader& r, In n, Config& c) { r.read_port(n, c.policy.mta_sts_port); }},
+             {"mta_sts_port",
+              [](Reader& r, In n, Config& c) { r.read_port(n, c.policy.mta_sts_port); }},
              {"dane", boolean<kPolicy, &PolicyConfig::dane>},
-             {"tls_optional_trusted_networks", boolean<kPolicy, &PolicyConfig::tls_optional_trusted_networks>},
+             {"tls_optional_trusted_networks",
+              boolean<kPolicy, &PolicyConfig::tls_optional_trusted_networks>},
              {"preload_file", path<kPolicy, &PolicyConfig::preload_file>},
              {"domains", read_static_policy},
          }},
@@ -196,7 +206,8 @@ const std::vector<Section>& schema() {
         {"portal",
          {
              {"max_connections", count<kPortal, &PortalConfig::max_connections>},
-             {"max_connections_per_address", count<kPortal, &PortalConfig::max_connections_per_address>},
+             {"max_connections_per_address",
+              count<kPortal, &PortalConfig::max_connections_per_address>},
              {"header_timeout", duration<kPortal, &PortalConfig::header_timeout>},
              {"body_timeout", duration<kPortal, &PortalConfig::body_timeout>},
              {"max_form_size", count<kPortal, &PortalConfig::max_form_size>},
@@ -360,6 +371,26 @@ void check(Reader& r, const Config& cfg) {
             r.key_problem(
                 line, key,
                 "cannot read \"" + path->string() + "\": " + why + " (expected a readable file)");
+        }
+    }
+
+    // The user serve drops to: a plain system user name (useradd's rules), never root (running
+    // the parsers as root is what the setting exists to prevent).
+    if (const std::size_t line = r.line_of("server.user"); line != 0) {
+        const std::string& u = cfg.server.user;
+        bool ok = !u.empty() && u.size() <= 32 && u[0] != '-';
+        for (char ch : u)
+            ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                        (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.');
+        if (!ok) {
+            r.key_problem(line, "server.user",
+                          "\"" + u +
+                              "\" is not a user name (expected letters, digits, '_', '-', '.', "
+                              "e.g. \"mailward\")");
+        } else if (u == "root") {
+            r.key_problem(
+                line, "server.user",
+                "must not be root (expected an unprivileged system user, e.g. \"mailward\")");
         }
     }
 

@@ -65,6 +65,9 @@ struct ServerConfig {
     std::string hostname = "localhost";   // EHLO name, Received header, bounces
     std::filesystem::path data_dir = "var";  // default relative to the cwd; see load() for the file
     std::string log_level = "info";
+    // The unprivileged system user `serve` runs as once it has bound its ports and read its keys
+    // (when started as root). Never empty and never root (checked at load and at start).
+    std::string user = "mailward";
 };
 
 struct SubmissionConfig {

@@ -5,18 +5,20 @@
 // nonce of draft-irtf-cfrg-xchacha; a random nonce per wrap is safe at that size).
 #include "escrow/keys.hpp"
 
-#include "common/fsutil.hpp"
-
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/system/system_error.hpp>
+#include <boost/throw_exception.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
+
+#include "common/fsutil.hpp"
 
 namespace mailward::escrow {
 namespace {
@@ -57,6 +59,10 @@ class Category final : public boost::system::error_category {
                 return "bad sealing parameters";
             case EscrowErrc::crypto_failure:
                 return "cryptographic library failure";
+            case EscrowErrc::refused:
+                return "the key holder refused: no live portal session for this message";
+            case EscrowErrc::key_holder_unavailable:
+                return "the key holder process did not answer";
         }
         return "unknown escrow error";
     }
@@ -131,7 +137,11 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& o) noexcept {
     return *this;
 }
 
-Result<bool> ensure_master_key_file(const std::filesystem::path& path, std::string& error) {
+void throw_exception_from_error(const KeyFileError& e, const boost::source_location& loc) {
+    boost::throw_exception(boost::system::system_error(e.code, e.message), loc);
+}
+
+KeyFileResult<bool> ensure_master_key_file(const std::filesystem::path& path) {
     std::error_code ec;
     if (std::filesystem::exists(path, ec)) {
         // The key that wraps every escrowed message's key: nobody but mailward's user may read it.
@@ -139,49 +149,49 @@ Result<bool> ensure_master_key_file(const std::filesystem::path& path, std::stri
         if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
             char mode[8];
             std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-            error = path.string() + ": master key has mode " + mode +
-                    "; it must not be readable by group or others (chmod 600)";
-            return EscrowErrc::master_key_bad_mode;
+            return KeyFileError{EscrowErrc::master_key_bad_mode,
+                                path.string() + ": master key has mode " + mode +
+                                    "; it must not be readable by group or others (chmod 600)"};
         }
         auto key = common::read_file(path);
         if (!key) {
-            error = path.string() + ": cannot read master key";
-            return EscrowErrc::master_key_unreadable;
+            return KeyFileError{EscrowErrc::master_key_unreadable,
+                                path.string() + ": cannot read master key"};
         }
         if (key->size() != kMasterKeyBytes) {
-            error = path.string() + ": master key must be 32 bytes, found " + std::to_string(key->size());
-            return EscrowErrc::master_key_bad_size;
+            return KeyFileError{EscrowErrc::master_key_bad_size,
+                                path.string() + ": master key must be 32 bytes, found " +
+                                    std::to_string(key->size())};
         }
         return false;
     }
     if (sodium_init() < 0) {
-        error = "libsodium failed to initialise";
-        return EscrowErrc::crypto_failure;
+        return KeyFileError{EscrowErrc::crypto_failure, "libsodium failed to initialise"};
     }
     std::string key(kMasterKeyBytes, '\0');
     randombytes_buf(key.data(), key.size());
     auto written = common::write_file_atomic(path, key, 0600);
     sodium_memzero(key.data(), key.size());
     if (!written) {
-        error = path.string() + ": cannot create master key: " + written.error().message();
-        return Result<bool>(boost::system::in_place_error, written.error());
+        return KeyFileError{written.error(), path.string() + ": cannot create master key: " +
+                                                 written.error().message()};
     }
     return true;
 }
 
-Result<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::load(const std::filesystem::path& path,
-                                                               std::string& error) {
+KeyFileResult<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::load(
+    const std::filesystem::path& path) {
     ensure_sodium();
     const std::string name = path.string();
     const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         const int err = errno;
         if (err == ENOENT) {
-            error = name + ": escrow master key file does not exist";
-            return EscrowErrc::master_key_missing;
+            return KeyFileError{EscrowErrc::master_key_missing,
+                                name + ": escrow master key file does not exist"};
         }
-        error = name + ": cannot open escrow master key: " + std::strerror(err);
-        return EscrowErrc::master_key_unreadable;
+        return KeyFileError{EscrowErrc::master_key_unreadable,
+                            name + ": cannot open escrow master key: " + std::strerror(err)};
     }
     struct Closer {
         int fd;
@@ -190,38 +200,38 @@ Result<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::load(const std::filesy
 
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
-        error = name + ": cannot stat escrow master key: " + std::strerror(errno);
-        return EscrowErrc::master_key_unreadable;
+        return KeyFileError{EscrowErrc::master_key_unreadable,
+                            name + ": cannot stat escrow master key: " + std::strerror(errno)};
     }
     if (!S_ISREG(st.st_mode)) {
-        error = name + ": escrow master key is not a regular file";
-        return EscrowErrc::master_key_unreadable;
+        return KeyFileError{EscrowErrc::master_key_unreadable,
+                            name + ": escrow master key is not a regular file"};
     }
     if ((st.st_mode & 077) != 0) {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        error = name + ": escrow master key has mode " + mode +
-                "; group and others must have no access (chmod 600)";
-        return EscrowErrc::master_key_bad_mode;
+        return KeyFileError{EscrowErrc::master_key_bad_mode,
+                            name + ": escrow master key has mode " + mode +
+                                "; group and others must have no access (chmod 600)"};
     }
     if (st.st_size != static_cast<off_t>(kMasterKeyBytes)) {
-        error = name + ": escrow master key must be exactly 32 bytes, found " +
-                std::to_string(st.st_size);
-        return EscrowErrc::master_key_bad_size;
+        return KeyFileError{EscrowErrc::master_key_bad_size,
+                            name + ": escrow master key must be exactly 32 bytes, found " +
+                                std::to_string(st.st_size)};
     }
 
     SecretBytes master(kMasterKeyBytes);
     if (!master.ok()) {
-        error = name + ": cannot allocate secure memory for the escrow master key";
-        return EscrowErrc::crypto_failure;
+        return KeyFileError{EscrowErrc::crypto_failure,
+                            name + ": cannot allocate secure memory for the escrow master key"};
     }
     std::size_t got = 0;
     while (got < kMasterKeyBytes) {
         const ssize_t n = ::read(fd, master.data() + got, kMasterKeyBytes - got);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            error = name + ": cannot read escrow master key: " + std::strerror(errno);
-            return EscrowErrc::master_key_unreadable;
+            return KeyFileError{EscrowErrc::master_key_unreadable,
+                                name + ": cannot read escrow master key: " + std::strerror(errno)};
         }
         if (n == 0) break;
         got += static_cast<std::size_t>(n);
@@ -232,12 +242,12 @@ Result<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::load(const std::filesy
         more = ::read(fd, &extra, 1);
     } while (more < 0 && errno == EINTR);
     if (got != kMasterKeyBytes || more != 0) {  // the file changed size under us
-        error = name + ": escrow master key must be exactly 32 bytes";
-        return EscrowErrc::master_key_bad_size;
+        return KeyFileError{EscrowErrc::master_key_bad_size,
+                            name + ": escrow master key must be exactly 32 bytes"};
     }
     auto holder = from_secret(master);
-    if (!holder) error = name + ": " + holder.error().message();
-    return holder;
+    if (!holder) return KeyFileError{holder.error(), name + ": " + holder.error().message()};
+    return std::move(*holder);
 }
 
 Result<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::from_bytes(std::string_view master_key) {

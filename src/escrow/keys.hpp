@@ -26,13 +26,15 @@ enum class EscrowErrc {
     master_key_bad_mode,     // group or others have any permission on it
     unknown_key,             // wrapped under a master key this holder does not have (other key id)
     tampered,  // authentication failed: data altered, or another message/recipient/version
-    passphrase_required,  // sealed with a sender passphrase and none was given
-    wrong_passphrase,     // the passphrase does not open the key
-    key_destroyed,        // the wrapped key was shredded (revoked or expired)
-    malformed,            // a serialised blob is truncated or invalid
-    unsupported_version,  // a blob or wrapped key of a version this build does not know
-    bad_parameters,       // empty passphrase, Argon2 limits out of bounds, input too large
-    crypto_failure,       // libsodium could not initialise or allocate
+    passphrase_required,     // sealed with a sender passphrase and none was given
+    wrong_passphrase,        // the passphrase does not open the key
+    key_destroyed,           // the wrapped key was shredded (revoked or expired)
+    malformed,               // a serialised blob is truncated or invalid
+    unsupported_version,     // a blob or wrapped key of a version this build does not know
+    bad_parameters,          // empty passphrase, Argon2 limits out of bounds, input too large
+    crypto_failure,          // libsodium could not initialise or allocate
+    refused,                 // the key holder refused: no live portal session for this message
+    key_holder_unavailable,  // the key-holder process did not answer
 };
 const boost::system::error_category& escrow_category() noexcept;
 inline error_code make_error_code(EscrowErrc e) noexcept {
@@ -72,11 +74,31 @@ inline constexpr std::size_t kKeyIdBytes = 8;
 using KeyId = std::array<unsigned char, kKeyIdBytes>;
 std::string to_hex(const KeyId& id);
 
+// A master key file problem: the code (EscrowErrc::master_key_*, crypto_failure, or the system
+// error of a failed write) and one line for the operator that names the path and the problem.
+struct KeyFileError {
+    error_code code;
+    std::string message;
+};
+// Lets result<T, KeyFileError>::value() throw (startup only; the data path checks the result).
+[[noreturn]] void throw_exception_from_error(const KeyFileError& e,
+                                             const boost::source_location& loc);
+template <class T>
+using KeyFileResult = boost::system::result<T, KeyFileError>;
+
 // First start: when path does not exist, creates it with 32 random bytes and mode 0600 and returns
 // true. When it exists, refuses a file group or others may access, one that cannot be read and one
-// that is not 32 bytes (error is then one line naming the path), else returns false.
-// MasterKeyHolder::load checks the file again when it reads it.
-Result<bool> ensure_master_key_file(const std::filesystem::path& path, std::string& error);
+// that is not 32 bytes, else returns false. MasterKeyHolder::load checks the file again when it
+// reads it.
+KeyFileResult<bool> ensure_master_key_file(const std::filesystem::path& path);
+
+// What the portal proves before a key holder in another process unwraps a message's key: the
+// escrowed message and the session cookie the browser presented for it. The key holder checks
+// both in the store (escrow/keyholder.hpp).
+struct UnwrapGrant {
+    std::string escrow_id;
+    std::string session_cookie;
+};
 
 // Holds a key-encryption key and never hands it out. wrap/unwrap are const and keep no state, so
 // one holder may be shared by threads. The wrapped blob is self-describing (version, key id), so
@@ -89,6 +111,14 @@ class KeyHolder {
     virtual KeyId key_id() const = 0;
     virtual Result<std::string> wrap(std::string_view secret, std::string_view aad) const = 0;
     virtual Result<SecretBytes> unwrap(std::string_view wrapped, std::string_view aad) const = 0;
+    // unwrap on behalf of a portal session. A holder in this process (MasterKeyHolder) trusts its
+    // caller and ignores the grant; RemoteKeyHolder sends it, and only a grant the key holder
+    // finds valid in the store opens the key (its plain unwrap() is refused).
+    virtual Result<SecretBytes> unwrap_for(const UnwrapGrant& grant, std::string_view wrapped,
+                                           std::string_view aad) const {
+        (void)grant;
+        return unwrap(wrapped, aad);
+    }
     // A keyed hash (BLAKE2b-256 under a key derived from the master key), hex: for link tokens,
     // one-time codes and session ids stored as hashes, and for the audit chain. purpose separates
     // uses (a hash for one purpose never equals one for another). Deterministic per key.
@@ -103,10 +133,9 @@ inline constexpr unsigned char kWrapVersion = 1;
 class MasterKeyHolder final : public KeyHolder {
   public:
     // Reads the master key file. Refuses a missing file, a non-regular file, a file that is not
-    // exactly 32 bytes, or one that group or others may access (mode & 077); error then names the
-    // path and the problem in one line.
-    static Result<std::unique_ptr<MasterKeyHolder>> load(const std::filesystem::path& path,
-                                                         std::string& error);
+    // exactly 32 bytes, or one that group or others may access (mode & 077); the error's message
+    // names the path and the problem in one line.
+    static KeyFileResult<std::unique_ptr<MasterKeyHolder>> load(const std::filesystem::path& path);
     // From raw key bytes (tests, and keys handed over by another custodian). Size must be 32.
     static Result<std::unique_ptr<MasterKeyHolder>> from_bytes(std::string_view master_key);
 

@@ -96,6 +96,27 @@ bool header_is_utf8(std::string_view s) {
     return false;
 }
 
+// The service's key holder, with unwrap() on behalf of one portal session: seal.cpp's open()
+// stays unaware of sessions.
+class SessionKeys final : public KeyHolder {
+  public:
+    SessionKeys(const KeyHolder& keys, UnwrapGrant grant) : keys_(keys), grant_(std::move(grant)) {}
+    KeyId key_id() const override { return keys_.key_id(); }
+    Result<std::string> wrap(std::string_view secret, std::string_view aad) const override {
+        return keys_.wrap(secret, aad);
+    }
+    Result<SecretBytes> unwrap(std::string_view wrapped, std::string_view aad) const override {
+        return keys_.unwrap_for(grant_, wrapped, aad);
+    }
+    std::string mac_hex(std::string_view purpose, std::string_view data) const override {
+        return keys_.mac_hex(purpose, data);
+    }
+
+  private:
+    const KeyHolder& keys_;
+    UnwrapGrant grant_;
+};
+
 }  // namespace
 
 EscrowService::EscrowService(store::Store& store, const KeyHolder& keys, ServiceSettings settings)
@@ -361,7 +382,7 @@ Result<SessionInfo> EscrowService::session(std::string_view cookie, TimePoint no
     if (!rec) return rec.error();
     if (rec->state != store::EscrowState::active || now >= rec->expires) return common::Errc::not_found;
     if (auto r = store_.escrow().touch_session(id_hash, now); !r) return r.error();
-    return SessionInfo{id_hash, s->csrf, std::move(*rec)};
+    return SessionInfo{id_hash, s->csrf, std::move(*rec), std::string(cookie)};
 }
 
 Result<void> EscrowService::logout(const SessionInfo& s, const Client& client, TimePoint now) {
@@ -373,7 +394,9 @@ Result<std::string> EscrowService::read(const SessionInfo& s) {
     auto sealed = parse(s.record.sealed);
     if (!sealed) return sealed.error();
     sealed->wrapped_key = s.record.wrapped_key;
-    return open(*sealed, context_of(s.record), keys_);
+    // The key holder opens this message's key for this session only (keyholder.hpp).
+    const SessionKeys keys(keys_, UnwrapGrant{s.record.id, s.cookie});
+    return open(*sealed, context_of(s.record), keys);
 }
 
 Result<void> EscrowService::record(const SessionInfo& s, std::string_view event, const Client& client,

@@ -67,6 +67,8 @@ struct SessionInfo {
     std::string id_hash;
     std::string csrf;
     store::EscrowRecord record;
+    std::string
+        cookie;  // the cookie value the session was found by: read() shows it to the key holder
 };
 
 struct ReplyInput {

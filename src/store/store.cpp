@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "config/config.hpp"
+#include "store/escrow_reader.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace mailward::store {
@@ -82,6 +83,15 @@ Result<std::unique_ptr<Store>> open(const config::Config& cfg) {
     }
     spdlog::error("store: unknown backend '{}'", backend);
     return common::Errc::invalid_argument;
+}
+
+Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const config::Config& cfg) {
+    if (cfg.store.backend != "sqlite") {
+        spdlog::error("store: no read-only escrow view for backend '{}'", cfg.store.backend);
+        return common::Errc::unsupported;
+    }
+    return sqlite::open_escrow_reader(cfg.server.data_dir / "mailward.db",
+                                      sqlite::Options{}.busy_timeout_ms);
 }
 
 }  // namespace mailward::store

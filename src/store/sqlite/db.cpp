@@ -189,6 +189,18 @@ Result<Db> Db::open(const std::filesystem::path& path, int busy_timeout_ms) {
     return d;
 }
 
+Result<Db> Db::open_readonly(const std::filesystem::path& path, int busy_timeout_ms) {
+    Db d;
+    d.path_ = path;
+    int rc =
+        sqlite3_open_v2(path.c_str(), &d.db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) return log_and_map(d.db_, rc, "open read-only " + path.string());
+    sqlite3_extended_result_codes(d.db_, 1);
+    rc = sqlite3_busy_timeout(d.db_, busy_timeout_ms);
+    if (rc != SQLITE_OK) return d.fail(rc, "busy_timeout");
+    return d;
+}
+
 error_code Db::fail(int rc, std::string_view what) const { return log_and_map(db_, rc, what); }
 
 Result<bool> Db::checkpoint_truncate(int wait_ms, int restore_busy_timeout_ms) {

@@ -74,6 +74,9 @@ class Db {
     // connection settings every mailward connection uses: foreign_keys=ON, synchronous=FULL,
     // secure_delete=ON (freed pages and cells are zeroed), busy_timeout. WAL mode is set by the migration step (it is persistent in the file).
     static Result<Db> open(const std::filesystem::path& path, int busy_timeout_ms);
+    // Opens an existing path read-only (SQLITE_OPEN_READONLY: no statement can write), with the
+    // busy timeout and extended result codes.
+    static Result<Db> open_readonly(const std::filesystem::path& path, int busy_timeout_ms);
 
     sqlite3* handle() const { return db_; }
     explicit operator bool() const { return db_ != nullptr; }

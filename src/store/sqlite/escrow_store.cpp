@@ -5,13 +5,14 @@
 // secrets are "scrub" jobs, after which the writer zeroes freed spool ranges and truncates the WAL
 // (secure_delete=ON zeroes the freed database space). The rest are transactions on the shared
 // connection. Audit rows are handed to the audit sink after their commit (the external anchor).
-#include <spdlog/spdlog.h>
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 
 #include <memory>
 
 #include "common/wait_callback.hpp"
 #include "store/sqlite/internal.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 
 namespace mailward::store {
 
@@ -107,6 +108,25 @@ Result<EscrowRecord> select_one(Db& db, std::string_view sql, const std::string&
     if (!row) return row.error();
     if (!*row) return common::Errc::not_found;
     return read_record(*st);
+}
+
+Result<EscrowSession> select_session(Db& db, const std::string& id_hash) {
+    auto st = db.prepare(
+        "SELECT id_hash, escrow_id, csrf, created, last_seen, ended_at FROM escrow_sessions WHERE "
+        "id_hash = ?1");
+    if (!st) return st.error();
+    st->bind(1, id_hash);
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) return common::Errc::not_found;
+    EscrowSession s;
+    s.id_hash = st->text(0);
+    s.escrow_id = st->text(1);
+    s.csrf = st->text(2);
+    s.created = from_ms(st->int64(3));
+    s.last_seen = from_ms(st->int64(4));
+    if (!st->is_null(5)) s.ended_at = from_ms(st->int64(5));
+    return s;
 }
 
 // The audit rows one transaction appended, for the sink once it has committed.
@@ -525,21 +545,7 @@ Result<void> SqliteEscrowStore::create_session(const EscrowSession& s) {
 
 Result<EscrowSession> SqliteEscrowStore::session(const std::string& id_hash) {
     std::lock_guard lk(conn_.mu);
-    auto st = conn_.db.prepare(
-        "SELECT id_hash, escrow_id, csrf, created, last_seen, ended_at FROM escrow_sessions WHERE id_hash = ?1");
-    if (!st) return st.error();
-    st->bind(1, id_hash);
-    auto row = st->step();
-    if (!row) return row.error();
-    if (!*row) return common::Errc::not_found;
-    EscrowSession s;
-    s.id_hash = st->text(0);
-    s.escrow_id = st->text(1);
-    s.csrf = st->text(2);
-    s.created = from_ms(st->int64(3));
-    s.last_seen = from_ms(st->int64(4));
-    if (!st->is_null(5)) s.ended_at = from_ms(st->int64(5));
-    return s;
+    return select_session(conn_.db, id_hash);
 }
 
 Result<void> SqliteEscrowStore::touch_session(const std::string& id_hash, EscrowTime now) {
@@ -606,6 +612,30 @@ Result<std::vector<EscrowAuditEntry>> SqliteEscrowStore::audit(const std::string
         out.push_back(std::move(e));
     }
     return out;
+}
+
+// The key holder's read-only view (store/escrow_reader.hpp): its own read-only connection, the
+// same SELECTs as the store's.
+class SqliteEscrowReader final : public EscrowReader {
+  public:
+    explicit SqliteEscrowReader(Db db) : db_(std::move(db)) {}
+    Result<EscrowRecord> get(const std::string& id) override {
+        static const std::string sql = select_sql("WHERE m.id = ?1");
+        return select_one(db_, sql, id);
+    }
+    Result<EscrowSession> session(const std::string& id_hash) override {
+        return select_session(db_, id_hash);
+    }
+
+  private:
+    Db db_;
+};
+
+Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::filesystem::path& file,
+                                                         int busy_timeout_ms) {
+    auto db = Db::open_readonly(file, busy_timeout_ms);
+    if (!db) return db.error();
+    return std::unique_ptr<EscrowReader>(new SqliteEscrowReader(std::move(*db)));
 }
 
 }  // namespace mailward::store::sqlite

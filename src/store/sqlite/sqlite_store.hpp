@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "common/result.hpp"
+#include "store/escrow_reader.hpp"
 #include "store/store.hpp"
 
 struct sqlite3;
@@ -47,6 +48,10 @@ struct WriterStats {
     std::uint64_t failed_commits = 0;  // batch transactions that failed to BEGIN or COMMIT
     std::uint64_t largest_batch = 0;   // most messages in one transaction
 };
+
+// The key holder's read-only escrow view of an existing file (store/escrow_reader.hpp).
+Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::filesystem::path& file,
+                                                         int busy_timeout_ms);
 
 class SqliteStore final : public Store {
   public:

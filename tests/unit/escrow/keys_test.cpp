@@ -67,15 +67,14 @@ TEST(EscrowKeys, MasterKeyFileChecks) {
         } else if (c.size >= 0) {
             write_key_file(p, std::string(static_cast<std::size_t>(c.size), 'k'), c.mode);
         }
-        std::string error;
-        auto h = MasterKeyHolder::load(p, error);
+        auto h = MasterKeyHolder::load(p);
         if (c.want == EscrowErrc::ok) {
-            ASSERT_TRUE(h) << error;
-            EXPECT_TRUE(error.empty());
+            ASSERT_TRUE(h) << h.error().message;
             EXPECT_EQ((*h)->key_id(), holder('k')->key_id());  // the key is the file's bytes
         } else {
             ASSERT_FALSE(h);
-            EXPECT_EQ(h.error(), c.want) << h.error().message();
+            const std::string& error = h.error().message;
+            EXPECT_EQ(h.error().code, c.want) << error;
             EXPECT_NE(error.find(p.string()), std::string::npos) << error;
             EXPECT_NE(error.find(c.in_error), std::string::npos) << error;
             EXPECT_EQ(error.find('\n'), std::string::npos) << error;

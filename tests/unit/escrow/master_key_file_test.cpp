@@ -17,11 +17,9 @@ using escrow::EscrowErrc;
 TEST(MasterKeyFile, CreatedOnFirstStartThenKept) {
     mailward::test::TempDir dir;
     const auto p = dir.path() / "master.key";
-    std::string error;
-    auto made = escrow::ensure_master_key_file(p, error);
-    ASSERT_TRUE(made) << error;
+    auto made = escrow::ensure_master_key_file(p);
+    ASSERT_TRUE(made) << made.error().message;
     EXPECT_TRUE(*made);
-    EXPECT_TRUE(error.empty());
     struct stat st {};
     ASSERT_EQ(::stat(p.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -30,11 +28,12 @@ TEST(MasterKeyFile, CreatedOnFirstStartThenKept) {
     EXPECT_EQ(first->size(), escrow::kMasterKeyBytes);
     EXPECT_NE(*first, std::string(escrow::kMasterKeyBytes, '\0'));
     // The second start keeps it, and the holder loads it.
-    auto again = escrow::ensure_master_key_file(p, error);
-    ASSERT_TRUE(again) << error;
+    auto again = escrow::ensure_master_key_file(p);
+    ASSERT_TRUE(again) << again.error().message;
     EXPECT_FALSE(*again);
     EXPECT_EQ(*common::read_file(p), *first);
-    EXPECT_TRUE(escrow::MasterKeyHolder::load(p, error)) << error;
+    auto loaded = escrow::MasterKeyHolder::load(p);
+    EXPECT_TRUE(loaded) << loaded.error().message;
 }
 
 TEST(MasterKeyFile, RefusalsAreOneExactLine) {
@@ -68,15 +67,15 @@ TEST(MasterKeyFile, RefusalsAreOneExactLine) {
             std::ofstream(p) << "a file, not a directory";
             p /= "master.key";
         }
-        std::string error;
-        auto r = escrow::ensure_master_key_file(p, error);
+        auto r = escrow::ensure_master_key_file(p);
         ASSERT_FALSE(r);
+        const std::string& error = r.error().message;
         const std::string want = p.string() + ": " + c.message;
         if (c.want == EscrowErrc::ok) {
             EXPECT_EQ(error.rfind(want, 0), 0u) << error;
             EXPECT_GT(error.size(), want.size()) << "names the cause: " << error;
         } else {
-            EXPECT_EQ(r.error(), c.want) << r.error().message();
+            EXPECT_EQ(r.error().code, c.want) << error;
             EXPECT_EQ(error, want);
         }
         EXPECT_EQ(error.find('\n'), std::string::npos) << error;

@@ -146,7 +146,7 @@ TEST_F(ServiceTest, RevocationExpiryAndPurgeDestroyAccess) {
     auto rec = st->escrow().get(id);
     ASSERT_TRUE(rec);
     EXPECT_TRUE(rec->wrapped_key.empty());
-    escrow::SessionInfo stale{s->id_hash, s->csrf, *rec};
+    escrow::SessionInfo stale{s->id_hash, s->csrf, *rec, {}};
     auto read = svc->read(stale);
     ASSERT_FALSE(read);
     EXPECT_EQ(read.error(), escrow::EscrowErrc::key_destroyed);
