@@ -5,11 +5,14 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "policy/plan.hpp"
+
 namespace mailward::probe {
 
 ProbeVerdict to_verdict(const DomainReport& rep, std::chrono::system_clock::time_point seen_at) {
     ProbeVerdict v;
-    std::optional<tls::Level> weakest;
+    std::vector<policy::MxFact> answered;  // the level each answering address met
+    std::optional<tls::Level> weakest;     // only to name the weakest address in the report
     std::string weakest_host;
     for (const auto& h : rep.hosts) {
         if (!h.connected) continue;
@@ -26,13 +29,15 @@ ProbeVerdict to_verdict(const DomainReport& rep, std::chrono::system_clock::time
         e.dane_matched = h.tls.dane_matched;
         e.seen_at = seen_at;
         v.evidence.push_back(std::move(e));
+        answered.push_back({h.host, h.level});
         if (!weakest || h.level < *weakest) {
             weakest = h.level;
             weakest_host = h.host + " [" + h.address + "]";
         }
     }
-    v.ok = rep.error.empty() && weakest.has_value();
-    v.level = weakest.value_or(tls::Level::none);
+    // The level itself is the planner's rule (policy::hosts_verdict), as for `mailward check`.
+    v.ok = rep.error.empty() && !answered.empty();
+    v.level = policy::hosts_verdict(answered).level;
     nlohmann::json report = {{"verdict", tls::to_string(v.level)},
                              {"weakest", weakest_host},
                              {"hosts", rep.hosts.size()},

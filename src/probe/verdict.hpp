@@ -1,7 +1,7 @@
 // What the delivery engine learns from a probe (docs/design.md, "The learned ratchet"): a DomainReport
 // mapped to a ProbeVerdict - per-address evidence for every MX host that answered, and the level
-// every one of them meets (RFC 7672, RFC 3207). A host that could not be reached is not evidence
-// either way. The engine (src/delivery, above this library) owns a DomainProber built from
+// every one of them meets (policy::hosts_verdict, the planner's rule; RFC 7672, RFC 3207). A host
+// that could not be reached is not evidence either way. The engine (src/delivery, above this library) owns a DomainProber built from
 // ProbeOptions; policy must not know probe's report types.
 #pragma once
 
