@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/gcc_wrestrict.hpp"
 #include "common/metrics.hpp"
 #include "common/timefmt.hpp"
 #include "delivery/engine_impl.hpp"
@@ -97,7 +98,9 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
         }
         if (cfg.policy.dane && route.mx_secure && hop.addresses_secure) {
             // RFC 7672 2.2: TLSA at _port._tcp.<MX host>, usable only from a secure answer.
+            MAILWARD_GCC_WRESTRICT_OFF  // GCC bug 105651: "_" + a temporary string
             std::string name = "_" + std::to_string(cfg.delivery.port) + "._tcp." + hop.host;
+            MAILWARD_GCC_WRESTRICT_ON
             auto t = co_await resolver.tlsa(name);
             if (t && t->security == dns::Security::secure) {
                 for (const auto& r : t->records) {
