@@ -105,6 +105,10 @@ class CheckDepsTest(unittest.TestCase):
              {"src/net/CMakeLists.txt": "add_library(mw_net STATIC b.cpp gone.cpp)\n"
                                         "target_link_libraries(mw_net PUBLIC mw_common PRIVATE mw_io)\n"},
              ["src/net/gone.cpp: listed in mw_net's sources but missing"]),
+            ("source path with ${PROJECT_SOURCE_DIR}",
+             {"src/net/CMakeLists.txt": "add_library(mw_net STATIC b.cpp ${PROJECT_SOURCE_DIR}/src/common/gone.cpp)\n"
+                                        "target_link_libraries(mw_net PUBLIC mw_common PRIVATE mw_io)\n"},
+             ["src/common/gone.cpp: listed in mw_net's sources but missing"]),
             ("cycle between folders",
              {"src/common/a.cpp": '#include "common/a.hpp"\n#include <sqlite3.h>\n#include "net/b.hpp"\n',
               "src/common/CMakeLists.txt": "add_library(mw_common STATIC a.cpp)\n"
