@@ -1,6 +1,8 @@
 // See metrics.hpp. A mutex-guarded map is enough: counters change per delivery attempt, not per byte.
 #include "common/metrics.hpp"
 
+#include "common/gcc_wrestrict.hpp"
+
 #include <map>
 #include <mutex>
 
@@ -23,7 +25,9 @@ std::map<std::string, Family, std::less<>>& families() {
 
 std::string label_set(std::string_view label, std::string_view value) {
     if (label.empty()) return {};
+    MAILWARD_GCC_WRESTRICT_OFF  // GCC bug 105651: "{" + a temporary string
     std::string out = "{" + std::string(label) + "=\"";
+    MAILWARD_GCC_WRESTRICT_ON
     for (char c : value) {
         if (c == '\\') out += "\\\\";
         else if (c == '"') out += "\\\"";

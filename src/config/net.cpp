@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/gcc_wrestrict.hpp"
 #include "config/config.hpp"
 #include "config/net_detail.hpp"
 
@@ -187,7 +188,9 @@ std::optional<Endpoint> parse_endpoint(std::string_view text, unsigned short def
     }
     auto ip = parse_ip(host);
     if (!ip) {
+        MAILWARD_GCC_WRESTRICT_OFF  // GCC bug 105651: "'" + a temporary string
         why = "'" + std::string(host) + "' is not an IP address";
+        MAILWARD_GCC_WRESTRICT_ON
         return std::nullopt;
     }
     Endpoint ep;
@@ -208,7 +211,9 @@ std::optional<Network> parse_network(std::string_view text, std::string& why) {
     const std::string_view addr_text = text.substr(0, slash);
     auto ip = parse_ip(addr_text);
     if (!ip) {
+        MAILWARD_GCC_WRESTRICT_OFF  // GCC bug 105651: "'" + a temporary string
         why = "'" + std::string(addr_text) + "' is not an IP address";
+        MAILWARD_GCC_WRESTRICT_ON
         return std::nullopt;
     }
     const unsigned max = ip->size() == 4 ? 32 : 128;

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/blocking.hpp"
+#include "common/gcc_wrestrict.hpp"
 #include "delivery/engine_impl.hpp"
 #include "policy/facts.hpp"
 #include "policy/tls_optional.hpp"
@@ -138,7 +139,9 @@ asio::awaitable<void> Engine::Impl::gather_tlsa(Gathered& g,
     for (auto& h : g.reading.route.hosts) {
         if (std::find(hosts.begin(), hosts.end(), h.host) == hosts.end()) continue;
         if (h.tlsa.state != policy::TlsaFact::State::not_looked_up) continue;
+        MAILWARD_GCC_WRESTRICT_OFF  // GCC bug 105651: "_" + a temporary string
         std::string name = "_" + std::to_string(cfg.delivery.port) + "._tcp." + h.host;
+        MAILWARD_GCC_WRESTRICT_ON
         auto t = co_await resolver.tlsa(name);
         h.tlsa = policy::tlsa_fact(t);
     }

@@ -212,7 +212,8 @@ TEST_F(ServiceTest, ReplyGoesToTheSenderUnderTheSendersMode) {
 // from the message's audit rows: a refused reply queues nothing and says when to retry.
 TEST_F(ServiceTest, RepliesAreLimitedPerMessageAndSession) {
     auto [id, token, notice] = seal_one();
-    auto sign_in = [&](escrow::TimePoint at) {
+    // token captured by copy: clang before 16 cannot capture a structured binding.
+    auto sign_in = [&, token = token](escrow::TimePoint at) {
         auto ok = svc->login(token, code(token, at), client, at);
         EXPECT_TRUE(ok && ok->check == store::CodeCheck::accepted);
         return *svc->session(ok->session_cookie, at);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 
+#include "common/gcc_wrestrict.hpp"
 #include "message/compose.hpp"
 #include "message/form_data.hpp"
 #include "message/view.hpp"
@@ -158,7 +159,9 @@ TEST(Compose, RefusesHeaderInjection) {
         ComposeInput in;
         in.from = "a@example.org";
         in.to = "b@example.net";
+        MAILWARD_GCC_WRESTRICT_OFF  // GCC bug 105329: a one-character literal assigned
         in.subject = "s";
+        MAILWARD_GCC_WRESTRICT_ON
         in.text = "t";
         return in;
     };

@@ -49,6 +49,8 @@ TEST(HeaderScan, FromAddresses) {
     for (const auto& c : cases) {
         auto r = from_addresses(c.msg);
         EXPECT_EQ(r.malformed, c.malformed) << c.msg;
-        if (!c.malformed) EXPECT_EQ(r.addresses, c.addrs) << c.msg;
+        if (!c.malformed) {  // braces: EXPECT_EQ is an if/else inside (-Wdangling-else)
+            EXPECT_EQ(r.addresses, c.addrs) << c.msg;
+        }
     }
 }

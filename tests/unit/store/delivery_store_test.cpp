@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 
+#include "common/gcc_wrestrict.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 #include "store_test_util.hpp"
@@ -24,7 +25,9 @@ StoredMessage due_message(std::string id, TimePoint due, int rcpts = 1) {
     m.envelope.recipients.clear();
     for (int i = 0; i < rcpts; ++i) {
         Recipient r;
+        MAILWARD_GCC_WRESTRICT_OFF  // GCC bug 105651: "r" + a temporary string
         r.address = "r" + std::to_string(i) + "@example.org";
+        MAILWARD_GCC_WRESTRICT_ON
         r.next_attempt = due;
         m.envelope.recipients.push_back(r);
     }
