@@ -113,6 +113,8 @@ void run_serve(const Options& opts) {
     if (auto r = common::forbid_new_privileges(); !r)
         throw Failure("cannot set no_new_privs: " + r.error().message());
     const auto user = unprivileged_user(cfg);
+    // A SIGTERM while starting waits for the handler below instead of killing this process.
+    common::block_stop_signals();
     if (auto r = common::make_dirs(cfg.server.data_dir, 0700); !r) {
         throw Failure(cfg.server.data_dir.string() + ": cannot create data directory: " + r.error().message());
     }
@@ -209,7 +211,16 @@ void run_serve(const Options& opts) {
     Child smtp_child{"the submission process", kSubmissionProcess, *smtp_pid};
     std::array<Child*, 3> children{&keys_child, &portal_child, &smtp_child};
 
-    // From here on this process may have threads: delivery and escrow sealing.
+    // The children have their listeners: this process needs root no longer (data_dir is the
+    // user's already), and from here on it may have threads: delivery and escrow sealing.
+    if (user) {
+        if (auto r = common::drop_privileges(*user); !r) {
+            for (auto* c : {&portal_child, &smtp_child}) ::kill(c->pid, SIGKILL);
+            throw Failure("cannot switch to user " + user->name + ": " + r.error().message());
+        }
+        spdlog::info("running as user {} (uid {}, gid {}); the key holder is pid {}", user->name,
+                     user->uid, user->gid, keys_child.pid);
+    }
     auto store = store::open(cfg);
     if (!store) throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + store.error().message());
 
@@ -319,12 +330,7 @@ void run_serve(const Options& opts) {
     sigchld.async_wait(on_child);
     boost::asio::post(io, reap);  // a child that ended before the handler was in place
 
-    if (user) {
-        if (auto r = common::drop_privileges(*user); !r)
-            throw Failure("cannot switch to user " + user->name + ": " + r.error().message());
-        spdlog::info("running as user {} (uid {}, gid {}); the key holder is pid {}", user->name,
-                     user->uid, user->gid, keys_child.pid);
-    }
+    common::unblock_stop_signals();
     spdlog::info("mailward serving as {} (data in {}); processes: {} pid {}, {} pid {}, {} pid {}",
                  cfg.server.hostname, cfg.server.data_dir.string(), keys_child.name, keys_child.pid,
                  portal_child.name, portal_child.pid, smtp_child.name, smtp_child.pid);

@@ -54,6 +54,7 @@ bool drop_in_child(const ChildContext& ctx) {
         spdlog::critical("cannot switch to user {}: {}", ctx.user->name, r.error().message());
         return false;
     }
+    if (!common::rearm_parent_death_signal()) return false;  // serve died meanwhile
     spdlog::info("{} (pid {}) running as user {} (uid {})", ctx.name, ::getpid(), ctx.user->name,
                  ctx.user->uid);
     return true;
@@ -73,13 +74,6 @@ int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl
     auto store = store::open(cfg, store::Role::portal);
     if (!store) {
         spdlog::critical("escrow portal: cannot open the store: {}", store.error().message());
-        return 1;
-    }
-    if (auto r = escrow::attach_audit_anchor(
-            (*store)->escrow(), config::in_data_dir(cfg, escrow::kAuditAnchorFile));
-        !r) {
-        spdlog::critical("escrow: cannot open the audit anchor in {}: {}",
-                         cfg.server.data_dir.string(), r.error().message());
         return 1;
     }
     boost::asio::io_context io;
@@ -121,6 +115,14 @@ int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl
     }
     spdlog::info("escrow portal on {} ({})", cfg.escrow.listen, cfg.escrow.url);
     if (!drop_in_child(ctx)) return 1;
+    // After the drop: a new anchor file is the user's, as serve's own sweeper appends to it too.
+    if (auto r = escrow::attach_audit_anchor(
+            (*store)->escrow(), config::in_data_dir(cfg, escrow::kAuditAnchorFile));
+        !r) {
+        spdlog::critical("escrow: cannot open the audit anchor in {}: {}",
+                         cfg.server.data_dir.string(), r.error().message());
+        return 1;
+    }
 
     // This process's counters (the portal's) in their own file beside serve's metrics.prom.
     common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics-portal.prom");
@@ -132,6 +134,7 @@ int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl
         metrics_file.stop();
         io.stop();
     });
+    common::unblock_stop_signals();  // blocked by serve: a SIGTERM before this line waited
     run_io(io);
     pool.join();
     (*store)->close();

@@ -56,6 +56,7 @@ int run_submission_process(const ChildContext& ctx,
         metrics_file.stop();
         io.stop();
     });
+    common::unblock_stop_signals();  // blocked by serve: a SIGTERM before this line waited
     run_io(io);
     (*store)->close();
     metrics_file.write();

@@ -3,6 +3,7 @@
 #include "common/process.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
@@ -18,6 +19,8 @@ namespace {
 
 error_code sys_error(int err) { return error_code(err, boost::system::system_category()); }
 
+pid_t g_parent = 0;  // in a child of fork_child: the parent's pid
+
 }  // namespace
 
 void set_process_name(std::string_view name) {
@@ -32,6 +35,7 @@ Result<pid_t> fork_child(std::string_view name, const std::function<int()>& body
     const pid_t pid = ::fork();
     if (pid < 0) return sys_error(errno);
     if (pid > 0) return pid;
+    g_parent = parent;
     set_process_name(name);
     (void)::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (::getppid() != parent) std::_Exit(0);  // the parent died before the line above
@@ -49,6 +53,24 @@ Result<pid_t> fork_child(std::string_view name, const std::function<int()>& body
     }
     spdlog::default_logger()->flush();
     std::_Exit(code);
+}
+
+namespace {
+void mask_stop_signals(int how) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    (void)::pthread_sigmask(how, &set, nullptr);
+}
+}  // namespace
+
+void block_stop_signals() { mask_stop_signals(SIG_BLOCK); }
+void unblock_stop_signals() { mask_stop_signals(SIG_UNBLOCK); }
+
+bool rearm_parent_death_signal() {
+    (void)::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    return g_parent == 0 || ::getppid() == g_parent;
 }
 
 std::string exit_text(int status) {

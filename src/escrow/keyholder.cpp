@@ -120,6 +120,9 @@ bool same_bytes(std::string_view a, std::string_view b) {
             fail(KeyFileError{EscrowErrc::crypto_failure, "key holder: cannot switch to user " +
                                                               settings.drop_to->name + ": " +
                                                               r.error().message()});
+        // The uid change cleared the parent-death signal: set it again.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (::getppid() != parent) ::_exit(0);
     }
     const KeyId id = (*holder)->key_id();
     for (int fd : fds)
