@@ -211,8 +211,8 @@ void run_serve(const Options& opts) {
     Child smtp_child{"the submission process", kSubmissionProcess, *smtp_pid};
     std::array<Child*, 3> children{&keys_child, &portal_child, &smtp_child};
 
-    // The children have their listeners: this process needs root no longer (data_dir is the
-    // user's already), and from here on it may have threads: delivery and escrow sealing.
+    // The children bind the listeners: this process needs root no longer (data_dir is the user's
+    // already), and from here on it may have threads: delivery and escrow sealing.
     if (user) {
         if (auto r = common::drop_privileges(*user); !r) {
             for (auto* c : {&portal_child, &smtp_child}) ::kill(c->pid, SIGKILL);

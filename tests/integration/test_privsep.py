@@ -189,12 +189,13 @@ class PrivsepTest(LabTestCase):
         st = os.stat(self.key_path())
         self.assertEqual((st.st_uid, st.st_mode & 0o777), (0, 0o600), "the key stays root's, 0600")
         procs = self.processes()
-        uid = int(status_of(procs["serve"])["Uid"].split()[1])
-        p = subprocess.run(["setpriv", "--reuid=%d" % uid, "--regid=%d" % self.user.pw_gid, "--clear-groups",
-                            "cat", self.key_path()], capture_output=True, timeout=30)
-        self.assertNotEqual(p.returncode, 0)
-        self.assertIn(b"Permission denied", p.stderr)
-        self.assertEqual(p.stdout, b"")
+        for name in ("serve", "mailward-portal", "mailward-smtp"):  # as each one's uid
+            uid = int(status_of(procs[name])["Uid"].split()[1])
+            p = subprocess.run(["setpriv", "--reuid=%d" % uid, "--regid=%d" % self.user.pw_gid, "--clear-groups",
+                                "cat", self.key_path()], capture_output=True, timeout=30)
+            self.assertNotEqual(p.returncode, 0, name)
+            self.assertIn(b"Permission denied", p.stderr, name)
+            self.assertEqual(p.stdout, b"", name)
         # Nor the key holder's memory: it runs as the same uid but is not dumpable.
         keys = self.processes()["mailward-keys"]
         p = subprocess.run(["setpriv", "--reuid=%d" % uid, "--regid=%d" % self.user.pw_gid, "--clear-groups",
