@@ -270,6 +270,22 @@ class PrivsepStartTest(unittest.TestCase):
     def test_a_killed_submission_process_ends_serve_with_status_1(self):
         self.kill_child_ends_serve("mailward-smtp", "the submission process")
 
+    def test_a_portal_that_cannot_listen_ends_serve_with_a_line_naming_it(self):
+        mw = Mailward(self.tmp.path, extra={"server": {"user": USER}})
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", mw.portal_port))
+        s.listen()
+        try:
+            p = subprocess.run([harness.MAILWARD, "serve", "-c", mw.config], capture_output=True, text=True,
+                               timeout=120)
+        finally:
+            s.close()
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("critical [mailward-portal] escrow portal: cannot listen on 127.0.0.1:%d" % mw.portal_port,
+                      p.stderr)
+        self.assertRegex(p.stderr, r"the portal process \(mailward-portal, pid \d+\) ended \(exit status 1\)")
+
     def test_children_stop_with_serve(self):
         mw = Mailward(self.tmp.path, extra={"server": {"user": USER}}).start()
         kids = children_of(mw.proc.pid)
