@@ -1,26 +1,32 @@
-// `mailward serve [-c FILE]`: the root that composes. Forks the key holder (the one process that
-// reads the master key, escrow/keyholder.hpp), prepares data_dir (certificate made on first start
-// with 0600), opens the store, builds the parts from the config and wires them: the submission
-// listeners, delivery (with the prober, MTA-STS and the preload list), the escrow sweeper (sealer
-// and lifecycle sweep) and the recipients' portal; then, started as root, drops to [server] user
-// before it serves. Runs until SIGINT/SIGTERM, or until the key holder dies (exit 1).
-// The logic lives in the parts' own libraries; this file holds none.
+// `mailward serve [-c FILE]`: the root that composes (docs/design.md, "Process model"). Prepares
+// data_dir (certificate made on first start with 0600), migrates the store, then forks: the key
+// holder (mailward-keys, the one process that reads the master key), the portal process
+// (mailward-portal, serve_portal.cpp) and the submission process (mailward-smtp, serve_smtp.cpp),
+// each with its own store role and listeners. This process keeps delivery (with the prober,
+// MTA-STS and the preload list) and the escrow sweeper (sealer and lifecycle sweep), woken by the
+// children's wake pipes. Started as root, every process drops to [server] user before it serves.
+// Runs until SIGINT/SIGTERM (the children are stopped and waited for), or until a child dies
+// (exit 1, one line naming it). The logic lives in the parts' own libraries.
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <thread>
 
 #include "cli/cli.hpp"
+#include "cli/serve_internal.hpp"
 #include "common/fsutil.hpp"
 #include "common/log.hpp"
 #include "common/metrics_file.hpp"
 #include "common/privilege.hpp"
+#include "common/process.hpp"
 #include "delivery/engine.hpp"
 #include "dns/resolver.hpp"
 #include "escrow/anchor.hpp"
@@ -31,9 +37,7 @@
 #include "policy/mta_sts_cache_file.hpp"
 #include "policy/mta_sts_fetch.hpp"
 #include "portal/app.hpp"
-#include "portal/web_server.hpp"
 #include "probe/probe.hpp"
-#include "server/server.hpp"
 #include "store/escrow_reader.hpp"
 #include "store/store.hpp"
 #include "tls/certs.hpp"
@@ -69,12 +73,38 @@ std::optional<common::SystemUser> unprivileged_user(const config::Config& cfg) {
     return *u;
 }
 
-// The key holder's exit, for the log: "exit status N" or "signal N".
-std::string exit_text(int status) {
-    if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
-    return "status " + std::to_string(status);
-}
+// A child of serve: its name for the log, its pid, whether it has been reaped.
+struct Child {
+    std::string what;  // "the key holder", "the portal process", "the submission process"
+    std::string name;  // mailward-keys, mailward-portal, mailward-smtp
+    pid_t pid = -1;
+    bool reaped = false;
+};
+
+// Reads a child's wake pipe on io: every byte (or burst of bytes) kicks the delivery engine. Ends
+// at EOF (the child is gone: SIGCHLD says so).
+class WakeReader {
+  public:
+    WakeReader(boost::asio::io_context& io, int fd, std::function<void()> on_wake)
+        : sd_(io, fd), on_wake_(std::move(on_wake)) {}
+    void start() {
+        sd_.async_read_some(boost::asio::buffer(buf_), [this](const boost::system::error_code& ec,
+                                                              std::size_t) {
+            if (ec) return;
+            on_wake_();
+            start();
+        });
+    }
+    void stop() {
+        boost::system::error_code ignored;
+        sd_.close(ignored);
+    }
+
+  private:
+    boost::asio::posix::stream_descriptor sd_;
+    std::array<char, 64> buf_{};
+    std::function<void()> on_wake_;
+};
 
 void run_serve(const Options& opts) {
     config::Config cfg = load_config(opts);
@@ -83,13 +113,16 @@ void run_serve(const Options& opts) {
     if (auto r = common::forbid_new_privileges(); !r)
         throw Failure("cannot set no_new_privs: " + r.error().message());
     const auto user = unprivileged_user(cfg);
+    // A SIGTERM while starting waits for the handler below instead of killing this process.
+    common::block_stop_signals();
     if (auto r = common::make_dirs(cfg.server.data_dir, 0700); !r) {
         throw Failure(cfg.server.data_dir.string() + ": cannot create data directory: " + r.error().message());
     }
     ::chmod(cfg.server.data_dir.c_str(), 0700);
 
     // The key holder, forked while this process has one thread: it alone reads the master key
-    // (creating it 0600 on first start) and answers over a socketpair (docs/design.md).
+    // (creating it 0600 on first start) and answers over socketpairs (docs/design.md): this
+    // process's, and the portal process's own (extra[0]).
     const auto master_key_path = config::in_data_dir(cfg, cfg.escrow.master_key_file.empty()
                                                               ? std::filesystem::path("master.key")
                                                               : cfg.escrow.master_key_file);
@@ -97,14 +130,15 @@ void run_serve(const Options& opts) {
     khs.master_key_file = master_key_path;
     khs.drop_to = user;
     khs.open_reader = [cfg] { return store::open_escrow_reader(cfg); };
+    khs.extra_clients = 1;
     auto key_holder = escrow::spawn_key_holder(khs);
     if (!key_holder) throw Failure("cannot start the key holder: " + key_holder.error().message());
-    const pid_t key_holder_pid = key_holder->pid;
+    Child keys_child{"the key holder", "mailward-keys", key_holder->pid};
+    const int portal_key_fd = key_holder->extra.at(0);
     auto master_key = escrow::RemoteKeyHolder::connect(key_holder->fd, std::chrono::seconds(60));
     if (!master_key) {
-        int status = 0;
-        ::kill(key_holder_pid, SIGKILL);
-        ::waitpid(key_holder_pid, &status, 0);
+        ::kill(keys_child.pid, SIGKILL);
+        ::waitpid(keys_child.pid, nullptr, 0);
         throw Failure(master_key.error().message, 1);
     }
 
@@ -126,7 +160,67 @@ void run_serve(const Options& opts) {
     auto portal_tls = cfg.escrow.cert.empty() ? tls_ctx
                                               : tls::make_server_context(cfg.escrow.cert, cfg.escrow.key, tls_error);
     if (!portal_tls) throw Failure("escrow: " + tls_error);
+    if (portal::origin_of(cfg.escrow.url).empty())
+        throw Failure("escrow.url: not an https:// URL: " + cfg.escrow.url);
 
+    // The schema is created and migrated here, before any other process opens the store (they
+    // open it with their roles, which may not change the schema). Closed again, so that this
+    // process has one thread when it forks.
+    {
+        auto migrated = store::open(cfg);
+        if (!migrated) throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + migrated.error().message());
+        (*migrated)->close();
+    }
+    // data_dir goes to [server] user before the children open anything in it.
+    if (user) {
+        if (auto r = common::chown_tree(cfg.server.data_dir, *user, {master_key_path}); !r)
+            throw Failure(cfg.server.data_dir.string() + ": cannot hand data_dir to user " +
+                          user->name + ": " + r.error().message());
+    }
+
+    // The portal and submission processes: each binds its own listeners, then drops.
+    auto portal_wake = common::make_wake_pipe();
+    auto smtp_wake = common::make_wake_pipe();
+    if (!portal_wake || !smtp_wake) throw Failure("cannot create the wake pipes");
+    const int parent_key_fd = key_holder->fd;
+    auto portal_pid = common::fork_child(kPortalProcess, [&]() -> int {
+        ::close(parent_key_fd);
+        ::close(portal_wake->read_fd);
+        ::close(smtp_wake->read_fd);
+        ::close(smtp_wake->write_fd);
+        return run_portal_process(ChildContext{cfg, user, portal_wake->write_fd, kPortalProcess},
+                                  *portal_tls, portal_key_fd);
+    });
+    ::close(portal_key_fd);  // the portal's alone
+    ::close(portal_wake->write_fd);
+    if (!portal_pid) throw Failure("cannot start the portal process: " + portal_pid.error().message());
+    Child portal_child{"the portal process", kPortalProcess, *portal_pid};
+    auto smtp_pid = common::fork_child(kSubmissionProcess, [&]() -> int {
+        ::close(parent_key_fd);
+        ::close(portal_wake->read_fd);
+        ::close(smtp_wake->read_fd);
+        return run_submission_process(ChildContext{cfg, user, smtp_wake->write_fd, kSubmissionProcess},
+                                      *tls_ctx);
+    });
+    ::close(smtp_wake->write_fd);
+    if (!smtp_pid) {
+        ::kill(portal_child.pid, SIGTERM);
+        (void)common::wait_child(portal_child.pid, std::chrono::seconds(10));
+        throw Failure("cannot start the submission process: " + smtp_pid.error().message());
+    }
+    Child smtp_child{"the submission process", kSubmissionProcess, *smtp_pid};
+    std::array<Child*, 3> children{&keys_child, &portal_child, &smtp_child};
+
+    // The children bind the listeners: this process needs root no longer (data_dir is the user's
+    // already), and from here on it may have threads: delivery and escrow sealing.
+    if (user) {
+        if (auto r = common::drop_privileges(*user); !r) {
+            for (auto* c : {&portal_child, &smtp_child}) ::kill(c->pid, SIGKILL);
+            throw Failure("cannot switch to user " + user->name + ": " + r.error().message());
+        }
+        spdlog::info("running as user {} (uid {}, gid {}); the key holder is pid {}", user->name,
+                     user->uid, user->gid, keys_child.pid);
+    }
     auto store = store::open(cfg);
     if (!store) throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + store.error().message());
 
@@ -167,58 +261,38 @@ void run_serve(const Options& opts) {
     po.timeouts.connect = cfg.delivery.connect_timeout;
     po.timeouts.greeting = po.timeouts.command = std::chrono::seconds(60);
     engine.set_probe_options(po);
-    server::SubmissionServer submission(cfg, **store, *tls_ctx);
-    submission.set_on_queued([&engine] { engine.kick(); });
-    std::string error;
-    if (auto r = submission.start(io, error); !r) throw Failure(error);
+    // What the children queue is delivered at once: a byte on a wake pipe kicks the engine (its
+    // own polling stays the guarantee).
+    WakeReader smtp_wakes(io, smtp_wake->read_fd, [&engine] { engine.kick(); });
+    WakeReader portal_wakes(io, portal_wake->read_fd, [&engine] { engine.kick(); });
+    smtp_wakes.start();
+    portal_wakes.start();
     engine.start();
 
-    // Escrow: the sealer (recipients awaiting escrow -> sealed + notice, every second), the
-    // lifecycle sweep (expiry, purge: every minute) and the portal, all blocking work on one pool.
+    // Escrow: the sealer (recipients awaiting escrow -> sealed + notice, every second) and the
+    // lifecycle sweep (expiry, purge: every minute), blocking work on one pool. The portal is its
+    // own process.
     boost::asio::thread_pool escrow_pool(2);
-    escrow::ServiceSettings es;
-    es.portal_url = cfg.escrow.url;
-    es.hostname = cfg.server.hostname;
-    es.expiry = std::chrono::duration_cast<std::chrono::seconds>(cfg.escrow.expiry);
-    es.max_reply_bytes = cfg.portal.max_reply_size;
-    es.reply_limits.per_message = cfg.portal.replies_per_message;
-    es.reply_limits.per_session = cfg.portal.replies_per_session;
-    es.reply_limits.window = std::chrono::ceil<std::chrono::seconds>(cfg.portal.reply_window);
-    es.reply_limits.total_bytes = cfg.portal.max_replies_size;
-    es.code_rules = escrow_code_rules(cfg);
     if (auto r = escrow::attach_audit_anchor((*store)->escrow(), config::in_data_dir(cfg, escrow::kAuditAnchorFile)); !r)
         throw Failure("escrow: cannot open the audit anchor in " + cfg.server.data_dir.string() + ": " +
                       r.error().message());
-    escrow::EscrowService escrow_service(**store, **master_key, es);
+    escrow::EscrowService escrow_service(**store, **master_key, escrow_service_settings(cfg));
     escrow_service.set_on_queued([&engine] { engine.kick(); });
     escrow::Sweeper escrow_sweeper(escrow_service, escrow_pool);
     escrow_sweeper.start(io.get_executor());
-    portal::PortalSettings ps{portal::origin_of(cfg.escrow.url), cfg.portal.max_form_size, cfg.portal.max_reply_size};
-    if (ps.origin.empty()) throw Failure("escrow.url: not an https:// URL: " + cfg.escrow.url);
-    portal::Portal portal_app(escrow_service, escrow_pool, ps);
-    portal::HttpLimits hl;
-    hl.max_body_bytes = portal::max_body_size(ps);
-    hl.header_timeout = std::chrono::ceil<std::chrono::milliseconds>(cfg.portal.header_timeout);
-    hl.body_timeout = std::chrono::ceil<std::chrono::milliseconds>(cfg.portal.body_timeout);
-    hl.connections.total = cfg.portal.max_connections;
-    hl.connections.per_address = cfg.portal.max_connections_per_address;
-    auto portal_server = portal::HttpsServer::start(
-        io, cfg.escrow.listen, *portal_tls,
-        [&portal_app](portal::HttpRequest req, portal::Respond respond) {
-            portal_app.handle(std::move(req), std::move(respond));
-        },
-        [&portal_app](portal::HttpRequest req, portal::Admit admit) { portal_app.admit(std::move(req), std::move(admit)); },
-        hl, error);
-    if (!portal_server) throw Failure("escrow portal: " + error);
-    spdlog::info("escrow portal on {} ({})", cfg.escrow.listen, cfg.escrow.url);
 
     // Counters for scrapers (docs/operations.md): data_dir/metrics.prom, every 5 s and at exit.
     common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics.prom");
     metrics_file.start();
 
+    bool stopping = false;
     auto shutdown = [&] {
-        submission.stop();
-        (*portal_server)->stop();
+        if (stopping) return;
+        stopping = true;
+        for (auto* c : {&portal_child, &smtp_child})
+            if (!c->reaped) ::kill(c->pid, SIGTERM);
+        smtp_wakes.stop();
+        portal_wakes.stop();
         escrow_sweeper.stop();
         engine.stop();
         sts_pool.stop();
@@ -231,50 +305,51 @@ void run_serve(const Options& opts) {
         spdlog::info("signal {}: shutting down", sig);
         shutdown();
     });
-    // The key holder dying ends serve with exit status 1 (a supervisor restarts both).
-    bool key_holder_lost = false;
-    boost::asio::signal_set children(io, SIGCHLD);
+    // A child dying ends serve with exit status 1 (a supervisor restarts it all).
+    const Child* lost = nullptr;
+    boost::asio::signal_set sigchld(io, SIGCHLD);
     std::function<void(const boost::system::error_code&, int)> on_child;
-    on_child = [&](const boost::system::error_code& ec, int) {
-        if (ec) return;
-        int status = 0;
-        if (::waitpid(key_holder_pid, &status, WNOHANG) == key_holder_pid) {
-            spdlog::error("escrow: the key holder (pid {}) ended ({}); stopping", key_holder_pid,
-                          exit_text(status));
-            key_holder_lost = true;
+    auto reap = [&] {
+        for (auto* c : children) {
+            int status = 0;
+            if (c->reaped || ::waitpid(c->pid, &status, WNOHANG) != c->pid) continue;
+            c->reaped = true;
+            if (stopping) continue;
+            spdlog::error("{} ({}, pid {}) ended ({}); stopping", c->what, c->name, c->pid,
+                          common::exit_text(status));
+            lost = c;
             shutdown();
             return;
         }
-        children.async_wait(on_child);
     };
-    children.async_wait(on_child);
+    on_child = [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        reap();
+        if (!stopping) sigchld.async_wait(on_child);
+    };
+    sigchld.async_wait(on_child);
+    boost::asio::post(io, reap);  // a child that ended before the handler was in place
 
-    // Listeners are bound and keys read: from here on this process runs as [server] user.
-    if (user) {
-        if (auto r = common::chown_tree(cfg.server.data_dir, *user, {master_key_path}); !r)
-            throw Failure(cfg.server.data_dir.string() + ": cannot hand data_dir to user " +
-                          user->name + ": " + r.error().message());
-        if (auto r = common::drop_privileges(*user); !r)
-            throw Failure("cannot switch to user " + user->name + ": " + r.error().message());
-        spdlog::info("running as user {} (uid {}, gid {}); the key holder is pid {}", user->name,
-                     user->uid, user->gid, key_holder_pid);
-    }
-    spdlog::info("mailward serving as {} (data in {})", cfg.server.hostname, cfg.server.data_dir.string());
+    common::unblock_stop_signals();
+    spdlog::info("mailward serving as {} (data in {}); processes: {} pid {}, {} pid {}, {} pid {}",
+                 cfg.server.hostname, cfg.server.data_dir.string(), keys_child.name, keys_child.pid,
+                 portal_child.name, portal_child.pid, smtp_child.name, smtp_child.pid);
 
-    const unsigned n = std::max(1u, std::thread::hardware_concurrency());
-    std::vector<std::thread> threads;
-    for (unsigned i = 1; i < n; ++i) threads.emplace_back([&io] { io.run(); });
-    io.run();
-    for (auto& t : threads) t.join();
+    run_io(io);
     escrow_pool.join();
+    // The children first (SIGTERM was sent): the portal's key-holder connection closes with it.
+    for (auto* c : {&portal_child, &smtp_child}) {
+        if (c->reaped) continue;
+        if (!stopping) ::kill(c->pid, SIGTERM);
+        const int status = common::wait_child(c->pid, std::chrono::seconds(20));
+        c->reaped = true;
+        spdlog::debug("{} (pid {}) stopped ({})", c->name, c->pid, common::exit_text(status));
+    }
     (*store)->close();
     metrics_file.write();
     master_key->reset();  // closes the socket: the key holder exits
-    if (!key_holder_lost) {
-        int status = 0;
-        ::waitpid(key_holder_pid, &status, 0);
-    }
-    if (key_holder_lost) throw Failure("the key holder ended; stopped", 1);
+    if (!keys_child.reaped) (void)common::wait_child(keys_child.pid, std::chrono::seconds(20));
+    if (lost) throw Failure(lost->what + " (" + lost->name + ") ended; stopped", 1);
     spdlog::info("stopped");
 }
 

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -84,7 +85,8 @@ bool same_bytes(std::string_view a, std::string_view b) {
     return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-[[noreturn]] void child_main(const KeyHolderSettings& settings, int fd, pid_t parent) {
+[[noreturn]] void child_main(const KeyHolderSettings& settings, std::vector<int> fds,
+                             pid_t parent) {
     ::prctl(PR_SET_NAME, "mailward-keys", 0, 0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     // Not dumpable, whatever the user: serve runs as the same uid, and must not ptrace this process
@@ -97,11 +99,11 @@ bool same_bytes(std::string_view a, std::string_view b) {
     ::signal(SIGHUP, SIG_IGN);
     ::signal(SIGPIPE, SIG_IGN);
 
-    auto fail = [fd](const KeyFileError& e) {
+    auto fail = [&fds](const KeyFileError& e) {
         const auto status = e.code.category() == escrow_category()
                                 ? static_cast<EscrowErrc>(e.code.value())
                                 : EscrowErrc::master_key_unreadable;
-        (void)send_all(fd, error_response(status, e.message));
+        for (int fd : fds) (void)send_all(fd, error_response(status, e.message));
         ::_exit(1);
     };
     auto made = ensure_master_key_file(settings.master_key_file);
@@ -118,29 +120,55 @@ bool same_bytes(std::string_view a, std::string_view b) {
             fail(KeyFileError{EscrowErrc::crypto_failure, "key holder: cannot switch to user " +
                                                               settings.drop_to->name + ": " +
                                                               r.error().message()});
+        // The uid change cleared the parent-death signal: set it again.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (::getppid() != parent) ::_exit(0);
     }
     const KeyId id = (*holder)->key_id();
-    if (!send_all(fd,
-                  ok_response(std::string(reinterpret_cast<const char*>(id.data()), id.size()))))
-        ::_exit(1);
-    spdlog::info("key holder: pid {} holds the master key {} (key id {}), running as uid {}",
-                 ::getpid(), settings.master_key_file.string(), to_hex(id), ::getuid());
+    for (int fd : fds)
+        if (!send_all(fd, ok_response(
+                              std::string(reinterpret_cast<const char*>(id.data()), id.size()))))
+            ::_exit(1);
+    spdlog::info("key holder: pid {} holds the master key {} (key id {}), running as uid {}, "
+                 "{} client(s)",
+                 ::getpid(), settings.master_key_file.string(), to_hex(id), ::getuid(), fds.size());
 
     KeyHolderService service(**holder, settings.open_reader, settings.limits);
+    // fds[0] is serve's; the others are its children's. One request at a time, from any of them.
+    std::vector<pollfd> polled;
+    for (int fd : fds) polled.push_back(pollfd{fd, POLLIN, 0});
     std::string buf;
     for (;;) {
-        const ssize_t n = recv_one(fd, buf, -1);
-        if (n == 0) ::_exit(0);  // serve closed its end: it is stopping
-        if (n < 0) ::_exit(1);
-        std::string reply =
-            static_cast<std::size_t>(n) > wire::kMaxMessage
-                ? error_response(EscrowErrc::malformed,
-                                 wire::make_error_code(wire::WireErrc::oversize).message())
-                : service.handle(buf, Clock::now());
-        wipe(buf);
-        const bool sent = send_all(fd, reply);
-        wipe(reply);
-        if (!sent) ::_exit(1);
+        for (auto& p : polled) p.revents = 0;
+        int ready = ::poll(polled.data(), polled.size(), -1);
+        if (ready < 0) {
+            if (errno == EINTR) continue;
+            ::_exit(1);
+        }
+        for (std::size_t i = 0; i < polled.size(); ++i) {
+            if (polled[i].fd < 0 || polled[i].revents == 0) continue;
+            const int fd = polled[i].fd;
+            const ssize_t n = recv_one(fd, buf, -1);  // poll said it is readable
+            if (n <= 0) {
+                if (i == 0) ::_exit(n == 0 ? 0 : 1);  // serve closed its end: it is stopping
+                ::close(fd);  // a child's end: that child is gone; serve notices and stops
+                polled[i].fd = -1;
+                continue;
+            }
+            std::string reply =
+                static_cast<std::size_t>(n) > wire::kMaxMessage
+                    ? error_response(EscrowErrc::malformed,
+                                     wire::make_error_code(wire::WireErrc::oversize).message())
+                    : service.handle(buf, Clock::now());
+            wipe(buf);
+            const bool sent = send_all(fd, reply);
+            wipe(reply);
+            if (!sent) {
+                if (i == 0) ::_exit(1);
+                ::close(fd);
+                polled[i].fd = -1;
+            }
+        }
     }
 }
 
@@ -238,24 +266,37 @@ Result<SecretBytes> KeyHolderService::unwrap(const UnwrapGrant& grant, std::stri
 // ---- the process ----
 
 Result<KeyHolderProcess> spawn_key_holder(const KeyHolderSettings& settings) {
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        return error_code(errno, boost::system::system_category());
+    std::vector<int> ours, theirs;  // the parent's ends, the key holder's ends
+    auto close_all = [&] {
+        for (int fd : ours) ::close(fd);
+        for (int fd : theirs) ::close(fd);
+    };
+    for (int i = 0; i <= std::max(0, settings.extra_clients); ++i) {
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+            const int err = errno;
+            close_all();
+            return error_code(err, boost::system::system_category());
+        }
+        ours.push_back(sv[0]);
+        theirs.push_back(sv[1]);
+    }
     const pid_t parent = ::getpid();
     spdlog::default_logger()->flush();
     const pid_t pid = ::fork();
     if (pid < 0) {
         const int err = errno;
-        ::close(sv[0]);
-        ::close(sv[1]);
+        close_all();
         return error_code(err, boost::system::system_category());
     }
     if (pid == 0) {
-        ::close(sv[0]);
-        child_main(settings, sv[1], parent);
+        for (int fd : ours) ::close(fd);
+        child_main(settings, std::move(theirs), parent);
     }
-    ::close(sv[1]);
-    return KeyHolderProcess{pid, sv[0]};
+    for (int fd : theirs) ::close(fd);
+    KeyHolderProcess p{pid, ours[0], {}};
+    p.extra.assign(ours.begin() + 1, ours.end());
+    return p;
 }
 
 // ---- the client ----

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/privilege.hpp"
 #include "common/result.hpp"
@@ -57,17 +58,22 @@ struct KeyHolderSettings {
         drop_to;  // started as root: the user it becomes once it holds the key
     SessionLimits limits;
     ReaderFactory open_reader;
+    // Clients beyond serve's own: one socketpair each (serve hands them to its children, e.g. the
+    // portal process, so that no process shares another's connection).
+    int extra_clients = 0;
 };
 
 struct KeyHolderProcess {
     pid_t pid = -1;
-    int fd = -1;  // the parent's end of the socketpair
+    int fd = -1;             // the parent's end of the socketpair
+    std::vector<int> extra;  // the parent's ends of the extra clients' socketpairs
 };
 
 // Forks the key holder; returns in the parent only. Call it while the process has one thread (the
 // child runs on without exec). The child creates the master key file on first start (0600), reads
-// it, drops to settings.drop_to, announces its key id (or the one line saying why it could not)
-// and serves until the parent closes its end or dies (PR_SET_PDEATHSIG).
+// it, drops to settings.drop_to, announces its key id (or the one line saying why it could not) on
+// every client socket and serves them all, one request at a time, until the parent closes its end
+// (fd) or dies (PR_SET_PDEATHSIG); an extra client closing its end is only dropped.
 Result<KeyHolderProcess> spawn_key_holder(const KeyHolderSettings& settings);
 
 class RemoteKeyHolder final : public KeyHolder {

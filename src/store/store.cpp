@@ -62,7 +62,42 @@ std::optional<int> level_rank(std::string_view name) {
     return std::nullopt;
 }
 
-Result<std::unique_ptr<Store>> open(const config::Config& cfg) {
+std::string_view to_string(Role r) {
+    switch (r) {
+        case Role::main:
+            return "main";
+        case Role::submission:
+            return "submission";
+        case Role::portal:
+            return "portal";
+    }
+    return "unknown";
+}
+
+const std::vector<std::string_view>& writable_tables(Role r) {
+    // The queue as written by submit(): the envelope, its recipients, the body inline or spooled,
+    // and the spool ranges the writer reclaims (spool_free).
+    static const std::vector<std::string_view> none;
+    static const std::vector<std::string_view> submission = {"messages", "recipients", "bodies",
+                                                             "spooled_bodies", "spool_free"};
+    // The queue (replies, code mails) and the portal's own escrow rows: codes, sessions, the
+    // sign-in counters of escrow_messages and the audit chain (AUTOINCREMENT: sqlite_sequence).
+    // Not escrow_keys: only the sealer and the sweeper store or shred keys.
+    static const std::vector<std::string_view> portal = {
+        "messages",      "recipients",   "bodies",          "spooled_bodies", "spool_free",
+        "escrow_codes",  "escrow_sessions", "escrow_messages", "escrow_audit", "sqlite_sequence"};
+    switch (r) {
+        case Role::main:
+            return none;
+        case Role::submission:
+            return submission;
+        case Role::portal:
+            return portal;
+    }
+    return none;
+}
+
+Result<std::unique_ptr<Store>> open(const config::Config& cfg, Role role) {
     const auto& backend = cfg.store.backend;
     if (backend == "sqlite") {
         const auto& dir = cfg.server.data_dir;
@@ -73,6 +108,7 @@ Result<std::unique_ptr<Store>> open(const config::Config& cfg) {
         if (auto r = make_private_dirs(dir); !r) return r.error();
         sqlite::Options opts;
         opts.commit_interval = cfg.store.commit_interval;
+        opts.role = role;
         auto s = sqlite::SqliteStore::open(dir / "mailward.db", std::move(opts));
         if (!s) return s.error();
         return std::unique_ptr<Store>(std::move(*s));

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.hpp"
@@ -178,7 +179,18 @@ public:
     virtual void close() = 0;
 };
 
-// Opens the backend named by [store] backend, creating and migrating the schema as needed.
-Result<std::unique_ptr<Store>> open(const config::Config& cfg);
+// The process a store is opened for (docs/design.md, "Process model"). main (serve's parent:
+// delivery, the escrow sealer and sweeper; and the CLI) creates and migrates the schema and may
+// write every table. The other roles open an existing, migrated store, and their connections
+// refuse (SQLITE_AUTH, through an authorizer) every write to a table not in writable_tables(role),
+// and any schema change: an exploited parser in those processes cannot touch the learned policy.
+enum class Role { main, submission, portal };
+std::string_view to_string(Role r);  // "main", "submission", "portal"
+// The tables a role may insert into, update or delete from; empty for main (meaning: all).
+const std::vector<std::string_view>& writable_tables(Role r);
+
+// Opens the backend named by [store] backend for role. main creates and migrates the schema as
+// needed; the other roles need it migrated already (else Errc::unsupported, one log line).
+Result<std::unique_ptr<Store>> open(const config::Config& cfg, Role role = Role::main);
 
 }  // namespace mailward::store

@@ -1,11 +1,14 @@
 """Privilege separation seen from outside (docs/design.md, "Process model"): `mailward serve` started
-as root with [server] user = "mailward" runs as two processes, serve and its child the key holder,
-both as that user with no capabilities; only the key holder holds the master key file (in
-/proc/PID/fd), it listens on nothing, serve has the listening sockets and cannot open the key file
-(a probe as serve's uid is refused); data_dir belongs to the user, the key file stays root's 0600.
-An escrow round trip (seal, code, sign in, read) works with privilege separation on. A key holder
-killed ends serve with status 1; a missing user stops serve with one line naming the key; started
-as another user, serve says so and runs (key holder included) as that user."""
+as root with [server] user = "mailward" runs as four processes: serve (delivery, the escrow sealer and
+sweeper) and its children the key holder (mailward-keys), the portal (mailward-portal) and the
+submission server (mailward-smtp), all as that user with no capabilities. Only the key holder holds the
+master key file (in /proc/PID/fd) and it listens on nothing; only the portal process listens on the
+portal port and only the submission process on the submission ports; serve cannot open the key file (a
+probe as its uid is refused); data_dir belongs to the user, the key file stays root's 0600. A
+submission is delivered at once (the submission process wakes delivery), an escrow round trip (seal,
+code, sign in, read) works through the portal process. A killed key holder, portal or submission
+process ends serve with status 1 and one line naming it; a missing user stops serve with one line
+naming the key; started as another user, serve says so and runs (children included) as that user."""
 import os
 import pwd
 import re
@@ -19,11 +22,12 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import LabTestCase, Mailward, TempDir, wait_for  # noqa: E402
+from harness import LabTestCase, Mailward, TempDir, submit, wait_for  # noqa: E402
 import test_escrow  # noqa: E402
 from test_escrow import PortalClient, csrf_of  # noqa: E402
 
 USER = "mailward"
+CHILDREN = ["mailward-keys", "mailward-portal", "mailward-smtp"]
 
 
 def ensure_user():
@@ -47,6 +51,14 @@ def children_of(pid):
         with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
             kids.update(int(c) for c in f.read().split())
     return sorted(kids)
+
+
+def alive(pid):
+    """pid runs (a zombie waiting for init's reaping does not count)."""
+    try:
+        return status_of(pid)["State"][0] != "Z"
+    except OSError:
+        return False
 
 
 def comm_of(pid):
@@ -77,6 +89,18 @@ def listening_inodes():
     return inodes
 
 
+def listening_inodes_on(port):
+    """Socket inodes of TCP listeners on port."""
+    inodes = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(name) as f:
+            for line in f.readlines()[1:]:
+                parts = line.split()
+                if parts[3] == "0A" and int(parts[1].rpartition(":")[2], 16) == port:
+                    inodes.add(parts[9])
+    return inodes
+
+
 def socket_inodes(pid):
     return {m.group(1) for t in fd_targets(pid) for m in [re.match(r"socket:\[(\d+)\]", t)] if m}
 
@@ -97,20 +121,25 @@ class PrivsepTest(LabTestCase):
     code_from_mx = test_escrow.EscrowTest.code_from_mx
 
     def processes(self):
-        """(serve pid, key holder pid)."""
+        """{name: pid} of serve ("serve") and its children, one of each name."""
         serve = self.mw.proc.pid
-        kids = [p for p in children_of(serve) if comm_of(p) == "mailward-keys"]
-        self.assertEqual(len(kids), 1, "one key holder among serve's children %s" % children_of(serve))
-        return serve, kids[0]
+        procs = {"serve": serve}
+        for p in children_of(serve):
+            name = comm_of(p)
+            self.assertNotIn(name, procs, "one %s among serve's children" % name)
+            procs[name] = p
+        self.assertEqual(sorted(procs), sorted(["serve"] + CHILDREN), "serve's children")
+        return procs
 
     def key_path(self):
         return os.path.join(self.mw.data_dir, "master.key")
 
-    def test_both_processes_run_as_the_user_without_capabilities(self):
-        serve, keys = self.processes()
+    def test_every_process_runs_as_the_user_without_capabilities(self):
+        procs = self.processes()
         uid, gid = str(self.user.pw_uid), str(self.user.pw_gid)
         self.assertNotEqual(self.user.pw_uid, 0)
-        for pid, name in ((serve, "serve"), (keys, "key holder")):
+        self.assertEqual(len(procs), 4)
+        for name, pid in procs.items():
             st = status_of(pid)
             self.assertEqual(st["Uid"].split(), [uid] * 4, name)  # real, effective, saved, fs
             self.assertEqual(st["Gid"].split(), [gid] * 4, name)
@@ -118,42 +147,57 @@ class PrivsepTest(LabTestCase):
             self.assertEqual(int(st["CapPrm"], 16), 0, name)
             self.assertEqual(st["NoNewPrivs"], "1", name)
             self.assertNotIn("0", st["Groups"].split(), name)
-        # Every thread, including those started before the drop (resolver, pools, store writer).
-        for pid in (serve, keys):
-            for tid in os.listdir("/proc/%d/task" % pid):
-                with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
-                    st = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-                self.assertEqual(st["Uid"].split(), [uid] * 4, (pid, tid))
-                self.assertEqual((int(st["CapEff"], 16), st["NoNewPrivs"]), (0, "1"), (pid, tid))
-        self.assertEqual(comm_of(serve), "mailward")
-        log = self.mw.log()
-        self.assertIn("running as user mailward (uid %s, gid %s); the key holder is pid %d" % (uid, gid, keys), log)
-        self.assertRegex(log, r"key holder: pid %d holds the master key .*master\.key" % keys)
 
     def test_only_the_key_holder_holds_the_key_and_it_does_not_listen(self):
-        serve, keys = self.processes()
+        procs = self.processes()
+        keys = procs["mailward-keys"]
         key = os.path.realpath(self.key_path())
-        holders = [pid for pid in [serve] + children_of(serve) if key in fd_targets(pid)]
+        holders = [pid for pid in procs.values() if key in fd_targets(pid)]
         self.assertEqual(holders, [keys], "only the key holder has master.key open")
-        for pid in (serve, keys):
+        for name, pid in procs.items():
             with open("/proc/%d/maps" % pid) as f:
-                self.assertNotIn(key, f.read())
+                self.assertNotIn(key, f.read(), name)
         listening = listening_inodes()
         self.assertFalse(socket_inodes(keys) & listening, "the key holder listens on nothing")
-        self.assertGreaterEqual(len(socket_inodes(serve) & listening), 2, "serve has the submission and portal listeners")
+        self.assertFalse(socket_inodes(procs["serve"]) & listening, "serve (delivery) listens on nothing")
+
+    def test_each_listener_belongs_to_its_process(self):
+        procs = self.processes()
+        ports = {
+            "mailward-portal": {int(self.mw.portal_listen.rpartition(":")[2])},
+            "mailward-smtp": {p for p in (self.mw.port, self.mw.tls_port) if p},
+        }
+        for name, wanted in ports.items():
+            for port in wanted:
+                inodes = listening_inodes_on(port)
+                self.assertTrue(inodes, "something listens on %d" % port)
+                owners = sorted(n for n, pid in procs.items() if socket_inodes(pid) & inodes)
+                self.assertEqual(owners, [name], "the listener on port %d" % port)
+
+    def test_a_submission_is_delivered_at_once(self):
+        # The first message may wait for DNS and a TLS probe; after that the engine sits in its idle
+        # wait (5 s) and only the submission process's wake-up makes the next ones go at once.
+        first = submit(self.mw, "bob@tls.example.test", "PRIVSEP-WAKE-0-" + uuid.uuid4().hex[:8])
+        wait_for(lambda: self.mw.queue_show(first)["recipients"][0]["state"] == "delivered", 60, "first delivery")
+        for i in range(1, 4):
+            qid = submit(self.mw, "bob@tls.example.test", "PRIVSEP-WAKE-%d-%s" % (i, uuid.uuid4().hex[:8]))
+            start = time.monotonic()
+            wait_for(lambda: self.mw.queue_show(qid)["recipients"][0]["state"] == "delivered", 30, "delivery")
+            self.assertLess(time.monotonic() - start, 3.0, "message %d waited for the engine's idle poll" % i)
 
     def test_serve_cannot_read_the_key_file(self):
         st = os.stat(self.key_path())
         self.assertEqual((st.st_uid, st.st_mode & 0o777), (0, 0o600), "the key stays root's, 0600")
-        serve, _ = self.processes()
-        uid = int(status_of(serve)["Uid"].split()[1])
-        p = subprocess.run(["setpriv", "--reuid=%d" % uid, "--regid=%d" % self.user.pw_gid, "--clear-groups",
-                            "cat", self.key_path()], capture_output=True, timeout=30)
-        self.assertNotEqual(p.returncode, 0)
-        self.assertIn(b"Permission denied", p.stderr)
-        self.assertEqual(p.stdout, b"")
+        procs = self.processes()
+        for name in ("serve", "mailward-portal", "mailward-smtp"):  # as each one's uid
+            uid = int(status_of(procs[name])["Uid"].split()[1])
+            p = subprocess.run(["setpriv", "--reuid=%d" % uid, "--regid=%d" % self.user.pw_gid, "--clear-groups",
+                                "cat", self.key_path()], capture_output=True, timeout=30)
+            self.assertNotEqual(p.returncode, 0, name)
+            self.assertIn(b"Permission denied", p.stderr, name)
+            self.assertEqual(p.stdout, b"", name)
         # Nor the key holder's memory: it runs as the same uid but is not dumpable.
-        _, keys = self.processes()
+        keys = self.processes()["mailward-keys"]
         p = subprocess.run(["setpriv", "--reuid=%d" % uid, "--regid=%d" % self.user.pw_gid, "--clear-groups",
                             "head", "-c", "1", "/proc/%d/environ" % keys], capture_output=True, timeout=30)
         self.assertNotEqual(p.returncode, 0)
@@ -201,17 +245,63 @@ class PrivsepStartTest(unittest.TestCase):
     def tearDown(self):
         self.tmp.cleanup()
 
-    def test_a_killed_key_holder_ends_serve_with_status_1(self):
+    def kill_child_ends_serve(self, name, what):
         mw = Mailward(self.tmp.path, extra={"server": {"user": USER}}).start()
         try:
-            kids = [p for p in children_of(mw.proc.pid) if comm_of(p) == "mailward-keys"]
+            kids = [p for p in children_of(mw.proc.pid) if comm_of(p) == name]
             self.assertEqual(len(kids), 1)
+            others = [p for p in children_of(mw.proc.pid) if p != kids[0]]
             os.kill(kids[0], signal.SIGKILL)
             rc = mw.proc.wait(timeout=30)
             self.assertEqual(rc, 1)
-            self.assertIn("escrow: the key holder (pid %d) ended (signal 9); stopping" % kids[0], mw.log())
+            self.assertIn("error %s (%s, pid %d) ended (signal 9); stopping" % (what, name, kids[0]), mw.log())
+            self.assertIn("mailward: %s (%s) ended; stopped" % (what, name), mw.log())
+            for p in others:  # the other children were stopped and reaped, none left behind
+                self.assertFalse(alive(p), p)
         finally:
             mw.stop()
+
+    def test_a_killed_key_holder_ends_serve_with_status_1(self):
+        self.kill_child_ends_serve("mailward-keys", "the key holder")
+
+    def test_a_killed_portal_process_ends_serve_with_status_1(self):
+        self.kill_child_ends_serve("mailward-portal", "the portal process")
+
+    def test_a_killed_submission_process_ends_serve_with_status_1(self):
+        self.kill_child_ends_serve("mailward-smtp", "the submission process")
+
+    def test_a_portal_that_cannot_listen_ends_serve_with_a_line_naming_it(self):
+        mw = Mailward(self.tmp.path, extra={"server": {"user": USER}})
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", mw.portal_port))
+        s.listen()
+        try:
+            p = subprocess.run([harness.MAILWARD, "serve", "-c", mw.config], capture_output=True, text=True,
+                               timeout=120)
+        finally:
+            s.close()
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("critical [mailward-portal] escrow portal: cannot listen on 127.0.0.1:%d" % mw.portal_port,
+                      p.stderr)
+        self.assertRegex(p.stderr, r"the portal process \(mailward-portal, pid \d+\) ended \(exit status 1\)")
+
+    def test_children_stop_with_serve(self):
+        mw = Mailward(self.tmp.path, extra={"server": {"user": USER}}).start()
+        kids = children_of(mw.proc.pid)
+        self.assertEqual(sorted(comm_of(p) for p in kids), CHILDREN)
+        self.assertEqual(mw.stop(), 0, "SIGTERM: a clean stop")
+        for p in kids:
+            self.assertFalse(alive(p), "child %d is gone" % p)
+        self.assertIn("[mailward-portal] escrow portal stopped", mw.log())
+        self.assertIn("[mailward-smtp] submission stopped", mw.log())
+
+    def test_children_die_with_a_killed_serve(self):
+        mw = Mailward(self.tmp.path, extra={"server": {"user": USER}}).start()
+        kids = children_of(mw.proc.pid)
+        mw.kill9()
+        wait_for(lambda: not any(alive(p) for p in kids), 10,
+                 "the children to end with serve (PR_SET_PDEATHSIG)")
 
     def test_started_unprivileged_it_says_so_and_runs_as_it_is(self):
         user = ensure_user()
@@ -226,8 +316,10 @@ class PrivsepStartTest(unittest.TestCase):
             self.assertTrue(harness.wait_port("127.0.0.1", mw.portal_port, 60, proc), mw.log())
             self.assertIn("not started as root (uid %d): running as this user, [server] user is not used"
                           % user.pw_uid, mw.log())
+            self.assertEqual(sorted(comm_of(p) for p in children_of(proc.pid)), CHILDREN, "all the children run here too")
+            for p in children_of(proc.pid):
+                self.assertEqual(status_of(p)["Uid"].split(), [str(user.pw_uid)] * 4, comm_of(p))
             kids = [p for p in children_of(proc.pid) if comm_of(p) == "mailward-keys"]
-            self.assertEqual(len(kids), 1, "the key holder runs here too")
             self.assertIn(os.path.realpath(os.path.join(mw.data_dir, "master.key")), fd_targets(kids[0]))
             self.assertEqual(status_of(kids[0])["Uid"].split(), [str(user.pw_uid)] * 4)
             # Same uid as serve, yet its memory is closed to that uid (not dumpable).

@@ -51,6 +51,10 @@ Result<std::vector<std::string>> read_ids(Stmt& st);
 // The caller holds a write transaction (the writer's batch, or a job in it).
 Result<void> insert_message(Db& db, StoredMessage& msg, const SpoolRef* spooled = nullptr);
 
+// Installs role's write limits on db (role.cpp): nothing for Role::main; otherwise writes to tables
+// outside writable_tables(role), schema changes and PRAGMA assignments fail with SQLITE_AUTH.
+Result<void> restrict_writes(Db& db, Role role);
+
 // Removes the spool segments no row of db uses (BodySpool::sweep); at open and now and then.
 std::size_t sweep_spool_segments(Db& db, BodySpool& spool);
 

@@ -30,6 +30,9 @@ struct Options {
     // the previous commit is syncing.
     std::chrono::milliseconds commit_interval{0};
     int busy_timeout_ms = 10000;
+    // Role::main creates and migrates the schema; any other role needs it current and gets
+    // connections that may write only writable_tables(role) (store.hpp).
+    Role role = Role::main;
     // Bodies of at least this many octets go to the body spool (spool.hpp: segment files in
     // <database directory>/spool) instead of the database; smaller ones stay inline.
     std::size_t spool_min_bytes = 8192;

@@ -283,3 +283,30 @@ TEST_F(KeyHolderProcessTest, ADeadKeyHolderEndsTheClient) {
     reap(p.pid);
     EXPECT_EXIT((void)(*remote)->mac_hex("token", "t"), ::testing::ExitedWithCode(1), "");
 }
+
+// serve's children get their own connection (the portal process): each client is answered on its
+// own socket; a child closing its end does not end the key holder, serve closing its end does.
+TEST_F(KeyHolderProcessTest, ServesAnExtraClientOnItsOwnSocket) {
+    write_key(0600);
+    KeyHolderSettings s;
+    s.master_key_file = key_file();
+    s.open_reader = w.factory();
+    s.extra_clients = 1;
+    auto p = spawn_key_holder(s);
+    ASSERT_TRUE(p) << p.error().message();
+    ASSERT_EQ(p->extra.size(), 1u);
+    auto serve = RemoteKeyHolder::connect(p->fd, std::chrono::seconds(20));
+    auto portal = RemoteKeyHolder::connect(p->extra[0], std::chrono::seconds(20));
+    ASSERT_TRUE(serve) << serve.error().message;
+    ASSERT_TRUE(portal) << portal.error().message;
+    EXPECT_EQ((*portal)->key_id(), w.keys->key_id());
+    EXPECT_EQ((*portal)->mac_hex("session", "c"), w.keys->mac_hex("session", "c"));
+    EXPECT_EQ((*serve)->mac_hex("token", "t"), w.keys->mac_hex("token", "t"));
+    portal->reset();  // the portal process is gone: serve's connection still works
+    EXPECT_EQ((*serve)->mac_hex("audit", "a"), w.keys->mac_hex("audit", "a"));
+    int st = 0;
+    EXPECT_EQ(::waitpid(p->pid, &st, WNOHANG), 0) << "still running";
+    serve->reset();
+    st = reap(p->pid);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}

@@ -1,0 +1,146 @@
+// The portal process of `mailward serve` (mailward-portal; docs/design.md, "Process model"): the
+// recipients' HTTPS portal with its own escrow service, on a store opened as store::Role::portal
+// (it may write the queue and its escrow rows, never the policy tables or the keys) and its own
+// connection to the key holder. Binds [escrow] listen, drops to [server] user, serves until
+// SIGTERM; each reply or code mail it queues wakes serve's delivery engine. Also the helpers the
+// children share (the escrow settings, the drop, running an io_context).
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <thread>
+
+#include "cli/cli.hpp"
+#include "cli/serve_internal.hpp"
+#include "common/fsutil.hpp"
+#include "common/log.hpp"
+#include "common/metrics_file.hpp"
+#include "common/process.hpp"
+#include "escrow/anchor.hpp"
+#include "escrow/keyholder.hpp"
+#include "portal/app.hpp"
+#include "portal/web_server.hpp"
+#include "store/store.hpp"
+
+namespace mailward::cli {
+
+escrow::ServiceSettings escrow_service_settings(const config::Config& cfg) {
+    escrow::ServiceSettings es;
+    es.portal_url = cfg.escrow.url;
+    es.hostname = cfg.server.hostname;
+    es.expiry = std::chrono::duration_cast<std::chrono::seconds>(cfg.escrow.expiry);
+    es.max_reply_bytes = cfg.portal.max_reply_size;
+    es.reply_limits.per_message = cfg.portal.replies_per_message;
+    es.reply_limits.per_session = cfg.portal.replies_per_session;
+    es.reply_limits.window = std::chrono::ceil<std::chrono::seconds>(cfg.portal.reply_window);
+    es.reply_limits.total_bytes = cfg.portal.max_replies_size;
+    es.code_rules = escrow_code_rules(cfg);
+    return es;
+}
+
+void run_io(boost::asio::io_context& io) {
+    const unsigned n = std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < n; ++i) threads.emplace_back([&io] { io.run(); });
+    io.run();
+    for (auto& t : threads) t.join();
+}
+
+bool drop_in_child(const ChildContext& ctx) {
+    if (!ctx.user) return true;
+    if (auto r = common::drop_privileges(*ctx.user); !r) {
+        spdlog::critical("cannot switch to user {}: {}", ctx.user->name, r.error().message());
+        return false;
+    }
+    if (!common::rearm_parent_death_signal()) return false;  // serve died meanwhile
+    spdlog::info("{} (pid {}) running as user {} (uid {})", ctx.name, ::getpid(), ctx.user->name,
+                 ctx.user->uid);
+    return true;
+}
+
+int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl::context> tls,
+                       int key_fd) {
+    const auto& cfg = ctx.cfg;
+    common::set_log_process_name(ctx.name);
+    // serve forwards SIGTERM; a terminal's SIGINT to the whole group is serve's to handle.
+    ::signal(SIGINT, SIG_IGN);
+    auto keys = escrow::RemoteKeyHolder::connect(key_fd, std::chrono::seconds(60));
+    if (!keys) {
+        spdlog::critical("escrow portal: {}", keys.error().message);
+        return 1;
+    }
+    auto store = store::open(cfg, store::Role::portal);
+    if (!store) {
+        spdlog::critical("escrow portal: cannot open the store: {}", store.error().message());
+        return 1;
+    }
+    boost::asio::io_context io;
+    boost::asio::thread_pool pool(2);
+    escrow::EscrowService service(**store, **keys, escrow_service_settings(cfg));
+    const int wake_fd = ctx.wake_fd;
+    service.set_on_queued([wake_fd] { common::wake(wake_fd); });
+    portal::PortalSettings ps{portal::origin_of(cfg.escrow.url), cfg.portal.max_form_size,
+                              cfg.portal.max_reply_size};
+    portal::Portal app(service, pool, ps);
+    portal::HttpLimits hl;
+    hl.max_body_bytes = portal::max_body_size(ps);
+    hl.header_timeout = std::chrono::ceil<std::chrono::milliseconds>(cfg.portal.header_timeout);
+    hl.body_timeout = std::chrono::ceil<std::chrono::milliseconds>(cfg.portal.body_timeout);
+    hl.connections.total = cfg.portal.max_connections;
+    hl.connections.per_address = cfg.portal.max_connections_per_address;
+    // A portal process of a serve that just died (SIGKILL) may still hold the port for a moment.
+    std::unique_ptr<portal::HttpsServer> server;
+    std::string error;
+    for (int attempt = 0;; ++attempt) {
+        auto s = portal::HttpsServer::start(
+            io, cfg.escrow.listen, tls,
+            [&app](portal::HttpRequest req, portal::Respond respond) {
+                app.handle(std::move(req), std::move(respond));
+            },
+            [&app](portal::HttpRequest req, portal::Admit admit) {
+                app.admit(std::move(req), std::move(admit));
+            },
+            hl, error);
+        if (s) {
+            server = std::move(*s);
+            break;
+        }
+        if (attempt >= 20 || error.find("in use") == std::string::npos) {
+            spdlog::critical("escrow portal: {}", error);
+            return 1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    spdlog::info("escrow portal on {} ({})", cfg.escrow.listen, cfg.escrow.url);
+    if (!drop_in_child(ctx)) return 1;
+    // After the drop: a new anchor file is the user's, as serve's own sweeper appends to it too.
+    if (auto r = escrow::attach_audit_anchor(
+            (*store)->escrow(), config::in_data_dir(cfg, escrow::kAuditAnchorFile));
+        !r) {
+        spdlog::critical("escrow: cannot open the audit anchor in {}: {}",
+                         cfg.server.data_dir.string(), r.error().message());
+        return 1;
+    }
+
+    // This process's counters (the portal's) in their own file beside serve's metrics.prom.
+    common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics-portal.prom");
+    metrics_file.start();
+    boost::asio::signal_set signals(io, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        server->stop();
+        metrics_file.stop();
+        io.stop();
+    });
+    common::unblock_stop_signals();  // blocked by serve: a SIGTERM before this line waited
+    run_io(io);
+    pool.join();
+    (*store)->close();
+    metrics_file.write();
+    spdlog::info("escrow portal stopped");
+    return 0;
+}
+
+}  // namespace mailward::cli

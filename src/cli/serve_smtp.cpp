@@ -1,0 +1,67 @@
+// The submission process of `mailward serve` (mailward-smtp; docs/design.md, "Process model"): the
+// SMTP submission listeners (RFC 6409, RFC 8314 implicit TLS) on a store opened as
+// store::Role::submission (it may write the queue, read users for AUTH, and write nothing else).
+// Binds its listeners, drops to [server] user and serves until SIGTERM; each message it queues
+// wakes serve's delivery engine through the wake pipe.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <thread>
+
+#include "cli/serve_internal.hpp"
+#include "common/log.hpp"
+#include "common/metrics_file.hpp"
+#include "common/process.hpp"
+#include "server/server.hpp"
+#include "store/store.hpp"
+
+namespace mailward::cli {
+
+int run_submission_process(const ChildContext& ctx,
+                           std::shared_ptr<boost::asio::ssl::context> tls) {
+    const auto& cfg = ctx.cfg;
+    common::set_log_process_name(ctx.name);
+    ::signal(SIGINT, SIG_IGN);  // serve forwards SIGTERM
+    auto store = store::open(cfg, store::Role::submission);
+    if (!store) {
+        spdlog::critical("submission: cannot open the store: {}", store.error().message());
+        return 1;
+    }
+    boost::asio::io_context io;
+    const int wake_fd = ctx.wake_fd;
+    // A submission process of a serve that just died (SIGKILL) may still hold the ports a moment.
+    std::unique_ptr<server::SubmissionServer> submission;
+    for (int attempt = 0;; ++attempt) {
+        submission = std::make_unique<server::SubmissionServer>(cfg, **store, tls);
+        submission->set_on_queued([wake_fd] { common::wake(wake_fd); });
+        std::string error;
+        if (submission->start(io, error)) break;
+        submission->stop();
+        if (attempt >= 20 || error.find("in use") == std::string::npos) {
+            spdlog::critical("submission: {}", error);
+            return 1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    if (!drop_in_child(ctx)) return 1;
+
+    // This process's counters (submission's) in their own file beside serve's metrics.prom.
+    common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics-submission.prom");
+    metrics_file.start();
+    boost::asio::signal_set signals(io, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        submission->stop();
+        metrics_file.stop();
+        io.stop();
+    });
+    common::unblock_stop_signals();  // blocked by serve: a SIGTERM before this line waited
+    run_io(io);
+    (*store)->close();
+    metrics_file.write();
+    spdlog::info("submission stopped");
+    return 0;
+}
+
+}  // namespace mailward::cli
