@@ -17,6 +17,7 @@
 #include "common/fsutil.hpp"
 #include "common/log.hpp"
 #include "common/metrics_file.hpp"
+#include "common/privilege.hpp"
 #include "common/process.hpp"
 #include "escrow/anchor.hpp"
 #include "escrow/keyholder.hpp"
@@ -71,7 +72,12 @@ int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl
         spdlog::critical("escrow portal: {}", keys.error().message);
         return 1;
     }
-    auto store = store::open(cfg, store::Role::portal);
+    // Opened with the user's file ownership: the -wal and -shm files it may create must be
+    // usable by every process after the drop.
+    auto store = [&] {
+        common::CreateFilesAs as_user(ctx.user);
+        return store::open(cfg, store::Role::portal);
+    }();
     if (!store) {
         spdlog::critical("escrow portal: cannot open the store: {}", store.error().message());
         return 1;

@@ -12,6 +12,7 @@
 #include "cli/serve_internal.hpp"
 #include "common/log.hpp"
 #include "common/metrics_file.hpp"
+#include "common/privilege.hpp"
 #include "common/process.hpp"
 #include "server/server.hpp"
 #include "store/store.hpp"
@@ -23,7 +24,12 @@ int run_submission_process(const ChildContext& ctx,
     const auto& cfg = ctx.cfg;
     common::set_log_process_name(ctx.name);
     ::signal(SIGINT, SIG_IGN);  // serve forwards SIGTERM
-    auto store = store::open(cfg, store::Role::submission);
+    // Opened with the user's file ownership: the -wal and -shm files it may create must be
+    // usable by every process after the drop.
+    auto store = [&] {
+        common::CreateFilesAs as_user(ctx.user);
+        return store::open(cfg, store::Role::submission);
+    }();
     if (!store) {
         spdlog::critical("submission: cannot open the store: {}", store.error().message());
         return 1;

@@ -77,4 +77,22 @@ Result<void> chown_tree(const std::filesystem::path& dir, const SystemUser& user
     return {};
 }
 
+CreateFilesAs::CreateFilesAs(const std::optional<SystemUser>& user) {
+    if (!user || ::geteuid() != 0) return;
+    if (::setegid(user->gid) != 0) return;
+    if (::seteuid(user->uid) != 0) {
+        (void)::setegid(0);
+        return;
+    }
+    switched_ = true;
+}
+
+CreateFilesAs::~CreateFilesAs() {
+    if (!switched_) return;
+    // Back to root for what the caller does before its drop (binding ports below 1024). Failing
+    // here leaves the process less privileged than it expects, never more: its drop then fails.
+    (void)::seteuid(0);
+    (void)::setegid(0);
+}
+
 }  // namespace mailward::common

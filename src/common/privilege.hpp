@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,5 +38,22 @@ Result<void> drop_privileges(const SystemUser& user);
 // logs them with the directory.
 Result<void> chown_tree(const std::filesystem::path& dir, const SystemUser& user,
                         const std::vector<std::filesystem::path>& keep);
+
+// While it lives, files this process creates belong to user: started as root, it switches the
+// effective gid and uid to the user's (root stays the saved id and takes them back at the end).
+// A child of serve opens the store this way before its drop: SQLite creates the -wal and -shm
+// files at the first open, and root-owned ones would lock out every process after the drop.
+// Does nothing when the process is not root or user is empty.
+class CreateFilesAs {
+  public:
+    explicit CreateFilesAs(const std::optional<SystemUser>& user);
+    ~CreateFilesAs();
+    CreateFilesAs(const CreateFilesAs&) = delete;
+    CreateFilesAs& operator=(const CreateFilesAs&) = delete;
+    bool switched() const { return switched_; }
+
+  private:
+    bool switched_ = false;
+};
 
 }  // namespace mailward::common

@@ -20,7 +20,7 @@ import subprocess
 import time
 import unittest
 
-from harness import Mailward, RawClient, TempDir
+from harness import Mailward, RawClient, TempDir, wait_port
 
 PASSWORD = "s3cret-passw0rd"
 NOBODY_TRUSTED = ["127.255.255.254/32"]  # 127.0.0.0/8 is trusted by default; here nobody we use is
@@ -298,9 +298,17 @@ class Ipv6NetworkTest(unittest.TestCase):
             f.write(text)
         self.mw.start()
         server = NET6 + "::1"
+        # start() waits for the 127.0.0.1 listener; the submission process binds this one too.
+        self.assertTrue(wait_port(server, port, 30, self.mw.proc),
+                        "no listener on [%s]:%d:\n%s" % (server, port, self.mw.log()[-4000:]))
         admitted, refused = 0, 0
         for i in range(1000):
-            c = Client(port, "%s::%x" % (NET6, 0x100 + i % 10), dst=server)
+            try:
+                c = Client(port, "%s::%x" % (NET6, 0x100 + i % 10), dst=server)
+            except ConnectionRefusedError:
+                self.fail("connection %d refused (serve %s):\n%s" % (
+                    i, "running" if self.mw.proc and self.mw.proc.poll() is None else "ended",
+                    self.mw.log()[-4000:]))
             self.socks.append(c)
         for c in self.socks:
             code, lines = c.read_reply()

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -165,6 +166,31 @@ void Db::close() noexcept {
     }
 }
 
+namespace {
+
+// Waiting for another connection's write lock. Since the submission and portal processes write the
+// queue beside serve's own writer, a writer regularly finds the lock held for one commit (about a
+// millisecond with its fsync). SQLite's own busy handler sleeps 1, 2, 5, 10 ms... between checks,
+// which turned each such wait into several commits' time; this one checks every 100 us for the
+// first 10 ms, then every millisecond, until timeout_ms in all.
+int busy_wait(void* timeout_ms, int count) {
+    const auto limit_us = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(timeout_ms)) * 1000;
+    constexpr int kFastTries = 100;
+    constexpr std::int64_t kFastUs = 100, kSlowUs = 1000;
+    const std::int64_t waited_us =
+        count < kFastTries ? count * kFastUs : kFastTries * kFastUs + (count - kFastTries) * kSlowUs;
+    if (waited_us >= limit_us) return 0;  // give up: SQLITE_BUSY
+    ::usleep(static_cast<useconds_t>(count < kFastTries ? kFastUs : kSlowUs));
+    return 1;
+}
+
+}  // namespace
+
+int set_busy_timeout(sqlite3* db, int timeout_ms) {
+    if (timeout_ms <= 0) return sqlite3_busy_handler(db, nullptr, nullptr);
+    return sqlite3_busy_handler(db, busy_wait, reinterpret_cast<void*>(static_cast<std::intptr_t>(timeout_ms)));
+}
+
 Result<Db> Db::open(const std::filesystem::path& path, int busy_timeout_ms) {
     Db d;
     d.path_ = path;
@@ -176,7 +202,7 @@ Result<Db> Db::open(const std::filesystem::path& path, int busy_timeout_ms) {
         return ec;  // d's destructor closes the half-open handle
     }
     sqlite3_extended_result_codes(d.db_, 1);
-    rc = sqlite3_busy_timeout(d.db_, busy_timeout_ms);
+    rc = set_busy_timeout(d.db_, busy_timeout_ms);
     if (rc != SQLITE_OK) return d.fail(rc, "busy_timeout");
     // secure_delete=ON: deleted content is zeroed, in the b-tree pages and in the overflow pages
     // put on the freelist (FAST left those as they were: a 4-8 KiB body's tail, or a ciphertext
@@ -196,7 +222,7 @@ Result<Db> Db::open_readonly(const std::filesystem::path& path, int busy_timeout
         sqlite3_open_v2(path.c_str(), &d.db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) return log_and_map(d.db_, rc, "open read-only " + path.string());
     sqlite3_extended_result_codes(d.db_, 1);
-    rc = sqlite3_busy_timeout(d.db_, busy_timeout_ms);
+    rc = set_busy_timeout(d.db_, busy_timeout_ms);
     if (rc != SQLITE_OK) return d.fail(rc, "busy_timeout");
     return d;
 }
@@ -206,10 +232,10 @@ error_code Db::fail(int rc, std::string_view what) const { return log_and_map(db
 Result<bool> Db::checkpoint_truncate(int wait_ms, int restore_busy_timeout_ms) {
     using boost::system::in_place_error;
     // The busy handler decides how long the checkpoint waits for readers and writers: briefly.
-    sqlite3_busy_timeout(db_, wait_ms);
+    set_busy_timeout(db_, wait_ms);
     int log = -1, done = -1;
     int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
-    sqlite3_busy_timeout(db_, restore_busy_timeout_ms);
+    set_busy_timeout(db_, restore_busy_timeout_ms);
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return false;  // a reader or writer is in the way
     if (rc != SQLITE_OK)
         return Result<bool>(in_place_error, log_and_map(db_, sqlite3_extended_errcode(db_), "wal_checkpoint(TRUNCATE)"));

@@ -61,6 +61,10 @@ class Stmt {
     int bind_rc_ = 0;  // 0 = SQLITE_OK
 };
 
+// Sets how long a statement waits for a lock another connection holds (polling every 100 us at
+// first, then every millisecond; 0: not at all), in place of SQLite's coarser sqlite3_busy_timeout.
+int set_busy_timeout(sqlite3* db, int timeout_ms);
+
 class Db {
   public:
     Db() = default;

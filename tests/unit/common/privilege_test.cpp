@@ -77,3 +77,40 @@ TEST(Privilege, ChownTreeKeepsWhatItIsTold) {
     EXPECT_EQ(owner(outside), 0u) << "a symlink's target is not followed";
     std::filesystem::remove(outside);
 }
+
+// CreateFilesAs: files made in its scope belong to the user (as SQLite's -wal and -shm files made
+// by a child of serve before its drop must), and root is back afterwards (for binding ports).
+TEST(Privilege, CreateFilesAsTheUserThenRootAgain) {
+    auto nobody = common::find_user("nobody");
+    ASSERT_TRUE(nobody);
+    if (::geteuid() != 0) {
+        common::CreateFilesAs as(*nobody);
+        EXPECT_FALSE(as.switched());  // not root: nothing to switch
+        return;
+    }
+    test::TempDir dir;
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0777), 0);
+    const auto file = dir.path() / "made-as-user";
+    const pid_t pid = ::fork();  // the switch is process-wide: keep it out of the test runner
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        {
+            common::CreateFilesAs as(*nobody);
+            if (!as.switched() || ::geteuid() != nobody->uid || ::getegid() != nobody->gid) ::_exit(10);
+            std::ofstream(file) << "x";
+        }
+        if (::geteuid() != 0 || ::getegid() != 0) ::_exit(11);
+        ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    struct stat st {};
+    ASSERT_EQ(::stat(file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, nobody->uid);
+    {
+        common::CreateFilesAs none(std::nullopt);
+        EXPECT_FALSE(none.switched());
+    }
+}
