@@ -106,6 +106,77 @@ class WakeReader {
     std::function<void()> on_wake_;
 };
 
+// The submission listeners' TLS context ([submission] cert/key, else a self-signed certificate
+// made in data_dir/tls on first start) and the portal's ([escrow] cert/key, else the same).
+struct ServerTls {
+    std::shared_ptr<boost::asio::ssl::context> submission;
+    std::shared_ptr<boost::asio::ssl::context> portal;
+};
+
+ServerTls make_server_tls(const config::Config& cfg) {
+    auto cert = cfg.submission.cert;
+    auto key = cfg.submission.key;
+    if (cert.empty()) {
+        cert = cfg.server.data_dir / "tls" / "submission.crt";
+        key = cfg.server.data_dir / "tls" / "submission.key";
+        (void)common::make_dirs(cert.parent_path(), 0700);
+        auto made = tls::ensure_self_signed(cert, key, cfg.server.hostname);
+        if (!made) throw Failure(cert.string() + ": cannot create self-signed certificate: " + made.error().message());
+        if (*made) spdlog::info("created self-signed certificate {} for {} (0600)", cert.string(), cfg.server.hostname);
+    }
+
+    std::string tls_error;
+    auto tls_ctx = tls::make_server_context(cert, key, tls_error);
+    if (!tls_ctx) throw Failure(tls_error);
+    // The portal's certificate: [escrow] cert/key, else the submission listener's.
+    auto portal_tls = cfg.escrow.cert.empty() ? tls_ctx
+                                              : tls::make_server_context(cfg.escrow.cert, cfg.escrow.key, tls_error);
+    if (!portal_tls) throw Failure("escrow: " + tls_error);
+    if (portal::origin_of(cfg.escrow.url).empty())
+        throw Failure("escrow.url: not an https:// URL: " + cfg.escrow.url);
+    return {*tls_ctx, *portal_tls};
+}
+
+// The schema is created and migrated here, before any other process opens the store (they open
+// it with their roles, which may not change the schema), and closed again so that this process
+// has one thread when it forks; then data_dir goes to [server] user (all but the master key).
+void prepare_data_dir(const config::Config& cfg, const std::optional<common::SystemUser>& user,
+                      const std::filesystem::path& master_key_path) {
+    {
+        auto migrated = store::open(cfg);
+        if (!migrated) throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + migrated.error().message());
+        (*migrated)->close();
+    }
+    // data_dir goes to [server] user before the children open anything in it.
+    if (user) {
+        if (auto r = common::chown_tree(cfg.server.data_dir, *user, {master_key_path}); !r)
+            throw Failure(cfg.server.data_dir.string() + ": cannot hand data_dir to user " +
+                          user->name + ": " + r.error().message());
+    }
+}
+
+// Learning and the preload list: the probe options the engine builds its prober from, and the
+// preload list ([policy] preload_file) when one is configured.
+void configure_learning(delivery::Engine& engine, const config::Config& cfg) {
+    if (!cfg.policy.preload_file.empty()) {
+        std::string preload_error;
+        auto preload = policy::load_preload(config::in_data_dir(cfg, cfg.policy.preload_file), preload_error);
+        if (!preload) throw Failure("policy.preload_file: " + preload_error);
+        if (preload->expired(std::chrono::system_clock::now())) {
+            spdlog::warn("policy: the preload list {} has expired; it is ignored", preload->source);
+        }
+        spdlog::info("policy: preload list {}: {} domains", preload->source, preload->domains.size());
+        engine.set_preload(std::move(*preload));
+    }
+    probe::ProbeOptions po;
+    po.port = cfg.delivery.port;
+    po.helo_name = cfg.server.hostname;
+    po.dane = cfg.policy.dane;
+    po.timeouts.connect = cfg.delivery.connect_timeout;
+    po.timeouts.greeting = po.timeouts.command = std::chrono::seconds(60);
+    engine.set_probe_options(po);
+}
+
 void run_serve(const Options& opts) {
     config::Config cfg = load_config(opts);
     common::init_logging(cfg.server.log_level);
@@ -142,41 +213,9 @@ void run_serve(const Options& opts) {
         throw Failure(master_key.error().message, 1);
     }
 
-    auto cert = cfg.submission.cert;
-    auto key = cfg.submission.key;
-    if (cert.empty()) {
-        cert = cfg.server.data_dir / "tls" / "submission.crt";
-        key = cfg.server.data_dir / "tls" / "submission.key";
-        (void)common::make_dirs(cert.parent_path(), 0700);
-        auto made = tls::ensure_self_signed(cert, key, cfg.server.hostname);
-        if (!made) throw Failure(cert.string() + ": cannot create self-signed certificate: " + made.error().message());
-        if (*made) spdlog::info("created self-signed certificate {} for {} (0600)", cert.string(), cfg.server.hostname);
-    }
+    const auto server_tls = make_server_tls(cfg);
 
-    std::string tls_error;
-    auto tls_ctx = tls::make_server_context(cert, key, tls_error);
-    if (!tls_ctx) throw Failure(tls_error);
-    // The portal's certificate: [escrow] cert/key, else the submission listener's.
-    auto portal_tls = cfg.escrow.cert.empty() ? tls_ctx
-                                              : tls::make_server_context(cfg.escrow.cert, cfg.escrow.key, tls_error);
-    if (!portal_tls) throw Failure("escrow: " + tls_error);
-    if (portal::origin_of(cfg.escrow.url).empty())
-        throw Failure("escrow.url: not an https:// URL: " + cfg.escrow.url);
-
-    // The schema is created and migrated here, before any other process opens the store (they
-    // open it with their roles, which may not change the schema). Closed again, so that this
-    // process has one thread when it forks.
-    {
-        auto migrated = store::open(cfg);
-        if (!migrated) throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + migrated.error().message());
-        (*migrated)->close();
-    }
-    // data_dir goes to [server] user before the children open anything in it.
-    if (user) {
-        if (auto r = common::chown_tree(cfg.server.data_dir, *user, {master_key_path}); !r)
-            throw Failure(cfg.server.data_dir.string() + ": cannot hand data_dir to user " +
-                          user->name + ": " + r.error().message());
-    }
+    prepare_data_dir(cfg, user, master_key_path);
 
     // The portal and submission processes: each binds its own listeners, then drops.
     auto portal_wake = common::make_wake_pipe();
@@ -189,7 +228,7 @@ void run_serve(const Options& opts) {
         ::close(smtp_wake->read_fd);
         ::close(smtp_wake->write_fd);
         return run_portal_process(ChildContext{cfg, user, portal_wake->write_fd, kPortalProcess},
-                                  *portal_tls, portal_key_fd);
+                                  server_tls.portal, portal_key_fd);
     });
     ::close(portal_key_fd);  // the portal's alone
     ::close(portal_wake->write_fd);
@@ -200,7 +239,7 @@ void run_serve(const Options& opts) {
         ::close(portal_wake->read_fd);
         ::close(smtp_wake->read_fd);
         return run_submission_process(ChildContext{cfg, user, smtp_wake->write_fd, kSubmissionProcess},
-                                      *tls_ctx);
+                                      server_tls.submission);
     });
     ::close(smtp_wake->write_fd);
     if (!smtp_pid) {
@@ -244,23 +283,7 @@ void run_serve(const Options& opts) {
     policy::MtaStsCache sts_cache(**resolver, sts_fetcher, &sts_file);
     delivery::Engine engine(io, cfg, **store, **resolver, *client_tls);
     if (cfg.policy.mta_sts) engine.set_mta_sts(&sts_cache);
-    if (!cfg.policy.preload_file.empty()) {
-        std::string preload_error;
-        auto preload = policy::load_preload(config::in_data_dir(cfg, cfg.policy.preload_file), preload_error);
-        if (!preload) throw Failure("policy.preload_file: " + preload_error);
-        if (preload->expired(std::chrono::system_clock::now())) {
-            spdlog::warn("policy: the preload list {} has expired; it is ignored", preload->source);
-        }
-        spdlog::info("policy: preload list {}: {} domains", preload->source, preload->domains.size());
-        engine.set_preload(std::move(*preload));
-    }
-    probe::ProbeOptions po;
-    po.port = cfg.delivery.port;
-    po.helo_name = cfg.server.hostname;
-    po.dane = cfg.policy.dane;
-    po.timeouts.connect = cfg.delivery.connect_timeout;
-    po.timeouts.greeting = po.timeouts.command = std::chrono::seconds(60);
-    engine.set_probe_options(po);
+    configure_learning(engine, cfg);
     // What the children queue is delivered at once: a byte on a wake pipe kicks the engine (its
     // own polling stays the guarantee).
     WakeReader smtp_wakes(io, smtp_wake->read_fd, [&engine] { engine.kick(); });
