@@ -21,9 +21,9 @@
 
 namespace asio = boost::asio;
 namespace ssl = asio::ssl;
-using asio::ip::tcp;
 using asio::as_tuple;
 using asio::use_awaitable;
+using asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
@@ -48,8 +48,8 @@ struct Options {
     double rate = 0;              // messages per second overall; 0 = as fast as possible
     double timeout = 300;         // seconds, whole run
     int threads = 1;
-    long idle = 0;                // idle mode: open this many connections ...
-    double hold = 10;             // ... and hold them this long (seconds)
+    long idle = 0;     // idle mode: open this many connections ...
+    double hold = 10;  // ... and hold them this long (seconds)
     int connect_parallel = 200;
     std::string ready_file;
     std::string json_file;
@@ -109,7 +109,7 @@ struct Reply {
 };
 
 class Client {
-   public:
+  public:
     Client(asio::any_io_executor ex, Run& run) : stream_(tcp::socket(ex), *run.tls), run_(run) {}
 
     asio::awaitable<bool> connect(std::string& err) {
@@ -135,7 +135,8 @@ class Client {
     asio::awaitable<bool> write(const std::string& data) {
         boost::system::error_code ec;
         if (tls_)
-            std::tie(ec, std::ignore) = co_await asio::async_write(stream_, asio::buffer(data), as_tuple(use_awaitable));
+            std::tie(ec, std::ignore) =
+                co_await asio::async_write(stream_, asio::buffer(data), as_tuple(use_awaitable));
         else
             std::tie(ec, std::ignore) =
                 co_await asio::async_write(stream_.next_layer(), asio::buffer(data), as_tuple(use_awaitable));
@@ -255,9 +256,10 @@ class Client {
             }
         }
         char hdr[512];
-        std::snprintf(hdr, sizeof hdr,
-                      "From: <%s>\r\nTo: <%s>\r\nSubject: bench message %ld\r\nMessage-ID: <%ld.%.6f@loadgen.bench.test>\r\n",
-                      o.from.c_str(), o.to.c_str(), index, index, now_epoch());
+        std::snprintf(
+            hdr, sizeof hdr,
+            "From: <%s>\r\nTo: <%s>\r\nSubject: bench message %ld\r\nMessage-ID: <%ld.%.6f@loadgen.bench.test>\r\n",
+            o.from.c_str(), o.to.c_str(), index, index, now_epoch());
         std::string msg = hdr;
         msg += run_.body;
         msg += ".\r\n";
@@ -291,7 +293,7 @@ class Client {
 
     const std::string& protocol() const { return protocol_; }
 
-   private:
+  private:
     ssl::stream<tcp::socket> stream_;
     Run& run_;
     std::string in_;
@@ -307,7 +309,8 @@ asio::awaitable<long> claim(Run& run) {
     long i = run.next.fetch_add(1);
     if (i >= run.opts.messages) co_return -1;
     if (run.opts.rate > 0) {
-        auto due = run.t0 + std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(i / run.opts.rate));
+        auto due = run.t0 +
+                   std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(i / run.opts.rate));
         if (due > SteadyClock::now()) {
             asio::steady_timer t(co_await asio::this_coro::executor, due);
             co_await t.async_wait(as_tuple(use_awaitable));
@@ -360,7 +363,7 @@ asio::awaitable<void> session(Run& run, int slot) {
 
 double percentile(std::vector<float>& v, double p) {
     if (v.empty()) return 0;
-    std::size_t k = static_cast<std::size_t>(std::ceil(p / 100.0 * v.size())) ;
+    std::size_t k = static_cast<std::size_t>(std::ceil(p / 100.0 * v.size()));
     k = std::min(v.size() - 1, k == 0 ? 0 : k - 1);
     std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
     return v[k];
@@ -404,7 +407,8 @@ int run_load(Run& run) {
     double start = now_epoch();
     for (int s = 0; s < o.sessions; ++s) asio::co_spawn(asio::make_strand(io), session(run, s), asio::detached);
     bool timed_out = false;
-    asio::steady_timer limit(io, std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(o.timeout)));
+    asio::steady_timer limit(
+        io, std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(o.timeout)));
     limit.async_wait([&](boost::system::error_code ec) {
         if (ec) return;
         timed_out = true;
@@ -493,7 +497,8 @@ int run_idle(Run& run) {
     };
     for (int p = 0; p < std::max(1, o.connect_parallel); ++p) asio::co_spawn(io, opener(), asio::detached);
     bool timed_out = false;
-    asio::steady_timer limit(io, std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(o.timeout)));
+    asio::steady_timer limit(
+        io, std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(o.timeout)));
     limit.async_wait([&](boost::system::error_code ec) {
         if (ec) return;
         timed_out = true;
@@ -565,8 +570,10 @@ int main(int argc, char** argv) {
                 if (i + 1 >= argc) throw std::runtime_error("missing value for " + a);
                 return argv[++i];
             };
-            if (a == "--server") { o.server = parse_endpoint(val()); have_server = true; }
-            else if (a == "--sessions") o.sessions = std::stoi(val());
+            if (a == "--server") {
+                o.server = parse_endpoint(val());
+                have_server = true;
+            } else if (a == "--sessions") o.sessions = std::stoi(val());
             else if (a == "--messages") o.messages = std::stol(val());
             else if (a == "--size") o.size = std::stoul(val());
             else if (a == "--from") o.from = val();
@@ -579,8 +586,7 @@ int main(int argc, char** argv) {
                 if (c == std::string::npos) throw std::runtime_error("--auth wants USER:PASS");
                 o.auth_user = v.substr(0, c);
                 o.auth_pass = v.substr(c + 1);
-            }
-            else if (a == "--new-connection") o.new_connection = true;
+            } else if (a == "--new-connection") o.new_connection = true;
             else if (a == "--rset") o.rset = true;
             else if (a == "--rate") o.rate = std::stod(val());
             else if (a == "--threads") o.threads = std::max(1, std::stoi(val()));
@@ -591,8 +597,10 @@ int main(int argc, char** argv) {
             else if (a == "--ready-file") o.ready_file = val();
             else if (a == "--source") o.source = asio::ip::make_address(val());
             else if (a == "--json") o.json_file = val();
-            else if (a == "-h" || a == "--help") { std::cout << kUsage; return 0; }
-            else throw std::runtime_error("unknown option " + a);
+            else if (a == "-h" || a == "--help") {
+                std::cout << kUsage;
+                return 0;
+            } else throw std::runtime_error("unknown option " + a);
         }
         if (!have_server) throw std::runtime_error("--server is required");
         if (o.sessions < 1 || o.messages < 0) throw std::runtime_error("--sessions must be >= 1");

@@ -22,9 +22,9 @@
 
 namespace asio = boost::asio;
 namespace ssl = asio::ssl;
-using asio::ip::tcp;
 using asio::as_tuple;
 using asio::use_awaitable;
+using asio::ip::tcp;
 
 namespace {
 
@@ -110,7 +110,7 @@ struct Options {
 constexpr std::size_t kMaxLine = 4096;
 
 class Session : public std::enable_shared_from_this<Session> {
-   public:
+  public:
     Session(tcp::socket s, ssl::context* ctx, const Options& o) : stream_(std::move(s), *ctx), opts_(o), ctx_(ctx) {}
 
     static asio::awaitable<void> run(std::shared_ptr<Session> self) {
@@ -121,7 +121,7 @@ class Session : public std::enable_shared_from_this<Session> {
         g_stats.open_sessions--;
     }
 
-   private:
+  private:
     ssl::stream<tcp::socket> stream_;
     const Options& opts_;
     ssl::context* ctx_;
@@ -137,7 +137,8 @@ class Session : public std::enable_shared_from_this<Session> {
         if (out_.empty()) co_return true;
         boost::system::error_code ec;
         if (tls_)
-            std::tie(ec, std::ignore) = co_await asio::async_write(stream_, asio::buffer(out_), as_tuple(use_awaitable));
+            std::tie(ec, std::ignore) =
+                co_await asio::async_write(stream_, asio::buffer(out_), as_tuple(use_awaitable));
         else
             std::tie(ec, std::ignore) =
                 co_await asio::async_write(stream_.next_layer(), asio::buffer(out_), as_tuple(use_awaitable));
@@ -151,10 +152,11 @@ class Session : public std::enable_shared_from_this<Session> {
         boost::system::error_code ec;
         std::size_t n = 0;
         if (tls_)
-            std::tie(ec, n) = co_await stream_.async_read_some(asio::buffer(rbuf_.get(), kReadBuf), as_tuple(use_awaitable));
+            std::tie(ec, n) =
+                co_await stream_.async_read_some(asio::buffer(rbuf_.get(), kReadBuf), as_tuple(use_awaitable));
         else
             std::tie(ec, n) = co_await stream_.next_layer().async_read_some(asio::buffer(rbuf_.get(), kReadBuf),
-                                                                             as_tuple(use_awaitable));
+                                                                            as_tuple(use_awaitable));
         in_.append(rbuf_.get(), n);
         co_return !ec && n > 0;
     }
@@ -325,8 +327,10 @@ int main(int argc, char** argv) {
             else if (a == "--stats-interval") opts.stats_interval_ms = std::stoi(val());
             else if (a == "--threads") opts.threads = std::max(1, std::stoi(val()));
             else if (a == "--hostname") opts.hostname = val();
-            else if (a == "-h" || a == "--help") { usage(); return 0; }
-            else throw std::runtime_error("unknown option " + a);
+            else if (a == "-h" || a == "--help") {
+                usage();
+                return 0;
+            } else throw std::runtime_error("unknown option " + a);
         }
         if (opts.listen.empty()) throw std::runtime_error("--listen is required");
         if (opts.cert.empty() != opts.key.empty()) throw std::runtime_error("--cert and --key go together");

@@ -1,15 +1,15 @@
 // `mailward check DOMAIN [--json]`: probes every MX host and address of DOMAIN for TLS and prints
 // the verdict (the strongest level all hosts meet, and whether the domain is TLS-capable, both as
-// policy::hosts_verdict() derives them from the probe's per-address levels) with the facts of each host, and whether each
-// address still accepts TLS 1.0 / 1.1 (reported, never lowering the level). Exit codes for
-// scripts: 0 the domain is TLS-capable (every host meets encrypt or better), 4 it is not,
-// 1 the probe could not run (DNS failure, null MX, no such domain), 2 bad input.
+// policy::hosts_verdict() derives them from the probe's per-address levels) with the facts of each host, and whether
+// each address still accepts TLS 1.0 / 1.1 (reported, never lowering the level). Exit codes for scripts: 0 the domain
+// is TLS-capable (every host meets encrypt or better), 4 it is not, 1 the probe could not run (DNS failure, null MX, no
+// such domain), 2 bad input.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <iostream>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "cli/cli.hpp"
 #include "common/ascii.hpp"
@@ -68,37 +68,46 @@ nlohmann::json to_json(const probe::DomainReport& r) {
         const bool probed = h.tls10.result != probe::Legacy::not_probed;
         nlohmann::json chain = nlohmann::json::array();
         for (const auto& c : h.tls.chain) {
-            chain.push_back({{"subject", c.subject}, {"issuer", c.issuer}, {"not_after", c.not_after},
-                             {"key_type", c.key_type}, {"key_bits", c.key_bits}});
+            chain.push_back({{"subject", c.subject},
+                             {"issuer", c.issuer},
+                             {"not_after", c.not_after},
+                             {"key_type", c.key_type},
+                             {"key_bits", c.key_bits}});
         }
-        hosts.push_back({{"host", h.host},
-                         {"preference", h.preference},
-                         {"address", h.address},
-                         {"connected", h.connected},
-                         {"error", h.error},
-                         {"starttls", h.starttls_offered},
-                         {"ehlo_tampered", h.ehlo_tampered},
-                         {"tls",
-                          h.tls.established
-                              ? nlohmann::json{{"protocol", h.tls.protocol}, {"cipher", h.tls.cipher},
-                                               {"forward_secret", h.tls.forward_secret}, {"aead", h.tls.aead},
-                                               {"chain_valid", h.tls.chain_valid}, {"name_matched", h.tls.name_matched},
-                                               {"verify_error", h.tls.verify_error},
-                                               {"spki_sha256", h.tls.spki_sha256}, {"chain", chain}}
-                              : nlohmann::json(nullptr)},
-                         {"tlsa", {{"secure", h.tlsa_secure}, {"records", h.tlsa_records},
-                                   {"matched", h.tls.dane_matched}}},
-                         {"tls10", legacy_json(h.tls10)},
-                         {"tls11", legacy_json(h.tls11)},
-                         {"legacy_protocols", probed ? nlohmann::json(probe::legacy_protocols(h))
-                                                     : nlohmann::json(nullptr)},
-                         {"legacy_detail", legacy_detail(h)},
-                         {"level", tls::to_string(h.level)},
-                         {"why_not_higher", h.why_not_higher}});
+        hosts.push_back(
+            {{"host", h.host},
+             {"preference", h.preference},
+             {"address", h.address},
+             {"connected", h.connected},
+             {"error", h.error},
+             {"starttls", h.starttls_offered},
+             {"ehlo_tampered", h.ehlo_tampered},
+             {"tls", h.tls.established ? nlohmann::json{{"protocol", h.tls.protocol},
+                                                        {"cipher", h.tls.cipher},
+                                                        {"forward_secret", h.tls.forward_secret},
+                                                        {"aead", h.tls.aead},
+                                                        {"chain_valid", h.tls.chain_valid},
+                                                        {"name_matched", h.tls.name_matched},
+                                                        {"verify_error", h.tls.verify_error},
+                                                        {"spki_sha256", h.tls.spki_sha256},
+                                                        {"chain", chain}}
+                                       : nlohmann::json(nullptr)},
+             {"tlsa", {{"secure", h.tlsa_secure}, {"records", h.tlsa_records}, {"matched", h.tls.dane_matched}}},
+             {"tls10", legacy_json(h.tls10)},
+             {"tls11", legacy_json(h.tls11)},
+             {"legacy_protocols", probed ? nlohmann::json(probe::legacy_protocols(h)) : nlohmann::json(nullptr)},
+             {"legacy_detail", legacy_detail(h)},
+             {"level", tls::to_string(h.level)},
+             {"why_not_higher", h.why_not_higher}});
     }
-    return {{"domain", r.domain},       {"error", r.error},         {"mx_secure", r.mx_secure},
-            {"implicit_mx", r.implicit_mx}, {"verdict", tls::to_string(verdict.level)},
-            {"tls_capable", verdict.tls_capable}, {"weakest", r.weakest}, {"hosts", hosts}};
+    return {{"domain", r.domain},
+            {"error", r.error},
+            {"mx_secure", r.mx_secure},
+            {"implicit_mx", r.implicit_mx},
+            {"verdict", tls::to_string(verdict.level)},
+            {"tls_capable", verdict.tls_capable},
+            {"weakest", r.weakest},
+            {"hosts", hosts}};
 }
 
 void print_table(const probe::DomainReport& r) {
@@ -110,7 +119,7 @@ void print_table(const probe::DomainReport& r) {
     std::printf("%-4s %-30s %-16s %-8s %-8s %-24s %-22s %-8s %s\n", "PREF", "HOST", "ADDRESS", "STARTTLS", "TLS",
                 "CIPHER", "CERTIFICATE", "LEVEL", "NOTE");
     for (const auto& h : r.hosts) {
-        std::string cert = !h.tls.established ? "-"
+        std::string cert = !h.tls.established   ? "-"
                            : h.tls.dane_checked ? (h.tls.dane_matched ? "TLSA match" : "TLSA mismatch")
                            : h.tls.chain_valid  ? (h.tls.name_matched ? "valid" : "valid, wrong name")
                                                 : "untrusted: " + h.tls.verify_error;
@@ -124,7 +133,8 @@ void print_table(const probe::DomainReport& r) {
         if (const auto unknown = legacy_detail(h); !unknown.empty()) note += "legacy TLS " + unknown + "; ";
         note += h.why_not_higher;
         std::printf("%-4u %-30s %-16s %-8s %-8s %-24s %-22s %-8s %s\n", h.preference, h.host.c_str(),
-                    h.address.empty() ? "-" : h.address.c_str(), h.connected ? (h.starttls_offered ? "yes" : "no") : "-",
+                    h.address.empty() ? "-" : h.address.c_str(),
+                    h.connected ? (h.starttls_offered ? "yes" : "no") : "-",
                     h.tls.established ? h.tls.protocol.c_str() : "-", h.tls.established ? h.tls.cipher.c_str() : "-",
                     cert.substr(0, 22).c_str(), std::string(tls::to_string(h.level)).c_str(), note.c_str());
     }
@@ -200,9 +210,9 @@ void run_check(const Options& opts, const std::string& raw_domain) {
                 std::set<std::string> shown;
                 for (const auto& h : rep.hosts) {
                     if (!shown.insert(h.host).second) continue;
-                    std::cout << "  " << h.host << (policy::mx_allowed(*sts->policy, h.host)
-                                                        ? ": matches the policy's mx patterns\n"
-                                                        : ": matches NO mx pattern of the policy\n");
+                    std::cout << "  " << h.host
+                              << (policy::mx_allowed(*sts->policy, h.host) ? ": matches the policy's mx patterns\n"
+                                                                           : ": matches NO mx pattern of the policy\n");
                 }
             }
         }

@@ -25,8 +25,8 @@ std::unique_ptr<store::Store> open_store(const config::Config& cfg) {
 }
 
 std::unique_ptr<escrow::MasterKeyHolder> load_key(const config::Config& cfg) {
-    auto path = config::in_data_dir(cfg, cfg.escrow.master_key_file.empty() ? std::filesystem::path("master.key")
-                                                                             : cfg.escrow.master_key_file);
+    auto path = config::in_data_dir(
+        cfg, cfg.escrow.master_key_file.empty() ? std::filesystem::path("master.key") : cfg.escrow.master_key_file);
     auto key = escrow::MasterKeyHolder::load(path);
     if (!key) throw Failure(key.error().message);
     return std::move(*key);
@@ -136,25 +136,31 @@ void audit(const Options& opts, const std::string& raw_id) {
     // The chain proves the rows fit together; the anchor, kept outside the database, that none
     // were cut off its end.
     auto anchored = escrow::read_anchor(anchor_path(cfg), id);
-    if (!anchored) throw Failure("cannot read the audit anchor " + anchor_path(cfg).string() + ": " +
-                                 anchored.error().message());
+    if (!anchored)
+        throw Failure("cannot read the audit anchor " + anchor_path(cfg).string() + ": " + anchored.error().message());
     auto anchor = escrow::check_anchor(*rows, anchored->entries);
     std::string anchor_state = !anchor.matches ? "mismatch" : anchored->entries.empty() ? "none" : "matches";
     if (opts.json) {
         auto arr = nlohmann::json::array();
         for (const auto& e : *rows)
-            arr.push_back({{"seq", e.seq}, {"at", common::iso8601(e.at)}, {"event", e.event}, {"address", e.address},
-                           {"user_agent", e.user_agent}, {"detail", e.detail}, {"prev_hash", e.prev_hash},
+            arr.push_back({{"seq", e.seq},
+                           {"at", common::iso8601(e.at)},
+                           {"event", e.event},
+                           {"address", e.address},
+                           {"user_agent", e.user_agent},
+                           {"detail", e.detail},
+                           {"prev_hash", e.prev_hash},
                            {"hash", e.hash}});
         nlohmann::json out = {{"id", id},
                               {"chain", verdict.intact ? "intact" : "broken"},
                               {"rows", verdict.rows},
                               {"problem", verdict.problem},
-                              {"anchor", {{"state", anchor_state},
-                                          {"file", anchor_path(cfg).string()},
-                                          {"anchored", anchor.anchored},
-                                          {"head_seq", anchor.head_seq},
-                                          {"problem", anchor.problem}}},
+                              {"anchor",
+                               {{"state", anchor_state},
+                                {"file", anchor_path(cfg).string()},
+                                {"anchored", anchor.anchored},
+                                {"head_seq", anchor.head_seq},
+                                {"problem", anchor.problem}}},
                               {"entries", arr}};
         std::cout << out.dump(2) << "\n";
     } else {
@@ -165,8 +171,7 @@ void audit(const Options& opts, const std::string& raw_id) {
         if (verdict.intact)
             std::printf("chain: intact (%zu rows, last hash %s)\n", verdict.rows,
                         rows->empty() ? "-" : rows->back().hash.substr(0, 16).c_str());
-        else
-            std::printf("chain: BROKEN at %s\n", verdict.problem.c_str());
+        else std::printf("chain: BROKEN at %s\n", verdict.problem.c_str());
         if (!anchor.matches)
             std::printf("anchor: MISMATCH: %s (%s)\n", anchor.problem.c_str(), anchor_path(cfg).c_str());
         else if (anchored->entries.empty())

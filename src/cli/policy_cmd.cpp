@@ -30,9 +30,8 @@ void list(const Options& opts) {
         auto arr = json::array();
         for (const auto& [domain, r] : rows) {
             json j = r.learned ? learned_json(*r.learned)
-                               : json{{"domain", domain},      {"level", nullptr},
-                                      {"first_seen", nullptr}, {"last_confirmed", nullptr},
-                                      {"last_probe", nullptr}, {"evidence", nullptr}};
+                               : json{{"domain", domain},          {"level", nullptr},      {"first_seen", nullptr},
+                                      {"last_confirmed", nullptr}, {"last_probe", nullptr}, {"evidence", nullptr}};
             j["override"] = r.override ? override_json(*r.override, now) : json(nullptr);
             arr.push_back(std::move(j));
         }
@@ -45,11 +44,9 @@ void list(const Options& opts) {
     }
     int w = 6;
     for (const auto& [domain, r] : rows) w = std::max(w, static_cast<int>(domain.size()));
-    std::printf("%-*s  %-8s  %-20s  %-20s  %s\n", w, "DOMAIN", "LEARNED", "FIRST SEEN",
-                "LAST CONFIRMED", "OVERRIDE");
+    std::printf("%-*s  %-8s  %-20s  %-20s  %s\n", w, "DOMAIN", "LEARNED", "FIRST SEEN", "LAST CONFIRMED", "OVERRIDE");
     for (const auto& [domain, r] : rows) {
-        std::printf("%-*s  %-8s  %-20s  %-20s  %s\n", w, domain.c_str(),
-                    r.learned ? r.learned->level.c_str() : "-",
+        std::printf("%-*s  %-8s  %-20s  %-20s  %s\n", w, domain.c_str(), r.learned ? r.learned->level.c_str() : "-",
                     r.learned ? common::iso8601(r.learned->first_seen).c_str() : "-",
                     r.learned ? common::iso8601(r.learned->last_confirmed).c_str() : "-",
                     r.override ? override_text(*r.override, now).c_str() : "-");
@@ -77,11 +74,9 @@ void set(const Options& opts, const SetArgs& a) {
         std::cout << j.dump(2) << "\n";
         return;
     }
-    std::cout << d << ": override " << override_text(o, now) << " set by " << who << ": " << reason
-              << "\n";
+    std::cout << d << ": override " << override_text(o, now) << " set by " << who << ": " << reason << "\n";
     if (learned && *store::level_rank(level) < *store::level_rank(learned->level))
-        std::cout << "note: this lowers the learned level " << learned->level
-                  << " for every sender\n";
+        std::cout << "note: this lowers the learned level " << learned->level << " for every sender\n";
 }
 
 void clear(const Options& opts, const std::string& raw) {
@@ -108,8 +103,7 @@ void forget(const Options& opts, const std::string& raw) {
     if (opts.json) {
         std::cout << json{{"domain", d}, {"action", "forget"}, {"who", who}}.dump() << "\n";
     } else {
-        std::cout << d << ": learned policy forgotten by " << who
-                  << " (probes, incidents and audit stay)\n";
+        std::cout << d << ": learned policy forgotten by " << who << " (probes, incidents and audit stay)\n";
     }
 }
 
@@ -118,8 +112,7 @@ void forget(const Options& opts, const std::string& raw) {
 using namespace policy_cli;  // the subcommands registered below
 
 void add_policy(CLI::App& app, Options& opts) {
-    auto* p =
-        app.add_subcommand("policy", "learned TLS policy and admin overrides per recipient domain");
+    auto* p = app.add_subcommand("policy", "learned TLS policy and admin overrides per recipient domain");
     p->require_subcommand(1);
     static std::string domain;
 
@@ -127,21 +120,18 @@ void add_policy(CLI::App& app, Options& opts) {
     add_common(l, opts, true);
     l->callback([&opts] { list(opts); });
 
-    auto* s = p->add_subcommand(
-        "show", "a domain's learned level, evidence, override, probes, incidents, audit");
+    auto* s = p->add_subcommand("show", "a domain's learned level, evidence, override, probes, incidents, audit");
     add_common(s, opts, true);
     s->add_option("DOMAIN", domain, "recipient domain")->required();
     s->callback([&opts] { show(opts, domain); });
 
     static SetArgs set_args;
-    auto* st =
-        p->add_subcommand("set", "admin override: the level a domain requires, with a reason");
+    auto* st = p->add_subcommand("set", "admin override: the level a domain requires, with a reason");
     add_common(st, opts, true);
     st->add_option("DOMAIN", set_args.domain, "recipient domain")->required();
     st->add_option("LEVEL", set_args.level, "none, may, encrypt, verify or dane")->required();
     st->add_option("--reason", set_args.reason, "why (kept in the audit trail)")->required();
-    st->add_option("--expires", set_args.expires,
-                   "ISO 8601 date or date-time (UTC unless an offset), or 7d, 12h");
+    st->add_option("--expires", set_args.expires, "ISO 8601 date or date-time (UTC unless an offset), or 7d, 12h");
     st->callback([&opts] { set(opts, set_args); });
 
     auto* c = p->add_subcommand("clear", "remove a domain's override");
@@ -158,9 +148,8 @@ void add_policy(CLI::App& app, Options& opts) {
     static bool sim_header = false;
     auto* sim = p->add_subcommand("simulate", "what a sender mode would do to recent destinations");
     add_common(sim, opts, true);
-    sim->add_option(
-        "--mode", mode,
-        "tls-only, tls-or-escrow, escrow-always or opportunistic (default: [policy] default_mode)");
+    sim->add_option("--mode", mode,
+                    "tls-only, tls-or-escrow, escrow-always or opportunistic (default: [policy] default_mode)");
     sim->add_option("--since", since, "delivery log window, a duration (default 7d)");
     sim->add_option("--user", sim_user,
                     "the sender is this account (its mode and its right to TLS-Required: No); "

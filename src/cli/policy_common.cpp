@@ -35,8 +35,7 @@ std::string checked_domain(const std::string& raw) {
 std::string checked_level(const std::string& raw) {
     std::string l = lower(raw);
     if (!store::level_rank(l))
-        throw Failure("unknown level '" + raw + "' (expected none, may, encrypt, verify or dane)",
-                      2);
+        throw Failure("unknown level '" + raw + "' (expected none, may, encrypt, verify or dane)", 2);
     return l;
 }
 
@@ -62,12 +61,10 @@ TimePoint checked_expiry(const std::string& raw, TimePoint now) {
     }
     if (!t)
         throw Failure(
-            "--expires '" + raw +
-                "' is not a date (2026-12-31, 2026-12-31T12:00:00Z) or a duration (7d, 12h)",
-            2);
+            "--expires '" + raw + "' is not a date (2026-12-31, 2026-12-31T12:00:00Z) or a duration (7d, 12h)", 2);
     if (*t <= now)
-        throw Failure("--expires '" + raw + "' is not in the future (it is " + common::iso8601(*t) +
-                          ", now " + common::iso8601(now) + ")",
+        throw Failure("--expires '" + raw + "' is not in the future (it is " + common::iso8601(*t) + ", now " +
+                          common::iso8601(now) + ")",
                       2);
     return *t;
 }
@@ -84,9 +81,7 @@ std::string who_am_i() {
 
 std::unique_ptr<store::Store> open_store(const config::Config& cfg) {
     auto s = store::open(cfg);
-    if (!s)
-        throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " +
-                      s.error().message());
+    if (!s) throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + s.error().message());
     return std::move(*s);
 }
 
@@ -118,8 +113,7 @@ json override_json(const store::Override& o, TimePoint now) {
 
 std::string override_text(const store::Override& o, TimePoint now) {
     if (!o.active(now)) return o.level + " (expired " + common::iso8601(*o.expires) + ")";
-    return o.level +
-           (o.expires ? " until " + common::iso8601(*o.expires) : std::string(" (no expiry)"));
+    return o.level + (o.expires ? " until " + common::iso8601(*o.expires) : std::string(" (no expiry)"));
 }
 
 json learned_json(const store::LearnedPolicy& p) {

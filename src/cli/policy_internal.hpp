@@ -66,8 +66,8 @@ void forget(const Options& opts, const std::string& raw);
 // policy_show.cpp
 void show(const Options& opts, const std::string& raw);
 // policy_simulate.cpp
-void simulate(const Options& opts, const std::string& mode_name, const std::string& since_text,
-              bool tls_required_no, const std::string& user);
+void simulate(const Options& opts, const std::string& mode_name, const std::string& since_text, bool tls_required_no,
+              const std::string& user);
 // policy_export.cpp
 void export_policy(const Options& opts, const std::string& format, const std::string& out_path);
 

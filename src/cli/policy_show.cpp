@@ -52,10 +52,9 @@ void show(const Options& opts, const std::string& raw) {
         throw Failure("nothing is known about " + d);
 
     if (opts.json) {
-        json j = learned ? learned_json(*learned)
-                         : json{{"domain", d},           {"level", nullptr},
-                                {"first_seen", nullptr}, {"last_confirmed", nullptr},
-                                {"last_probe", nullptr}, {"evidence", nullptr}};
+        json j = learned ? learned_json(*learned) : json{{"domain", d},           {"level", nullptr},
+                                                         {"first_seen", nullptr}, {"last_confirmed", nullptr},
+                                                         {"last_probe", nullptr}, {"evidence", nullptr}};
         auto mx = json::array();
         if (learned)
             for (const auto& e : learned->mx) mx.push_back(mx_json(e));
@@ -63,8 +62,7 @@ void show(const Options& opts, const std::string& raw) {
         j["override"] = ovr ? override_json(*ovr, now) : json(nullptr);
         auto pj = json::array(), ij = json::array(), aj = json::array();
         for (const auto& p : probes)
-            pj.push_back(
-                {{"at", time_json(p.at)}, {"level", p.level}, {"report", report_json(p.report)}});
+            pj.push_back({{"at", time_json(p.at)}, {"level", p.level}, {"report", report_json(p.report)}});
         for (const auto& i : incidents) {
             ij.push_back({{"at", time_json(i.at)},
                           {"kind", i.kind},
@@ -91,8 +89,7 @@ void show(const Options& opts, const std::string& raw) {
         std::cout << "learned level:   " << learned->level << "\n"
                   << "first seen:      " << common::iso8601(learned->first_seen) << "\n"
                   << "last confirmed:  " << common::iso8601(learned->last_confirmed) << "\n"
-                  << "last probe:      "
-                  << (learned->last_probe ? common::iso8601(*learned->last_probe) : "-") << "\n"
+                  << "last probe:      " << (learned->last_probe ? common::iso8601(*learned->last_probe) : "-") << "\n"
                   << "evidence:        " << learned->evidence << "\n";
         if (!learned->mx.empty()) std::cout << "MX evidence:\n";
         for (const auto& e : learned->mx) std::cout << "  " << mx_text(e) << "\n";
@@ -100,26 +97,23 @@ void show(const Options& opts, const std::string& raw) {
         std::cout << "learned level:   none learned\n";
     }
     if (ovr) {
-        std::cout << "override:        " << override_text(*ovr, now) << ", set by " << ovr->set_by
-                  << " at " << common::iso8601(ovr->set_at) << ": " << ovr->reason << "\n";
+        std::cout << "override:        " << override_text(*ovr, now) << ", set by " << ovr->set_by << " at "
+                  << common::iso8601(ovr->set_at) << ": " << ovr->reason << "\n";
     } else {
         std::cout << "override:        -\n";
     }
     if (!probes.empty()) std::cout << "probes (newest first):\n";
-    for (const auto& p : probes)
-        std::cout << "  " << common::iso8601(p.at) << "  " << p.level << "\n";
+    for (const auto& p : probes) std::cout << "  " << common::iso8601(p.at) << "  " << p.level << "\n";
     if (!incidents.empty()) std::cout << "incidents:\n";
     for (const auto& i : incidents) {
         std::cout << "  incident " << common::iso8601(i.at) << "  " << i.kind;
-        if (!i.host.empty())
-            std::cout << "  " << i.host << (i.address.empty() ? "" : " [" + i.address + "]");
+        if (!i.host.empty()) std::cout << "  " << i.host << (i.address.empty() ? "" : " [" + i.address + "]");
         std::cout << ": " << i.detail << "\n";
     }
     if (!audit.empty()) std::cout << "audit:\n";
     for (const auto& a : audit) {
         std::cout << "  " << common::iso8601(a.at) << "  " << a.who << "  " << a.action
-                  << (a.level.empty() ? "" : " " + a.level)
-                  << (a.detail.empty() ? "" : ": " + a.detail) << "\n";
+                  << (a.level.empty() ? "" : " " + a.level) << (a.detail.empty() ? "" : ": " + a.detail) << "\n";
     }
 }
 

@@ -45,8 +45,7 @@ std::optional<tls::Level> level_seen(const json& line) {
         return std::nullopt;
     }
     const std::string proto = t.value("protocol", "");
-    if ((proto != "TLSv1.2" && proto != "TLSv1.3") || !t.value("forward_secret", true))
-        return tls::Level::may;
+    if ((proto != "TLSv1.2" && proto != "TLSv1.3") || !t.value("forward_secret", true)) return tls::Level::may;
     if (t.value("dane_matched", false)) return tls::Level::dane;
     if (t.value("chain_valid", false) && t.value("name_matched", false)) return tls::Level::verify;
     return tls::Level::encrypt;
@@ -71,8 +70,8 @@ LogScan scan_log(const std::filesystem::path& path, TimePoint from) {
         const auto line = json::parse(text, nullptr, false);
         std::optional<TimePoint> at;
         std::string rcpt;
-        if (line.is_object() && line.contains("time") && line["time"].is_string() &&
-            line.contains("recipient") && line["recipient"].is_string()) {
+        if (line.is_object() && line.contains("time") && line["time"].is_string() && line.contains("recipient") &&
+            line["recipient"].is_string()) {
             at = common::parse_iso8601(line["time"].get<std::string>());
             rcpt = line["recipient"].get<std::string>();
         }
@@ -110,8 +109,7 @@ struct SimMessage {
     policy::TlsOptionalRight right;
 };
 
-Verdict judge(config::SenderMode mode, const SimMessage& msg, const policy::DestinationFacts& facts,
-              TimePoint now) {
+Verdict judge(config::SenderMode mode, const SimMessage& msg, const policy::DestinationFacts& facts, TimePoint now) {
     using policy::DomainCapability;
     Verdict v;
     policy::MessageFacts m;
@@ -127,14 +125,11 @@ Verdict judge(config::SenderMode mode, const SimMessage& msg, const policy::Dest
     auto fail = [&](const policy::Decision& x, const std::string& prefix) {
         v.outcome = std::string(policy::to_string(x.action));
         v.would_fail = !escrow_mode;
-        v.text = escrow_mode ? "escrow"
-                             : prefix + v.outcome + (x.status.empty() ? "" : " (" + x.status + ")");
+        v.text = escrow_mode ? "escrow" : prefix + v.outcome + (x.status.empty() ? "" : " (" + x.status + ")");
     };
     switch (d.action) {
         case policy::Action::escrow:
-        case policy::Action::bounce:
-            fail(d, "would fail: ");
-            break;
+        case policy::Action::bounce: fail(d, "would fail: "); break;
         case policy::Action::defer:
             v.outcome = "unknown";
             v.text = d.probe_needed ? "unknown: would probe first" : "unknown: deferred";
@@ -154,8 +149,7 @@ Verdict judge(config::SenderMode mode, const SimMessage& msg, const policy::Dest
                 v.decision.summary += "; after the TLS failure: " + after.summary;
             } else if (v.capability == DomainCapability::unknown) {
                 v.outcome = "unknown";
-                v.text = "unknown: TLS required at " + std::string(tls::to_string(d.level)) +
-                         ", TLS not yet seen";
+                v.text = "unknown: TLS required at " + std::string(tls::to_string(d.level)) + ", TLS not yet seen";
             } else {
                 v.outcome = "ok";
                 v.text = "ok (TLS at " + std::string(tls::to_string(d.level)) + ")";
@@ -167,8 +161,8 @@ Verdict judge(config::SenderMode mode, const SimMessage& msg, const policy::Dest
 
 }  // namespace
 
-void simulate(const Options& opts, const std::string& mode_name, const std::string& since_text,
-              bool tls_required_no, const std::string& user) {
+void simulate(const Options& opts, const std::string& mode_name, const std::string& since_text, bool tls_required_no,
+              const std::string& user) {
     const auto cfg = load_config(opts);
     config::SenderMode mode = cfg.policy.default_mode;
     auto st = open_store(cfg);
@@ -181,8 +175,7 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
         if (!u && u.error() == common::Errc::not_found) throw Failure("no user '" + user + "'", 2);
         if (!u) throw Failure("cannot read user '" + user + "': " + u.error().message());
         if (auto m = config::parse_sender_mode(u->mode)) mode = *m;
-        msg.right = policy::tls_optional_right(user, u->allow_tls_optional,
-                                               cfg.policy.tls_optional_trusted_networks);
+        msg.right = policy::tls_optional_right(user, u->allow_tls_optional, cfg.policy.tls_optional_trusted_networks);
     } else {
         msg.right = policy::tls_optional_right("", std::nullopt, cfg.policy.tls_optional_trusted_networks);
     }
@@ -190,8 +183,7 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
         auto m = config::parse_sender_mode(mode_name);
         if (!m)
             throw Failure(
-                "unknown mode '" + mode_name +
-                    "' (expected tls-only, tls-or-escrow, escrow-always or opportunistic)",
+                "unknown mode '" + mode_name + "' (expected tls-only, tls-or-escrow, escrow-always or opportunistic)",
                 2);
         mode = *m;
     }
@@ -219,8 +211,8 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
             // The file's own log lines (a damaged entry, how many were loaded) go to stderr:
             // stdout is the table or the JSON.
             auto previous = spdlog::default_logger();
-            spdlog::set_default_logger(std::make_shared<spdlog::logger>(
-                "simulate", std::make_shared<spdlog::sinks::stderr_color_sink_st>()));
+            spdlog::set_default_logger(
+                std::make_shared<spdlog::logger>("simulate", std::make_shared<spdlog::sinks::stderr_color_sink_st>()));
             sts_cache = policy::MtaStsCacheFile(file).load();
             spdlog::set_default_logger(previous);
         }
@@ -240,8 +232,7 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
         rec.preload = preload ? &*preload : nullptr;
         rec.observed = seen.host_levels;
         auto facts = policy::simulation_facts(cfg, rec, now);
-        if (!facts)
-            throw Failure("the learned level of " + domain + " is not on the ladder: " + rec.learned->level);
+        if (!facts) throw Failure("the learned level of " + domain + " is not on the ladder: " + rec.learned->level);
         const auto& learned = facts->learned;
         const auto& ovr = facts->override;
         const auto v = judge(mode, msg, *facts, now);
@@ -259,10 +250,8 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
         tls_texts.push_back(tls_text);
         rows.push_back(
             {{"domain", domain},
-             {"learned",
-              learned ? json(std::string(tls::to_string(learned->level))) : json(nullptr)},
-             {"override", ovr && ovr->active(now) ? json(std::string(tls::to_string(ovr->level)))
-                                                  : json(nullptr)},
+             {"learned", learned ? json(std::string(tls::to_string(learned->level))) : json(nullptr)},
+             {"override", ovr && ovr->active(now) ? json(std::string(tls::to_string(ovr->level))) : json(nullptr)},
              {"attempts", seen.attempts},
              {"last_attempt", time_json(seen.last)},
              {"last_result", seen.last_result},
@@ -277,19 +266,16 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
              {"reasons", v.decision.reasons}});
     }
     const std::string mode_str(config::to_string(mode));
-    std::string summary =
-        std::to_string(scan.domains.size()) + " domain" + (scan.domains.size() == 1 ? "" : "s") +
-        " in the last " + since_text + " under " + mode_str + ": " + std::to_string(counts["ok"]) +
-        " ok, " + std::to_string(counts["plaintext"]) + " plaintext allowed, " +
-        std::to_string(failing) + " would fail (" + std::to_string(counts["bounce"]) + " bounce, " +
-        std::to_string(counts["escrow"]) + " escrow), " + std::to_string(counts["unknown"]) +
-        " unknown";
-    if (scan.skipped)
-        summary += "; " + std::to_string(scan.skipped) + " unreadable log lines skipped";
+    std::string summary = std::to_string(scan.domains.size()) + " domain" + (scan.domains.size() == 1 ? "" : "s") +
+                          " in the last " + since_text + " under " + mode_str + ": " + std::to_string(counts["ok"]) +
+                          " ok, " + std::to_string(counts["plaintext"]) + " plaintext allowed, " +
+                          std::to_string(failing) + " would fail (" + std::to_string(counts["bounce"]) + " bounce, " +
+                          std::to_string(counts["escrow"]) + " escrow), " + std::to_string(counts["unknown"]) +
+                          " unknown";
+    if (scan.skipped) summary += "; " + std::to_string(scan.skipped) + " unreadable log lines skipped";
     if (tls_required_no)
         summary += std::string("; TLS-Required: No ") +
-                   (msg.right.allowed ? "honoured (never below an admin override or static policy): "
-                                      : "ignored: ") +
+                   (msg.right.allowed ? "honoured (never below an admin override or static policy): " : "ignored: ") +
                    msg.right.why;
     if (opts.json) {
         json j = {{"mode", mode_str},
@@ -305,22 +291,19 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
                     {"unknown", counts["unknown"]},
                     {"would_fail", failing},
                     {"skipped_lines", scan.skipped}}}};
-        j["tls_required_no"] = tls_required_no
-                                   ? json{{"allowed", msg.right.allowed}, {"why", msg.right.why}}
-                                   : json(nullptr);
+        j["tls_required_no"] =
+            tls_required_no ? json{{"allowed", msg.right.allowed}, {"why", msg.right.why}} : json(nullptr);
         std::cout << j.dump(2) << "\n";
         return;
     }
     if (!rows.empty()) {
         int w = 6;
-        for (const auto& r : rows)
-            w = std::max(w, static_cast<int>(r["domain"].get<std::string>().size()));
-        std::printf("%-*s  %-8s  %-8s  %8s  %-16s  %s\n", w, "DOMAIN", "LEARNED", "OVERRIDE",
-                    "ATTEMPTS", "LAST TLS", "VERDICT");
+        for (const auto& r : rows) w = std::max(w, static_cast<int>(r["domain"].get<std::string>().size()));
+        std::printf("%-*s  %-8s  %-8s  %8s  %-16s  %s\n", w, "DOMAIN", "LEARNED", "OVERRIDE", "ATTEMPTS", "LAST TLS",
+                    "VERDICT");
         for (std::size_t i = 0; i < rows.size(); ++i) {
             const auto& r = rows[i];
-            std::printf("%-*s  %-8s  %-8s  %8zu  %-16s  %s\n", w,
-                        r["domain"].get<std::string>().c_str(),
+            std::printf("%-*s  %-8s  %-8s  %8zu  %-16s  %s\n", w, r["domain"].get<std::string>().c_str(),
                         r["learned"].is_null() ? "-" : r["learned"].get<std::string>().c_str(),
                         r["override"].is_null() ? "-" : r["override"].get<std::string>().c_str(),
                         r["attempts"].get<std::size_t>(), tls_texts[i].c_str(),

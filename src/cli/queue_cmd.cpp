@@ -25,7 +25,8 @@ std::unique_ptr<store::Store> open_store(const config::Config& cfg) {
 }
 
 std::string checked_id(const std::string& id) {
-    if (!common::is_queue_id(id)) throw Failure("'" + id + "' is not a queue id (18 characters, e.g. from 'queue list')");
+    if (!common::is_queue_id(id))
+        throw Failure("'" + id + "' is not a queue id (18 characters, e.g. from 'queue list')");
     return id;
 }
 
@@ -42,8 +43,12 @@ void list(const Options& opts) {
     if (opts.json) {
         auto arr = nlohmann::json::array();
         for (const auto& e : *entries) {
-            arr.push_back({{"id", e.id}, {"sender", e.sender}, {"received_at", iso_time(e.received_at)},
-                           {"size", e.size}, {"recipients", e.recipients}, {"pending", e.pending},
+            arr.push_back({{"id", e.id},
+                           {"sender", e.sender},
+                           {"received_at", iso_time(e.received_at)},
+                           {"size", e.size},
+                           {"recipients", e.recipients},
+                           {"pending", e.pending},
                            {"next_attempt", iso_time(e.next_attempt)}});
         }
         std::cout << arr.dump(2) << "\n";
@@ -56,8 +61,8 @@ void list(const Options& opts) {
     std::printf("%-18s  %-20s  %8s  %7s  %-20s  %s\n", "ID", "RECEIVED", "SIZE", "PENDING", "NEXT ATTEMPT", "SENDER");
     for (const auto& e : *entries) {
         std::printf("%-18s  %-20s  %8llu  %3zu/%-3zu  %-20s  <%s>\n", e.id.c_str(), iso_time(e.received_at).c_str(),
-                    static_cast<unsigned long long>(e.size), e.pending, e.recipients,
-                    iso_time(e.next_attempt).c_str(), e.sender.c_str());
+                    static_cast<unsigned long long>(e.size), e.pending, e.recipients, iso_time(e.next_attempt).c_str(),
+                    e.sender.c_str());
     }
 }
 
@@ -100,17 +105,28 @@ void show(const Options& opts, const std::string& raw_id, bool body) {
     if (opts.json) {
         auto rcpts = nlohmann::json::array();
         for (const auto& r : env->recipients) {
-            rcpts.push_back({{"address", r.address}, {"state", store::to_string(r.state)}, {"attempts", r.attempts},
-                             {"next_attempt", iso_time(r.next_attempt)}, {"last_error", r.last_error},
-                             {"orcpt", r.orcpt}, {"notify", r.notify}});
+            rcpts.push_back({{"address", r.address},
+                             {"state", store::to_string(r.state)},
+                             {"attempts", r.attempts},
+                             {"next_attempt", iso_time(r.next_attempt)},
+                             {"last_error", r.last_error},
+                             {"orcpt", r.orcpt},
+                             {"notify", r.notify}});
         }
-        nlohmann::json j = {{"id", env->id}, {"sender", env->sender}, {"received_at", iso_time(env->received_at)},
-                            {"size", env->size}, {"auth_user", env->auth_user}, {"client_address", env->client_address},
-                            {"client_helo", env->client_helo}, {"sender_mode", env->sender_mode},
-                            {"requiretls", env->requiretls}, {"smtputf8", env->smtputf8}, {"envid", env->envid},
+        nlohmann::json j = {{"id", env->id},
+                            {"sender", env->sender},
+                            {"received_at", iso_time(env->received_at)},
+                            {"size", env->size},
+                            {"auth_user", env->auth_user},
+                            {"client_address", env->client_address},
+                            {"client_helo", env->client_helo},
+                            {"sender_mode", env->sender_mode},
+                            {"requiretls", env->requiretls},
+                            {"smtputf8", env->smtputf8},
+                            {"envid", env->envid},
                             {"recipients", rcpts}};
-        j["tls_required_no"] = header ? nlohmann::json{{"honoured", header->honoured}, {"why", header->why}}
-                                      : nlohmann::json(nullptr);
+        j["tls_required_no"] =
+            header ? nlohmann::json{{"honoured", header->honoured}, {"why", header->why}} : nlohmann::json(nullptr);
         std::cout << j.dump(2) << "\n";
         return;
     }

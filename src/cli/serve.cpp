@@ -50,25 +50,19 @@ namespace {
 // Started as root: the user serve becomes ([server] user). Otherwise nullopt, said in one line.
 std::optional<common::SystemUser> unprivileged_user(const config::Config& cfg) {
     if (::geteuid() != 0) {
-        spdlog::info(
-            "not started as root (uid {}): running as this user, [server] user is not used",
-            ::geteuid());
+        spdlog::info("not started as root (uid {}): running as this user, [server] user is not used", ::geteuid());
         return std::nullopt;
     }
     auto u = common::find_user(cfg.server.user);
     if (!u) {
         if (u.error() == common::Errc::not_found)
-            throw Failure(
-                "server.user: no system user \"" + cfg.server.user +
-                    "\" (create it: useradd --system --no-create-home --shell /usr/sbin/nologin " +
-                    cfg.server.user + ")",
-                1);
-        if (u.error() == common::Errc::invalid_argument)
-            throw Failure("server.user: \"" + cfg.server.user +
-                              "\" has uid 0; it must be an unprivileged user",
+            throw Failure("server.user: no system user \"" + cfg.server.user +
+                              "\" (create it: useradd --system --no-create-home --shell /usr/sbin/nologin " +
+                              cfg.server.user + ")",
                           1);
-        throw Failure(
-            "server.user: cannot look up \"" + cfg.server.user + "\": " + u.error().message(), 1);
+        if (u.error() == common::Errc::invalid_argument)
+            throw Failure("server.user: \"" + cfg.server.user + "\" has uid 0; it must be an unprivileged user", 1);
+        throw Failure("server.user: cannot look up \"" + cfg.server.user + "\": " + u.error().message(), 1);
     }
     return *u;
 }
@@ -88,8 +82,7 @@ class WakeReader {
     WakeReader(boost::asio::io_context& io, int fd, std::function<void()> on_wake)
         : sd_(io, fd), on_wake_(std::move(on_wake)) {}
     void start() {
-        sd_.async_read_some(boost::asio::buffer(buf_), [this](const boost::system::error_code& ec,
-                                                              std::size_t) {
+        sd_.async_read_some(boost::asio::buffer(buf_), [this](const boost::system::error_code& ec, std::size_t) {
             if (ec) return;
             on_wake_();
             start();
@@ -129,11 +122,10 @@ ServerTls make_server_tls(const config::Config& cfg) {
     auto tls_ctx = tls::make_server_context(cert, key, tls_error);
     if (!tls_ctx) throw Failure(tls_error);
     // The portal's certificate: [escrow] cert/key, else the submission listener's.
-    auto portal_tls = cfg.escrow.cert.empty() ? tls_ctx
-                                              : tls::make_server_context(cfg.escrow.cert, cfg.escrow.key, tls_error);
+    auto portal_tls =
+        cfg.escrow.cert.empty() ? tls_ctx : tls::make_server_context(cfg.escrow.cert, cfg.escrow.key, tls_error);
     if (!portal_tls) throw Failure("escrow: " + tls_error);
-    if (portal::origin_of(cfg.escrow.url).empty())
-        throw Failure("escrow.url: not an https:// URL: " + cfg.escrow.url);
+    if (portal::origin_of(cfg.escrow.url).empty()) throw Failure("escrow.url: not an https:// URL: " + cfg.escrow.url);
     return {*tls_ctx, *portal_tls};
 }
 
@@ -144,14 +136,16 @@ void prepare_data_dir(const config::Config& cfg, const std::optional<common::Sys
                       const std::filesystem::path& master_key_path) {
     {
         auto migrated = store::open(cfg);
-        if (!migrated) throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + migrated.error().message());
+        if (!migrated)
+            throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " +
+                          migrated.error().message());
         (*migrated)->close();
     }
     // data_dir goes to [server] user before the children open anything in it.
     if (user) {
         if (auto r = common::chown_tree(cfg.server.data_dir, *user, {master_key_path}); !r)
-            throw Failure(cfg.server.data_dir.string() + ": cannot hand data_dir to user " +
-                          user->name + ": " + r.error().message());
+            throw Failure(cfg.server.data_dir.string() + ": cannot hand data_dir to user " + user->name + ": " +
+                          r.error().message());
     }
 }
 
@@ -181,8 +175,7 @@ void run_serve(const Options& opts) {
     config::Config cfg = load_config(opts);
     common::init_logging(cfg.server.log_level);
     // Before any thread or child exists, so all of them inherit it.
-    if (auto r = common::forbid_new_privileges(); !r)
-        throw Failure("cannot set no_new_privs: " + r.error().message());
+    if (auto r = common::forbid_new_privileges(); !r) throw Failure("cannot set no_new_privs: " + r.error().message());
     const auto user = unprivileged_user(cfg);
     // A SIGTERM while starting waits for the handler below instead of killing this process.
     common::block_stop_signals();
@@ -194,9 +187,8 @@ void run_serve(const Options& opts) {
     // The key holder, forked while this process has one thread: it alone reads the master key
     // (creating it 0600 on first start) and answers over socketpairs (docs/design.md): this
     // process's, and the portal process's own (extra[0]).
-    const auto master_key_path = config::in_data_dir(cfg, cfg.escrow.master_key_file.empty()
-                                                              ? std::filesystem::path("master.key")
-                                                              : cfg.escrow.master_key_file);
+    const auto master_key_path = config::in_data_dir(
+        cfg, cfg.escrow.master_key_file.empty() ? std::filesystem::path("master.key") : cfg.escrow.master_key_file);
     escrow::KeyHolderSettings khs;
     khs.master_key_file = master_key_path;
     khs.drop_to = user;
@@ -227,8 +219,8 @@ void run_serve(const Options& opts) {
         ::close(portal_wake->read_fd);
         ::close(smtp_wake->read_fd);
         ::close(smtp_wake->write_fd);
-        return run_portal_process(ChildContext{cfg, user, portal_wake->write_fd, kPortalProcess},
-                                  server_tls.portal, portal_key_fd);
+        return run_portal_process(ChildContext{cfg, user, portal_wake->write_fd, kPortalProcess}, server_tls.portal,
+                                  portal_key_fd);
     });
     ::close(portal_key_fd);  // the portal's alone
     ::close(portal_wake->write_fd);
@@ -257,11 +249,12 @@ void run_serve(const Options& opts) {
             for (auto* c : {&portal_child, &smtp_child}) ::kill(c->pid, SIGKILL);
             throw Failure("cannot switch to user " + user->name + ": " + r.error().message());
         }
-        spdlog::info("running as user {} (uid {}, gid {}); the key holder is pid {}", user->name,
-                     user->uid, user->gid, keys_child.pid);
+        spdlog::info("running as user {} (uid {}, gid {}); the key holder is pid {}", user->name, user->uid, user->gid,
+                     keys_child.pid);
     }
     auto store = store::open(cfg);
-    if (!store) throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + store.error().message());
+    if (!store)
+        throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + store.error().message());
 
     std::string client_error;
     auto client_tls = tls::make_client_context(cfg.delivery.ca_file, client_error);
@@ -296,7 +289,8 @@ void run_serve(const Options& opts) {
     // lifecycle sweep (expiry, purge: every minute), blocking work on one pool. The portal is its
     // own process.
     boost::asio::thread_pool escrow_pool(2);
-    if (auto r = escrow::attach_audit_anchor((*store)->escrow(), config::in_data_dir(cfg, escrow::kAuditAnchorFile)); !r)
+    if (auto r = escrow::attach_audit_anchor((*store)->escrow(), config::in_data_dir(cfg, escrow::kAuditAnchorFile));
+        !r)
         throw Failure("escrow: cannot open the audit anchor in " + cfg.server.data_dir.string() + ": " +
                       r.error().message());
     escrow::EscrowService escrow_service(**store, **master_key, escrow_service_settings(cfg));
@@ -338,8 +332,7 @@ void run_serve(const Options& opts) {
             if (c->reaped || ::waitpid(c->pid, &status, WNOHANG) != c->pid) continue;
             c->reaped = true;
             if (stopping) continue;
-            spdlog::error("{} ({}, pid {}) ended ({}); stopping", c->what, c->name, c->pid,
-                          common::exit_text(status));
+            spdlog::error("{} ({}, pid {}) ended ({}); stopping", c->what, c->name, c->pid, common::exit_text(status));
             lost = c;
             shutdown();
             return;
@@ -354,9 +347,9 @@ void run_serve(const Options& opts) {
     boost::asio::post(io, reap);  // a child that ended before the handler was in place
 
     common::unblock_stop_signals();
-    spdlog::info("mailward serving as {} (data in {}); processes: {} pid {}, {} pid {}, {} pid {}",
-                 cfg.server.hostname, cfg.server.data_dir.string(), keys_child.name, keys_child.pid,
-                 portal_child.name, portal_child.pid, smtp_child.name, smtp_child.pid);
+    spdlog::info("mailward serving as {} (data in {}); processes: {} pid {}, {} pid {}, {} pid {}", cfg.server.hostname,
+                 cfg.server.data_dir.string(), keys_child.name, keys_child.pid, portal_child.name, portal_child.pid,
+                 smtp_child.name, smtp_child.pid);
 
     run_io(io);
     escrow_pool.join();

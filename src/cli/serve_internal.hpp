@@ -42,8 +42,7 @@ bool drop_in_child(const ChildContext& ctx);
 
 // The portal process: opens the store as store::Role::portal, connects to the key holder over
 // key_fd (its own socketpair), serves [escrow] listen until SIGTERM. Returns the exit status.
-int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl::context> tls,
-                       int key_fd);
+int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl::context> tls, int key_fd);
 
 // The submission process: opens the store as store::Role::submission and serves [submission]
 // listen and tls_listen until SIGTERM. Returns the exit status.

@@ -56,13 +56,11 @@ bool drop_in_child(const ChildContext& ctx) {
         return false;
     }
     if (!common::rearm_parent_death_signal()) return false;  // serve died meanwhile
-    spdlog::info("{} (pid {}) running as user {} (uid {})", ctx.name, ::getpid(), ctx.user->name,
-                 ctx.user->uid);
+    spdlog::info("{} (pid {}) running as user {} (uid {})", ctx.name, ::getpid(), ctx.user->name, ctx.user->uid);
     return true;
 }
 
-int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl::context> tls,
-                       int key_fd) {
+int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl::context> tls, int key_fd) {
     const auto& cfg = ctx.cfg;
     common::set_log_process_name(ctx.name);
     // serve forwards SIGTERM; a terminal's SIGINT to the whole group is serve's to handle.
@@ -87,8 +85,7 @@ int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl
     escrow::EscrowService service(**store, **keys, escrow_service_settings(cfg));
     const int wake_fd = ctx.wake_fd;
     service.set_on_queued([wake_fd] { common::wake(wake_fd); });
-    portal::PortalSettings ps{portal::origin_of(cfg.escrow.url), cfg.portal.max_form_size,
-                              cfg.portal.max_reply_size};
+    portal::PortalSettings ps{portal::origin_of(cfg.escrow.url), cfg.portal.max_form_size, cfg.portal.max_reply_size};
     portal::Portal app(service, pool, ps);
     portal::HttpLimits hl;
     hl.max_body_bytes = portal::max_body_size(ps);
@@ -105,10 +102,8 @@ int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl
             [&app](portal::HttpRequest req, portal::Respond respond) {
                 app.handle(std::move(req), std::move(respond));
             },
-            [&app](portal::HttpRequest req, portal::Admit admit) {
-                app.admit(std::move(req), std::move(admit));
-            },
-            hl, error);
+            [&app](portal::HttpRequest req, portal::Admit admit) { app.admit(std::move(req), std::move(admit)); }, hl,
+            error);
         if (s) {
             server = std::move(*s);
             break;
@@ -122,11 +117,10 @@ int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl
     spdlog::info("escrow portal on {} ({})", cfg.escrow.listen, cfg.escrow.url);
     if (!drop_in_child(ctx)) return 1;
     // After the drop: a new anchor file is the user's, as serve's own sweeper appends to it too.
-    if (auto r = escrow::attach_audit_anchor(
-            (*store)->escrow(), config::in_data_dir(cfg, escrow::kAuditAnchorFile));
+    if (auto r = escrow::attach_audit_anchor((*store)->escrow(), config::in_data_dir(cfg, escrow::kAuditAnchorFile));
         !r) {
-        spdlog::critical("escrow: cannot open the audit anchor in {}: {}",
-                         cfg.server.data_dir.string(), r.error().message());
+        spdlog::critical("escrow: cannot open the audit anchor in {}: {}", cfg.server.data_dir.string(),
+                         r.error().message());
         return 1;
     }
 

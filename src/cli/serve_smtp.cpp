@@ -19,8 +19,7 @@
 
 namespace mailward::cli {
 
-int run_submission_process(const ChildContext& ctx,
-                           std::shared_ptr<boost::asio::ssl::context> tls) {
+int run_submission_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl::context> tls) {
     const auto& cfg = ctx.cfg;
     common::set_log_process_name(ctx.name);
     ::signal(SIGINT, SIG_IGN);  // serve forwards SIGTERM

@@ -86,8 +86,7 @@ void add_user(CLI::App& app, Options& opts) {
         on->excludes(off);
     };
     auto sender_opt = [](CLI::App* cmd) {
-        cmd->add_option("--sender", senders,
-                        "an envelope/From: address (or @domain) the account may use; repeatable")
+        cmd->add_option("--sender", senders, "an envelope/From: address (or @domain) the account may use; repeatable")
             ->allow_extra_args(false);
     };
 
@@ -150,7 +149,8 @@ void add_user(CLI::App& app, Options& opts) {
         if (!user) throw Failure("no user '" + name + "'");
         if (!mode.empty()) user->mode = checked_mode(mode);
         user->password_hash = hash(read_password());
-        if (auto r = st->users().update(*user); !r) throw Failure("cannot update '" + name + "': " + r.error().message());
+        if (auto r = st->users().update(*user); !r)
+            throw Failure("cannot update '" + name + "': " + r.error().message());
         std::cout << "user " << name << " updated\n";
     });
 

@@ -15,14 +15,14 @@ namespace mailward::common {
 
 enum class DomainError {
     ok = 0,
-    empty,          // nothing (or only a final dot)
-    too_long,       // more than 253 octets
-    empty_label,    // "a..b", ".a", or a final dot where none is allowed
-    label_too_long, // a label of more than 63 octets
-    non_ascii,      // an octet >= 0x80: U-labels are not accepted, write A-labels
-    bad_character,  // not a letter, digit or '-' (or '_' when allowed)
-    hyphen_at_edge, // a label starts or ends with '-'
-    numeric_top,    // the last label is all digits: an address, not a name
+    empty,           // nothing (or only a final dot)
+    too_long,        // more than 253 octets
+    empty_label,     // "a..b", ".a", or a final dot where none is allowed
+    label_too_long,  // a label of more than 63 octets
+    non_ascii,       // an octet >= 0x80: U-labels are not accepted, write A-labels
+    bad_character,   // not a letter, digit or '-' (or '_' when allowed)
+    hyphen_at_edge,  // a label starts or ends with '-'
+    numeric_top,     // the last label is all digits: an address, not a name
 };
 
 const boost::system::error_category& domain_category() noexcept;

@@ -17,8 +17,7 @@ void init_logging(std::string_view level) {
 }
 
 void set_log_process_name(std::string_view name) {
-    spdlog::default_logger()->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + std::string(name) +
-                                          "] %v");
+    spdlog::default_logger()->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + std::string(name) + "] %v");
 }
 
 }  // namespace mailward::common

@@ -44,8 +44,7 @@ Result<void> drop_privileges(const SystemUser& user) {
     uid_t ru = 0, eu = 0, su = 0;
     gid_t rg = 0, eg = 0, sg = 0;
     if (::getresuid(&ru, &eu, &su) != 0 || ::getresgid(&rg, &eg, &sg) != 0) return sys_error(errno);
-    if (ru != user.uid || eu != user.uid || su != user.uid || rg != user.gid || eg != user.gid ||
-        sg != user.gid)
+    if (ru != user.uid || eu != user.uid || su != user.uid || rg != user.gid || eg != user.gid || sg != user.gid)
         return Errc::invalid_argument;
     if (auto r = forbid_new_privileges(); !r) return r;
     // setuid cleared the dumpable flag; keep it cleared so no same-uid process can ptrace us or

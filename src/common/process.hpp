@@ -22,8 +22,8 @@ void set_process_name(std::string_view name);
 // Forks a child that runs body() and exits with its return value (std::_Exit, after flushing the
 // log: the parent's atexit handlers and destructors do not run twice). The child is named name,
 // gets SIGKILL when the parent dies (and exits at once if the parent died before that was set),
-// and starts with default SIGINT/SIGTERM/SIGCHLD dispositions (and the parent's signal mask). Call while the process has one
-// thread: only the calling thread exists in the child. Returns the child's pid in the parent.
+// and starts with default SIGINT/SIGTERM/SIGCHLD dispositions (and the parent's signal mask). Call while the process
+// has one thread: only the calling thread exists in the child. Returns the child's pid in the parent.
 Result<pid_t> fork_child(std::string_view name, const std::function<int()>& body);
 
 // SIGINT and SIGTERM held pending (sigprocmask) until unblock_stop_signals(): serve blocks them

@@ -5,7 +5,7 @@ namespace mailward::common {
 namespace {
 
 class Category final : public boost::system::error_category {
-public:
+  public:
     const char* name() const noexcept override { return "mailward"; }
     std::string message(int ev) const override {
         switch (static_cast<Errc>(ev)) {

@@ -33,9 +33,7 @@ enum class Errc {
 
 const boost::system::error_category& error_category() noexcept;
 
-inline error_code make_error_code(Errc e) noexcept {
-    return {static_cast<int>(e), error_category()};
-}
+inline error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 }  // namespace common
 }  // namespace mailward

@@ -33,11 +33,9 @@ struct Section {
     std::vector<Key> keys;
 };
 
-constexpr std::array<std::string_view, 6> kLogLevels{"trace", "debug", "info",
-                                                     "warn",  "error", "off"};
+constexpr std::array<std::string_view, 6> kLogLevels{"trace", "debug", "info", "warn", "error", "off"};
 constexpr std::array<std::string_view, 2> kBackends{"sqlite", "postgres"};
-constexpr std::array<std::string_view, 4> kModes{"tls-or-escrow", "tls-only", "escrow-always",
-                                                 "opportunistic"};
+constexpr std::array<std::string_view, 4> kModes{"tls-or-escrow", "tls-only", "escrow-always", "opportunistic"};
 constexpr std::size_t kMaxFileSize = 4 * 1024 * 1024;
 
 // Readers for one field, named by pointers to members, e.g.
@@ -69,9 +67,9 @@ constexpr std::array<std::string_view, 5> kLevels{"none", "may", "encrypt", "ver
 void read_static_policy(Reader& r, In n, Config& c) {
     const toml::table* t = n.as_table();
     if (t == nullptr) {
-        r.key_problem(detail::line_of(n), "policy.domains",
-                      "wrong type: got " + std::string(detail::type_name(n)) +
-                          " (expected a table of \"domain\" = \"level\")");
+        r.key_problem(
+            detail::line_of(n), "policy.domains",
+            "wrong type: got " + std::string(detail::type_name(n)) + " (expected a table of \"domain\" = \"level\")");
         return;
     }
     for (auto&& [key, value] : *t) {
@@ -102,11 +100,9 @@ const std::vector<Section>& schema() {
     static const std::vector<Section> sections{
         {"server",
          {
-             {"hostname",
-              [](Reader& r, In n, Config& c) { r.read_hostname(n, c.server.hostname); }},
+             {"hostname", [](Reader& r, In n, Config& c) { r.read_hostname(n, c.server.hostname); }},
              {"data_dir", path<kServer, &ServerConfig::data_dir>},
-             {"log_level",
-              [](Reader& r, In n, Config& c) { r.read_choice(n, c.server.log_level, kLogLevels); }},
+             {"log_level", [](Reader& r, In n, Config& c) { r.read_choice(n, c.server.log_level, kLogLevels); }},
              {"user",
               [](Reader& r, In n, Config& c) {
                   r.read_string(n, c.server.user, "expected a system user name, e.g. \"mailward\"");
@@ -119,9 +115,7 @@ const std::vector<Section>& schema() {
              {"cert", path<kSubmission, &Sub::cert>},
              {"key", path<kSubmission, &Sub::key>},
              {"trusted_networks",
-              [](Reader& r, In n, Config& c) {
-                  r.read_networks(n, c.submission.trusted_networks);
-              }},
+              [](Reader& r, In n, Config& c) { r.read_networks(n, c.submission.trusted_networks); }},
              {"max_message_size", count<kSubmission, &Sub::max_message_size>},
              {"max_recipients", count<kSubmission, &Sub::max_recipients>},
              {"max_bad_commands", count<kSubmission, &Sub::max_bad_commands>},
@@ -129,14 +123,9 @@ const std::vector<Section>& schema() {
              {"max_connections_per_ip", count<kSubmission, &Sub::max_connections_per_ip>},
              {"command_timeout", duration<kSubmission, &Sub::command_timeout>},
              {"data_timeout", duration<kSubmission, &Sub::data_timeout>},
-             {"ipv4_prefix",
-              [](Reader& r, In n, Config& c) {
-                  r.read_prefix_length(n, c.submission.ipv4_prefix, 32);
-              }},
+             {"ipv4_prefix", [](Reader& r, In n, Config& c) { r.read_prefix_length(n, c.submission.ipv4_prefix, 32); }},
              {"ipv6_prefix",
-              [](Reader& r, In n, Config& c) {
-                  r.read_prefix_length(n, c.submission.ipv6_prefix, 128);
-              }},
+              [](Reader& r, In n, Config& c) { r.read_prefix_length(n, c.submission.ipv6_prefix, 128); }},
              {"max_junk_commands", count<kSubmission, &Sub::max_junk_commands>},
              {"max_session_time", duration<kSubmission, &Sub::max_session_time>},
              {"max_auth_failures", count<kSubmission, &Sub::max_auth_failures>},
@@ -144,8 +133,7 @@ const std::vector<Section>& schema() {
              {"stress_command_timeout", duration<kSubmission, &Sub::stress_command_timeout>},
              {"max_hops", count<kSubmission, &Sub::max_hops>},
              {"sender_login_match", boolean<kSubmission, &Sub::sender_login_match>},
-             {"trusted_senders",
-              [](Reader& r, In n, Config& c) { r.read_senders(n, c.submission.trusted_senders); }},
+             {"trusted_senders", [](Reader& r, In n, Config& c) { r.read_senders(n, c.submission.trusted_senders); }},
          }},
         {"dns",
          {
@@ -157,8 +145,7 @@ const std::vector<Section>& schema() {
          {
              {"port", [](Reader& r, In n, Config& c) { r.read_port(n, c.delivery.port); }},
              {"ca_file", path<kDelivery, &Del::ca_file>},
-             {"retry_schedule",
-              [](Reader& r, In n, Config& c) { r.read_durations(n, c.delivery.retry_schedule); }},
+             {"retry_schedule", [](Reader& r, In n, Config& c) { r.read_durations(n, c.delivery.retry_schedule); }},
              {"max_queue_lifetime", duration<kDelivery, &Del::max_queue_lifetime>},
              {"max_concurrency", count<kDelivery, &Del::max_concurrency>},
              {"max_per_destination", count<kDelivery, &Del::max_per_destination>},
@@ -179,11 +166,9 @@ const std::vector<Section>& schema() {
               }},
              {"escrow_after", duration<kPolicy, &PolicyConfig::escrow_after, true>},
              {"mta_sts", boolean<kPolicy, &PolicyConfig::mta_sts>},
-             {"mta_sts_port",
-              [](Reader& r, In n, Config& c) { r.read_port(n, c.policy.mta_sts_port); }},
+             {"mta_sts_port", [](Reader& r, In n, Config& c) { r.read_port(n, c.policy.mta_sts_port); }},
              {"dane", boolean<kPolicy, &PolicyConfig::dane>},
-             {"tls_optional_trusted_networks",
-              boolean<kPolicy, &PolicyConfig::tls_optional_trusted_networks>},
+             {"tls_optional_trusted_networks", boolean<kPolicy, &PolicyConfig::tls_optional_trusted_networks>},
              {"preload_file", path<kPolicy, &PolicyConfig::preload_file>},
              {"domains", read_static_policy},
          }},
@@ -206,8 +191,7 @@ const std::vector<Section>& schema() {
         {"portal",
          {
              {"max_connections", count<kPortal, &PortalConfig::max_connections>},
-             {"max_connections_per_address",
-              count<kPortal, &PortalConfig::max_connections_per_address>},
+             {"max_connections_per_address", count<kPortal, &PortalConfig::max_connections_per_address>},
              {"header_timeout", duration<kPortal, &PortalConfig::header_timeout>},
              {"body_timeout", duration<kPortal, &PortalConfig::body_timeout>},
              {"max_form_size", count<kPortal, &PortalConfig::max_form_size>},
@@ -219,12 +203,9 @@ const std::vector<Section>& schema() {
          }},
         {"store",
          {
-             {"backend",
-              [](Reader& r, In n, Config& c) { r.read_choice(n, c.store.backend, kBackends); }},
-             {"dsn",
-              [](Reader& r, In n, Config& c) {
-                  r.read_string(n, c.store.dsn, "expected a PostgreSQL connection string");
-              }},
+             {"backend", [](Reader& r, In n, Config& c) { r.read_choice(n, c.store.backend, kBackends); }},
+             {"dsn", [](Reader& r, In n,
+                        Config& c) { r.read_string(n, c.store.dsn, "expected a PostgreSQL connection string"); }},
              {"commit_interval", duration<kStore, &StoreConfig::commit_interval, true>},
          }},
     };
@@ -253,8 +234,7 @@ std::string suggest(std::string_view wrong, const Names& names, std::string_view
     }
     const std::size_t limit = wrong.size() <= 4 ? 1 : 2;
     if (best_name.empty() || best > limit) return {};
-    return " (did you mean '" + std::string(prefix) + std::string(best_name) + std::string(suffix) +
-           "'?)";
+    return " (did you mean '" + std::string(prefix) + std::string(best_name) + std::string(suffix) + "'?)";
 }
 
 std::vector<std::string_view> section_names() {
@@ -311,16 +291,16 @@ void read_root(Reader& r, const toml::table& root, Config& cfg) {
                 r.problem(line, "unknown section '[" + std::string(key.str()) + "]'" + hint);
             } else {
                 std::string other = other_section_with(key.str(), {});
-                std::string hint = other.empty() ? " (keys belong in a section: " + all + ")"
-                                                 : " (did you mean '" + other + "'?)";
+                std::string hint =
+                    other.empty() ? " (keys belong in a section: " + all + ")" : " (did you mean '" + other + "'?)";
                 r.key_problem(line, key.str(), "unknown top-level key" + hint);
             }
             continue;
         }
         if (!node.is_table()) {
             r.key_problem(line, key.str(),
-                          "wrong type: got " + std::string(detail::type_name(node)) +
-                              " (expected a table [" + std::string(key.str()) + "])");
+                          "wrong type: got " + std::string(detail::type_name(node)) + " (expected a table [" +
+                              std::string(key.str()) + "])");
             continue;
         }
         read_section(r, *section, *node.as_table(), cfg);
@@ -368,9 +348,7 @@ void check(Reader& r, const Config& cfg) {
         const std::size_t line = r.line_of(key);
         if (line == 0 || path->empty()) continue;
         if (std::string why = unreadable(*path); !why.empty()) {
-            r.key_problem(
-                line, key,
-                "cannot read \"" + path->string() + "\": " + why + " (expected a readable file)");
+            r.key_problem(line, key, "cannot read \"" + path->string() + "\": " + why + " (expected a readable file)");
         }
     }
 
@@ -380,17 +358,16 @@ void check(Reader& r, const Config& cfg) {
         const std::string& u = cfg.server.user;
         bool ok = !u.empty() && u.size() <= 32 && u[0] != '-';
         for (char ch : u)
-            ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                        (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.');
+            ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                        ch == '-' || ch == '.');
         if (!ok) {
             r.key_problem(line, "server.user",
                           "\"" + u +
                               "\" is not a user name (expected letters, digits, '_', '-', '.', "
                               "e.g. \"mailward\")");
         } else if (u == "root") {
-            r.key_problem(
-                line, "server.user",
-                "must not be root (expected an unprivileged system user, e.g. \"mailward\")");
+            r.key_problem(line, "server.user",
+                          "must not be root (expected an unprivileged system user, e.g. \"mailward\")");
         }
     }
 
@@ -402,11 +379,10 @@ void check(Reader& r, const Config& cfg) {
         if (dir.empty()) dir = ".";
         std::error_code ec;
         if (!fs::is_directory(dir, ec)) {
-            r.key_problem(
-                line, "escrow.master_key_file",
-                "directory \"" + dir.string() +
-                    "\" does not exist (expected an existing directory; mailward creates the "
-                    "file itself on first start)");
+            r.key_problem(line, "escrow.master_key_file",
+                          "directory \"" + dir.string() +
+                              "\" does not exist (expected an existing directory; mailward creates the "
+                              "file itself on first start)");
         }
     }
 
@@ -426,14 +402,12 @@ void check(Reader& r, const Config& cfg) {
                       "backend \"postgres\" needs store.dsn (expected dsn = \"postgresql://...\")");
     }
     if (cfg.store.backend == "sqlite" && dsn_line != 0) {
-        r.key_problem(
-            dsn_line, "store.dsn",
-            "only used with backend = \"postgres\" (expected no dsn with backend \"sqlite\")");
+        r.key_problem(dsn_line, "store.dsn",
+                      "only used with backend = \"postgres\" (expected no dsn with backend \"sqlite\")");
     }
 }
 
-Result<Config> parse_in(std::string_view text, const std::string& name, const fs::path& base_dir,
-                        ConfigError& error) {
+Result<Config> parse_in(std::string_view text, const std::string& name, const fs::path& base_dir, ConfigError& error) {
     Reader r(name, base_dir);
     toml::table root;
     try {
@@ -489,14 +463,10 @@ std::string read_text(const fs::path& file, std::string& out) {
 
 std::string_view to_string(SenderMode m) {
     switch (m) {
-        case SenderMode::tls_or_escrow:
-            return "tls-or-escrow";
-        case SenderMode::tls_only:
-            return "tls-only";
-        case SenderMode::escrow_always:
-            return "escrow-always";
-        case SenderMode::opportunistic:
-            return "opportunistic";
+        case SenderMode::tls_or_escrow: return "tls-or-escrow";
+        case SenderMode::tls_only: return "tls-only";
+        case SenderMode::escrow_always: return "escrow-always";
+        case SenderMode::opportunistic: return "opportunistic";
     }
     return "tls-or-escrow";  // unreachable for valid enum values
 }

@@ -62,7 +62,7 @@ std::string_view to_string(SenderMode m);
 std::optional<SenderMode> parse_sender_mode(std::string_view s);
 
 struct ServerConfig {
-    std::string hostname = "localhost";   // EHLO name, Received header, bounces
+    std::string hostname = "localhost";      // EHLO name, Received header, bounces
     std::filesystem::path data_dir = "var";  // default relative to the cwd; see load() for the file
     std::string log_level = "info";
     // The unprivileged system user `serve` runs as once it has bound its ports and read its keys
@@ -72,27 +72,27 @@ struct ServerConfig {
 
 struct SubmissionConfig {
     std::vector<Endpoint> listen{{"127.0.0.1", 2525}};
-    std::vector<Endpoint> tls_listen;          // implicit TLS (RFC 8314); empty = none
-    std::filesystem::path cert;                // empty = self-signed in data_dir, made on first start
+    std::vector<Endpoint> tls_listen;  // implicit TLS (RFC 8314); empty = none
+    std::filesystem::path cert;        // empty = self-signed in data_dir, made on first start
     std::filesystem::path key;
-    std::vector<Network> trusted_networks;     // defaults() sets 127.0.0.0/8 and ::1/128
+    std::vector<Network> trusted_networks;            // defaults() sets 127.0.0.0/8 and ::1/128
     std::size_t max_message_size = 50 * 1024 * 1024;  // octets, announced in EHLO SIZE
     std::size_t max_recipients = 1000;
-    std::size_t max_bad_commands = 20;         // then 421 and close
+    std::size_t max_bad_commands = 20;  // then 421 and close
     std::size_t max_connections = 1000;
     std::size_t max_connections_per_ip = 100;
-    Duration command_timeout = minutes(5);     // RFC 5321 4.5.3.2.7 server timeout
-    Duration data_timeout = minutes(10);       // whole DATA phase
+    Duration command_timeout = minutes(5);  // RFC 5321 4.5.3.2.7 server timeout
+    Duration data_timeout = minutes(10);    // whole DATA phase
     // Abuse limits (docs/config.md "Abuse limits"): the per-IP limit, AUTH failures and stress
     // eviction count a client by its network: the address cut to ipv4_prefix / ipv6_prefix bits.
     unsigned ipv4_prefix = 32;
     unsigned ipv6_prefix = 64;
-    std::size_t max_junk_commands = 20;        // NOOP/RSET/HELP/VRFY/EHLO/HELO/STARTTLS before AUTH
-    Duration max_session_time = hours(1);      // whole connection, then 421
-    std::size_t max_auth_failures = 10;        // per client network within auth_failure_window
+    std::size_t max_junk_commands = 20;    // NOOP/RSET/HELP/VRFY/EHLO/HELO/STARTTLS before AUTH
+    Duration max_session_time = hours(1);  // whole connection, then 421
+    std::size_t max_auth_failures = 10;    // per client network within auth_failure_window
     Duration auth_failure_window = minutes(10);
     Duration stress_command_timeout = seconds(10);  // idle timeout when the table is 80% full
-    std::size_t max_hops = 50;                 // Received: fields, more = 554 5.4.6
+    std::size_t max_hops = 50;                      // Received: fields, more = 554 5.4.6
     // Sender binding (like Postfix's smtpd_sender_login_maps): an account may use only the
     // addresses and @domains it lists, or its login name when it lists none.
     bool sender_login_match = true;
@@ -101,20 +101,20 @@ struct SubmissionConfig {
 };
 
 struct DnsConfig {
-    std::vector<Endpoint> servers;             // empty = system resolver (/etc/resolv.conf)
-    std::filesystem::path trust_anchor_file;   // empty = built-in root anchor
+    std::vector<Endpoint> servers;            // empty = system resolver (/etc/resolv.conf)
+    std::filesystem::path trust_anchor_file;  // empty = built-in root anchor
     Duration timeout = seconds(10);
 };
 
 struct DeliveryConfig {
     unsigned short port = 25;
-    std::filesystem::path ca_file;             // extra trust anchors for verify
+    std::filesystem::path ca_file;  // extra trust anchors for verify
     std::vector<Duration> retry_schedule{minutes(1), minutes(5), minutes(15), hours(1)};
     Duration max_queue_lifetime = hours(24 * 5);
     std::size_t max_concurrency = 100;
     std::size_t max_per_destination = 10;
     Duration connect_timeout = seconds(30);
-    Duration greeting_timeout = minutes(5);    // RFC 5321 4.5.3.2
+    Duration greeting_timeout = minutes(5);  // RFC 5321 4.5.3.2
     Duration command_timeout = minutes(5);
     Duration data_init_timeout = minutes(2);
     Duration data_block_timeout = minutes(3);
@@ -142,11 +142,11 @@ struct PolicyConfig {
 };
 
 struct EscrowConfig {
-    std::string listen = "127.0.0.1:8443";     // a valid endpoint, canonical; parse_endpoint() it
+    std::string listen = "127.0.0.1:8443";  // a valid endpoint, canonical; parse_endpoint() it
     std::string url = "https://localhost:8443";
     std::filesystem::path cert;
     std::filesystem::path key;
-    std::filesystem::path master_key_file;     // empty = data_dir/master.key, made 0600 on first start
+    std::filesystem::path master_key_file;  // empty = data_dir/master.key, made 0600 on first start
     Duration expiry = hours(24 * 30);
     // One-time codes (docs/operations.md "One-time codes"): the first lockout after 10 wrong codes
     // in a row; each further one twice as long, at most code_lockout_max; after code_max_failures
@@ -158,26 +158,26 @@ struct EscrowConfig {
 
 // The recipients' portal's HTTP limits (the [escrow] section says where it listens).
 struct PortalConfig {
-    std::size_t max_connections = 1000;              // open at once, all clients
-    std::size_t max_connections_per_address = 16;    // per IPv4 address, per IPv6 /64
-    Duration header_timeout = seconds(10);           // a request's header, whole (slowloris)
-    Duration body_timeout = seconds(120);            // a request's body, whole
-    std::size_t max_form_size = 16 * 1024;           // body of every form but the reply's, octets
-    std::size_t max_reply_size = 10 * 1024 * 1024;   // a reply's text + files, octets
-    std::size_t replies_per_message = 5;             // per reply_window
-    std::size_t replies_per_session = 3;             // per reply_window
+    std::size_t max_connections = 1000;             // open at once, all clients
+    std::size_t max_connections_per_address = 16;   // per IPv4 address, per IPv6 /64
+    Duration header_timeout = seconds(10);          // a request's header, whole (slowloris)
+    Duration body_timeout = seconds(120);           // a request's body, whole
+    std::size_t max_form_size = 16 * 1024;          // body of every form but the reply's, octets
+    std::size_t max_reply_size = 10 * 1024 * 1024;  // a reply's text + files, octets
+    std::size_t replies_per_message = 5;            // per reply_window
+    std::size_t replies_per_session = 3;            // per reply_window
     Duration reply_window = hours(1);
-    std::size_t max_replies_size = 50 * 1024 * 1024; // every reply to one message together, octets
+    std::size_t max_replies_size = 50 * 1024 * 1024;  // every reply to one message together, octets
 };
 
 struct StoreConfig {
-    std::string backend = "sqlite";            // "sqlite" or "postgres"
-    std::string dsn;                           // postgres only
+    std::string backend = "sqlite";                           // "sqlite" or "postgres"
+    std::string dsn;                                          // postgres only
     Duration commit_interval = std::chrono::milliseconds(0);  // extra wait to batch commits
 };
 
 struct Config {
-    std::filesystem::path source;              // the file loaded, empty for embedded defaults
+    std::filesystem::path source;  // the file loaded, empty for embedded defaults
     ServerConfig server;
     SubmissionConfig submission;
     DnsConfig dns;

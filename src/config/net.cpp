@@ -32,8 +32,7 @@ std::array<unsigned char, 16> as_v6(const Bytes& ip) {
 }
 
 std::string v4_text(const unsigned char* b) {
-    return std::to_string(b[0]) + "." + std::to_string(b[1]) + "." + std::to_string(b[2]) + "." +
-           std::to_string(b[3]);
+    return std::to_string(b[0]) + "." + std::to_string(b[1]) + "." + std::to_string(b[2]) + "." + std::to_string(b[3]);
 }
 
 // RFC 5952 text: lower-case hex, no leading zeros, the longest run (>= 2) of zero groups as "::"
@@ -124,8 +123,7 @@ std::string Endpoint::to_string() const {
 }
 
 bool Network::contains(const Bytes& ip) const {
-    if ((ip.size() != 4 && ip.size() != 16) || (addr.size() != 4 && addr.size() != 16))
-        return false;
+    if ((ip.size() != 4 && ip.size() != 16) || (addr.size() != 4 && addr.size() != 16)) return false;
     const unsigned bits = addr.size() == 4 ? prefix + 96 : prefix;
     if (bits > 128) return false;
     const auto a = as_v6(addr);
@@ -140,8 +138,7 @@ bool Network::contains(const Bytes& ip) const {
 
 namespace detail {
 
-std::optional<Endpoint> parse_endpoint(std::string_view text, unsigned short default_port,
-                                       std::string& why) {
+std::optional<Endpoint> parse_endpoint(std::string_view text, unsigned short default_port, std::string& why) {
     std::string_view host;
     std::string_view port;
     bool has_port = false;
@@ -242,8 +239,8 @@ std::optional<Network> parse_network(std::string_view text, std::string& why) {
         }
     }
     if (masked != *ip) {
-        why = "host bits are set after /" + std::to_string(net.prefix) + ", did you mean " +
-              canonical(masked) + "/" + std::to_string(net.prefix) + "?";
+        why = "host bits are set after /" + std::to_string(net.prefix) + ", did you mean " + canonical(masked) + "/" +
+              std::to_string(net.prefix) + "?";
         return std::nullopt;
     }
     net.addr = std::move(masked);

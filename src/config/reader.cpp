@@ -39,26 +39,16 @@ std::size_t line_of(const toml::node& n) { return n.source().begin.line; }
 
 std::string_view type_name(const toml::node& n) {
     switch (n.type()) {
-        case toml::node_type::table:
-            return "table";
-        case toml::node_type::array:
-            return "array";
-        case toml::node_type::string:
-            return "string";
-        case toml::node_type::integer:
-            return "integer";
-        case toml::node_type::floating_point:
-            return "float";
-        case toml::node_type::boolean:
-            return "boolean";
-        case toml::node_type::date:
-            return "date";
-        case toml::node_type::time:
-            return "time";
-        case toml::node_type::date_time:
-            return "date-time";
-        default:
-            return "nothing";
+        case toml::node_type::table: return "table";
+        case toml::node_type::array: return "array";
+        case toml::node_type::string: return "string";
+        case toml::node_type::integer: return "integer";
+        case toml::node_type::floating_point: return "float";
+        case toml::node_type::boolean: return "boolean";
+        case toml::node_type::date: return "date";
+        case toml::node_type::time: return "time";
+        case toml::node_type::date_time: return "date-time";
+        default: return "nothing";
     }
 }
 
@@ -72,8 +62,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     for (std::size_t i = 1; i <= a.size(); ++i) {
         for (std::size_t j = 1; j <= b.size(); ++j) {
             const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            std::size_t v = std::min(
-                {d[(i - 1) * w + j] + 1, d[i * w + j - 1] + 1, d[(i - 1) * w + j - 1] + cost});
+            std::size_t v = std::min({d[(i - 1) * w + j] + 1, d[i * w + j - 1] + 1, d[(i - 1) * w + j - 1] + cost});
             if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
                 v = std::min(v, d[(i - 2) * w + j - 2] + 1);
             }
@@ -98,8 +87,7 @@ void Reader::key_problem(std::size_t line, std::string_view key, std::string_vie
 
 ConfigError Reader::error() const {
     std::vector<Problem> sorted = problems_;
-    std::stable_sort(sorted.begin(), sorted.end(),
-                     [](const Problem& a, const Problem& b) { return a.line < b.line; });
+    std::stable_sort(sorted.begin(), sorted.end(), [](const Problem& a, const Problem& b) { return a.line < b.line; });
     ConfigError e;
     for (auto& p : sorted) e.problems.push_back(p.message);
     if (!e.problems.empty()) e.message = e.problems.front();
@@ -117,8 +105,7 @@ std::size_t Reader::line_of(std::string_view key) const {
 }
 
 void Reader::wrong_type(const toml::node& n, std::string_view expected, std::string_view element) {
-    std::string what =
-        element.empty() ? "wrong type: got " : std::string(element) + " has wrong type: got ";
+    std::string what = element.empty() ? "wrong type: got " : std::string(element) + " has wrong type: got ";
     what += type_name(n);
     what += " (expected ";
     what += expected;
@@ -130,8 +117,7 @@ void Reader::bad_value(const toml::node& n, std::string_view what, std::string_v
     key_problem(detail::line_of(n), key_, std::string(what) + " (" + std::string(expected) + ")");
 }
 
-const std::string* Reader::string_of(const toml::node& n, std::string_view expected,
-                                     std::string_view element) {
+const std::string* Reader::string_of(const toml::node& n, std::string_view expected, std::string_view element) {
     if (const auto* s = n.as_string()) return &s->get();
     wrong_type(n, expected, element);
     return nullptr;
@@ -148,8 +134,7 @@ bool Reader::read_string(const toml::node& n, std::string& out, std::string_view
     return true;
 }
 
-bool Reader::read_choice(const toml::node& n, std::string& out,
-                         std::span<const std::string_view> choices) {
+bool Reader::read_choice(const toml::node& n, std::string& out, std::span<const std::string_view> choices) {
     std::string one_of = "one of";
     for (std::size_t i = 0; i < choices.size(); ++i) {
         one_of += (i == 0 ? " " : ", ");
@@ -193,8 +178,7 @@ bool Reader::read_count(const toml::node& n, std::size_t& out) {
         return false;
     }
     if (i->get() <= 0) {
-        bad_value(n, "value " + std::to_string(i->get()) + " is not positive",
-                  "expected an integer >= 1");
+        bad_value(n, "value " + std::to_string(i->get()) + " is not positive", "expected an integer >= 1");
         return false;
     }
     out = static_cast<std::size_t>(i->get());
@@ -226,16 +210,14 @@ bool Reader::read_senders(const toml::node& n, std::vector<std::string>& out) {
     bool ok = true;
     for (std::size_t i = 0; i < arr->size(); ++i) {
         const toml::node& el = *arr->get(i);
-        const std::string* s =
-            string_of(el, "a string such as \"@example.com\"", "element " + std::to_string(i + 1));
+        const std::string* s = string_of(el, "a string such as \"@example.com\"", "element " + std::to_string(i + 1));
         if (s == nullptr) {
             ok = false;
             continue;
         }
         auto p = parse_sender_pattern(*s, true);
         if (!p) {
-            bad_value(el, "bad sender pattern " + quote(*s),
-                      "expected \"local@domain\", \"@domain\" or \"*\"");
+            bad_value(el, "bad sender pattern " + quote(*s), "expected \"local@domain\", \"@domain\" or \"*\"");
             ok = false;
             continue;
         }
@@ -310,8 +292,7 @@ bool Reader::read_endpoint(const toml::node& n, Endpoint& out, unsigned short de
     auto ep = parse_endpoint(*s, default_port, why);
     if (!ep) {
         std::string expected(kEndpointExpected);
-        if (default_port != 0)
-            expected += "; the port may be left out for " + std::to_string(default_port);
+        if (default_port != 0) expected += "; the port may be left out for " + std::to_string(default_port);
         bad_value(n, "bad endpoint " + quote(*s) + ": " + why, expected);
         return false;
     }
@@ -319,8 +300,7 @@ bool Reader::read_endpoint(const toml::node& n, Endpoint& out, unsigned short de
     return true;
 }
 
-bool Reader::read_endpoints(const toml::node& n, std::vector<Endpoint>& out,
-                            unsigned short default_port) {
+bool Reader::read_endpoints(const toml::node& n, std::vector<Endpoint>& out, unsigned short default_port) {
     const auto* arr = n.as_array();
     if (arr == nullptr) {
         wrong_type(n, "an array of endpoint strings, e.g. [\"127.0.0.1:2525\", \"[::1]:2525\"]");
@@ -332,8 +312,7 @@ bool Reader::read_endpoints(const toml::node& n, std::vector<Endpoint>& out,
         const toml::node& el = *arr->get(i);
         Endpoint ep;
         if (!el.is_string()) {
-            wrong_type(el, "a string such as \"127.0.0.1:2525\"",
-                       "element " + std::to_string(i + 1));
+            wrong_type(el, "a string such as \"127.0.0.1:2525\"", "element " + std::to_string(i + 1));
             ok = false;
         } else if (read_endpoint(el, ep, default_port)) {
             result.push_back(std::move(ep));
@@ -355,8 +334,7 @@ bool Reader::read_networks(const toml::node& n, std::vector<Network>& out) {
     bool ok = true;
     for (std::size_t i = 0; i < arr->size(); ++i) {
         const toml::node& el = *arr->get(i);
-        const std::string* s =
-            string_of(el, "a string such as \"10.0.0.0/8\"", "element " + std::to_string(i + 1));
+        const std::string* s = string_of(el, "a string such as \"10.0.0.0/8\"", "element " + std::to_string(i + 1));
         if (s == nullptr) {
             ok = false;
             continue;
@@ -377,13 +355,11 @@ bool Reader::read_networks(const toml::node& n, std::vector<Network>& out) {
 }
 
 bool Reader::read_https_url(const toml::node& n, std::string& out) {
-    constexpr std::string_view expected =
-        "expected an https:// URL, e.g. \"https://portal.example.com:8443\"";
+    constexpr std::string_view expected = "expected an https:// URL, e.g. \"https://portal.example.com:8443\"";
     const std::string* s = string_of(n, "an https:// URL string");
     if (s == nullptr) return false;
     constexpr std::string_view scheme = "https://";
-    bool ok = s->size() > scheme.size() && s->compare(0, scheme.size(), scheme) == 0 &&
-              (*s)[scheme.size()] != '/';
+    bool ok = s->size() > scheme.size() && s->compare(0, scheme.size(), scheme) == 0 && (*s)[scheme.size()] != '/';
     for (char c : *s) ok = ok && static_cast<unsigned char>(c) > 0x20 && c != 0x7f;
     if (!ok) {
         bad_value(n, "bad URL " + quote(*s), expected);

@@ -40,8 +40,7 @@ class Reader {
     // On success each read assigns out and returns true; otherwise it records a problem, leaves
     // out unchanged and returns false.
     bool read_string(const toml::node& n, std::string& out, std::string_view expected);
-    bool read_choice(const toml::node& n, std::string& out,
-                     std::span<const std::string_view> choices);
+    bool read_choice(const toml::node& n, std::string& out, std::span<const std::string_view> choices);
     bool read_hostname(const toml::node& n, std::string& out);
     bool read_bool(const toml::node& n, bool& out);
     bool read_count(const toml::node& n, std::size_t& out);  // integer >= 1
@@ -50,11 +49,10 @@ class Reader {
     bool read_durations(const toml::node& n, std::vector<Duration>& out);  // non-empty array
     // default_port != 0 lets an element leave the port out.
     bool read_endpoint(const toml::node& n, Endpoint& out, unsigned short default_port);
-    bool read_endpoints(const toml::node& n, std::vector<Endpoint>& out,
-                        unsigned short default_port);
+    bool read_endpoints(const toml::node& n, std::vector<Endpoint>& out, unsigned short default_port);
     bool read_networks(const toml::node& n, std::vector<Network>& out);
     bool read_prefix_length(const toml::node& n, unsigned& out, unsigned max);  // 1..max
-    bool read_senders(const toml::node& n, std::vector<std::string>& out);  // sender patterns
+    bool read_senders(const toml::node& n, std::vector<std::string>& out);      // sender patterns
     bool read_https_url(const toml::node& n, std::string& out);
     // A non-empty path; relative paths are joined to base_dir (when set) and normalized.
     bool read_path(const toml::node& n, std::filesystem::path& out);
@@ -68,8 +66,7 @@ class Reader {
     void wrong_type(const toml::node& n, std::string_view expected, std::string_view element = {});
     void bad_value(const toml::node& n, std::string_view what, std::string_view expected);
     // Reads a string element/value, reporting a wrong type; element names it inside an array.
-    const std::string* string_of(const toml::node& n, std::string_view expected,
-                                 std::string_view element = {});
+    const std::string* string_of(const toml::node& n, std::string_view expected, std::string_view element = {});
 
     std::string name_;
     std::filesystem::path base_dir_;

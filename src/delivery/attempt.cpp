@@ -23,11 +23,13 @@ namespace {
 nlohmann::json tls_json(const tls::PeerFacts& f) {
     if (!f.established) return nullptr;
     nlohmann::json chain = nlohmann::json::array();
-    for (const auto& c : f.chain) chain.push_back({{"subject", c.subject}, {"issuer", c.issuer}, {"not_after", c.not_after}});
-    return {{"protocol", f.protocol},       {"cipher", f.cipher},         {"bits", f.cipher_bits},
-            {"forward_secret", f.forward_secret}, {"spki_sha256", f.spki_sha256}, {"chain_valid", f.chain_valid},
-            {"name_matched", f.name_matched}, {"verify_error", f.verify_error}, {"dane_matched", f.dane_matched},
-            {"chain", chain}};
+    for (const auto& c : f.chain)
+        chain.push_back({{"subject", c.subject}, {"issuer", c.issuer}, {"not_after", c.not_after}});
+    return {{"protocol", f.protocol},         {"cipher", f.cipher},
+            {"bits", f.cipher_bits},          {"forward_secret", f.forward_secret},
+            {"spki_sha256", f.spki_sha256},   {"chain_valid", f.chain_valid},
+            {"name_matched", f.name_matched}, {"verify_error", f.verify_error},
+            {"dane_matched", f.dane_matched}, {"chain", chain}};
 }
 
 }  // namespace
@@ -55,7 +57,7 @@ void Engine::Impl::log_attempt(const store::Envelope& env, std::size_t idx, cons
 asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const std::string& body, const Route& route,
                                                const std::vector<std::size_t>& idxs, Outcomes& out,
                                                const AttemptPlan& plan) {
-    std::optional<RcptOutcome> last;  // the most telling failure so far, used if no host takes the mail
+    std::optional<RcptOutcome> last;    // the most telling failure so far, used if no host takes the mail
     std::optional<RcptOutcome> looped;  // the first address refused as a loop (used if nothing else was tried)
     for (const auto& ph : plan.hosts) {
         if (ph.index >= route.hops.size() || route.hops[ph.index].host != ph.host) continue;  // not this route's
@@ -86,9 +88,10 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                 Evidence ev;
                 ev.refusal = HopRefusal::loops_back;
                 ev.host = hop.host;
-                ev.route_detail = hop.host + " [" + addr + "]:" + std::to_string(cfg.delivery.port) + " is " +
-                                  (loop == LoopKind::own_listener ? "one of mailward's own listeners"
-                                                                  : "a loopback address ([delivery] allow_loopback_mx = false)");
+                ev.route_detail =
+                    hop.host + " [" + addr + "]:" + std::to_string(cfg.delivery.port) + " is " +
+                    (loop == LoopKind::own_listener ? "one of mailward's own listeners"
+                                                    : "a loopback address ([delivery] allow_loopback_mx = false)");
                 auto c = classify(ev);
                 spdlog::warn("delivery: {}: {}", env.id, c.reason);
                 for (auto i : idxs) log_attempt(env, i, hop.host, addr, hop_level, hop_why, nullptr, c, "loop");
@@ -174,6 +177,5 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
     const Classified c = last ? last->c : classify_unreachable(route.domain);
     for (auto i : idxs) out[i] = last ? RcptOutcome{c, last->host, last->address, last->tls_failure} : RcptOutcome{c};
 }
-
 
 }  // namespace mailward::delivery

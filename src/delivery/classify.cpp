@@ -9,8 +9,8 @@
 // a 5xx greeting or EHLO which condemns the host, not the message (RFC 5321 3.1: try the next MX).
 #include "delivery/classify.hpp"
 
-#include "outbound/route.hpp"
 #include "dns/resolver.hpp"
+#include "outbound/route.hpp"
 
 namespace mailward::delivery {
 using outbound::Refusal;
@@ -86,8 +86,7 @@ std::string_view to_string(Outcome o) {
 Classified classify(const Evidence& e) {
     Classified c;
     switch (e.refusal) {
-        case HopRefusal::none:
-            break;
+        case HopRefusal::none: break;
         case HopRefusal::address_lookup_failed:
             // RFC 7672 2.1.1: not used with the addresses that did resolve (that would skip TLSA,
             // a silent DANE downgrade); another MX may be fine, else the message waits.
@@ -177,8 +176,8 @@ Classified classify(const Evidence& e) {
         c.outcome = Outcome::temporary;
         c.status = s.stage == Stage::connect ? "4.4.1" : "4.4.2";
         c.try_next_host = s.stage == Stage::connect || s.stage == Stage::greeting || s.stage == Stage::ehlo;
-        c.reason = e.host + ": " + std::string(to_string(s.stage)) + " failed: " +
-                   (s.detail.empty() ? s.ec.message() : s.detail);
+        c.reason = e.host + ": " + std::string(to_string(s.stage)) +
+                   " failed: " + (s.detail.empty() ? s.ec.message() : s.detail);
         return c;
     }
     if (e.recipient) {
@@ -216,8 +215,7 @@ std::optional<Classified> classify_decision(const policy::Decision& d) {
             c.status = "4.7.0";
             c.reason = d.summary;
             return c;
-        case policy::Action::deliver:
-            break;
+        case policy::Action::deliver: break;
     }
     return std::nullopt;
 }
@@ -226,8 +224,8 @@ Classified classify_no_allowed_host(const std::string& domain, const policy::Dec
     Classified c;
     c.outcome = Outcome::tls_policy;
     c.status = "4.7.5";
-    c.reason = "no MX host of " + domain + " may be used at " + std::string(tls::to_string(d.level)) + " (" +
-               d.summary + ")";
+    c.reason =
+        "no MX host of " + domain + " may be used at " + std::string(tls::to_string(d.level)) + " (" + d.summary + ")";
     return c;
 }
 

@@ -12,8 +12,8 @@
 #include "common/result.hpp"
 #include "outbound/smtp_client.hpp"
 #include "policy/decide.hpp"
-#include "store/policy_store.hpp"
 #include "smtp/reply.hpp"
+#include "store/policy_store.hpp"
 
 namespace mailward::delivery {
 
@@ -22,9 +22,9 @@ std::string_view to_string(Outcome o);
 
 struct Classified {
     Outcome outcome = Outcome::temporary;
-    std::string status;       // RFC 3463 "5.1.1"
-    std::string diagnostic;   // "smtp; 550 5.1.1 no such user" or "" for local reasons
-    std::string reason;       // one line for a person: what happened and where
+    std::string status;          // RFC 3463 "5.1.1"
+    std::string diagnostic;      // "smtp; 550 5.1.1 no such user" or "" for local reasons
+    std::string reason;          // one line for a person: what happened and where
     bool try_next_host = false;  // the failure belongs to this host: another MX may do better
 };
 
@@ -39,13 +39,13 @@ enum class HopRefusal {
 
 // What one attempt produced for one recipient (or for all of them, when the failure came first).
 struct Evidence {
-    HopRefusal refusal = HopRefusal::none;    // with host and route_detail (what was found)
-    error_code route_error;                   // DNS / routing failure (RouteErrc or DnsErrc)
+    HopRefusal refusal = HopRefusal::none;  // with host and route_detail (what was found)
+    error_code route_error;                 // DNS / routing failure (RouteErrc or DnsErrc)
     std::string route_detail;
-    std::optional<outbound::SessionError> session;     // connection- or transaction-level failure
-    std::optional<outbound::RecipientResult> recipient; // a per-recipient reply
+    std::optional<outbound::SessionError> session;       // connection- or transaction-level failure
+    std::optional<outbound::RecipientResult> recipient;  // a per-recipient reply
     tls::Level required = tls::Level::may;
-    std::string host;                         // MX host name, for the reason text
+    std::string host;  // MX host name, for the reason text
 };
 
 Classified classify(const Evidence& e);

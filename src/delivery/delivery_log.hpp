@@ -11,7 +11,7 @@
 namespace mailward::delivery {
 
 class DeliveryLog {
-public:
+  public:
     DeliveryLog() = default;
     ~DeliveryLog();
     DeliveryLog(const DeliveryLog&) = delete;
@@ -22,7 +22,7 @@ public:
     // Writes one line (a serialized JSON object without newline) and flushes it.
     void write(const std::string& json_line);
 
-private:
+  private:
     std::mutex mu_;
     std::FILE* f_ = nullptr;
 };

@@ -25,8 +25,8 @@ std::string one_line(std::string s) {
 }  // namespace
 
 bool wants_failure_dsn(const store::Envelope& env, const store::Recipient& r) {
-    if (env.sender.empty()) return false;            // never bounce a bounce
-    if (r.notify == 0) return true;                  // default: FAILURE
+    if (env.sender.empty()) return false;  // never bounce a bounce
+    if (r.notify == 0) return true;        // default: FAILURE
     if (r.notify & store::notify_never) return false;
     return (r.notify & store::notify_failure) != 0;
 }

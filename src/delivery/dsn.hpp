@@ -16,11 +16,11 @@
 namespace mailward::delivery {
 
 struct FailedRecipient {
-    std::size_t index = 0;        // into Envelope::recipients
-    std::string status;           // "5.1.1"
-    std::string diagnostic;       // "smtp; 550 5.1.1 ..." or ""
-    std::string remote_mta;       // MX host name or ""
-    std::string reason;           // for a person
+    std::size_t index = 0;   // into Envelope::recipients
+    std::string status;      // "5.1.1"
+    std::string diagnostic;  // "smtp; 550 5.1.1 ..." or ""
+    std::string remote_mta;  // MX host name or ""
+    std::string reason;      // for a person
 };
 
 // Whether a failure of this recipient should produce a DSN to the sender.

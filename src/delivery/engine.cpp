@@ -7,8 +7,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -47,8 +47,15 @@ std::string domain_of(const std::string& address) {
 
 Engine::Impl::Impl(asio::io_context& i, const config::Config& c, store::Store& s, dns::Resolver& r,
                    tls::ClientContext t)
-    : io(i), cfg(c), store(s), resolver(r), tls(std::move(t)), strand(asio::make_strand(i)), wake(strand),
-      rng(std::random_device{}()), slots(strand, c.delivery.max_per_destination) {
+    : io(i),
+      cfg(c),
+      store(s),
+      resolver(r),
+      tls(std::move(t)),
+      strand(asio::make_strand(i)),
+      wake(strand),
+      rng(std::random_device{}()),
+      slots(strand, c.delivery.max_per_destination) {
     owner = cfg.server.hostname;
     own = outbound::own_addresses(cfg);
     timeouts.connect = cfg.delivery.connect_timeout;
@@ -119,9 +126,7 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
                 continue;
             }
             switch (oc.c.outcome) {
-                case Outcome::delivered:
-                    u.state = store::RcptState::delivered;
-                    break;
+                case Outcome::delivered: u.state = store::RcptState::delivered; break;
                 case Outcome::permanent:
                     u.state = store::RcptState::failed;
                     failed.push_back({i, oc.c.status, oc.c.diagnostic, oc.host, oc.c.reason});
@@ -130,8 +135,9 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
                 case Outcome::tls_policy:
                     if (expired) {
                         u.state = store::RcptState::failed;
-                        u.last_error = "gave up after " + common::format_duration(std::chrono::duration_cast<
-                                           common::Duration>(s.cfg.delivery.max_queue_lifetime)) +
+                        u.last_error = "gave up after " +
+                                       common::format_duration(std::chrono::duration_cast<common::Duration>(
+                                           s.cfg.delivery.max_queue_lifetime)) +
                                        " in the queue; last error: " + oc.c.reason;
                         failed.push_back({i, expired_status(oc.c), oc.c.diagnostic, oc.host, u.last_error});
                     } else {
@@ -189,12 +195,14 @@ asio::awaitable<void> Engine::Impl::run(std::shared_ptr<Impl> self) {
     while (!s.stopping) {
         s.kicked = false;
         std::size_t leased = 0;
-        const std::size_t slots = s.cfg.delivery.max_concurrency > s.in_flight ? s.cfg.delivery.max_concurrency - s.in_flight : 0;
+        const std::size_t slots =
+            s.cfg.delivery.max_concurrency > s.in_flight ? s.cfg.delivery.max_concurrency - s.in_flight : 0;
         if (slots > 0) {
             const auto now = Clock::now();
             const std::size_t limit = std::min(slots, kLeaseBatch);
             auto lease = [&queue, &owner, now, limit]() {
-                return queue.lease_due(now, limit, owner, std::chrono::duration_cast<std::chrono::milliseconds>(kLeaseFor));
+                return queue.lease_due(now, limit, owner,
+                                       std::chrono::duration_cast<std::chrono::milliseconds>(kLeaseFor));
             };
             auto envs = co_await common::run_blocking<Result<std::vector<store::Envelope>>>(s.blocking, lease);
             if (!envs) {
@@ -243,7 +251,8 @@ void Engine::set_mta_sts(policy::MtaStsCache* cache) { impl_->mta_sts = cache; }
 
 void Engine::start() {
     auto path = impl_->cfg.server.data_dir / "delivery.log";
-    if (!impl_->log.open(path)) spdlog::warn("delivery: cannot open {}; attempts are logged here instead", path.string());
+    if (!impl_->log.open(path))
+        spdlog::warn("delivery: cannot open {}; attempts are logged here instead", path.string());
     asio::co_spawn(impl_->strand, Impl::run(impl_), asio::detached);
 }
 

@@ -30,7 +30,7 @@ class MtaStsCache;
 namespace mailward::delivery {
 
 class Engine {
-public:
+  public:
     Engine(boost::asio::io_context& io, const config::Config& cfg, store::Store& store, dns::Resolver& resolver,
            tls::ClientContext tls);
     ~Engine();
@@ -53,7 +53,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::shared_ptr<Impl> impl_;
 };
 

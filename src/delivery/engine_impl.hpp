@@ -30,12 +30,12 @@
 #include "delivery/incidents.hpp"
 #include "delivery/pool.hpp"
 #include "delivery/slots.hpp"
-#include "policy/facts.hpp"
-#include "policy/plan.hpp"
 #include "dns/resolver.hpp"
 #include "outbound/route.hpp"
 #include "outbound/smtp_client.hpp"
+#include "policy/facts.hpp"
 #include "policy/mta_sts_fetch.hpp"
+#include "policy/plan.hpp"
 #include "probe/verdict.hpp"
 #include "store/store.hpp"
 
@@ -82,8 +82,7 @@ struct Gathered {
 };
 
 struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
-    Impl(boost::asio::io_context& i, const config::Config& c, store::Store& s, dns::Resolver& r,
-         tls::ClientContext t);
+    Impl(boost::asio::io_context& i, const config::Config& c, store::Store& s, dns::Resolver& r, tls::ClientContext t);
 
     boost::asio::io_context& io;
     const config::Config& cfg;
@@ -104,7 +103,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     std::optional<probe::DomainProber> prober;  // learning (set_probe_options)
     std::optional<policy::PreloadList> preload;
     policy::MtaStsCache* mta_sts = nullptr;
-    IncidentTracker recent_incidents;           // a downgrade that persists: once per quiet period
+    IncidentTracker recent_incidents;  // a downgrade that persists: once per quiet period
     // When a delivery last confirmed each domain's learned level (policy_step.cpp).
     static constexpr auto kConfirmEvery = std::chrono::seconds(1);
     std::map<std::string, std::chrono::steady_clock::time_point> last_confirm;

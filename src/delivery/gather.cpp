@@ -44,9 +44,10 @@ policy::RouteFacts route_facts(const Route& route) {
 
 }  // namespace
 
-asio::awaitable<std::optional<Gathered>> Engine::Impl::gather_facts(
-    const store::Envelope& env, const std::string& body, const std::string& domain,
-    const std::vector<std::size_t>& idxs, Outcomes& out) {
+asio::awaitable<std::optional<Gathered>> Engine::Impl::gather_facts(const store::Envelope& env, const std::string& body,
+                                                                    const std::string& domain,
+                                                                    const std::vector<std::size_t>& idxs,
+                                                                    Outcomes& out) {
     Gathered g;
     g.now = Clock::now();
     g.reading.domain = domain;
@@ -119,8 +120,7 @@ asio::awaitable<std::optional<Gathered>> Engine::Impl::gather_facts(
 
     // 3. Learning: probe every MX on first contact of a sender who must not go in the clear, and
     // again when the last probe is stale (policy::probe_due()).
-    if (const auto why = policy::probe_due(g.reading.stored.learned, g.message.mode, g.now);
-        !why.empty()) {
+    if (const auto why = policy::probe_due(g.reading.stored.learned, g.message.mode, g.now); !why.empty()) {
         g.reading.probe_ran = co_await probe_domain(domain, why.c_str(), g.reading.stored);
         if (g.reading.probe_ran) g.now = Clock::now();
     }
@@ -134,8 +134,7 @@ asio::awaitable<std::optional<Gathered>> Engine::Impl::gather_facts(
     co_return g;
 }
 
-asio::awaitable<void> Engine::Impl::gather_tlsa(Gathered& g,
-                                                const std::vector<std::string>& hosts) {
+asio::awaitable<void> Engine::Impl::gather_tlsa(Gathered& g, const std::vector<std::string>& hosts) {
     for (auto& h : g.reading.route.hosts) {
         if (std::find(hosts.begin(), hosts.end(), h.host) == hosts.end()) continue;
         if (h.tlsa.state != policy::TlsaFact::State::not_looked_up) continue;

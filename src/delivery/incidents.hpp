@@ -14,7 +14,7 @@
 namespace mailward::delivery {
 
 class IncidentTracker {
-public:
+  public:
     using Clock = std::chrono::system_clock;
     static constexpr Clock::duration kDefaultQuiet = std::chrono::minutes(15);
     explicit IncidentTracker(Clock::duration quiet = kDefaultQuiet) : quiet_(quiet) {}
@@ -23,7 +23,7 @@ public:
     // before i.at (and remembers i); entries older than the quiet period are forgotten.
     bool is_new(const store::PolicyIncident& i);
 
-private:
+  private:
     Clock::duration quiet_;
     std::map<std::string, Clock::time_point> recent_;  // "domain|kind|address" -> when
 };

@@ -116,9 +116,10 @@ asio::awaitable<bool> Engine::Impl::probe_domain(const std::string& domain, cons
     }
     for (const auto& i : incidents) {
         count_incident(i.kind);
-        spdlog::warn("policy: {} on {}: {}", i.kind == store::to_string(store::IncidentKind::certificate_changed)
-                                                  ? "certificate changed"
-                                                  : "possible STARTTLS downgrade attack",
+        spdlog::warn("policy: {} on {}: {}",
+                     i.kind == store::to_string(store::IncidentKind::certificate_changed)
+                         ? "certificate changed"
+                         : "possible STARTTLS downgrade attack",
                      domain, i.detail);
     }
     if (downgrade) co_return true;  // keep the evidence that was learned

@@ -17,7 +17,7 @@
 namespace mailward::delivery {
 
 class ConnectionPool {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
     static constexpr Clock::duration kDefaultIdle = std::chrono::seconds(2);
     explicit ConnectionPool(Clock::duration max_idle = kDefaultIdle) : max_idle_(max_idle) {}
@@ -31,7 +31,7 @@ public:
 
     std::size_t size() const { return idle_.size(); }
 
-private:
+  private:
     struct Idle {
         std::unique_ptr<outbound::SmtpClient> client;
         Clock::time_point since;

@@ -8,8 +8,7 @@
 namespace mailward::delivery {
 namespace asio = boost::asio;
 
-DestinationSlots::DestinationSlots(Strand& strand, std::size_t limit)
-    : strand_(strand), limit_(limit) {}
+DestinationSlots::DestinationSlots(Strand& strand, std::size_t limit) : strand_(strand), limit_(limit) {}
 
 asio::awaitable<void> DestinationSlots::acquire(std::string domain) {
     auto& d = per_domain_[domain];

@@ -17,7 +17,7 @@
 namespace mailward::delivery {
 
 class DestinationSlots {
-public:
+  public:
     using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
     // limit: attempts at once per domain (the configuration makes it at least 1).
     DestinationSlots(Strand& strand, std::size_t limit);
@@ -33,7 +33,7 @@ public:
     std::size_t active(const std::string& domain) const;   // slots held now
     std::size_t waiting(const std::string& domain) const;  // deliveries in line
 
-private:
+  private:
     struct Waiter {
         explicit Waiter(Strand& s) : timer(s) {}
         boost::asio::steady_timer timer;

@@ -4,7 +4,7 @@
 namespace mailward::dns {
 namespace {
 class Category final : public boost::system::error_category {
-public:
+  public:
     const char* name() const noexcept override { return "mailward.dns"; }
     std::string message(int ev) const override {
         switch (static_cast<DnsErrc>(ev)) {

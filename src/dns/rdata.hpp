@@ -18,6 +18,6 @@ std::optional<MxRecord> mx(std::string_view data);
 std::optional<std::string> a(std::string_view data);     // 4 octets -> "a.b.c.d"
 std::optional<std::string> aaaa(std::string_view data);  // 16 octets -> RFC 5952 text
 std::optional<TlsaRecord> tlsa(std::string_view data);
-std::optional<std::string> txt(std::string_view data);   // character-strings concatenated
+std::optional<std::string> txt(std::string_view data);  // character-strings concatenated
 
 }  // namespace mailward::dns::rdata

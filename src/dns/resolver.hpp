@@ -1,7 +1,8 @@
 // DNS lookups the delivery engine needs (MX, A, AAAA, TLSA, TXT), each answer with its DNSSEC
 // status (secure / insecure / bogus, RFC 4033-4035). The interface is asynchronous (Asio
 // coroutines); the real implementation is libunbound (unbound_resolver.cpp), unit tests use
-// FakeResolver (tests/support/fake_resolver.hpp). Error classes: NXDOMAIN is permanent; SERVFAIL and timeouts are temporary.
+// FakeResolver (tests/support/fake_resolver.hpp). Error classes: NXDOMAIN is permanent; SERVFAIL and timeouts are
+// temporary.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -26,12 +27,12 @@ std::string_view to_string(Security s);
 
 enum class DnsErrc {
     ok = 0,
-    nxdomain = 1,   // the name does not exist (permanent)
-    servfail,       // the resolver could not get an answer (temporary)
-    timeout,        // no answer in time (temporary)
-    bogus,          // DNSSEC validation failed (temporary; never used as an answer)
-    bad_response,   // an answer that could not be parsed (temporary)
-    refused,        // the server refused the query (temporary)
+    nxdomain = 1,  // the name does not exist (permanent)
+    servfail,      // the resolver could not get an answer (temporary)
+    timeout,       // no answer in time (temporary)
+    bogus,         // DNSSEC validation failed (temporary; never used as an answer)
+    bad_response,  // an answer that could not be parsed (temporary)
+    refused,       // the server refused the query (temporary)
 };
 const boost::system::error_category& dns_category() noexcept;
 inline error_code make_error_code(DnsErrc e) noexcept { return {static_cast<int>(e), dns_category()}; }
@@ -74,7 +75,7 @@ struct TxtAnswer {
 };
 
 class Resolver {
-public:
+  public:
     virtual ~Resolver() = default;
     // Names are given without a trailing dot. Bogus answers come back as DnsErrc::bogus.
     virtual boost::asio::awaitable<Result<MxAnswer>> mx(std::string domain) = 0;

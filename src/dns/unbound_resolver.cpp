@@ -1,8 +1,8 @@
 // The libunbound resolver: validating (DNSSEC, RFC 4033-4035), asynchronous. libunbound runs its
 // own resolving thread (ub_ctx_async); its result pipe (ub_fd) is watched on the io_context and
 // ub_process() runs the callbacks, which hand each answer to the waiting coroutine through its
-// common::await_callback completion (resumed on that coroutine's executor). Each query has a deadline ([dns] timeout); a late
-// query is cancelled (ub_cancel). Answers come from the network: rdata is decoded with bounds checks
+// common::await_callback completion (resumed on that coroutine's executor). Each query has a deadline ([dns] timeout);
+// a late query is cancelled (ub_cancel). Answers come from the network: rdata is decoded with bounds checks
 // (rdata.hpp). Configuration (forwarders, special-use names, anchors) is in unbound_config.cpp.
 // Destroy the resolver before its io_context; queries still waiting complete with shutting_down.
 #include <boost/asio/io_context.hpp>
@@ -83,7 +83,7 @@ Result<Raw> classify(const std::string& name, int type, const Pending& p) {
 }
 
 class UnboundResolver final : public Resolver, public std::enable_shared_from_this<UnboundResolver> {
-public:
+  public:
     UnboundResolver(asio::io_context& io, ub_ctx* ctx, std::chrono::milliseconds timeout)
         : ctx_(ctx), fd_(io, ub_fd(ctx)), timeout_(timeout) {}
 
@@ -129,7 +129,7 @@ public:
         co_return typed<TxtAnswer>(*raw, rdata::txt, &TxtAnswer::texts);
     }
 
-private:
+  private:
     // Fires at the deadline: cancels the query unless it has finished.
     struct Expire {
         std::weak_ptr<UnboundResolver> resolver;
@@ -256,7 +256,7 @@ private:
 
 // The Resolver handed out owns the shared resolver (its fd watch and deadlines hold weak references).
 class OwningResolver final : public Resolver {
-public:
+  public:
     explicit OwningResolver(std::shared_ptr<UnboundResolver> r) : r_(std::move(r)) {}
     asio::awaitable<Result<MxAnswer>> mx(std::string d) override { return r_->mx(std::move(d)); }
     asio::awaitable<Result<AddressAnswer>> a(std::string h) override { return r_->a(std::move(h)); }
@@ -264,7 +264,7 @@ public:
     asio::awaitable<Result<TlsaAnswer>> tlsa(std::string n) override { return r_->tlsa(std::move(n)); }
     asio::awaitable<Result<TxtAnswer>> txt(std::string n) override { return r_->txt(std::move(n)); }
 
-private:
+  private:
     std::shared_ptr<UnboundResolver> r_;
 };
 

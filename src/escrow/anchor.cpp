@@ -64,8 +64,7 @@ Result<void> attach_audit_anchor(store::EscrowStore& st, const std::filesystem::
     if (!anchor) return anchor.error();
     std::shared_ptr<AuditAnchor> a = std::move(*anchor);
     st.set_audit_sink([a, file](const std::vector<store::EscrowAuditEntry>& rows) {
-        for (const auto& r : rows)
-            spdlog::info("escrow: audit {} #{} {} {}", r.escrow_id, r.seq, r.event, r.hash);
+        for (const auto& r : rows) spdlog::info("escrow: audit {} #{} {} {}", r.escrow_id, r.seq, r.event, r.hash);
         if (auto w = a->append(rows); !w)
             spdlog::error("escrow: cannot append {} audit row(s) to the anchor {}: {}", rows.size(), file.string(),
                           w.error().message());

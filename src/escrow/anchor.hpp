@@ -58,9 +58,9 @@ Result<AnchorRead> read_anchor(const std::filesystem::path& file, const std::str
 
 struct AnchorVerdict {
     bool matches = true;
-    std::size_t anchored = 0;       // anchor lines for the message
-    std::int64_t head_seq = 0;      // the highest anchored seq, 0 when none
-    std::string problem;            // one line, "" when it matches
+    std::size_t anchored = 0;   // anchor lines for the message
+    std::int64_t head_seq = 0;  // the highest anchored seq, 0 when none
+    std::string problem;        // one line, "" when it matches
 };
 // Checks a message's rows (oldest first) against its anchored entries: each must be there, with
 // the same hash. Rows newer than the anchor's head are accepted (a crash between the commit and

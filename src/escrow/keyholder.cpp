@@ -85,8 +85,7 @@ bool same_bytes(std::string_view a, std::string_view b) {
     return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-[[noreturn]] void child_main(const KeyHolderSettings& settings, std::vector<int> fds,
-                             pid_t parent) {
+[[noreturn]] void child_main(const KeyHolderSettings& settings, std::vector<int> fds, pid_t parent) {
     ::prctl(PR_SET_NAME, "mailward-keys", 0, 0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     // Not dumpable, whatever the user: serve runs as the same uid, and must not ptrace this process
@@ -100,9 +99,8 @@ bool same_bytes(std::string_view a, std::string_view b) {
     ::signal(SIGPIPE, SIG_IGN);
 
     auto fail = [&fds](const KeyFileError& e) {
-        const auto status = e.code.category() == escrow_category()
-                                ? static_cast<EscrowErrc>(e.code.value())
-                                : EscrowErrc::master_key_unreadable;
+        const auto status = e.code.category() == escrow_category() ? static_cast<EscrowErrc>(e.code.value())
+                                                                   : EscrowErrc::master_key_unreadable;
         for (int fd : fds) (void)send_all(fd, error_response(status, e.message));
         ::_exit(1);
     };
@@ -113,25 +111,22 @@ bool same_bytes(std::string_view a, std::string_view b) {
     if (!holder) fail(holder.error());
     // Kept open (read-only, never read again) for the process's life, so that `ls -l /proc/*/fd`
     // or lsof on the key file names the one process that holds the key.
-    [[maybe_unused]] const int held =
-        ::open(settings.master_key_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    [[maybe_unused]] const int held = ::open(settings.master_key_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (settings.drop_to) {
         if (auto r = common::drop_privileges(*settings.drop_to); !r)
             fail(KeyFileError{EscrowErrc::crypto_failure, "key holder: cannot switch to user " +
-                                                              settings.drop_to->name + ": " +
-                                                              r.error().message()});
+                                                              settings.drop_to->name + ": " + r.error().message()});
         // The uid change cleared the parent-death signal: set it again.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         if (::getppid() != parent) ::_exit(0);
     }
     const KeyId id = (*holder)->key_id();
     for (int fd : fds)
-        if (!send_all(fd, ok_response(
-                              std::string(reinterpret_cast<const char*>(id.data()), id.size()))))
-            ::_exit(1);
-    spdlog::info("key holder: pid {} holds the master key {} (key id {}), running as uid {}, "
-                 "{} client(s)",
-                 ::getpid(), settings.master_key_file.string(), to_hex(id), ::getuid(), fds.size());
+        if (!send_all(fd, ok_response(std::string(reinterpret_cast<const char*>(id.data()), id.size())))) ::_exit(1);
+    spdlog::info(
+        "key holder: pid {} holds the master key {} (key id {}), running as uid {}, "
+        "{} client(s)",
+        ::getpid(), settings.master_key_file.string(), to_hex(id), ::getuid(), fds.size());
 
     KeyHolderService service(**holder, settings.open_reader, settings.limits);
     // fds[0] is serve's; the others are its children's. One request at a time, from any of them.
@@ -151,14 +146,13 @@ bool same_bytes(std::string_view a, std::string_view b) {
             const ssize_t n = recv_one(fd, buf, -1);  // poll said it is readable
             if (n <= 0) {
                 if (i == 0) ::_exit(n == 0 ? 0 : 1);  // serve closed its end: it is stopping
-                ::close(fd);  // a child's end: that child is gone; serve notices and stops
+                ::close(fd);                          // a child's end: that child is gone; serve notices and stops
                 polled[i].fd = -1;
                 continue;
             }
             std::string reply =
                 static_cast<std::size_t>(n) > wire::kMaxMessage
-                    ? error_response(EscrowErrc::malformed,
-                                     wire::make_error_code(wire::WireErrc::oversize).message())
+                    ? error_response(EscrowErrc::malformed, wire::make_error_code(wire::WireErrc::oversize).message())
                     : service.handle(buf, Clock::now());
             wipe(buf);
             const bool sent = send_all(fd, reply);
@@ -176,8 +170,7 @@ bool same_bytes(std::string_view a, std::string_view b) {
 
 // ---- the key holder's decisions ----
 
-KeyHolderService::KeyHolderService(const KeyHolder& keys, ReaderFactory open_reader,
-                                   SessionLimits limits)
+KeyHolderService::KeyHolderService(const KeyHolder& keys, ReaderFactory open_reader, SessionLimits limits)
     : keys_(keys), open_reader_(std::move(open_reader)), limits_(limits) {}
 
 std::string KeyHolderService::handle(std::string_view bytes, Clock::time_point now) {
@@ -196,8 +189,7 @@ std::string KeyHolderService::handle(std::string_view bytes, Clock::time_point n
         }
         case wire::Op::wrap: {
             auto w = keys_.wrap(f[0], f[1]);
-            reply = w ? ok_response(std::move(*w))
-                      : error_response(static_cast<EscrowErrc>(w.error().value()), "");
+            reply = w ? ok_response(std::move(*w)) : error_response(static_cast<EscrowErrc>(w.error().value()), "");
             break;
         }
         case wire::Op::mac: {
@@ -217,9 +209,8 @@ std::string KeyHolderService::handle(std::string_view bytes, Clock::time_point n
                 reply = ok_response(std::string(secret->view()));
             } else {
                 const bool ours = secret.error().category() == escrow_category();
-                reply = error_response(
-                    ours ? static_cast<EscrowErrc>(secret.error().value()) : EscrowErrc::refused,
-                    "");
+                reply =
+                    error_response(ours ? static_cast<EscrowErrc>(secret.error().value()) : EscrowErrc::refused, "");
             }
             break;
         }
@@ -228,11 +219,10 @@ std::string KeyHolderService::handle(std::string_view bytes, Clock::time_point n
     return reply;
 }
 
-Result<SecretBytes> KeyHolderService::unwrap(const UnwrapGrant& grant, std::string_view wrapped,
-                                             std::string_view aad, Clock::time_point now) {
+Result<SecretBytes> KeyHolderService::unwrap(const UnwrapGrant& grant, std::string_view wrapped, std::string_view aad,
+                                             Clock::time_point now) {
     auto refuse = [&](std::string_view why) -> Result<SecretBytes> {
-        spdlog::warn("key holder: refused to unwrap the key of escrow {}: {}",
-                     grant.escrow_id.substr(0, 16), why);
+        spdlog::warn("key holder: refused to unwrap the key of escrow {}: {}", grant.escrow_id.substr(0, 16), why);
         return EscrowErrc::refused;
     };
     if (grant.escrow_id.empty() || grant.session_cookie.empty()) return refuse("no session given");
@@ -247,15 +237,13 @@ Result<SecretBytes> KeyHolderService::unwrap(const UnwrapGrant& grant, std::stri
     if (!s) return refuse("no such session");
     if (s->escrow_id != grant.escrow_id) return refuse("the session is for another message");
     if (s->ended_at) return refuse("the session has ended");
-    if (now - s->last_seen > limits_.idle || now - s->created > limits_.max)
-        return refuse("the session timed out");
+    if (now - s->last_seen > limits_.idle || now - s->created > limits_.max) return refuse("the session timed out");
     auto rec = reader_->get(grant.escrow_id);
     if (!rec) return refuse("no such message");
     if (rec->state != store::EscrowState::active)
         return refuse("the message is " + std::string(store::to_string(rec->state)));
     if (now >= rec->expires) return refuse("the message has expired");
-    if (rec->wrapped_key.empty() || !same_bytes(rec->wrapped_key, wrapped))
-        return refuse("not this message's key");
+    if (rec->wrapped_key.empty() || !same_bytes(rec->wrapped_key, wrapped)) return refuse("not this message's key");
     auto secret = keys_.unwrap(wrapped, aad);
     if (secret)
         spdlog::info("key holder: unwrapped the key of escrow {} for session {}", grant.escrow_id,
@@ -305,21 +293,18 @@ namespace {
 constexpr int kReplyTimeoutMs = 30000;  // longer than the store's busy timeout (10 s)
 }
 
-KeyFileResult<std::unique_ptr<RemoteKeyHolder>> RemoteKeyHolder::connect(
-    int fd, std::chrono::milliseconds timeout) {
+KeyFileResult<std::unique_ptr<RemoteKeyHolder>> RemoteKeyHolder::connect(int fd, std::chrono::milliseconds timeout) {
     std::string buf;
     const ssize_t n = recv_one(fd, buf, static_cast<int>(timeout.count()));
     if (n <= 0) {
         ::close(fd);
-        return KeyFileError{
-            EscrowErrc::key_holder_unavailable,
-            n == 0 ? "key holder: exited before it was ready" : "key holder: did not answer"};
+        return KeyFileError{EscrowErrc::key_holder_unavailable,
+                            n == 0 ? "key holder: exited before it was ready" : "key holder: did not answer"};
     }
     auto r = wire::parse_response(buf);
     if (!r) {
         ::close(fd);
-        return KeyFileError{EscrowErrc::key_holder_unavailable,
-                            "key holder: " + r.error().message()};
+        return KeyFileError{EscrowErrc::key_holder_unavailable, "key holder: " + r.error().message()};
     }
     if (r->status != 0) {
         ::close(fd);
@@ -336,8 +321,7 @@ KeyFileResult<std::unique_ptr<RemoteKeyHolder>> RemoteKeyHolder::connect(
 
 RemoteKeyHolder::~RemoteKeyHolder() { ::close(fd_); }
 
-Result<std::string> RemoteKeyHolder::call(int op,
-                                          std::initializer_list<std::string_view> fields) const {
+Result<std::string> RemoteKeyHolder::call(int op, std::initializer_list<std::string_view> fields) const {
     wire::Request req;
     req.op = static_cast<wire::Op>(op);
     for (auto f : fields) req.fields.emplace_back(f);
@@ -348,14 +332,11 @@ Result<std::string> RemoteKeyHolder::call(int op,
     ssize_t n = -1;
     {
         std::lock_guard lock(mu_);
-        if (send_all(fd_, *bytes))
-            n = recv_one(fd_, buf, kReplyTimeoutMs);
-        else if (errno == EPIPE || errno == ECONNRESET)
-            n = 0;
+        if (send_all(fd_, *bytes)) n = recv_one(fd_, buf, kReplyTimeoutMs);
+        else if (errno == EPIPE || errno == ECONNRESET) n = 0;
     }
     wipe(*bytes);
-    auto reply = n > 0 ? wire::parse_response(buf)
-                       : Result<wire::Response>(EscrowErrc::key_holder_unavailable);
+    auto reply = n > 0 ? wire::parse_response(buf) : Result<wire::Response>(EscrowErrc::key_holder_unavailable);
     wipe(buf);
     if (!reply) {
         // Without the key holder nothing escrow does can be right: stop, and let the supervisor
@@ -379,14 +360,11 @@ Result<std::string> RemoteKeyHolder::wrap(std::string_view secret, std::string_v
     return call(static_cast<int>(wire::Op::wrap), {secret, aad});
 }
 
-Result<SecretBytes> RemoteKeyHolder::unwrap(std::string_view, std::string_view) const {
-    return EscrowErrc::refused;
-}
+Result<SecretBytes> RemoteKeyHolder::unwrap(std::string_view, std::string_view) const { return EscrowErrc::refused; }
 
 Result<SecretBytes> RemoteKeyHolder::unwrap_for(const UnwrapGrant& grant, std::string_view wrapped,
                                                 std::string_view aad) const {
-    auto r = call(static_cast<int>(wire::Op::unwrap),
-                  {grant.escrow_id, grant.session_cookie, wrapped, aad});
+    auto r = call(static_cast<int>(wire::Op::unwrap), {grant.escrow_id, grant.session_cookie, wrapped, aad});
     if (!r) return r.error();
     SecretBytes secret(r->size());
     if (!secret.ok()) {
@@ -403,8 +381,7 @@ std::string RemoteKeyHolder::mac_hex(std::string_view purpose, std::string_view 
     if (!r) {
         // A refusal here is a programming error (an unknown purpose): no caller may go on
         // with a hash it did not get.
-        spdlog::critical("escrow: the key holder refused a keyed hash ({}); exiting",
-                         r.error().message());
+        spdlog::critical("escrow: the key holder refused a keyed hash ({}); exiting", r.error().message());
         spdlog::default_logger()->flush();
         std::_Exit(1);
     }

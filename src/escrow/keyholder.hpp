@@ -43,8 +43,8 @@ class KeyHolderService {
     std::string handle(std::string_view request, std::chrono::system_clock::time_point now);
 
   private:
-    Result<SecretBytes> unwrap(const UnwrapGrant& grant, std::string_view wrapped,
-                               std::string_view aad, std::chrono::system_clock::time_point now);
+    Result<SecretBytes> unwrap(const UnwrapGrant& grant, std::string_view wrapped, std::string_view aad,
+                               std::chrono::system_clock::time_point now);
 
     const KeyHolder& keys_;
     ReaderFactory open_reader_;
@@ -54,8 +54,7 @@ class KeyHolderService {
 
 struct KeyHolderSettings {
     std::filesystem::path master_key_file;
-    std::optional<common::SystemUser>
-        drop_to;  // started as root: the user it becomes once it holds the key
+    std::optional<common::SystemUser> drop_to;  // started as root: the user it becomes once it holds the key
     SessionLimits limits;
     ReaderFactory open_reader;
     // Clients beyond serve's own: one socketpair each (serve hands them to its children, e.g. the
@@ -79,8 +78,7 @@ Result<KeyHolderProcess> spawn_key_holder(const KeyHolderSettings& settings);
 class RemoteKeyHolder final : public KeyHolder {
   public:
     // Takes fd and waits up to timeout for the key holder's first message.
-    static KeyFileResult<std::unique_ptr<RemoteKeyHolder>> connect(
-        int fd, std::chrono::milliseconds timeout);
+    static KeyFileResult<std::unique_ptr<RemoteKeyHolder>> connect(int fd, std::chrono::milliseconds timeout);
     ~RemoteKeyHolder() override;  // closes the socket: the key holder exits
     RemoteKeyHolder(const RemoteKeyHolder&) = delete;
     RemoteKeyHolder& operator=(const RemoteKeyHolder&) = delete;

@@ -11,26 +11,19 @@ class Category final : public boost::system::error_category {
     const char* name() const noexcept override { return "mailward.keyholder_wire"; }
     std::string message(int ev) const override {
         switch (static_cast<WireErrc>(ev)) {
-            case WireErrc::ok:
-                return "ok";
-            case WireErrc::truncated:
-                return "key holder message truncated";
-            case WireErrc::oversize:
-                return "key holder message or field too large";
-            case WireErrc::bad_version:
-                return "key holder message of an unknown version";
-            case WireErrc::bad_type:
-                return "key holder request of an unknown type";
-            case WireErrc::bad_field_count:
-                return "key holder request with the wrong number of fields";
-            case WireErrc::trailing_bytes:
-                return "key holder message with trailing bytes";
+            case WireErrc::ok: return "ok";
+            case WireErrc::truncated: return "key holder message truncated";
+            case WireErrc::oversize: return "key holder message or field too large";
+            case WireErrc::bad_version: return "key holder message of an unknown version";
+            case WireErrc::bad_type: return "key holder request of an unknown type";
+            case WireErrc::bad_field_count: return "key holder request with the wrong number of fields";
+            case WireErrc::trailing_bytes: return "key holder message with trailing bytes";
         }
         return "unknown key holder message error";
     }
 };
 
-constexpr std::size_t kSecretMax = 1024;  // a data key, or the passphrase layer's blob
+constexpr std::size_t kSecretMax = 1024;                           // a data key, or the passphrase layer's blob
 constexpr std::size_t kWrappedMax = 1 + 8 + 24 + 16 + kSecretMax;  // keys.hpp's wrapped-key format
 constexpr std::size_t kAadMax = 1024;
 
@@ -40,8 +33,7 @@ void put16(std::string& out, std::size_t n) {
 }
 
 std::size_t get16(std::string_view in, std::size_t at) {
-    return (static_cast<std::size_t>(static_cast<unsigned char>(in[at])) << 8) |
-           static_cast<unsigned char>(in[at + 1]);
+    return (static_cast<std::size_t>(static_cast<unsigned char>(in[at])) << 8) | static_cast<unsigned char>(in[at + 1]);
 }
 
 bool known(std::uint8_t op) { return op >= 1 && op <= 4; }
@@ -55,29 +47,21 @@ const boost::system::error_category& wire_category() noexcept {
 
 std::size_t field_count(Op op) {
     switch (op) {
-        case Op::key_id:
-            return 0;
-        case Op::wrap:
-            return 2;
-        case Op::mac:
-            return 2;
-        case Op::unwrap:
-            return 4;
+        case Op::key_id: return 0;
+        case Op::wrap: return 2;
+        case Op::mac: return 2;
+        case Op::unwrap: return 4;
     }
     return 0;
 }
 
 std::size_t field_max(Op op, std::size_t index) {
     switch (op) {
-        case Op::key_id:
-            return 0;
-        case Op::wrap:
-            return index == 0 ? kSecretMax : kAadMax;
-        case Op::mac:
-            return index == 0 ? 32 : 2048;  // purpose, data
+        case Op::key_id: return 0;
+        case Op::wrap: return index == 0 ? kSecretMax : kAadMax;
+        case Op::mac: return index == 0 ? 32 : 2048;  // purpose, data
         case Op::unwrap: {
-            constexpr std::size_t max[] = {64, 256, kWrappedMax,
-                                           kAadMax};  // id, cookie, wrapped, aad
+            constexpr std::size_t max[] = {64, 256, kWrappedMax, kAadMax};  // id, cookie, wrapped, aad
             return index < 4 ? max[index] : 0;
         }
     }

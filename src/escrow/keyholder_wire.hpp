@@ -38,9 +38,7 @@ enum class WireErrc {
     trailing_bytes,   // bytes after the last field
 };
 const boost::system::error_category& wire_category() noexcept;
-inline error_code make_error_code(WireErrc e) noexcept {
-    return {static_cast<int>(e), wire_category()};
-}
+inline error_code make_error_code(WireErrc e) noexcept { return {static_cast<int>(e), wire_category()}; }
 
 struct Request {
     Op op = Op::key_id;

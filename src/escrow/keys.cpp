@@ -28,41 +28,27 @@ class Category final : public boost::system::error_category {
     const char* name() const noexcept override { return "mailward.escrow"; }
     std::string message(int ev) const override {
         switch (static_cast<EscrowErrc>(ev)) {
-            case EscrowErrc::ok:
-                return "ok";
-            case EscrowErrc::master_key_missing:
-                return "escrow master key file is missing";
-            case EscrowErrc::master_key_unreadable:
-                return "escrow master key file cannot be read";
-            case EscrowErrc::master_key_bad_size:
-                return "escrow master key must be exactly 32 bytes";
+            case EscrowErrc::ok: return "ok";
+            case EscrowErrc::master_key_missing: return "escrow master key file is missing";
+            case EscrowErrc::master_key_unreadable: return "escrow master key file cannot be read";
+            case EscrowErrc::master_key_bad_size: return "escrow master key must be exactly 32 bytes";
             case EscrowErrc::master_key_bad_mode:
                 return "escrow master key file must not be accessible to group or others (chmod "
                        "600)";
-            case EscrowErrc::unknown_key:
-                return "sealed under a master key that is not loaded";
+            case EscrowErrc::unknown_key: return "sealed under a master key that is not loaded";
             case EscrowErrc::tampered:
                 return "authentication failed: data altered, or opened for another message, "
                        "recipient or "
                        "format version";
-            case EscrowErrc::passphrase_required:
-                return "the sender's passphrase is required";
-            case EscrowErrc::wrong_passphrase:
-                return "wrong passphrase";
-            case EscrowErrc::key_destroyed:
-                return "the message key was destroyed (revoked or expired)";
-            case EscrowErrc::malformed:
-                return "malformed sealed data";
-            case EscrowErrc::unsupported_version:
-                return "unsupported sealed data version";
-            case EscrowErrc::bad_parameters:
-                return "bad sealing parameters";
-            case EscrowErrc::crypto_failure:
-                return "cryptographic library failure";
-            case EscrowErrc::refused:
-                return "the key holder refused: no live portal session for this message";
-            case EscrowErrc::key_holder_unavailable:
-                return "the key holder process did not answer";
+            case EscrowErrc::passphrase_required: return "the sender's passphrase is required";
+            case EscrowErrc::wrong_passphrase: return "wrong passphrase";
+            case EscrowErrc::key_destroyed: return "the message key was destroyed (revoked or expired)";
+            case EscrowErrc::malformed: return "malformed sealed data";
+            case EscrowErrc::unsupported_version: return "unsupported sealed data version";
+            case EscrowErrc::bad_parameters: return "bad sealing parameters";
+            case EscrowErrc::crypto_failure: return "cryptographic library failure";
+            case EscrowErrc::refused: return "the key holder refused: no live portal session for this message";
+            case EscrowErrc::key_holder_unavailable: return "the key holder process did not answer";
         }
         return "unknown escrow error";
     }
@@ -82,9 +68,7 @@ constexpr std::size_t kMaxWrappedSecret = 1024;  // wrapped secrets are keys, no
 static_assert(crypto_kdf_KEYBYTES == kMasterKeyBytes);
 static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == 32);
 
-const unsigned char* bytes(std::string_view s) {
-    return reinterpret_cast<const unsigned char*>(s.data());
-}
+const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 
 // The AEAD's associated data for a wrap: header (version, key id) followed by the caller's aad.
 std::string wrap_ad(std::string_view header, std::string_view aad) {
@@ -155,13 +139,11 @@ KeyFileResult<bool> ensure_master_key_file(const std::filesystem::path& path) {
         }
         auto key = common::read_file(path);
         if (!key) {
-            return KeyFileError{EscrowErrc::master_key_unreadable,
-                                path.string() + ": cannot read master key"};
+            return KeyFileError{EscrowErrc::master_key_unreadable, path.string() + ": cannot read master key"};
         }
         if (key->size() != kMasterKeyBytes) {
             return KeyFileError{EscrowErrc::master_key_bad_size,
-                                path.string() + ": master key must be 32 bytes, found " +
-                                    std::to_string(key->size())};
+                                path.string() + ": master key must be 32 bytes, found " + std::to_string(key->size())};
         }
         return false;
     }
@@ -173,22 +155,20 @@ KeyFileResult<bool> ensure_master_key_file(const std::filesystem::path& path) {
     auto written = common::write_file_atomic(path, key, 0600);
     sodium_memzero(key.data(), key.size());
     if (!written) {
-        return KeyFileError{written.error(), path.string() + ": cannot create master key: " +
-                                                 written.error().message()};
+        return KeyFileError{written.error(),
+                            path.string() + ": cannot create master key: " + written.error().message()};
     }
     return true;
 }
 
-KeyFileResult<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::load(
-    const std::filesystem::path& path) {
+KeyFileResult<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::load(const std::filesystem::path& path) {
     ensure_sodium();
     const std::string name = path.string();
     const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         const int err = errno;
         if (err == ENOENT) {
-            return KeyFileError{EscrowErrc::master_key_missing,
-                                name + ": escrow master key file does not exist"};
+            return KeyFileError{EscrowErrc::master_key_missing, name + ": escrow master key file does not exist"};
         }
         return KeyFileError{EscrowErrc::master_key_unreadable,
                             name + ": cannot open escrow master key: " + std::strerror(err)};
@@ -204,20 +184,17 @@ KeyFileResult<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::load(
                             name + ": cannot stat escrow master key: " + std::strerror(errno)};
     }
     if (!S_ISREG(st.st_mode)) {
-        return KeyFileError{EscrowErrc::master_key_unreadable,
-                            name + ": escrow master key is not a regular file"};
+        return KeyFileError{EscrowErrc::master_key_unreadable, name + ": escrow master key is not a regular file"};
     }
     if ((st.st_mode & 077) != 0) {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        return KeyFileError{EscrowErrc::master_key_bad_mode,
-                            name + ": escrow master key has mode " + mode +
-                                "; group and others must have no access (chmod 600)"};
+        return KeyFileError{EscrowErrc::master_key_bad_mode, name + ": escrow master key has mode " + mode +
+                                                                 "; group and others must have no access (chmod 600)"};
     }
     if (st.st_size != static_cast<off_t>(kMasterKeyBytes)) {
         return KeyFileError{EscrowErrc::master_key_bad_size,
-                            name + ": escrow master key must be exactly 32 bytes, found " +
-                                std::to_string(st.st_size)};
+                            name + ": escrow master key must be exactly 32 bytes, found " + std::to_string(st.st_size)};
     }
 
     SecretBytes master(kMasterKeyBytes);
@@ -242,8 +219,7 @@ KeyFileResult<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::load(
         more = ::read(fd, &extra, 1);
     } while (more < 0 && errno == EINTR);
     if (got != kMasterKeyBytes || more != 0) {  // the file changed size under us
-        return KeyFileError{EscrowErrc::master_key_bad_size,
-                            name + ": escrow master key must be exactly 32 bytes"};
+        return KeyFileError{EscrowErrc::master_key_bad_size, name + ": escrow master key must be exactly 32 bytes"};
     }
     auto holder = from_secret(master);
     if (!holder) return KeyFileError{holder.error(), name + ": " + holder.error().message()};
@@ -263,12 +239,9 @@ Result<std::unique_ptr<MasterKeyHolder>> MasterKeyHolder::from_secret(const Secr
     SecretBytes id_key(crypto_kdf_BYTES_MIN);
     SecretBytes mac_key(crypto_generichash_KEYBYTES);
     if (!wrap_key.ok() || !id_key.ok() || !mac_key.ok()) return EscrowErrc::crypto_failure;
-    if (crypto_kdf_derive_from_key(wrap_key.data(), wrap_key.size(), kWrapSubkeyId, kWrapContext,
-                                   master.data()) != 0 ||
-        crypto_kdf_derive_from_key(id_key.data(), id_key.size(), kKeyIdSubkeyId, kKeyIdContext,
-                                   master.data()) != 0 ||
-        crypto_kdf_derive_from_key(mac_key.data(), mac_key.size(), kMacSubkeyId, kMacContext,
-                                   master.data()) != 0) {
+    if (crypto_kdf_derive_from_key(wrap_key.data(), wrap_key.size(), kWrapSubkeyId, kWrapContext, master.data()) != 0 ||
+        crypto_kdf_derive_from_key(id_key.data(), id_key.size(), kKeyIdSubkeyId, kKeyIdContext, master.data()) != 0 ||
+        crypto_kdf_derive_from_key(mac_key.data(), mac_key.size(), kMacSubkeyId, kMacContext, master.data()) != 0) {
         return EscrowErrc::crypto_failure;
     }
     KeyId id{};
@@ -304,9 +277,8 @@ Result<std::string> MasterKeyHolder::wrap(std::string_view secret, std::string_v
     randombytes_buf(nonce, kNonceBytes);
     const std::string ad = wrap_ad(std::string_view(out.data(), kWrapHeader), aad);
     unsigned long long clen = 0;
-    if (crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + kNonceBytes, &clen, bytes(secret),
-                                                   secret.size(), bytes(ad), ad.size(), nullptr,
-                                                   nonce, wrap_key_.data()) != 0 ||
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + kNonceBytes, &clen, bytes(secret), secret.size(), bytes(ad),
+                                                   ad.size(), nullptr, nonce, wrap_key_.data()) != 0 ||
         clen != secret.size() + kTagBytes) {
         return EscrowErrc::crypto_failure;
     }
@@ -320,8 +292,7 @@ Result<SecretBytes> MasterKeyHolder::unwrap(std::string_view wrapped, std::strin
         wrapped.size() > kWrapHeader + kNonceBytes + kTagBytes + kMaxWrappedSecret) {
         return EscrowErrc::malformed;
     }
-    if (sodium_memcmp(bytes(wrapped) + 1, key_id_.data(), kKeyIdBytes) != 0)
-        return EscrowErrc::unknown_key;
+    if (sodium_memcmp(bytes(wrapped) + 1, key_id_.data(), kKeyIdBytes) != 0) return EscrowErrc::unknown_key;
     const unsigned char* nonce = bytes(wrapped) + kWrapHeader;
     const unsigned char* ct = nonce + kNonceBytes;
     const std::size_t ct_len = wrapped.size() - kWrapHeader - kNonceBytes;
@@ -329,9 +300,8 @@ Result<SecretBytes> MasterKeyHolder::unwrap(std::string_view wrapped, std::strin
     if (!secret.ok()) return EscrowErrc::crypto_failure;
     const std::string ad = wrap_ad(wrapped.substr(0, kWrapHeader), aad);
     unsigned long long plen = 0;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(secret.data(), &plen, nullptr, ct, ct_len,
-                                                   bytes(ad), ad.size(), nonce,
-                                                   wrap_key_.data()) != 0) {
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(secret.data(), &plen, nullptr, ct, ct_len, bytes(ad), ad.size(),
+                                                   nonce, wrap_key_.data()) != 0) {
         return EscrowErrc::tampered;
     }
     return secret;

@@ -25,7 +25,7 @@ enum class EscrowErrc {
     master_key_bad_size,     // it is not exactly 32 bytes
     master_key_bad_mode,     // group or others have any permission on it
     unknown_key,             // wrapped under a master key this holder does not have (other key id)
-    tampered,  // authentication failed: data altered, or another message/recipient/version
+    tampered,                // authentication failed: data altered, or another message/recipient/version
     passphrase_required,     // sealed with a sender passphrase and none was given
     wrong_passphrase,        // the passphrase does not open the key
     key_destroyed,           // the wrapped key was shredded (revoked or expired)
@@ -37,9 +37,7 @@ enum class EscrowErrc {
     key_holder_unavailable,  // the key-holder process did not answer
 };
 const boost::system::error_category& escrow_category() noexcept;
-inline error_code make_error_code(EscrowErrc e) noexcept {
-    return {static_cast<int>(e), escrow_category()};
-}
+inline error_code make_error_code(EscrowErrc e) noexcept { return {static_cast<int>(e), escrow_category()}; }
 
 // Aborts if libsodium cannot initialise (a broken invariant, docs/design.md); cheap after the
 // first call.
@@ -81,8 +79,7 @@ struct KeyFileError {
     std::string message;
 };
 // Lets result<T, KeyFileError>::value() throw (startup only; the data path checks the result).
-[[noreturn]] void throw_exception_from_error(const KeyFileError& e,
-                                             const boost::source_location& loc);
+[[noreturn]] void throw_exception_from_error(const KeyFileError& e, const boost::source_location& loc);
 template <class T>
 using KeyFileResult = boost::system::result<T, KeyFileError>;
 

@@ -19,7 +19,7 @@ struct NoticeInput {
     std::string to;           // the recipient address
     std::string link;         // the portal URL with the token
     std::chrono::system_clock::time_point expires{};
-    std::string hostname;     // for the Message-ID
+    std::string hostname;  // for the Message-ID
 };
 Result<std::string> compose_notice(const NoticeInput& in);
 
@@ -32,10 +32,10 @@ struct CodeMailInput {
 Result<std::string> compose_code_mail(const CodeMailInput& in);
 
 struct ReplyMailInput {
-    std::string from;          // the recipient who replies (address)
-    std::string to;            // the original sender (display form)
-    std::string subject;       // the original subject ("Re: " is added once)
-    std::string in_reply_to;   // the original Message-ID without <>, "" if none
+    std::string from;         // the recipient who replies (address)
+    std::string to;           // the original sender (display form)
+    std::string subject;      // the original subject ("Re: " is added once)
+    std::string in_reply_to;  // the original Message-ID without <>, "" if none
     std::string text;
     std::vector<message::Attachment> attachments;
     std::string hostname;

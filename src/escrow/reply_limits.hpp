@@ -17,10 +17,10 @@
 namespace mailward::escrow {
 
 struct ReplyLimits {
-    std::size_t per_message = 5;              // replies to one message per window
-    std::size_t per_session = 3;              // replies from one session per window
+    std::size_t per_message = 5;  // replies to one message per window
+    std::size_t per_session = 3;  // replies from one session per window
     std::chrono::seconds window{3600};
-    std::size_t total_bytes = 50u << 20;      // every reply to one message together, ever
+    std::size_t total_bytes = 50u << 20;  // every reply to one message together, ever
 };
 
 // One earlier reply, read back from its reply_sent audit row.

@@ -23,9 +23,7 @@ constexpr char kMagic[4] = {'M', 'W', 'E', 'S'};
 
 static_assert(kSaltBytes == 16);
 
-const unsigned char* bytes(std::string_view s) {
-    return reinterpret_cast<const unsigned char*>(s.data());
-}
+const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 unsigned char* bytes(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
 
 void put_u8(std::string& out, std::uint8_t v) { out.push_back(static_cast<char>(v)); }
@@ -67,9 +65,8 @@ Result<SecretBytes> passphrase_key(std::string_view passphrase, const Passphrase
     if (passphrase.size() > crypto_pwhash_PASSWD_MAX) return EscrowErrc::bad_parameters;
     SecretBytes key(kDataKeyBytes);
     if (!key.ok()) return EscrowErrc::crypto_failure;
-    if (crypto_pwhash(key.data(), key.size(), passphrase.data(), passphrase.size(), bytes(pp.salt),
-                      pp.opslimit, static_cast<std::size_t>(pp.memlimit),
-                      crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    if (crypto_pwhash(key.data(), key.size(), passphrase.data(), passphrase.size(), bytes(pp.salt), pp.opslimit,
+                      static_cast<std::size_t>(pp.memlimit), crypto_pwhash_ALG_ARGON2ID13) != 0) {
         return EscrowErrc::crypto_failure;  // out of memory
     }
     return key;
@@ -85,8 +82,7 @@ Result<Sealed> seal(std::string_view plaintext, const SealContext& ctx, const Ke
     }
     Sealed s;
     if (passphrase) {
-        if (passphrase->empty() ||
-            !params_in_bounds(options.passphrase_opslimit, options.passphrase_memlimit)) {
+        if (passphrase->empty() || !params_in_bounds(options.passphrase_opslimit, options.passphrase_memlimit)) {
             return EscrowErrc::bad_parameters;
         }
         PassphraseParams pp;
@@ -106,9 +102,9 @@ Result<Sealed> seal(std::string_view plaintext, const SealContext& ctx, const Ke
     const std::string msg_ad = associated_data(Layer::message, ctx, s.version, s.passphrase);
     s.ciphertext.assign(plaintext.size() + kTagBytes, '\0');
     unsigned long long clen = 0;
-    if (crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(s.ciphertext), &clen, bytes(plaintext),
-                                                   plaintext.size(), bytes(msg_ad), msg_ad.size(),
-                                                   nullptr, bytes(s.nonce), data_key.data()) != 0 ||
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(s.ciphertext), &clen, bytes(plaintext), plaintext.size(),
+                                                   bytes(msg_ad), msg_ad.size(), nullptr, bytes(s.nonce),
+                                                   data_key.data()) != 0 ||
         clen != s.ciphertext.size()) {
         return EscrowErrc::crypto_failure;
     }
@@ -121,12 +117,11 @@ Result<Sealed> seal(std::string_view plaintext, const SealContext& ctx, const Ke
         // inner = nonce | XChaCha20-Poly1305(passphrase key, data key); not secret once encrypted.
         std::string inner(kInnerBytes, '\0');
         randombytes_buf(inner.data(), kNonceBytes);
-        const std::string pass_ad =
-            associated_data(Layer::passphrase, ctx, s.version, s.passphrase);
+        const std::string pass_ad = associated_data(Layer::passphrase, ctx, s.version, s.passphrase);
         unsigned long long ilen = 0;
-        if (crypto_aead_xchacha20poly1305_ietf_encrypt(
-                bytes(inner) + kNonceBytes, &ilen, data_key.data(), data_key.size(), bytes(pass_ad),
-                pass_ad.size(), nullptr, bytes(inner), pkey->data()) != 0) {
+        if (crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(inner) + kNonceBytes, &ilen, data_key.data(),
+                                                       data_key.size(), bytes(pass_ad), pass_ad.size(), nullptr,
+                                                       bytes(inner), pkey->data()) != 0) {
             return EscrowErrc::crypto_failure;
         }
         wrapped = keys.wrap(inner, key_ad);
@@ -143,8 +138,7 @@ Result<std::string> open(const Sealed& sealed, const SealContext& ctx, const Key
     ensure_sodium();
     if (sealed.version != kSealVersion) return EscrowErrc::unsupported_version;
     if (sealed.shredded()) return EscrowErrc::key_destroyed;
-    if (sealed.nonce.size() != kNonceBytes || sealed.ciphertext.size() < kTagBytes)
-        return EscrowErrc::malformed;
+    if (sealed.nonce.size() != kNonceBytes || sealed.ciphertext.size() < kTagBytes) return EscrowErrc::malformed;
     if (sealed.passphrase) {
         const auto& pp = *sealed.passphrase;
         if (pp.salt.size() != kSaltBytes || !params_in_bounds(pp.opslimit, pp.memlimit)) {
@@ -154,8 +148,7 @@ Result<std::string> open(const Sealed& sealed, const SealContext& ctx, const Key
         if (passphrase->empty()) return EscrowErrc::wrong_passphrase;
     }
 
-    const std::string key_ad =
-        associated_data(Layer::master_wrap, ctx, sealed.version, sealed.passphrase);
+    const std::string key_ad = associated_data(Layer::master_wrap, ctx, sealed.version, sealed.passphrase);
     auto unwrapped = keys.unwrap(sealed.wrapped_key, key_ad);
     if (!unwrapped) return unwrapped.error();
 
@@ -166,14 +159,13 @@ Result<std::string> open(const Sealed& sealed, const SealContext& ctx, const Key
         if (!pkey) return pkey.error();
         data_key = SecretBytes(kDataKeyBytes);
         if (!data_key.ok()) return EscrowErrc::crypto_failure;
-        const std::string pass_ad =
-            associated_data(Layer::passphrase, ctx, sealed.version, sealed.passphrase);
+        const std::string pass_ad = associated_data(Layer::passphrase, ctx, sealed.version, sealed.passphrase);
         const unsigned char* inner = unwrapped->data();
         unsigned long long klen = 0;
         // The master layer authenticated the inner blob, so a failure here is the passphrase.
-        if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-                data_key.data(), &klen, nullptr, inner + kNonceBytes, kInnerBytes - kNonceBytes,
-                bytes(pass_ad), pass_ad.size(), inner, pkey->data()) != 0) {
+        if (crypto_aead_xchacha20poly1305_ietf_decrypt(data_key.data(), &klen, nullptr, inner + kNonceBytes,
+                                                       kInnerBytes - kNonceBytes, bytes(pass_ad), pass_ad.size(), inner,
+                                                       pkey->data()) != 0) {
             return EscrowErrc::wrong_passphrase;
         }
     } else {
@@ -181,32 +173,28 @@ Result<std::string> open(const Sealed& sealed, const SealContext& ctx, const Key
         data_key = std::move(*unwrapped);
     }
 
-    const std::string msg_ad =
-        associated_data(Layer::message, ctx, sealed.version, sealed.passphrase);
+    const std::string msg_ad = associated_data(Layer::message, ctx, sealed.version, sealed.passphrase);
     std::string plain(sealed.ciphertext.size() - kTagBytes, '\0');
     unsigned long long plen = 0;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            bytes(plain), &plen, nullptr, bytes(sealed.ciphertext), sealed.ciphertext.size(),
-            bytes(msg_ad), msg_ad.size(), bytes(sealed.nonce), data_key.data()) != 0) {
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(bytes(plain), &plen, nullptr, bytes(sealed.ciphertext),
+                                                   sealed.ciphertext.size(), bytes(msg_ad), msg_ad.size(),
+                                                   bytes(sealed.nonce), data_key.data()) != 0) {
         return EscrowErrc::tampered;
     }
     return plain;
 }
 
 void shred(Sealed& sealed) {
-    if (!sealed.wrapped_key.empty())
-        sodium_memzero(sealed.wrapped_key.data(), sealed.wrapped_key.size());
+    if (!sealed.wrapped_key.empty()) sodium_memzero(sealed.wrapped_key.data(), sealed.wrapped_key.size());
     sealed.wrapped_key.clear();
     sealed.wrapped_key.shrink_to_fit();
 }
 
-Result<void> rewrap(Sealed& sealed, const SealContext& ctx, const KeyHolder& from,
-                    const KeyHolder& to) {
+Result<void> rewrap(Sealed& sealed, const SealContext& ctx, const KeyHolder& from, const KeyHolder& to) {
     ensure_sodium();
     if (sealed.version != kSealVersion) return EscrowErrc::unsupported_version;
     if (sealed.shredded()) return EscrowErrc::key_destroyed;
-    const std::string key_ad =
-        associated_data(Layer::master_wrap, ctx, sealed.version, sealed.passphrase);
+    const std::string key_ad = associated_data(Layer::master_wrap, ctx, sealed.version, sealed.passphrase);
     auto secret = from.unwrap(sealed.wrapped_key, key_ad);
     if (!secret) return secret.error();
     auto wrapped = to.wrap(secret->view(), key_ad);

@@ -56,8 +56,7 @@ inline constexpr std::uint64_t kMaxPassphraseMem = 1ull << 30;
 // passphrase: nullopt = none; an empty passphrase is bad_parameters. Argon2id is slow on purpose:
 // callers on an I/O thread run seal/open with a passphrase on the blocking pool.
 Result<Sealed> seal(std::string_view plaintext, const SealContext& ctx, const KeyHolder& keys,
-                    std::optional<std::string_view> passphrase = std::nullopt,
-                    const SealOptions& options = {});
+                    std::optional<std::string_view> passphrase = std::nullopt, const SealOptions& options = {});
 
 // Errors: key_destroyed (shredded), passphrase_required, wrong_passphrase, unknown_key (another
 // master key), tampered (any altered byte, or another context), malformed, unsupported_version,
@@ -72,8 +71,7 @@ void shred(Sealed& sealed);
 
 // Re-wraps the data key under another master key (rotation) without touching the ciphertext or
 // the passphrase layer. from must hold the key the message was wrapped with.
-Result<void> rewrap(Sealed& sealed, const SealContext& ctx, const KeyHolder& from,
-                    const KeyHolder& to);
+Result<void> rewrap(Sealed& sealed, const SealContext& ctx, const KeyHolder& from, const KeyHolder& to);
 
 // Versioned binary form for a database BLOB:
 //   "MWES" | version u8 | flags u8 (bit 0: passphrase) | nonce (24)

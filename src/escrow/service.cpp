@@ -220,8 +220,8 @@ Result<void> EscrowService::seal_one(const store::Envelope& env, const std::stri
     store::EscrowAuditEntry first;
     first.at = now;
     first.event = std::string(store::escrow_event::sealed);
-    first.detail = "from queue " + env.id + " recipient " + std::to_string(index) + ", expires " +
-                   common::iso8601(rec.expires);
+    first.detail =
+        "from queue " + env.id + " recipient " + std::to_string(index) + ", expires " + common::iso8601(rec.expires);
 
     const std::string id = rec.id;
     auto create = [&](auto done) {
@@ -291,8 +291,8 @@ Result<LinkInfo> EscrowService::open_link(std::string_view token, const Client& 
     info.sender_name = rec->sender_name;
     info.expires = rec->expires;
     info.state = rec->state;
-    info.locked = (rec->locked_until && now < *rec->locked_until) ||
-                  rec->total_failures >= settings_.code_rules.max_failures;
+    info.locked =
+        (rec->locked_until && now < *rec->locked_until) || rec->total_failures >= settings_.code_rules.max_failures;
     if (auto r = append(rec->id, store::escrow_event::link_opened, client, "", now); !r) return r.error();
     return info;
 }
@@ -317,8 +317,8 @@ Result<CodeRequest> EscrowService::request_code(std::string_view token, const Cl
     }
     // While short codes are locked or capped, the code is a strong one: the recipient still gets
     // in through their mailbox, and whoever has only the link gains nothing by guessing.
-    const bool strong = (rec->locked_until && now < *rec->locked_until) ||
-                        rec->total_failures >= settings_.code_rules.max_failures;
+    const bool strong =
+        (rec->locked_until && now < *rec->locked_until) || rec->total_failures >= settings_.code_rules.max_failures;
     const std::string code = strong ? strong_code() : six_digits();
     // Always to the message's recipient: nothing in the request chooses the address.
     CodeMailInput in{rec->recipient, grouped(code), settings_.code_ttl, settings_.hostname};

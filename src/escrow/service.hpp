@@ -31,7 +31,7 @@ struct ServiceSettings {
     std::string hostname = "localhost";                 // [server] hostname
     std::chrono::seconds expiry{30 * 24 * 3600};        // [escrow] expiry
     std::chrono::minutes code_ttl{15};
-    int max_code_sends = 3;                   // per send_window
+    int max_code_sends = 3;  // per send_window
     std::chrono::minutes send_window{10};
     std::chrono::minutes session_idle{15};
     std::chrono::hours session_max{8};
@@ -67,8 +67,7 @@ struct SessionInfo {
     std::string id_hash;
     std::string csrf;
     store::EscrowRecord record;
-    std::string
-        cookie;  // the cookie value the session was found by: read() shows it to the key holder
+    std::string cookie;  // the cookie value the session was found by: read() shows it to the key holder
 };
 
 struct ReplyInput {

@@ -4,9 +4,9 @@
 // coroutine on the caller's executor. serve starts one Sweeper and stops it at shutdown.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <atomic>
 
 #include "escrow/service.hpp"
 

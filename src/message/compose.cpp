@@ -60,7 +60,9 @@ std::string new_message_id(const std::string& from) {
 
 // No CR, LF or NUL where GMime writes the value as given (ids, types, header names): they would
 // start a header of the caller's choosing.
-bool header_safe(std::string_view v) { return v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos; }
+bool header_safe(std::string_view v) {
+    return v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
 
 bool header_name_ok(std::string_view n) {
     if (n.empty()) return false;

@@ -14,15 +14,15 @@
 namespace mailward::message {
 
 struct ComposeInput {
-    std::string from;         // "Name <addr>" or "addr" (UTF-8 display names allowed)
+    std::string from;  // "Name <addr>" or "addr" (UTF-8 display names allowed)
     std::string to;
     std::string subject;
     std::string date;         // RFC 5322 date; "" = now
     std::string message_id;   // without <>; "" = generated
     std::string in_reply_to;  // without <>; also becomes References
     std::vector<std::pair<std::string, std::string>> extra_headers;
-    std::string text;         // text/plain; charset=utf-8
-    std::string html;         // "" = none; else multipart/alternative
+    std::string text;                     // text/plain; charset=utf-8
+    std::string html;                     // "" = none; else multipart/alternative
     std::vector<Attachment> attachments;  // -> multipart/mixed
 };
 

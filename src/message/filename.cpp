@@ -13,8 +13,9 @@ constexpr std::size_t kMaxBytes = 120;
 bool reserved_windows_name(std::string_view stem) {
     // Windows also reserves COM and LPT with the superscript digits 1-3 (U+00B9, U+00B2, U+00B3).
     static constexpr std::array<std::string_view, 30> names = {
-        "con", "prn", "aux", "nul", "conin$", "conout$", "com1", "com2", "com3", "com4", "com5", "com6", "com7",
-        "com8", "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+        "con",         "prn",         "aux",         "nul",         "conin$",      "conout$",    "com1", "com2",
+        "com3",        "com4",        "com5",        "com6",        "com7",        "com8",       "com9", "lpt1",
+        "lpt2",        "lpt3",        "lpt4",        "lpt5",        "lpt6",        "lpt7",       "lpt8", "lpt9",
         "com\xC2\xB9", "com\xC2\xB2", "com\xC2\xB3", "lpt\xC2\xB9", "lpt\xC2\xB2", "lpt\xC2\xB3"};
     std::string s(stem);
     for (auto& c : s)
@@ -76,17 +77,16 @@ std::string sanitize_filename(std::string_view name) {
     for (std::size_t i = 0; i < name.size();) {
         unsigned char c = static_cast<unsigned char>(name[i]);
         std::size_t n = seq_len(c);
-        const long cp = n > 0 && i + n <= name.size()
-                            ? decode(reinterpret_cast<const unsigned char*>(name.data() + i), n)
-                            : -1;
+        const long cp =
+            n > 0 && i + n <= name.size() ? decode(reinterpret_cast<const unsigned char*>(name.data() + i), n) : -1;
         if (cp < 0) {
             out += '_';
             ++i;
             continue;
         }
         if (n == 1) {
-            bool bad = unsafe_code_point(cp) || c == '"' || c == '<' || c == '>' || c == ':' || c == '|' ||
-                       c == '?' || c == '*' || c == '\'' || c == ';' || c == '%';
+            bool bad = unsafe_code_point(cp) || c == '"' || c == '<' || c == '>' || c == ':' || c == '|' || c == '?' ||
+                       c == '*' || c == '\'' || c == ';' || c == '%';
             out += bad ? '_' : static_cast<char>(c);
         } else if (unsafe_code_point(cp)) {
             out += '_';

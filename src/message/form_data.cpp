@@ -40,7 +40,8 @@ Result<std::vector<FormPart>> parse_form_data(std::string_view content_type_head
         if (const char* raw = g_mime_object_get_header(obj, "Content-Type")) {
             (void)raw;
             GMimeContentType* t = g_mime_object_get_content_type(obj);
-            std::string s = std::string(g_mime_content_type_get_media_type(t)) + "/" + g_mime_content_type_get_media_subtype(t);
+            std::string s =
+                std::string(g_mime_content_type_get_media_type(t)) + "/" + g_mime_content_type_get_media_subtype(t);
             for (auto& c : s) c = static_cast<char>(g_ascii_tolower(c));
             p.content_type = s;
         }

@@ -2,15 +2,15 @@
 #include "outbound/route.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <ifaddrs.h>
 #include <netinet/in.h>
-#include <cstring>
 
 namespace mailward::outbound {
 namespace {
 
 class RouteCategory final : public boost::system::error_category {
-public:
+  public:
     const char* name() const noexcept override { return "mailward.route"; }
     std::string message(int ev) const override {
         switch (static_cast<RouteErrc>(ev)) {
@@ -119,9 +119,8 @@ LoopKind loop_kind(std::string_view address, unsigned short port, const OwnAddre
     auto parsed = config::parse_ip(address);
     if (!parsed) return LoopKind::none;
     const Bytes ip = unmapped(*parsed);
-    const bool local = is_loopback(ip) ||
-                       std::any_of(own.interfaces.begin(), own.interfaces.end(),
-                                   [&ip](const Bytes& i) { return unmapped(i) == ip; });
+    const bool local = is_loopback(ip) || std::any_of(own.interfaces.begin(), own.interfaces.end(),
+                                                      [&ip](const Bytes& i) { return unmapped(i) == ip; });
     for (const auto& l : own.listeners) {
         if (l.port != port) continue;
         auto lip = config::parse_ip(l.host);

@@ -18,7 +18,7 @@
 namespace mailward::outbound {
 
 struct Hop {
-    std::string host;                    // MX exchange (lower case) or the domain for implicit MX
+    std::string host;  // MX exchange (lower case) or the domain for implicit MX
     unsigned preference = 0;
     std::vector<std::string> addresses;  // empty when the host's lookups failed
     bool addresses_secure = false;       // every address answer was DNSSEC-secure
@@ -32,17 +32,17 @@ struct Hop {
 
 struct Route {
     std::string domain;
-    std::vector<Hop> hops;               // in the order to try
-    bool mx_secure = false;              // the MX answer (or its absence) was DNSSEC-secure
+    std::vector<Hop> hops;   // in the order to try
+    bool mx_secure = false;  // the MX answer (or its absence) was DNSSEC-secure
     bool implicit_mx = false;
 };
 
 enum class RouteErrc {
     ok = 0,
-    null_mx = 1,        // RFC 7505: the domain accepts no mail (permanent, 5.1.10)
-    no_such_domain,     // NXDOMAIN (permanent, 5.1.2)
-    no_addresses,       // every host lacks addresses and no lookup failed temporarily (permanent, 5.4.4)
-    dns_temporary,      // SERVFAIL, timeout, bogus (temporary, 4.4.3)
+    null_mx = 1,     // RFC 7505: the domain accepts no mail (permanent, 5.1.10)
+    no_such_domain,  // NXDOMAIN (permanent, 5.1.2)
+    no_addresses,    // every host lacks addresses and no lookup failed temporarily (permanent, 5.4.4)
+    dns_temporary,   // SERVFAIL, timeout, bogus (temporary, 4.4.3)
 };
 const boost::system::error_category& route_category() noexcept;
 inline error_code make_error_code(RouteErrc e) noexcept { return {static_cast<int>(e), route_category()}; }
@@ -61,7 +61,7 @@ enum class LoopKind {
 std::string_view to_string(LoopKind k);
 
 struct OwnAddresses {
-    std::vector<config::Endpoint> listeners;  // submission listen, tls_listen, the escrow portal
+    std::vector<config::Endpoint> listeners;             // submission listen, tls_listen, the escrow portal
     std::vector<std::vector<unsigned char>> interfaces;  // this host's addresses (getifaddrs), 4 or 16 bytes
 };
 // From the configuration, with this host's interface addresses (getifaddrs; none on failure).

@@ -5,7 +5,6 @@
 #include "outbound/smtp_client.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -14,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cstring>
 #include <openssl/err.h>
 
 #include "smtp/command.hpp"
@@ -58,7 +58,8 @@ std::string reuse_key(const Target& t, bool requiretls) {
     static constexpr char kHex[] = "0123456789abcdef";
     std::vector<std::string> tlsa;
     for (const auto& r : t.tlsa) {
-        std::string x = std::to_string(r.usage) + " " + std::to_string(r.selector) + " " + std::to_string(r.matching_type) + " ";
+        std::string x =
+            std::to_string(r.usage) + " " + std::to_string(r.selector) + " " + std::to_string(r.matching_type) + " ";
         for (auto b : r.data) {
             x.push_back(kHex[b >> 4]);
             x.push_back(kHex[b & 15]);
@@ -71,8 +72,9 @@ std::string reuse_key(const Target& t, bool requiretls) {
     std::sort(spki.begin(), spki.end());
     spki.erase(std::unique(spki.begin(), spki.end()), spki.end());
     // Fields are separated by '|' and list items by ','; none of them can hold either.
-    std::string k = t.address + "|" + std::to_string(t.port) + "|" + t.mx_host + "|" + std::string(tls::to_string(t.level)) +
-                    "|" + t.helo_name + "|requiretls=" + (requiretls ? "1" : "0") + "|tlsa=";
+    std::string k = t.address + "|" + std::to_string(t.port) + "|" + t.mx_host + "|" +
+                    std::string(tls::to_string(t.level)) + "|" + t.helo_name +
+                    "|requiretls=" + (requiretls ? "1" : "0") + "|tlsa=";
     for (const auto& x : tlsa) k += x + ",";
     k += "|spki=";
     for (const auto& x : spki) k += x + ",";
@@ -133,7 +135,7 @@ std::string ssl_error_text(const boost::system::error_code& ec) {
 }
 
 class Client final : public SmtpClient {
-public:
+  public:
     Client(asio::any_io_executor ex, Target t, tls::ClientContext ctx, ClientTimeouts to)
         : tls_ctx_(std::move(ctx)), stream_(ex, *tls_ctx_.ctx), timer_(ex), target_(std::move(t)), to_(to) {}
 
@@ -155,7 +157,7 @@ public:
     const std::vector<std::string>& ehlo_lines() const override { return ehlo_; }
     bool starttls_offered() const override { return starttls_offered_; }
 
-private:
+  private:
     void arm(std::chrono::milliseconds d);
     void disarm() {
         ++*generation_;
@@ -417,7 +419,8 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
         co_return e;
     }
     if (!target_.known_spki.empty() &&
-        std::find(target_.known_spki.begin(), target_.known_spki.end(), facts_.spki_sha256) == target_.known_spki.end() &&
+        std::find(target_.known_spki.begin(), target_.known_spki.end(), facts_.spki_sha256) ==
+            target_.known_spki.end() &&
         !(facts_.chain_valid && facts_.name_matched)) {
         SessionError e;
         e.stage = Stage::tls_policy;
@@ -454,7 +457,8 @@ std::string Client::mail_command(const store::Envelope& env, std::size_t size) c
     if (ext_.size) mail += " SIZE=" + std::to_string(size);
     if (env.body_type != store::BodyType::seven_bit) mail += " BODY=8BITMIME";
     if (env.smtputf8) mail += " SMTPUTF8";
-    if (ext_.dsn && env.ret != store::DsnRet::unspecified) mail += env.ret == store::DsnRet::full ? " RET=FULL" : " RET=HDRS";
+    if (ext_.dsn && env.ret != store::DsnRet::unspecified)
+        mail += env.ret == store::DsnRet::full ? " RET=FULL" : " RET=HDRS";
     if (ext_.dsn && !env.envid.empty()) mail += " ENVID=" + smtp::xtext_encode(env.envid);
     if (env.requiretls) mail += " REQUIRETLS";
     mail += "\r\n";
@@ -499,7 +503,9 @@ std::optional<SessionError> Client::precheck(const store::Envelope& env, std::si
     }
     if (env.requiretls && (!ext_.requiretls || !tls_)) {
         // RFC 8689 4: REQUIRETLS only over TLS, and only to a next hop that offers it.
-        const char* missing = !tls_ && !ext_.requiretls ? "no TLS and no REQUIRETLS" : !tls_ ? "no TLS" : "no REQUIRETLS";
+        const char* missing = !tls_ && !ext_.requiretls ? "no TLS and no REQUIRETLS"
+                              : !tls_                   ? "no TLS"
+                                                        : "no REQUIRETLS";
         return refused(Refusal::no_requiretls, std::string("RFC 8689: ") + missing + " at " + target_.mx_host);
     }
     return std::nullopt;

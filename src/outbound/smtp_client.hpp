@@ -24,21 +24,21 @@
 namespace mailward::outbound {
 
 struct ClientTimeouts {
-    std::chrono::milliseconds connect{30000}, greeting{300000}, command{300000}, data_init{120000},
-        data_block{180000}, data_done{600000};
+    std::chrono::milliseconds connect{30000}, greeting{300000}, command{300000}, data_init{120000}, data_block{180000},
+        data_done{600000};
 };
 
 struct Target {
-    std::string mx_host;       // the MX name (for SNI, name checks, logs); for implicit MX, the domain
-    std::string address;       // IP literal to connect to
+    std::string mx_host;  // the MX name (for SNI, name checks, logs); for implicit MX, the domain
+    std::string address;  // IP literal to connect to
     unsigned short port = 25;
     tls::Level level = tls::Level::may;
     std::vector<dns::TlsaRecord> tlsa;  // for dane: records from a secure answer
-    std::string helo_name;     // our EHLO name ([server] hostname)
-    // The leaf keys (SPKI SHA-256, hex) learned for this MX host (any of its addresses). When set, a session whose key is
-    // none of them and whose certificate is not both chain-valid and naming the host fails with
-    // Stage::tls_policy "certificate changed" before any MAIL: a new key that a valid chain does
-    // not explain may be an interceptor (a renewed, valid certificate passes).
+    std::string helo_name;              // our EHLO name ([server] hostname)
+    // The leaf keys (SPKI SHA-256, hex) learned for this MX host (any of its addresses). When set, a session whose key
+    // is none of them and whose certificate is not both chain-valid and naming the host fails with Stage::tls_policy
+    // "certificate changed" before any MAIL: a new key that a valid chain does not explain may be an interceptor (a
+    // renewed, valid certificate passes).
     std::vector<std::string> known_spki;
 };
 
@@ -85,23 +85,23 @@ struct SessionError {
     std::optional<tls::PeerFacts> tls;  // the session's TLS facts when a handshake completed
     std::string raw;                    // what was seen, verbatim, for incidents (EHLO lines, the reply)
     TlsFault tls_fault = TlsFault::none;
-    Refusal refusal = Refusal::none;    // refused here before MAIL (stage mail, no reply, nothing sent)
+    Refusal refusal = Refusal::none;  // refused here before MAIL (stage mail, no reply, nothing sent)
 };
 
 struct RecipientResult {
-    std::size_t index = 0;              // index into Envelope::recipients
-    smtp::Reply reply;                  // RCPT reply, or the DATA reply for accepted recipients
-    bool accepted = false;              // RCPT 2xx and final DATA 2xx
+    std::size_t index = 0;  // index into Envelope::recipients
+    smtp::Reply reply;      // RCPT reply, or the DATA reply for accepted recipients
+    bool accepted = false;  // RCPT 2xx and final DATA 2xx
 };
 
 struct TransactionResult {
     std::optional<SessionError> error;  // transaction- or connection-level failure (e.g. MAIL 5xx, DATA 4xx)
     std::vector<RecipientResult> recipients;
-    bool connection_usable = true;      // false: do not reuse this connection
+    bool connection_usable = true;  // false: do not reuse this connection
 };
 
 class SmtpClient {
-public:
+  public:
     virtual ~SmtpClient() = default;
 
     // Connects and completes greeting, EHLO and (as the level demands) STARTTLS + EHLO again.
@@ -118,7 +118,7 @@ public:
     virtual const tls::PeerFacts& tls_facts() const = 0;  // established=false when plaintext
     virtual const Target& target() const = 0;
     virtual const std::vector<std::string>& ehlo_lines() const = 0;  // keywords after TLS if any
-    virtual bool starttls_offered() const = 0;            // in the first (plaintext) EHLO
+    virtual bool starttls_offered() const = 0;                       // in the first (plaintext) EHLO
 };
 
 }  // namespace mailward::outbound

@@ -18,8 +18,7 @@ std::string date_of(TimePoint t) { return common::iso8601(t).substr(0, 10); }  /
 
 std::string learned_reason(const LearnedPolicy& l) {
     std::string r = "learned: " + name(l.level) + " (confirmed " + date_of(l.last_confirmed);
-    if (const auto n = l.mx_hosts(); n > 0)
-        r += ", " + std::to_string(n) + " MX host" + (n == 1 ? "" : "s");
+    if (const auto n = l.mx_hosts(); n > 0) r += ", " + std::to_string(n) + " MX host" + (n == 1 ? "" : "s");
     return r + ")";
 }
 
@@ -39,8 +38,8 @@ Decision& finish(Decision& d, Action a, std::string why, std::string status = {}
     d.action = a;
     d.plaintext_allowed = a == Action::deliver && d.level <= Level::may;
     d.status = std::move(status);
-    d.summary = std::string(to_string(a)) +
-                (a == Action::deliver ? " at " + name(d.level) : std::string()) + ": " + why;
+    d.summary =
+        std::string(to_string(a)) + (a == Action::deliver ? " at " + name(d.level) : std::string()) + ": " + why;
     d.reasons.push_back(std::move(why));
     return d;
 }
@@ -49,28 +48,20 @@ Decision& finish(Decision& d, Action a, std::string why, std::string status = {}
 
 std::string_view to_string(DomainCapability c) {
     switch (c) {
-        case DomainCapability::tls_capable:
-            return "tls_capable";
-        case DomainCapability::partial_tls:
-            return "partial_tls";
-        case DomainCapability::no_tls:
-            return "no_tls";
-        case DomainCapability::unknown:
-            return "unknown";
+        case DomainCapability::tls_capable: return "tls_capable";
+        case DomainCapability::partial_tls: return "partial_tls";
+        case DomainCapability::no_tls: return "no_tls";
+        case DomainCapability::unknown: return "unknown";
     }
     return "unknown";
 }
 
 std::string_view to_string(Action a) {
     switch (a) {
-        case Action::deliver:
-            return "deliver";
-        case Action::escrow:
-            return "escrow";
-        case Action::bounce:
-            return "bounce";
-        case Action::defer:
-            return "defer";
+        case Action::deliver: return "deliver";
+        case Action::escrow: return "escrow";
+        case Action::bounce: return "bounce";
+        case Action::defer: return "defer";
     }
     return "defer";
 }
@@ -99,8 +90,7 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
     const bool sts_enforce = in.mta_sts && in.mta_sts->mode == MtaStsPolicy::Mode::enforce;
     bool sts_in_effect = sts_enforce;
     if (sts_enforce) {
-        require(Level::verify,
-                "MTA-STS enforce: verify, mx " + joined(in.mta_sts->mx) + " (RFC 8461)");
+        require(Level::verify, "MTA-STS enforce: verify, mx " + joined(in.mta_sts->mx) + " (RFC 8461)");
     } else if (in.mta_sts && in.mta_sts->mode == MtaStsPolicy::Mode::testing) {
         why.push_back("MTA-STS testing: failures are reported, not enforced (RFC 8461 section 5)");
     }
@@ -109,27 +99,22 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
     if (before) {
         switch (before->capability) {
             case DomainCapability::tls_capable:
-                require(Level::encrypt,
-                        in.mode == Mode::opportunistic
-                            ? "every MX host does TLS: forced TLS (the ratchet protects everyone)"
-                            : "every MX host does TLS: forced TLS");
+                require(Level::encrypt, in.mode == Mode::opportunistic
+                                            ? "every MX host does TLS: forced TLS (the ratchet protects everyone)"
+                                            : "every MX host does TLS: forced TLS");
                 break;
             case DomainCapability::partial_tls:
                 why.push_back("only some MX hosts do TLS: the domain is not TLS-capable");
                 break;
             case DomainCapability::no_tls:
-                why.push_back(learned_tls
-                                  ? "no MX host offers TLS now although the domain is learned at " +
-                                        name(in.learned->level) + ": possible downgrade attack"
-                                  : std::string("no MX host does TLS"));
+                why.push_back(learned_tls ? "no MX host offers TLS now although the domain is learned at " +
+                                                name(in.learned->level) + ": possible downgrade attack"
+                                          : std::string("no MX host does TLS"));
                 break;
-            case DomainCapability::unknown:
-                why.push_back("TLS support of the MX hosts unknown (not probed)");
-                break;
+            case DomainCapability::unknown: why.push_back("TLS support of the MX hosts unknown (not probed)"); break;
         }
     }
-    if (failed)
-        require(Level::encrypt, "TLS failed to a domain known to support it: never plaintext");
+    if (failed) require(Level::encrypt, "TLS failed to a domain known to support it: never plaintext");
 
     // 2. An active admin override replaces what the domain requires.
     // The admin's floor: what "TLS-Required: No" may never go below.
@@ -172,8 +157,7 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
     const Level required_by_sources = level;  // everything but the sender mode
 
     // 4. The sender.
-    const bool never_plain =
-        (in.mode == Mode::tls_only || in.mode == Mode::tls_or_escrow) && !header_lowered;
+    const bool never_plain = (in.mode == Mode::tls_only || in.mode == Mode::tls_or_escrow) && !header_lowered;
     switch (in.mode) {
         case Mode::tls_only:
         case Mode::tls_or_escrow:
@@ -181,16 +165,11 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
                 level = strictest(level, Level::encrypt);
                 why.push_back("sender mode " + mode_name(in.mode) + ": never plaintext");
             } else {
-                why.push_back("sender mode " + mode_name(in.mode) +
-                              ", lowered by TLS-Required: No");
+                why.push_back("sender mode " + mode_name(in.mode) + ", lowered by TLS-Required: No");
             }
             break;
-        case Mode::escrow_always:
-            why.push_back("sender mode escrow-always");
-            break;
-        case Mode::opportunistic:
-            why.push_back("sender mode opportunistic");
-            break;
+        case Mode::escrow_always: why.push_back("sender mode escrow-always"); break;
+        case Mode::opportunistic: why.push_back("sender mode opportunistic"); break;
     }
     d.level = level;
     if (sts_in_effect) d.mx_patterns = in.mta_sts->mx;
@@ -201,41 +180,35 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
 
     const bool mx_ok = in.mx_authenticated || in.dane_usable || sts_enforce;
     if (in.requiretls && !mx_ok) {
-        const std::string r =
-            "REQUIRETLS: the MX set of " + in.domain +
-            " is neither DNSSEC-secure nor covered by MTA-STS enforce (RFC 8689 section 4.2.1)";
+        const std::string r = "REQUIRETLS: the MX set of " + in.domain +
+                              " is neither DNSSEC-secure nor covered by MTA-STS enforce (RFC 8689 section 4.2.1)";
         if (in.mode == Mode::tls_or_escrow) return finish(d, Action::escrow, r + "; escrow");
         return finish(d, Action::bounce, r, "5.7.30");
     }
 
     if (before) {
         const auto cap = before->capability;
-        if (level <= Level::may)
-            return finish(d, Action::deliver, "TLS if offered, plaintext allowed");
+        if (level <= Level::may) return finish(d, Action::deliver, "TLS if offered, plaintext allowed");
         if (required_by_sources >= Level::encrypt) {
             // A source other than the sender requires TLS: attempt at that level; a failure comes
             // back as AfterTlsFailure (deferred, never plaintext), which is how a downgrade is
             // caught.
             if (cap == DomainCapability::partial_tls) {
                 d.only_tls_hosts = true;
-                return finish(d, Action::deliver,
-                              "TLS required: only the MX hosts that do TLS are used");
+                return finish(d, Action::deliver, "TLS required: only the MX hosts that do TLS are used");
             }
             return finish(d, Action::deliver, "TLS required");
         }
         // Only the sender mode requires TLS (tls-only, tls-or-escrow).
         switch (cap) {
-            case DomainCapability::tls_capable:
-                return finish(d, Action::deliver, "forced TLS");
+            case DomainCapability::tls_capable: return finish(d, Action::deliver, "forced TLS");
             case DomainCapability::partial_tls:
                 d.only_tls_hosts = true;
-                return finish(d, Action::deliver,
-                              "forced TLS: only the MX hosts that do TLS are used");
+                return finish(d, Action::deliver, "forced TLS: only the MX hosts that do TLS are used");
             case DomainCapability::no_tls:
                 if (in.mode == Mode::tls_or_escrow)
-                    return finish(
-                        d, Action::escrow,
-                        "the mail servers of " + in.domain + " do not support TLS: escrow");
+                    return finish(d, Action::escrow,
+                                  "the mail servers of " + in.domain + " do not support TLS: escrow");
                 return finish(d, Action::bounce,
                               "the mail servers of " + in.domain +
                                   " do not support TLS and the sender's mode tls-only does not "
@@ -243,8 +216,7 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
                               "5.7.4");
             case DomainCapability::unknown:
                 d.probe_needed = true;
-                return finish(d, Action::defer,
-                              "probe every MX host of " + in.domain + " before the first delivery");
+                return finish(d, Action::defer, "probe every MX host of " + in.domain + " before the first delivery");
         }
     }
 
@@ -259,16 +231,14 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
             return finish(d, Action::escrow,
                           "TLS failing since " + common::iso8601(first) + " (escrow_after " +
                               common::format_duration(in.escrow_after) + "): escrow");
-        return finish(d, Action::defer,
-                      "TLS failed: retry; escrow from " + common::iso8601(escrow_at));
+        return finish(d, Action::defer, "TLS failed: retry; escrow from " + common::iso8601(escrow_at));
     }
     if (now >= lifetime_end)
         return finish(d, Action::bounce,
                       "TLS could not be established within the queue lifetime (" +
                           common::format_duration(in.max_queue_lifetime) + ")",
                       "5.7.5");
-    return finish(d, Action::defer,
-                  "TLS failed: retry; bounce from " + common::iso8601(lifetime_end));
+    return finish(d, Action::defer, "TLS failed: retry; bounce from " + common::iso8601(lifetime_end));
 }
 
 }  // namespace mailward::policy

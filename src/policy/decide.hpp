@@ -33,7 +33,7 @@ struct PolicyInputs {
     std::string domain;                      // for the reasons only
     std::optional<tls::Level> static_level;  // [policy.domains] (see static_level())
     std::optional<LearnedPolicy> learned;    // the ratchet
-    bool dane_usable = false;  // DNSSEC-secure MX and secure TLSA for every MX host (plan() sets it)
+    bool dane_usable = false;                // DNSSEC-secure MX and secure TLSA for every MX host (plan() sets it)
     std::optional<MtaStsPolicy> mta_sts;     // a valid (unexpired) policy, if the domain has one
     std::optional<tls::Level> preload;       // preload list entry
     bool requiretls = false;                 // the message has REQUIRETLS (MAIL FROM parameter)
@@ -46,10 +46,9 @@ struct PolicyInputs {
     // is ignored and the reasons say why. RFC 8689 section 5 leaves the choice to the operator.
     TlsOptionalRight tls_optional;
     config::SenderMode mode = config::SenderMode::tls_or_escrow;
-    std::optional<Override> override;  // the domain's admin override (expired ones ignored)
+    std::optional<Override> override;                       // the domain's admin override (expired ones ignored)
     common::Duration escrow_after = std::chrono::hours(1);  // [policy] escrow_after
-    common::Duration max_queue_lifetime =
-        std::chrono::hours(24 * 5);  // [delivery] max_queue_lifetime
+    common::Duration max_queue_lifetime = std::chrono::hours(24 * 5);  // [delivery] max_queue_lifetime
 };
 
 // What is known of the domain's MX hosts before an attempt (see capability_of() in mx_hosts.hpp).
@@ -69,7 +68,7 @@ struct BeforeAttempt {
 struct AfterTlsFailure {
     std::chrono::system_clock::time_point first_failure{};  // first TLS failure for this message
                                                             // and domain; {} = use received_at
-    std::chrono::system_clock::time_point received_at{};  // the message's
+    std::chrono::system_clock::time_point received_at{};    // the message's
 };
 using Situation = std::variant<BeforeAttempt, AfterTlsFailure>;
 
@@ -84,10 +83,10 @@ std::string_view to_string(Action a);
 struct Decision {
     tls::Level level = tls::Level::may;  // the required level (informational unless deliver)
     Action action = Action::defer;
-    std::vector<std::string> reasons;  // every source that took part, then the action's reason
-    bool plaintext_allowed = false;    // deliver without TLS is acceptable (level <= may)
-    bool only_tls_hosts = false;       // use only MX hosts known to meet level (see usable_hosts())
-    bool probe_needed = false;         // defer until every MX host has been probed
+    std::vector<std::string> reasons;      // every source that took part, then the action's reason
+    bool plaintext_allowed = false;        // deliver without TLS is acceptable (level <= may)
+    bool only_tls_hosts = false;           // use only MX hosts known to meet level (see usable_hosts())
+    bool probe_needed = false;             // defer until every MX host has been probed
     std::vector<std::string> mx_patterns;  // MTA-STS enforce in effect: only hosts matching these
     std::string status;                    // RFC 3463 status for bounce ("5.7.4"), "" otherwise
     std::string summary;                   // one line for logs, `queue show` and the DSN
@@ -120,8 +119,7 @@ struct Decision {
 //  tls-or-escrow -> defer, escrow once escrow_after has passed since the first failure (or the
 //  queue lifetime is reached); tls-only and opportunistic -> defer, bounce (5.7.5) at the queue
 //  lifetime. Never plaintext.
-Decision decide(const PolicyInputs& in, const Situation& situation,
-                std::chrono::system_clock::time_point now);
+Decision decide(const PolicyInputs& in, const Situation& situation, std::chrono::system_clock::time_point now);
 
 // The stricter of two levels (the sources combine by it; only src/policy combines levels).
 inline tls::Level strictest(tls::Level a, tls::Level b) { return a < b ? b : a; }

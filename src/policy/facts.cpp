@@ -4,8 +4,7 @@
 namespace mailward::policy {
 namespace {
 
-DestinationFacts common_facts(const config::Config& cfg, const std::string& domain,
-                              const PreloadList* preload,
+DestinationFacts common_facts(const config::Config& cfg, const std::string& domain, const PreloadList* preload,
                               std::chrono::system_clock::time_point now) {
     DestinationFacts d;
     d.domain = domain;

@@ -62,8 +62,7 @@ Result<Override> from_store(const store::Override& o) {
     return out;
 }
 
-Result<std::optional<LearnedPolicy>> load_learned(store::PolicyStore& s,
-                                                  const std::string& domain) {
+Result<std::optional<LearnedPolicy>> load_learned(store::PolicyStore& s, const std::string& domain) {
     auto got = s.get(domain);
     if (!got) return got.error();
     if (!got->has_value()) return std::optional<LearnedPolicy>();
@@ -72,8 +71,7 @@ Result<std::optional<LearnedPolicy>> load_learned(store::PolicyStore& s,
     return std::optional<LearnedPolicy>(std::move(*p));
 }
 
-Result<std::optional<Override>> load_override(store::PolicyStore& s, const std::string& domain,
-                                              TimePoint now) {
+Result<std::optional<Override>> load_override(store::PolicyStore& s, const std::string& domain, TimePoint now) {
     auto got = s.active_override(domain, now);
     if (!got) return got.error();
     if (!got->has_value()) return std::optional<Override>();
@@ -92,14 +90,13 @@ Result<void> record_probe(store::PolicyStore& s, const std::string& domain, tls:
     return s.record_probe(domain, name(verdict), report, now);
 }
 
-Result<void> set_override(store::PolicyStore& s, const std::string& domain, tls::Level level,
-                          const std::string& reason, std::optional<TimePoint> expires,
-                          TimePoint now, const std::string& who) {
+Result<void> set_override(store::PolicyStore& s, const std::string& domain, tls::Level level, const std::string& reason,
+                          std::optional<TimePoint> expires, TimePoint now, const std::string& who) {
     return s.set_override(domain, name(level), reason, expires, now, who);
 }
 
-std::vector<Incident> downgrade_incidents(const LearnedPolicy& known,
-                                          const std::vector<MxEvidence>& seen, TimePoint now) {
+std::vector<Incident> downgrade_incidents(const LearnedPolicy& known, const std::vector<MxEvidence>& seen,
+                                          TimePoint now) {
     std::vector<Incident> out;
     if (known.level < tls::Level::encrypt) return out;
     for (const auto& e : seen) {
@@ -125,9 +122,8 @@ std::vector<Incident> downgrade_incidents(const LearnedPolicy& known,
         i.raw_evidence = facts(e);
         if (!e.starttls) {
             i.kind = store::to_string(store::IncidentKind::starttls_missing);
-            i.detail = e.host + " [" + e.address + "]: STARTTLS not offered, but " + known.domain +
-                       " is learned at " + name(known.level) +
-                       ": possible STARTTLS downgrade attack";
+            i.detail = e.host + " [" + e.address + "]: STARTTLS not offered, but " + known.domain + " is learned at " +
+                       name(known.level) + ": possible STARTTLS downgrade attack";
         } else if (e.spki_sha256.empty()) {
             // STARTTLS offered, but no TLS session came of it (refused with 454, handshake
             // failure): no certificate was presented, so nothing "changed".
@@ -137,15 +133,14 @@ std::vector<Incident> downgrade_incidents(const LearnedPolicy& known,
                        ": possible STARTTLS downgrade attack";
         } else if (before && !key_known && !(e.chain_valid && e.name_matched)) {
             i.kind = store::to_string(store::IncidentKind::certificate_changed);
-            i.detail = e.host + " [" + e.address + "]: certificate changed (SPKI " +
-                       before->spki_sha256 + " -> " +
+            i.detail = e.host + " [" + e.address + "]: certificate changed (SPKI " + before->spki_sha256 + " -> " +
                        (e.spki_sha256.empty() ? std::string("none") : e.spki_sha256) +
                        ") and the new one has no valid chain naming the host";
             i.raw_evidence += " previous_spki_sha256=" + before->spki_sha256;
         } else if (level < known.level) {
             i.kind = store::to_string(store::IncidentKind::level_not_met);
-            i.detail = e.host + " [" + e.address + "]: TLS meets only " + e.level + ", " +
-                       known.domain + " is learned at " + name(known.level);
+            i.detail = e.host + " [" + e.address + "]: TLS meets only " + e.level + ", " + known.domain +
+                       " is learned at " + name(known.level);
         } else {
             continue;
         }

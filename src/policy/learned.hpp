@@ -47,16 +47,14 @@ Result<Override> from_store(const store::Override& o);
 
 // Typed access to the store (these block: run them where blocking is allowed).
 Result<std::optional<LearnedPolicy>> load_learned(store::PolicyStore& s, const std::string& domain);
-Result<std::optional<Override>> load_override(store::PolicyStore& s, const std::string& domain,
-                                              TimePoint now);
+Result<std::optional<Override>> load_override(store::PolicyStore& s, const std::string& domain, TimePoint now);
 // The ratchet: see store::PolicyStore::raise (never lowers; returns whether the level changed).
 Result<bool> raise(store::PolicyStore& s, const std::string& domain, tls::Level level,
                    const std::vector<MxEvidence>& mx, const std::string& report, TimePoint now);
 Result<void> record_probe(store::PolicyStore& s, const std::string& domain, tls::Level verdict,
                           const std::string& report, TimePoint now);
-Result<void> set_override(store::PolicyStore& s, const std::string& domain, tls::Level level,
-                          const std::string& reason, std::optional<TimePoint> expires,
-                          TimePoint now, const std::string& who);
+Result<void> set_override(store::PolicyStore& s, const std::string& domain, tls::Level level, const std::string& reason,
+                          std::optional<TimePoint> expires, TimePoint now, const std::string& who);
 
 // Compares what was just seen (probe or delivery attempt, one entry per MX address) with what is
 // known, for a domain learned at encrypt or better, and returns one incident per address that
@@ -64,7 +62,7 @@ Result<void> set_override(store::PolicyStore& s, const std::string& domain, tls:
 // level (level_not_met), or a leaf key (SPKI) different from the known one without a valid chain
 // naming the host (certificate_changed; a renewed, valid certificate is not an incident). Addresses
 // not in the known evidence are compared by level only. Empty when known is below encrypt.
-std::vector<Incident> downgrade_incidents(const LearnedPolicy& known,
-                                          const std::vector<MxEvidence>& seen, TimePoint now);
+std::vector<Incident> downgrade_incidents(const LearnedPolicy& known, const std::vector<MxEvidence>& seen,
+                                          TimePoint now);
 
 }  // namespace mailward::policy

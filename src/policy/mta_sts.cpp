@@ -13,7 +13,7 @@ namespace mailward::policy {
 namespace {
 
 class MtaStsCategory : public boost::system::error_category {
-public:
+  public:
     const char* name() const noexcept override { return "mta-sts"; }
     std::string message(int ev) const override {
         switch (static_cast<MtaStsErrc>(ev)) {
@@ -208,11 +208,11 @@ Result<MtaStsPolicy> parse_mta_sts_policy(std::string_view body, std::string& de
         }
         // other keys: extensions, ignored (section 3.2)
     }
-    const char* missing = !have_version ? "version"
-                          : !have_mode   ? "mode"
-                          : !have_max_age ? "max_age"
+    const char* missing = !have_version                                          ? "version"
+                          : !have_mode                                           ? "mode"
+                          : !have_max_age                                        ? "max_age"
                           : (p.mx.empty() && p.mode != MtaStsPolicy::Mode::none) ? "mx"
-                                                                                  : nullptr;
+                                                                                 : nullptr;
     if (missing) {
         detail = std::string("no ") + missing;
         return MtaStsErrc::bad_policy;

@@ -24,20 +24,20 @@ inline constexpr std::chrono::seconds kMtaStsMaxAgeLimit{31557600};
 // (see mta_sts_fetch.hpp) may go away on a later try.
 enum class MtaStsErrc {
     ok = 0,
-    no_record = 1,     // no TXT record starting with "v=STSv1" at _mta-sts.<domain>
-    several_records,   // more than one such record (section 3.1: treated as none)
-    bad_record,        // the one "v=STSv1" record is not valid (no or bad id, bad syntax)
-    bad_policy,        // the policy file is not a valid STSv1 policy
-    dns_failed,        // TXT or A/AAAA lookup failed (SERVFAIL, timeout, bogus)
-    no_address,        // mta-sts.<domain> has no A/AAAA record
-    connect_failed,    // could not connect to the policy host
-    tls_failed,        // TLS handshake or certificate validation (chain, name) failed
-    timeout,           // the HTTPS fetch ran out of time
-    redirect,          // the policy host answered with a 3xx (section 3.3: never followed)
-    http_status,       // a status other than 200
-    content_type,      // a media type other than text/plain
-    too_large,         // the body is larger than the limit (64 KiB)
-    fetch_failed,      // any other HTTPS failure
+    no_record = 1,    // no TXT record starting with "v=STSv1" at _mta-sts.<domain>
+    several_records,  // more than one such record (section 3.1: treated as none)
+    bad_record,       // the one "v=STSv1" record is not valid (no or bad id, bad syntax)
+    bad_policy,       // the policy file is not a valid STSv1 policy
+    dns_failed,       // TXT or A/AAAA lookup failed (SERVFAIL, timeout, bogus)
+    no_address,       // mta-sts.<domain> has no A/AAAA record
+    connect_failed,   // could not connect to the policy host
+    tls_failed,       // TLS handshake or certificate validation (chain, name) failed
+    timeout,          // the HTTPS fetch ran out of time
+    redirect,         // the policy host answered with a 3xx (section 3.3: never followed)
+    http_status,      // a status other than 200
+    content_type,     // a media type other than text/plain
+    too_large,        // the body is larger than the limit (64 KiB)
+    fetch_failed,     // any other HTTPS failure
 };
 const boost::system::error_category& mta_sts_category() noexcept;
 inline error_code make_error_code(MtaStsErrc e) noexcept { return {static_cast<int>(e), mta_sts_category()}; }

@@ -73,7 +73,9 @@ std::map<std::string, CachedMtaStsPolicy> MtaStsCacheFile::load() {
 void MtaStsCacheFile::save(const std::map<std::string, CachedMtaStsPolicy>& entries) {
     nlohmann::json policies = nlohmann::json::object();
     for (const auto& [domain, c] : entries)
-        policies[domain] = {{"id", c.id}, {"fetched_at", ms(c.fetched_at)}, {"expires", ms(c.expires)},
+        policies[domain] = {{"id", c.id},
+                            {"fetched_at", ms(c.fetched_at)},
+                            {"expires", ms(c.expires)},
                             {"policy", policy_text(c.policy)}};
     nlohmann::json doc = {{"version", 1}, {"policies", policies}};
     if (auto r = common::write_file_atomic(path_, doc.dump(1) + "\n", 0600); !r)

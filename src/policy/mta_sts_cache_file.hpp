@@ -12,7 +12,7 @@
 namespace mailward::policy {
 
 class MtaStsCacheFile final : public MtaStsCacheStore {
-public:
+  public:
     explicit MtaStsCacheFile(std::filesystem::path path) : path_(std::move(path)) {}
     std::map<std::string, CachedMtaStsPolicy> load() override;
     void save(const std::map<std::string, CachedMtaStsPolicy>& entries) override;
@@ -20,7 +20,7 @@ public:
     // The policy text of p (version, mode, max_age, mx lines), as parse_mta_sts_policy reads it.
     static std::string policy_text(const MtaStsPolicy& p);
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

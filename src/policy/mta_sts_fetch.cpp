@@ -8,9 +8,9 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <functional>
-#include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <mutex>
 
@@ -405,7 +405,8 @@ boost::asio::awaitable<MtaStsLookup> MtaStsCache::get(std::string domain, Clock:
     //    not asked again for every message).
     if (backoff) {
         out.error = backoff->error;
-        const std::string why = "fetch failed: " + backoff->detail + "; next try after " + common::iso8601(backoff->next_try);
+        const std::string why =
+            "fetch failed: " + backoff->detail + "; next try after " + common::iso8601(backoff->next_try);
         if (cached) {
             use_cache(why);
         } else {

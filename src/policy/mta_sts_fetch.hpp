@@ -36,19 +36,19 @@ struct MtaStsFetchOptions {
     unsigned short port = 443;      // HTTPS port of the policy host (a lab uses a high port)
     std::chrono::milliseconds connect_timeout{10'000};
     std::chrono::milliseconds total_timeout{60'000};  // the whole fetch, DNS excluded
-    std::size_t max_size = 64 * 1024;                  // largest body accepted
+    std::size_t max_size = 64 * 1024;                 // largest body accepted
 };
 
 // One fetch: the parsed policy, or an MtaStsErrc with a one-line detail.
 struct MtaStsFetchResult {
     Result<MtaStsPolicy> policy = MtaStsErrc::fetch_failed;
-    std::string detail;      // why it failed ("" on success)
-    std::string address;     // the address curl connected to ("" if none)
+    std::string detail;   // why it failed ("" on success)
+    std::string address;  // the address curl connected to ("" if none)
 };
 
 // The seam between the cache and HTTPS (unit tests use a fake).
 class MtaStsFetcher {
-public:
+  public:
     virtual ~MtaStsFetcher() = default;
     // GET and parse the policy of domain (lower case, no trailing dot).
     virtual boost::asio::awaitable<MtaStsFetchResult> fetch(std::string domain) = 0;
@@ -57,11 +57,11 @@ public:
 // The real fetcher. resolver and pool must outlive it; the blocking curl transfer runs on pool,
 // the A/AAAA lookups of mta-sts.<domain> on the caller's executor.
 class CurlMtaStsFetcher : public MtaStsFetcher {
-public:
+  public:
     CurlMtaStsFetcher(dns::Resolver& resolver, boost::asio::thread_pool& pool, MtaStsFetchOptions options);
     boost::asio::awaitable<MtaStsFetchResult> fetch(std::string domain) override;
 
-private:
+  private:
     dns::Resolver& resolver_;
     boost::asio::thread_pool& pool_;
     MtaStsFetchOptions options_;
@@ -81,13 +81,13 @@ struct MtaStsLookup {
     enum class Source { none, cache, fetched };
     std::optional<MtaStsPolicy> policy;  // the policy in effect (unexpired), if any; may be mode none
     Source source = Source::none;
-    std::string id;                      // the id of the policy in effect
+    std::string id;  // the id of the policy in effect
     std::chrono::system_clock::time_point expires{};
     // One line for the decision's reasons: "mta-sts: enforce (id X, cached)", "mta-sts: enforce (id
     // X, fetched)", "mta-sts: no record", "mta-sts: fetch failed: <why>", "mta-sts: testing (id X,
     // cached; fetch failed: <why>)", ...
     std::string status;
-    error_code error;                    // the last failure (no record, DNS, fetch), if any
+    error_code error;  // the last failure (no record, DNS, fetch), if any
 };
 
 // The lookup as plan() takes it (the policy in effect and the status line).
@@ -107,7 +107,7 @@ std::chrono::system_clock::time_point mta_sts_refresh_at(const CachedMtaStsPolic
 // enforce policy at every restart would give an attacker a window each time). load() at start,
 // save() after every change (rare: once per fetch). See mta_sts_cache_file.hpp.
 class MtaStsCacheStore {
-public:
+  public:
     virtual ~MtaStsCacheStore() = default;
     virtual std::map<std::string, CachedMtaStsPolicy> load() = 0;
     virtual void save(const std::map<std::string, CachedMtaStsPolicy>& entries) = 0;
@@ -132,7 +132,7 @@ inline constexpr std::chrono::seconds kMtaStsMaxBackoff{3600};
 // now is passed in (injectable clock). Thread-safe: the maps are guarded by a mutex that is never
 // held across a co_await. With a store, policies survive restarts.
 class MtaStsCache {
-public:
+  public:
     MtaStsCache(dns::Resolver& resolver, MtaStsFetcher& fetcher, MtaStsCacheStore* store = nullptr);
     ~MtaStsCache();
     // domain: the recipient domain; case and a trailing dot do not matter.
@@ -143,7 +143,7 @@ public:
     void forget(const std::string& domain);
     std::size_t size() const;
 
-private:
+  private:
     struct Inflight;
     struct Backoff {
         std::chrono::system_clock::time_point next_try{};

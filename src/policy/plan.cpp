@@ -13,8 +13,7 @@ using tls::Level;
 
 // DANE applies to a host: DANE on, a DNSSEC-secure MX set, and secure address answers.
 bool dane_applies(const DestinationFacts& d, const MxHostFacts& h) {
-    return d.dane && d.route.mx_secure && h.has_addresses && !h.address_lookup_failed &&
-           h.addresses_secure;
+    return d.dane && d.route.mx_secure && h.has_addresses && !h.address_lookup_failed && h.addresses_secure;
 }
 
 // DANE for the whole domain: a secure MX set where every host has secure TLSA records.
@@ -44,9 +43,7 @@ PolicyInputs inputs(const DestinationFacts& d, const MessageFacts& m) {
     return in;
 }
 
-bool learned_tls(const DestinationFacts& d) {
-    return d.learned && d.learned->level >= Level::encrypt;
-}
+bool learned_tls(const DestinationFacts& d) { return d.learned && d.learned->level >= Level::encrypt; }
 
 std::vector<MxFact> evidence_facts(const DestinationFacts& d) {
     return d.learned ? facts_from_evidence(d.learned->evidence) : std::vector<MxFact>{};
@@ -86,8 +83,7 @@ PlannedHost plan_host(const DestinationFacts& d, const MxHostFacts& h, const Dec
             p.refusal_detail = h.tlsa.error;
             break;
         case TlsaFact::State::none:
-        case TlsaFact::State::not_looked_up:
-            break;
+        case TlsaFact::State::not_looked_up: break;
     }
     return p;
 }
@@ -132,23 +128,19 @@ DomainCapability capability(const DestinationFacts& d) {
     return DomainCapability::unknown;
 }
 
-Plan plan(const DestinationFacts& d, const MessageFacts& m,
-          std::chrono::system_clock::time_point now) {
+Plan plan(const DestinationFacts& d, const MessageFacts& m, std::chrono::system_clock::time_point now) {
     Plan p;
     p.capability = capability(d);
     p.decision = decide(inputs(d, m), BeforeAttempt{p.capability}, now);
     auto& reasons = p.decision.reasons;
     if (!d.mta_sts.status.empty()) reasons.insert(reasons.begin(), d.mta_sts.status);
     if (d.preload.expired_entry)
-        reasons.insert(reasons.begin(),
-                       "preload list " + d.preload.source + " has expired: ignored");
+        reasons.insert(reasons.begin(), "preload list " + d.preload.source + " has expired: ignored");
     if (d.probe_ran && p.decision.action == Action::defer && p.decision.probe_needed)
         reasons.push_back("the probe did not finish: retry later");
     p.confirms_learned = learned_tls(d);
-    if (learned_tls(d))
-        p.downgrade_floor = d.learned->level;
-    else if (p.capability == DomainCapability::tls_capable)
-        p.downgrade_floor = Level::encrypt;
+    if (learned_tls(d)) p.downgrade_floor = d.learned->level;
+    else if (p.capability == DomainCapability::tls_capable) p.downgrade_floor = Level::encrypt;
 
     // The hosts the decision allows (MTA-STS mx patterns, only the TLS hosts of a partial domain).
     const auto known = evidence_facts(d);
@@ -166,8 +158,8 @@ Plan plan(const DestinationFacts& d, const MessageFacts& m,
         if (std::find(allowed.begin(), allowed.end(), h.host) == allowed.end()) continue;
         p.hosts.push_back(plan_host(d, h, p.decision));
         p.hosts.back().index = i;
-        if (p.decision.action == Action::deliver && p.hosts.back().refused == HostRefusal::none &&
-            dane_applies(d, h) && h.tlsa.state == TlsaFact::State::not_looked_up)
+        if (p.decision.action == Action::deliver && p.hosts.back().refused == HostRefusal::none && dane_applies(d, h) &&
+            h.tlsa.state == TlsaFact::State::not_looked_up)
             p.tlsa_wanted.push_back(h.host);
     }
     return p;
@@ -190,12 +182,9 @@ HostsVerdict hosts_verdict(const std::vector<MxFact>& per_address) {
     for (const auto& a : per_address) {
         const Level l = a.level.value_or(Level::none);
         weakest = weakest ? std::min(*weakest, l) : l;
-        auto it = std::find_if(per_host.begin(), per_host.end(),
-                               [&](const MxFact& f) { return f.host == a.host; });
-        if (it == per_host.end())
-            per_host.push_back({a.host, l});
-        else
-            it->level = std::min(*it->level, l);
+        auto it = std::find_if(per_host.begin(), per_host.end(), [&](const MxFact& f) { return f.host == a.host; });
+        if (it == per_host.end()) per_host.push_back({a.host, l});
+        else it->level = std::min(*it->level, l);
     }
     v.level = weakest.value_or(Level::none);
     v.capability = capability_of(per_host);

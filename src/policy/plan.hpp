@@ -65,8 +65,7 @@ struct PreloadFact {
     bool expired_entry = false;       // the list has an entry for the domain but has expired
     std::string source;               // the list's file
 };
-PreloadFact preload_fact(const PreloadList* list, const std::string& domain,
-                         std::chrono::system_clock::time_point now);
+PreloadFact preload_fact(const PreloadList* list, const std::string& domain, std::chrono::system_clock::time_point now);
 
 // What is recorded about a destination domain.
 struct DestinationFacts {
@@ -135,8 +134,7 @@ struct Plan {
 DomainCapability capability(const DestinationFacts& d);
 
 // The decision before an attempt, with the hosts to use.
-Plan plan(const DestinationFacts& d, const MessageFacts& m,
-          std::chrono::system_clock::time_point now);
+Plan plan(const DestinationFacts& d, const MessageFacts& m, std::chrono::system_clock::time_point now);
 
 // The answer after an attempt that required TLS could not get it: defer, escrow or bounce (never
 // plaintext unless the level was lowered to may).

@@ -10,7 +10,6 @@
 
 namespace mailward::policy {
 
-
 std::optional<tls::Level> PreloadList::level_for(std::string_view domain,
                                                  std::chrono::system_clock::time_point now) const {
     if (expired(now)) return std::nullopt;

@@ -42,8 +42,7 @@ bool has_tls_required_no(std::string_view message) {
         if (line.empty()) return false;  // end of the header
         pos = eol + 1;
         const auto colon = line.find(':');
-        if (colon == std::string_view::npos || line.front() == ' ' || line.front() == '\t')
-            continue;
+        if (colon == std::string_view::npos || line.front() == ' ' || line.front() == '\t') continue;
         // RFC 5322 allows whitespace before the colon in the obsolete syntax; accept it.
         if (!iequals(trim(line.substr(0, colon)), name)) continue;
         std::string value(line.substr(colon + 1));
@@ -63,11 +62,10 @@ TlsOptionalRight tls_optional_right(std::string_view auth_user, std::optional<bo
     TlsOptionalRight r;
     if (auth_user.empty()) {
         r.allowed = trusted_networks_allowed;
-        r.why = trusted_networks_allowed
-                    ? "unauthenticated trusted-network client, allowed by [policy] "
-                      "tls_optional_trusted_networks"
-                    : "unauthenticated trusted-network clients may not use it ([policy] "
-                      "tls_optional_trusted_networks = false)";
+        r.why = trusted_networks_allowed ? "unauthenticated trusted-network client, allowed by [policy] "
+                                           "tls_optional_trusted_networks"
+                                         : "unauthenticated trusted-network clients may not use it ([policy] "
+                                           "tls_optional_trusted_networks = false)";
         return r;
     }
     const std::string who = "account " + std::string(auth_user);

@@ -18,9 +18,9 @@
 #include "escrow/service.hpp"
 #include "message/form_data.hpp"
 #include "message/view.hpp"
-#include "portal/web.hpp"
-#include "portal/pages.hpp"
 #include "portal/html_sanitizer.hpp"
+#include "portal/pages.hpp"
+#include "portal/web.hpp"
 
 namespace mailward::portal {
 namespace {
@@ -86,10 +86,8 @@ std::optional<Form> read_form(const HttpRequest& req, bool multipart_allowed) {
         auto parts = message::parse_form_data(req.header("content-type").value_or(""), req.body);
         if (!parts) return std::nullopt;
         for (auto& p : *parts) {
-            if (!p.filename.empty())
-                f.files.push_back(std::move(p));
-            else
-                f.fields.emplace_back(p.name, std::move(p.data));
+            if (!p.filename.empty()) f.files.push_back(std::move(p));
+            else f.fields.emplace_back(p.name, std::move(p.data));
         }
         return f;
     }
@@ -199,7 +197,6 @@ std::optional<std::size_t> declared_length(const HttpRequest& req) {
     if (ec != std::errc() || p != v->data() + v->size()) return std::nullopt;  // the server refused it already
     return n;
 }
-
 
 // ---- the route table ----
 
@@ -321,7 +318,8 @@ HttpResponse login(Call& c) {
         }
         case store::CodeCheck::wrong:
         case store::CodeCheck::no_code:
-            return html(200, code_page(token, c.expected, "That code was not accepted. Check it, or ask for a new one."));
+            return html(200,
+                        code_page(token, c.expected, "That code was not accepted. Check it, or ask for a new one."));
         case store::CodeCheck::exhausted:
             return html(429, code_page(token, c.expected,
                                        "This code is locked after too many wrong tries. Ask for a new code."));
@@ -349,8 +347,10 @@ HttpResponse show_message(Call& c) {
         mp.safe_html = std::move(clean.html);
         mp.blocked_images = clean.report.blocked_images;
         inline_images(mp.safe_html, *c.view);
-        if (clean.report.refused) mp.notice = "The formatted version of this message is too complex to show safely; "
-                                              "its plain text is shown instead.";
+        if (clean.report.refused)
+            mp.notice =
+                "The formatted version of this message is too complex to show safely; "
+                "its plain text is shown instead.";
     }
     mp.csrf = s.csrf;
     mp.expires = s.record.expires;
@@ -481,7 +481,8 @@ HttpResponse enter_link(Call& c, Match m) {
         std::string allow;
         for (const auto& r : kRoutes)
             if (r.area == Area::link && match(r.pattern, c.req.path))
-                allow += std::string(allow.empty() ? "" : ", ") + (r.method == "GET" ? "GET, HEAD" : std::string(r.method));
+                allow +=
+                    std::string(allow.empty() ? "" : ", ") + (r.method == "GET" ? "GET, HEAD" : std::string(r.method));
         if (allow.empty()) return link_not_valid();
         auto r = not_allowed();
         r.headers.push_back({"Allow", allow});
@@ -532,12 +533,9 @@ HttpResponse enter_session(Call& c, Match m) {
 std::string origin_of(std::string_view url) {
     std::string u = lower(url);
     std::string scheme;
-    if (u.rfind("https://", 0) == 0)
-        scheme = "https";
-    else if (u.rfind("http://", 0) == 0)
-        scheme = "http";
-    else
-        return {};
+    if (u.rfind("https://", 0) == 0) scheme = "https";
+    else if (u.rfind("http://", 0) == 0) scheme = "http";
+    else return {};
     std::string rest = u.substr(scheme.size() + 3);
     auto end = rest.find_first_of("/?#");
     std::string host = rest.substr(0, end);
@@ -547,7 +545,9 @@ std::string origin_of(std::string_view url) {
     return scheme + "://" + host;
 }
 
-std::size_t max_body_size(const PortalSettings& s) { return std::max(s.max_form_size, s.max_reply_size + kReplyFraming); }
+std::size_t max_body_size(const PortalSettings& s) {
+    return std::max(s.max_form_size, s.max_reply_size + kReplyFraming);
+}
 
 Portal::Portal(escrow::EscrowService& service, boost::asio::thread_pool& pool, PortalSettings settings)
     : service_(service), pool_(pool), settings_(std::move(settings)) {}

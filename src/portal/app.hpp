@@ -33,7 +33,7 @@ inline constexpr std::string_view kSessionCookie = "__Host-mwsid";
 inline constexpr std::string_view kPreCookie = "__Host-mwpre";
 
 struct PortalSettings {
-    std::string origin;  // "https://portal.example.test:8443": the only Origin POSTs may come from
+    std::string origin;                      // "https://portal.example.test:8443": the only Origin POSTs may come from
     std::size_t max_form_size = 16 * 1024;   // [portal] max_form_size: the body of every other form
     std::size_t max_reply_size = 10u << 20;  // [portal] max_reply_size: a reply's text and files
 };

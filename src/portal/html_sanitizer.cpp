@@ -18,27 +18,28 @@ namespace {
 
 // Kept, with their children: text structure and formatting, lists, tables, links and images.
 constexpr std::array<std::string_view, 58> kKeep = {
-    "p",  "br",  "div", "span", "b", "strong", "i", "em", "u", "s", "small", "sub", "sup", "blockquote", "pre",
-    "code", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd", "table", "thead",
-    "tbody", "tfoot", "tr", "td", "th", "caption", "colgroup", "col", "a", "img", "font", "center", "abbr",
-    "address", "cite", "q", "del", "ins", "mark", "figure", "figcaption", "strike", "tt", "big", "kbd", "samp",
-    "var"};
+    "p",      "br",         "div",    "span",       "b",       "strong", "i",       "em",       "u",   "s",
+    "small",  "sub",        "sup",    "blockquote", "pre",     "code",   "hr",      "h1",       "h2",  "h3",
+    "h4",     "h5",         "h6",     "ul",         "ol",      "li",     "dl",      "dt",       "dd",  "table",
+    "thead",  "tbody",      "tfoot",  "tr",         "td",      "th",     "caption", "colgroup", "col", "a",
+    "img",    "font",       "center", "abbr",       "address", "cite",   "q",       "del",      "ins", "mark",
+    "figure", "figcaption", "strike", "tt",         "big",     "kbd",    "samp",    "var"};
 // Dropped WITH their content: active content, styling the page, forms, embedded documents, media.
 constexpr std::array<std::string_view, 29> kDropWithContent = {
-    "script", "style", "noscript", "template", "iframe", "frame", "frameset", "object", "embed", "applet",
-    "svg", "math", "form", "input", "button", "select", "textarea", "link", "meta", "base", "title",
-    "audio", "video", "source", "track", "canvas", "portal", "dialog", "noembed"};
+    "script", "style", "noscript", "template", "iframe", "frame",  "frameset", "object", "embed",  "applet",
+    "svg",    "math",  "form",     "input",    "button", "select", "textarea", "link",   "meta",   "base",
+    "title",  "audio", "video",    "source",   "track",  "canvas", "portal",   "dialog", "noembed"};
 constexpr std::array<std::string_view, 4> kVoid = {"br", "hr", "img", "col"};
 // Attributes any kept element may have. No id/name (DOM clobbering), no class (no style sheet is
 // kept for it to select), no event handlers, nothing that loads a resource except a/img below.
 constexpr std::array<std::string_view, 18> kAttrs = {
-    "title", "dir", "lang", "align", "valign", "width", "height", "border", "cellpadding", "cellspacing",
-    "colspan", "rowspan", "bgcolor", "color", "face", "size", "start", "style"};
+    "title",       "dir",     "lang",    "align",   "valign", "width", "height", "border", "cellpadding",
+    "cellspacing", "colspan", "rowspan", "bgcolor", "color",  "face",  "size",   "start",  "style"};
 // CSS properties kept in style attributes (a prefix ending in '-' matches the family).
 constexpr std::array<std::string_view, 19> kCss = {
-    "color", "background-color", "font-", "font", "text-align", "text-decoration", "text-indent", "line-height",
-    "margin", "margin-", "padding", "padding-", "border", "border-", "width", "height", "max-width",
-    "vertical-align", "white-space"};
+    "color",       "background-color", "font-",     "font",           "text-align", "text-decoration", "text-indent",
+    "line-height", "margin",           "margin-",   "padding",        "padding-",   "border",          "border-",
+    "width",       "height",           "max-width", "vertical-align", "white-space"};
 
 template <std::size_t N>
 bool in(const std::array<std::string_view, N>& list, std::string_view s) {
@@ -97,8 +98,8 @@ ImageSrc classify_src(const std::string& url) {
     const std::string s = scheme_of(url);
     if (s == "http" || s == "https") return ImageSrc::remote;
     if (s == "cid") return ImageSrc::keep;
-    for (const char* t : {"data:image/png;base64,", "data:image/gif;base64,", "data:image/jpeg;base64,",
-                          "data:image/webp;base64,"})
+    for (const char* t :
+         {"data:image/png;base64,", "data:image/gif;base64,", "data:image/jpeg;base64,", "data:image/webp;base64,"})
         if (l.rfind(t, 0) == 0) return ImageSrc::keep;
     return ImageSrc::drop;
 }
@@ -119,13 +120,13 @@ std::string filter_css(std::string_view style, std::size_t& dropped) {
         std::string value = normalised_url(decl.substr(colon + 1));
         std::string lv = lower(value);
         bool ok = !prop.empty() && !value.empty();
-        ok = ok && std::any_of(kCss.begin(), kCss.end(), [&](std::string_view p) {
-                 return p.back() == '-' ? prop.rfind(p, 0) == 0 : prop == p;
-             });
+        ok = ok && std::any_of(kCss.begin(), kCss.end(),
+                               [&](std::string_view p) { return p.back() == '-' ? prop.rfind(p, 0) == 0 : prop == p; });
         for (const char* bad : {"url(", "expression", "javascript:", "vbscript:", "@import", "\\", "/*", "<", ">",
                                 "behavior", "-moz-binding", "&", "image(", "image-set", "attr(", "var("})
             ok = ok && lv.find(bad) == std::string::npos;
-        ok = ok && std::none_of(value.begin(), value.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+        ok =
+            ok && std::none_of(value.begin(), value.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
         if (!ok) {
             ++dropped;
             continue;
@@ -233,7 +234,7 @@ Sanitized sanitize_html(std::string_view html, const SanitizeOptions& opt) {
     options.allocator = &Arena::alloc;
     options.deallocator = &Arena::release;
     options.userdata = &arena;
-    options.max_errors = 0;  // no error list: nobody reads it
+    options.max_errors = 0;   // no error list: nobody reads it
     std::string input(html);  // Gumbo wants a terminated buffer; NUL bytes become U+FFFD there
     GumboOutput* output = gumbo_parse_with_options(&options, input.data(), input.size());
     if (!output || !output->root) return result;
@@ -248,8 +249,8 @@ Sanitized sanitize_html(std::string_view html, const SanitizeOptions& opt) {
 
     struct Frame {
         const GumboNode* node;
-        unsigned next = 0;    // next child to visit
-        std::string close;    // end tag to write when done ("" if unwrapped or void)
+        unsigned next = 0;  // next child to visit
+        std::string close;  // end tag to write when done ("" if unwrapped or void)
         std::size_t depth = 0;
     };
     std::vector<Frame> stack;
@@ -272,15 +273,10 @@ Sanitized sanitize_html(std::string_view html, const SanitizeOptions& opt) {
         switch (child->type) {
             case GUMBO_NODE_TEXT:
             case GUMBO_NODE_WHITESPACE:
-            case GUMBO_NODE_CDATA:
-                escape_into(out, child->v.text.text ? child->v.text.text : "");
-                break;
+            case GUMBO_NODE_CDATA: escape_into(out, child->v.text.text ? child->v.text.text : ""); break;
             case GUMBO_NODE_COMMENT:
-            case GUMBO_NODE_DOCUMENT:
-                break;
-            case GUMBO_NODE_TEMPLATE:
-                ++rep.removed_elements;
-                break;
+            case GUMBO_NODE_DOCUMENT: break;
+            case GUMBO_NODE_TEMPLATE: ++rep.removed_elements; break;
             case GUMBO_NODE_ELEMENT: {
                 const GumboElement& el = child->v.element;
                 const std::string name = tag_name(el);

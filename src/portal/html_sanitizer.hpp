@@ -12,10 +12,10 @@
 namespace mailward::portal {
 
 struct SanitizeOptions {
-    bool allow_remote_images = false;  // the portal always passes false
-    std::size_t max_depth = 256;       // deeper elements are unwrapped (their text is kept)
-    std::size_t max_output = 4u << 20; // bytes; the output stops at an element boundary past it
-    std::size_t max_tags = 20000;      // more start tags than this: not rendered (see Sanitized::refused)
+    bool allow_remote_images = false;   // the portal always passes false
+    std::size_t max_depth = 256;        // deeper elements are unwrapped (their text is kept)
+    std::size_t max_output = 4u << 20;  // bytes; the output stops at an element boundary past it
+    std::size_t max_tags = 20000;       // more start tags than this: not rendered (see Sanitized::refused)
 };
 
 struct SanitizeReport {

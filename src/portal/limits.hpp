@@ -19,10 +19,10 @@ namespace mailward::portal {
 std::optional<std::string> address_key(std::string_view ip);
 
 struct ConnectionRules {
-    std::size_t total = 1000;            // connections served at once, every address together
-    std::size_t per_address = 16;        // connections served at once per address_key
+    std::size_t total = 1000;              // connections served at once, every address together
+    std::size_t per_address = 16;          // connections served at once per address_key
     std::size_t refusals_per_address = 2;  // 429 answers in progress per key; more are closed
-    std::size_t refusals_total = 32;     // 429 answers in progress in all
+    std::size_t refusals_total = 32;       // 429 answers in progress in all
 };
 
 enum class ConnectionVerdict {

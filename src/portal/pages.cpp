@@ -76,8 +76,8 @@ std::string send_form(std::string_view token, std::string_view csrf, std::string
 }  // namespace
 
 std::string simple_page(std::string_view title, std::string_view text) {
-    return layout(title, fmt::format("<div class=\"card\"><h1>{}</h1><p>{}</p></div>", html_escape(title),
-                                     html_escape(text)));
+    return layout(title,
+                  fmt::format("<div class=\"card\"><h1>{}</h1><p>{}</p></div>", html_escape(title), html_escape(text)));
 }
 
 std::string landing_page(std::string_view token, std::string_view sender_name,
@@ -88,8 +88,9 @@ std::string landing_page(std::string_view token, std::string_view sender_name,
         "<p>To read it, ask for a one-time code. It is sent to the address this message was for.</p>",
         html_escape(sender_name), html_escape(when(expires)));
     if (locked)
-        main += "<p class=\"note\" role=\"alert\">Too many wrong codes were entered. A new code you ask for now is a "
-                "longer one; it works at once.</p>";
+        main +=
+            "<p class=\"note\" role=\"alert\">Too many wrong codes were entered. A new code you ask for now is a "
+            "longer one; it works at once.</p>";
     main += send_form(token, csrf, "Send me a code", false);
     main += "</div><div class=\"card\"><h2>Already have a code?</h2>" + code_form(token, csrf) + "</div>";
     return layout("Secure message", main);
@@ -99,8 +100,9 @@ std::string code_page(std::string_view token, std::string_view csrf, std::string
     std::string main = "<div class=\"card\"><h1>Enter your one-time code</h1>";
     if (!notice.empty()) main += fmt::format("<p class=\"note\" role=\"status\">{}</p>", html_escape(notice));
     main += code_form(token, csrf);
-    main += "<p class=\"muted\">Codes are valid for 15 minutes and work once. No code? Check your spam folder, "
-            "or ask for a new one (at most 3 in 10 minutes).</p>";
+    main +=
+        "<p class=\"muted\">Codes are valid for 15 minutes and work once. No code? Check your spam folder, "
+        "or ask for a new one (at most 3 in 10 minutes).</p>";
     main += send_form(token, csrf, "Send a new code", true);
     main += "</div>";
     return layout("Enter your code", main);
@@ -110,8 +112,9 @@ std::string message_page(const MessagePage& p) {
     const auto& v = *p.view;
     std::string main;
     if (!p.notice.empty()) main += fmt::format("<p class=\"note\" role=\"status\">{}</p>", html_escape(p.notice));
-    main += fmt::format("<article class=\"card\" aria-labelledby=\"subject\"><h1 id=\"subject\">{}</h1><dl class=\"meta\">",
-                        html_escape(v.subject.empty() ? "(no subject)" : v.subject));
+    main +=
+        fmt::format("<article class=\"card\" aria-labelledby=\"subject\"><h1 id=\"subject\">{}</h1><dl class=\"meta\">",
+                    html_escape(v.subject.empty() ? "(no subject)" : v.subject));
     auto row = [&main](std::string_view k, std::string_view val) {
         if (!val.empty()) main += fmt::format("<dt>{}</dt><dd>{}</dd>", k, html_escape(val));
     };
@@ -132,9 +135,10 @@ std::string message_page(const MessagePage& p) {
             "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
             "</head><body>" +
             p.safe_html + "</body></html>";
-        main += "<iframe class=\"body\" title=\"Message body\" sandbox=\"allow-popups allow-popups-to-escape-sandbox\" "
-                "referrerpolicy=\"no-referrer\" srcdoc=\"" +
-                html_escape(doc) + "\"></iframe>";
+        main +=
+            "<iframe class=\"body\" title=\"Message body\" sandbox=\"allow-popups allow-popups-to-escape-sandbox\" "
+            "referrerpolicy=\"no-referrer\" srcdoc=\"" +
+            html_escape(doc) + "\"></iframe>";
     } else {
         main += "<pre class=\"body\">" + html_escape(v.text) + "</pre>";
     }
@@ -145,12 +149,15 @@ std::string message_page(const MessagePage& p) {
         return !(a.inline_disposition && !a.content_id.empty() && a.content_type.rfind("image/", 0) == 0);
     };
     if (std::any_of(v.attachments.begin(), v.attachments.end(), listed)) {
-        main += "<section class=\"card\" aria-labelledby=\"attachments\"><h2 id=\"attachments\">Attachments</h2><ul class=\"files\">";
+        main +=
+            "<section class=\"card\" aria-labelledby=\"attachments\"><h2 id=\"attachments\">Attachments</h2><ul "
+            "class=\"files\">";
         for (std::size_t i = 0; i < v.attachments.size(); ++i) {
             const auto& a = v.attachments[i];
             if (!listed(a)) continue;
-            main += fmt::format("<li><a href=\"/read/att/{}\" download>{}</a> <span class=\"muted\">({} bytes)</span></li>",
-                                i, html_escape(a.filename), a.data.size());
+            main +=
+                fmt::format("<li><a href=\"/read/att/{}\" download>{}</a> <span class=\"muted\">({} bytes)</span></li>",
+                            i, html_escape(a.filename), a.data.size());
         }
         main += "</ul></section>";
     }

@@ -29,11 +29,11 @@ std::string code_page(std::string_view token, std::string_view csrf, std::string
 
 struct MessagePage {
     const message::MessageView* view = nullptr;
-    std::string safe_html;           // sanitized HTML body ("" = none)
+    std::string safe_html;  // sanitized HTML body ("" = none)
     std::size_t blocked_images = 0;
     std::string csrf;
     std::chrono::system_clock::time_point expires{};
-    std::string notice;              // e.g. "Your reply was sent." ("" = none)
+    std::string notice;  // e.g. "Your reply was sent." ("" = none)
     bool can_reply = true;
 };
 std::string message_page(const MessagePage& p);

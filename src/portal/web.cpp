@@ -88,10 +88,8 @@ std::map<std::string, std::string> parse_cookies(std::string_view header) {
 
 std::string host_cookie(std::string_view name, std::string_view value, const CookieOptions& o) {
     std::string c = std::string(name) + "=" + std::string(value) + "; Path=/; Secure; HttpOnly; SameSite=Strict";
-    if (o.expire_now)
-        c += "; Max-Age=0";
-    else if (o.max_age.count() >= 0)
-        c += "; Max-Age=" + std::to_string(o.max_age.count());
+    if (o.expire_now) c += "; Max-Age=0";
+    else if (o.max_age.count() >= 0) c += "; Max-Age=" + std::to_string(o.max_age.count());
     return c;
 }
 

@@ -17,12 +17,11 @@
 
 namespace mailward::portal {
 
-
 struct HttpRequest {
-    std::string method;  // "GET", "POST", ... as sent
-    std::string target;  // origin-form "/path?query" as sent
-    std::string path;    // percent-decoded path without the query ("/m/abc")
-    std::string query;   // raw query string without '?'
+    std::string method;                                        // "GET", "POST", ... as sent
+    std::string target;                                        // origin-form "/path?query" as sent
+    std::string path;                                          // percent-decoded path without the query ("/m/abc")
+    std::string query;                                         // raw query string without '?'
     std::vector<std::pair<std::string, std::string>> headers;  // names lower case, in order
     std::string body;
     std::string remote_address;  // peer IP literal
@@ -53,8 +52,6 @@ struct Admission {
 using Admit = std::function<void(Admission)>;
 // Gets the request without its body (body empty); must not block; calls admit exactly once.
 using Admitter = std::function<void(HttpRequest, Admit)>;
-
-
 
 std::string html_escape(std::string_view s);  // & < > " ' escaped
 // nullopt for a bad %xx escape; plus_as_space for form bodies.

@@ -76,7 +76,8 @@ http::response<http::string_body> to_beast(HttpResponse r, unsigned version, boo
         for (const auto& h : r.headers) set = set || iequals(h.first, k);
         if (!set) res.set(k, v);
     }
-    if (res.find(http::field::content_type) == res.end()) res.set(http::field::content_type, "text/plain; charset=utf-8");
+    if (res.find(http::field::content_type) == res.end())
+        res.set(http::field::content_type, "text/plain; charset=utf-8");
     res.body() = std::move(r.body);
     res.keep_alive(keep_alive);
     res.prepare_payload();
@@ -164,7 +165,8 @@ std::string_view text_of(int status) {
 std::string loggable(std::string_view target) {
     std::string logged(target.substr(0, target.find('?')));
     if (logged.rfind("/m/", 0) == 0)
-        logged = "/m/(token)" + (logged.find('/', 3) == std::string::npos ? std::string() : logged.substr(logged.find('/', 3)));
+        logged = "/m/(token)" +
+                 (logged.find('/', 3) == std::string::npos ? std::string() : logged.substr(logged.find('/', 3)));
     return logged;
 }
 
@@ -230,7 +232,8 @@ asio::awaitable<bool> exchange(std::shared_ptr<HttpsServer::Impl> srv, Stream& s
                 }
                 if (!rec) {
                     beast::get_lowest_layer(stream).expires_after(limits.body_timeout);
-                    auto [bec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+                    auto [bec, n] =
+                        co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
                     rec = bec;
                 }
                 if (rec) {
@@ -257,10 +260,10 @@ asio::awaitable<bool> exchange(std::shared_ptr<HttpsServer::Impl> srv, Stream& s
     boost::system::error_code wec;
     co_await send(stream, std::move(response), req.version(), keep_alive, head, limits, wec);
     if (!wec && !parser.is_done()) co_await discard_for_a_moment(stream);
-    spdlog::debug("portal: {} {} {} {} bytes {} ms from {}", std::string(req.method_string()), loggable(req.target()),
-                  status, bytes,
-                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count(),
-                  ip);
+    spdlog::debug(
+        "portal: {} {} {} {} bytes {} ms from {}", std::string(req.method_string()), loggable(req.target()), status,
+        bytes, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count(),
+        ip);
     co_return !wec && keep_alive;
 }
 
@@ -315,8 +318,9 @@ asio::awaitable<void> refusal(std::shared_ptr<HttpsServer::Impl> srv, tcp::socke
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
     auto [rec, n] = co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
     if (rec) co_return;
-    auto r = error_response(429, "Too many connections from your address. Close other portal pages and try again "
-                                 "in a minute.");
+    auto r = error_response(429,
+                            "Too many connections from your address. Close other portal pages and try again "
+                            "in a minute.");
     r.headers.push_back({"Retry-After", "10"});
     boost::system::error_code wec;
     co_await send(stream, std::move(r), parser.get().version(), false, false, limits, wec);
@@ -334,17 +338,14 @@ struct ConnectionSlot {
 asio::awaitable<void> counted_session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socket socket, std::string ip,
                                       std::string key, ConnectionVerdict verdict) {
     ConnectionSlot slot{srv, std::move(key), verdict};
-    if (verdict == ConnectionVerdict::serve)
-        co_await session(srv, std::move(socket), std::move(ip));
-    else
-        co_await refusal(srv, std::move(socket), std::move(ip));
+    if (verdict == ConnectionVerdict::serve) co_await session(srv, std::move(socket), std::move(ip));
+    else co_await refusal(srv, std::move(socket), std::move(ip));
 }
 
 // At most one warning a second about refused connections (a flood must not flood the log too).
 bool time_to_warn(std::atomic<std::int64_t>& last) {
-    const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::steady_clock::now().time_since_epoch())
-                                 .count();
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
     std::int64_t before = last.load();
     return before != now && last.compare_exchange_strong(before, now);
 }
@@ -363,7 +364,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpsServer::Impl> srv) {
         auto remote = socket.remote_endpoint(ep_ec);
         if (ep_ec) continue;
         auto addr = remote.address();
-        if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+        if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+            addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
         const std::string ip = addr.to_string();
         std::string key = address_key(ip).value_or(ip);
         const auto verdict = srv->connections->admit(key);
@@ -386,16 +388,17 @@ HttpResponse error_response(int status, std::string_view text) {
     HttpResponse r;
     r.status = status;
     r.headers.push_back({"Content-Type", "text/html; charset=utf-8"});
-    r.body = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
-             "content=\"width=device-width, initial-scale=1\"><title>" +
-             std::to_string(status) + "</title></head><body><h1>" + std::to_string(status) + "</h1><p>" +
-             html_escape(text) + "</p></body></html>\n";
+    r.body =
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+        "content=\"width=device-width, initial-scale=1\"><title>" +
+        std::to_string(status) + "</title></head><body><h1>" + std::to_string(status) + "</h1><p>" + html_escape(text) +
+        "</p></body></html>\n";
     return r;
 }
 
 Result<std::unique_ptr<HttpsServer>> HttpsServer::start(asio::io_context& io, const std::string& endpoint,
-                                                         std::shared_ptr<asio::ssl::context> tls, Handler handler,
-                                                         Admitter admitter, HttpLimits limits, std::string& error) {
+                                                        std::shared_ptr<asio::ssl::context> tls, Handler handler,
+                                                        Admitter admitter, HttpLimits limits, std::string& error) {
     std::string host, port;
     if (!endpoint.empty() && endpoint.front() == '[') {
         auto close = endpoint.find("]:");

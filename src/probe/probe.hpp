@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "outbound/smtp_client.hpp"
 #include "dns/resolver.hpp"
+#include "outbound/smtp_client.hpp"
 #include "tls/client.hpp"
 
 namespace mailward::probe {
@@ -36,12 +36,12 @@ struct HostReport {
     unsigned preference = 0;
     std::string address;
     bool connected = false;
-    std::string error;                    // why the probe could not finish, "" otherwise
+    std::string error;  // why the probe could not finish, "" otherwise
     bool starttls_offered = false;
-    bool ehlo_tampered = false;           // an EHLO keyword of X's where STARTTLS usually is
+    bool ehlo_tampered = false;  // an EHLO keyword of X's where STARTTLS usually is
     std::vector<std::string> ehlo;
     tls::PeerFacts tls;
-    bool tlsa_secure = false;             // TLSA records from a DNSSEC-secure answer
+    bool tlsa_secure = false;  // TLSA records from a DNSSEC-secure answer
     std::size_t tlsa_records = 0;
     // Whether the address still accepts TLS 1.0 / TLS 1.1: a reported weakness, never part of the
     // level. Probed (ProbeOptions::legacy) with one more connection per version when STARTTLS is offered.
@@ -52,7 +52,7 @@ struct HostReport {
 
 struct DomainReport {
     std::string domain;
-    std::string error;                    // routing failed (null MX, NXDOMAIN, DNS trouble)
+    std::string error;  // routing failed (null MX, NXDOMAIN, DNS trouble)
     bool temporary_error = false;
     bool mx_secure = false;
     bool implicit_mx = false;

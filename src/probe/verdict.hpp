@@ -1,8 +1,8 @@
 // What the delivery engine learns from a probe (docs/design.md, "The learned ratchet"): a DomainReport
 // mapped to a ProbeVerdict - per-address evidence for every MX host that answered, and the level
 // every one of them meets (policy::hosts_verdict, the planner's rule; RFC 7672, RFC 3207). A host
-// that could not be reached is not evidence either way. The engine (src/delivery, above this library) owns a DomainProber built from
-// ProbeOptions; policy must not know probe's report types.
+// that could not be reached is not evidence either way. The engine (src/delivery, above this library) owns a
+// DomainProber built from ProbeOptions; policy must not know probe's report types.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -33,11 +33,11 @@ ProbeVerdict to_verdict(const DomainReport& rep, std::chrono::system_clock::time
 // The delivery engine's prober: probes every MX of a domain with the options it was made with and
 // maps the report with to_verdict. resolver must outlive it.
 class DomainProber {
-public:
+  public:
     DomainProber(dns::Resolver& resolver, tls::ClientContext ctx, ProbeOptions opts);
     boost::asio::awaitable<ProbeVerdict> probe(std::string domain) const;
 
-private:
+  private:
     dns::Resolver* resolver_;
     tls::ClientContext ctx_;
     ProbeOptions opts_;

@@ -16,7 +16,7 @@
 namespace mailward::server {
 
 class AuthQueue {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
     AuthQueue(boost::asio::thread_pool& pool, std::size_t max_failures, Clock::duration window)
         : pool_(pool), max_failures_(max_failures), window_(window) {}
@@ -27,7 +27,7 @@ public:
     bool blocked(const std::string& net, Clock::time_point now = Clock::now());
     void record_failure(const std::string& net, Clock::time_point now = Clock::now());
 
-private:
+  private:
     struct Net {
         bool running = false;
         std::deque<std::function<void()>> waiting;

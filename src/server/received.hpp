@@ -8,18 +8,18 @@
 namespace mailward::server {
 
 struct ReceivedInfo {
-    std::string helo;             // what the client said in EHLO/HELO
-    std::string client_address;   // IP literal
-    std::string by_host;          // our hostname
+    std::string helo;            // what the client said in EHLO/HELO
+    std::string client_address;  // IP literal
+    std::string by_host;         // our hostname
     std::string queue_id;
     bool esmtp = true;
     bool tls = false;
     bool authenticated = false;
     bool smtputf8 = false;
-    std::string tls_protocol;     // "TLSv1.3"
+    std::string tls_protocol;  // "TLSv1.3"
     std::string tls_cipher;
     int tls_bits = 0;
-    std::string single_recipient; // "for <...>" only when there is exactly one
+    std::string single_recipient;  // "for <...>" only when there is exactly one
     std::chrono::system_clock::time_point when;
 };
 

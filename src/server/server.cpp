@@ -1,11 +1,11 @@
 // Submission listeners: bind, accept, admit (total and per client network limits, stress
 // eviction of idle sessions when full), hand each connection to a session coroutine. A refused
 // connection gets one 421 line and is closed.
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
@@ -51,8 +51,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<SubmissionServer::Impl> srv, t
                                    : "421 4.7.0 " + srv->cfg.server.hostname +
                                          " Too many connections from your address, try later\r\n";
             spdlog::warn("refused connection from {} ({}): {}", ip, net,
-                         admit == SubmissionServer::Impl::Admit::too_many_total ? "total limit"
-                                                                                : "per-network limit");
+                         admit == SubmissionServer::Impl::Admit::too_many_total ? "total limit" : "per-network limit");
             if (!implicit_tls) {
                 boost::system::error_code wec;
                 asio::write(socket, asio::buffer(line), wec);
@@ -97,9 +96,9 @@ SubmissionServer::Impl::Admission SubmissionServer::Impl::admit(const std::strin
             if (count < mine + 2) continue;
             const bool priv = s->privileged();
             const std::int64_t idle_since = s->idle_since();
-            const bool better = !best || (best_priv && !priv) ||
-                                (priv == best_priv && (count > best_count ||
-                                                       (count == best_count && idle_since < best_idle)));
+            const bool better =
+                !best || (best_priv && !priv) ||
+                (priv == best_priv && (count > best_count || (count == best_count && idle_since < best_idle)));
             if (better) {
                 best = s;
                 best_count = count;

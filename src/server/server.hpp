@@ -26,7 +26,7 @@ class Store;
 namespace mailward::server {
 
 class SubmissionServer {
-public:
+  public:
     SubmissionServer(const config::Config& cfg, store::Store& store, std::shared_ptr<boost::asio::ssl::context> tls);
     ~SubmissionServer();
     SubmissionServer(const SubmissionServer&) = delete;
@@ -41,7 +41,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::shared_ptr<Impl> impl_;
 };
 

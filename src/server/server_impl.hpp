@@ -54,7 +54,7 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
     enum class Admit { ok, too_many_total, too_many_from_net };
     struct Admission {
         Admit result = Admit::ok;
-        std::shared_ptr<Session> victim;          // close it to make room (after the lock)
+        std::shared_ptr<Session> victim;             // close it to make room (after the lock)
         std::vector<std::shared_ptr<Session>> wake;  // stress began: re-arm their timers
     };
     Admission admit(const std::string& net);

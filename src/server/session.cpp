@@ -116,7 +116,8 @@ std::chrono::steady_clock::time_point Session::effective_deadline() const {
     if (timed_out_) return deadline_;  // the goodbye
     auto d = std::min(deadline_, session_end_);
     if (idle_ && srv_->stressed) {
-        const auto since = std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(idle_since_.load()));
+        const auto since =
+            std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(idle_since_.load()));
         d = std::min(d, since + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                     cfg_.submission.stress_command_timeout));
     }
@@ -356,8 +357,13 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
     const std::string& host = cfg_.server.hostname;
     switch (cmd.verb) {
         // Commands that move no message forward count against max_junk_commands before AUTH.
-        case Verb::ehlo: case Verb::helo: case Verb::starttls: case Verb::rset: case Verb::noop:
-        case Verb::vrfy: case Verb::help:
+        case Verb::ehlo:
+        case Verb::helo:
+        case Verb::starttls:
+        case Verb::rset:
+        case Verb::noop:
+        case Verb::vrfy:
+        case Verb::help:
             if (!junk_command()) co_return false;
             break;
         default: break;
@@ -370,16 +376,21 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
         case Verb::mail: on_mail(cmd); co_return bad_commands_ < cfg_.submission.max_bad_commands;
         case Verb::rcpt: on_rcpt(cmd); co_return bad_commands_ < cfg_.submission.max_bad_commands;
         case Verb::data: co_return co_await on_data();
-        case Verb::rset: reset_transaction(); reply(250, "2.0.0", "Ok"); co_return true;
+        case Verb::rset:
+            reset_transaction();
+            reply(250, "2.0.0", "Ok");
+            co_return true;
         case Verb::noop: reply(250, "2.0.0", "Ok"); co_return true;
         case Verb::quit: reply(221, "2.0.0", host + " Bye"); co_return false;
-        case Verb::vrfy: reply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery");
+        case Verb::vrfy:
+            reply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery");
             co_return true;
         case Verb::expn: reply(502, "5.5.1", "EXPN is not supported"); co_return bad_command();
         case Verb::help:
             reply(214, "2.0.0", "Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA RSET NOOP VRFY HELP QUIT");
             co_return true;
-        case Verb::bdat: reply(502, "5.5.1", "BDAT is not supported (CHUNKING is not offered)");
+        case Verb::bdat:
+            reply(502, "5.5.1", "BDAT is not supported (CHUNKING is not offered)");
             co_return bad_command();
     }
     reply(500, "5.5.2", "Command not recognized");
@@ -395,9 +406,13 @@ void Session::on_ehlo(const smtp::Command& cmd, bool extended) {
         reply(250, "", host);
         return;
     }
-    std::vector<std::string> lines{host + " Hello " + cmd.argument + " [" + ip_ + "]", "PIPELINING",
-                                   "SIZE " + std::to_string(cfg_.submission.max_message_size), "ENHANCEDSTATUSCODES",
-                                   "8BITMIME", "SMTPUTF8", "DSN"};
+    std::vector<std::string> lines{host + " Hello " + cmd.argument + " [" + ip_ + "]",
+                                   "PIPELINING",
+                                   "SIZE " + std::to_string(cfg_.submission.max_message_size),
+                                   "ENHANCEDSTATUSCODES",
+                                   "8BITMIME",
+                                   "SMTPUTF8",
+                                   "DSN"};
     if (tls_) {
         lines.push_back("AUTH PLAIN LOGIN");
         lines.push_back("REQUIRETLS");
@@ -507,8 +522,8 @@ void Session::on_rcpt(const smtp::Command& cmd) {
         return;
     }
     if (rcpts_.size() >= cfg_.submission.max_recipients) {
-        reply(452, "4.5.3", "Too many recipients (the limit is " + std::to_string(cfg_.submission.max_recipients) +
-                                " per message)");
+        reply(452, "4.5.3",
+              "Too many recipients (the limit is " + std::to_string(cfg_.submission.max_recipients) + " per message)");
         return;
     }
     // Non-ASCII recipients need SMTPUTF8 on MAIL (RFC 6531 3.4); the parser enforces the syntax.
@@ -578,8 +593,8 @@ asio::awaitable<bool> Session::on_data() {
         reset_transaction();
     };
     if (decoder.too_large()) {
-        finish(552, "5.3.4", "Message too big (the limit is " + std::to_string(cfg_.submission.max_message_size) +
-                                 " octets)");
+        finish(552, "5.3.4",
+               "Message too big (the limit is " + std::to_string(cfg_.submission.max_message_size) + " octets)");
         co_return true;
     }
     if (decoder.bare_lf() || decoder.bare_cr()) {
@@ -599,8 +614,9 @@ asio::awaitable<bool> Session::on_data() {
     if (const std::size_t hops = count_received(message_text); hops > cfg_.submission.max_hops) {
         spdlog::warn("{}: message from <{}> refused: {} Received: fields (max_hops {})", ip_,
                      log_escape(sender_.to_string()), hops, cfg_.submission.max_hops);
-        finish(554, "5.4.6", "Too many hops (" + std::to_string(hops) + " Received: header fields, the limit is " +
-                                 std::to_string(cfg_.submission.max_hops) + ")");
+        finish(554, "5.4.6",
+               "Too many hops (" + std::to_string(hops) + " Received: header fields, the limit is " +
+                   std::to_string(cfg_.submission.max_hops) + ")");
         co_return true;
     }
     if (cfg_.submission.sender_login_match && !check_from_header(message_text)) {

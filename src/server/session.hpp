@@ -7,12 +7,12 @@
 // (server_impl.hpp), sender binding at MAIL and at the end of DATA, the hop count (RFC 5321 6.3).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <chrono>
-#include <atomic>
 #include <optional>
 #include <string>
 
@@ -23,7 +23,7 @@
 namespace mailward::server {
 
 class Session : public std::enable_shared_from_this<Session> {
-public:
+  public:
     using Executor = asio::strand<asio::io_context::executor_type>;
     Session(std::shared_ptr<SubmissionServer::Impl> srv, tcp::socket socket, bool implicit_tls, std::string ip,
             std::string net);
@@ -31,8 +31,8 @@ public:
 
     // For admission (any thread): the session's state as the eviction choice sees it.
     const std::string& net() const { return net_; }
-    bool idle() const { return idle_.load(); }                // waiting for the client, not in DATA
-    bool privileged() const { return privileged_.load(); }    // authenticated or trusted
+    bool idle() const { return idle_.load(); }              // waiting for the client, not in DATA
+    bool privileged() const { return privileged_.load(); }  // authenticated or trusted
     std::int64_t idle_since() const { return idle_since_.load(); }
     bool evicting() const { return evicting_.load(); }
     bool mark_evicting() { return !evicting_.exchange(true); }
@@ -45,7 +45,7 @@ public:
     static asio::awaitable<void> run(std::shared_ptr<Session> self);
     static asio::awaitable<void> watchdog(std::shared_ptr<Session> self);
 
-private:
+  private:
     enum class ReadStatus { line, too_long, closed, timeout };
     enum class CloseReason { none, timeout, stress_timeout, session_time, evicted };
 
@@ -60,7 +60,7 @@ private:
     std::chrono::steady_clock::time_point effective_deadline() const;
     void set_idle(bool idle);
     std::string timeout_text() const;  // the 421 text for close_reason_
-    bool junk_command();  // counts one before AUTH; false when the limit is reached (421 queued)
+    bool junk_command();               // counts one before AUTH; false when the limit is reached (421 queued)
     std::vector<std::string> allowed_senders() const;
     bool check_from_header(const std::string& message);  // false: 550 5.7.1 queued
 
@@ -88,7 +88,7 @@ private:
     bool timed_out_ = false;
     bool closed_ = false;
     std::string ip_;
-    std::string net_;    // the client network (server/client_net.hpp)
+    std::string net_;  // the client network (server/client_net.hpp)
     std::uint64_t id_ = 0;
     std::vector<unsigned char> ip_bytes_;
     bool trusted_ = false;
@@ -100,14 +100,14 @@ private:
     CloseReason close_reason_ = CloseReason::none;
     std::size_t junk_commands_ = 0;
 
-    std::string rbuf_;   // received, not yet consumed
-    std::string out_;    // replies not yet sent (pipelining)
+    std::string rbuf_;  // received, not yet consumed
+    std::string out_;   // replies not yet sent (pipelining)
 
     std::size_t bad_commands_ = 0;
     std::optional<std::string> helo_;
     bool esmtp_ = false;
     std::string auth_user_;
-    std::string auth_mode_;  // the user's sender mode, "" = default
+    std::string auth_mode_;                  // the user's sender mode, "" = default
     std::vector<std::string> auth_senders_;  // the user's sender patterns, [] = none listed
 
     // The transaction in progress.

@@ -19,27 +19,20 @@ class Category final : public boost::system::error_category {
     const char* name() const noexcept override { return "mailward.smtp.address"; }
     std::string message(int ev) const override {
         switch (static_cast<AddressError>(ev)) {
-            case AddressError::ok:
-                return "success";
-            case AddressError::missing_brackets:
-                return "the address must be enclosed in <...>";
+            case AddressError::ok: return "success";
+            case AddressError::missing_brackets: return "the address must be enclosed in <...>";
             case AddressError::bad_local_part:
                 return "the local part (before @) is neither a valid dot-string nor a quoted "
                        "string";
             case AddressError::bad_domain:
                 return "the domain is missing or is not a valid host name or address literal";
-            case AddressError::local_part_too_long:
-                return "the local part is longer than 64 octets";
-            case AddressError::domain_too_long:
-                return "the domain is longer than 255 octets";
-            case AddressError::path_too_long:
-                return "the path is longer than 256 octets";
+            case AddressError::local_part_too_long: return "the local part is longer than 64 octets";
+            case AddressError::domain_too_long: return "the domain is longer than 255 octets";
+            case AddressError::path_too_long: return "the path is longer than 256 octets";
             case AddressError::utf8_not_allowed:
                 return "the address contains non-ASCII octets but SMTPUTF8 is not in effect";
-            case AddressError::bad_utf8:
-                return "the address contains invalid UTF-8";
-            case AddressError::null_not_allowed:
-                return "the null address <> is not allowed here";
+            case AddressError::bad_utf8: return "the address contains invalid UTF-8";
+            case AddressError::null_not_allowed: return "the null address <> is not allowed here";
         }
         return "unknown address error";
     }
@@ -47,9 +40,7 @@ class Category final : public boost::system::error_category {
 
 bool is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-bool is_hex(unsigned char c) {
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+bool is_hex(unsigned char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 bool is_atext(unsigned char c) {
     if (is_alpha(c) || is_digit(c)) return true;
@@ -98,8 +89,7 @@ bool count_groups(std::string_view part, bool allow_v4, int& groups, bool& v4) {
     while (true) {
         const std::size_t colon = part.find(':');
         const std::string_view piece = part.substr(0, colon);
-        if (colon == std::string_view::npos && allow_v4 &&
-            piece.find('.') != std::string_view::npos) {
+        if (colon == std::string_view::npos && allow_v4 && piece.find('.') != std::string_view::npos) {
             if (!valid_ipv4(piece)) return false;
             groups += 2;
             v4 = true;
@@ -251,8 +241,7 @@ class Parser {
                 }
             }
             const std::string_view label = s_.substr(start, pos_ - start);
-            if (label.empty() || label.front() == '-' || label.back() == '-')
-                return AddressError::bad_domain;
+            if (label.empty() || label.front() == '-' || label.back() == '-') return AddressError::bad_domain;
             if (ascii && label.size() > kMaxLabel) return AddressError::bad_domain;
             if (!next_is('.')) return AddressError::ok;
             skip();
@@ -284,9 +273,7 @@ class Parser {
 // Local-part "@" Domain at the parser's position; stops right after the domain.
 AddressError mailbox_at(Parser& p, Mailbox& m) {
     if (auto e = p.local_part(m.local); e != AddressError::ok) return e;
-    if (!p.next_is('@'))
-        return p.at_end() || p.next_is('>') ? AddressError::bad_domain
-                                            : AddressError::bad_local_part;
+    if (!p.next_is('@')) return p.at_end() || p.next_is('>') ? AddressError::bad_domain : AddressError::bad_local_part;
     p.skip();
     return p.domain(m.domain, true);
 }
@@ -306,8 +293,7 @@ std::string Mailbox::domain_lower() const {
     return out;
 }
 
-Result<Mailbox> parse_path(std::string_view text, bool allow_null, bool utf8,
-                           std::size_t* consumed) {
+Result<Mailbox> parse_path(std::string_view text, bool allow_null, bool utf8, std::size_t* consumed) {
     if (consumed) *consumed = 0;
     if (text.empty() || text.front() != '<') return AddressError::missing_brackets;
     Parser p(text, utf8, 1);

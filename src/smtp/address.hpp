@@ -11,8 +11,8 @@
 namespace mailward::smtp {
 
 struct Mailbox {
-    std::string local;    // as written: a dot-string, or a quoted-string including its quotes
-    std::string domain;   // a domain (no trailing dot) or an address literal "[1.2.3.4]", "[IPv6:...]"
+    std::string local;   // as written: a dot-string, or a quoted-string including its quotes
+    std::string domain;  // a domain (no trailing dot) or an address literal "[1.2.3.4]", "[IPv6:...]"
     bool empty() const { return local.empty() && domain.empty(); }
     std::string to_string() const { return empty() ? std::string() : local + "@" + domain; }
     std::string domain_lower() const;  // domain in ASCII lower case (UTF-8 bytes untouched)
@@ -20,15 +20,15 @@ struct Mailbox {
 
 enum class AddressError {
     ok = 0,
-    missing_brackets = 1,   // a path must be <...>
+    missing_brackets = 1,  // a path must be <...>
     bad_local_part,
     bad_domain,
-    local_part_too_long,    // > 64 octets (RFC 5321 4.5.3.1.1)
-    domain_too_long,        // > 255 octets (4.5.3.1.2)
-    path_too_long,          // > 256 octets (4.5.3.1.3)
-    utf8_not_allowed,       // 8-bit octets without SMTPUTF8
-    bad_utf8,               // invalid UTF-8 sequence
-    null_not_allowed,       // "<>" where a mailbox is required
+    local_part_too_long,  // > 64 octets (RFC 5321 4.5.3.1.1)
+    domain_too_long,      // > 255 octets (4.5.3.1.2)
+    path_too_long,        // > 256 octets (4.5.3.1.3)
+    utf8_not_allowed,     // 8-bit octets without SMTPUTF8
+    bad_utf8,             // invalid UTF-8 sequence
+    null_not_allowed,     // "<>" where a mailbox is required
 };
 
 const boost::system::error_category& address_category() noexcept;

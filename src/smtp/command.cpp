@@ -78,11 +78,7 @@ std::optional<unsigned char> control_octet(std::string_view line) {
 
 std::string control_text(unsigned char c) {
     static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string name = c == 0      ? "NUL"
-                       : c == '\r' ? "CR"
-                       : c == '\n' ? "LF"
-                       : c == '\t' ? "TAB"
-                                   : "";
+    std::string name = c == 0 ? "NUL" : c == '\r' ? "CR" : c == '\n' ? "LF" : c == '\t' ? "TAB" : "";
     std::string text = "Command contains a control character (";
     if (name.empty()) name = std::string("0x") + kHex[c >> 4] + kHex[c & 0x0F];
     return text + name + "); commands are printable text ending in CRLF";
@@ -130,8 +126,7 @@ bool next_param(std::string_view& rest, Param& p, std::optional<Reply>& error) {
     const std::size_t eq = token.find('=');
     const std::string_view keyword = token.substr(0, eq);
     if (!valid_keyword(keyword)) {
-        error = syntax(
-            "Malformed parameter: a keyword is letters, digits and '-', then optionally =value");
+        error = syntax("Malformed parameter: a keyword is letters, digits and '-', then optionally =value");
         return false;
     }
     p.keyword = upper(keyword.substr(0, 40));
@@ -145,8 +140,7 @@ bool next_param(std::string_view& rest, Param& p, std::optional<Reply>& error) {
 }
 
 std::optional<Reply> want_value(const Param& p) {
-    if (!p.has_value)
-        return syntax("Parameter " + p.keyword + " requires a value (" + p.keyword + "=...)");
+    if (!p.has_value) return syntax("Parameter " + p.keyword + " requires a value (" + p.keyword + "=...)");
     return std::nullopt;
 }
 
@@ -155,8 +149,7 @@ std::optional<Reply> want_no_value(const Param& p) {
     return std::nullopt;
 }
 
-std::optional<Reply> mail_param(const Param& p, const ParseOptions& opts, MailParams& m,
-                                unsigned& seen) {
+std::optional<Reply> mail_param(const Param& p, const ParseOptions& opts, MailParams& m, unsigned& seen) {
     enum : unsigned { size = 1, body = 2, utf8 = 4, reqtls = 8, ret = 16, envid = 32, auth = 64 };
     const auto once = [&seen, &p](unsigned bit) -> std::optional<Reply> {
         if (seen & bit) return syntax("Duplicate MAIL parameter " + p.keyword);
@@ -167,22 +160,17 @@ std::optional<Reply> mail_param(const Param& p, const ParseOptions& opts, MailPa
     std::optional<Reply> r;
     if (k == "SIZE") {
         if ((r = once(size)) || (r = want_value(p))) return r;
-        const bool digits = p.value.size() <= 20 &&
-                            p.value.find_first_not_of("0123456789") == std::string_view::npos;
+        const bool digits = p.value.size() <= 20 && p.value.find_first_not_of("0123456789") == std::string_view::npos;
         if (!digits) return syntax("SIZE must be a decimal number of octets (at most 20 digits)");
         auto v = parse_decimal(p.value);
         if (!v && opts.max_size == 0) return syntax("SIZE value is out of range");
         m.size = v.value_or(UINT64_MAX);  // too large for 64 bits: over any limit, reported below
     } else if (k == "BODY" && opts.eight_bit_mime) {
         if ((r = once(body)) || (r = want_value(p))) return r;
-        if (iequals(p.value, "7BIT"))
-            m.body = Body::seven_bit;
-        else if (iequals(p.value, "8BITMIME"))
-            m.body = Body::eight_bit_mime;
-        else if (iequals(p.value, "BINARYMIME"))
-            m.body = Body::binary_mime;
-        else
-            return syntax("BODY must be 7BIT, 8BITMIME or BINARYMIME");
+        if (iequals(p.value, "7BIT")) m.body = Body::seven_bit;
+        else if (iequals(p.value, "8BITMIME")) m.body = Body::eight_bit_mime;
+        else if (iequals(p.value, "BINARYMIME")) m.body = Body::binary_mime;
+        else return syntax("BODY must be 7BIT, 8BITMIME or BINARYMIME");
     } else if (k == "SMTPUTF8" && opts.smtputf8) {
         if ((r = once(utf8)) || (r = want_no_value(p))) return r;
         m.smtputf8 = true;
@@ -191,21 +179,15 @@ std::optional<Reply> mail_param(const Param& p, const ParseOptions& opts, MailPa
         m.requiretls = true;
     } else if (k == "RET" && opts.dsn) {
         if ((r = once(ret)) || (r = want_value(p))) return r;
-        if (iequals(p.value, "FULL"))
-            m.ret = Ret::full;
-        else if (iequals(p.value, "HDRS"))
-            m.ret = Ret::hdrs;
-        else
-            return syntax("RET must be FULL or HDRS");
+        if (iequals(p.value, "FULL")) m.ret = Ret::full;
+        else if (iequals(p.value, "HDRS")) m.ret = Ret::hdrs;
+        else return syntax("RET must be FULL or HDRS");
     } else if (k == "ENVID" && opts.dsn) {
         if ((r = once(envid)) || (r = want_value(p))) return r;
         if (p.value.size() > kMaxEnvid) return syntax("ENVID is longer than 100 characters");
         auto d = xtext_decode(p.value);
-        if (!d)
-            return syntax(
-                "ENVID is not valid xtext (use +XX with upper-case hex for special octets)");
-        if (has_control(*d) || detail::has_8bit(*d))
-            return syntax("ENVID must decode to printable ASCII");
+        if (!d) return syntax("ENVID is not valid xtext (use +XX with upper-case hex for special octets)");
+        if (has_control(*d) || detail::has_8bit(*d)) return syntax("ENVID must decode to printable ASCII");
         m.envid = std::move(*d);
     } else if (k == "AUTH" && opts.auth) {
         if ((r = once(auth)) || (r = want_value(p))) return r;
@@ -224,12 +206,10 @@ std::optional<Reply> mail_param(const Param& p, const ParseOptions& opts, MailPa
     return std::nullopt;
 }
 
-std::optional<Reply> rcpt_param(const Param& p, const ParseOptions& opts, RcptParams& rc,
-                                unsigned& seen) {
+std::optional<Reply> rcpt_param(const Param& p, const ParseOptions& opts, RcptParams& rc, unsigned& seen) {
     enum : unsigned { notify = 1, orcpt = 2 };
     const std::string& k = p.keyword;
-    if (!opts.dsn || (k != "NOTIFY" && k != "ORCPT"))
-        return unsupported("RCPT parameter " + k + " is not supported");
+    if (!opts.dsn || (k != "NOTIFY" && k != "ORCPT")) return unsupported("RCPT parameter " + k + " is not supported");
     const unsigned bit = k == "NOTIFY" ? notify : orcpt;
     if (seen & bit) return syntax("Duplicate RCPT parameter " + k);
     seen |= bit;
@@ -243,23 +223,17 @@ std::optional<Reply> rcpt_param(const Param& p, const ParseOptions& opts, RcptPa
             const std::size_t comma = list.find(',');
             const std::string_view item = list.substr(0, comma);
             unsigned b = 0;
-            if (iequals(item, "NEVER"))
-                b = 1;
-            else if (iequals(item, "SUCCESS"))
-                b = 2;
-            else if (iequals(item, "FAILURE"))
-                b = 4;
-            else if (iequals(item, "DELAY"))
-                b = 8;
-            else
-                return syntax("NOTIFY must be NEVER, or a list of SUCCESS, FAILURE, DELAY");
+            if (iequals(item, "NEVER")) b = 1;
+            else if (iequals(item, "SUCCESS")) b = 2;
+            else if (iequals(item, "FAILURE")) b = 4;
+            else if (iequals(item, "DELAY")) b = 8;
+            else return syntax("NOTIFY must be NEVER, or a list of SUCCESS, FAILURE, DELAY");
             if (bits & b) return syntax("NOTIFY lists a value twice");
             bits |= b;
             if (comma == std::string_view::npos) break;
             list.remove_prefix(comma + 1);
         }
-        if ((bits & 1) && bits != 1)
-            return syntax("NOTIFY=NEVER cannot be combined with other values");
+        if ((bits & 1) && bits != 1) return syntax("NOTIFY=NEVER cannot be combined with other values");
         rc.notify = bits;
         return std::nullopt;
     }
@@ -279,9 +253,9 @@ std::optional<Reply> rcpt_param(const Param& p, const ParseOptions& opts, RcptPa
 
 Reply address_reply(AddressError e, bool sender) {
     if (e == AddressError::utf8_not_allowed) {
-        return Reply(553, "5.6.7",
-                     std::string(sender ? "Sender" : "Recipient") +
-                         " address contains non-ASCII octets, which need SMTPUTF8");
+        return Reply(
+            553, "5.6.7",
+            std::string(sender ? "Sender" : "Recipient") + " address contains non-ASCII octets, which need SMTPUTF8");
     }
     const std::string what = sender ? "Bad sender address: " : "Bad recipient address: ";
     return Reply(501, sender ? "5.1.7" : "5.1.3", what + make_error_code(e).message());
@@ -291,12 +265,11 @@ Reply address_reply(AddressError e, bool sender) {
 ParseResult parse_transaction(Command cmd, std::string_view rest, const ParseOptions& opts) {
     const bool mail = cmd.verb == Verb::mail;
     const std::string_view prefix = mail ? "FROM:" : "TO:";
-    const std::string usage = mail ? "Syntax: MAIL FROM:<address> [parameters]"
-                                   : "Syntax: RCPT TO:<address> [parameters]";
+    const std::string usage =
+        mail ? "Syntax: MAIL FROM:<address> [parameters]" : "Syntax: RCPT TO:<address> [parameters]";
     if (!istarts_with(rest, prefix)) return syntax(usage);
     rest.remove_prefix(prefix.size());
-    if (!rest.empty() && rest.front() == ' ')
-        rest.remove_prefix(1);  // "MAIL FROM: <a@b>" as clients send
+    if (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);  // "MAIL FROM: <a@b>" as clients send
     if (rest.empty() || rest.front() == ' ') return syntax(usage);
 
     std::size_t used = 0;
@@ -306,10 +279,8 @@ ParseResult parse_transaction(Command cmd, std::string_view rest, const ParseOpt
         if (e == AddressError::null_not_allowed)
             return Reply(501, "5.1.3", "The null address <> is not a valid recipient");
         // Invalid UTF-8 from a client that did not ask for SMTPUTF8 is 8-bit text: RFC 6531 3.4.
-        const bool utf8_asked =
-            mail ? upper(rest).find(" SMTPUTF8") != std::string::npos : opts.transaction_smtputf8;
-        if (e == AddressError::bad_utf8 && !utf8_asked)
-            return address_reply(AddressError::utf8_not_allowed, mail);
+        const bool utf8_asked = mail ? upper(rest).find(" SMTPUTF8") != std::string::npos : opts.transaction_smtputf8;
+        if (e == AddressError::bad_utf8 && !utf8_asked) return address_reply(AddressError::utf8_not_allowed, mail);
         return address_reply(e, mail);
     }
     cmd.path = std::move(*path);
@@ -330,17 +301,13 @@ ParseResult parse_transaction(Command cmd, std::string_view rest, const ParseOpt
 
     const bool utf8_path = detail::has_8bit(rest.substr(0, used));
     if (utf8_path && mail && !cmd.mail.smtputf8) {
-        return Reply(553, "5.6.7",
-                     "Sender address contains UTF-8 but MAIL FROM has no SMTPUTF8 parameter");
+        return Reply(553, "5.6.7", "Sender address contains UTF-8 but MAIL FROM has no SMTPUTF8 parameter");
     }
     if (utf8_path && !mail && !opts.transaction_smtputf8) {
-        return Reply(553, "5.6.7",
-                     "Recipient address contains UTF-8 but MAIL FROM had no SMTPUTF8 parameter");
+        return Reply(553, "5.6.7", "Recipient address contains UTF-8 but MAIL FROM had no SMTPUTF8 parameter");
     }
     if (mail && cmd.mail.size && opts.max_size != 0 && *cmd.mail.size > opts.max_size) {
-        return Reply(
-            552, "5.3.4",
-            "Message size exceeds the limit of " + std::to_string(opts.max_size) + " octets");
+        return Reply(552, "5.3.4", "Message size exceeds the limit of " + std::to_string(opts.max_size) + " octets");
     }
     return cmd;
 }
@@ -352,8 +319,7 @@ ParseResult parse_auth(Command cmd, std::string_view rest) {
     const std::string_view mech = rest.substr(0, sp);
     if (mech.size() > 20) return syntax("AUTH mechanism name is longer than 20 characters");
     for (char c : mech) {
-        if (!(is_alpha(c) || is_digit(c) || c == '-' || c == '_'))
-            return syntax("AUTH mechanism name is malformed");
+        if (!(is_alpha(c) || is_digit(c) || c == '-' || c == '_')) return syntax("AUTH mechanism name is malformed");
     }
     if (sp != std::string_view::npos) {
         const std::string_view initial = rest.substr(sp + 1);
@@ -398,13 +364,11 @@ ParseResult parse_command(std::string_view line, const ParseOptions& opts) {
         return Reply(500, "5.5.2", "Command not recognized: " + upper(word));
     }
     const std::string name = upper(word);
-    const std::string_view rest =
-        sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
+    const std::string_view rest = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
 
     Command cmd;
     cmd.verb = *verb;
-    if (cmd.verb == Verb::mail || cmd.verb == Verb::rcpt)
-        return parse_transaction(std::move(cmd), rest, opts);
+    if (cmd.verb == Verb::mail || cmd.verb == Verb::rcpt) return parse_transaction(std::move(cmd), rest, opts);
     if (detail::has_8bit(rest)) {
         return Reply(553, "5.6.7",
                      name +
@@ -427,12 +391,9 @@ ParseResult parse_command(std::string_view line, const ParseOptions& opts) {
         case Verb::expn:
             if (arg.empty()) return syntax(name + " requires an argument");
             break;
-        case Verb::auth:
-            return parse_auth(std::move(cmd), arg);
-        case Verb::bdat:
-            return parse_bdat(std::move(cmd), arg);
-        default:
-            break;  // NOOP and HELP take optional free text
+        case Verb::auth: return parse_auth(std::move(cmd), arg);
+        case Verb::bdat: return parse_bdat(std::move(cmd), arg);
+        default: break;  // NOOP and HELP take optional free text
     }
     cmd.argument = std::string(arg);
     return cmd;

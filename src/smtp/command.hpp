@@ -48,7 +48,7 @@ struct ParseOptions {
     bool smtputf8 = true;
     bool eight_bit_mime = true;
     bool dsn = true;
-    bool requiretls = true;   // announced only after TLS; the caller sets it accordingly
+    bool requiretls = true;  // announced only after TLS; the caller sets it accordingly
     bool auth = true;
     std::uint64_t max_size = 0;  // 0 = no limit; SIZE= above it -> 552 5.3.4
     // The open transaction's MAIL carried SMTPUTF8: only then may RCPT addresses hold UTF-8

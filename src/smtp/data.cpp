@@ -134,8 +134,7 @@ std::size_t DataDecoder::feed(std::string_view chunk) {
                     state_ = State::text;
                 }
                 break;
-            case State::done:
-                break;
+            case State::done: break;
         }
     }
     flush(i);

@@ -12,10 +12,10 @@
 namespace mailward::smtp {
 
 struct BodyScan {
-    bool crlf_only = true;         // every CR is followed by LF and every LF preceded by CR
-    bool nul = false;              // a NUL octet (refused: see above)
-    bool dot_line = false;         // a line starts with "." (needs stuffing)
-    bool ends_crlf = false;        // the last two octets are CRLF
+    bool crlf_only = true;   // every CR is followed by LF and every LF preceded by CR
+    bool nul = false;        // a NUL octet (refused: see above)
+    bool dot_line = false;   // a line starts with "." (needs stuffing)
+    bool ends_crlf = false;  // the last two octets are CRLF
 };
 
 // One pass over body (8 octets at a time where nothing needs a look).

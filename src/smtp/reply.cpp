@@ -42,8 +42,7 @@ std::string Reply::wire() const {
     std::string out;
     const std::size_t n = lines.empty() ? 1 : lines.size();
     for (std::size_t i = 0; i < n; ++i) {
-        const std::string_view text =
-            lines.empty() ? std::string_view() : std::string_view(lines[i]);
+        const std::string_view text = lines.empty() ? std::string_view() : std::string_view(lines[i]);
         out += num;
         const bool last = i + 1 == n;
         if (enhanced.empty() && text.empty()) {
@@ -80,8 +79,7 @@ ReplyParser::Status ReplyParser::feed(std::string_view line) {
         return Status::error;
     };
     // Reply-code = %x32-35 %x30-35 %x30-39
-    if (line.size() < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '5' ||
-        !is_digit(line[2])) {
+    if (line.size() < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '5' || !is_digit(line[2])) {
         return fail();
     }
     const int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');

@@ -11,8 +11,8 @@
 namespace mailward::smtp {
 
 struct Reply {
-    int code = 0;               // 200..599
-    std::string enhanced;       // "5.1.1", "" when none
+    int code = 0;                    // 200..599
+    std::string enhanced;            // "5.1.1", "" when none
     std::vector<std::string> lines;  // text of each line, without code and enhanced code
 
     Reply() = default;
@@ -36,12 +36,12 @@ struct Reply {
 // error: garbage, a code change, a NUL/CR/LF in a line, or more than kMaxLines lines; the parser
 // then resets, as it does after take(). Feeding after done without take() starts the next reply.
 class ReplyParser {
-public:
+  public:
     enum class Status { need_more, done, error };
     static constexpr std::size_t kMaxLines = 1000;
     Status feed(std::string_view line);
     Reply take();  // after done
-private:
+  private:
     Reply current_;
     bool started_ = false;
     bool done_ = false;

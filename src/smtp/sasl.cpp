@@ -19,8 +19,8 @@ bool base64_alphabet(std::string_view text) {
     unsigned bad = 0;
     for (char ch : text) {
         const auto c = static_cast<unsigned char>(ch);
-        const bool ok = (c >= 'A' && c <= 'Z') | (c >= 'a' && c <= 'z') | (c >= '0' && c <= '9') |
-                        (c == '+') | (c == '/') | (c == '=');
+        const bool ok = (c >= 'A' && c <= 'Z') | (c >= 'a' && c <= 'z') | (c >= '0' && c <= '9') | (c == '+') |
+                        (c == '/') | (c == '=');
         bad |= static_cast<unsigned>(!ok);
     }
     return bad == 0;
@@ -31,8 +31,8 @@ bool base64_alphabet(std::string_view text) {
 std::string base64_encode(std::string_view data) {
     const std::size_t len = sodium_base64_ENCODED_LEN(data.size(), sodium_base64_VARIANT_ORIGINAL);
     std::string out(len, '\0');  // len counts the terminating NUL
-    sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(data.data()),
-                      data.size(), sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+                      sodium_base64_VARIANT_ORIGINAL);
     out.resize(len - 1);
     return out;
 }
@@ -45,9 +45,8 @@ std::optional<std::string> base64_decode(std::string_view text) {
     std::size_t out_len = 0;
     // b64_end == nullptr: libsodium fails unless all of text was consumed; ignore == nullptr: no
     // character is skipped. It also rejects missing padding and non-zero pad bits.
-    const int rc =
-        sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
-                          text.size(), nullptr, &out_len, nullptr, sodium_base64_VARIANT_ORIGINAL);
+    const int rc = sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(), text.size(),
+                                     nullptr, &out_len, nullptr, sodium_base64_VARIANT_ORIGINAL);
     if (rc != 0 || out_len > out.size()) return std::nullopt;
     out.resize(out_len);
     return out;
@@ -64,11 +63,9 @@ std::optional<PlainCredentials> decode_plain(std::string_view message) {
     c.authcid = std::string(message.substr(first + 1, second - first - 1));
     c.password = std::string(message.substr(second + 1));
     if (c.authcid.empty() || c.password.empty()) return std::nullopt;
-    if (c.authcid.size() > kMaxPlainField || c.password.size() > kMaxPlainField)
-        return std::nullopt;
+    if (c.authcid.size() > kMaxPlainField || c.password.size() > kMaxPlainField) return std::nullopt;
     if (c.authzid.size() > kMaxPlainField) return std::nullopt;
-    if (!detail::valid_utf8(c.authzid) || !detail::valid_utf8(c.authcid) ||
-        !detail::valid_utf8(c.password)) {
+    if (!detail::valid_utf8(c.authzid) || !detail::valid_utf8(c.authcid) || !detail::valid_utf8(c.password)) {
         return std::nullopt;
     }
     if (!c.authzid.empty() && c.authzid != c.authcid) return std::nullopt;

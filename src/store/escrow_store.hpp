@@ -29,8 +29,8 @@ std::optional<EscrowState> parse_escrow_state(std::string_view s);
 
 // One escrowed copy of a message for one recipient.
 struct EscrowRecord {
-    std::string id;           // escrow id (random, 16 hex digits): the CLI's handle
-    std::string queue_id;     // the queued message it was sealed from
+    std::string id;        // escrow id (random, 16 hex digits): the CLI's handle
+    std::string queue_id;  // the queued message it was sealed from
     std::size_t rcpt_index = 0;
     std::string sender;       // envelope sender (the reply goes there)
     std::string sender_name;  // the From header's display form, for the notice and the portal
@@ -53,15 +53,15 @@ struct EscrowRecord {
 
 // One row of a message's audit chain. hash = escrow's keyed hash over (prev, the fields).
 struct EscrowAuditEntry {
-    std::int64_t seq = 0;      // set by the store
+    std::int64_t seq = 0;  // set by the store
     std::string escrow_id;
     EscrowTime at{};
-    std::string event;         // see escrow_event
-    std::string address;       // client IP for portal events, "" otherwise
-    std::string user_agent;    // for portal events, "" otherwise
-    std::string detail;        // one line
-    std::string prev_hash;     // hex, "" for the first row of a message
-    std::string hash;          // hex
+    std::string event;       // see escrow_event
+    std::string address;     // client IP for portal events, "" otherwise
+    std::string user_agent;  // for portal events, "" otherwise
+    std::string detail;      // one line
+    std::string prev_hash;   // hex, "" for the first row of a message
+    std::string hash;        // hex
 };
 
 namespace escrow_event {
@@ -97,12 +97,12 @@ struct EscrowSession {
 
 // What a one-time code check found.
 enum class CodeCheck {
-    accepted,  // the newest live code matched; it is used up, failed_logins and lockouts reset
-    wrong,     // no match; the code's tries and the message's failure counts went up
-    no_code,   // no live code (none sent, expired, used, or voided by a lockout or the cap)
-    exhausted, // the live code has had its tries; a new code is needed
-    locked,    // short codes are locked (too many wrong codes in a row) until locked_until
-    capped,    // the message's wrong codes reached the cap: short codes are void for good
+    accepted,   // the newest live code matched; it is used up, failed_logins and lockouts reset
+    wrong,      // no match; the code's tries and the message's failure counts went up
+    no_code,    // no live code (none sent, expired, used, or voided by a lockout or the cap)
+    exhausted,  // the live code has had its tries; a new code is needed
+    locked,     // short codes are locked (too many wrong codes in a row) until locked_until
+    capped,     // the message's wrong codes reached the cap: short codes are void for good
 };
 std::string_view to_string(CodeCheck c);
 
@@ -143,7 +143,7 @@ class EscrowStore {
     virtual void create(EscrowRecord rec, EscrowAuditEntry first, StoredMessage notice, AuditChain chain,
                         Done done) = 0;
 
-    virtual Result<EscrowRecord> get(const std::string& id) = 0;  // not_found
+    virtual Result<EscrowRecord> get(const std::string& id) = 0;                    // not_found
     virtual Result<EscrowRecord> find_by_token(const std::string& token_hash) = 0;  // not_found
     // Ordered by creation, newest first; ended ones only when include_ended.
     virtual Result<std::vector<EscrowRecord>> list(bool include_ended) = 0;
@@ -175,8 +175,7 @@ class EscrowStore {
     // failed_logins and the lock, and appends the matching audit row (code_accepted, code_failed or
     // locked; detail filled by the store), atomically.
     virtual Result<CodeCheck> check_code(const std::string& id, const std::string& code_hash, EscrowTime now,
-                                         const CodeRules& rules, EscrowAuditEntry audit,
-                                         const AuditChain& chain) = 0;
+                                         const CodeRules& rules, EscrowAuditEntry audit, const AuditChain& chain) = 0;
 
     // ---- sessions ----
     virtual Result<void> create_session(const EscrowSession& s) = 0;

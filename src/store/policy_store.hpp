@@ -126,49 +126,42 @@ class PolicyStore {
     // A weaker level changes nothing: the ratchet never lowers, and weaker evidence does not
     // confirm a stronger level. Returns whether the level changed (a new domain counts).
     // Errors: invalid_argument (empty domain, unknown level name, evidence without host or level).
-    virtual Result<bool> raise(const std::string& domain, const std::string& level,
-                               const std::vector<MxEvidence>& mx, const std::string& report,
-                               TimePoint now) = 0;
+    virtual Result<bool> raise(const std::string& domain, const std::string& level, const std::vector<MxEvidence>& mx,
+                               const std::string& report, TimePoint now) = 0;
     // The first slice's form, kept for its callers (rank is implied by level and ignored):
     // raise(domain, level, {no evidence}, evidence, now).
-    Result<bool> raise(const std::string& domain, const std::string& level, int rank,
-                       const std::string& evidence, TimePoint now) {
+    Result<bool> raise(const std::string& domain, const std::string& level, int rank, const std::string& evidence,
+                       TimePoint now) {
         return raise(domain, level, std::vector<MxEvidence>{}, evidence, now);
     }
     // A probe or delivery met the learned level: last_confirmed = now; mx (when not empty)
     // replaces the per-MX evidence. not_found when nothing is learned about domain.
-    virtual Result<void> confirm(const std::string& domain, const std::vector<MxEvidence>& mx,
-                                 TimePoint now) = 0;
+    virtual Result<void> confirm(const std::string& domain, const std::vector<MxEvidence>& mx, TimePoint now) = 0;
     // Administrator only: drops the learned level and its evidence (probe history, incidents and
     // overrides stay) and records who did it. not_found when nothing is learned.
-    virtual Result<void> forget(const std::string& domain, const std::string& who,
-                                TimePoint now) = 0;
+    virtual Result<void> forget(const std::string& domain, const std::string& who, TimePoint now) = 0;
     // The first slice's form, kept for its callers: forget(domain, "admin", Clock::now()).
     Result<void> forget(const std::string& domain) { return forget(domain, "admin", Clock::now()); }
 
     // ---- probe history (append-only) ----
-    virtual Result<void> record_probe(const std::string& domain, const std::string& level,
-                                      const std::string& report, TimePoint now) = 0;
+    virtual Result<void> record_probe(const std::string& domain, const std::string& level, const std::string& report,
+                                      TimePoint now) = 0;
     virtual Result<std::vector<ProbeRecord>> probes(const std::string& domain,
                                                     std::size_t limit) = 0;  // newest first
 
     // ---- incidents (append-only) ----
     virtual Result<void> add_incident(const PolicyIncident& incident) = 0;
-    virtual Result<std::vector<PolicyIncident>> incidents(
-        const std::string& domain) = 0;  // oldest first
+    virtual Result<std::vector<PolicyIncident>> incidents(const std::string& domain) = 0;  // oldest first
 
     // ---- admin overrides (each change also goes to the audit) ----
     // Replaces domain's override. invalid_argument: empty domain or reason, unknown level, or
     // expires not after now.
-    virtual Result<void> set_override(const std::string& domain, const std::string& level,
-                                      const std::string& reason, std::optional<TimePoint> expires,
-                                      TimePoint now, const std::string& who) = 0;
+    virtual Result<void> set_override(const std::string& domain, const std::string& level, const std::string& reason,
+                                      std::optional<TimePoint> expires, TimePoint now, const std::string& who) = 0;
     // Removes domain's override (expired or not). not_found when there is none.
-    virtual Result<void> clear_override(const std::string& domain, const std::string& who,
-                                        TimePoint now) = 0;
+    virtual Result<void> clear_override(const std::string& domain, const std::string& who, TimePoint now) = 0;
     // domain's override when it has not expired at now (expires is exclusive).
-    virtual Result<std::optional<Override>> active_override(const std::string& domain,
-                                                            TimePoint now) = 0;
+    virtual Result<std::optional<Override>> active_override(const std::string& domain, TimePoint now) = 0;
     virtual Result<std::vector<Override>> overrides() = 0;  // every domain's, expired included
 
     virtual Result<std::vector<PolicyAudit>> audit(const std::string& domain) = 0;  // oldest first

@@ -39,18 +39,12 @@ Result<void> make_private_dirs(const std::filesystem::path& dir) {
 
 std::string_view to_string(RcptState s) {
     switch (s) {
-        case RcptState::queued:
-            return "queued";
-        case RcptState::delivered:
-            return "delivered";
-        case RcptState::failed:
-            return "failed";
-        case RcptState::awaiting_escrow:
-            return "awaiting_escrow";
-        case RcptState::escrowed:
-            return "escrowed";
-        case RcptState::deleted:
-            return "deleted";
+        case RcptState::queued: return "queued";
+        case RcptState::delivered: return "delivered";
+        case RcptState::failed: return "failed";
+        case RcptState::awaiting_escrow: return "awaiting_escrow";
+        case RcptState::escrowed: return "escrowed";
+        case RcptState::deleted: return "deleted";
     }
     return "unknown";
 }
@@ -64,12 +58,9 @@ std::optional<int> level_rank(std::string_view name) {
 
 std::string_view to_string(Role r) {
     switch (r) {
-        case Role::main:
-            return "main";
-        case Role::submission:
-            return "submission";
-        case Role::portal:
-            return "portal";
+        case Role::main: return "main";
+        case Role::submission: return "submission";
+        case Role::portal: return "portal";
     }
     return "unknown";
 }
@@ -78,21 +69,18 @@ const std::vector<std::string_view>& writable_tables(Role r) {
     // The queue as written by submit(): the envelope, its recipients, the body inline or spooled,
     // and the spool ranges the writer reclaims (spool_free).
     static const std::vector<std::string_view> none;
-    static const std::vector<std::string_view> submission = {"messages", "recipients", "bodies",
-                                                             "spooled_bodies", "spool_free"};
+    static const std::vector<std::string_view> submission = {"messages", "recipients", "bodies", "spooled_bodies",
+                                                             "spool_free"};
     // The queue (replies, code mails) and the portal's own escrow rows: codes, sessions, the
     // sign-in counters of escrow_messages and the audit chain (AUTOINCREMENT: sqlite_sequence).
     // Not escrow_keys: only the sealer and the sweeper store or shred keys.
     static const std::vector<std::string_view> portal = {
-        "messages",      "recipients",   "bodies",          "spooled_bodies", "spool_free",
-        "escrow_codes",  "escrow_sessions", "escrow_messages", "escrow_audit", "sqlite_sequence"};
+        "messages",     "recipients",      "bodies",          "spooled_bodies", "spool_free",
+        "escrow_codes", "escrow_sessions", "escrow_messages", "escrow_audit",   "sqlite_sequence"};
     switch (r) {
-        case Role::main:
-            return none;
-        case Role::submission:
-            return submission;
-        case Role::portal:
-            return portal;
+        case Role::main: return none;
+        case Role::submission: return submission;
+        case Role::portal: return portal;
     }
     return none;
 }
@@ -126,8 +114,7 @@ Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const config::Config& c
         spdlog::error("store: no read-only escrow view for backend '{}'", cfg.store.backend);
         return common::Errc::unsupported;
     }
-    return sqlite::open_escrow_reader(cfg.server.data_dir / "mailward.db",
-                                      sqlite::Options{}.busy_timeout_ms);
+    return sqlite::open_escrow_reader(cfg.server.data_dir / "mailward.db", sqlite::Options{}.busy_timeout_ms);
 }
 
 }  // namespace mailward::store

@@ -32,48 +32,48 @@ using TimePoint = Clock::time_point;
 enum NotifyBits : unsigned { notify_never = 1, notify_success = 2, notify_failure = 4, notify_delay = 8 };
 
 enum class BodyType { seven_bit, eight_bit_mime, binary_mime };  // RFC 6152 / 3030 BODY=
-enum class DsnRet { unspecified, full, hdrs };                    // RFC 3461 RET=
+enum class DsnRet { unspecified, full, hdrs };                   // RFC 3461 RET=
 
 enum class RcptState {
-    queued,            // waiting for (another) delivery attempt
-    delivered,         // accepted by the next hop
-    failed,            // permanent failure, bounce generated (or null sender)
-    awaiting_escrow,   // policy says escrow; held until escrow seals it
-    escrowed,          // sealed in escrow, notice sent
-    deleted,           // removed by an administrator
+    queued,           // waiting for (another) delivery attempt
+    delivered,        // accepted by the next hop
+    failed,           // permanent failure, bounce generated (or null sender)
+    awaiting_escrow,  // policy says escrow; held until escrow seals it
+    escrowed,         // sealed in escrow, notice sent
+    deleted,          // removed by an administrator
 };
 std::string_view to_string(RcptState s);
 
 struct Recipient {
-    std::string address;         // forward-path as given (without brackets), UTF-8 allowed
-    std::string orcpt;           // RFC 3461 ORCPT, "" when absent ("rfc822;a@b")
-    unsigned notify = 0;         // NotifyBits
+    std::string address;  // forward-path as given (without brackets), UTF-8 allowed
+    std::string orcpt;    // RFC 3461 ORCPT, "" when absent ("rfc822;a@b")
+    unsigned notify = 0;  // NotifyBits
     RcptState state = RcptState::queued;
     int attempts = 0;
     TimePoint next_attempt{};
-    std::string last_error;      // last reply or local reason, human readable
+    std::string last_error;  // last reply or local reason, human readable
 };
 
 struct Envelope {
-    std::string id;              // queue id (common::new_queue_id)
-    std::string sender;          // reverse-path without brackets; "" is the null sender
+    std::string id;      // queue id (common::new_queue_id)
+    std::string sender;  // reverse-path without brackets; "" is the null sender
     std::vector<Recipient> recipients;
     BodyType body_type = BodyType::seven_bit;
     bool smtputf8 = false;
-    bool requiretls = false;     // RFC 8689 MAIL parameter
+    bool requiretls = false;  // RFC 8689 MAIL parameter
     DsnRet ret = DsnRet::unspecified;
     std::string envid;           // RFC 3461 ENVID (xtext-decoded)
     std::string auth_user;       // authenticated submitter, "" if relayed by trusted network
     std::string client_address;  // IP of the submitting client
     std::string client_helo;
-    std::string sender_mode;     // the submitter's mode at submission (config::to_string)
+    std::string sender_mode;  // the submitter's mode at submission (config::to_string)
     TimePoint received_at{};
-    std::uint64_t size = 0;      // body octets as stored
+    std::uint64_t size = 0;  // body octets as stored
 };
 
 struct StoredMessage {
     Envelope envelope;
-    std::string body;            // header + body as received (with our Received: prepended), CRLF lines
+    std::string body;  // header + body as received (with our Received: prepended), CRLF lines
 };
 
 // Summaries for `queue list`.
@@ -83,12 +83,12 @@ struct QueueEntry {
     TimePoint received_at{};
     std::uint64_t size = 0;
     std::size_t recipients = 0;
-    std::size_t pending = 0;     // recipients still queued or awaiting escrow
-    TimePoint next_attempt{};    // earliest over pending recipients
+    std::size_t pending = 0;   // recipients still queued or awaiting escrow
+    TimePoint next_attempt{};  // earliest over pending recipients
 };
 
 class QueueStore {
-public:
+  public:
     virtual ~QueueStore() = default;
 
     using SubmitDone = std::function<void(Result<void>)>;
@@ -120,7 +120,7 @@ public:
                                                     std::chrono::milliseconds lease_for) = 0;
 
     struct RecipientUpdate {
-        std::size_t index = 0;      // into Envelope::recipients
+        std::size_t index = 0;  // into Envelope::recipients
         RcptState state = RcptState::queued;
         int attempts = 0;
         TimePoint next_attempt{};
@@ -148,9 +148,9 @@ public:
 };
 
 struct User {
-    std::string name;            // login name (usually an address)
-    std::string password_hash;   // libsodium crypto_pwhash_str (Argon2id)
-    std::string mode;            // sender mode; "" = [policy] default_mode
+    std::string name;           // login name (usually an address)
+    std::string password_hash;  // libsodium crypto_pwhash_str (Argon2id)
+    std::string mode;           // sender mode; "" = [policy] default_mode
     TimePoint created{};
     // Sender binding: envelope and From: addresses ("a@b") and domains ("@b") this account may
     // use, lower case; empty = none listed (then [submission] sender_login_match decides).
@@ -159,17 +159,17 @@ struct User {
 };
 
 class UserStore {
-public:
+  public:
     virtual ~UserStore() = default;
-    virtual Result<void> add(const User& u) = 0;            // already_exists if taken; created{} = now
-    virtual Result<void> update(const User& u) = 0;         // all but name, created; not_found if absent
+    virtual Result<void> add(const User& u) = 0;     // already_exists if taken; created{} = now
+    virtual Result<void> update(const User& u) = 0;  // all but name, created; not_found if absent
     virtual Result<void> remove(const std::string& name) = 0;
     virtual Result<User> get(const std::string& name) = 0;  // not_found if absent
     virtual Result<std::vector<User>> list() = 0;
 };
 
 class Store {
-public:
+  public:
     virtual ~Store() = default;
     virtual QueueStore& queue() = 0;
     virtual UserStore& users() = 0;

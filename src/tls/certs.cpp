@@ -54,8 +54,8 @@ Result<KeyPairPem> make_self_signed(const std::string& hostname, int days) {
     X509_gmtime_adj(X509_getm_notAfter(cert.get()), 60L * 60 * 24 * days);
     X509_set_pubkey(cert.get(), key.get());
     X509_NAME* name = X509_get_subject_name(cert.get());
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(hostname.c_str()),
-                               -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(hostname.c_str()), -1,
+                               -1, 0);
     X509_set_issuer_name(cert.get(), name);
     const std::string san = "DNS:" + hostname;
     if (!add_ext(cert.get(), NID_subject_alt_name, san.c_str()) ||
@@ -82,8 +82,10 @@ Result<bool> ensure_self_signed(const std::filesystem::path& cert_path, const st
     auto pair = make_self_signed(hostname);
     if (!pair) return {boost::system::in_place_error, pair.error()};
     // Key first: a certificate without its key would be unusable on the next start.
-    if (auto r = common::write_file_atomic(key_path, pair->private_key, 0600); !r) return {boost::system::in_place_error, r.error()};
-    if (auto r = common::write_file_atomic(cert_path, pair->certificate, 0600); !r) return {boost::system::in_place_error, r.error()};
+    if (auto r = common::write_file_atomic(key_path, pair->private_key, 0600); !r)
+        return {boost::system::in_place_error, r.error()};
+    if (auto r = common::write_file_atomic(cert_path, pair->certificate, 0600); !r)
+        return {boost::system::in_place_error, r.error()};
     return true;
 }
 

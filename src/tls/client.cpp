@@ -166,8 +166,7 @@ std::string_view to_string(ProtocolCap cap) {
     return "none";
 }
 
-Result<ClientContext> make_client_context(const std::filesystem::path& ca_file, std::string& error,
-                                          ProtocolCap cap) {
+Result<ClientContext> make_client_context(const std::filesystem::path& ca_file, std::string& error, ProtocolCap cap) {
     namespace ssl = boost::asio::ssl;
     auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
     SSL_CTX* raw = ctx->native_handle();

@@ -23,25 +23,25 @@ namespace mailward::tls {
 struct CertFacts {
     std::string subject;
     std::string issuer;
-    std::string not_after;     // ISO 8601 UTC
-    std::string key_type;      // "EC P-256", "RSA"
+    std::string not_after;  // ISO 8601 UTC
+    std::string key_type;   // "EC P-256", "RSA"
     int key_bits = 0;
 };
 
 struct PeerFacts {
     bool established = false;
-    std::string protocol;      // "TLSv1.3"
-    std::string cipher;        // "TLS_AES_256_GCM_SHA384"
+    std::string protocol;  // "TLSv1.3"
+    std::string cipher;    // "TLS_AES_256_GCM_SHA384"
     int cipher_bits = 0;
     bool forward_secret = false;
     bool aead = false;
-    std::vector<CertFacts> chain;     // leaf first, as sent by the peer
-    std::string spki_sha256;          // hex, of the leaf's SubjectPublicKeyInfo
-    bool chain_valid = false;         // PKIX chain to a trusted root (whatever the level)
-    bool name_matched = false;        // the leaf names the MX host (RFC 6125)
-    std::string verify_error;         // OpenSSL's text when !chain_valid
+    std::vector<CertFacts> chain;  // leaf first, as sent by the peer
+    std::string spki_sha256;       // hex, of the leaf's SubjectPublicKeyInfo
+    bool chain_valid = false;      // PKIX chain to a trusted root (whatever the level)
+    bool name_matched = false;     // the leaf names the MX host (RFC 6125)
+    std::string verify_error;      // OpenSSL's text when !chain_valid
     bool dane_checked = false;
-    bool dane_matched = false;        // a usable TLSA record matched (RFC 7672)
+    bool dane_matched = false;  // a usable TLSA record matched (RFC 7672)
 };
 
 struct ClientContext {

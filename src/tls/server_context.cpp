@@ -27,8 +27,8 @@ Result<std::shared_ptr<boost::asio::ssl::context>> make_server_context(const std
     auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
     SSL_CTX* raw = ctx->native_handle();
     SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
-    SSL_CTX_set_options(raw, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                 SSL_OP_NO_TICKET);
+    SSL_CTX_set_options(
+        raw, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
     SSL_CTX_set_cipher_list(raw, kTls12Ciphers);
     SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_SERVER);
     const unsigned char sid[] = "mailward";

@@ -16,14 +16,11 @@ void check_mailbox(const Mailbox& m, bool utf8) {
     fuzz::check(!m.local.empty() && !m.domain.empty(), "both parts present");
     fuzz::check(m.local.size() <= 64, "local part limit");
     fuzz::check(m.domain.size() <= 255, "domain limit");
-    if (!utf8)
-        fuzz::check(!detail::has_8bit(m.local) && !detail::has_8bit(m.domain),
-                    "8-bit only with utf8");
+    if (!utf8) fuzz::check(!detail::has_8bit(m.local) && !detail::has_8bit(m.domain), "8-bit only with utf8");
     fuzz::check(detail::valid_utf8(m.local) && detail::valid_utf8(m.domain), "valid UTF-8");
     auto again = parse_mailbox(m.to_string(), utf8);
     fuzz::check(again.has_value(), "printed mailbox parses");
-    fuzz::check(again->local == m.local && again->domain == m.domain,
-                "printed mailbox parses the same");
+    fuzz::check(again->local == m.local && again->domain == m.domain, "printed mailbox parses the same");
     std::string lower = m.domain_lower();
     fuzz::check(lower.size() == m.domain.size(), "domain_lower keeps the length");
 }

@@ -13,17 +13,14 @@ namespace {
 
 void check_reply(const Reply& r) {
     fuzz::check(r.code >= 500 && r.code <= 555, "rejection code is 5xx");
-    fuzz::check(r.enhanced.size() == 5 && r.enhanced[0] == '5' && r.enhanced[1] == '.',
-                "enhanced code 5.x.y");
+    fuzz::check(r.enhanced.size() == 5 && r.enhanced[0] == '5' && r.enhanced[1] == '.', "enhanced code 5.x.y");
     fuzz::check(r.lines.size() == 1 && !r.lines[0].empty(), "one non-empty reply line");
     for (char ch : r.lines[0]) {
         const auto c = static_cast<unsigned char>(ch);
-        fuzz::check(c >= 0x20 && c < 0x7F,
-                    "reply text is printable ASCII (no client octets echoed)");
+        fuzz::check(c >= 0x20 && c < 0x7F, "reply text is printable ASCII (no client octets echoed)");
     }
     const std::string wire = r.wire();
-    fuzz::check(wire.find('\n') == wire.size() - 1 && wire.find('\r') == wire.size() - 2,
-                "one wire line");
+    fuzz::check(wire.find('\n') == wire.size() - 1 && wire.find('\r') == wire.size() - 2, "one wire line");
 }
 
 void check_path(const Mailbox& m, bool utf8) {
@@ -32,8 +29,7 @@ void check_path(const Mailbox& m, bool utf8) {
     fuzz::check(m.local.size() <= 64 && m.domain.size() <= 255, "length limits");
     auto again = parse_path("<" + m.to_string() + ">", false, utf8);
     fuzz::check(again.has_value(), "a parsed mailbox parses again");
-    fuzz::check(again->local == m.local && again->domain == m.domain,
-                "re-parse gives the same mailbox");
+    fuzz::check(again->local == m.local && again->domain == m.domain, "re-parse gives the same mailbox");
 }
 
 void check_command(const Command& c, const ParseOptions& o) {
@@ -42,43 +38,31 @@ void check_command(const Command& c, const ParseOptions& o) {
             check_path(c.path, o.smtputf8);
             if (!o.smtputf8) fuzz::check(!c.mail.smtputf8, "SMTPUTF8 only when announced");
             if (!o.requiretls) fuzz::check(!c.mail.requiretls, "REQUIRETLS only when announced");
-            if (!o.eight_bit_mime)
-                fuzz::check(c.mail.body == Body::unspecified, "BODY only when announced");
-            if (!o.dsn)
-                fuzz::check(c.mail.ret == Ret::unspecified && c.mail.envid.empty(),
-                            "DSN only when announced");
+            if (!o.eight_bit_mime) fuzz::check(c.mail.body == Body::unspecified, "BODY only when announced");
+            if (!o.dsn) fuzz::check(c.mail.ret == Ret::unspecified && c.mail.envid.empty(), "DSN only when announced");
             if (!o.auth) fuzz::check(c.mail.auth.empty(), "AUTH= only when announced");
-            if (o.max_size != 0 && c.mail.size)
-                fuzz::check(*c.mail.size <= o.max_size, "SIZE within the limit");
+            if (o.max_size != 0 && c.mail.size) fuzz::check(*c.mail.size <= o.max_size, "SIZE within the limit");
             fuzz::check(c.mail.envid.size() <= 100, "ENVID length");
             break;
         case Verb::rcpt:
             fuzz::check(!c.path.empty(), "a recipient is never null");
             check_path(c.path, o.smtputf8 && o.transaction_smtputf8);
-            fuzz::check(c.rcpt.notify == 0 || c.rcpt.notify == 1 || (c.rcpt.notify & ~14u) == 0,
-                        "NOTIFY bits");
-            if (!o.dsn)
-                fuzz::check(c.rcpt.notify == 0 && c.rcpt.orcpt.empty(), "DSN only when announced");
+            fuzz::check(c.rcpt.notify == 0 || c.rcpt.notify == 1 || (c.rcpt.notify & ~14u) == 0, "NOTIFY bits");
+            if (!o.dsn) fuzz::check(c.rcpt.notify == 0 && c.rcpt.orcpt.empty(), "DSN only when announced");
             break;
         case Verb::helo:
         case Verb::ehlo:
         case Verb::vrfy:
         case Verb::expn:
         case Verb::auth:
-        case Verb::bdat:
-            fuzz::check(!c.argument.empty(), "required argument present");
-            break;
+        case Verb::bdat: fuzz::check(!c.argument.empty(), "required argument present"); break;
         case Verb::data:
         case Verb::rset:
         case Verb::quit:
-        case Verb::starttls:
-            fuzz::check(c.argument.empty(), "no argument");
-            break;
-        default:
-            break;
+        case Verb::starttls: fuzz::check(c.argument.empty(), "no argument"); break;
+        default: break;
     }
-    for (char ch : c.argument)
-        fuzz::check(static_cast<unsigned char>(ch) >= 0x20, "argument has no controls");
+    for (char ch : c.argument) fuzz::check(static_cast<unsigned char>(ch) >= 0x20, "argument has no controls");
 }
 
 }  // namespace
@@ -109,8 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto decoded = xtext_decode(encoded);
     fuzz::check(decoded && *decoded == line, "xtext_decode(xtext_encode(x)) == x");
     if (auto plain = xtext_decode(line)) {
-        fuzz::check(xtext_decode(xtext_encode(*plain)) == plain,
-                    "xtext round trip of decoded text");
+        fuzz::check(xtext_decode(xtext_encode(*plain)) == plain, "xtext round trip of decoded text");
     }
     return 0;
 }

@@ -12,8 +12,7 @@ namespace mailward::fuzz {
 
 class Input {
   public:
-    Input(const std::uint8_t* data, std::size_t size)
-        : rest_(reinterpret_cast<const char*>(data), size) {}
+    Input(const std::uint8_t* data, std::size_t size) : rest_(reinterpret_cast<const char*>(data), size) {}
 
     std::uint8_t byte() {
         if (rest_.empty()) return 0;

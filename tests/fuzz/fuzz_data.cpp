@@ -47,8 +47,7 @@ std::size_t reference_end(std::string_view in) {
 
 void check_reference(std::string_view in, std::uint64_t max, const Outcome& got) {
     const std::size_t end = reference_end(in);
-    fuzz::check(got.done == (end != std::string_view::npos),
-                "done iff the raw text holds the end sequence");
+    fuzz::check(got.done == (end != std::string_view::npos), "done iff the raw text holds the end sequence");
     if (!got.done) {
         fuzz::check(got.consumed == in.size(), "everything consumed while not done");
         return;

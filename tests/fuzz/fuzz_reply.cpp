@@ -42,8 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             fuzz::check(!r.lines.empty() && r.lines.size() <= ReplyParser::kMaxLines, "line count");
             const Reply back = reparse(r);
             fuzz::check(back.code == r.code && back.lines == r.lines, "reply round trip");
-            fuzz::check(r.enhanced.empty() || back.enhanced == r.enhanced,
-                        "enhanced code round trip");
+            fuzz::check(r.enhanced.empty() || back.enhanced == r.enhanced, "enhanced code round trip");
         }
         pos = eol + 1;
     }
@@ -57,8 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (auto creds = decode_plain(text)) {
         fuzz::check(!creds->authcid.empty() && !creds->password.empty(), "PLAIN parts present");
         fuzz::check(creds->authzid.empty() || creds->authzid == creds->authcid, "PLAIN authzid");
-        fuzz::check(creds->authzid.size() + creds->authcid.size() + creds->password.size() + 2 ==
-                        text.size(),
+        fuzz::check(creds->authzid.size() + creds->authcid.size() + creds->password.size() + 2 == text.size(),
                     "PLAIN parts cover the message");
     }
     return 0;

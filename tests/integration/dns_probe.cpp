@@ -74,8 +74,7 @@ struct Query {
 
 // One query; the resolver call is chosen by type; the result goes into q. The last query to finish
 // stops io (the resolver's fd watch would keep it running).
-asio::awaitable<void> run_query(dns::Resolver& r, Query& q, std::atomic<std::size_t>& remaining,
-                                asio::io_context& io) {
+asio::awaitable<void> run_query(dns::Resolver& r, Query& q, std::atomic<std::size_t>& remaining, asio::io_context& io) {
     const auto start = std::chrono::steady_clock::now();
     std::string name = q.name;
     json j;
@@ -111,8 +110,10 @@ asio::awaitable<void> run_query(dns::Resolver& r, Query& q, std::atomic<std::siz
             j = common_json(*res);
             j["records"] = json::array();
             for (const auto& t : res->records) {
-                j["records"].push_back({{"usage", t.usage}, {"selector", t.selector},
-                                        {"matching_type", t.matching_type}, {"data", hex(t.data)}});
+                j["records"].push_back({{"usage", t.usage},
+                                        {"selector", t.selector},
+                                        {"matching_type", t.matching_type},
+                                        {"data", hex(t.data)}});
             }
         }
     } else if (q.type == "TXT") {

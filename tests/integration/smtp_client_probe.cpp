@@ -29,26 +29,35 @@ namespace {
     std::exit(2);
 }
 
-json reply_json(const smtp::Reply& r) {
-    return {{"code", r.code}, {"enhanced", r.enhanced}, {"text", r.summary()}};
-}
+json reply_json(const smtp::Reply& r) { return {{"code", r.code}, {"enhanced", r.enhanced}, {"text", r.summary()}}; }
 
 json facts_json(const tls::PeerFacts& f) {
     json chain = json::array();
     for (const auto& c : f.chain) {
-        chain.push_back({{"subject", c.subject}, {"issuer", c.issuer}, {"not_after", c.not_after},
-                         {"key_type", c.key_type}, {"key_bits", c.key_bits}});
+        chain.push_back({{"subject", c.subject},
+                         {"issuer", c.issuer},
+                         {"not_after", c.not_after},
+                         {"key_type", c.key_type},
+                         {"key_bits", c.key_bits}});
     }
-    return {{"established", f.established}, {"protocol", f.protocol}, {"cipher", f.cipher},
-            {"cipher_bits", f.cipher_bits}, {"forward_secret", f.forward_secret}, {"aead", f.aead},
-            {"chain", chain}, {"spki_sha256", f.spki_sha256}, {"chain_valid", f.chain_valid},
-            {"name_matched", f.name_matched}, {"verify_error", f.verify_error},
-            {"dane_checked", f.dane_checked}, {"dane_matched", f.dane_matched}};
+    return {{"established", f.established},
+            {"protocol", f.protocol},
+            {"cipher", f.cipher},
+            {"cipher_bits", f.cipher_bits},
+            {"forward_secret", f.forward_secret},
+            {"aead", f.aead},
+            {"chain", chain},
+            {"spki_sha256", f.spki_sha256},
+            {"chain_valid", f.chain_valid},
+            {"name_matched", f.name_matched},
+            {"verify_error", f.verify_error},
+            {"dane_checked", f.dane_checked},
+            {"dane_matched", f.dane_matched}};
 }
 
 json error_json(const outbound::SessionError& e) {
-    json j = {{"stage", std::string(outbound::to_string(e.stage))}, {"detail", e.detail},
-              {"ec", e.ec ? e.ec.message() : ""}};
+    json j = {
+        {"stage", std::string(outbound::to_string(e.stage))}, {"detail", e.detail}, {"ec", e.ec ? e.ec.message() : ""}};
     if (e.reply) j["reply"] = reply_json(*e.reply);
     if (e.refusal != outbound::Refusal::none) j["refusal"] = std::string(outbound::to_string(e.refusal));
     if (e.tls) j["tls"] = facts_json(*e.tls);
@@ -57,7 +66,8 @@ json error_json(const outbound::SessionError& e) {
 
 std::vector<std::uint8_t> unhex(const std::string& h) {
     std::vector<std::uint8_t> out;
-    for (std::size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<std::uint8_t>(std::stoi(h.substr(i, 2), nullptr, 16)));
+    for (std::size_t i = 0; i + 1 < h.size(); i += 2)
+        out.push_back(static_cast<std::uint8_t>(std::stoi(h.substr(i, 2), nullptr, 16)));
     return out;
 }
 
@@ -92,7 +102,8 @@ int main(int argc, char** argv) {
     const auto colon = endpoint.rfind(':');
     if (colon == std::string::npos) usage("ADDRESS:PORT expected");
     target.address = endpoint.substr(0, colon);
-    if (target.address.size() > 2 && target.address.front() == '[') target.address = target.address.substr(1, target.address.size() - 2);
+    if (target.address.size() > 2 && target.address.front() == '[')
+        target.address = target.address.substr(1, target.address.size() - 2);
     target.port = static_cast<unsigned short>(std::stoi(endpoint.substr(colon + 1)));
     auto level = tls::parse_level(argv[2]);
     if (!level) usage(std::string("unknown level ") + argv[2]);
@@ -101,7 +112,8 @@ int main(int argc, char** argv) {
     std::string ca, message_file;
     store::Envelope env;
     outbound::ClientTimeouts to;
-    to.connect = to.greeting = to.command = to.data_init = to.data_block = to.data_done = std::chrono::milliseconds(20000);
+    to.connect = to.greeting = to.command = to.data_init = to.data_block = to.data_done =
+        std::chrono::milliseconds(20000);
     for (int i = 3; i < argc; ++i) {
         const std::string a = argv[i];
         if (i + 1 >= argc) usage(a + " needs a value");
@@ -138,7 +150,8 @@ int main(int argc, char** argv) {
             usage("unknown option " + a);
         }
     }
-    if (target.mx_host.empty() || env.recipients.empty() || message_file.empty()) usage("--mx-host, --to and --message are required");
+    if (target.mx_host.empty() || env.recipients.empty() || message_file.empty())
+        usage("--mx-host, --to and --message are required");
     std::ifstream in(message_file, std::ios::binary);
     if (!in) usage("cannot read " + message_file);
     std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -12,7 +12,7 @@ namespace mailward::dns {
 
 // Answers from tables filled by the test; names not in a table give nxdomain.
 class FakeResolver : public Resolver {
-public:
+  public:
     std::map<std::string, Result<MxAnswer>> mx_answers;
     std::map<std::string, Result<AddressAnswer>> a_answers;
     std::map<std::string, Result<AddressAnswer>> aaaa_answers;

@@ -12,9 +12,7 @@
 namespace mailward::store::sqlite {
 namespace {
 
-bool is_unique_violation(int rc) {
-    return rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY;
-}
+bool is_unique_violation(int rc) { return rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY; }
 
 error_code log_and_map(sqlite3* db, int rc, std::string_view what) {
     const char* msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
@@ -43,21 +41,16 @@ error_code map_sqlite_error(int rc) noexcept {
     if (is_unique_violation(rc)) return common::Errc::already_exists;
     switch (rc & 0xff) {
         case SQLITE_BUSY:
-        case SQLITE_LOCKED:
-            return common::Errc::timeout;
+        case SQLITE_LOCKED: return common::Errc::timeout;
         case SQLITE_FULL:
         case SQLITE_IOERR:
         case SQLITE_CANTOPEN:
         case SQLITE_READONLY:
-        case SQLITE_PERM:
-            return common::Errc::io_error;
+        case SQLITE_PERM: return common::Errc::io_error;
         case SQLITE_CORRUPT:
-        case SQLITE_NOTADB:
-            return common::Errc::corrupt;
-        case SQLITE_TOOBIG:
-            return common::Errc::too_large;
-        default:
-            return common::Errc::storage_error;
+        case SQLITE_NOTADB: return common::Errc::corrupt;
+        case SQLITE_TOOBIG: return common::Errc::too_large;
+        default: return common::Errc::storage_error;
     }
 }
 
@@ -108,8 +101,7 @@ Result<bool> Stmt::step() {
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    return Result<bool>(in_place_error,
-                        log_and_map(db_, sqlite3_extended_errcode(db_), describe(stmt_)));
+    return Result<bool>(in_place_error, log_and_map(db_, sqlite3_extended_errcode(db_), describe(stmt_)));
 }
 
 Result<void> Stmt::run() {
@@ -160,8 +152,7 @@ void Db::close() noexcept {
     cache_.clear();
     if (db_) {
         int rc = sqlite3_close(db_);
-        if (rc != SQLITE_OK)
-            spdlog::error("store: close {}: {} ({})", path_.string(), sqlite3_errmsg(db_), rc);
+        if (rc != SQLITE_OK) spdlog::error("store: close {}: {} ({})", path_.string(), sqlite3_errmsg(db_), rc);
         db_ = nullptr;
     }
 }
@@ -208,8 +199,8 @@ Result<Db> Db::open(const std::filesystem::path& path, int busy_timeout_ms) {
     // put on the freelist (FAST left those as they were: a 4-8 KiB body's tail, or a ciphertext
     // row's, stayed readable in free pages). The cost is the freed overflow pages' writes
     // (docs/operations.md, "What is erased when").
-    if (auto r = d.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;",
-                        "connection settings");
+    if (auto r =
+            d.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;", "connection settings");
         !r)
         return r.error();
     return d;
@@ -218,8 +209,7 @@ Result<Db> Db::open(const std::filesystem::path& path, int busy_timeout_ms) {
 Result<Db> Db::open_readonly(const std::filesystem::path& path, int busy_timeout_ms) {
     Db d;
     d.path_ = path;
-    int rc =
-        sqlite3_open_v2(path.c_str(), &d.db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &d.db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) return log_and_map(d.db_, rc, "open read-only " + path.string());
     sqlite3_extended_result_codes(d.db_, 1);
     rc = set_busy_timeout(d.db_, busy_timeout_ms);
@@ -238,7 +228,8 @@ Result<bool> Db::checkpoint_truncate(int wait_ms, int restore_busy_timeout_ms) {
     set_busy_timeout(db_, restore_busy_timeout_ms);
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return false;  // a reader or writer is in the way
     if (rc != SQLITE_OK)
-        return Result<bool>(in_place_error, log_and_map(db_, sqlite3_extended_errcode(db_), "wal_checkpoint(TRUNCATE)"));
+        return Result<bool>(in_place_error,
+                            log_and_map(db_, sqlite3_extended_errcode(db_), "wal_checkpoint(TRUNCATE)"));
     // TRUNCATE leaves an empty WAL when it copied every frame (log and done are 0 then).
     return log == done;
 }
@@ -255,8 +246,8 @@ Result<Stmt> Db::prepare(std::string_view sql) {
     auto it = cache_.find(std::string(sql));
     if (it == cache_.end()) {
         sqlite3_stmt* s = nullptr;
-        int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
-                                    SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+        int rc =
+            sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s, nullptr);
         if (rc != SQLITE_OK) return fail(rc, "prepare " + std::string(sql.substr(0, 80)));
         it = cache_.emplace(std::string(sql), s).first;
     }
@@ -272,8 +263,7 @@ bool Db::autocommit() const { return sqlite3_get_autocommit(db_) != 0; }
 // ---- Tx ----
 
 Result<Tx> Tx::begin(Db& db, bool write) {
-    if (auto r = db.exec(write ? "BEGIN IMMEDIATE" : "BEGIN", "begin transaction"); !r)
-        return r.error();
+    if (auto r = db.exec(write ? "BEGIN IMMEDIATE" : "BEGIN", "begin transaction"); !r) return r.error();
     return Tx(db);
 }
 

@@ -28,9 +28,7 @@ class Stmt {
     Stmt(sqlite3_stmt* s, sqlite3* db) : stmt_(s), db_(db) {}
     Stmt(const Stmt&) = delete;
     Stmt& operator=(const Stmt&) = delete;
-    Stmt(Stmt&& o) noexcept : stmt_(o.stmt_), db_(o.db_), bind_rc_(o.bind_rc_) {
-        o.stmt_ = nullptr;
-    }
+    Stmt(Stmt&& o) noexcept : stmt_(o.stmt_), db_(o.db_), bind_rc_(o.bind_rc_) { o.stmt_ = nullptr; }
     Stmt& operator=(Stmt&&) = delete;
     ~Stmt();  // resets and clears bindings; the statement itself stays cached in its Db
 
@@ -76,7 +74,8 @@ class Db {
 
     // Opens (creating if needed) path read-write with extended result codes, then applies the
     // connection settings every mailward connection uses: foreign_keys=ON, synchronous=FULL,
-    // secure_delete=ON (freed pages and cells are zeroed), busy_timeout. WAL mode is set by the migration step (it is persistent in the file).
+    // secure_delete=ON (freed pages and cells are zeroed), busy_timeout. WAL mode is set by the migration step (it is
+    // persistent in the file).
     static Result<Db> open(const std::filesystem::path& path, int busy_timeout_ms);
     // Opens an existing path read-only (SQLITE_OPEN_READONLY: no statement can write), with the
     // busy timeout and extended result codes.

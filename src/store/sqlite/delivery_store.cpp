@@ -78,8 +78,8 @@ Result<void> apply_attempt(Db& db, const std::string& id, const std::string& own
         if (auto r = st->run(); !r) return r;
     }
     {
-        auto st = db.prepare(
-            "UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2");
+        auto st =
+            db.prepare("UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2");
         if (!st) return st.error();
         st->bind(1, id).bind(2, owner);
         if (auto r = st->run(); !r) return r;
@@ -112,11 +112,9 @@ Result<void> SqliteQueueStore::complete_attempt(const std::string& id, const std
 
 void SqliteQueueStore::complete_attempt_async(std::string id, std::string owner, std::vector<RecipientUpdate> updates,
                                               SubmitDone done) {
-    writer_.submit_job(
-        [id = std::move(id), owner = std::move(owner), updates = std::move(updates)](Db& db) {
-            return apply_attempt(db, id, owner, updates);
-        },
-        std::move(done));
+    writer_.submit_job([id = std::move(id), owner = std::move(owner),
+                        updates = std::move(updates)](Db& db) { return apply_attempt(db, id, owner, updates); },
+                       std::move(done));
 }
 
 Result<std::optional<TimePoint>> SqliteQueueStore::next_due() {

@@ -303,14 +303,12 @@ Result<std::vector<EscrowRecord>> SqliteEscrowStore::list(bool include_ended) {
     return read_records(*st);
 }
 
-Result<void> SqliteEscrowStore::shred(const std::string& id, EscrowState to, EscrowTime now,
-                                      EscrowAuditEntry audit, const AuditChain& chain) {
+Result<void> SqliteEscrowStore::shred(const std::string& id, EscrowState to, EscrowTime now, EscrowAuditEntry audit,
+                                      const AuditChain& chain) {
     if (to != EscrowState::revoked && to != EscrowState::expired) return common::Errc::invalid_argument;
     audit.escrow_id = id;
-    if (auto rec = get(id); !rec)
-        return rec.error();
-    else if (rec->state != EscrowState::active)
-        return common::Errc::already_exists;  // (checked again in the job)
+    if (auto rec = get(id); !rec) return rec.error();
+    else if (rec->state != EscrowState::active) return common::Errc::already_exists;  // (checked again in the job)
     Appended appended;
     // A scrub job: once it has committed, the writer truncates the WAL, so no page image with the
     // key is left anywhere (the key's cell itself is zeroed by secure_delete).
@@ -325,8 +323,8 @@ Result<void> SqliteEscrowStore::shred(const std::string& id, EscrowState to, Esc
             if (!del) return del.error();
             del->bind(1, id);
             if (auto res = del->run(); !res) return res;
-            auto st = db.prepare(
-                "UPDATE escrow_messages SET wrapped_key = NULL, state = ?2, ended_at = ?3 WHERE id = ?1");
+            auto st =
+                db.prepare("UPDATE escrow_messages SET wrapped_key = NULL, state = ?2, ended_at = ?3 WHERE id = ?1");
             if (!st) return st.error();
             st->bind(1, id).bind(2, to_string(to)).bind(3, to_ms(now));
             if (auto res = st->run(); !res) return res;
@@ -345,8 +343,7 @@ Result<void> SqliteEscrowStore::purge(const std::string& id, EscrowTime now, Esc
                                       const AuditChain& chain) {
     audit.escrow_id = id;
     audit.at = now;
-    if (auto rec = get(id); !rec)
-        return rec.error();
+    if (auto rec = get(id); !rec) return rec.error();
     else if (rec->state == EscrowState::active || rec->state == EscrowState::purged)
         return common::Errc::already_exists;  // (checked again in the job)
     Appended appended;
@@ -358,11 +355,11 @@ Result<void> SqliteEscrowStore::purge(const std::string& id, EscrowTime now, Esc
             if (!rec) return rec.error();
             if (rec->state == EscrowState::active || rec->state == EscrowState::purged)
                 return common::Errc::already_exists;
-            for (const char* del : {"UPDATE escrow_messages SET sealed = NULL, wrapped_key = NULL, state = 'purged'"
-                                    " WHERE id = ?1",
-                                    "DELETE FROM escrow_keys WHERE escrow_id = ?1",
-                                    "DELETE FROM escrow_codes WHERE escrow_id = ?1",
-                                    "DELETE FROM escrow_sessions WHERE escrow_id = ?1"}) {
+            for (const char* del :
+                 {"UPDATE escrow_messages SET sealed = NULL, wrapped_key = NULL, state = 'purged'"
+                  " WHERE id = ?1",
+                  "DELETE FROM escrow_keys WHERE escrow_id = ?1", "DELETE FROM escrow_codes WHERE escrow_id = ?1",
+                  "DELETE FROM escrow_sessions WHERE escrow_id = ?1"}) {
                 auto d = db.prepare(del);
                 if (!d) return d.error();
                 d->bind(1, id);
@@ -377,7 +374,8 @@ Result<void> SqliteEscrowStore::purge(const std::string& id, EscrowTime now, Esc
 
 Result<std::vector<std::string>> SqliteEscrowStore::expired_ids(EscrowTime now) {
     std::lock_guard lk(conn_.mu);
-    auto st = conn_.db.prepare("SELECT id FROM escrow_messages WHERE state = 'active' AND expires <= ?1 ORDER BY expires");
+    auto st =
+        conn_.db.prepare("SELECT id FROM escrow_messages WHERE state = 'active' AND expires <= ?1 ORDER BY expires");
     if (!st) return st.error();
     st->bind(1, to_ms(now));
     return read_ids(*st);
@@ -403,8 +401,8 @@ Result<int> SqliteEscrowStore::codes_sent_since(const std::string& id, EscrowTim
 }
 
 Result<void> SqliteEscrowStore::add_code(const std::string& id, const std::string& code_hash, bool strong,
-                                         EscrowTime now, EscrowTime expires, StoredMessage msg,
-                                         EscrowAuditEntry audit, const AuditChain& chain) {
+                                         EscrowTime now, EscrowTime expires, StoredMessage msg, EscrowAuditEntry audit,
+                                         const AuditChain& chain) {
     if (id.empty() || code_hash.empty() || msg.envelope.id.empty()) return common::Errc::invalid_argument;
     audit.escrow_id = id;
     Appended appended;
@@ -474,8 +472,8 @@ Result<CodeCheck> SqliteEscrowStore::check_code(const std::string& id, const std
         if (!strong && capped) return CodeCheck::capped;
         if (tries >= rules.max_tries_per_code) return CodeCheck::exhausted;
 
-        const bool match = stored.size() == code_hash.size() &&
-                           sodium_memcmp(stored.data(), code_hash.data(), stored.size()) == 0;
+        const bool match =
+            stored.size() == code_hash.size() && sodium_memcmp(stored.data(), code_hash.data(), stored.size()) == 0;
         if (match) {
             auto use = db.prepare("UPDATE escrow_codes SET live = 0 WHERE id = ?1");
             if (!use) return use.error();
@@ -507,12 +505,9 @@ Result<CodeCheck> SqliteEscrowStore::check_code(const std::string& id, const std
                 " WHERE id = ?1");
             if (!upd) return upd.error();
             upd->bind(1, id).bind(2, std::int64_t{lock ? 0 : failures});
-            if (lock)
-                upd->bind(3, to_ms(now + lock_for));
-            else if (rec->locked_until)
-                upd->bind(3, to_ms(*rec->locked_until));
-            else
-                upd->bind_null(3);
+            if (lock) upd->bind(3, to_ms(now + lock_for));
+            else if (rec->locked_until) upd->bind(3, to_ms(*rec->locked_until));
+            else upd->bind_null(3);
             upd->bind(4, std::int64_t{total}).bind(5, std::int64_t{lockouts});
             if (auto r = upd->run(); !r) return r.error();
             if (lock || cap)
@@ -523,7 +518,8 @@ Result<CodeCheck> SqliteEscrowStore::check_code(const std::string& id, const std
             if (lock)
                 audit.detail += "; short codes locked after " + std::to_string(failures) + " wrong in a row, lockout " +
                                 std::to_string(lockouts) + " for " + std::to_string(lock_for.count()) + " s";
-            if (cap) audit.detail += "; the cap of " + std::to_string(rules.max_failures) + " is reached: short codes void";
+            if (cap)
+                audit.detail += "; the cap of " + std::to_string(rules.max_failures) + " is reached: short codes void";
             result = lock ? CodeCheck::locked : cap ? CodeCheck::capped : CodeCheck::wrong;
         }
         if (auto r = append_in(db, std::move(audit), chain, appended); !r) return r.error();
@@ -623,16 +619,13 @@ class SqliteEscrowReader final : public EscrowReader {
         static const std::string sql = select_sql("WHERE m.id = ?1");
         return select_one(db_, sql, id);
     }
-    Result<EscrowSession> session(const std::string& id_hash) override {
-        return select_session(db_, id_hash);
-    }
+    Result<EscrowSession> session(const std::string& id_hash) override { return select_session(db_, id_hash); }
 
   private:
     Db db_;
 };
 
-Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::filesystem::path& file,
-                                                         int busy_timeout_ms) {
+Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::filesystem::path& file, int busy_timeout_ms) {
     auto db = Db::open_readonly(file, busy_timeout_ms);
     if (!db) return db.error();
     return std::unique_ptr<EscrowReader>(new SqliteEscrowReader(std::move(*db)));

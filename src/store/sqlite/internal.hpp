@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "store/sqlite/db.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 #include "store/sqlite/spool.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 
 namespace mailward::store::sqlite {
@@ -62,7 +62,7 @@ std::size_t sweep_spool_segments(Db& db, BodySpool& spool);
 class GroupWriter {
   public:
     GroupWriter(Db db, Options opts, BodySpool* spool);  // starts the thread; spool may be null
-    ~GroupWriter();                    // close()
+    ~GroupWriter();                                      // close()
     GroupWriter(const GroupWriter&) = delete;
     GroupWriter& operator=(const GroupWriter&) = delete;
 
@@ -83,7 +83,7 @@ class GroupWriter {
         StoredMessage msg;
         QueueStore::SubmitDone done;
         std::size_t bytes = 0;
-        Job job;  // set: a job instead of a message
+        Job job;                          // set: a job instead of a message
         std::optional<SpoolRef> spooled;  // the body, written to the spool by submit()
         bool scrub = false;               // a job that destroys secrets (submit_job)
     };
@@ -111,8 +111,8 @@ class GroupWriter {
     std::size_t queued_bytes_ = 0;
     bool closing_ = false;
 
-    std::atomic<std::uint64_t> submitted_{0}, stored_{0}, rejected_{0}, commits_{0},
-        failed_commits_{0}, largest_batch_{0};
+    std::atomic<std::uint64_t> submitted_{0}, stored_{0}, rejected_{0}, commits_{0}, failed_commits_{0},
+        largest_batch_{0};
 
     std::mutex join_mu_;
     std::thread thread_;  // last: starts after everything above is ready
@@ -163,15 +163,13 @@ class SqliteEscrowStore final : public EscrowStore {
   public:
     SqliteEscrowStore(SharedConn& conn, GroupWriter& writer) : conn_(conn), writer_(writer) {}
     Result<std::vector<Envelope>> awaiting_seal(std::size_t limit) override;
-    void create(EscrowRecord rec, EscrowAuditEntry first, StoredMessage notice, AuditChain chain,
-                Done done) override;
+    void create(EscrowRecord rec, EscrowAuditEntry first, StoredMessage notice, AuditChain chain, Done done) override;
     Result<EscrowRecord> get(const std::string& id) override;
     Result<EscrowRecord> find_by_token(const std::string& token_hash) override;
     Result<std::vector<EscrowRecord>> list(bool include_ended) override;
     Result<void> shred(const std::string& id, EscrowState to, EscrowTime now, EscrowAuditEntry audit,
                        const AuditChain& chain) override;
-    Result<void> purge(const std::string& id, EscrowTime now, EscrowAuditEntry audit,
-                       const AuditChain& chain) override;
+    Result<void> purge(const std::string& id, EscrowTime now, EscrowAuditEntry audit, const AuditChain& chain) override;
     Result<std::vector<std::string>> expired_ids(EscrowTime now) override;
     Result<std::vector<std::string>> purgeable_ids(EscrowTime ended_before) override;
     Result<int> codes_sent_since(const std::string& id, EscrowTime since) override;

@@ -378,8 +378,7 @@ Result<int> migrate(Db& db, std::span<const Migration> steps) {
         }
     }
     // Limit the WAL file that remains after a checkpoint (it is reused, not shrunk, otherwise).
-    if (auto r = db.exec("PRAGMA journal_size_limit=67108864", "journal_size_limit"); !r)
-        return r.error();
+    if (auto r = db.exec("PRAGMA journal_size_limit=67108864", "journal_size_limit"); !r) return r.error();
 
     for (;;) {
         // Read the version again inside the write transaction: two processes opening a fresh file

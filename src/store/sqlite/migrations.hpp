@@ -11,7 +11,7 @@
 namespace mailward::store::sqlite {
 
 struct Migration {
-    int version;  // 1, 2, 3, ... with no gaps; the step takes the schema from version-1 to version
+    int version;       // 1, 2, 3, ... with no gaps; the step takes the schema from version-1 to version
     const char* name;  // for logs
     const char* sql;   // one or more statements, run inside the migration's transaction
 };

@@ -77,15 +77,8 @@ Result<void> write_evidence(Db& db, const std::string& domain, const std::vector
         " dane_matched = excluded.dane_matched, seen_at = excluded.seen_at");
     if (!ins) return ins.error();
     for (const auto& e : mx) {
-        ins->bind(1, domain)
-            .bind(2, e.host)
-            .bind(3, e.address)
-            .bind(4, e.level)
-            .bind(5, flag(e.starttls));
-        ins->bind(6, e.protocol)
-            .bind(7, e.cipher)
-            .bind(8, flag(e.chain_valid))
-            .bind(9, flag(e.name_matched));
+        ins->bind(1, domain).bind(2, e.host).bind(3, e.address).bind(4, e.level).bind(5, flag(e.starttls));
+        ins->bind(6, e.protocol).bind(7, e.cipher).bind(8, flag(e.chain_valid)).bind(9, flag(e.name_matched));
         ins->bind(10, e.spki_sha256).bind(11, flag(e.dane_matched)).bind(12, to_ms(e.seen_at));
         if (auto r = ins->run(); !r) return r;
         ins->reset();
@@ -95,18 +88,12 @@ Result<void> write_evidence(Db& db, const std::string& domain, const std::vector
 
 // Appends one audit row; the caller holds a write transaction.
 Result<void> append_audit(Db& db, TimePoint at, std::string_view who, std::string_view action,
-                          const std::string& domain, std::string_view level,
-                          const std::string& detail) {
+                          const std::string& domain, std::string_view level, const std::string& detail) {
     auto st = db.prepare(
         "INSERT INTO policy_audit (at, who, action, domain, level, detail) VALUES (?1, ?2, ?3, ?4, "
         "?5, ?6)");
     if (!st) return st.error();
-    st->bind(1, to_ms(at))
-        .bind(2, who)
-        .bind(3, action)
-        .bind(4, domain)
-        .bind(5, level)
-        .bind(6, detail);
+    st->bind(1, to_ms(at)).bind(2, who).bind(3, action).bind(4, domain).bind(5, level).bind(6, detail);
     return st->run();
 }
 
@@ -125,8 +112,7 @@ LearnedPolicy row_policy(const Stmt& st) {
     return p;
 }
 
-constexpr const char* kSelectOverride =
-    "SELECT domain, level, reason, expires, set_at, set_by FROM policy_overrides";
+constexpr const char* kSelectOverride = "SELECT domain, level, reason, expires, set_at, set_by FROM policy_overrides";
 
 Override row_override(const Stmt& st) {
     Override o;
@@ -187,11 +173,9 @@ Result<std::vector<LearnedPolicy>> SqlitePolicyStore::list() {
 }
 
 Result<bool> SqlitePolicyStore::raise(const std::string& domain, const std::string& level,
-                                      const std::vector<MxEvidence>& mx, const std::string& report,
-                                      TimePoint now) {
+                                      const std::vector<MxEvidence>& mx, const std::string& report, TimePoint now) {
     const auto rank = level_rank(level);
-    if (domain.empty() || !rank || !valid_evidence(mx))
-        return fail<bool>(common::Errc::invalid_argument);
+    if (domain.empty() || !rank || !valid_evidence(mx)) return fail<bool>(common::Errc::invalid_argument);
     std::lock_guard lk(conn_.mu);
     auto tx = Tx::begin(conn_.db, true);
     if (!tx) return fail<bool>(tx.error());
@@ -237,14 +221,11 @@ Result<bool> SqlitePolicyStore::raise(const std::string& domain, const std::stri
             .bind(4, to_ms(now))
             .bind(5, report);
         if (auto r = st->run(); !r) return fail<bool>(r.error());
-        if (auto r = append_audit(conn_.db, now, "ratchet", "raise", domain, level,
-                                  "raised from " + old_level);
-            !r)
+        if (auto r = append_audit(conn_.db, now, "ratchet", "raise", domain, level, "raised from " + old_level); !r)
             return fail<bool>(r.error());
         changed = true;
     } else {
-        auto st =
-            conn_.db.prepare("UPDATE learned_policy SET last_confirmed = ?2 WHERE domain = ?1");
+        auto st = conn_.db.prepare("UPDATE learned_policy SET last_confirmed = ?2 WHERE domain = ?1");
         if (!st) return fail<bool>(st.error());
         st->bind(1, domain).bind(2, to_ms(now));
         if (auto r = st->run(); !r) return fail<bool>(r.error());
@@ -255,15 +236,13 @@ Result<bool> SqlitePolicyStore::raise(const std::string& domain, const std::stri
     return changed;
 }
 
-Result<void> SqlitePolicyStore::confirm(const std::string& domain,
-                                        const std::vector<MxEvidence>& mx, TimePoint now) {
+Result<void> SqlitePolicyStore::confirm(const std::string& domain, const std::vector<MxEvidence>& mx, TimePoint now) {
     if (!valid_evidence(mx)) return common::Errc::invalid_argument;
     std::lock_guard lk(conn_.mu);
     auto tx = Tx::begin(conn_.db, true);
     if (!tx) return tx.error();
     {
-        auto st =
-            conn_.db.prepare("UPDATE learned_policy SET last_confirmed = ?2 WHERE domain = ?1");
+        auto st = conn_.db.prepare("UPDATE learned_policy SET last_confirmed = ?2 WHERE domain = ?1");
         if (!st) return st.error();
         st->bind(1, domain).bind(2, to_ms(now));
         if (auto r = st->run(); !r) return r;
@@ -274,8 +253,7 @@ Result<void> SqlitePolicyStore::confirm(const std::string& domain,
     return tx->commit();
 }
 
-Result<void> SqlitePolicyStore::forget(const std::string& domain, const std::string& who,
-                                       TimePoint now) {
+Result<void> SqlitePolicyStore::forget(const std::string& domain, const std::string& who, TimePoint now) {
     std::lock_guard lk(conn_.mu);
     auto tx = Tx::begin(conn_.db, true);
     if (!tx) return tx.error();
@@ -289,15 +267,14 @@ Result<void> SqlitePolicyStore::forget(const std::string& domain, const std::str
         if (!*row) return common::Errc::not_found;
         old_level = st->text(0);
     }
-    for (const char* sql : {"DELETE FROM policy_evidence WHERE domain = ?1",
-                            "DELETE FROM learned_policy WHERE domain = ?1"}) {
+    for (const char* sql :
+         {"DELETE FROM policy_evidence WHERE domain = ?1", "DELETE FROM learned_policy WHERE domain = ?1"}) {
         auto st = conn_.db.prepare(sql);
         if (!st) return st.error();
         st->bind(1, domain);
         if (auto r = st->run(); !r) return r;
     }
-    if (auto r = append_audit(conn_.db, now, who, "forget", domain, "", "was " + old_level); !r)
-        return r;
+    if (auto r = append_audit(conn_.db, now, who, "forget", domain, "", "was " + old_level); !r) return r;
     if (auto r = tx->commit(); !r) return r;
     spdlog::info("policy: {} forgot the learned level of {} (was {})", who, domain, old_level);
     return {};
@@ -309,15 +286,13 @@ Result<void> SqlitePolicyStore::record_probe(const std::string& domain, const st
                                              const std::string& report, TimePoint now) {
     if (domain.empty() || !level_rank(level)) return common::Errc::invalid_argument;
     std::lock_guard lk(conn_.mu);
-    auto st = conn_.db.prepare(
-        "INSERT INTO probe_history (domain, at, level, report) VALUES (?1, ?2, ?3, ?4)");
+    auto st = conn_.db.prepare("INSERT INTO probe_history (domain, at, level, report) VALUES (?1, ?2, ?3, ?4)");
     if (!st) return st.error();
     st->bind(1, domain).bind(2, to_ms(now)).bind(3, level).bind(4, report);
     return st->run();
 }
 
-Result<std::vector<ProbeRecord>> SqlitePolicyStore::probes(const std::string& domain,
-                                                           std::size_t limit) {
+Result<std::vector<ProbeRecord>> SqlitePolicyStore::probes(const std::string& domain, std::size_t limit) {
     std::lock_guard lk(conn_.mu);
     auto st = conn_.db.prepare(
         "SELECT id, domain, at, level, report FROM probe_history WHERE domain = ?1 ORDER BY id "
@@ -378,8 +353,7 @@ Result<std::vector<PolicyIncident>> SqlitePolicyStore::incidents(const std::stri
 // ---- overrides ----
 
 Result<void> SqlitePolicyStore::set_override(const std::string& domain, const std::string& level,
-                                             const std::string& reason,
-                                             std::optional<TimePoint> expires, TimePoint now,
+                                             const std::string& reason, std::optional<TimePoint> expires, TimePoint now,
                                              const std::string& who) {
     if (domain.empty() || reason.empty() || !level_rank(level) || (expires && *expires <= now))
         return common::Errc::invalid_argument;
@@ -395,24 +369,19 @@ Result<void> SqlitePolicyStore::set_override(const std::string& domain, const st
             "set_by = excluded.set_by");
         if (!st) return st.error();
         st->bind(1, domain).bind(2, level).bind(3, reason);
-        if (expires)
-            st->bind(4, to_ms(*expires));
-        else
-            st->bind_null(4);
+        if (expires) st->bind(4, to_ms(*expires));
+        else st->bind_null(4);
         st->bind(5, to_ms(now)).bind(6, who);
         if (auto r = st->run(); !r) return r;
     }
-    const std::string detail =
-        reason + (expires ? " (until " + common::iso8601(*expires) + ")" : " (no expiry)");
-    if (auto r = append_audit(conn_.db, now, who, "set_override", domain, level, detail); !r)
-        return r;
+    const std::string detail = reason + (expires ? " (until " + common::iso8601(*expires) + ")" : " (no expiry)");
+    if (auto r = append_audit(conn_.db, now, who, "set_override", domain, level, detail); !r) return r;
     if (auto r = tx->commit(); !r) return r;
     spdlog::info("policy: {} set an override for {}: {}: {}", who, domain, level, detail);
     return {};
 }
 
-Result<void> SqlitePolicyStore::clear_override(const std::string& domain, const std::string& who,
-                                               TimePoint now) {
+Result<void> SqlitePolicyStore::clear_override(const std::string& domain, const std::string& who, TimePoint now) {
     std::lock_guard lk(conn_.mu);
     auto tx = Tx::begin(conn_.db, true);
     if (!tx) return tx.error();
@@ -432,17 +401,14 @@ Result<void> SqlitePolicyStore::clear_override(const std::string& domain, const 
         st->bind(1, domain);
         if (auto r = st->run(); !r) return r;
     }
-    if (auto r = append_audit(conn_.db, now, who, "clear_override", domain, "", "was " + old_level);
-        !r)
-        return r;
+    if (auto r = append_audit(conn_.db, now, who, "clear_override", domain, "", "was " + old_level); !r) return r;
     return tx->commit();
 }
 
-Result<std::optional<Override>> SqlitePolicyStore::active_override(const std::string& domain,
-                                                                   TimePoint now) {
+Result<std::optional<Override>> SqlitePolicyStore::active_override(const std::string& domain, TimePoint now) {
     std::lock_guard lk(conn_.mu);
-    auto st = conn_.db.prepare(std::string(kSelectOverride) +
-                               " WHERE domain = ?1 AND (expires IS NULL OR expires > ?2)");
+    auto st =
+        conn_.db.prepare(std::string(kSelectOverride) + " WHERE domain = ?1 AND (expires IS NULL OR expires > ?2)");
     if (!st) return st.error();
     st->bind(1, domain).bind(2, to_ms(now));
     auto row = st->step();
@@ -477,8 +443,8 @@ Result<std::vector<PolicyAudit>> SqlitePolicyStore::audit(const std::string& dom
         auto row = st->step();
         if (!row) return row.error();
         if (!*row) break;
-        out.push_back({st->int64(0), from_ms(st->int64(1)), st->text(2), st->text(3), st->text(4),
-                       st->text(5), st->text(6)});
+        out.push_back(
+            {st->int64(0), from_ms(st->int64(1)), st->text(2), st->text(3), st->text(4), st->text(5), st->text(6)});
     }
     return out;
 }

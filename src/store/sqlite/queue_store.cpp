@@ -21,9 +21,7 @@ Result<bool> message_exists(Db& db, const std::string& id) {
 
 }  // namespace
 
-void SqliteQueueStore::submit(StoredMessage msg, SubmitDone done) {
-    writer_.submit(std::move(msg), std::move(done));
-}
+void SqliteQueueStore::submit(StoredMessage msg, SubmitDone done) { writer_.submit(std::move(msg), std::move(done)); }
 
 Result<std::vector<QueueEntry>> SqliteQueueStore::list() {
     std::lock_guard lk(conn_.mu);
@@ -130,7 +128,8 @@ Result<Envelope> read_envelope(Db& db, const std::string& id) {
         if (!env) return env.error();
         e = std::move(*env);
     }
-    auto st = db.prepare(std::string("SELECT ") + kRecipientColumns + " FROM recipients WHERE message_id = ?1 ORDER BY idx");
+    auto st =
+        db.prepare(std::string("SELECT ") + kRecipientColumns + " FROM recipients WHERE message_id = ?1 ORDER BY idx");
     if (!st) return st.error();
     st->bind(1, id);
     for (;;) {
@@ -216,8 +215,8 @@ Result<void> SqliteQueueStore::retry_now(const std::string& id) {
     if (!exists) return exists.error();
     if (!*exists) return common::Errc::not_found;
     {
-        auto st = conn_.db.prepare(
-            "UPDATE recipients SET next_attempt = ?2 WHERE message_id = ?1 AND state = 'queued'");
+        auto st =
+            conn_.db.prepare("UPDATE recipients SET next_attempt = ?2 WHERE message_id = ?1 AND state = 'queued'");
         if (!st) return st.error();
         st->bind(1, id).bind(2, to_ms(Clock::now()));
         if (auto r = st->run(); !r) return r;
@@ -227,8 +226,7 @@ Result<void> SqliteQueueStore::retry_now(const std::string& id) {
 
 Result<std::size_t> SqliteQueueStore::count() {
     std::lock_guard lk(conn_.mu);
-    auto st = conn_.db.prepare(
-        "SELECT count(DISTINCT message_id) FROM recipients WHERE state IN " MW_PENDING_STATES);
+    auto st = conn_.db.prepare("SELECT count(DISTINCT message_id) FROM recipients WHERE state IN " MW_PENDING_STATES);
     if (!st) return st.error();
     auto row = st->step();
     if (!row) return row.error();

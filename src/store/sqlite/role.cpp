@@ -20,8 +20,7 @@ bool writable(Role role, const char* table) {
     return std::find(allowed.begin(), allowed.end(), std::string_view(table)) != allowed.end();
 }
 
-int authorize(void* user_data, int action, const char* arg1, const char* arg2, const char*,
-              const char* trigger) {
+int authorize(void* user_data, int action, const char* arg1, const char* arg2, const char*, const char* trigger) {
     const auto role = static_cast<Role>(reinterpret_cast<std::intptr_t>(user_data));
     switch (action) {
         case SQLITE_SELECT:
@@ -29,26 +28,23 @@ int authorize(void* user_data, int action, const char* arg1, const char* arg2, c
         case SQLITE_TRANSACTION:
         case SQLITE_SAVEPOINT:
         case SQLITE_FUNCTION:
-        case SQLITE_RECURSIVE:
-            return SQLITE_OK;
+        case SQLITE_RECURSIVE: return SQLITE_OK;
         case SQLITE_PRAGMA:
             // Reading a pragma (PRAGMA user_version) is fine; setting one is not.
             if (arg2 == nullptr) return SQLITE_OK;
-            spdlog::error("store: the {} process may not set PRAGMA {}", to_string(role),
-                          arg1 ? arg1 : "?");
+            spdlog::error("store: the {} process may not set PRAGMA {}", to_string(role), arg1 ? arg1 : "?");
             return SQLITE_DENY;
         case SQLITE_INSERT:
         case SQLITE_UPDATE:
         case SQLITE_DELETE:
             if (writable(role, arg1)) return SQLITE_OK;
-            spdlog::error("store: the {} process may not write table {}{}{}", to_string(role),
-                          arg1 ? arg1 : "?", trigger ? " (trigger " : "",
-                          trigger ? std::string(trigger) + ")" : std::string());
+            spdlog::error("store: the {} process may not write table {}{}{}", to_string(role), arg1 ? arg1 : "?",
+                          trigger ? " (trigger " : "", trigger ? std::string(trigger) + ")" : std::string());
             return SQLITE_DENY;
         default:
             // Schema changes, ATTACH, DETACH, REINDEX, ANALYZE, virtual tables.
-            spdlog::error("store: the {} process may not change the schema (authorizer action {})",
-                          to_string(role), action);
+            spdlog::error("store: the {} process may not change the schema (authorizer action {})", to_string(role),
+                          action);
             return SQLITE_DENY;
     }
 }

@@ -11,10 +11,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <random>
 #include <optional>
+#include <random>
 #include <system_error>
-
 
 namespace mailward::store::sqlite {
 namespace {
@@ -104,9 +103,7 @@ std::uint64_t BodySpool::span_end(const SpoolRef& ref) {
     return ref.start + align_up(std::max<std::uint64_t>(ref.length, 1));
 }
 
-std::filesystem::path BodySpool::path_of(std::int64_t segment) const {
-    return dir_ / (hex_name(segment) + kSuffix);
-}
+std::filesystem::path BodySpool::path_of(std::int64_t segment) const { return dir_ / (hex_name(segment) + kSuffix); }
 
 Result<std::shared_ptr<BodySpool::Segment>> BodySpool::new_segment() {
     for (int attempt = 0; attempt < 8; ++attempt) {

@@ -70,9 +70,9 @@ class BodySpool {
   private:
     struct Segment {
         std::int64_t id = 0;
-        int fd = -1;               // O_RDWR, flocked exclusively while open
-        std::uint64_t end = 0;     // next append offset
-        std::size_t pending = 0;   // appends not settled
+        int fd = -1;              // O_RDWR, flocked exclusively while open
+        std::uint64_t end = 0;    // next append offset
+        std::size_t pending = 0;  // appends not settled
         ~Segment();
     };
     BodySpool(std::filesystem::path dir, std::uint64_t segment_bytes, int dir_fd);

@@ -22,18 +22,14 @@ std::int64_t to_ms(TimePoint t) {
 }
 
 TimePoint from_ms(std::int64_t ms) {
-    return TimePoint(
-        std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(ms)));
+    return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(ms)));
 }
 
 std::string_view encode(BodyType t) {
     switch (t) {
-        case BodyType::seven_bit:
-            return "7bit";
-        case BodyType::eight_bit_mime:
-            return "8bitmime";
-        case BodyType::binary_mime:
-            return "binarymime";
+        case BodyType::seven_bit: return "7bit";
+        case BodyType::eight_bit_mime: return "8bitmime";
+        case BodyType::binary_mime: return "binarymime";
     }
     return "7bit";
 }
@@ -47,12 +43,9 @@ std::optional<BodyType> decode_body_type(std::string_view s) {
 
 std::string_view encode(DsnRet r) {
     switch (r) {
-        case DsnRet::unspecified:
-            return "";
-        case DsnRet::full:
-            return "full";
-        case DsnRet::hdrs:
-            return "hdrs";
+        case DsnRet::unspecified: return "";
+        case DsnRet::full: return "full";
+        case DsnRet::hdrs: return "hdrs";
     }
     return "";
 }
@@ -65,8 +58,8 @@ std::optional<DsnRet> decode_ret(std::string_view s) {
 }
 
 std::optional<RcptState> decode_state(std::string_view s) {
-    for (auto st : {RcptState::queued, RcptState::delivered, RcptState::failed,
-                    RcptState::awaiting_escrow, RcptState::escrowed, RcptState::deleted})
+    for (auto st : {RcptState::queued, RcptState::delivered, RcptState::failed, RcptState::awaiting_escrow,
+                    RcptState::escrowed, RcptState::deleted})
         if (to_string(st) == s) return st;
     return std::nullopt;
 }
@@ -109,8 +102,7 @@ Result<void> create_private(const std::filesystem::path& file) {
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& file,
-                                                       Options opts) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& file, Options opts) {
     if (opts.role == Role::main) {
         if (auto r = create_private(file); !r) return r.error();
     } else if (::access(file.c_str(), F_OK) != 0) {
@@ -127,10 +119,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
     if (role != Role::main) {
         // Only the main process migrates (before it forks the others): a role finds it done.
         if (!before || *before != latest_schema_version()) {
-            spdlog::error("store: {} has schema version {}, the {} process needs {} (the main "
-                          "process migrates it first)",
-                          file.string(), before ? *before : -1, to_string(role),
-                          latest_schema_version());
+            spdlog::error(
+                "store: {} has schema version {}, the {} process needs {} (the main "
+                "process migrates it first)",
+                file.string(), before ? *before : -1, to_string(role), latest_schema_version());
             return before ? error_code(common::Errc::unsupported) : before.error();
         }
         if (auto r = restrict_writes(impl->shared.db, role); !r) return r.error();
@@ -149,8 +141,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
     auto spool = BodySpool::open(file.parent_path() / "spool", opts.spool_segment_bytes);
     if (!spool) return spool.error();
     impl->spool = std::move(*spool);
-    if (role == Role::main)
-        sweep_spool_segments(impl->shared.db, *impl->spool);  // what earlier runs left unused
+    if (role == Role::main) sweep_spool_segments(impl->shared.db, *impl->spool);  // what earlier runs left unused
 
     auto writer_db = Db::open(file, opts.busy_timeout_ms);
     if (!writer_db) return writer_db.error();

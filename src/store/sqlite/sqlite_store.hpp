@@ -53,15 +53,13 @@ struct WriterStats {
 };
 
 // The key holder's read-only escrow view of an existing file (store/escrow_reader.hpp).
-Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::filesystem::path& file,
-                                                         int busy_timeout_ms);
+Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::filesystem::path& file, int busy_timeout_ms);
 
 class SqliteStore final : public Store {
   public:
     // Opens or creates file (a new file is created 0600; SQLite gives the -wal and -shm files the
     // same mode), migrates the schema and starts the writer thread.
-    static Result<std::unique_ptr<SqliteStore>> open(const std::filesystem::path& file,
-                                                     Options opts = {});
+    static Result<std::unique_ptr<SqliteStore>> open(const std::filesystem::path& file, Options opts = {});
 
     ~SqliteStore() override;  // close()
     SqliteStore(const SqliteStore&) = delete;

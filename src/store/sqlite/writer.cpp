@@ -113,8 +113,7 @@ void GroupWriter::close() {
         closing_ = true;
     }
     cv_.notify_all();
-    if (thread_.get_id() == std::this_thread::get_id())
-        return;  // from a completion: stop requested
+    if (thread_.get_id() == std::this_thread::get_id()) return;  // from a completion: stop requested
     std::lock_guard lk(join_mu_);
     if (thread_.joinable()) thread_.join();
 }
@@ -157,14 +156,14 @@ void GroupWriter::run() {
                     scrub_pass();
                 }
                 if (scrub_owed_)
-                    spdlog::warn("store: the WAL could not be truncated before closing; old page images of sealed "
-                                 "or shredded data stay in mailward.db-wal until the next scrub or checkpoint");
+                    spdlog::warn(
+                        "store: the WAL could not be truncated before closing; old page images of sealed "
+                        "or shredded data stay in mailward.db-wal until the next scrub or checkpoint");
                 return;
             }
             if (opts_.commit_interval.count() > 0 && !closing_) {
-                cv_.wait_for(lk, opts_.commit_interval, [&] {
-                    return closing_ || queue_.size() >= max_msgs || queued_bytes_ >= max_bytes;
-                });
+                cv_.wait_for(lk, opts_.commit_interval,
+                             [&] { return closing_ || queue_.size() >= max_msgs || queued_bytes_ >= max_bytes; });
             }
             std::size_t bytes = 0;
             while (!queue_.empty() && batch.size() < max_msgs &&
@@ -283,8 +282,9 @@ bool GroupWriter::scrub_pass() {
     }
     if (!scrub_warned_ && std::chrono::steady_clock::now() - scrub_owed_since_ > std::chrono::seconds(60)) {
         scrub_warned_ = true;
-        spdlog::warn("store: the WAL could not be truncated for a minute (a reader holds an old snapshot); "
-                     "old page images of sealed or shredded data remain in mailward.db-wal until it can");
+        spdlog::warn(
+            "store: the WAL could not be truncated for a minute (a reader holds an old snapshot); "
+            "old page images of sealed or shredded data remain in mailward.db-wal until it can");
     }
     return false;
 }
@@ -347,10 +347,8 @@ std::vector<Result<void>> GroupWriter::write_batch_tx(std::vector<Pending>& batc
         auto r = batch[i].job ? batch[i].job(db_)
                               : insert_message(db_, batch[i].msg, batch[i].spooled ? &*batch[i].spooled : nullptr);
         if (r) {
-            if (auto rel = db_.exec("RELEASE msg", "release savepoint"); !rel)
-                results[i] = rel.error();
-            else
-                ++inserted;
+            if (auto rel = db_.exec("RELEASE msg", "release savepoint"); !rel) results[i] = rel.error();
+            else ++inserted;
             continue;
         }
         results[i] = r.error();
@@ -438,7 +436,8 @@ Result<void> insert_message(Db& db_, StoredMessage& msg, const SpoolRef* spooled
     b->bind(1, e.id).bind_blob(2, spooled ? std::string_view() : std::string_view(msg.body));
     if (auto r = b->run(); !r) return r;
     if (spooled) {
-        auto sp = db_.prepare("INSERT INTO spooled_bodies (message_id, segment, start, length) VALUES (?1, ?2, ?3, ?4)");
+        auto sp =
+            db_.prepare("INSERT INTO spooled_bodies (message_id, segment, start, length) VALUES (?1, ?2, ?3, ?4)");
         if (!sp) return sp.error();
         sp->bind(1, e.id)
             .bind(2, spooled->segment)

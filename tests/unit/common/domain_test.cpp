@@ -17,19 +17,22 @@ const std::string k253 = k63 + "." + k63 + "." + k63 + "." + std::string(61, 'b'
 }  // namespace
 
 TEST(DomainName, AcceptsAndNormalises) {
-    struct Case { std::string text; std::string want; };
+    struct Case {
+        std::string text;
+        std::string want;
+    };
     const Case cases[] = {
         {"example.org", "example.org"},
         {"Example.ORG", "example.org"},
         {"example.org.", "example.org"},
         {"localhost", "localhost"},
         {"mx-1.example.org", "mx-1.example.org"},
-        {"3com.com", "3com.com"},                 // RFC 1123 2.1: a label may start with a digit
+        {"3com.com", "3com.com"},  // RFC 1123 2.1: a label may start with a digit
         {"1.2.3.example", "1.2.3.example"},
         {"xn--bcher-kva.example", "xn--bcher-kva.example"},
         {k63 + ".example", k63 + ".example"},
         {k253, k253},
-        {k253 + ".", k253},                     // the final dot does not count
+        {k253 + ".", k253},  // the final dot does not count
     };
     for (const auto& c : cases) {
         auto d = DomainName::parse(c.text);
@@ -40,7 +43,11 @@ TEST(DomainName, AcceptsAndNormalises) {
 }
 
 TEST(DomainName, RefusesWithAReason) {
-    struct Case { std::string text; DomainError error; std::string why; };
+    struct Case {
+        std::string text;
+        DomainError error;
+        std::string why;
+    };
     const Case cases[] = {
         {"", DomainError::empty, "empty"},
         {".", DomainError::empty, "empty"},
@@ -49,7 +56,9 @@ TEST(DomainName, RefusesWithAReason) {
         {".example.org", DomainError::empty_label, "empty label"},
         {"example.org..", DomainError::empty_label, "empty label"},
         {k64 + ".example", DomainError::label_too_long, "a label is longer than 63 characters"},
-        {"b\xc3\xbc" "cher.example", DomainError::non_ascii, "write internationalised names as A-labels, xn--..."},
+        {"b\xc3\xbc"
+         "cher.example",
+         DomainError::non_ascii, "write internationalised names as A-labels, xn--..."},
         {"under_score.example", DomainError::bad_character, "'_' is not allowed"},
         {"_mta-sts.example", DomainError::bad_character, "'_' is not allowed"},
         {"a b.example", DomainError::bad_character, "' ' is not allowed"},
@@ -71,7 +80,12 @@ TEST(DomainName, RefusesWithAReason) {
 }
 
 TEST(DomainName, CallerRules) {
-    struct Case { std::string text; DomainRules rules; bool ok; std::string want; };
+    struct Case {
+        std::string text;
+        DomainRules rules;
+        bool ok;
+        std::string want;
+    };
     const Case cases[] = {
         {"example.org.", {.final_dot = false}, false, ""},
         {"example.org", {.final_dot = false}, true, "example.org"},

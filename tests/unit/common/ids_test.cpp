@@ -23,8 +23,8 @@ TEST(Ids, QueueIdsAreWellFormedUniqueAndTimeOrdered) {
 }
 
 TEST(Ids, RejectsMalformedQueueIds) {
-    const char* cases[] = {"", "abc", "0123456789abcdefgu", "0123456789ABCDEFGH", "0123456789abcdefg!",
-                           "0123456789abcdefghj"};
+    const char* cases[] = {
+        "", "abc", "0123456789abcdefgu", "0123456789ABCDEFGH", "0123456789abcdefg!", "0123456789abcdefghj"};
     for (const char* c : cases) EXPECT_FALSE(is_queue_id(c)) << c;
 }
 

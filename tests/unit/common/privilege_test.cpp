@@ -35,18 +35,15 @@ TEST(Privilege, DropIsForGood) {
     if (pid == 0) {
         if (!common::drop_privileges(*nobody)) ::_exit(10);
         if (::setuid(0) == 0 || ::seteuid(0) == 0) ::_exit(11);
-        if (::getuid() != nobody->uid || ::geteuid() != nobody->uid || ::getgid() != nobody->gid)
-            ::_exit(12);
+        if (::getuid() != nobody->uid || ::geteuid() != nobody->uid || ::getgid() != nobody->gid) ::_exit(12);
         if (::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) ::_exit(13);
-        if (::access("/proc/1/root", R_OK) == 0)
-            ::_exit(14);  // root's, 0555 but needs CAP_SYS_PTRACE
+        if (::access("/proc/1/root", R_OK) == 0) ::_exit(14);  // root's, 0555 but needs CAP_SYS_PTRACE
         ::_exit(0);
     }
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0)
-        << "10 drop failed, 11 root came back, 12 ids, 13 no_new_privs, 14 caps";
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10 drop failed, 11 root came back, 12 ids, 13 no_new_privs, 14 caps";
 }
 
 TEST(Privilege, ChownTreeKeepsWhatItIsTold) {

@@ -29,9 +29,7 @@ class CwdGuard {
     fs::path saved_;
 };
 
-bool has(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 
@@ -59,14 +57,11 @@ TEST(ConfigLoad, ErrorsNameTheFileAsGiven) {
     fs::current_path(dir.path());
     ConfigError err;
     EXPECT_FALSE(load("m.toml", err).has_value());
-    EXPECT_EQ(err.message.rfind("m.toml:4: key 'server.log_level': unknown value \"chatty\"", 0),
-              0u)
-        << err.message;
+    EXPECT_EQ(err.message.rfind("m.toml:4: key 'server.log_level': unknown value \"chatty\"", 0), 0u) << err.message;
 
     dir.write("bad.toml", "[server]\nhostname = \"x\n");
     EXPECT_FALSE(load(dir.path() / "bad.toml", err).has_value());
-    EXPECT_TRUE(has(err.message, (dir.path() / "bad.toml").string() + ":2: TOML syntax error"))
-        << err.message;
+    EXPECT_TRUE(has(err.message, (dir.path() / "bad.toml").string() + ":2: TOML syntax error")) << err.message;
 }
 
 TEST(ConfigLoad, RelativePathsAreRelativeToTheConfigFile) {
@@ -106,7 +101,7 @@ master_key_file = "keys/master.key"
     EXPECT_EQ(cfg->dns.trust_anchor_file, d / "conf/anchors/root.key");
     EXPECT_EQ(cfg->delivery.ca_file, d / "ca.pem");
     EXPECT_EQ(cfg->escrow.cert, d / "etc/e.pem");
-    EXPECT_EQ(cfg->escrow.key, d / "etc/e.key");  // absolute stays as written
+    EXPECT_EQ(cfg->escrow.key, d / "etc/e.key");                         // absolute stays as written
     EXPECT_EQ(cfg->escrow.master_key_file, d / "conf/keys/master.key");  // need not exist yet
     EXPECT_EQ(in_data_dir(*cfg, "queue.db"), d / "conf/spool/queue.db");
 }
@@ -141,8 +136,7 @@ TEST(ConfigLoad, SuppliedFilesMustBeReadable) {
          ":2: key 'dns.trust_anchor_file': cannot read \"DIR/root.key\": No such file or directory "
          "(expected a "
          "readable file)"},
-        {"[delivery]\nca_file = \"ca.pem\"\n",
-         ":2: key 'delivery.ca_file': cannot read \"DIR/ca.pem\""},
+        {"[delivery]\nca_file = \"ca.pem\"\n", ":2: key 'delivery.ca_file': cannot read \"DIR/ca.pem\""},
         {"[escrow]\nmaster_key_file = \"nodir/master.key\"\n",
          ":2: key 'escrow.master_key_file': directory \"DIR/nodir\" does not exist"},
     };
@@ -153,8 +147,7 @@ TEST(ConfigLoad, SuppliedFilesMustBeReadable) {
     for (const auto& c : cases) {
         const fs::path file = dir.write("m.toml", c.toml);
         std::string want = c.want;
-        if (auto at = want.find("DIR"); at != std::string::npos)
-            want.replace(at, 3, dir.path().string());
+        if (auto at = want.find("DIR"); at != std::string::npos) want.replace(at, 3, dir.path().string());
         ConfigError err;
         EXPECT_FALSE(load(file, err).has_value()) << c.toml;
         EXPECT_TRUE(has(err.message, file.string() + want)) << err.message << "\nwant: " << want;
@@ -219,10 +212,8 @@ TEST(ConfigLoad, ConfigDocListsOnlyKnownKeys) {
             const std::string key = line.substr(3, line.find('`', 3) - 3);
             ConfigError err;
             // A value of no key's type: the error must be about the value, not the key's name.
-            EXPECT_FALSE(
-                parse("[" + section + "]\n" + key + " = 1979-05-27\n", "d.toml", err).has_value());
-            EXPECT_TRUE(has(err.message,
-                            "d.toml:2: key '" + section + "." + key + "': wrong type: got date"))
+            EXPECT_FALSE(parse("[" + section + "]\n" + key + " = 1979-05-27\n", "d.toml", err).has_value());
+            EXPECT_TRUE(has(err.message, "d.toml:2: key '" + section + "." + key + "': wrong type: got date"))
                 << err.message;
             ++keys;
         }

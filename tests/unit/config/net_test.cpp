@@ -193,7 +193,6 @@ TEST(Endpoint, RejectsBadSpellings) {
 TEST(ParseIp, AcceptsOnlyLiterals) {
     EXPECT_EQ(ip("10.0.0.1"), (std::vector<unsigned char>{10, 0, 0, 1}));
     EXPECT_EQ(ip("::1").size(), 16u);
-    const char* bad[] = {"",          "10.0.0", "10.0.0.256", "010.0.0.1",
-                         "10.0.0.1 ", "[::1]",  "::1%lo",     "host"};
+    const char* bad[] = {"", "10.0.0", "10.0.0.256", "010.0.0.1", "10.0.0.1 ", "[::1]", "::1%lo", "host"};
     for (const char* b : bad) EXPECT_FALSE(parse_ip(b).has_value()) << '"' << b << '"';
 }

@@ -25,11 +25,12 @@ TEST(ConfigPortal, Defaults) {
 
 TEST(ConfigPortal, EveryKeyIsRead) {
     ConfigError err;
-    auto cfg = parse("[portal]\nmax_connections = 50\nmax_connections_per_address = 4\nheader_timeout = \"3s\"\n"
-                     "body_timeout = \"30s\"\nmax_form_size = 4096\nmax_reply_size = 1000000\n"
-                     "replies_per_message = 7\nreplies_per_session = 2\nreply_window = \"30m\"\n"
-                     "max_replies_size = 9000000\n",
-                     "p.toml", err);
+    auto cfg = parse(
+        "[portal]\nmax_connections = 50\nmax_connections_per_address = 4\nheader_timeout = \"3s\"\n"
+        "body_timeout = \"30s\"\nmax_form_size = 4096\nmax_reply_size = 1000000\n"
+        "replies_per_message = 7\nreplies_per_session = 2\nreply_window = \"30m\"\n"
+        "max_replies_size = 9000000\n",
+        "p.toml", err);
     ASSERT_TRUE(cfg.has_value()) << err.message;
     const PortalConfig& p = cfg->portal;
     EXPECT_EQ(p.max_connections, 50u);

@@ -41,9 +41,14 @@ TEST(SenderPattern, Allowed) {
         const char* addr;
         bool ok;
     } cases[] = {
-        {"alice@example.org", true}, {"ALICE@Example.Org", true}, {"bob@example.org", false},
-        {"x@corp.example", true},    {"x@sub.corp.example", false}, {"x@evilcorp.example", false},
-        {"", false},                 {"alice@example.org.evil", false},
+        {"alice@example.org", true},
+        {"ALICE@Example.Org", true},
+        {"bob@example.org", false},
+        {"x@corp.example", true},
+        {"x@sub.corp.example", false},
+        {"x@evilcorp.example", false},
+        {"", false},
+        {"alice@example.org.evil", false},
     };
     for (const auto& c : cases) EXPECT_EQ(sender_allowed(pats, c.addr), c.ok) << c.addr;
     EXPECT_TRUE(sender_allowed({"*"}, "anyone@anywhere.example"));
@@ -52,11 +57,12 @@ TEST(SenderPattern, Allowed) {
 
 TEST(SenderPattern, AbuseKeysParseAndValidate) {
     ConfigError err;
-    auto c = parse("[submission]\nipv4_prefix = 24\nipv6_prefix = 48\nmax_junk_commands = 5\n"
-                   "max_session_time = \"30m\"\nmax_auth_failures = 3\nauth_failure_window = \"1m\"\n"
-                   "stress_command_timeout = \"5s\"\nmax_hops = 30\nsender_login_match = false\n"
-                   "trusted_senders = [\"App@Example.com\", \"@example.net\"]\n",
-                   "t.toml", err);
+    auto c = parse(
+        "[submission]\nipv4_prefix = 24\nipv6_prefix = 48\nmax_junk_commands = 5\n"
+        "max_session_time = \"30m\"\nmax_auth_failures = 3\nauth_failure_window = \"1m\"\n"
+        "stress_command_timeout = \"5s\"\nmax_hops = 30\nsender_login_match = false\n"
+        "trusted_senders = [\"App@Example.com\", \"@example.net\"]\n",
+        "t.toml", err);
     ASSERT_TRUE(c.has_value()) << err.message;
     EXPECT_EQ(c->submission.ipv4_prefix, 24u);
     EXPECT_EQ(c->submission.ipv6_prefix, 48u);

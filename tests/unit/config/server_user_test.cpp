@@ -36,8 +36,7 @@ TEST(ServerUser, BadNames) {
         {"[server]\nuser = \"-x\"\n", "t.toml:2: key 'server.user': \"-x\" is not a user name"},
         {"[server]\nuser = \"mail ward\"\n", "is not a user name"},
         {"[server]\nuser = \"a/b\"\n", "is not a user name"},
-        {"[server]\nuser = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n",
-         "is not a user name"},  // 33 chars
+        {"[server]\nuser = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n", "is not a user name"},  // 33 chars
         {"[server]\n\nuser = 0\n", "t.toml:3: key 'server.user': wrong type"},
     };
     for (const auto& c : cases) {

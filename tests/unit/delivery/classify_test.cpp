@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include "outbound/route.hpp"
 #include "dns/resolver.hpp"
+#include "outbound/route.hpp"
 
 using namespace mailward;
 using namespace mailward::delivery;
@@ -14,8 +14,8 @@ using namespace mailward::outbound;
 
 namespace {
 
-Evidence session(Stage stage, std::optional<smtp::Reply> reply, tls::Level level = tls::Level::may,
-                 error_code ec = {}, std::string detail = "") {
+Evidence session(Stage stage, std::optional<smtp::Reply> reply, tls::Level level = tls::Level::may, error_code ec = {},
+                 std::string detail = "") {
     Evidence e;
     SessionError s;
     s.stage = stage;
@@ -72,8 +72,8 @@ TEST(Classify, Table) {
          true},
         {"greeting 554", session(Stage::greeting, smtp::Reply(554, "5.7.1", "go away")), temporary, "5.7.1", true},
         {"greeting 421", session(Stage::greeting, smtp::Reply(421, "4.3.2", "busy")), temporary, "4.3.2", true},
-        {"no STARTTLS at encrypt",
-         session(Stage::tls_policy, {}, tls::Level::encrypt, {}, "STARTTLS not offered"), tls_policy, "4.7.5", true},
+        {"no STARTTLS at encrypt", session(Stage::tls_policy, {}, tls::Level::encrypt, {}, "STARTTLS not offered"),
+         tls_policy, "4.7.5", true},
         {"454 at verify", session(Stage::starttls, smtp::Reply(454, "4.7.0", "TLS not available"), tls::Level::verify),
          tls_policy, "4.7.5", true},
         {"handshake reset at dane", session(Stage::tls_handshake, {}, tls::Level::dane, reset), tls_policy, "4.7.5",

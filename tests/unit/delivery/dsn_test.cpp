@@ -80,15 +80,22 @@ TEST(Dsn, NoBounceToNullSenderOrWhenNobodyAsked) {
     EXPECT_FALSE(make_bounce(env, kBody, {{0, "5.1.1", "", "", "x"}}, "h", kNow).has_value());
     env = envelope();
     EXPECT_FALSE(make_bounce(env, kBody, {{2, "5.1.1", "", "", "x"}}, "h", kNow).has_value());  // NOTIFY=NEVER
-    env.recipients[0].notify = store::notify_success | store::notify_delay;  // no FAILURE
+    env.recipients[0].notify = store::notify_success | store::notify_delay;                     // no FAILURE
     EXPECT_FALSE(make_bounce(env, kBody, {{0, "5.1.1", "", "", "x"}}, "h", kNow).has_value());
 }
 
 TEST(Dsn, WantsFailureTable) {
-    struct Case { unsigned notify; bool null_sender; bool want; };
+    struct Case {
+        unsigned notify;
+        bool null_sender;
+        bool want;
+    };
     const Case cases[] = {
-        {0, false, true}, {store::notify_failure, false, true}, {store::notify_never, false, false},
-        {store::notify_success, false, false}, {store::notify_failure | store::notify_delay, false, true},
+        {0, false, true},
+        {store::notify_failure, false, true},
+        {store::notify_never, false, false},
+        {store::notify_success, false, false},
+        {store::notify_failure | store::notify_delay, false, true},
         {0, true, false},
     };
     for (const auto& c : cases) {

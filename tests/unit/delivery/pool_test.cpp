@@ -17,7 +17,7 @@ namespace {
 
 // An SMTP session that only counts its QUITs.
 class FakeClient : public outbound::SmtpClient {
-public:
+  public:
     FakeClient(int id, int* quits) : id_(id), quits_(quits) {}
     int id() const { return id_; }
     asio::awaitable<outbound::TransactionResult> send(const store::Envelope&, std::vector<std::size_t>,
@@ -33,7 +33,7 @@ public:
     const std::vector<std::string>& ehlo_lines() const override { return ehlo_; }
     bool starttls_offered() const override { return false; }
 
-private:
+  private:
     int id_;
     int* quits_;
     tls::PeerFacts facts_;

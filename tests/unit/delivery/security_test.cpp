@@ -85,7 +85,8 @@ TEST(Dsn, BounceOfRequireTlsCarriesRequireTls) {
     const std::string body = "Subject: secret\r\n\r\nsecret line\r\n";
     for (bool requiretls : {false, true}) {
         env.requiretls = requiretls;
-        auto b = make_bounce(env, body, {{0, "5.1.1", "", "mx.example.net", "no such user"}}, "relay.example.test", now);
+        auto b =
+            make_bounce(env, body, {{0, "5.1.1", "", "mx.example.net", "no such user"}}, "relay.example.test", now);
         ASSERT_TRUE(b.has_value());
         EXPECT_EQ(b->envelope.requiretls, requiretls);
         EXPECT_NE(b->body.find("secret line"), std::string::npos);  // the whole original (RET not HDRS)

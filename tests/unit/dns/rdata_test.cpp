@@ -35,7 +35,10 @@ TEST(RdataName, Table) {
     const Case cases[] = {
         {"root", "\x00"s, ""s, 1},
         {"one label", "\x04test\x00"s, "test"s, 6},
-        {"lower-cased", "\x02MX\x07" "Example\x04TEST\x00"s, "mx.example.test"s, 17},
+        {"lower-cased",
+         "\x02MX\x07"
+         "Example\x04TEST\x00"s,
+         "mx.example.test"s, 17},
         {"63-octet label", wire_name({max_label, "test"}), max_label + ".test", 70},
         {"underscore and hyphen", wire_name({"_25", "_tcp", "mx-1"}), "_25._tcp.mx-1"s, 15},
         {"bytes after the name are left alone", "\x01x\x00zz"s, "x"s, 3},
@@ -47,12 +50,31 @@ TEST(RdataName, Table) {
         {"pointer after a label", "\x02mx\xc0\x0c"s, std::nullopt},
         {"extended label type 0x40", "\x40"s + std::string(64, 'a') + "\x00"s, std::nullopt},
         {"text over 253 octets", long_name + "\x00"s, std::nullopt},
-        {"dot inside a label", "\x03" "a.b\x04test\x00"s, std::nullopt},
-        {"space inside a label", "\x03" "a b\x00"s, std::nullopt},
-        {"NUL inside a label", "\x03" "a\x00" "b\x00"s, std::nullopt},
-        {"control octet", "\x02" "a\n\x00"s, std::nullopt},
-        {"non-ASCII octet", "\x02" "a\xc3\x00"s, std::nullopt},
-        {"DEL octet", "\x02" "a\x7f\x00"s, std::nullopt},
+        {"dot inside a label",
+         "\x03"
+         "a.b\x04test\x00"s,
+         std::nullopt},
+        {"space inside a label",
+         "\x03"
+         "a b\x00"s,
+         std::nullopt},
+        {"NUL inside a label",
+         "\x03"
+         "a\x00"
+         "b\x00"s,
+         std::nullopt},
+        {"control octet",
+         "\x02"
+         "a\n\x00"s,
+         std::nullopt},
+        {"non-ASCII octet",
+         "\x02"
+         "a\xc3\x00"s,
+         std::nullopt},
+        {"DEL octet",
+         "\x02"
+         "a\x7f\x00"s,
+         std::nullopt},
     };
     for (const auto& c : cases) {
         std::size_t pos = 0;
@@ -79,7 +101,10 @@ TEST(RdataMx, Table) {
         std::string exchange;
     };
     const Case cases[] = {
-        {"ordinary", "\x00\x0a\x02mx\x07" "Example\x04test\x00"s, true, 10, "mx.example.test"},
+        {"ordinary",
+         "\x00\x0a\x02mx\x07"
+         "Example\x04test\x00"s,
+         true, 10, "mx.example.test"},
         {"null MX", "\x00\x00\x00"s, true, 0, ""},
         {"preference 65535", "\xff\xff\x01x\x00"s, true, 65535, "x"},
         {"empty", ""s, false, 0, ""},
@@ -158,8 +183,15 @@ TEST(RdataTxt, Table) {
         {"no strings", ""s, ""s},
         {"255-octet string", "\xff"s + std::string(255, 'x'), std::string(255, 'x')},
         {"binary kept as is", "\x03\x00\x01\xff"s, "\x00\x01\xff"s},
-        {"string past the end", "\x05" "abc"s, std::nullopt},
-        {"second string past the end", "\x01" "a\x02" "b"s, std::nullopt},
+        {"string past the end",
+         "\x05"
+         "abc"s,
+         std::nullopt},
+        {"second string past the end",
+         "\x01"
+         "a\x02"
+         "b"s,
+         std::nullopt},
         {"length octet only", "\x01"s, std::nullopt},
     };
     for (const auto& c : cases) EXPECT_EQ(rdata::txt(c.wire), c.want) << c.what;

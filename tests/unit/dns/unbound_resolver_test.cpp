@@ -40,7 +40,7 @@ constexpr int kA = 1, kMx = 15, kTxt = 16, kAaaa = 28, kTlsa = 52;
 // Answers UDP queries from `zone` (name -> records; a name absent is NXDOMAIN, a type absent is
 // NODATA); names in `silent` get no reply, `rcodes` force an rcode. Records every query seen.
 class TinyDns {
-public:
+  public:
     struct Rr {
         int type;
         std::string rdata;
@@ -66,7 +66,9 @@ public:
         if (thread_.joinable()) thread_.join();
         ::close(fd_);
     }
-    void start() { thread_ = std::thread([this] { loop(); }); }  // after the tables are filled
+    void start() {
+        thread_ = std::thread([this] { loop(); });
+    }  // after the tables are filled
     std::vector<std::string> seen() {
         std::lock_guard lk(mu_);
         return seen_;
@@ -75,7 +77,7 @@ public:
 
     unsigned short port = 0;
 
-private:
+  private:
     void loop() {
         while (!stop_) {
             pollfd p{fd_, POLLIN, 0};
@@ -134,7 +136,7 @@ private:
             }
         }
         const bool soa = rcode == 3 || (rcode == 0 && rrs.empty());
-        std::string r = q.substr(0, 2);                               // id
+        std::string r = q.substr(0, 2);                                   // id
         put16(r, 0x8000 | 0x0400 | (q[2] & 0x01) << 8 | 0x0080 | rcode);  // QR AA RD(copied) RA rcode
         put16(r, 1);
         put16(r, static_cast<unsigned>(rrs.size()));
@@ -185,7 +187,7 @@ std::filesystem::path unrelated_anchor() {
 
 // io_context run by two threads for the whole test, as the server runs it.
 class UnboundResolverTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
     }
@@ -378,7 +380,7 @@ TEST_F(UnboundResolverTest, ConfigurationErrorsNameTheCause) {
         const char* what;
         std::string anchor_text;  // "" = no such file
         std::string server_host;
-        std::string want;         // in the error
+        std::string want;  // in the error
     };
     const auto dir = std::filesystem::temp_directory_path();
     const Case cases[] = {

@@ -41,7 +41,10 @@ TEST(CheckAnchor, FindsRowsCutOffOrChanged) {
         {"all anchored", {{10, "bbbbbbbb"}, {20, "cccccccc"}, {30, "dddddddd"}, {40, "eeeeeeee"}}, true, ""},
         {"the database ahead of the anchor (crash before the anchor's write)", {{10, "bbbbbbbb"}}, true, ""},
         {"anchored in another order", {{20, "cccccccc"}, {10, "bbbbbbbb"}}, true, ""},
-        {"last rows deleted", {{10, "bbbbbbbb"}, {50, "ffffffff"}, {60, "gggggggg"}}, false, "rows at the end were removed"},
+        {"last rows deleted",
+         {{10, "bbbbbbbb"}, {50, "ffffffff"}, {60, "gggggggg"}},
+         false,
+         "rows at the end were removed"},
         {"a middle row deleted", {{25, "zzzzzzzz"}}, false, "seq 25 recorded in the anchor is missing"},
         {"a row changed", {{30, "00000000"}}, false, "differs from the anchor"},
     };

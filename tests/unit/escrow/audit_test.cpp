@@ -79,7 +79,8 @@ TEST(EscrowAudit, EveryTamperingIsFound) {
         auto v = escrow::verify_audit(rows, *k);
         EXPECT_FALSE(v.intact) << c.name;
         EXPECT_EQ(v.first_bad, c.first_bad) << c.name;
-        EXPECT_NE(v.problem.find("row " + std::to_string(c.first_bad)), std::string::npos) << c.name << ": " << v.problem;
+        EXPECT_NE(v.problem.find("row " + std::to_string(c.first_bad)), std::string::npos)
+            << c.name << ": " << v.problem;
     }
     auto other = holder('o');
     EXPECT_FALSE(escrow::verify_audit(good, *other).intact) << "another master key cannot vouch for the chain";

@@ -77,8 +77,7 @@ struct World {
     }
 };
 
-wire::Response ask(KeyHolderService& svc, wire::Op op, std::vector<std::string> fields,
-                   Clock::time_point now = kNow) {
+wire::Response ask(KeyHolderService& svc, wire::Op op, std::vector<std::string> fields, Clock::time_point now = kNow) {
     auto req = wire::encode_request({op, std::move(fields)});
     EXPECT_TRUE(req);
     auto resp = wire::parse_response(svc.handle(*req, now));
@@ -110,30 +109,11 @@ TEST(KeyHolderService, UnwrapOnlyForALiveSessionOfThatMessage) {
         {"unknown cookie", {}, "aaaaaaaaaaaaaaaa", "cookie-x", false, kNow, kRefused},
         {"empty cookie", {}, "aaaaaaaaaaaaaaaa", "", false, kNow, kRefused},
         {"session of another message", {}, "aaaaaaaaaaaaaaaa", "cookie-b", false, kNow, kRefused},
-        {"the other message's key under this session",
-         {},
-         "aaaaaaaaaaaaaaaa",
-         "cookie-a",
-         true,
-         kNow,
-         kRefused},
-        {"other message named, its key, this session",
-         {},
-         "bbbbbbbbbbbbbbbb",
-         "cookie-a",
-         true,
-         kNow,
-         kRefused},
+        {"the other message's key under this session", {}, "aaaaaaaaaaaaaaaa", "cookie-a", true, kNow, kRefused},
+        {"other message named, its key, this session", {}, "bbbbbbbbbbbbbbbb", "cookie-a", true, kNow, kRefused},
         {"ended session", [&](World& w) { sa(w).ended_at = kNow - std::chrono::seconds(1); }},
-        {"idle session",
-         {},
-         "aaaaaaaaaaaaaaaa",
-         "cookie-a",
-         false,
-         kNow + std::chrono::minutes(15),
-         kRefused},
-        {"session past its maximum",
-         [&](World& w) { sa(w).created = kNow - std::chrono::hours(9); }},
+        {"idle session", {}, "aaaaaaaaaaaaaaaa", "cookie-a", false, kNow + std::chrono::minutes(15), kRefused},
+        {"session past its maximum", [&](World& w) { sa(w).created = kNow - std::chrono::hours(9); }},
         {"revoked message", [&](World& w) { a(w).state = store::EscrowState::revoked; }},
         {"expired message", [&](World& w) { a(w).expires = kNow; }},
         {"shredded key", [&](World& w) { a(w).wrapped_key.clear(); }},
@@ -159,8 +139,7 @@ TEST(KeyHolderService, KeyIdWrapMacAndBadRequests) {
     KeyHolderService svc(*w.keys, w.factory(), SessionLimits{});
     auto id = ask(svc, wire::Op::key_id, {});
     ASSERT_EQ(id.status, 0);
-    EXPECT_EQ(id.payload,
-              std::string(reinterpret_cast<const char*>(w.keys->key_id().data()), kKeyIdBytes));
+    EXPECT_EQ(id.payload, std::string(reinterpret_cast<const char*>(w.keys->key_id().data()), kKeyIdBytes));
     auto wrapped = ask(svc, wire::Op::wrap, {std::string(32, 'd'), "ctx"});
     ASSERT_EQ(wrapped.status, 0);
     auto back = w.keys->unwrap(wrapped.payload, "ctx");  // wrapped under the same master key
@@ -172,10 +151,8 @@ TEST(KeyHolderService, KeyIdWrapMacAndBadRequests) {
         EXPECT_EQ(m.payload, w.keys->mac_hex(purpose, "data")) << purpose;
     }
     EXPECT_EQ(ask(svc, wire::Op::mac, {"anything", "data"}).status, kRefused);
-    EXPECT_EQ(ask(svc, wire::Op::wrap, {"", "ctx"}).status,
-              static_cast<std::uint8_t>(EscrowErrc::bad_parameters));
-    for (std::string bad :
-         {std::string(), std::string("\x01\x09\x00", 3), std::string("\x01\x02\x02\x00\x05", 5)}) {
+    EXPECT_EQ(ask(svc, wire::Op::wrap, {"", "ctx"}).status, static_cast<std::uint8_t>(EscrowErrc::bad_parameters));
+    for (std::string bad : {std::string(), std::string("\x01\x09\x00", 3), std::string("\x01\x02\x02\x00\x05", 5)}) {
         auto r = wire::parse_response(svc.handle(bad, kNow));
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, static_cast<std::uint8_t>(EscrowErrc::malformed));
@@ -238,8 +215,7 @@ TEST_F(KeyHolderProcessTest, UnwrapsForALiveSession) {
     auto p = spawn();
     auto remote = RemoteKeyHolder::connect(p.fd, std::chrono::seconds(20));
     ASSERT_TRUE(remote) << remote.error().message;
-    auto key =
-        (*remote)->unwrap_for({"aaaaaaaaaaaaaaaa", "cookie-a"}, w.key_a, "aad-aaaaaaaaaaaaaaaa");
+    auto key = (*remote)->unwrap_for({"aaaaaaaaaaaaaaaa", "cookie-a"}, w.key_a, "aad-aaaaaaaaaaaaaaaa");
     ASSERT_TRUE(key) << key.error().message();
     EXPECT_EQ(key->view(), std::string(32, 'a'));
     remote->reset();
@@ -252,10 +228,9 @@ TEST_F(KeyHolderProcessTest, ABadKeyFileIsOneLineAndExitStatusOne) {
     auto remote = RemoteKeyHolder::connect(p.fd, std::chrono::seconds(20));
     ASSERT_FALSE(remote);
     EXPECT_EQ(remote.error().code, EscrowErrc::master_key_bad_mode);
-    EXPECT_EQ(remote.error().message,
-              key_file().string() +
-                  ": master key has mode 0644; it must not be readable by group or others "
-                  "(chmod 600)");
+    EXPECT_EQ(remote.error().message, key_file().string() +
+                                          ": master key has mode 0644; it must not be readable by group or others "
+                                          "(chmod 600)");
     int st = reap(p.pid);
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1) << st;
 }

@@ -18,8 +18,7 @@ std::string bytes(std::initializer_list<int> b) {
 }
 
 std::string field(std::string_view f) {
-    return bytes({static_cast<int>(f.size() >> 8), static_cast<int>(f.size() & 0xff)}) +
-           std::string(f);
+    return bytes({static_cast<int>(f.size() >> 8), static_cast<int>(f.size() & 0xff)}) + std::string(f);
 }
 
 }  // namespace
@@ -66,12 +65,9 @@ TEST(KeyHolderWire, BadRequestsAreRefused) {
         {"field shorter than its length", wrap_head + bytes({0, 5}) + "abc", WireErrc::truncated},
         {"second field missing", wrap_head + field("key"), WireErrc::truncated},
         {"length 0xffff", wrap_head + bytes({0xff, 0xff}) + "x", WireErrc::oversize},
-        {"secret 1025 bytes", wrap_head + field(std::string(1025, 'k')) + field(""),
-         WireErrc::oversize},
-        {"purpose 33 bytes", bytes({1, 3, 2}) + field(std::string(33, 'p')) + field(""),
-         WireErrc::oversize},
-        {"escrow id 65 bytes",
-         bytes({1, 4, 4}) + field(std::string(65, 'i')) + field("") + field("") + field(""),
+        {"secret 1025 bytes", wrap_head + field(std::string(1025, 'k')) + field(""), WireErrc::oversize},
+        {"purpose 33 bytes", bytes({1, 3, 2}) + field(std::string(33, 'p')) + field(""), WireErrc::oversize},
+        {"escrow id 65 bytes", bytes({1, 4, 4}) + field(std::string(65, 'i')) + field("") + field("") + field(""),
          WireErrc::oversize},
         {"trailing byte", wrap_head + field("k") + field("a") + "x", WireErrc::trailing_bytes},
         {"key_id with a trailing byte", bytes({1, 1, 0, 0}), WireErrc::trailing_bytes},
@@ -105,8 +101,7 @@ TEST(KeyHolderWire, EncoderRefusesWhatTheParserWould) {
 }
 
 TEST(KeyHolderWire, Responses) {
-    for (const Response& good :
-         {Response{0, "payload"}, Response{7, ""}, Response{0, std::string(kMaxPayload, 'p')}}) {
+    for (const Response& good : {Response{0, "payload"}, Response{7, ""}, Response{0, std::string(kMaxPayload, 'p')}}) {
         auto enc = encode_response(good);
         ASSERT_TRUE(enc);
         auto back = parse_response(*enc);
@@ -126,8 +121,7 @@ TEST(KeyHolderWire, Responses) {
         {"version 9", bytes({9, 0, 0, 0}), WireErrc::bad_version},
         {"payload shorter than its length", bytes({1, 0, 0, 4}) + "abc", WireErrc::truncated},
         {"payload longer than its length", bytes({1, 0, 0, 2}) + "abc", WireErrc::trailing_bytes},
-        {"length over the maximum", bytes({1, 0, 0x10, 0x01}) + std::string(4097, 'x'),
-         WireErrc::oversize},
+        {"length over the maximum", bytes({1, 0, 0x10, 0x01}) + std::string(4097, 'x'), WireErrc::oversize},
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.name);

@@ -145,8 +145,7 @@ TEST(EscrowKeys, UnwrapFailures) {
         {"shredded", "", "ad", h.get(), EscrowErrc::key_destroyed},
         {"future version", v2, "ad", h.get(), EscrowErrc::unsupported_version},
         {"truncated", w.substr(0, w.size() - 1), "ad", h.get(), EscrowErrc::tampered},
-        {"header only", w.substr(0, 1 + escrow::kKeyIdBytes + 24 + 16), "ad", h.get(),
-         EscrowErrc::malformed},
+        {"header only", w.substr(0, 1 + escrow::kKeyIdBytes + 24 + 16), "ad", h.get(), EscrowErrc::malformed},
         {"one byte", w.substr(0, 1), "ad", h.get(), EscrowErrc::malformed},
         {"appended byte", w + "x", "ad", h.get(), EscrowErrc::tampered},
     };
@@ -204,12 +203,11 @@ TEST(EscrowKeys, MacIsKeyedDeterministicAndSeparatesPurposes) {
         std::string purpose, data;
         bool same_as_h;
     } rows[] = {
-        {"token", "abc", true},    // deterministic
-        {"token", "abd", false},   // data
-        {"otp", "abc", false},     // purpose separates uses
-        {"tokena", "bc", false},   // length-prefixed: no shifting between the two
-        {"toke", "nabc", false},
-        {"token", "", false},
+        {"token", "abc", true},   // deterministic
+        {"token", "abd", false},  // data
+        {"otp", "abc", false},    // purpose separates uses
+        {"tokena", "bc", false},  // length-prefixed: no shifting between the two
+        {"toke", "nabc", false}, {"token", "", false},
     };
     for (const auto& r : rows) EXPECT_EQ(a->mac_hex(r.purpose, r.data) == h, r.same_as_h) << r.purpose << "/" << r.data;
     EXPECT_NE(b->mac_hex("token", "abc"), h) << "another master key, another hash";

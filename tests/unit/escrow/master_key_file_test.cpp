@@ -41,8 +41,8 @@ TEST(MasterKeyFile, RefusalsAreOneExactLine) {
         const char* name;
         int size;  // bytes written; -1: the parent is a regular file (cannot create)
         mode_t mode;
-        EscrowErrc want;        // ok: no specific code (an I/O error)
-        std::string message;    // after "PATH: "; a prefix when want is ok
+        EscrowErrc want;      // ok: no specific code (an I/O error)
+        std::string message;  // after "PATH: "; a prefix when want is ok
     };
     const Case cases[] = {
         {"world readable", 32, 0644, EscrowErrc::master_key_bad_mode,

@@ -134,8 +134,7 @@ TEST(EscrowSeal, EveryTamperedByteFails) {
                 bool exactly_tampered;  // the wrapped key's header may also say unknown_key /
                                         // version
             };
-            for (const Field f : {Field{"nonce", &Sealed::nonce, true},
-                                  Field{"ciphertext", &Sealed::ciphertext, true},
+            for (const Field f : {Field{"nonce", &Sealed::nonce, true}, Field{"ciphertext", &Sealed::ciphertext, true},
                                   Field{"wrapped key", &Sealed::wrapped_key, false}}) {
                 const std::size_t n = ((*s).*(f.member)).size();
                 for (std::size_t i : positions(n)) {
@@ -259,8 +258,7 @@ TEST(EscrowSeal, ShreddedCannotBeOpened) {
         auto back = escrow::parse(escrow::serialize(*s));
         ASSERT_TRUE(back);
         EXPECT_EQ(escrow::open(*back, kCtx, *keys, pass).error(), EscrowErrc::key_destroyed);
-        EXPECT_EQ(escrow::rewrap(*back, kCtx, *keys, *holder('n')).error(),
-                  EscrowErrc::key_destroyed);
+        EXPECT_EQ(escrow::rewrap(*back, kCtx, *keys, *holder('n')).error(), EscrowErrc::key_destroyed);
     }
 }
 
@@ -314,8 +312,7 @@ TEST(EscrowSeal, RewrapRotatesTheMasterKey) {
         // Rewrap with the wrong source key or context changes nothing.
         Sealed before = *s;
         EXPECT_EQ(escrow::rewrap(*s, kCtx, *old_keys, *new_keys).error(), EscrowErrc::unknown_key);
-        EXPECT_EQ(escrow::rewrap(*s, {"x", kCtx.recipient, 1}, *new_keys, *old_keys).error(),
-                  EscrowErrc::tampered);
+        EXPECT_EQ(escrow::rewrap(*s, {"x", kCtx.recipient, 1}, *new_keys, *old_keys).error(), EscrowErrc::tampered);
         EXPECT_EQ(s->wrapped_key, before.wrapped_key);
     }
 }

@@ -27,8 +27,7 @@ escrow::SealOptions fast() {
 const SealContext kCtx{"msg-7@relay", "carol@example.net", 1};
 
 void put_be(std::string& s, std::size_t at, std::uint64_t v, int width) {
-    for (int i = 0; i < width; ++i)
-        s[at + i] = static_cast<char>((v >> (8 * (width - 1 - i))) & 0xff);
+    for (int i = 0; i < width; ++i) s[at + i] = static_cast<char>((v >> (8 * (width - 1 - i))) & 0xff);
 }
 
 }  // namespace
@@ -64,8 +63,7 @@ TEST(EscrowSerialize, EveryTruncationIsAnError) {
     for (bool with_pass : {false, true}) {
         std::optional<std::string_view> pass;
         if (with_pass) pass = "pw";
-        const std::string blob =
-            escrow::serialize(*escrow::seal("body", kCtx, *keys, pass, fast()));
+        const std::string blob = escrow::serialize(*escrow::seal("body", kCtx, *keys, pass, fast()));
         for (std::size_t n = 0; n < blob.size(); ++n) {
             auto r = escrow::parse(std::string_view(blob).substr(0, n));
             ASSERT_FALSE(r) << "length " << n;
@@ -80,8 +78,7 @@ TEST(EscrowSerialize, EveryFlippedByteFailsToParseOrOpen) {
     for (bool with_pass : {false, true}) {
         std::optional<std::string_view> pass;
         if (with_pass) pass = "pw";
-        const std::string blob =
-            escrow::serialize(*escrow::seal("body", kCtx, *keys, pass, fast()));
+        const std::string blob = escrow::serialize(*escrow::seal("body", kCtx, *keys, pass, fast()));
         for (std::size_t i = 0; i < blob.size(); ++i) {
             std::string t = blob;
             t[i] = static_cast<char>(t[i] ^ 0x04);
@@ -120,20 +117,17 @@ TEST(EscrowSerialize, MalformedHeaders) {
     with(
         "unknown flag", [](std::string& b) { b[5] = 0x02; }, EscrowErrc::malformed);
     with(
-        "passphrase flag without params", [](std::string& b) { b[5] = 0x01; },
-        EscrowErrc::malformed);
+        "passphrase flag without params", [](std::string& b) { b[5] = 0x01; }, EscrowErrc::malformed);
     with(
         "wrapped length huge", [&](std::string& b) { put_be(b, wrapped_len_at, 0xffffffffu, 4); },
         EscrowErrc::malformed);
     with(
-        "wrapped length past end", [&](std::string& b) { put_be(b, wrapped_len_at, 4000, 4); },
-        EscrowErrc::malformed);
+        "wrapped length past end", [&](std::string& b) { put_be(b, wrapped_len_at, 4000, 4); }, EscrowErrc::malformed);
     with(
-        "ciphertext length huge", [&](std::string& b) { put_be(b, ct_len_at, ~0ull, 8); },
-        EscrowErrc::malformed);
+        "ciphertext length huge", [&](std::string& b) { put_be(b, ct_len_at, ~0ull, 8); }, EscrowErrc::malformed);
     with(
-        "ciphertext length short by one",
-        [&](std::string& b) { put_be(b, ct_len_at, 4 + 16 - 1, 8); }, EscrowErrc::malformed);
+        "ciphertext length short by one", [&](std::string& b) { put_be(b, ct_len_at, 4 + 16 - 1, 8); },
+        EscrowErrc::malformed);
     with(
         "ciphertext below tag size",
         [&](std::string& b) {

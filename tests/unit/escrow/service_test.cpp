@@ -22,7 +22,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
 const escrow::TimePoint t0{std::chrono::milliseconds(1'800'000'000'000)};
 const std::string kBody =
     "From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: secret plans SECRET42\r\n"

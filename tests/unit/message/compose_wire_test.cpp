@@ -10,9 +10,16 @@ using namespace mailward;
 using namespace mailward::message;
 
 TEST(ComposeWire, NoBareCrOrLfWhateverTheInput) {
-    const std::string smuggle[] = {"a\n.\nMAIL FROM:<x@evil.test>\n", "a\r.\rb", "a\r.\nb", "a\n.\rb",
-                                   "a\r\n.\nb",                       "a\n.\r\nb", "bare\rCR", "bare\nLF",
-                                   "ends in LF\n",                    "ends in CR\r"};
+    const std::string smuggle[] = {"a\n.\nMAIL FROM:<x@evil.test>\n",
+                                   "a\r.\rb",
+                                   "a\r.\nb",
+                                   "a\n.\rb",
+                                   "a\r\n.\nb",
+                                   "a\n.\r\nb",
+                                   "bare\rCR",
+                                   "bare\nLF",
+                                   "ends in LF\n",
+                                   "ends in CR\r"};
     for (const auto& s : smuggle) {
         SCOPED_TRACE(s);
         ComposeInput in;

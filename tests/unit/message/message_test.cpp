@@ -92,16 +92,18 @@ TEST(MessageView, BadInputIsAnErrorNotACrash) {
     EXPECT_EQ(parse_message("").error(), MessageErrc::unparsable);
     std::string nested = "Subject: deep\r\nContent-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n";
     for (int i = 1; i < 1000; ++i)
-        nested += "--b" + std::to_string(i - 1) + "\r\nContent-Type: multipart/mixed; boundary=\"b" + std::to_string(i) + "\"\r\n\r\n";
+        nested += "--b" + std::to_string(i - 1) + "\r\nContent-Type: multipart/mixed; boundary=\"b" +
+                  std::to_string(i) + "\"\r\n\r\n";
     EXPECT_EQ(parse_message(nested).error(), MessageErrc::too_deep);
     std::string many = "Subject: many\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n";
     for (int i = 0; i < 600; ++i) many += "--x\r\nContent-Type: text/plain\r\n\r\npart\r\n";
     many += "--x--\r\n";
     EXPECT_EQ(parse_message(many).error(), MessageErrc::too_many_parts);
     // Garbage, an unclosed boundary and a 1 MiB header line still give a view (GMime is lenient).
-    for (const std::string& odd : {std::string("\x01\x02garbage\xff\xfe", 11),
-                                   std::string("Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n\r\nnever closed"),
-                                   "Subject: " + std::string(1 << 20, 'x') + "\r\n\r\nb\r\n"}) {
+    for (const std::string& odd :
+         {std::string("\x01\x02garbage\xff\xfe", 11),
+          std::string("Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n\r\nnever closed"),
+          "Subject: " + std::string(1 << 20, 'x') + "\r\n\r\nb\r\n"}) {
         auto v = parse_message(odd);
         if (v) {
             EXPECT_LT(v->attachments.size(), 10u);
@@ -117,12 +119,31 @@ TEST(Compose, RoundTrips) {
         ComposeInput in;
     } rows[] = {
         {"ascii", {"Alice <alice@example.org>", "bob@example.net", "Hello", "", "", "", {}, "Body\r\n", "", {}}},
-        {"utf-8 and html", {"\xC3\x89lise <e@example.org>", "b@example.net", "Caf\xC3\xA9 \xF0\x9F\x98\x80", "", "id1@x", "orig@y",
-                            {{"Auto-Submitted", "auto-generated"}}, "Un caf\xC3\xA9\r\n", "<p>Un caf\xC3\xA9</p>", {}}},
-        {"empty text, attachments", {"a@example.org", "b@example.net", "files", "", "", "", {}, "", "",
-                                     {{"r\xC3\xA9sum\xC3\xA9.bin", "application/octet-stream", all_bytes, "", false},
-                                      {"big.dat", "application/octet-stream", std::string(3u << 20, 'z'), "", false}}}},
-        {"long line", {"a@example.org", "b@example.net", "long", "", "", "", {}, std::string(5000, 'l') + "\r\n", "", {}}},
+        {"utf-8 and html",
+         {"\xC3\x89lise <e@example.org>",
+          "b@example.net",
+          "Caf\xC3\xA9 \xF0\x9F\x98\x80",
+          "",
+          "id1@x",
+          "orig@y",
+          {{"Auto-Submitted", "auto-generated"}},
+          "Un caf\xC3\xA9\r\n",
+          "<p>Un caf\xC3\xA9</p>",
+          {}}},
+        {"empty text, attachments",
+         {"a@example.org",
+          "b@example.net",
+          "files",
+          "",
+          "",
+          "",
+          {},
+          "",
+          "",
+          {{"r\xC3\xA9sum\xC3\xA9.bin", "application/octet-stream", all_bytes, "", false},
+           {"big.dat", "application/octet-stream", std::string(3u << 20, 'z'), "", false}}}},
+        {"long line",
+         {"a@example.org", "b@example.net", "long", "", "", "", {}, std::string(5000, 'l') + "\r\n", "", {}}},
     };
     for (const auto& r : rows) {
         auto out = compose_message(r.in);
@@ -134,8 +155,10 @@ TEST(Compose, RoundTrips) {
         EXPECT_EQ(v->subject, r.in.subject) << r.name;
         EXPECT_EQ(v->text, r.in.text) << r.name;
         EXPECT_EQ(v->html, r.in.html) << r.name;
-        EXPECT_NE(v->from.find(r.in.from.substr(r.in.from.find('<') == std::string::npos ? 0 : r.in.from.find('<') + 1, 5)),
-                  std::string::npos) << r.name;
+        EXPECT_NE(
+            v->from.find(r.in.from.substr(r.in.from.find('<') == std::string::npos ? 0 : r.in.from.find('<') + 1, 5)),
+            std::string::npos)
+            << r.name;
         if (!r.in.message_id.empty()) {
             EXPECT_EQ(v->message_id, r.in.message_id);
         }
@@ -172,16 +195,30 @@ TEST(Compose, RefusesHeaderInjection) {
         {"message id", [](ComposeInput& in) { in.message_id = "x@y>\r\nBcc: evil@example.com\r\nX: <z"; }},
         {"in-reply-to", [](ComposeInput& in) { in.in_reply_to = "x\nBcc: evil@example.com"; }},
         {"date", [](ComposeInput& in) { in.date = "Sun, 29 Nov 2026\r\nBcc: e@x"; }},
-        {"header name", [](ComposeInput& in) { in.extra_headers = {{"X-A\r\nBcc", "v"}}; }},
-        {"header name with colon", [](ComposeInput& in) { in.extra_headers = {{"Bcc: e@x\r\nX", "v"}}; }},
-        {"header value", [](ComposeInput& in) { in.extra_headers = {{"X-A", "v\r\nBcc: e@x"}}; }},
-        {"attachment type", [](ComposeInput& in) {
+        {"header name",
+         [](ComposeInput& in) {
+             in.extra_headers = {{"X-A\r\nBcc", "v"}};
+         }},
+        {"header name with colon",
+         [](ComposeInput& in) {
+             in.extra_headers = {{"Bcc: e@x\r\nX", "v"}};
+         }},
+        {"header value",
+         [](ComposeInput& in) {
+             in.extra_headers = {{"X-A", "v\r\nBcc: e@x"}};
+         }},
+        {"attachment type",
+         [](ComposeInput& in) {
              in.attachments = {{"a.bin", "application/pdf\r\nX-Evil: 1", "d", "", false}};
          }},
-        {"attachment type parameters", [](ComposeInput& in) {
+        {"attachment type parameters",
+         [](ComposeInput& in) {
              in.attachments = {{"a.bin", "text/html; charset=x", "d", "", false}};
          }},
-        {"content id", [](ComposeInput& in) { in.attachments = {{"a.bin", "image/png", "d", "c\nX-Evil: 1", true}}; }},
+        {"content id",
+         [](ComposeInput& in) {
+             in.attachments = {{"a.bin", "image/png", "d", "c\nX-Evil: 1", true}};
+         }},
         {"nul", [](ComposeInput& in) { in.message_id = std::string("a\0b@c", 5); }},
     };
     ASSERT_TRUE(compose_message(base()));
@@ -211,7 +248,8 @@ TEST(FormData, FieldsFilesAndBadInput) {
         "--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok\r\n"
         "--XyZ\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nline1\r\nline2\r\n"
         "--XyZ\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a b.bin\"\r\n"
-        "Content-Type: application/octet-stream\r\n\r\n" + std::string("\0\r\n\xff", 4) + "\r\n--XyZ--\r\n";
+        "Content-Type: application/octet-stream\r\n\r\n" +
+        std::string("\0\r\n\xff", 4) + "\r\n--XyZ--\r\n";
     auto parts = parse_form_data(ct, body);
     ASSERT_TRUE(parts) << parts.error().message();
     ASSERT_EQ(parts->size(), 3u);
@@ -250,12 +288,14 @@ TEST(FileNames, AreSafe) {
         {"...", "attachment"},
         {"r\xC3\xA9sum\xC3\xA9.pdf", "r\xC3\xA9sum\xC3\xA9.pdf"},
         {"bad\xff.txt", "bad_.txt"},
-        {"a\xC0\xAF..\xC0\xAF" "b.txt", "a__..__b.txt"},         // overlong '/': each byte replaced
-        {"s\xED\xA0\x80.txt", "s___.txt"},                        // a surrogate
-        {"big\xF4\x90\x80\x80.txt", "big____.txt"},              // above U+10FFFF
-        {"x\xF5\x80\x80\x80.txt", "x____.txt"},                  // F5 lead byte
-        {"invoice\xE2\x80\xAEgpj.exe", "invoice_gpj.exe"},       // right-to-left override
-        {"c1\xC2\x85.txt", "c1_.txt"},                             // NEL, a C1 control
+        {"a\xC0\xAF..\xC0\xAF"
+         "b.txt",
+         "a__..__b.txt"},                                   // overlong '/': each byte replaced
+        {"s\xED\xA0\x80.txt", "s___.txt"},                  // a surrogate
+        {"big\xF4\x90\x80\x80.txt", "big____.txt"},         // above U+10FFFF
+        {"x\xF5\x80\x80\x80.txt", "x____.txt"},             // F5 lead byte
+        {"invoice\xE2\x80\xAEgpj.exe", "invoice_gpj.exe"},  // right-to-left override
+        {"c1\xC2\x85.txt", "c1_.txt"},                      // NEL, a C1 control
         {"CONIN$", "_CONIN$"},
         {"com\xC2\xB9.txt", "_com\xC2\xB9.txt"},
     };

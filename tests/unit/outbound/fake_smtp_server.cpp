@@ -28,7 +28,7 @@ std::string upper(std::string s) {
 }
 
 class Conn {
-public:
+  public:
     Conn(int fd, const std::atomic<bool>& stop, std::chrono::steady_clock::time_point deadline)
         : fd_(fd), stop_(stop), deadline_(deadline) {}
     ~Conn() {
@@ -85,7 +85,7 @@ public:
 
     bool tls() const { return ssl_ != nullptr; }
 
-private:
+  private:
     int fd_;
     SSL* ssl_ = nullptr;
     const std::atomic<bool>& stop_;
@@ -219,7 +219,8 @@ void FakeSmtpServer::serve(int fd) {
                 if (!(c.tls() && upper(k) == "STARTTLS")) lines.push_back(k);
             }
             std::string out;
-            for (std::size_t i = 0; i < lines.size(); ++i) out += "250" + std::string(i + 1 < lines.size() ? "-" : " ") + lines[i] + "\r\n";
+            for (std::size_t i = 0; i < lines.size(); ++i)
+                out += "250" + std::string(i + 1 < lines.size() ? "-" : " ") + lines[i] + "\r\n";
             c.write(out);
         } else if (verb == "HELO") {
             c.write("250 fake.example.test\r\n");
@@ -255,7 +256,7 @@ void FakeSmtpServer::serve(int fd) {
             if (starts_with(r, "2")) ++accepted;
             c.write(r + "\r\n");
         } else if (verb == "DATA") {
-            std::string r = !s.data_reply.empty()         ? s.data_reply
+            std::string r = !s.data_reply.empty()     ? s.data_reply
                             : (in_tx && accepted > 0) ? "354 end with <CRLF>.<CRLF>"
                                                       : "554 5.5.1 no valid recipients";
             c.write(r + "\r\n");

@@ -90,12 +90,12 @@ TEST(LoopKind, Table) {
         {"::ffff:127.0.0.9", 25, LoopKind::loopback},
         {"0.0.0.0", 25, LoopKind::loopback},
         {"::", 25, LoopKind::loopback},
-        {"127.0.0.1", 2525, LoopKind::own_listener},       // the submission listener itself
+        {"127.0.0.1", 2525, LoopKind::own_listener},  // the submission listener itself
         {"::ffff:127.0.0.1", 2525, LoopKind::own_listener},
-        {"127.0.0.2", 2525, LoopKind::loopback},           // loopback, not our listener
-        {"198.51.100.9", 465, LoopKind::own_listener},     // our address, wildcard listener
-        {"198.51.100.9", 587, LoopKind::own_listener},     // v4 address, "::" listener
-        {"198.51.100.9", 25, LoopKind::none},              // our address, nothing of ours on 25
+        {"127.0.0.2", 2525, LoopKind::loopback},        // loopback, not our listener
+        {"198.51.100.9", 465, LoopKind::own_listener},  // our address, wildcard listener
+        {"198.51.100.9", 587, LoopKind::own_listener},  // v4 address, "::" listener
+        {"198.51.100.9", 25, LoopKind::none},           // our address, nothing of ours on 25
         {"192.0.2.7", 25, LoopKind::own_listener},
         {"203.0.113.5", 465, LoopKind::none},
         {"2001:db8::1", 25, LoopKind::none},

@@ -82,51 +82,81 @@ TEST(Route, Table) {
              r.aaaa_answers["mx1.ex.test"] = addrs({"::1"});
              r.aaaa_answers["mx2.ex.test"] = addrs({});
          },
-         {}, {"mx1.ex.test", "mx2.ex.test"}, {"127.0.0.10", "::1"}, false, true},
+         {},
+         {"mx1.ex.test", "mx2.ex.test"},
+         {"127.0.0.10", "::1"},
+         false,
+         true},
         {"implicit mx",
          [](dns::FakeResolver& r) {
              r.mx_answers["ex.test"] = mx({});
              r.a_answers["ex.test"] = addrs({"127.0.0.20"});
              r.aaaa_answers["ex.test"] = addrs({});
          },
-         {}, {"ex.test"}, {"127.0.0.20"}, true, false},
-        {"null mx", [](dns::FakeResolver& r) { r.mx_answers["ex.test"] = mx({{0, ""}}); }, RouteErrc::null_mx, {}, {}},
+         {},
+         {"ex.test"},
+         {"127.0.0.20"},
+         true,
+         false},
+        {"null mx",
+         [](dns::FakeResolver& r) {
+             r.mx_answers["ex.test"] = mx({{0, ""}});
+         },
+         RouteErrc::null_mx,
+         {},
+         {}},
         {"null mx among others is ignored",
          [](dns::FakeResolver& r) {
              r.mx_answers["ex.test"] = mx({{0, ""}, {10, "mx.ex.test"}});
              r.a_answers["mx.ex.test"] = addrs({"127.0.0.30"});
              r.aaaa_answers["mx.ex.test"] = addrs({});
          },
-         {}, {"mx.ex.test"}, {"127.0.0.30"}},
+         {},
+         {"mx.ex.test"},
+         {"127.0.0.30"}},
         {"nxdomain", [](dns::FakeResolver&) {}, RouteErrc::no_such_domain, {}, {}},
         {"servfail",
          [](dns::FakeResolver& r) { r.mx_answers["ex.test"] = Result<dns::MxAnswer>(dns::DnsErrc::servfail); },
-         RouteErrc::dns_temporary, {}, {}},
-        {"timeout", [](dns::FakeResolver& r) { r.mx_answers["ex.test"] = Result<dns::MxAnswer>(dns::DnsErrc::timeout); },
-         RouteErrc::dns_temporary, {}, {}},
-        {"bogus", [](dns::FakeResolver& r) { r.mx_answers["ex.test"] = Result<dns::MxAnswer>(dns::DnsErrc::bogus); },
-         RouteErrc::dns_temporary, {}, {}},
+         RouteErrc::dns_temporary,
+         {},
+         {}},
+        {"timeout",
+         [](dns::FakeResolver& r) { r.mx_answers["ex.test"] = Result<dns::MxAnswer>(dns::DnsErrc::timeout); },
+         RouteErrc::dns_temporary,
+         {},
+         {}},
+        {"bogus",
+         [](dns::FakeResolver& r) { r.mx_answers["ex.test"] = Result<dns::MxAnswer>(dns::DnsErrc::bogus); },
+         RouteErrc::dns_temporary,
+         {},
+         {}},
         {"mx host without address",
          [](dns::FakeResolver& r) {
              r.mx_answers["ex.test"] = mx({{10, "gone.ex.test"}});
              r.a_answers["gone.ex.test"] = addrs({});
              r.aaaa_answers["gone.ex.test"] = addrs({});
          },
-         RouteErrc::no_addresses, {}, {}},
+         RouteErrc::no_addresses,
+         {},
+         {}},
         {"mx host lookup times out",
          [](dns::FakeResolver& r) {
              r.mx_answers["ex.test"] = mx({{10, "slow.ex.test"}});
              r.a_answers["slow.ex.test"] = Result<dns::AddressAnswer>(dns::DnsErrc::timeout);
              r.aaaa_answers["slow.ex.test"] = addrs({});
          },
-         RouteErrc::dns_temporary, {}, {}},
+         RouteErrc::dns_temporary,
+         {},
+         {}},
         {"one good host of two",
          [](dns::FakeResolver& r) {
              r.mx_answers["ex.test"] = mx({{10, "gone.ex.test"}, {20, "ok.ex.test"}});
              r.a_answers["ok.ex.test"] = addrs({"127.0.0.40"});
              r.aaaa_answers["ok.ex.test"] = addrs({});
          },
-         {}, {"gone.ex.test", "ok.ex.test"}, {}},
+         {},
+         {"gone.ex.test", "ok.ex.test"},
+         {}},
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.name);

@@ -3,20 +3,20 @@
 // refused before MAIL, DSN parameters (RFC 3461), dot-stuffing (RFC 5321 4.5.2), partial and total
 // RCPT failure, greeting and EHLO failures, deadlines, and STARTTLS at each level (RFC 3207): at
 // encrypt and above no MAIL is ever sent unless TLS was established and met the level.
-#include <gtest/gtest.h>
 #include <algorithm>
 #include <functional>
+#include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/error.hpp>
 
 #include "../tls/test_pki.hpp"
 #include "common/gcc_wrestrict.hpp"
-#include "outbound/smtp_client.hpp"
 #include "fake_smtp_server.hpp"
+#include "outbound/smtp_client.hpp"
 
 namespace asio = boost::asio;
 using namespace mailward;
@@ -59,7 +59,8 @@ struct Outcome {
     bool starttls_offered = false;
 };
 
-asio::awaitable<void> drive(Target target, tls::ClientContext ctx, ClientTimeouts to, std::vector<Msg> msgs, Outcome* out) {
+asio::awaitable<void> drive(Target target, tls::ClientContext ctx, ClientTimeouts to, std::vector<Msg> msgs,
+                            Outcome* out) {
     auto ex = co_await asio::this_coro::executor;
     auto [client, err] = co_await SmtpClient::connect(ex, target, ctx, to);
     out->connect_error = err;
@@ -82,7 +83,7 @@ ClientTimeouts quick(std::chrono::milliseconds all = std::chrono::milliseconds(5
 }
 
 class SmtpClientTest : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         ca_ = new mailward::testing::TestCa();
         dir_ = new mailward::testing::TempDir();
@@ -98,7 +99,7 @@ protected:
     }
 
     Outcome talk(FakeSmtpServer& server, tls::Level level, std::vector<Msg> msgs, ClientTimeouts to = quick(),
-            std::vector<dns::TlsaRecord> tlsa = {}) {
+                 std::vector<dns::TlsaRecord> tlsa = {}) {
         Target t;
         t.mx_host = "mx.example.test";
         t.address = "127.0.0.1";
@@ -310,10 +311,16 @@ TEST_F(SmtpClientTest, NoRecipientAccepted) {
         std::vector<std::string> messages;
     };
     const Case cases[] = {
-        {"pipelined, DATA refused", {"PIPELINING", "SIZE"}, "",
-         {kEhlo, kMail, kRcptBob, kRcptCarol, "DATA", "RSET", "QUIT"}, {}},
-        {"pipelined, DATA answered 354", {"PIPELINING", "SIZE"}, "354 go ahead",
-         {kEhlo, kMail, kRcptBob, kRcptCarol, "DATA", "RSET", "QUIT"}, {".\r\n"}},
+        {"pipelined, DATA refused",
+         {"PIPELINING", "SIZE"},
+         "",
+         {kEhlo, kMail, kRcptBob, kRcptCarol, "DATA", "RSET", "QUIT"},
+         {}},
+        {"pipelined, DATA answered 354",
+         {"PIPELINING", "SIZE"},
+         "354 go ahead",
+         {kEhlo, kMail, kRcptBob, kRcptCarol, "DATA", "RSET", "QUIT"},
+         {".\r\n"}},
         {"one at a time: no DATA", {"SIZE"}, "", {kEhlo, kMail, kRcptBob, kRcptCarol, "RSET", "QUIT"}, {}},
     };
     for (const auto& c : cases) {
@@ -347,7 +354,8 @@ TEST_F(SmtpClientTest, MailRefused) {
         FakeSmtpServer server(sc);
         auto r = talk(server, tls::Level::may, {message()});
         auto s = server.sessions().at(0);
-        EXPECT_EQ(s.commands, pipelining ? (Lines{kEhlo, kMail, kRcptBob, "DATA", "QUIT"}) : (Lines{kEhlo, kMail, "QUIT"}));
+        EXPECT_EQ(s.commands,
+                  pipelining ? (Lines{kEhlo, kMail, kRcptBob, "DATA", "QUIT"}) : (Lines{kEhlo, kMail, "QUIT"}));
         EXPECT_TRUE(s.messages.empty());
         ASSERT_EQ(r.results.size(), 1u);
         ASSERT_TRUE(r.results[0].error);
@@ -409,7 +417,7 @@ TEST_F(SmtpClientTest, DotStuffingOnTheWire) {
     std::string big;
     std::string big_stuffed;
     for (int i = 0; i < 20000; ++i) {  // ~300 KB: several 64 KB writes
-        MAILWARD_GCC_WRESTRICT_OFF  // GCC bug 105651: a literal + a temporary string
+        MAILWARD_GCC_WRESTRICT_OFF     // GCC bug 105651: a literal + a temporary string
         const std::string line = (i % 3 == 0 ? "." : "") + std::string("line ") + std::to_string(i) + "\r\n";
         MAILWARD_GCC_WRESTRICT_ON
         big += line;
@@ -464,8 +472,8 @@ TEST_F(SmtpClientTest, EhloRefusedFallsBackToHelo) {
     eight.env.body_type = store::BodyType::eight_bit_mime;
     auto r = talk(server, tls::Level::may, {message(), eight});
     auto s = server.sessions().at(0);
-    EXPECT_EQ(s.commands, (Lines{kEhlo, "HELO relay.example.test", "MAIL FROM:<alice@example.org>", kRcptBob, "DATA",
-                                 "QUIT"}));
+    EXPECT_EQ(s.commands,
+              (Lines{kEhlo, "HELO relay.example.test", "MAIL FROM:<alice@example.org>", kRcptBob, "DATA", "QUIT"}));
     EXPECT_TRUE(r.ehlo.empty());
     ASSERT_EQ(r.results.size(), 2u);
     EXPECT_FALSE(r.results[0].error);
@@ -761,8 +769,10 @@ TEST_F(SmtpClientTest, NoBareCrOrLfOnTheWire) {
         {"<CR>.<CR>", "Subject: t\r\n\r\nhi\r.\r" + smuggled, "Subject: t\r\n\r\nhi\r\n..\r\n" + smuggled + ".\r\n"},
         {"<CR>.<LF>", "Subject: t\r\n\r\nhi\r.\n" + smuggled, "Subject: t\r\n\r\nhi\r\n..\r\n" + smuggled + ".\r\n"},
         {"<LF>.<CR>", "Subject: t\r\n\r\nhi\n.\r" + smuggled, "Subject: t\r\n\r\nhi\r\n..\r\n" + smuggled + ".\r\n"},
-        {"<CR><LF>.<LF>", "Subject: t\r\n\r\nhi\r\n.\n" + smuggled, "Subject: t\r\n\r\nhi\r\n..\r\n" + smuggled + ".\r\n"},
-        {"<LF>.<CR><LF>", "Subject: t\r\n\r\nhi\n.\r\n" + smuggled, "Subject: t\r\n\r\nhi\r\n..\r\n" + smuggled + ".\r\n"},
+        {"<CR><LF>.<LF>", "Subject: t\r\n\r\nhi\r\n.\n" + smuggled,
+         "Subject: t\r\n\r\nhi\r\n..\r\n" + smuggled + ".\r\n"},
+        {"<LF>.<CR><LF>", "Subject: t\r\n\r\nhi\n.\r\n" + smuggled,
+         "Subject: t\r\n\r\nhi\r\n..\r\n" + smuggled + ".\r\n"},
         {"bare LF and CR in lines", "Subject: t\r\n\r\na\nb\rc\r\n", "Subject: t\r\n\r\na\r\nb\r\nc\r\n.\r\n"},
         {"not ending in CRLF", "Subject: t\r\n\r\nlast", "Subject: t\r\n\r\nlast\r\n.\r\n"},
         {"ending in a bare LF", "Subject: t\r\n\r\nlast\n", "Subject: t\r\n\r\nlast\r\n.\r\n"},
@@ -833,13 +843,25 @@ TEST(ReuseKey, DiffersWhereTheChecksDiffer) {
     };
     const Case cases[] = {
         {"identical", [](Target&) {}, false, true},
-        {"keys in another order", [](Target& t) { t.known_spki = {"bb", "aa"}; }, false, true},
-        {"another learned key", [](Target& t) { t.known_spki = {"aa", "cc"}; }, false, false},
+        {"keys in another order",
+         [](Target& t) {
+             t.known_spki = {"bb", "aa"};
+         },
+         false, true},
+        {"another learned key",
+         [](Target& t) {
+             t.known_spki = {"aa", "cc"};
+         },
+         false, false},
         {"no learned key", [](Target& t) { t.known_spki.clear(); }, false, false},
         {"a key more", [](Target& t) { t.known_spki.push_back("cc"); }, false, false},
         {"stricter level", [](Target& t) { t.level = tls::Level::dane; }, false, false},
         {"laxer level", [](Target& t) { t.level = tls::Level::encrypt; }, false, false},
-        {"other TLSA data", [](Target& t) { t.tlsa[0].data = {0x01, 0x03}; }, false, false},
+        {"other TLSA data",
+         [](Target& t) {
+             t.tlsa[0].data = {0x01, 0x03};
+         },
+         false, false},
         {"other TLSA usage", [](Target& t) { t.tlsa[0].usage = 2; }, false, false},
         {"no TLSA", [](Target& t) { t.tlsa.clear(); }, false, false},
         {"other MX name", [](Target& t) { t.mx_host = "mx2.example.test"; }, false, false},

@@ -75,8 +75,7 @@ struct In {
                                  : TlsOptionalRight{false, "account eve may not use it"};
         return *this;
     }
-    In& override_to(Level l, std::optional<TimePoint> expires = now + 48h,
-                    std::string reason = "partner fixing TLS") {
+    In& override_to(Level l, std::optional<TimePoint> expires = now + 48h, std::string reason = "partner fixing TLS") {
         Override o;
         o.domain = "example.org";
         o.level = l;
@@ -92,13 +91,10 @@ struct In {
 
 Situation before(Cap c) { return BeforeAttempt{c}; }
 // A TLS failure: first one `since` ago, message received `age` ago.
-Situation failed(std::chrono::system_clock::duration since,
-                 std::chrono::system_clock::duration age) {
+Situation failed(std::chrono::system_clock::duration since, std::chrono::system_clock::duration age) {
     return AfterTlsFailure{now - since, now - age};
 }
-Situation failed_unset(std::chrono::system_clock::duration age) {
-    return AfterTlsFailure{TimePoint{}, now - age};
-}
+Situation failed_unset(std::chrono::system_clock::duration age) { return AfterTlsFailure{TimePoint{}, now - age}; }
 
 struct Row {
     const char* name;
@@ -171,8 +167,7 @@ const Row kRows[] = {
      false,
      false,
      "5.7.4"},
-    {"escrow-always, no TLS", In().mode(Mode::escrow_always), before(Cap::no_tls), Level::may,
-     Action::escrow},
+    {"escrow-always, no TLS", In().mode(Mode::escrow_always), before(Cap::no_tls), Level::may, Action::escrow},
     {"opportunistic, no TLS: plaintext allowed",
      In().mode(Mode::opportunistic),
      before(Cap::no_tls),
@@ -196,10 +191,10 @@ const Row kRows[] = {
      Action::escrow,
      false,
      {"escrow_after 1h"}},
-    {"tls-or-escrow, no first failure: counts from received", In().learned(Level::encrypt),
-     failed_unset(2h), Level::encrypt, Action::escrow},
-    {"tls-or-escrow, queue lifetime before escrow_after: escrow, never bounce",
-     In().learned(Level::encrypt), failed(10min, 24h * 5), Level::encrypt, Action::escrow},
+    {"tls-or-escrow, no first failure: counts from received", In().learned(Level::encrypt), failed_unset(2h),
+     Level::encrypt, Action::escrow},
+    {"tls-or-escrow, queue lifetime before escrow_after: escrow, never bounce", In().learned(Level::encrypt),
+     failed(10min, 24h * 5), Level::encrypt, Action::escrow},
     {"tls-only, failing: defer",
      In().mode(Mode::tls_only).learned(Level::verify),
      failed(2h, 24h),
@@ -217,11 +212,10 @@ const Row kRows[] = {
      false,
      false,
      "5.7.5"},
-    {"escrow-always, failing", In().mode(Mode::escrow_always).learned(Level::encrypt),
-     failed(1min, 1min), Level::encrypt, Action::escrow},
-    {"opportunistic, failing: defer, never plaintext",
-     In().mode(Mode::opportunistic).learned(Level::encrypt), failed(5h, 5h), Level::encrypt,
-     Action::defer},
+    {"escrow-always, failing", In().mode(Mode::escrow_always).learned(Level::encrypt), failed(1min, 1min),
+     Level::encrypt, Action::escrow},
+    {"opportunistic, failing: defer, never plaintext", In().mode(Mode::opportunistic).learned(Level::encrypt),
+     failed(5h, 5h), Level::encrypt, Action::defer},
     {"opportunistic, failing at queue lifetime: bounce",
      In().mode(Mode::opportunistic).learned(Level::encrypt),
      failed(5h, 24h * 6),
@@ -252,13 +246,11 @@ const Row kRows[] = {
      {},
      false,
      true},
-    {"opportunistic, unknown: no probe, may", In().mode(Mode::opportunistic), before(Cap::unknown),
-     Level::may, Action::deliver, true},
-    {"escrow-always, unknown", In().mode(Mode::escrow_always), before(Cap::unknown), Level::may,
-     Action::escrow},
-    {"tls-only, unknown but learned: no probe needed",
-     In().mode(Mode::tls_only).learned(Level::verify), before(Cap::unknown), Level::verify,
-     Action::deliver},
+    {"opportunistic, unknown: no probe, may", In().mode(Mode::opportunistic), before(Cap::unknown), Level::may,
+     Action::deliver, true},
+    {"escrow-always, unknown", In().mode(Mode::escrow_always), before(Cap::unknown), Level::may, Action::escrow},
+    {"tls-only, unknown but learned: no probe needed", In().mode(Mode::tls_only).learned(Level::verify),
+     before(Cap::unknown), Level::verify, Action::deliver},
 
     // ---- each source ----
     {"static verify",
@@ -300,8 +292,8 @@ const Row kRows[] = {
      Action::deliver,
      true,
      {"MTA-STS testing"}},
-    {"MTA-STS none", In().mode(Mode::opportunistic).sts(StsMode::none), before(Cap::no_tls),
-     Level::may, Action::deliver, true},
+    {"MTA-STS none", In().mode(Mode::opportunistic).sts(StsMode::none), before(Cap::no_tls), Level::may,
+     Action::deliver, true},
     {"preload",
      In().mode(Mode::opportunistic).preload(Level::encrypt),
      before(Cap::unknown),
@@ -336,8 +328,8 @@ const Row kRows[] = {
      false,
      false,
      "5.7.30"},
-    {"REQUIRETLS, unauthenticated MX, tls-or-escrow: escrow", In().requiretls(false),
-     before(Cap::tls_capable), Level::verify, Action::escrow},
+    {"REQUIRETLS, unauthenticated MX, tls-or-escrow: escrow", In().requiretls(false), before(Cap::tls_capable),
+     Level::verify, Action::escrow},
     {"REQUIRETLS, unauthenticated MX after a failure",
      In().mode(Mode::tls_only).requiretls(false),
      failed(1h, 1h),
@@ -348,9 +340,8 @@ const Row kRows[] = {
      false,
      false,
      "5.7.30"},
-    {"REQUIRETLS with DANE: MX authenticated by DNSSEC",
-     In().mode(Mode::tls_only).dane().requiretls(false), before(Cap::tls_capable), Level::dane,
-     Action::deliver},
+    {"REQUIRETLS with DANE: MX authenticated by DNSSEC", In().mode(Mode::tls_only).dane().requiretls(false),
+     before(Cap::tls_capable), Level::dane, Action::deliver},
     {"REQUIRETLS with MTA-STS enforce",
      In().mode(Mode::tls_only).sts(StsMode::enforce).requiretls(false),
      before(Cap::tls_capable),
@@ -362,9 +353,8 @@ const Row kRows[] = {
      false,
      "",
      {"mx1.example.org", "*.mail.example.org"}},
-    {"REQUIRETLS to a domain without TLS: attempt verify, never plaintext",
-     In().mode(Mode::opportunistic).requiretls(), before(Cap::no_tls), Level::verify,
-     Action::deliver},
+    {"REQUIRETLS to a domain without TLS: attempt verify, never plaintext", In().mode(Mode::opportunistic).requiretls(),
+     before(Cap::no_tls), Level::verify, Action::deliver},
     {"the strictest source wins",
      In().mode(Mode::opportunistic).stat(Level::encrypt).learned(Level::verify).preload(Level::may),
      before(Cap::tls_capable),
@@ -384,8 +374,8 @@ const Row kRows[] = {
      Level::dane,
      Action::deliver,
      false,
-     {"static policy: encrypt", "learned: verify (confirmed 2026-11-20, 1 MX host)", "DANE",
-      "MTA-STS enforce", "preload list: verify", "REQUIRETLS", "sender mode tls-only"},
+     {"static policy: encrypt", "learned: verify (confirmed 2026-11-20, 1 MX host)", "DANE", "MTA-STS enforce",
+      "preload list: verify", "REQUIRETLS", "sender mode tls-only"},
      false,
      false,
      "",
@@ -401,9 +391,7 @@ const Row kRows[] = {
      {"admin override to may until 2026-11-30T12:00:00Z: partner fixing TLS (set by alice); lowers "
       "verify"}},
     {"override without expiry",
-     In().mode(Mode::opportunistic)
-         .learned(Level::verify)
-         .override_to(Level::encrypt, std::nullopt),
+     In().mode(Mode::opportunistic).learned(Level::verify).override_to(Level::encrypt, std::nullopt),
      before(Cap::tls_capable),
      Level::encrypt,
      Action::deliver,
@@ -416,9 +404,8 @@ const Row kRows[] = {
      Action::deliver,
      false,
      {"admin override to may", "sender mode tls-only"}},
-    {"override may: tls-or-escrow, no TLS -> escrow",
-     In().learned(Level::verify).override_to(Level::may), before(Cap::no_tls), Level::encrypt,
-     Action::escrow},
+    {"override may: tls-or-escrow, no TLS -> escrow", In().learned(Level::verify).override_to(Level::may),
+     before(Cap::no_tls), Level::encrypt, Action::escrow},
     {"expired override is ignored",
      In().mode(Mode::opportunistic).learned(Level::verify).override_to(Level::may, now - 1min),
      before(Cap::tls_capable),
@@ -427,8 +414,8 @@ const Row kRows[] = {
      false,
      {"has expired: ignored"}},
     {"override at its expiry instant is ignored",
-     In().mode(Mode::opportunistic).learned(Level::verify).override_to(Level::may, now),
-     before(Cap::tls_capable), Level::verify, Action::deliver},
+     In().mode(Mode::opportunistic).learned(Level::verify).override_to(Level::may, now), before(Cap::tls_capable),
+     Level::verify, Action::deliver},
     {"override may raise",
      In().mode(Mode::opportunistic).stat(Level::may).override_to(Level::verify),
      before(Cap::unknown),
@@ -451,11 +438,10 @@ const Row kRows[] = {
      false,
      {"lowers dane"}},
     {"override may after a failure: opportunistic may go plaintext",
-     In().mode(Mode::opportunistic).learned(Level::encrypt).override_to(Level::may), failed(1h, 1h),
-     Level::may, Action::deliver, true},
-    {"override may after a failure: tls-or-escrow still defers",
-     In().learned(Level::encrypt).override_to(Level::may), failed(10min, 1h), Level::encrypt,
-     Action::defer},
+     In().mode(Mode::opportunistic).learned(Level::encrypt).override_to(Level::may), failed(1h, 1h), Level::may,
+     Action::deliver, true},
+    {"override may after a failure: tls-or-escrow still defers", In().learned(Level::encrypt).override_to(Level::may),
+     failed(10min, 1h), Level::encrypt, Action::defer},
 
     // ---- TLS-Required: No (RFC 8689 section 5) ----
     {"TLS-Required: No lowers to may",
@@ -466,8 +452,8 @@ const Row kRows[] = {
      true,
      {"TLS-Required: No (RFC 8689 section 5; account bob was given --allow-tls-optional): lowered to may"}},
     {"TLS-Required: No lowers DANE and MTA-STS",
-     In().mode(Mode::opportunistic).dane().sts(StsMode::enforce).tls_required_no(),
-     before(Cap::tls_capable), Level::may, Action::deliver, true},
+     In().mode(Mode::opportunistic).dane().sts(StsMode::enforce).tls_required_no(), before(Cap::tls_capable),
+     Level::may, Action::deliver, true},
     {"TLS-Required: No is ignored with REQUIRETLS",
      In().mode(Mode::opportunistic).requiretls().tls_required_no(),
      before(Cap::no_tls),
@@ -475,33 +461,48 @@ const Row kRows[] = {
      Action::deliver,
      false,
      {"TLS-Required: No ignored"}},
-    {"TLS-Required: No, escrow-always still escrows",
-     In().mode(Mode::escrow_always).tls_required_no(), before(Cap::no_tls), Level::may,
-     Action::escrow},
-    {"TLS-Required: No after a TLS failure", In().learned(Level::verify).tls_required_no(),
-     failed(1h, 1h), Level::may, Action::deliver, true},
+    {"TLS-Required: No, escrow-always still escrows", In().mode(Mode::escrow_always).tls_required_no(),
+     before(Cap::no_tls), Level::may, Action::escrow},
+    {"TLS-Required: No after a TLS failure", In().learned(Level::verify).tls_required_no(), failed(1h, 1h), Level::may,
+     Action::deliver, true},
     // Issue 11 item 1: only a sender given the right lowers anything, and never below the admin.
     {"TLS-Required: No without the right is ignored",
      In().mode(Mode::tls_only).learned(Level::verify).tls_required_no(false),
-     before(Cap::tls_capable), Level::verify, Action::deliver, false,
+     before(Cap::tls_capable),
+     Level::verify,
+     Action::deliver,
+     false,
      {"TLS-Required: No ignored: account eve may not use it"}},
     {"TLS-Required: No without the right: tls-or-escrow still escrows",
-     In().tls_required_no(false), before(Cap::no_tls), Level::encrypt, Action::escrow, false,
+     In().tls_required_no(false),
+     before(Cap::no_tls),
+     Level::encrypt,
+     Action::escrow,
+     false,
      {"TLS-Required: No ignored"}},
     {"TLS-Required: No without the right after a failure: never plaintext",
-     In().mode(Mode::tls_only).learned(Level::encrypt).tls_required_no(false), failed(1h, 1h),
-     Level::encrypt, Action::defer},
+     In().mode(Mode::tls_only).learned(Level::encrypt).tls_required_no(false), failed(1h, 1h), Level::encrypt,
+     Action::defer},
     {"TLS-Required: No never below the static floor",
      In().mode(Mode::opportunistic).stat(Level::verify).learned(Level::dane).tls_required_no(),
-     before(Cap::tls_capable), Level::verify, Action::deliver, false,
+     before(Cap::tls_capable),
+     Level::verify,
+     Action::deliver,
+     false,
      {"lowered only to the admin's floor verify"}},
     {"TLS-Required: No never below an admin override",
      In().mode(Mode::tls_only).override_to(Level::encrypt).sts(StsMode::enforce).tls_required_no(),
-     before(Cap::no_tls), Level::encrypt, Action::deliver, false,
+     before(Cap::no_tls),
+     Level::encrypt,
+     Action::deliver,
+     false,
      {"lowered only to the admin's floor encrypt"}},
     {"TLS-Required: No, an override lowering the static floor lowers to may",
      In().mode(Mode::tls_only).stat(Level::verify).override_to(Level::may).tls_required_no(),
-     before(Cap::no_tls), Level::may, Action::deliver, true,
+     before(Cap::no_tls),
+     Level::may,
+     Action::deliver,
+     true,
      {"lowered to may"}},
 
     // ---- partial TLS (issue 4, item 6) ----
@@ -529,8 +530,7 @@ const Row kRows[] = {
      true,
      {},
      false},
-    {"escrow-always, partial", In().mode(Mode::escrow_always), before(Cap::partial_tls), Level::may,
-     Action::escrow},
+    {"escrow-always, partial", In().mode(Mode::escrow_always), before(Cap::partial_tls), Level::may, Action::escrow},
     {"opportunistic, partial, static verify: TLS hosts only",
      In().mode(Mode::opportunistic).stat(Level::verify),
      before(Cap::partial_tls),
@@ -575,16 +575,14 @@ TEST_P(DecideTable, Row) {
     EXPECT_EQ(d.probe_needed, r.probe_needed);
     EXPECT_EQ(d.status, r.status);
     EXPECT_EQ(d.mx_patterns, r.mx_patterns);
-    for (const auto& want : r.reasons)
-        EXPECT_NE(all.find(want), std::string::npos) << "missing reason: " << want;
+    for (const auto& want : r.reasons) EXPECT_NE(all.find(want), std::string::npos) << "missing reason: " << want;
     EXPECT_FALSE(d.summary.empty());
     EXPECT_EQ(d.reasons.back(), d.summary.substr(d.summary.find(": ") + 2));
 }
 
 std::string row_name(const ::testing::TestParamInfo<Row>& info) {
     std::string n = std::to_string(info.index) + "_";
-    for (const char* p = info.param.name; *p; ++p)
-        n += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
+    for (const char* p = info.param.name; *p; ++p) n += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
     return n;
 }
 
@@ -610,32 +608,26 @@ struct Combo {
 
 std::vector<Combo> every_combination() {
     std::vector<Combo> out;
-    for (auto mode :
-         {Mode::tls_or_escrow, Mode::tls_only, Mode::escrow_always, Mode::opportunistic})
+    for (auto mode : {Mode::tls_or_escrow, Mode::tls_only, Mode::escrow_always, Mode::opportunistic})
         for (std::size_t sit = 0; sit < 7; ++sit)
             for (auto st : {std::optional<Level>{}, std::optional<Level>{Level::verify}})
                 for (auto le : {std::optional<Level>{}, std::optional<Level>{Level::encrypt},
                                 std::optional<Level>{Level::verify}})
                     for (bool dane : {false, true})
-                        for (auto sts :
-                             {std::optional<StsMode>{}, std::optional<StsMode>{StsMode::testing},
-                              std::optional<StsMode>{StsMode::enforce}})
-                            for (auto pre :
-                                 {std::optional<Level>{}, std::optional<Level>{Level::encrypt}})
-                                for (auto rtls :
-                                     {Rtls::no, Rtls::authenticated, Rtls::unauthenticated})
+                        for (auto sts : {std::optional<StsMode>{}, std::optional<StsMode>{StsMode::testing},
+                                         std::optional<StsMode>{StsMode::enforce}})
+                            for (auto pre : {std::optional<Level>{}, std::optional<Level>{Level::encrypt}})
+                                for (auto rtls : {Rtls::no, Rtls::authenticated, Rtls::unauthenticated})
                                     for (auto header : {Hdr::none, Hdr::refused, Hdr::allowed})
-                                        for (auto ovr : {Ovr::none, Ovr::active_may,
-                                                         Ovr::active_verify, Ovr::expired_none})
-                                            out.push_back({mode, sit, st, le, dane, sts, pre, rtls,
-                                                           header, ovr});
+                                        for (auto ovr :
+                                             {Ovr::none, Ovr::active_may, Ovr::active_verify, Ovr::expired_none})
+                                            out.push_back({mode, sit, st, le, dane, sts, pre, rtls, header, ovr});
     return out;
 }
 
 TEST(DecideCombinations, InvariantsHoldForEveryCombination) {
-    const Situation situations[] = {before(Cap::tls_capable), before(Cap::partial_tls),
-                                    before(Cap::no_tls),      before(Cap::unknown),
-                                    failed(1min, 1min),       failed(2h, 2h),
+    const Situation situations[] = {before(Cap::tls_capable), before(Cap::partial_tls), before(Cap::no_tls),
+                                    before(Cap::unknown),     failed(1min, 1min),       failed(2h, 2h),
                                     failed(1h, 24h * 7)};
     const auto combos = every_combination();
     EXPECT_EQ(combos.size(), 4u * 7 * 2 * 3 * 2 * 3 * 2 * 3 * 3 * 4);
@@ -670,8 +662,7 @@ TEST(DecideCombinations, InvariantsHoldForEveryCombination) {
         const bool override_active = c.ovr == Ovr::active_may || c.ovr == Ovr::active_verify;
         const bool never_plain_sender = c.mode == Mode::tls_only || c.mode == Mode::tls_or_escrow;
         const bool after_failure = std::holds_alternative<AfterTlsFailure>(sit);
-        const bool opportunistic_may_override =
-            c.mode == Mode::opportunistic && c.ovr == Ovr::active_may;
+        const bool opportunistic_may_override = c.mode == Mode::opportunistic && c.ovr == Ovr::active_may;
 
         // Plaintext only when nothing forbids it, and only to deliver.
         check(!d.plaintext_allowed || (d.action == Action::deliver && d.level <= Level::may),
@@ -684,36 +675,29 @@ TEST(DecideCombinations, InvariantsHoldForEveryCombination) {
         check(!never_plain_sender || header_lowers || !d.plaintext_allowed,
               "tls-only / tls-or-escrow => never plaintext");
         check(!requiretls || d.level >= Level::verify, "REQUIRETLS => verify");
-        check(!after_failure || header_lowers || opportunistic_may_override ||
-                  d.action != Action::deliver,
+        check(!after_failure || header_lowers || opportunistic_may_override || d.action != Action::deliver,
               "a TLS failure is never answered by delivering (plaintext)");
         check(!after_failure || header_lowers || opportunistic_may_override || !d.plaintext_allowed,
               "a TLS failure never allows plaintext");
 
         // The sender modes' actions.
-        check(c.mode != Mode::escrow_always || d.action == Action::escrow,
-              "escrow-always => escrow");
-        check(c.mode == Mode::tls_or_escrow || c.mode == Mode::escrow_always ||
-                  d.action != Action::escrow,
+        check(c.mode != Mode::escrow_always || d.action == Action::escrow, "escrow-always => escrow");
+        check(c.mode == Mode::tls_or_escrow || c.mode == Mode::escrow_always || d.action != Action::escrow,
               "only tls-or-escrow and escrow-always escrow");
-        check(c.mode != Mode::tls_or_escrow || d.action != Action::bounce,
-              "tls-or-escrow never bounces");
+        check(c.mode != Mode::tls_or_escrow || d.action != Action::bounce, "tls-or-escrow never bounces");
 
         // Without an override or the header, the level is at least every source's.
         if (!override_active && !header_lowers) {
             check(!c.stat || d.level >= *c.stat, "level >= static");
             check(!c.learned || d.level >= *c.learned, "level >= learned");
             check(!c.dane || d.level == Level::dane, "DANE => dane");
-            check(c.sts != StsMode::enforce || d.level >= Level::verify,
-                  "MTA-STS enforce => verify");
+            check(c.sts != StsMode::enforce || d.level >= Level::verify, "MTA-STS enforce => verify");
             check(!c.preload || d.level >= *c.preload, "level >= preload");
         }
-        check(!(override_active && !header_lowers && !requiretls && c.mode == Mode::opportunistic &&
-                !after_failure) ||
+        check(!(override_active && !header_lowers && !requiretls && c.mode == Mode::opportunistic && !after_failure) ||
                   d.level == (c.ovr == Ovr::active_may ? Level::may : Level::verify),
               "an active override sets the domain's level");
-        check(d.mx_patterns.empty() ||
-                  (c.sts == StsMode::enforce && !override_active && !header_lowers),
+        check(d.mx_patterns.empty() || (c.sts == StsMode::enforce && !override_active && !header_lowers),
               "mx patterns only from MTA-STS enforce in effect");
         check(!d.only_tls_hosts || d.level >= Level::encrypt, "only_tls_hosts => level >= encrypt");
         check(!d.probe_needed || d.action == Action::defer, "probe_needed => defer");
@@ -733,10 +717,9 @@ TEST(DecideCombinations, InvariantsHoldForEveryCombination) {
         check(c.header != Hdr::refused || (has("TLS-Required: No ignored") && d.tls_required_no_ignored),
               "a header without the right is ignored, and said so");
         // The header never goes below the admin's floor: the active override, else static.
-        const std::optional<Level> floor =
-            c.ovr == Ovr::active_may      ? std::optional<Level>{Level::may}
-            : c.ovr == Ovr::active_verify ? std::optional<Level>{Level::verify}
-                                          : c.stat;
+        const std::optional<Level> floor = c.ovr == Ovr::active_may      ? std::optional<Level>{Level::may}
+                                           : c.ovr == Ovr::active_verify ? std::optional<Level>{Level::verify}
+                                                                         : c.stat;
         check(!floor || d.level >= *floor || (c.mode == Mode::escrow_always && d.action == Action::escrow),
               "level >= the admin's floor (override, else static)");
         // A header without the right changes nothing but the reasons.
@@ -744,8 +727,8 @@ TEST(DecideCombinations, InvariantsHoldForEveryCombination) {
             In plain = in;
             plain.v.tls_required_no = false;
             const Decision p = decide(plain.v, sit, now);
-            check(p.level == d.level && p.action == d.action &&
-                      p.plaintext_allowed == d.plaintext_allowed && p.mx_patterns == d.mx_patterns,
+            check(p.level == d.level && p.action == d.action && p.plaintext_allowed == d.plaintext_allowed &&
+                      p.mx_patterns == d.mx_patterns,
                   "a refused header decides as no header");
         }
         check(has("sender mode "), "reason: sender mode");
@@ -755,8 +738,8 @@ TEST(DecideCombinations, InvariantsHoldForEveryCombination) {
             ++reported;
             std::string list;
             for (const auto& b : broken) list += "  " + b + "\n";
-            ADD_FAILURE() << "combination " << n << " (" << to_string(d.action) << " at "
-                          << tls::to_string(d.level) << ") breaks:\n"
+            ADD_FAILURE() << "combination " << n << " (" << to_string(d.action) << " at " << tls::to_string(d.level)
+                          << ") breaks:\n"
                           << list << "reasons:\n"
                           << all;
         }

@@ -69,8 +69,7 @@ TEST(Learned, FromStoreChecksLevels) {
 class TempStore {
   public:
     TempStore() {
-        std::string tmpl =
-            (std::filesystem::temp_directory_path() / "mailward-policy-XXXXXX").string();
+        std::string tmpl = (std::filesystem::temp_directory_path() / "mailward-policy-XXXXXX").string();
         if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp");
         dir_ = tmpl;
         config::Config cfg;
@@ -118,8 +117,7 @@ TEST(Learned, TypedStoreAccessRoundTrips) {
     EXPECT_EQ((*got)->last_probe, t0 + 2h);
     EXPECT_EQ((*got)->mx_hosts(), 1u);
 
-    ASSERT_TRUE(
-        set_override(s, "example.org", Level::may, "partner fixing TLS", t0 + 24h, t0, "alice"));
+    ASSERT_TRUE(set_override(s, "example.org", Level::may, "partner fixing TLS", t0 + 24h, t0, "alice"));
     auto ov = load_override(s, "example.org", t0 + 1h);
     ASSERT_TRUE(ov && ov->has_value());
     EXPECT_EQ((*ov)->level, Level::may);
@@ -129,8 +127,7 @@ TEST(Learned, TypedStoreAccessRoundTrips) {
     EXPECT_FALSE(expired->has_value());
 }
 
-MxEvidence seen(std::string host, std::string address, Level level, std::string spki,
-                bool valid_chain) {
+MxEvidence seen(std::string host, std::string address, Level level, std::string spki, bool valid_chain) {
     MxEvidence e;
     e.host = std::move(host);
     e.address = std::move(address);
@@ -156,14 +153,11 @@ TEST(Learned, DowngradeIncidentsTable) {
         const char* detail_has;
     };
     const Case cases[] = {
-        {"same facts", Level::encrypt,
-         seen("mx1.example.org", "192.0.2.1", Level::encrypt, "aaaa", false), "", ""},
-        {"STARTTLS stripped", Level::encrypt,
-         seen("mx1.example.org", "192.0.2.1", Level::may, "", false), "starttls_missing",
-         "possible STARTTLS downgrade attack"},
-        {"self-signed key changed", Level::encrypt,
-         seen("mx1.example.org", "192.0.2.1", Level::encrypt, "cccc", false), "certificate_changed",
-         "SPKI aaaa -> cccc"},
+        {"same facts", Level::encrypt, seen("mx1.example.org", "192.0.2.1", Level::encrypt, "aaaa", false), "", ""},
+        {"STARTTLS stripped", Level::encrypt, seen("mx1.example.org", "192.0.2.1", Level::may, "", false),
+         "starttls_missing", "possible STARTTLS downgrade attack"},
+        {"self-signed key changed", Level::encrypt, seen("mx1.example.org", "192.0.2.1", Level::encrypt, "cccc", false),
+         "certificate_changed", "SPKI aaaa -> cccc"},
         {"STARTTLS offered but refused (454): no session, no certificate", Level::encrypt,
          [] {
              auto e = seen("mx1.example.org", "192.0.2.1", Level::may, "", false);
@@ -179,8 +173,7 @@ TEST(Learned, DowngradeIncidentsTable) {
         {"renewed with a valid chain: fine", Level::encrypt,
          seen("mx2.example.org", "192.0.2.2", Level::verify, "dddd", true), "", ""},
         {"chain no longer valid at verify", Level::verify,
-         seen("mx2.example.org", "192.0.2.2", Level::encrypt, "bbbb", false), "level_not_met",
-         "meets only encrypt"},
+         seen("mx2.example.org", "192.0.2.2", Level::encrypt, "bbbb", false), "level_not_met", "meets only encrypt"},
         {"new address below the level", Level::verify,
          seen("mx3.example.org", "192.0.2.3", Level::encrypt, "eeee", false), "level_not_met",
          "mx3.example.org [192.0.2.3]"},
@@ -202,18 +195,16 @@ TEST(Learned, DowngradeIncidentsTable) {
         EXPECT_EQ(inc[0].host, c.now_seen.host);
         EXPECT_EQ(inc[0].address, c.now_seen.address);
         EXPECT_EQ(inc[0].at, t0);
-        EXPECT_NE(inc[0].detail.find(c.detail_has), std::string::npos)
-            << c.name << ": " << inc[0].detail;
+        EXPECT_NE(inc[0].detail.find(c.detail_has), std::string::npos) << c.name << ": " << inc[0].detail;
         EXPECT_NE(inc[0].raw_evidence.find("starttls="), std::string::npos) << c.name;
     }
     // One incident per address that looks wrong; good ones add nothing.
     known.level = Level::encrypt;
-    const auto two =
-        downgrade_incidents(known,
-                            {seen("mx1.example.org", "192.0.2.1", Level::none, "", false),
-                             seen("mx2.example.org", "192.0.2.2", Level::verify, "bbbb", true),
-                             seen("mx2.example.org", "192.0.2.22", Level::none, "", false)},
-                            t0);
+    const auto two = downgrade_incidents(known,
+                                         {seen("mx1.example.org", "192.0.2.1", Level::none, "", false),
+                                          seen("mx2.example.org", "192.0.2.2", Level::verify, "bbbb", true),
+                                          seen("mx2.example.org", "192.0.2.22", Level::none, "", false)},
+                                         t0);
     ASSERT_EQ(two.size(), 2u);
     EXPECT_EQ(two[0].address, "192.0.2.1");
     EXPECT_EQ(two[1].address, "192.0.2.22");

@@ -15,9 +15,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "support/fake_resolver.hpp"
 #include "policy/mta_sts_cache_file.hpp"
 #include "policy/mta_sts_fetch.hpp"
+#include "support/fake_resolver.hpp"
 
 using namespace mailward;
 using namespace mailward::policy;
@@ -59,7 +59,8 @@ TEST(MtaStsCacheShared, ConcurrentLookupsShareOneFetch) {
     boost::asio::io_context io;
     const auto now = Clock::now();
     std::vector<std::future<MtaStsLookup>> got;
-    for (int i = 0; i < 5; ++i) got.push_back(boost::asio::co_spawn(io, cache.get("example.test", now), boost::asio::use_future));
+    for (int i = 0; i < 5; ++i)
+        got.push_back(boost::asio::co_spawn(io, cache.get("example.test", now), boost::asio::use_future));
     io.run();
     EXPECT_EQ(fetcher.calls, 1);
     for (auto& f : got) {
@@ -70,7 +71,8 @@ TEST(MtaStsCacheShared, ConcurrentLookupsShareOneFetch) {
     }
 }
 
-CachedMtaStsPolicy entry(std::string id, Clock::time_point fetched, std::chrono::seconds max_age, Mode mode = Mode::enforce) {
+CachedMtaStsPolicy entry(std::string id, Clock::time_point fetched, std::chrono::seconds max_age,
+                         Mode mode = Mode::enforce) {
     CachedMtaStsPolicy c;
     c.policy = MtaStsPolicy{mode, {"mx1.example.test", "*.example.net"}, max_age};
     c.id = std::move(id);
@@ -100,7 +102,9 @@ TEST(MtaStsCacheFile, RoundTripAndExpiry) {
     EXPECT_EQ(live.policy.mode, Mode::enforce);
     EXPECT_EQ(live.policy.mx, (std::vector<std::string>{"mx1.example.test", "*.example.net"}));
     EXPECT_EQ(live.policy.max_age, 86400s);
-    EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(live.expires - in["live.example.test"].expires).count(), 0);
+    EXPECT_EQ(
+        std::chrono::duration_cast<std::chrono::milliseconds>(live.expires - in["live.example.test"].expires).count(),
+        0);
     EXPECT_EQ(out.at("none.example.test").policy.mode, Mode::none);
 }
 
@@ -116,10 +120,23 @@ TEST(MtaStsCacheFile, DamagedFilesAndEntriesAreDropped) {
         {"not json", "{{{ nope", 0},
         {"not an object", "[1,2]", 0},
         {"no policies", "{\"version\":1}", 0},
-        {"entry without id", "{\"policies\":{\"a.test\":{\"policy\":\"x\",\"fetched_at\":" + fresh + ",\"expires\":" + later + "}}}", 0},
-        {"policy text forged", "{\"policies\":{\"a.test\":{\"id\":\"i\",\"policy\":\"version: STSv1\\nmode: evil\\nmax_age: 86400\\n\",\"fetched_at\":" + fresh + ",\"expires\":" + later + "}}}", 0},
-        {"expires beyond max_age is capped", "{\"policies\":{\"a.test\":{\"id\":\"i\",\"policy\":\"version: STSv1\\nmode: enforce\\nmax_age: 1\\nmx: m.a.test\\n\",\"fetched_at\":" + fresh + ",\"expires\":" + later + "}}}", 0},
-        {"one good entry", "{\"policies\":{\"a.test\":{\"id\":\"i\",\"policy\":\"version: STSv1\\nmode: enforce\\nmax_age: 86400\\nmx: m.a.test\\n\",\"fetched_at\":" + fresh + ",\"expires\":" + later + "}, \"b.test\": 5}}", 1},
+        {"entry without id",
+         "{\"policies\":{\"a.test\":{\"policy\":\"x\",\"fetched_at\":" + fresh + ",\"expires\":" + later + "}}}", 0},
+        {"policy text forged",
+         "{\"policies\":{\"a.test\":{\"id\":\"i\",\"policy\":\"version: STSv1\\nmode: evil\\nmax_age: "
+         "86400\\n\",\"fetched_at\":" +
+             fresh + ",\"expires\":" + later + "}}}",
+         0},
+        {"expires beyond max_age is capped",
+         "{\"policies\":{\"a.test\":{\"id\":\"i\",\"policy\":\"version: STSv1\\nmode: enforce\\nmax_age: 1\\nmx: "
+         "m.a.test\\n\",\"fetched_at\":" +
+             fresh + ",\"expires\":" + later + "}}}",
+         0},
+        {"one good entry",
+         "{\"policies\":{\"a.test\":{\"id\":\"i\",\"policy\":\"version: STSv1\\nmode: enforce\\nmax_age: 86400\\nmx: "
+         "m.a.test\\n\",\"fetched_at\":" +
+             fresh + ",\"expires\":" + later + "}, \"b.test\": 5}}",
+         1},
     };
     for (const auto& r : rows) {
         std::ofstream(cache_file(dir)) << r.text;

@@ -12,8 +12,8 @@
 #include <boost/asio/use_future.hpp>
 #include <optional>
 
-#include "support/fake_resolver.hpp"
 #include "policy/mta_sts_fetch.hpp"
+#include "support/fake_resolver.hpp"
 
 using namespace mailward;
 using namespace mailward::policy;
@@ -90,53 +90,114 @@ TEST(MtaStsPolicyFile, Table) {
         const char* detail = "";  // for errors: part of the detail
     };
     const Case cases[] = {
-        {"rfc example", "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\n"
-                        "mx: backupmx.example.com\r\nmax_age: 604800\r\n",
-         true, Mode::enforce, {"mail.example.com", "*.example.net", "backupmx.example.com"}, 604800},
-        {"lf lines, no final newline", "version: STSv1\nmode: testing\nmx: mx.example.org\nmax_age: 86400", true,
-         Mode::testing, {"mx.example.org"}, 86400},
-        {"order free, spaces", "max_age:86400  \nmx:\tMX.Example.ORG.\nmode:   enforce\nversion: STSv1\n", true,
-         Mode::enforce, {"mx.example.org"}, 86400},
-        {"unknown keys ignored", "version: STSv1\nmode: enforce\nfoo: bar baz\nx_y.z-1: 1\nmx: a.b\nmax_age: 1\n",
-         true, Mode::enforce, {"a.b"}, 1},
-        {"blank lines tolerated", "\nversion: STSv1\r\n\r\nmode: enforce\n  \nmx: a.b\nmax_age: 0\n\n", true,
-         Mode::enforce, {"a.b"}, 0},
+        {"rfc example",
+         "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\n"
+         "mx: backupmx.example.com\r\nmax_age: 604800\r\n",
+         true,
+         Mode::enforce,
+         {"mail.example.com", "*.example.net", "backupmx.example.com"},
+         604800},
+        {"lf lines, no final newline",
+         "version: STSv1\nmode: testing\nmx: mx.example.org\nmax_age: 86400",
+         true,
+         Mode::testing,
+         {"mx.example.org"},
+         86400},
+        {"order free, spaces",
+         "max_age:86400  \nmx:\tMX.Example.ORG.\nmode:   enforce\nversion: STSv1\n",
+         true,
+         Mode::enforce,
+         {"mx.example.org"},
+         86400},
+        {"unknown keys ignored",
+         "version: STSv1\nmode: enforce\nfoo: bar baz\nx_y.z-1: 1\nmx: a.b\nmax_age: 1\n",
+         true,
+         Mode::enforce,
+         {"a.b"},
+         1},
+        {"blank lines tolerated",
+         "\nversion: STSv1\r\n\r\nmode: enforce\n  \nmx: a.b\nmax_age: 0\n\n",
+         true,
+         Mode::enforce,
+         {"a.b"},
+         0},
         {"none needs no mx", "version: STSv1\nmode: none\nmax_age: 86400\n", true, Mode::none, {}, 86400},
-        {"max_age limit", "version: STSv1\nmode: enforce\nmx: a.b\nmax_age: 31557600\n", true, Mode::enforce,
-         {"a.b"}, 31557600},
-        {"max_age leading zeros", "version: STSv1\nmode: enforce\nmx: a.b\nmax_age: 0000000010\n", true,
-         Mode::enforce, {"a.b"}, 10},
+        {"max_age limit",
+         "version: STSv1\nmode: enforce\nmx: a.b\nmax_age: 31557600\n",
+         true,
+         Mode::enforce,
+         {"a.b"},
+         31557600},
+        {"max_age leading zeros",
+         "version: STSv1\nmode: enforce\nmx: a.b\nmax_age: 0000000010\n",
+         true,
+         Mode::enforce,
+         {"a.b"},
+         10},
         // invalid
         {"empty", "", false, Mode::none, {}, 0, "no version"},
         {"no version", "mode: enforce\nmx: a.b\nmax_age: 1\n", false, Mode::none, {}, 0, "no version"},
         {"bad version", "version: STSv2\nmode: enforce\nmx: a.b\nmax_age: 1\n", false, Mode::none, {}, 0, "STSv2"},
         {"version case", "version: stsv1\nmode: enforce\nmx: a.b\nmax_age: 1\n", false, Mode::none, {}, 0, "stsv1"},
-        {"key case", "Version: STSv1\nmode: enforce\nmx: a.b\nmax_age: 1\n", false, Mode::none, {}, 0,
-         "no version"},
+        {"key case", "Version: STSv1\nmode: enforce\nmx: a.b\nmax_age: 1\n", false, Mode::none, {}, 0, "no version"},
         {"no mode", "version: STSv1\nmx: a.b\nmax_age: 1\n", false, Mode::none, {}, 0, "no mode"},
         {"bad mode", "version: STSv1\nmode: Enforce\nmx: a.b\nmax_age: 1\n", false, Mode::none, {}, 0, "Enforce"},
         {"no max_age", "version: STSv1\nmode: enforce\nmx: a.b\n", false, Mode::none, {}, 0, "no max_age"},
-        {"max_age too big", "version: STSv1\nmode: enforce\nmx: a.b\nmax_age: 31557601\n", false, Mode::none, {},
-         0, "above"},
-        {"max_age 11 digits", "version: STSv1\nmode: enforce\nmx: a.b\nmax_age: 00000000001\n", false, Mode::none,
-         {}, 0, "digits"},
-        {"max_age negative", "version: STSv1\nmode: enforce\nmx: a.b\nmax_age: -1\n", false, Mode::none, {}, 0,
+        {"max_age too big",
+         "version: STSv1\nmode: enforce\nmx: a.b\nmax_age: 31557601\n",
+         false,
+         Mode::none,
+         {},
+         0,
+         "above"},
+        {"max_age 11 digits",
+         "version: STSv1\nmode: enforce\nmx: a.b\nmax_age: 00000000001\n",
+         false,
+         Mode::none,
+         {},
+         0,
          "digits"},
-        {"max_age text", "version: STSv1\nmode: enforce\nmx: a.b\nmax_age: 1d\n", false, Mode::none, {}, 0,
+        {"max_age negative",
+         "version: STSv1\nmode: enforce\nmx: a.b\nmax_age: -1\n",
+         false,
+         Mode::none,
+         {},
+         0,
          "digits"},
+        {"max_age text", "version: STSv1\nmode: enforce\nmx: a.b\nmax_age: 1d\n", false, Mode::none, {}, 0, "digits"},
         {"max_age empty", "version: STSv1\nmode: enforce\nmx: a.b\nmax_age:\n", false, Mode::none, {}, 0, "digits"},
         {"enforce without mx", "version: STSv1\nmode: enforce\nmax_age: 1\n", false, Mode::none, {}, 0, "no mx"},
         {"testing without mx", "version: STSv1\nmode: testing\nmax_age: 1\n", false, Mode::none, {}, 0, "no mx"},
         {"bad mx", "version: STSv1\nmode: enforce\nmx: mx example\nmax_age: 1\n", false, Mode::none, {}, 0, "mx"},
-        {"mx inner wildcard", "version: STSv1\nmode: enforce\nmx: a.*.b\nmax_age: 1\n", false, Mode::none, {}, 0,
+        {"mx inner wildcard",
+         "version: STSv1\nmode: enforce\nmx: a.*.b\nmax_age: 1\n",
+         false,
+         Mode::none,
+         {},
+         0,
          "a.*.b"},
         {"mx bare wildcard", "version: STSv1\nmode: enforce\nmx: *\nmax_age: 1\n", false, Mode::none, {}, 0, "mx"},
         {"mx empty", "version: STSv1\nmode: enforce\nmx:\nmax_age: 1\n", false, Mode::none, {}, 0, "mx"},
-        {"duplicate mode", "version: STSv1\nmode: enforce\nmode: none\nmx: a.b\nmax_age: 1\n", false, Mode::none,
-         {}, 0, "line 3: mode given twice"},
-        {"line without colon", "version: STSv1\nmode enforce\nmx: a.b\nmax_age: 1\n", false, Mode::none, {}, 0,
+        {"duplicate mode",
+         "version: STSv1\nmode: enforce\nmode: none\nmx: a.b\nmax_age: 1\n",
+         false,
+         Mode::none,
+         {},
+         0,
+         "line 3: mode given twice"},
+        {"line without colon",
+         "version: STSv1\nmode enforce\nmx: a.b\nmax_age: 1\n",
+         false,
+         Mode::none,
+         {},
+         0,
          "line 2"},
-        {"indented key", "version: STSv1\n mode: enforce\nmx: a.b\nmax_age: 1\n", false, Mode::none, {}, 0,
+        {"indented key",
+         "version: STSv1\n mode: enforce\nmx: a.b\nmax_age: 1\n",
+         false,
+         Mode::none,
+         {},
+         0,
          "field name"},
         {"html", "<html><body>hello</body></html>\n", false, Mode::none, {}, 0, "line 1"},
     };
@@ -173,7 +234,7 @@ using std::chrono::hours;
 using std::chrono::seconds;
 
 class FakeFetcher : public MtaStsFetcher {
-public:
+  public:
     MtaStsFetchResult next;
     int calls = 0;
     std::vector<std::string> domains;
@@ -206,14 +267,14 @@ dns::TxtAnswer txt(std::vector<std::string> texts) {
 
 // One step of a scenario: what DNS and the policy host say, when, and what get() must return.
 struct Step {
-    long at_seconds;                                // now = t0 + at_seconds
-    std::optional<Result<dns::TxtAnswer>> txt;      // nullopt: no record (NXDOMAIN)
-    std::optional<MtaStsFetchResult> fetch;         // what a fetch would return (nullopt: keep)
-    bool want_fetch;                                // get() fetched
-    std::optional<Mode> want_mode;                  // nullopt: no policy
+    long at_seconds;                            // now = t0 + at_seconds
+    std::optional<Result<dns::TxtAnswer>> txt;  // nullopt: no record (NXDOMAIN)
+    std::optional<MtaStsFetchResult> fetch;     // what a fetch would return (nullopt: keep)
+    bool want_fetch;                            // get() fetched
+    std::optional<Mode> want_mode;              // nullopt: no policy
     MtaStsLookup::Source want_source;
     std::string want_id;
-    std::string want_status;                        // exact
+    std::string want_status;  // exact
 };
 
 MtaStsLookup run_get(MtaStsCache& cache, const std::string& domain, Clock::time_point now) {
@@ -254,8 +315,8 @@ TEST(MtaStsCache, Scenarios) {
         {"fetch failure with a cached policy keeps it (5.1), until it expires",
          {{0, rec("a1"), fetched(Mode::enforce, day), true, Mode::enforce, S::fetched, "a1",
            "mta-sts: enforce (id a1, fetched)"},
-          {60, rec("a2"), failed(MtaStsErrc::tls_failed, "certificate verify failed"), true, Mode::enforce,
-           S::cache, "a1", "mta-sts: enforce (id a1, cached; fetch failed: certificate verify failed)"},
+          {60, rec("a2"), failed(MtaStsErrc::tls_failed, "certificate verify failed"), true, Mode::enforce, S::cache,
+           "a1", "mta-sts: enforce (id a1, cached; fetch failed: certificate verify failed)"},
           // within the back-off (5 min after the failure): no new fetch, the cached policy stays
           {60 + 299, rec("a2"), std::nullopt, false, Mode::enforce, S::cache, "a1",
            "mta-sts: enforce (id a1, cached; fetch failed: certificate verify failed; next try after " +
@@ -268,8 +329,8 @@ TEST(MtaStsCache, Scenarios) {
           {day - 1 + 600, rec("a2"), std::nullopt, true, std::nullopt, S::none, "",
            "mta-sts: fetch failed: certificate verify failed"}}},
         {"fetch failure without a cached policy: no policy, and no new fetch for every message",
-         {{0, rec("a1"), failed(MtaStsErrc::redirect, "HTTP 301 redirect (not followed)"), true, std::nullopt,
-           S::none, "", "mta-sts: fetch failed: HTTP 301 redirect (not followed)"},
+         {{0, rec("a1"), failed(MtaStsErrc::redirect, "HTTP 301 redirect (not followed)"), true, std::nullopt, S::none,
+           "", "mta-sts: fetch failed: HTTP 301 redirect (not followed)"},
           {1, rec("a1"), fetched(Mode::enforce, day), false, std::nullopt, S::none, "",
            "mta-sts: fetch failed: HTTP 301 redirect (not followed); next try after " + after(300)},
           {299, rec("a1"), std::nullopt, false, std::nullopt, S::none, "",
@@ -291,8 +352,8 @@ TEST(MtaStsCache, Scenarios) {
           {4500 + 7200, rec("a1"), fetched(Mode::enforce, 60), true, Mode::enforce, S::fetched, "a1",
            "mta-sts: enforce (id a1, fetched)"},
           // after the success, a failure starts again at 5 minutes
-          {4500 + 7200 + 60, rec("a1"), failed(MtaStsErrc::connect_failed, "refused"), true, std::nullopt,
-           S::none, "", "mta-sts: fetch failed: refused"},
+          {4500 + 7200 + 60, rec("a1"), failed(MtaStsErrc::connect_failed, "refused"), true, std::nullopt, S::none, "",
+           "mta-sts: fetch failed: refused"},
           {4500 + 7200 + 61, rec("a1"), std::nullopt, false, std::nullopt, S::none, "",
            "mta-sts: fetch failed: refused; next try after " + after(4500 + 7200 + 60 + 300)}}},
         {"a failed fetch without detail says the error",
@@ -316,12 +377,12 @@ TEST(MtaStsCache, Scenarios) {
            "mta-sts: enforce (id a1, cached; invalid record: no id)"},
           {2 * day, std::nullopt, std::nullopt, false, std::nullopt, S::none, "", "mta-sts: no record"}}},
         {"TXT lookup failure: cached policy, else none",
-         {{0, Result<dns::TxtAnswer>(dns::DnsErrc::servfail), fetched(Mode::enforce, day), false, std::nullopt,
-           S::none, "", "mta-sts: TXT lookup failed: " + error_code(dns::DnsErrc::servfail).message()},
+         {{0, Result<dns::TxtAnswer>(dns::DnsErrc::servfail), fetched(Mode::enforce, day), false, std::nullopt, S::none,
+           "", "mta-sts: TXT lookup failed: " + error_code(dns::DnsErrc::servfail).message()},
           {1, rec("a1"), std::nullopt, true, Mode::enforce, S::fetched, "a1", "mta-sts: enforce (id a1, fetched)"},
           {2, Result<dns::TxtAnswer>(dns::DnsErrc::timeout), std::nullopt, false, Mode::enforce, S::cache, "a1",
-           "mta-sts: enforce (id a1, cached; TXT lookup failed: " +
-               error_code(dns::DnsErrc::timeout).message() + ")"}}},
+           "mta-sts: enforce (id a1, cached; TXT lookup failed: " + error_code(dns::DnsErrc::timeout).message() +
+               ")"}}},
         {"refresh at half of max_age with the same id",
          {{0, rec("a1"), fetched(Mode::enforce, 10 * day), true, Mode::enforce, S::fetched, "a1",
            "mta-sts: enforce (id a1, fetched)"},
@@ -337,8 +398,8 @@ TEST(MtaStsCache, Scenarios) {
            "mta-sts: enforce (id a1, fetched)"},
           {18 * 3600 - 1, rec("a1"), std::nullopt, false, Mode::enforce, S::cache, "a1",
            "mta-sts: enforce (id a1, cached)"},
-          {18 * 3600, rec("a1"), failed(MtaStsErrc::connect_failed, "refused"), true, Mode::enforce, S::cache,
-           "a1", "mta-sts: enforce (id a1, cached; fetch failed: refused)"},
+          {18 * 3600, rec("a1"), failed(MtaStsErrc::connect_failed, "refused"), true, Mode::enforce, S::cache, "a1",
+           "mta-sts: enforce (id a1, cached; fetch failed: refused)"},
           {36 * 3600 - 1, rec("a1"), std::nullopt, true, Mode::enforce, S::cache, "a1",
            "mta-sts: enforce (id a1, cached; fetch failed: refused)"},
           {36 * 3600, rec("a1"), std::nullopt, false, std::nullopt, S::none, "",
@@ -355,8 +416,8 @@ TEST(MtaStsCache, Scenarios) {
            "mta-sts: none (id a2, fetched)"},
           {120, rec("a2"), std::nullopt, false, Mode::none, S::cache, "a2", "mta-sts: none (id a2, cached)"}}},
         {"an invalid policy is a fetch failure",
-         {{0, rec("a1"), failed(MtaStsErrc::bad_policy, "line 1: no ':' in \"<html>\""), true, std::nullopt,
-           S::none, "", "mta-sts: fetch failed: line 1: no ':' in \"<html>\""}}},
+         {{0, rec("a1"), failed(MtaStsErrc::bad_policy, "line 1: no ':' in \"<html>\""), true, std::nullopt, S::none,
+           "", "mta-sts: fetch failed: line 1: no ':' in \"<html>\""}}},
     };
     for (const auto& sc : scenarios) {
         SCOPED_TRACE(sc.name);
@@ -406,8 +467,8 @@ TEST(MtaStsCache, ExpiryAndPeekAndForget) {
     cache.forget("example.test");
     EXPECT_EQ(cache.size(), 0u);
     // put() (e.g. from a store) is honoured like a fetched entry
-    cache.put("example.test", CachedMtaStsPolicy{MtaStsPolicy{Mode::testing, {"m.example.test"}, seconds(864000)},
-                                                 "x9", t0, t0 + seconds(864000)});
+    cache.put("example.test", CachedMtaStsPolicy{MtaStsPolicy{Mode::testing, {"m.example.test"}, seconds(864000)}, "x9",
+                                                 t0, t0 + seconds(864000)});
     got = run_get(cache, "example.test", t0 + hours(1));
     EXPECT_EQ(got.status, "mta-sts: testing (id x9, cached)");
     EXPECT_EQ(fetcher.calls, 1);

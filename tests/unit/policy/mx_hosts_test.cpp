@@ -21,9 +21,9 @@ MxEvidence at(std::string host, std::string address, std::string level) {
 }
 
 TEST(MxHosts, FactsFromEvidenceTakeTheWeakestAddress) {
-    const auto facts = facts_from_evidence(
-        {at("mx1.example", "192.0.2.1", "verify"), at("mx2.example", "192.0.2.2", "encrypt"),
-         at("mx1.example", "2001:db8::1", "may"), at("mx3.example", "192.0.2.3", "bogus")});
+    const auto facts =
+        facts_from_evidence({at("mx1.example", "192.0.2.1", "verify"), at("mx2.example", "192.0.2.2", "encrypt"),
+                             at("mx1.example", "2001:db8::1", "may"), at("mx3.example", "192.0.2.3", "bogus")});
     ASSERT_EQ(facts.size(), 3u);
     EXPECT_EQ(facts[0].host, "mx1.example");
     EXPECT_EQ(facts[0].level, Level::may);  // one address without TLS makes the host a non-TLS host
@@ -50,8 +50,7 @@ TEST(MxHosts, CapabilityTable) {
     };
     for (const auto& c : cases) {
         std::vector<MxFact> hosts;
-        for (std::size_t i = 0; i < c.levels.size(); ++i)
-            hosts.push_back({"mx" + std::to_string(i), c.levels[i]});
+        for (std::size_t i = 0; i < c.levels.size(); ++i) hosts.push_back({"mx" + std::to_string(i), c.levels[i]});
         EXPECT_EQ(capability_of(hosts), c.want) << c.name;
     }
 }
@@ -83,8 +82,8 @@ TEST(MxHosts, MtaStsPatterns) {
         {"*.example.com", "mx1.example.com", true},
         {"*.example.com", "MX1.EXAMPLE.COM.", true},
         {"*.Example.Com", "mx1.example.com", true},
-        {"*.example.com", "example.com", false},          // the wildcard is one whole label
-        {"*.example.com", "a.b.example.com", false},      // exactly one label
+        {"*.example.com", "example.com", false},      // the wildcard is one whole label
+        {"*.example.com", "a.b.example.com", false},  // exactly one label
         {"*.example.com", ".example.com", false},
         {"*.example.com", "mx1.example.comx", false},
         {"*.example.com", "mx1.xexample.com", false},
@@ -94,8 +93,7 @@ TEST(MxHosts, MtaStsPatterns) {
         {"", "mail.example.com", false},
         {"mail.example.com", "", false},
     };
-    for (const auto& c : cases)
-        EXPECT_EQ(mx_pattern_matches(c.pattern, c.host), c.match) << c.pattern << " " << c.host;
+    for (const auto& c : cases) EXPECT_EQ(mx_pattern_matches(c.pattern, c.host), c.match) << c.pattern << " " << c.host;
 }
 
 TEST(MxHosts, UsableHostsTable) {
@@ -116,8 +114,7 @@ TEST(MxHosts, UsableHostsTable) {
          Level::may,
          false,
          {},
-         {"mx1.example.org", "mx2.example.org", "mx3.example.org", "new.example.org",
-          "backup.other.example"}},
+         {"mx1.example.org", "mx2.example.org", "mx3.example.org", "new.example.org", "backup.other.example"}},
         {"TLS hosts only (encrypt)",
          Level::encrypt,
          true,
@@ -138,11 +135,7 @@ TEST(MxHosts, UsableHostsTable) {
          false,
          {"*.example.org"},
          {"mx1.example.org", "mx2.example.org", "mx3.example.org", "new.example.org"}},
-        {"patterns and TLS",
-         Level::verify,
-         true,
-         {"mx1.example.org", "mx2.example.org"},
-         {"mx1.example.org"}},
+        {"patterns and TLS", Level::verify, true, {"mx1.example.org", "mx2.example.org"}, {"mx1.example.org"}},
         {"nothing left", Level::dane, true, {"mx2.example.org"}, {}},
     };
     for (const auto& c : cases) {
@@ -156,8 +149,8 @@ TEST(MxHosts, UsableHostsTable) {
 
 // The full chain for a partial-TLS domain: evidence -> capability -> decision -> hosts.
 TEST(MxHosts, PartialTlsDomainNeverUsesItsPlaintextHost) {
-    const auto facts = facts_from_evidence({at("mx1.mixed.example", "192.0.2.1", "verify"),
-                                            at("mx2.mixed.example", "192.0.2.2", "may")});
+    const auto facts = facts_from_evidence(
+        {at("mx1.mixed.example", "192.0.2.1", "verify"), at("mx2.mixed.example", "192.0.2.2", "may")});
     const auto cap = capability_of(facts);
     ASSERT_EQ(cap, Cap::partial_tls);
     PolicyInputs in;

@@ -29,13 +29,7 @@ namespace {
 
 const TimePoint now = std::chrono::sys_days{std::chrono::year{2026} / 11 / 28} + 12h;
 
-enum class Learned {
-    none,
-    with_evidence,
-    without_evidence,
-    weak_with_evidence,
-    weak_without_evidence
-};
+enum class Learned { none, with_evidence, without_evidence, weak_with_evidence, weak_without_evidence };
 enum class Ovr { none, active_may, active_verify, expired };
 enum class Sts { none, enforce, testing };
 enum class Pre { none, verify, expired };
@@ -70,16 +64,13 @@ std::vector<Fixture> fixtures() {
         {"preload verify", Learned::none, Ovr::none, Sts::none, Pre::verify},
         {"expired preload", Learned::with_evidence, Ovr::none, Sts::none, Pre::expired},
         {"REQUIRETLS, insecure MX", Learned::with_evidence, Ovr::none, Sts::none, Pre::none, true},
-        {"REQUIRETLS, secure MX", Learned::with_evidence, Ovr::none, Sts::none, Pre::none, true,
-         Hdr::none, true},
-        {"TLS-Required: No allowed", Learned::with_evidence, Ovr::none, Sts::none, Pre::none, false,
-         Hdr::allowed},
-        {"TLS-Required: No refused", Learned::with_evidence, Ovr::none, Sts::none, Pre::none, false,
-         Hdr::refused},
-        {"TLS-Required: No over a static floor", Learned::with_evidence, Ovr::none, Sts::none,
-         Pre::none, false, Hdr::allowed, false, "encrypt"},
-        {"everything at once", Learned::with_evidence, Ovr::expired, Sts::enforce, Pre::verify,
-         true, Hdr::allowed, true, "verify"},
+        {"REQUIRETLS, secure MX", Learned::with_evidence, Ovr::none, Sts::none, Pre::none, true, Hdr::none, true},
+        {"TLS-Required: No allowed", Learned::with_evidence, Ovr::none, Sts::none, Pre::none, false, Hdr::allowed},
+        {"TLS-Required: No refused", Learned::with_evidence, Ovr::none, Sts::none, Pre::none, false, Hdr::refused},
+        {"TLS-Required: No over a static floor", Learned::with_evidence, Ovr::none, Sts::none, Pre::none, false,
+         Hdr::allowed, false, "encrypt"},
+        {"everything at once", Learned::with_evidence, Ovr::expired, Sts::enforce, Pre::verify, true, Hdr::allowed,
+         true, "verify"},
     };
 }
 
@@ -103,12 +94,10 @@ void record(store::PolicyStore& ps, const std::string& domain, const Fixture& f,
             std::map<std::string, CachedMtaStsPolicy>& sts_cache) {
     const std::string mx1 = "mx1." + domain, mx2 = "mx2." + domain;
     switch (f.learned) {
-        case Learned::none:
-            break;
+        case Learned::none: break;
         case Learned::with_evidence:
-            ASSERT_TRUE(ps.raise(domain, "encrypt",
-                                 {evidence(mx1, "encrypt"), evidence(mx2, "verify")}, "{}",
-                                 now - 48h));
+            ASSERT_TRUE(
+                ps.raise(domain, "encrypt", {evidence(mx1, "encrypt"), evidence(mx2, "verify")}, "{}", now - 48h));
             break;
         case Learned::without_evidence:
             ASSERT_TRUE(ps.raise(domain, "verify", std::vector<MxEvidence>{}, "{}", now - 48h));
@@ -117,29 +106,22 @@ void record(store::PolicyStore& ps, const std::string& domain, const Fixture& f,
             ASSERT_TRUE(ps.raise(domain, "may", std::vector<MxEvidence>{}, "{}", now - 48h));
             break;
         case Learned::weak_with_evidence:
-            ASSERT_TRUE(ps.raise(domain, "may", {evidence(mx1, "may"), evidence(mx2, "none")}, "{}",
-                                 now - 48h));
+            ASSERT_TRUE(ps.raise(domain, "may", {evidence(mx1, "may"), evidence(mx2, "none")}, "{}", now - 48h));
             break;
     }
     switch (f.ovr) {
-        case Ovr::none:
-            break;
+        case Ovr::none: break;
         case Ovr::active_may:
-            ASSERT_TRUE(
-                ps.set_override(domain, "may", "partner fixing TLS", now + 24h, now - 1h, "ann"));
+            ASSERT_TRUE(ps.set_override(domain, "may", "partner fixing TLS", now + 24h, now - 1h, "ann"));
             break;
         case Ovr::active_verify:
-            ASSERT_TRUE(
-                ps.set_override(domain, "verify", "contract", std::nullopt, now - 1h, "ann"));
+            ASSERT_TRUE(ps.set_override(domain, "verify", "contract", std::nullopt, now - 1h, "ann"));
             break;
-        case Ovr::expired:
-            ASSERT_TRUE(ps.set_override(domain, "none", "old", now - 1h, now - 3h, "ann"));
-            break;
+        case Ovr::expired: ASSERT_TRUE(ps.set_override(domain, "none", "old", now - 1h, now - 3h, "ann")); break;
     }
     if (f.sts != Sts::none) {
         CachedMtaStsPolicy c;
-        c.policy.mode =
-            f.sts == Sts::enforce ? MtaStsPolicy::Mode::enforce : MtaStsPolicy::Mode::testing;
+        c.policy.mode = f.sts == Sts::enforce ? MtaStsPolicy::Mode::enforce : MtaStsPolicy::Mode::testing;
         c.policy.mx = {mx2};
         c.policy.max_age = 86400s;
         c.id = "20261128";
@@ -194,13 +176,11 @@ MessageFacts message_for(const Fixture& f, Mode mode) {
 }
 
 std::string plan_text(const Plan& p) {
-    std::string s = std::string(tls::to_string(p.decision.level)) + " " +
-                    std::string(to_string(p.decision.action)) + " [" + p.decision.status + "] " +
-                    std::string(to_string(p.capability)) + " hosts:";
+    std::string s = std::string(tls::to_string(p.decision.level)) + " " + std::string(to_string(p.decision.action)) +
+                    " [" + p.decision.status + "] " + std::string(to_string(p.capability)) + " hosts:";
     for (const auto& h : p.hosts) {
         s += " " + h.host + "@" + std::string(tls::to_string(h.level)) + "/" +
-             std::to_string(static_cast<int>(h.refused)) + "/" +
-             std::to_string(h.known_spki.size());
+             std::to_string(static_cast<int>(h.refused)) + "/" + std::to_string(h.known_spki.size());
     }
     return s;
 }
@@ -243,8 +223,8 @@ TEST(PlanCrossCheck, EngineAndSimulateGiveTheSamePlan) {
             look.source = MtaStsLookup::Source::cache;
             look.id = it->second.id;
             look.expires = it->second.expires;
-            look.status = "mta-sts: " + std::string(to_string(it->second.policy.mode)) + " (id " +
-                          it->second.id + ", cached)";
+            look.status =
+                "mta-sts: " + std::string(to_string(it->second.policy.mode)) + " (id " + it->second.id + ", cached)";
             reading.mta_sts = to_fact(look);
         }
         reading.preload = preload;
@@ -257,22 +237,18 @@ TEST(PlanCrossCheck, EngineAndSimulateGiveTheSamePlan) {
         auto row = ps.get(domain);
         ASSERT_TRUE(row);
         rec.learned = *row;
-        if (auto it = override_rows.find(domain); it != override_rows.end())
-            rec.override = it->second;
-        if (auto it = sts_cache.find(domain); it != sts_cache.end())
-            rec.mta_sts = cached_fact(it->second, now);
+        if (auto it = override_rows.find(domain); it != override_rows.end()) rec.override = it->second;
+        if (auto it = sts_cache.find(domain); it != sts_cache.end()) rec.mta_sts = cached_fact(it->second, now);
         rec.preload = preload;
         rec.route = route;
         auto sim = simulation_facts(cfg, rec, now);
         ASSERT_TRUE(sim) << domain;
 
-        for (auto mode :
-             {Mode::tls_or_escrow, Mode::tls_only, Mode::escrow_always, Mode::opportunistic}) {
+        for (auto mode : {Mode::tls_or_escrow, Mode::tls_only, Mode::escrow_always, Mode::opportunistic}) {
             const auto m = message_for(f, mode);
             const auto a = plan(engine, m, now);
             const auto b = plan(*sim, m, now);
-            const std::string where =
-                std::string(f.name) + " / " + std::string(config::to_string(mode));
+            const std::string where = std::string(f.name) + " / " + std::string(config::to_string(mode));
             EXPECT_EQ(plan_text(a), plan_text(b)) << where;
             EXPECT_EQ(a.decision.reasons, b.decision.reasons) << where;
             EXPECT_EQ(a.downgrade_floor, b.downgrade_floor) << where;
@@ -280,8 +256,7 @@ TEST(PlanCrossCheck, EngineAndSimulateGiveTheSamePlan) {
             ma.first_failure = now - 2h;
             const auto fa = plan_after_tls_failure(engine, ma, now);
             const auto fb = plan_after_tls_failure(*sim, ma, now);
-            EXPECT_EQ(std::make_tuple(fa.level, fa.action, fa.status),
-                      std::make_tuple(fb.level, fb.action, fb.status))
+            EXPECT_EQ(std::make_tuple(fa.level, fa.action, fa.status), std::make_tuple(fb.level, fb.action, fb.status))
                 << where << ": " << fa.summary << " vs " << fb.summary;
             ++compared;
         }
@@ -309,8 +284,7 @@ TEST(PlanCrossCheck, FixturesCoverDifferentDecisions) {
         rec.learned = *ps.get(rec.domain);
         rec.preload = &live;
         rec.route = route_for(rec.domain, fs[n].mx_secure);
-        if (auto it = sts_cache.find(rec.domain); it != sts_cache.end())
-            rec.mta_sts = cached_fact(it->second, now);
+        if (auto it = sts_cache.find(rec.domain); it != sts_cache.end()) rec.mta_sts = cached_fact(it->second, now);
         auto sim = simulation_facts(cfg, rec, now);
         ASSERT_TRUE(sim);
         for (auto mode : {Mode::tls_or_escrow, Mode::tls_only, Mode::opportunistic}) {

@@ -117,12 +117,9 @@ struct F {
 // The expected per-host plan: "mx1.example.org@dane", "mx2.example.org!tlsa_lookup_failed".
 std::string host_text(const PlannedHost& h) {
     switch (h.refused) {
-        case HostRefusal::none:
-            return h.host + "@" + std::string(tls::to_string(h.level));
-        case HostRefusal::no_addresses:
-            return h.host + "!no_addresses";
-        case HostRefusal::address_lookup_failed:
-            return h.host + "!address_lookup_failed";
+        case HostRefusal::none: return h.host + "@" + std::string(tls::to_string(h.level));
+        case HostRefusal::no_addresses: return h.host + "!no_addresses";
+        case HostRefusal::address_lookup_failed: return h.host + "!address_lookup_failed";
         case HostRefusal::tlsa_lookup_failed:
             return h.host + "!tlsa_lookup_failed@" + std::string(tls::to_string(h.level));
     }
@@ -179,8 +176,7 @@ std::vector<Row> rows() {
          {},
          {"do not support TLS"}},
         {"evidence wins over what was observed",
-         F().learned(Level::may, {ev(mx1, "encrypt"), ev(mx2, "encrypt")})
-             .observed({{mx1, Level::none}}),
+         F().learned(Level::may, {ev(mx1, "encrypt"), ev(mx2, "encrypt")}).observed({{mx1, Level::none}}),
          Cap::tls_capable,
          Level::encrypt,
          Action::deliver,
@@ -222,10 +218,7 @@ std::vector<Row> rows() {
          {},
          "preload list /etc/preload.json has expired: ignored"},
         {"DANE on every host of a secure MX set: the domain requires dane",
-         F().learned(Level::encrypt)
-             .secure_mx()
-             .tlsa(0, TlsaFact::State::records)
-             .tlsa(1, TlsaFact::State::records),
+         F().learned(Level::encrypt).secure_mx().tlsa(0, TlsaFact::State::records).tlsa(1, TlsaFact::State::records),
          Cap::tls_capable,
          Level::dane,
          Action::deliver,
@@ -233,10 +226,7 @@ std::vector<Row> rows() {
          {mx1 + "@dane", mx2 + "@dane"},
          {"DANE: secure TLSA for every MX host"}},
         {"DANE on one host: that host at dane, the other at the domain's level",
-         F().learned(Level::encrypt)
-             .secure_mx()
-             .tlsa(0, TlsaFact::State::none)
-             .tlsa(1, TlsaFact::State::records),
+         F().learned(Level::encrypt).secure_mx().tlsa(0, TlsaFact::State::none).tlsa(1, TlsaFact::State::records),
          Cap::tls_capable,
          Level::encrypt,
          Action::deliver,
@@ -244,10 +234,7 @@ std::vector<Row> rows() {
          {mx1 + "@encrypt", mx2 + "@dane"},
          {}},
         {"a failed TLSA lookup refuses the host (at dane)",
-         F().learned(Level::encrypt)
-             .secure_mx()
-             .tlsa(0, TlsaFact::State::lookup_failed)
-             .tlsa(1, TlsaFact::State::none),
+         F().learned(Level::encrypt).secure_mx().tlsa(0, TlsaFact::State::lookup_failed).tlsa(1, TlsaFact::State::none),
          Cap::tls_capable,
          Level::encrypt,
          Action::deliver,
@@ -263,10 +250,7 @@ std::vector<Row> rows() {
          {mx1 + "@encrypt", mx2 + "@encrypt"},
          {}},
         {"a failed address lookup in a secure MX set refuses the host (RFC 7672 2.1.1)",
-         F().learned(Level::encrypt)
-             .secure_mx()
-             .address_lookup_failed(0)
-             .tlsa(1, TlsaFact::State::none),
+         F().learned(Level::encrypt).secure_mx().address_lookup_failed(0).tlsa(1, TlsaFact::State::none),
          Cap::tls_capable,
          Level::encrypt,
          Action::deliver,
@@ -396,8 +380,7 @@ TEST_P(PlanRows, Plans) {
         for (const auto& h : p.hosts) hosts.push_back(host_text(h));
     }
     EXPECT_EQ(hosts, r.hosts) << all;
-    for (const auto& want : r.reasons_in)
-        EXPECT_NE(all.find(want), std::string::npos) << want << "\n" << all;
+    for (const auto& want : r.reasons_in) EXPECT_NE(all.find(want), std::string::npos) << want << "\n" << all;
     if (!r.first_reason.empty()) {
         ASSERT_FALSE(p.decision.reasons.empty());
         EXPECT_EQ(p.decision.reasons.front(), r.first_reason);
@@ -407,8 +390,7 @@ TEST_P(PlanRows, Plans) {
 
 INSTANTIATE_TEST_SUITE_P(Plan, PlanRows, ::testing::ValuesIn(rows()), [](const auto& info) {
     std::string n;
-    for (char c : std::string(info.param.name))
-        n += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    for (char c : std::string(info.param.name)) n += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
     return n;
 });
 
@@ -457,15 +439,12 @@ TEST(Plan, AfterTlsFailure) {
         Action action;
         std::string status;
     } cases[] = {
-        {"tls-or-escrow before escrow_after: defer", F().learned(Level::encrypt), now - 10min, now,
-         Action::defer, ""},
-        {"tls-or-escrow after escrow_after: escrow", F().learned(Level::encrypt), now - 2h, now,
-         Action::escrow, ""},
-        {"tls-only at the queue lifetime: bounce 5.7.5",
-         F().mode(Mode::tls_only).learned(Level::encrypt), now - 2h, now + 24h * 6, Action::bounce,
-         "5.7.5"},
-        {"TLS-Required: No honoured: deliver", F().mode(Mode::tls_only).tls_required_no(true), now,
-         now, Action::deliver, ""},
+        {"tls-or-escrow before escrow_after: defer", F().learned(Level::encrypt), now - 10min, now, Action::defer, ""},
+        {"tls-or-escrow after escrow_after: escrow", F().learned(Level::encrypt), now - 2h, now, Action::escrow, ""},
+        {"tls-only at the queue lifetime: bounce 5.7.5", F().mode(Mode::tls_only).learned(Level::encrypt), now - 2h,
+         now + 24h * 6, Action::bounce, "5.7.5"},
+        {"TLS-Required: No honoured: deliver", F().mode(Mode::tls_only).tls_required_no(true), now, now,
+         Action::deliver, ""},
     };
     for (auto& c : cases) {
         c.f.m.first_failure = c.first_failure;
@@ -511,16 +490,14 @@ TEST(Plan, ProbeDue) {
 }
 
 TEST(Plan, TlsaFactReadsOnlySecureDaneRecords) {
-    dns::TlsaAnswer secure{
-        {tlsa_record(3), tlsa_record(1), tlsa_record(2)}, dns::Security::secure, false};
+    dns::TlsaAnswer secure{{tlsa_record(3), tlsa_record(1), tlsa_record(2)}, dns::Security::secure, false};
     dns::TlsaAnswer insecure{{tlsa_record(3)}, dns::Security::insecure, false};
     dns::TlsaAnswer pkix_only{{tlsa_record(1)}, dns::Security::secure, false};
     EXPECT_EQ(tlsa_fact(secure).state, TlsaFact::State::records);
     EXPECT_EQ(tlsa_fact(secure).records.size(), 2u);
     EXPECT_EQ(tlsa_fact(insecure).state, TlsaFact::State::none);
     EXPECT_EQ(tlsa_fact(pkix_only).state, TlsaFact::State::none);
-    EXPECT_EQ(tlsa_fact(Result<dns::TlsaAnswer>(dns::DnsErrc::nxdomain)).state,
-              TlsaFact::State::none);
+    EXPECT_EQ(tlsa_fact(Result<dns::TlsaAnswer>(dns::DnsErrc::nxdomain)).state, TlsaFact::State::none);
     const auto failed = tlsa_fact(Result<dns::TlsaAnswer>(dns::DnsErrc::servfail));
     EXPECT_EQ(failed.state, TlsaFact::State::lookup_failed);
     EXPECT_FALSE(failed.error.empty());

@@ -30,7 +30,10 @@ TEST(Preload, WithoutExpiryNeverExpires) {
 }
 
 TEST(Preload, RejectsBadInputNamingTheProblem) {
-    struct Case { const char* json; const char* want; };
+    struct Case {
+        const char* json;
+        const char* want;
+    };
     const Case cases[] = {
         {"", "not a JSON object"},
         {"[1,2]", "not a JSON object"},

@@ -31,8 +31,7 @@ const HeaderRow kHeaderRows[] = {
 };
 
 TEST(TlsOptional, FindsTheHeaderField) {
-    for (const auto& row : kHeaderRows)
-        EXPECT_EQ(has_tls_required_no(row.message), row.expected) << row.name;
+    for (const auto& row : kHeaderRows) EXPECT_EQ(has_tls_required_no(row.message), row.expected) << row.name;
 }
 
 struct RightRow {

@@ -15,10 +15,10 @@ TEST(Limits, AddressKeys) {
     } rows[] = {
         {"127.0.0.1", "127.0.0.1"},
         {"192.0.2.10", "192.0.2.10"},
-        {"::ffff:192.0.2.10", "192.0.2.10"},           // the same client over a dual-stack socket
+        {"::ffff:192.0.2.10", "192.0.2.10"},  // the same client over a dual-stack socket
         {"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
-        {"2001:db8:1:2::ffff", "2001:db8:1:2::/64"},   // same /64: same key
-        {"2001:DB8:1:3::1", "2001:db8:1:3::/64"},      // canonical spelling
+        {"2001:db8:1:2::ffff", "2001:db8:1:2::/64"},  // same /64: same key
+        {"2001:DB8:1:3::1", "2001:db8:1:3::/64"},     // canonical spelling
         {"::1", "::/64"},
         {"fe80::1%eth0", std::nullopt},
         {"192.0.2", std::nullopt},
@@ -43,28 +43,46 @@ TEST(Limits, ConnectionSequences) {
     } cases[] = {
         {"per address, then another address still served",
          {10, 2, 1, 5},
-         {{true, "a", V::serve}, {true, "a", V::serve}, {true, "a", V::refuse}, {true, "a", V::drop},
+         {{true, "a", V::serve},
+          {true, "a", V::serve},
+          {true, "a", V::refuse},
+          {true, "a", V::drop},
           {true, "b", V::serve}},
          3},
         {"a released place is free again",
          {10, 2, 1, 5},
-         {{true, "a", V::serve}, {true, "a", V::serve}, {false, "a", V::serve}, {true, "a", V::serve},
+         {{true, "a", V::serve},
+          {true, "a", V::serve},
+          {false, "a", V::serve},
+          {true, "a", V::serve},
           {true, "a", V::refuse}},
          2},
         {"a finished refusal frees a refusal",
          {10, 1, 1, 5},
-         {{true, "a", V::serve}, {true, "a", V::refuse}, {true, "a", V::drop}, {false, "a", V::refuse},
+         {{true, "a", V::serve},
+          {true, "a", V::refuse},
+          {true, "a", V::drop},
+          {false, "a", V::refuse},
           {true, "a", V::refuse}},
          1},
         {"the total cap drops everyone, any address",
          {3, 2, 1, 5},
-         {{true, "a", V::serve}, {true, "b", V::serve}, {true, "c", V::serve}, {true, "d", V::drop},
-          {false, "b", V::serve}, {true, "d", V::serve}},
+         {{true, "a", V::serve},
+          {true, "b", V::serve},
+          {true, "c", V::serve},
+          {true, "d", V::drop},
+          {false, "b", V::serve},
+          {true, "d", V::serve}},
          3},
         {"refusals are capped in all",
          {10, 1, 2, 3},
-         {{true, "a", V::serve}, {true, "b", V::serve}, {true, "a", V::refuse}, {true, "a", V::refuse},
-          {true, "b", V::refuse}, {true, "b", V::drop}, {true, "a", V::drop}},
+         {{true, "a", V::serve},
+          {true, "b", V::serve},
+          {true, "a", V::refuse},
+          {true, "a", V::refuse},
+          {true, "b", V::refuse},
+          {true, "b", V::drop},
+          {true, "a", V::drop}},
          2},
         {"releasing what was never admitted changes nothing",
          {10, 1, 1, 5},
@@ -75,10 +93,8 @@ TEST(Limits, ConnectionSequences) {
         ConnectionLimiter limiter(c.rules);
         std::size_t step = 0;
         for (const auto& op : c.ops) {
-            if (op.open)
-                EXPECT_EQ(limiter.admit(op.key), op.verdict) << c.name << ", step " << step;
-            else
-                limiter.release(op.key, op.verdict);
+            if (op.open) EXPECT_EQ(limiter.admit(op.key), op.verdict) << c.name << ", step " << step;
+            else limiter.release(op.key, op.verdict);
             ++step;
         }
         EXPECT_EQ(limiter.served(), c.served_after) << c.name;

@@ -22,10 +22,10 @@ std::string lower(std::string s) {
 // Markup no output may contain: tags and attributes, looked for in the output's markup only (text
 // and attribute values removed), so escaped text such as title="&lt;img onerror=...&gt;" is not
 // taken for markup.
-const char* kNeverMarkup[] = {"<script", "onerror", "onload", "onclick", "ontoggle", "onmouseover", "onfocus",
-                              "<iframe", "<svg", "<math", "<object", "<embed", "<style", "<link", "<meta",
-                              "<base", "<form", "<input", "<button", "srcdoc", "formaction", "xlink:href",
-                              "<template", "<noscript", " id=", " class=", " name="};
+const char* kNeverMarkup[] = {
+    "<script", "onerror", "onload",     "onclick",    "ontoggle",  "onmouseover", "onfocus", "<iframe", "<svg",
+    "<math",   "<object", "<embed",     "<style",     "<link",     "<meta",       "<base",   "<form",   "<input",
+    "<button", "srcdoc",  "formaction", "xlink:href", "<template", "<noscript",   " id=",    " class=", " name="};
 // Values no output may contain anywhere (URLs and CSS that run code or load something).
 const char* kNeverValues[] = {"javascript:", "vbscript:", "expression(", "url(", "@import"};
 
@@ -75,33 +75,45 @@ std::vector<Row> rows() {
         {"a vbscript", "<a href=\"vbscript:msgbox(1)\">x</a>", {"<a>x</a>"}, {"msgbox"}},
         {"a data html", "<a href=\"data:text/html,<script>alert(1)</script>\">x</a>", {"<a>x</a>"}, {"data:"}},
         {"a relative", "<a href=\"/local\">x</a>", {"<a>x</a>"}, {"/local"}},
-        {"a ok", "<a href=\"https://ok.example/p?q=1&amp;r=2\">ok</a>",
+        {"a ok",
+         "<a href=\"https://ok.example/p?q=1&amp;r=2\">ok</a>",
          {"href=\"https://ok.example/p?q=1&amp;r=2\"", "rel=\"noopener noreferrer\"", "target=\"_blank\""}},
         {"a mailto", "<a href=\"mailto:x@example.org\">m</a>", {"href=\"mailto:x@example.org\""}},
         {"iframe srcdoc", "<iframe srcdoc=\"<script>alert(1)</script>\"></iframe>t", {"t"}, {"alert"}},
         {"mxss math style", "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>", {}, {"alert"}},
-        {"noscript attr break", "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\">",
+        {"noscript attr break",
+         "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\">",
          {"title=\"&lt;/noscript&gt;&lt;img"}},
         {"style import", "<style>@import url(http://evil/x.css);</style>t", {"t"}, {"evil"}},
         {"style attr url", "<div style=\"background:url(javascript:alert(1))\">x</div>", {"<div>x</div>"}, {"alert"}},
         {"style attr expression", "<div style=\"width:expression(alert(1))\">x</div>", {"<div>x</div>"}, {"alert"}},
         {"style attr escape", "<div style=\"color:r\\65 d\">x</div>", {"<div>x</div>"}, {"\\"}},
         {"style attr behavior", "<div style=\"behavior:url(x.htc)\">x</div>", {"<div>x</div>"}, {"htc"}},
-        {"style attr kept", "<p style=\"color: red; position: fixed; font-weight: bold\">x</p>",
-         {"style=\"color: red; font-weight: bold\""}, {"position"}},
-        {"base href", "<base href=\"http://evil/\"><a href=\"https://ok.example/\">x</a>", {"https://ok.example/"},
+        {"style attr kept",
+         "<p style=\"color: red; position: fixed; font-weight: bold\">x</p>",
+         {"style=\"color: red; font-weight: bold\""},
+         {"position"}},
+        {"base href",
+         "<base href=\"http://evil/\"><a href=\"https://ok.example/\">x</a>",
+         {"https://ok.example/"},
          {"evil"}},
         {"meta refresh", "<meta http-equiv=\"refresh\" content=\"0;url=http://evil/\">t", {"t"}, {"evil"}},
-        {"form button", "<form action=\"http://evil/\"><button formaction=\"javascript:alert(1)\">b</button></form>t",
-         {"t"}, {"evil", "alert"}},
+        {"form button",
+         "<form action=\"http://evil/\"><button formaction=\"javascript:alert(1)\">b</button></form>t",
+         {"t"},
+         {"evil", "alert"}},
         {"object", "<object data=\"http://evil/x.swf\"></object>t", {"t"}, {"evil"}},
         {"embed", "<embed src=\"http://evil/x.swf\">t", {"t"}, {"evil"}},
         {"link import", "<link rel=\"import\" href=\"http://evil/\">t", {"t"}, {"evil"}},
         {"body onload", "<body onload=\"alert(1)\"><p>t</p></body>", {"<p>t</p>"}, {"alert"}},
         {"details ontoggle", "<details open ontoggle=alert(1)>x</details>", {"x"}, {"alert", "details"}},
-        {"remote image", "<img src=\"http://remote.example/x.png\" alt=\"logo\">", {"alt=\"logo\""}, {"remote.example"}},
+        {"remote image",
+         "<img src=\"http://remote.example/x.png\" alt=\"logo\">",
+         {"alt=\"logo\""},
+         {"remote.example"}},
         {"protocol relative image", "<img src=\"//remote.example/x.png\">", {"<img>"}, {"remote.example"}},
-        {"data image kept", "<img src=\"data:image/png;base64,iVBORw0KGgo=\">",
+        {"data image kept",
+         "<img src=\"data:image/png;base64,iVBORw0KGgo=\">",
          {"src=\"data:image/png;base64,iVBORw0KGgo=\""}},
         {"data svg image", "<img src=\"data:image/svg+xml;base64,PHN2Zz4=\">", {"<img>"}, {"svg+xml"}},
         {"unclosed tags", "<p><b>bold<i>both", {"<b>bold<i>both</i></b>"}},
@@ -112,7 +124,8 @@ std::vector<Row> rows() {
         {"null bytes", std::string("<scr\0ipt>alert(1)</script>", 26), {}, {"<scr"}},
         {"id and class dropped", "<p id=\"x\" class=\"y\" name=\"z\">t</p>", {"<p>t</p>"}},
         {"dir checked", "<p dir=\"rtl\">a</p><p dir=\"evil\">b</p>", {"<p dir=\"rtl\">a</p>", "<p>b</p>"}},
-        {"table kept", "<table border=\"1\"><tr><td colspan=\"2\">c</td></tr></table>",
+        {"table kept",
+         "<table border=\"1\"><tr><td colspan=\"2\">c</td></tr></table>",
          {"<table border=\"1\"><tbody><tr><td colspan=\"2\">c</td></tr></tbody></table>"}},
         {"text escaped", "<p>a &lt;b&gt; &amp; \"q\"</p>", {"<p>a &lt;b&gt; &amp; &quot;q&quot;</p>"}},
         {"unknown element unwrapped", "<blink>x</blink><custom-el>y</custom-el>", {"x", "y"}, {"blink", "custom"}},
@@ -128,9 +141,11 @@ TEST(Sanitizer, XssVectorsTable) {
         auto out = sanitize_html(r.input);
         const std::string l = lower(out.html);
         const std::string markup = lower(markup_of(out.html));
-        for (const char* bad : kNeverMarkup) EXPECT_EQ(markup.find(bad), std::string::npos) << r.name << ": " << out.html;
+        for (const char* bad : kNeverMarkup)
+            EXPECT_EQ(markup.find(bad), std::string::npos) << r.name << ": " << out.html;
         for (const char* bad : kNeverValues) EXPECT_EQ(l.find(bad), std::string::npos) << r.name << ": " << out.html;
-        for (const auto& want : r.must_contain) EXPECT_NE(out.html.find(want), std::string::npos) << r.name << ": " << out.html;
+        for (const auto& want : r.must_contain)
+            EXPECT_NE(out.html.find(want), std::string::npos) << r.name << ": " << out.html;
         for (const auto& not_want : r.must_not_contain)
             EXPECT_EQ(l.find(lower(not_want)), std::string::npos) << r.name << ": " << out.html;
         EXPECT_EQ(sanitize_html(out.html).html, out.html) << r.name << " is not idempotent";
@@ -138,8 +153,9 @@ TEST(Sanitizer, XssVectorsTable) {
 }
 
 TEST(Sanitizer, ReportsWhatItRemoved) {
-    auto out = sanitize_html("<img src=\"http://a.example/1.png\"><img src=\"https://b.example/2.png\">"
-                             "<script>x</script><p onclick=\"y\" style=\"position:fixed\">t</p>");
+    auto out = sanitize_html(
+        "<img src=\"http://a.example/1.png\"><img src=\"https://b.example/2.png\">"
+        "<script>x</script><p onclick=\"y\" style=\"position:fixed\">t</p>");
     EXPECT_EQ(out.report.blocked_images, 2u);
     EXPECT_EQ(out.report.removed_elements, 1u);
     EXPECT_EQ(out.report.removed_attributes, 2u);  // onclick, and the one CSS declaration

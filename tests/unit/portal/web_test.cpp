@@ -15,10 +15,11 @@ TEST(Web, PercentDecode) {
         bool plus;
         std::optional<std::string> want;
     } rows[] = {
-        {"a%20b", false, "a b"},       {"a+b", true, "a b"},   {"a+b", false, "a+b"},
-        {"%C3%A9", false, "\xC3\xA9"}, {"%zz", false, {}},     {"%4", false, {}},
-        {"%", false, {}},              {"100%25", false, "100%"}, {"", false, ""},
-        {"%00", false, std::string("\0", 1)},
+        {"a%20b", false, "a b"}, {"a+b", true, "a b"},
+        {"a+b", false, "a+b"},   {"%C3%A9", false, "\xC3\xA9"},
+        {"%zz", false, {}},      {"%4", false, {}},
+        {"%", false, {}},        {"100%25", false, "100%"},
+        {"", false, ""},         {"%00", false, std::string("\0", 1)},
     };
     for (const auto& r : rows) EXPECT_EQ(percent_decode(r.in, r.plus), r.want) << r.in;
 }

@@ -43,7 +43,12 @@ TEST(ProbeVerdict, MapsAnsweringHostsToEvidenceAndTheWeakestLevel) {
         std::string weakest;
     };
     const std::vector<Case> cases = {
-        {"one verify host", "", {host("mx1.example", "127.0.0.1", true, Level::verify)}, true, Level::verify, 1,
+        {"one verify host",
+         "",
+         {host("mx1.example", "127.0.0.1", true, Level::verify)},
+         true,
+         Level::verify,
+         1,
          "mx1.example [127.0.0.1]"},
         {"weakest of two sets the level",
          "",

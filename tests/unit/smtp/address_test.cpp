@@ -77,8 +77,7 @@ TEST(Path, RejectsMalformedPaths) {
     const std::string l65(65, 'a');
     const std::string label64(64, 'b');
     const std::string label60(60, 'c');
-    const std::string d256 =
-        label60 + "." + label60 + "." + label60 + "." + label60 + "." + std::string(15, 'd');
+    const std::string d256 = label60 + "." + label60 + "." + label60 + "." + label60 + "." + std::string(15, 'd');
     const Bad cases[] = {
         {"", false, AddressError::missing_brackets},
         {"user@example.com", false, AddressError::missing_brackets},
@@ -135,7 +134,7 @@ TEST(Path, RejectsMalformedPaths) {
         {"<\xED\xA0\x80@example.com>", true, AddressError::bad_utf8},      // surrogate
         {"<\xF4\x90\x80\x80@example.com>", true, AddressError::bad_utf8},  // above U+10FFFF
         {"<a@b\xC3>", true, AddressError::bad_utf8},                       // truncated
-        {"<\"\\\xC3\xA9\"@x.y>", true, AddressError::bad_local_part},  // quoted-pair is ASCII only
+        {"<\"\\\xC3\xA9\"@x.y>", true, AddressError::bad_local_part},      // quoted-pair is ASCII only
     };
     for (const auto& c : cases) {
         std::size_t used = 99;
@@ -153,8 +152,7 @@ TEST(Path, NullPathOnlyWhenAllowed) {
     EXPECT_TRUE(r->empty());
     EXPECT_EQ(r->to_string(), "");
     EXPECT_EQ(used, 2u);
-    EXPECT_EQ(parse_path("<>", false, false).error(),
-              make_error_code(AddressError::null_not_allowed));
+    EXPECT_EQ(parse_path("<>", false, false).error(), make_error_code(AddressError::null_not_allowed));
     EXPECT_FALSE(parse_path("< >", true, false).has_value());
 }
 
@@ -201,8 +199,7 @@ TEST(AddressCategory, NamesEveryError) {
         EXPECT_FALSE(m.empty());
         EXPECT_EQ(m.find("unknown"), std::string::npos) << e;
     }
-    EXPECT_EQ(make_error_code(AddressError::local_part_too_long).message(),
-              "the local part is longer than 64 octets");
+    EXPECT_EQ(make_error_code(AddressError::local_part_too_long).message(), "the local part is longer than 64 octets");
 }
 
 }  // namespace

@@ -205,8 +205,7 @@ TEST(Command, RejectsMalformedLines) {
         EXPECT_EQ(reply.code, c.code) << c.line << " -> " << reply.summary();
         EXPECT_EQ(reply.enhanced, c.enhanced) << c.line << " -> " << reply.summary();
         ASSERT_EQ(reply.lines.size(), 1u);
-        EXPECT_NE(reply.lines[0].find(c.text_has), std::string::npos)
-            << c.line << " -> " << reply.summary();
+        EXPECT_NE(reply.lines[0].find(c.text_has), std::string::npos) << c.line << " -> " << reply.summary();
     }
 }
 

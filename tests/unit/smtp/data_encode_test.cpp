@@ -36,8 +36,9 @@ const Case kCases[] = {
     {"<CR><LF>.<CR>", "a\r\n.\rb\r\n", false, false, true, true, "a\r\n..\r\nb\r\n.\r\n"},
     {"bare LF in a line", "a\nb\r\n", false, false, false, true, "a\r\nb\r\n.\r\n"},
     {"bare CR in a line", "a\rb\r\n", false, false, false, true, "a\r\nb\r\n.\r\n"},
-    {"CR CR LF", "a\r\r\nb\r\n", false, false, false, true, "a\r\n\r\nb\r\n"
-                                                                ".\r\n"},
+    {"CR CR LF", "a\r\r\nb\r\n", false, false, false, true,
+     "a\r\n\r\nb\r\n"
+     ".\r\n"},
     {"ends with bare LF", "a\r\nb\n", false, false, false, false, "a\r\nb\r\n.\r\n"},
     {"ends with bare CR", "a\r\nb\r", false, false, false, false, "a\r\nb\r\n.\r\n"},
     {"ends with <LF>.", "a\n.", false, false, true, false, "a\r\n..\r\n.\r\n"},
@@ -98,10 +99,8 @@ TEST(DataEncode, NormaliseLineEnds) {
         std::string out;
     };
     const N cases[] = {
-        {"a\r\nb\r\n", true, "a\r\nb\r\n"},
-        {"a\nb\rc\r\n", true, "a\r\nb\r\nc\r\n"},
-        {"\r\r\n\n", true, "\r\n\r\n\r\n"},
-        {"", true, ""},
+        {"a\r\nb\r\n", true, "a\r\nb\r\n"}, {"a\nb\rc\r\n", true, "a\r\nb\r\nc\r\n"},
+        {"\r\r\n\n", true, "\r\n\r\n\r\n"}, {"", true, ""},
         {"a\0b\n"s, false, "a\0b\n"s},
     };
     for (const auto& c : cases) {

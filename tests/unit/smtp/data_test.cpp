@@ -11,8 +11,7 @@ using namespace mailward::smtp;
 namespace {
 
 struct Flags {
-    bool bare_lf = false, bare_cr = false, nul = false, eight_bit = false, long_line = false,
-         too_large = false;
+    bool bare_lf = false, bare_cr = false, nul = false, eight_bit = false, long_line = false, too_large = false;
 };
 
 struct Case {
@@ -30,12 +29,7 @@ std::vector<Case> cases() {
     return {
         {"empty message", ".\r\n", true, 3, "", {}},
         {"one line", "Hi\r\n.\r\n", true, 7, "Hi\r\n", {}},
-        {"headers and body",
-         "Subject: t\r\n\r\nbody\r\n.\r\n",
-         true,
-         23,
-         "Subject: t\r\n\r\nbody\r\n",
-         {}},
+        {"headers and body", "Subject: t\r\n\r\nbody\r\n.\r\n", true, 23, "Subject: t\r\n\r\nbody\r\n", {}},
         {"stuffed dot", "..\r\n.\r\n", true, 7, ".\r\n", {}},
         {"stuffed text", "..hidden\r\n.\r\n", true, 13, ".hidden\r\n", {}},
         {"dots inside line", "a.b.\r\n.\r\n", true, 9, "a.b.\r\n", {}},
@@ -64,12 +58,7 @@ std::vector<Case> cases() {
         {"CR CR LF", "a\r\r\n.\r\n", true, 7, "a\r\r\n", {.bare_cr = true}},
         {"leading bare LF", "\n.\r\n.\r\n", true, 7, "\n.\r\n", {.bare_lf = true}},
         // Octet classes.
-        {"NUL",
-         std::string("a\0b\r\n.\r\n", 8),
-         true,
-         8,
-         std::string("a\0b\r\n", 5),
-         {.nul = true}},
+        {"NUL", std::string("a\0b\r\n.\r\n", 8), true, 8, std::string("a\0b\r\n", 5), {.nul = true}},
         {"8-bit", "caf\xC3\xA9\r\n.\r\n", true, 10, "caf\xC3\xA9\r\n", {.eight_bit = true}},
         {"8-bit after stuffed dot", "..\xFF\r\n.\r\n", true, 8, ".\xFF\r\n", {.eight_bit = true}},
         // Line length: 998 octets before CRLF is the limit.
@@ -163,10 +152,8 @@ TEST(DataDecoder, SizeLimit) {
         {10, "123456789\r\n.\r\n", true, 11, ""},
         {10, "..2345678\r\n.\r\n", false, 10, ".2345678\r\n"},  // stuffing dots do not count
         {1, ".\r\n", false, 0, ""},
-        {0, std::string(100000, 'a') + "\r\n.\r\n", false, 100002,
-         std::string(100000, 'a') + "\r\n"},
-        {1000, std::string(5000, 'a') + "\r\n" + std::string(5000, 'b') + "\r\n.\r\n", true, 10004,
-         ""},
+        {0, std::string(100000, 'a') + "\r\n.\r\n", false, 100002, std::string(100000, 'a') + "\r\n"},
+        {1000, std::string(5000, 'a') + "\r\n" + std::string(5000, 'b') + "\r\n.\r\n", true, 10004, ""},
     };
     for (const auto& l : limits) {
         for (bool bytewise : {false, true}) {

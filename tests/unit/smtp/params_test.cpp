@@ -50,8 +50,8 @@ TEST(MailParams, ParsesEveryParameter) {
         {" AUTH=alice@example.com", std::nullopt, U, false, false, R, "", "alice@example.com"},
         {" AUTH=e+3Dmc2@example.com", std::nullopt, U, false, false, R, "", "e=mc2@example.com"},
         {"  SIZE=5   BODY=8BITMIME  ", 5, Body::eight_bit_mime, false, false, R, "", ""},
-        {" SIZE=1000 BODY=8BITMIME SMTPUTF8 REQUIRETLS RET=HDRS ENVID=id1 AUTH=<>", 1000,
-         Body::eight_bit_mime, true, true, Ret::hdrs, "id1", "<>"},
+        {" SIZE=1000 BODY=8BITMIME SMTPUTF8 REQUIRETLS RET=HDRS ENVID=id1 AUTH=<>", 1000, Body::eight_bit_mime, true,
+         true, Ret::hdrs, "id1", "<>"},
     };
     for (const auto& c : cases) {
         const std::string line = "MAIL FROM:<a@example.com>" + c.params;
@@ -107,8 +107,7 @@ struct Bad {
 
 TEST(Params, RejectsBadParameters) {
     const std::string long_envid = "ENVID=" + std::string(101, 'e');
-    const std::string long_orcpt =
-        "ORCPT=rfc822;" + std::string(494, 'o') /* value: 7 + 494 = 501 */;
+    const std::string long_orcpt = "ORCPT=rfc822;" + std::string(494, 'o') /* value: 7 + 494 = 501 */;
     const Bad cases[] = {
         {"MAIL FROM:<a@b.c> SIZE", 501, "5.5.4", "SIZE requires a value"},
         {"MAIL FROM:<a@b.c> SIZE=", 501, "5.5.4", "empty or malformed value"},
@@ -119,8 +118,7 @@ TEST(Params, RejectsBadParameters) {
         {"MAIL FROM:<a@b.c> SIZE=1 SIZE=2", 501, "5.5.4", "Duplicate MAIL parameter SIZE"},
         {"MAIL FROM:<a@b.c> BODY=8BIT", 501, "5.5.4", "BODY must be"},
         {"MAIL FROM:<a@b.c> BODY", 501, "5.5.4", "BODY requires a value"},
-        {"MAIL FROM:<a@b.c> BODY=7BIT body=8BITMIME", 501, "5.5.4",
-         "Duplicate MAIL parameter BODY"},
+        {"MAIL FROM:<a@b.c> BODY=7BIT body=8BITMIME", 501, "5.5.4", "Duplicate MAIL parameter BODY"},
         {"MAIL FROM:<a@b.c> SMTPUTF8=yes", 501, "5.5.4", "SMTPUTF8 takes no value"},
         {"MAIL FROM:<a@b.c> SMTPUTF8 SMTPUTF8", 501, "5.5.4", "Duplicate"},
         {"MAIL FROM:<a@b.c> REQUIRETLS=1", 501, "5.5.4", "REQUIRETLS takes no value"},
@@ -145,8 +143,7 @@ TEST(Params, RejectsBadParameters) {
         {"RCPT TO:<a@b.c> NOTIFY=SUCCESS,SUCCESS", 501, "5.5.4", "twice"},
         {"RCPT TO:<a@b.c> NOTIFY=SUCCESS,", 501, "5.5.4", "NOTIFY must be"},
         {"RCPT TO:<a@b.c> NOTIFY=ALWAYS", 501, "5.5.4", "NOTIFY must be"},
-        {"RCPT TO:<a@b.c> NOTIFY=DELAY NOTIFY=DELAY", 501, "5.5.4",
-         "Duplicate RCPT parameter NOTIFY"},
+        {"RCPT TO:<a@b.c> NOTIFY=DELAY NOTIFY=DELAY", 501, "5.5.4", "Duplicate RCPT parameter NOTIFY"},
         {"RCPT TO:<a@b.c> ORCPT=bob@example.org", 501, "5.5.4", "addr-type;xtext"},
         {"RCPT TO:<a@b.c> ORCPT=rfc822;", 501, "5.5.4", "empty or not valid xtext"},
         {"RCPT TO:<a@b.c> ORCPT=;bob@example.org", 501, "5.5.4", "addr-type;xtext"},
@@ -163,8 +160,7 @@ TEST(Params, RejectsBadParameters) {
         EXPECT_EQ(reply.code, c.code) << c.line << " -> " << reply.summary();
         EXPECT_EQ(reply.enhanced, c.enhanced) << c.line << " -> " << reply.summary();
         ASSERT_EQ(reply.lines.size(), 1u);
-        EXPECT_NE(reply.lines[0].find(c.text_has), std::string::npos)
-            << c.line << " -> " << reply.summary();
+        EXPECT_NE(reply.lines[0].find(c.text_has), std::string::npos) << c.line << " -> " << reply.summary();
     }
 }
 

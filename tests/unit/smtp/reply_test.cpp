@@ -28,19 +28,18 @@ TEST(Reply, FormatsWireAndSummary) {
     const Case cases[] = {
         {Reply(250, "2.1.0", "Sender ok"), "250 2.1.0 Sender ok\r\n", "250 2.1.0 Sender ok"},
         {Reply(220, "", "mx.example ESMTP"), "220 mx.example ESMTP\r\n", "220 mx.example ESMTP"},
-        {Reply(354, "", "End data with <CR><LF>.<CR><LF>"),
-         "354 End data with <CR><LF>.<CR><LF>\r\n", "354 End data with <CR><LF>.<CR><LF>"},
+        {Reply(354, "", "End data with <CR><LF>.<CR><LF>"), "354 End data with <CR><LF>.<CR><LF>\r\n",
+         "354 End data with <CR><LF>.<CR><LF>"},
         {make(250, "", {"mx.example", "PIPELINING", "SIZE 10240000", "8BITMIME"}),
          "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 8BITMIME\r\n",
          "250 mx.example; PIPELINING; SIZE 10240000; 8BITMIME"},
-        {make(550, "5.1.1", {"No such user", "try again"}),
-         "550-5.1.1 No such user\r\n550 5.1.1 try again\r\n", "550 5.1.1 No such user; try again"},
+        {make(550, "5.1.1", {"No such user", "try again"}), "550-5.1.1 No such user\r\n550 5.1.1 try again\r\n",
+         "550 5.1.1 No such user; try again"},
         {make(250, "", {}), "250\r\n", "250"},
         {make(221, "2.0.0", {}), "221 2.0.0\r\n", "221 2.0.0"},
         {Reply(250, "", ""), "250\r\n", "250"},
         {make(250, "", {"", "last"}), "250-\r\n250 last\r\n", "250 ; last"},
-        {Reply(501, "5.1.7", "bad\r\n250 injected"), "501 5.1.7 bad  250 injected\r\n",
-         "501 5.1.7 bad  250 injected"},
+        {Reply(501, "5.1.7", "bad\r\n250 injected"), "501 5.1.7 bad  250 injected\r\n", "501 5.1.7 bad  250 injected"},
         {Reply(500, "", std::string("nul\0here", 8)), "500 nul here\r\n", "500 nul here"},
     };
     for (const auto& c : cases) {
@@ -54,9 +53,8 @@ TEST(Reply, Classifies) {
         int code;
         bool positive, transient, permanent;
     };
-    const Case cases[] = {{250, true, false, false}, {354, true, false, false},
-                          {421, false, true, false}, {451, false, true, false},
-                          {550, false, false, true}, {599, false, false, true}};
+    const Case cases[] = {{250, true, false, false}, {354, true, false, false}, {421, false, true, false},
+                          {451, false, true, false}, {550, false, false, true}, {599, false, false, true}};
     for (const auto& c : cases) {
         Reply r(c.code, "", "x");
         EXPECT_EQ(r.positive(), c.positive) << c.code;
@@ -76,10 +74,7 @@ TEST(ReplyParser, ParsesReplies) {
     };
     const Case cases[] = {
         {{"220 mx.example ESMTP Postfix"}, 220, "", {"mx.example ESMTP Postfix"}},
-        {{"250-mx.example", "250-PIPELINING", "250 SMTPUTF8"},
-         250,
-         "",
-         {"mx.example", "PIPELINING", "SMTPUTF8"}},
+        {{"250-mx.example", "250-PIPELINING", "250 SMTPUTF8"}, 250, "", {"mx.example", "PIPELINING", "SMTPUTF8"}},
         {{"250 2.1.0 Ok"}, 250, "2.1.0", {"Ok"}},
         {{"550-5.1.1 The email account", "550-5.1.1 does not exist.", "550 5.1.1 See help"},
          550,
@@ -147,8 +142,7 @@ TEST(ReplyParser, RejectsGarbage) {
 
 TEST(ReplyParser, LimitsLinesAndRestartsAfterDone) {
     ReplyParser p;
-    for (std::size_t i = 0; i < ReplyParser::kMaxLines; ++i)
-        ASSERT_EQ(p.feed("250-x"), ReplyParser::Status::need_more);
+    for (std::size_t i = 0; i < ReplyParser::kMaxLines; ++i) ASSERT_EQ(p.feed("250-x"), ReplyParser::Status::need_more);
     EXPECT_EQ(p.feed("250 x"), ReplyParser::Status::error);
 
     ASSERT_EQ(p.feed("250 first"), ReplyParser::Status::done);

@@ -59,8 +59,8 @@ TEST(Base64, RejectsNonCanonicalInput) {
 TEST(Base64, RejectsEveryOctetOutsideTheAlphabet) {
     // libsodium 1.0.18 alone would read any octet >= 0x80 as "/": the wrapper must refuse them.
     for (int c = 0; c < 256; ++c) {
-        const bool alphabet = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                              (c >= '0' && c <= '9') || c == '+' || c == '/';
+        const bool alphabet =
+            (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
         std::string text = "QUFB";
         text[1] = static_cast<char>(c);
         EXPECT_EQ(base64_decode(text).has_value(), alphabet) << c;

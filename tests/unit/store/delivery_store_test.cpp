@@ -78,7 +78,11 @@ TEST_F(DeliveryStore, CompleteAttemptAppliesOutcomesAndReleases) {
     ASSERT_TRUE(st->queue().complete_attempt("01bbbbbbbbbbbbbbb1", "n", ups));
     auto env = st->queue().envelope("01bbbbbbbbbbbbbbb1");
     ASSERT_TRUE(env);
-    struct Want { RcptState state; int attempts; const char* err; };
+    struct Want {
+        RcptState state;
+        int attempts;
+        const char* err;
+    };
     const Want want[] = {{RcptState::delivered, 1, "250 2.0.0 ok"},
                          {RcptState::queued, 1, "451 4.3.0 try later"},
                          {RcptState::failed, 1, "550 5.1.1 no such user"}};

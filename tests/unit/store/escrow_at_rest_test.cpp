@@ -74,11 +74,8 @@ TEST(EscrowAtRest, SealedPlaintextAndShreddedKeysLeaveNoRemnant) {
     auto st = open_sqlite(dir.path());
     ASSERT_TRUE(st);
     const Case cases[] = {
-        {"b-tree cell", 1024},
-        {"overflow pages", 5 * 1024},
-        {"overflow pages, just under the spool", 8090},
-        {"spool", 9 * 1024},
-        {"spool, large", 100 * 1024},
+        {"b-tree cell", 1024}, {"overflow pages", 5 * 1024}, {"overflow pages, just under the spool", 8090},
+        {"spool", 9 * 1024},   {"spool, large", 100 * 1024},
     };
     const TimePoint t0 = ms(1'800'000'000'000);
     // Some traffic around the escrowed messages, as in a live queue.
@@ -129,11 +126,12 @@ TEST(EscrowAtRest, SealedPlaintextAndShreddedKeysLeaveNoRemnant) {
         EscrowAuditEntry e;
         e.at = t0 + 1h;
         e.event = "revoked";
-        ASSERT_TRUE(st->escrow().shred(ids[i], i % 2 ? EscrowState::expired : EscrowState::revoked, t0 + 1h, e,
-                                       chain_fn));
+        ASSERT_TRUE(
+            st->escrow().shred(ids[i], i % 2 ? EscrowState::expired : EscrowState::revoked, t0 + 1h, e, chain_fn));
     }
     for (std::size_t i = 0; i < ids.size(); ++i)
-        EXPECT_EQ(occurrences_after_scrub(dir.path(), keys[i]), 0u) << cases[i].where << ": the key left after shredding";
+        EXPECT_EQ(occurrences_after_scrub(dir.path(), keys[i]), 0u)
+            << cases[i].where << ": the key left after shredding";
     // Purging (the ciphertext) keeps it so.
     for (const auto& id : ids) {
         EscrowAuditEntry e;

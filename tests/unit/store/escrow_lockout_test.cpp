@@ -76,12 +76,12 @@ TEST_F(LockoutTest, LockoutsDoubleAndTheCapVoidsShortCodes) {
 
     struct Step {
         const char* what;
-        int send;           // 0: none, 1: a short code "sN", 2: a strong code "SN" (N = the step's index)
-        const char* code;   // what is typed (hash); "" = the code just sent
+        int send;          // 0: none, 1: a short code "sN", 2: a strong code "SN" (N = the step's index)
+        const char* code;  // what is typed (hash); "" = the code just sent
         std::chrono::minutes at;
         CodeCheck want;
-        int lockouts;       // afterwards
-        int total;          // total_failures afterwards
+        int lockouts;  // afterwards
+        int total;     // total_failures afterwards
     } steps[] = {
         {"a short code", 1, "x", 0min, CodeCheck::wrong, 0, 1},
         {"second wrong in a row: lockout 1 (10 min)", 0, "x", 1min, CodeCheck::locked, 1, 2},

@@ -19,7 +19,9 @@ namespace {
 const TimePoint t0 = ms(1'800'000'000'000);
 
 // A chain function any test can recompute: "prev|event|detail".
-std::string chain_fn(const std::string& prev, const EscrowAuditEntry& e) { return prev + "|" + e.event + "/" + e.detail; }
+std::string chain_fn(const std::string& prev, const EscrowAuditEntry& e) {
+    return prev + "|" + e.event + "/" + e.detail;
+}
 
 struct EscrowStoreTest : ::testing::Test {
     TempDir dir;
@@ -201,15 +203,15 @@ TEST_F(EscrowStoreTest, CodesFollowTheirRules) {
         CodeCheck want;
     } tries[] = {
         {"h1", t0 + 15min, CodeCheck::no_code},  // expired (expires is exclusive)
-        {"bad", t0 + 1min, CodeCheck::wrong},
-        {"bad", t0 + 1min, CodeCheck::wrong},
+        {"bad", t0 + 1min, CodeCheck::wrong},    {"bad", t0 + 1min, CodeCheck::wrong},
         {"h1x", t0 + 1min, CodeCheck::wrong},     // third wrong try
         {"h1", t0 + 1min, CodeCheck::exhausted},  // the right code, but its tries are used
     };
     for (const auto& t : tries) EXPECT_EQ(check(t.code, t.at), t.want) << t.code;
 
     // A new code retires the old one; the right code logs in once and resets the failures.
-    ASSERT_TRUE(es->add_code("e1", "h2", false, t0 + 2min, t0 + 17min, simple_message("C2"), entry("code_sent"), chain_fn));
+    ASSERT_TRUE(
+        es->add_code("e1", "h2", false, t0 + 2min, t0 + 17min, simple_message("C2"), entry("code_sent"), chain_fn));
     EXPECT_EQ(check("h1", t0 + 2min), CodeCheck::wrong) << "the old code is retired";
     EXPECT_EQ(es->get("e1")->failed_logins, 4);
     EXPECT_EQ(check("h2", t0 + 2min), CodeCheck::accepted);
@@ -217,17 +219,20 @@ TEST_F(EscrowStoreTest, CodesFollowTheirRules) {
     EXPECT_EQ(check("h2", t0 + 2min), CodeCheck::no_code) << "single use";
 
     // Five wrong codes in a row (across codes) lock the message for lock_for.
-    ASSERT_TRUE(es->add_code("e1", "h3", false, t0 + 3min, t0 + 18min, simple_message("C3"), entry("code_sent"), chain_fn));
+    ASSERT_TRUE(
+        es->add_code("e1", "h3", false, t0 + 3min, t0 + 18min, simple_message("C3"), entry("code_sent"), chain_fn));
     EXPECT_EQ(check("x", t0 + 3min), CodeCheck::wrong);
     EXPECT_EQ(check("x", t0 + 3min), CodeCheck::wrong);
     EXPECT_EQ(check("x", t0 + 3min), CodeCheck::wrong);
-    ASSERT_TRUE(es->add_code("e1", "h4", false, t0 + 4min, t0 + 19min, simple_message("C4"), entry("code_sent"), chain_fn));
+    ASSERT_TRUE(
+        es->add_code("e1", "h4", false, t0 + 4min, t0 + 19min, simple_message("C4"), entry("code_sent"), chain_fn));
     EXPECT_EQ(check("x", t0 + 4min), CodeCheck::wrong);
     EXPECT_EQ(check("x", t0 + 4min), CodeCheck::locked);  // the fifth locks, and says so
     EXPECT_TRUE(es->get("e1")->locked_until);
     EXPECT_EQ(check("h4", t0 + 5min), CodeCheck::locked) << "even the right code, while locked";
     EXPECT_EQ(check("h4", t0 + 65min), CodeCheck::no_code) << "the lock is over, but h4 has expired";
-    ASSERT_TRUE(es->add_code("e1", "h5", false, t0 + 66min, t0 + 81min, simple_message("C5"), entry("code_sent"), chain_fn));
+    ASSERT_TRUE(
+        es->add_code("e1", "h5", false, t0 + 66min, t0 + 81min, simple_message("C5"), entry("code_sent"), chain_fn));
     EXPECT_EQ(check("h5", t0 + 66min), CodeCheck::accepted);
 
     auto rows = es->audit("e1");

@@ -46,9 +46,7 @@ struct Completions {
     }
 };
 
-std::string id_of(int thread, int i) {
-    return "t" + std::to_string(thread) + "-" + std::to_string(i);
-}
+std::string id_of(int thread, int i) { return "t" + std::to_string(thread) + "-" + std::to_string(i); }
 
 TEST(GroupCommit, ConcurrentSubmittersShareCommits) {
     TempDir tmp;
@@ -61,8 +59,7 @@ TEST(GroupCommit, ConcurrentSubmittersShareCommits) {
         threads.emplace_back([&, t] {
             // Like an SMTP session: wait for durability (the 250) before the next message.
             for (int i = 0; i < kEach; ++i) {
-                auto r = submit_sync(s->queue(),
-                                     simple_message(id_of(t, i), std::string(1024, 'a' + t)));
+                auto r = submit_sync(s->queue(), simple_message(id_of(t, i), std::string(1024, 'a' + t)));
                 (r ? ok : failed)++;
             }
         });
@@ -71,11 +68,9 @@ TEST(GroupCommit, ConcurrentSubmittersShareCommits) {
     EXPECT_EQ(ok.load(), kThreads * kEach);
     EXPECT_EQ(failed.load(), 0);
     auto st = s->stats();
-    std::printf(
-        "[ figures  ] %d waiting submitters x %d: submitted=%llu commits=%llu largest batch=%llu\n",
-        kThreads, kEach, static_cast<unsigned long long>(st.submitted),
-        static_cast<unsigned long long>(st.commits),
-        static_cast<unsigned long long>(st.largest_batch));
+    std::printf("[ figures  ] %d waiting submitters x %d: submitted=%llu commits=%llu largest batch=%llu\n", kThreads,
+                kEach, static_cast<unsigned long long>(st.submitted), static_cast<unsigned long long>(st.commits),
+                static_cast<unsigned long long>(st.largest_batch));
     EXPECT_EQ(s->submitted(), static_cast<std::uint64_t>(kThreads * kEach));
     EXPECT_EQ(st.stored, static_cast<std::uint64_t>(kThreads * kEach));
     EXPECT_LT(s->commits(), s->submitted());
@@ -93,8 +88,7 @@ TEST(GroupCommit, CommitIntervalGathersABatch) {
     auto s = test::open_sqlite(tmp.path(), o);
     Completions c;
     auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < 20; ++i)
-        s->queue().submit(numbered(i), c.make(""));
+    for (int i = 0; i < 20; ++i) s->queue().submit(numbered(i), c.make(""));
     while (c.size() < 20) std::this_thread::sleep_for(std::chrono::milliseconds(5));   // no close()
     EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(250));  // it waited
     for (auto& [id, r] : c.got) EXPECT_TRUE(r);
@@ -109,8 +103,7 @@ TEST(GroupCommit, BatchCapsAreRespected) {
     o.max_batch_messages = 4;
     auto s = test::open_sqlite(tmp.path(), o);
     Completions c;
-    for (int i = 0; i < 20; ++i)
-        s->queue().submit(numbered(i), c.make(""));
+    for (int i = 0; i < 20; ++i) s->queue().submit(numbered(i), c.make(""));
     s->close();
     ASSERT_EQ(c.size(), 20u);
     EXPECT_LE(s->stats().largest_batch, 4u);
@@ -119,14 +112,13 @@ TEST(GroupCommit, BatchCapsAreRespected) {
     TempDir tmp2;
     Options big;
     big.commit_interval = std::chrono::milliseconds(50);
-    big.max_batch_bytes = 10'000;  // each message ~4 KiB: at most 2 per batch, a huge one alone
+    big.max_batch_bytes = 10'000;    // each message ~4 KiB: at most 2 per batch, a huge one alone
     big.spool_min_bytes = SIZE_MAX;  // the caps are about bodies inside the transaction
     auto s2 = test::open_sqlite(tmp2.path(), big);
     Completions c2;
     s2->queue().submit(simple_message("huge", std::string(100'000, 'x')), c2.make(""));
     for (int i = 0; i < 6; ++i)
-        s2->queue().submit(simple_message("k" + std::to_string(i), std::string(4096, 'y')),
-                           c2.make(""));
+        s2->queue().submit(simple_message("k" + std::to_string(i), std::string(4096, 'y')), c2.make(""));
     s2->close();
     ASSERT_EQ(c2.size(), 7u);
     for (auto& [id, r] : c2.got) EXPECT_TRUE(r);
@@ -141,8 +133,7 @@ TEST(GroupCommit, CloseFlushesQueuedSubmitsThenRefusesNewOnes) {
     {
         auto s = test::open_sqlite(tmp.path(), o);
         Completions c;
-        for (int i = 0; i < 50; ++i)
-            s->queue().submit(numbered(i), c.make(""));
+        for (int i = 0; i < 50; ++i) s->queue().submit(numbered(i), c.make(""));
         auto t0 = std::chrono::steady_clock::now();
         s->close();
         EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
@@ -171,8 +162,7 @@ TEST(GroupCommit, DestructorFlushesLikeClose) {
         Options o;
         o.commit_interval = std::chrono::seconds(30);
         auto s = test::open_sqlite(tmp.path(), o);
-        for (int i = 0; i < 10; ++i)
-            s->queue().submit(numbered(i), c.make(""));
+        for (int i = 0; i < 10; ++i) s->queue().submit(numbered(i), c.make(""));
     }
     ASSERT_EQ(c.size(), 10u);
     for (auto& [id, r] : c.got) EXPECT_TRUE(r);
@@ -195,8 +185,7 @@ TEST(GroupCommit, FailedCommitIsRolledBackAndReportedToEverySubmitter) {
     };
     auto s = test::open_sqlite(tmp.path(), o);
     Completions c;
-    for (int i = 0; i < 5; ++i)
-        s->queue().submit(numbered(i), c.make(""));
+    for (int i = 0; i < 5; ++i) s->queue().submit(numbered(i), c.make(""));
     while (c.size() < 5) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     for (auto& [id, r] : c.got) {
         ASSERT_FALSE(r) << "a failed commit reported success";
@@ -210,8 +199,7 @@ TEST(GroupCommit, FailedCommitIsRolledBackAndReportedToEverySubmitter) {
 
     // The writer recovers: the same messages go through once the fault is gone.
     sabotage = false;
-    for (int i = 0; i < 5; ++i)
-        EXPECT_TRUE(submit_sync(s->queue(), numbered(i)));
+    for (int i = 0; i < 5; ++i) EXPECT_TRUE(submit_sync(s->queue(), numbered(i)));
     EXPECT_EQ(*s->queue().count(), 5u);
 }
 
@@ -283,10 +271,8 @@ TEST(GroupCommit, ReadersRunWhileTheWriterCommits) {
                     auto b = s->queue().body(l->back().id);
                     if (!e || !b || e->recipients.size() != 1) ++read_errors;
                 }
-                if (r ==
-                    0) {  // small writes on the shared connection, concurrently with the writer
-                    if (!s->users().add(User{"u" + std::to_string(reads.load()), "h", "", {}}))
-                        ++read_errors;
+                if (r == 0) {  // small writes on the shared connection, concurrently with the writer
+                    if (!s->users().add(User{"u" + std::to_string(reads.load()), "h", "", {}})) ++read_errors;
                 }
                 ++reads;
             }

@@ -32,9 +32,7 @@ TEST(Migrations, FreshDatabaseGetsLatestVersionWalAndApplicationId) {
     EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
     for (const char* table : {"messages", "bodies", "recipients", "users"})
         EXPECT_EQ(
-            raw.integer(
-                std::string("SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='") +
-                table + "'"),
+            raw.integer(std::string("SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='") + table + "'"),
             1)
             << table;
     EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE name='recipients_due'"), 1);
@@ -117,11 +115,9 @@ TEST(Migrations, UpgradeAppliesOnlyMissingStepsAndAFailingStepLeavesNothing) {
     auto db = Db::open(file, 1000);
     ASSERT_TRUE(db);
     const Migration v1[] = {{1, "one", "CREATE TABLE a (x INTEGER) STRICT;"}};
-    const Migration v2[] = {
-        {1, "one", "CREATE TABLE a (x INTEGER) STRICT;"},
-        {2, "two", "CREATE TABLE b (y INTEGER) STRICT; INSERT INTO a VALUES (2);"}};
-    const Migration bad3[] = {
-        v2[0], v2[1], {3, "three", "CREATE TABLE c (z INTEGER); INSERT INTO nosuch VALUES (1);"}};
+    const Migration v2[] = {{1, "one", "CREATE TABLE a (x INTEGER) STRICT;"},
+                            {2, "two", "CREATE TABLE b (y INTEGER) STRICT; INSERT INTO a VALUES (2);"}};
+    const Migration bad3[] = {v2[0], v2[1], {3, "three", "CREATE TABLE c (z INTEGER); INSERT INTO nosuch VALUES (1);"}};
     auto r1 = migrate(*db, v1);
     ASSERT_TRUE(r1);
     EXPECT_EQ(*r1, 1);

@@ -70,8 +70,7 @@ TEST_F(PolicyStoreTest, RatchetRaisesNeverLowers) {
     };
     const Step steps[] = {
         {"encrypt", t0, true, "encrypt", t0, "r1"},
-        {"may", t0 + 1h, false, "encrypt", t0,
-         "r1"},  // weaker: nothing changes, not even confirmed
+        {"may", t0 + 1h, false, "encrypt", t0, "r1"},  // weaker: nothing changes, not even confirmed
         {"none", t0 + 90min, false, "encrypt", t0, "r1"},
         {"verify", t0 + 2h, true, "verify", t0 + 2h, "r4"},  // stricter: raised, report replaced
         {"encrypt", t0 + 3h, false, "verify", t0 + 2h, "r4"},
@@ -187,13 +186,10 @@ TEST_F(PolicyStoreTest, InvalidInputIsRejectedAndNothingWritten) {
 }
 
 TEST_F(PolicyStoreTest, ForgetDropsTheLevelKeepsHistoryAndIsAudited) {
-    ASSERT_TRUE(
-        p->raise("d.example", "verify", {ev("mx.d.example", "192.0.2.4", "verify")}, "{}", t0));
+    ASSERT_TRUE(p->raise("d.example", "verify", {ev("mx.d.example", "192.0.2.4", "verify")}, "{}", t0));
     ASSERT_TRUE(p->record_probe("d.example", "verify", "{\"hosts\":1}", t0));
-    ASSERT_TRUE(p->add_incident(
-        incident("d.example", t0 + 1h, "starttls_missing", "mx.d.example: no STARTTLS")));
-    ASSERT_TRUE(p->set_override("d.example", "encrypt", "certificate expired", std::nullopt,
-                                t0 + 2h, "alice"));
+    ASSERT_TRUE(p->add_incident(incident("d.example", t0 + 1h, "starttls_missing", "mx.d.example: no STARTTLS")));
+    ASSERT_TRUE(p->set_override("d.example", "encrypt", "certificate expired", std::nullopt, t0 + 2h, "alice"));
 
     ASSERT_TRUE(p->forget("d.example", "bob", t0 + 3h));
     auto got = p->get("d.example");
@@ -243,8 +239,7 @@ TEST_F(PolicyStoreTest, OverridesExpireAndEveryChangeIsAudited) {
         TimePoint at;
         bool active;
     };
-    for (const auto& q : {Query{t0, true}, Query{until - 1ms, true}, Query{until, false},
-                          Query{until + 1h, false}}) {
+    for (const auto& q : {Query{t0, true}, Query{until - 1ms, true}, Query{until, false}, Query{until + 1h, false}}) {
         auto got = p->active_override("e.example", q.at);
         ASSERT_TRUE(got);
         EXPECT_EQ(got->has_value(), q.active) << (q.at - t0).count();
@@ -262,8 +257,7 @@ TEST_F(PolicyStoreTest, OverridesExpireAndEveryChangeIsAudited) {
     EXPECT_FALSE((*all)[0].active(until));
 
     // Replaced by a newer one without expiry.
-    ASSERT_TRUE(
-        p->set_override("e.example", "encrypt", "still broken", std::nullopt, t0 + 2h, "bob"));
+    ASSERT_TRUE(p->set_override("e.example", "encrypt", "still broken", std::nullopt, t0 + 2h, "bob"));
     auto got = p->active_override("e.example", t0 + 1000h);
     ASSERT_TRUE(got && got->has_value());
     EXPECT_EQ((*got)->level, "encrypt");
@@ -315,8 +309,7 @@ TEST_F(PolicyStoreTest, IncidentsAreAppendOnlyInOrderPerDomain) {
     a.raw_evidence = "250-XXXXXXXA";
     ASSERT_TRUE(p->add_incident(a));
     ASSERT_TRUE(p->add_incident(incident("b.example", t0, "handshake_failed", "x")));
-    ASSERT_TRUE(p->add_incident(
-        incident("a.example", t0 + 1min, "starttls_454", "454 4.7.0 TLS not available")));
+    ASSERT_TRUE(p->add_incident(incident("a.example", t0 + 1min, "starttls_454", "454 4.7.0 TLS not available")));
     auto inc = p->incidents("a.example");
     ASSERT_TRUE(inc);
     ASSERT_EQ(inc->size(), 2u);  // b.example's is not a.example's, though they might share MX hosts
@@ -331,9 +324,8 @@ TEST_F(PolicyStoreTest, IncidentsAreAppendOnlyInOrderPerDomain) {
     EXPECT_EQ((*inc)[1].host, "");
 
     RawDb raw(file());
-    EXPECT_THROW(
-        raw.exec("UPDATE policy_incidents SET kind = 'nothing' WHERE domain = 'a.example'"),
-        std::runtime_error);
+    EXPECT_THROW(raw.exec("UPDATE policy_incidents SET kind = 'nothing' WHERE domain = 'a.example'"),
+                 std::runtime_error);
     EXPECT_THROW(raw.exec("DELETE FROM policy_incidents"), std::runtime_error);
     EXPECT_EQ(raw.integer("SELECT count(*) FROM policy_incidents"), 3);
 }
@@ -344,11 +336,9 @@ TEST_F(PolicyStoreTest, ProbeHistoryIsAppendOnlyNewestFirst) {
     ASSERT_TRUE(got && got->has_value());
     EXPECT_FALSE((*got)->last_probe.has_value());
 
-    const char* levels[] = {"encrypt", "may",
-                            "verify"};  // a probe may see less: history, not policy
+    const char* levels[] = {"encrypt", "may", "verify"};  // a probe may see less: history, not policy
     for (int i = 0; i < 3; ++i)
-        ASSERT_TRUE(p->record_probe("f.example", levels[i], "{\"n\":" + std::to_string(i) + "}",
-                                    t0 + i * 1h));
+        ASSERT_TRUE(p->record_probe("f.example", levels[i], "{\"n\":" + std::to_string(i) + "}", t0 + i * 1h));
     ASSERT_TRUE(p->record_probe("g.example", "none", "{}", t0 + 10h));
 
     auto pr = p->probes("f.example", 2);
@@ -369,8 +359,7 @@ TEST_F(PolicyStoreTest, ProbeHistoryIsAppendOnlyNewestFirst) {
 
     RawDb raw(file());
     EXPECT_THROW(raw.exec("UPDATE probe_history SET level = 'dane'"), std::runtime_error);
-    EXPECT_THROW(raw.exec("DELETE FROM probe_history WHERE domain = 'f.example'"),
-                 std::runtime_error);
+    EXPECT_THROW(raw.exec("DELETE FROM probe_history WHERE domain = 'f.example'"), std::runtime_error);
     EXPECT_THROW(raw.exec("DELETE FROM policy_audit"), std::runtime_error);
     EXPECT_EQ(raw.integer("SELECT count(*) FROM probe_history"), 4);
 }
@@ -401,8 +390,7 @@ TEST(PolicyStoreMigration, V1AndV2FilesUpgradeKeepingQueueAndPolicyData) {
         {
             auto db = sqlite::Db::open(file, 1000);
             ASSERT_TRUE(db);
-            auto v =
-                sqlite::migrate(*db, sqlite::migrations().first(static_cast<std::size_t>(from)));
+            auto v = sqlite::migrate(*db, sqlite::migrations().first(static_cast<std::size_t>(from)));
             ASSERT_TRUE(v) << v.error().message();
             ASSERT_EQ(*v, from);
         }
@@ -461,8 +449,7 @@ TEST(PolicyStoreMigration, V1AndV2FilesUpgradeKeepingQueueAndPolicyData) {
         EXPECT_EQ((*inc)[0].kind, "tls_failed");
         EXPECT_EQ((*inc)[0].raw_evidence, "");
         // The ratchet continues from what the old build learned.
-        auto r =
-            p.raise("example.org", "encrypt", std::vector<MxEvidence>{}, "{}", ms(1700000009000));
+        auto r = p.raise("example.org", "encrypt", std::vector<MxEvidence>{}, "{}", ms(1700000009000));
         ASSERT_TRUE(r);
         EXPECT_FALSE(*r);
         got = p.get("example.org");

@@ -15,8 +15,8 @@
 #include <random>
 #include <set>
 
-#include "store/sqlite/sqlite_store.hpp"
 #include "store/sqlite/spool.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "store_test_util.hpp"
 
 namespace mailward::store::sqlite {
@@ -81,8 +81,12 @@ TEST(BodySpool, LargeBodiesRoundTripFromSegmentsSmallOnesStayInline) {
         const char* id;
         std::size_t size;
         bool spooled;
-    } rows[] = {{"tiny", 10, false},          {"below", 999, false},    {"at", 1000, true},
-                {"page", 4096, true},         {"odd", 4097, true},      {"k100", 100 * 1024, true},
+    } rows[] = {{"tiny", 10, false},
+                {"below", 999, false},
+                {"at", 1000, true},
+                {"page", 4096, true},
+                {"odd", 4097, true},
+                {"k100", 100 * 1024, true},
                 {"mib3", 3 * 1024 * 1024, true}};
     unsigned seed = 1;
     std::map<std::string, std::string> bodies;
@@ -193,7 +197,7 @@ TEST(BodySpool, SegmentsRotateAndUnusedOnesAreSwept) {
     EXPECT_EQ(segment_files(tmp.path()).size(), 5u);
     lease_all(*s);
     for (int i = 0; i < 9; ++i) deliver(*s, "m" + std::to_string(i));  // m9 stays queued
-    s.reset();  // at the next open the sweep runs
+    s.reset();                                                         // at the next open the sweep runs
     s = test::open_sqlite(tmp.path(), o);
     auto left = segment_files(tmp.path());
     EXPECT_EQ(left.size(), 1u);  // only m9's segment
@@ -205,10 +209,10 @@ TEST(BodySpool, SweepRemovesCrashLeftoversKeepsForeignAndLockedFiles) {
     { auto s = test::open_sqlite(tmp.path()); }
     const auto spool = tmp.path() / "spool";
     auto touch = [](const std::filesystem::path& p) { std::ofstream(p) << "leftover"; };
-    touch(spool / "00000000000000aa.seg");    // unreferenced segment (crash before commit)
+    touch(spool / "00000000000000aa.seg");   // unreferenced segment (crash before commit)
     touch(spool / ".new-00000000000000bb");  // half-made segment
-    touch(spool / "README");                  // not ours: kept
-    touch(spool / "00000000000000cc.seg");    // held by another process
+    touch(spool / "README");                 // not ours: kept
+    touch(spool / "00000000000000cc.seg");   // held by another process
     int held = ::open((spool / "00000000000000cc.seg").c_str(), O_RDWR);
     ASSERT_GE(held, 0);
     ASSERT_EQ(::flock(held, LOCK_EX | LOCK_NB), 0);
@@ -224,8 +228,8 @@ TEST(BodySpool, ASecondStoreOnTheSameFilesNeverSweepsTheFirstOnesSegment) {
     const Options o = spool_everything();
     auto a = test::open_sqlite(tmp.path(), o);
     ASSERT_TRUE(submit_sync(a->queue(), simple_message("a1", std::string(10'000, 'a'))));
-    ASSERT_TRUE(a->queue().remove("a1"));  // a's active segment now holds no live body
-    auto b = test::open_sqlite(tmp.path(), o);      // its sweep sees a's segment unused, but locked
+    ASSERT_TRUE(a->queue().remove("a1"));       // a's active segment now holds no live body
+    auto b = test::open_sqlite(tmp.path(), o);  // its sweep sees a's segment unused, but locked
     EXPECT_EQ(segment_files(tmp.path()).size(), 1u);
     ASSERT_TRUE(submit_sync(a->queue(), simple_message("a2", std::string(10'000, 'b'))));
     EXPECT_EQ(*b->queue().body("a2"), std::string(10'000, 'b'));
@@ -260,8 +264,8 @@ TEST(BodySpool, AppendSyncReadRelease) {
     EXPECT_EQ(*spool.read(*r1), "first body");
     ASSERT_TRUE(spool.release(*r2, true));
     EXPECT_EQ(*spool.read(*r2), std::string(5000, '\0'));  // scrubbed and punched
-    ASSERT_TRUE(spool.release(*r2, false));                 // twice is harmless
-    EXPECT_EQ(*spool.read(*r1), "first body");              // the neighbour is untouched
+    ASSERT_TRUE(spool.release(*r2, false));                // twice is harmless
+    EXPECT_EQ(*spool.read(*r1), "first body");             // the neighbour is untouched
     spool.settled(r1->segment);
     spool.settled(r2->segment);
     // Its own active segment is never swept, whatever the database says.

@@ -55,8 +55,7 @@ const Op kOps[] = {
     {"create a table", "CREATE TABLE evil (x INTEGER)", false, false},
     {"drop a trigger", "DROP TRIGGER probe_history_no_update", false, false},
     {"alter a table", "ALTER TABLE users ADD COLUMN evil TEXT", false, false},
-    {"create a temp trigger", "CREATE TEMP TRIGGER t AFTER INSERT ON messages BEGIN SELECT 1; END",
-     false, false},
+    {"create a temp trigger", "CREATE TEMP TRIGGER t AFTER INSERT ON messages BEGIN SELECT 1; END", false, false},
     {"attach a file", "ATTACH DATABASE ':memory:' AS other", false, false},
     {"set a pragma", "PRAGMA foreign_keys = OFF", false, false},
     {"set the schema version", "PRAGMA user_version = 1", false, false},
@@ -90,14 +89,11 @@ struct StoreRolesTest : ::testing::Test {
 
 TEST_F(StoreRolesTest, EachRoleWritesOnlyItsTables) {
     for (const auto& op : kOps) {
-        for (auto [role, allowed] : {std::pair{Role::submission, op.submission},
-                                     std::pair{Role::portal, op.portal},
+        for (auto [role, allowed] : {std::pair{Role::submission, op.submission}, std::pair{Role::portal, op.portal},
                                      std::pair{Role::main, true}}) {
             const int rc = run_as(role, op.sql);
-            if (allowed)
-                EXPECT_EQ(rc, SQLITE_OK) << to_string(role) << ": " << op.what;
-            else
-                EXPECT_EQ(rc, SQLITE_AUTH) << to_string(role) << ": " << op.what << " was allowed";
+            if (allowed) EXPECT_EQ(rc, SQLITE_OK) << to_string(role) << ": " << op.what;
+            else EXPECT_EQ(rc, SQLITE_AUTH) << to_string(role) << ": " << op.what << " was allowed";
         }
     }
 }
@@ -109,8 +105,7 @@ TEST_F(StoreRolesTest, TheSchemaIsUnchangedAfterRefusals) {
     sqlite3* raw = nullptr;
     ASSERT_EQ(sqlite3_open(file().c_str(), &raw), SQLITE_OK);
     sqlite3_stmt* st = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT count(*) FROM sqlite_master WHERE name = 'evil'", -1,
-                                 &st, nullptr),
+    ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT count(*) FROM sqlite_master WHERE name = 'evil'", -1, &st, nullptr),
               SQLITE_OK);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
     EXPECT_EQ(sqlite3_column_int(st, 0), 0);

@@ -175,10 +175,8 @@ TEST(QueueStore, FullEnvelopeAndBinaryBodySurviveReopen) {
     EXPECT_TRUE(*body == original.body);
 
     RawDb raw(tmp.path() / "mailward.db");
-    EXPECT_EQ(
-        raw.text(
-            "SELECT group_concat(domain, '|') FROM (SELECT domain FROM recipients ORDER BY idx)"),
-        "example.org|例子.测试|");
+    EXPECT_EQ(raw.text("SELECT group_concat(domain, '|') FROM (SELECT domain FROM recipients ORDER BY idx)"),
+              "example.org|例子.测试|");
     EXPECT_EQ(raw.text("SELECT typeof(data) FROM bodies"), "blob");
 }
 
@@ -296,8 +294,7 @@ TEST(UserStore, Crud) {
     TempDir tmp;
     auto s = must_open(tmp.path());
     auto& users = s->users();
-    User u{"alice@example.test", "$argon2id$v=19$m=65536,t=2,p=1$abc$def", "",
-           ms(1'700'000'000'000)};
+    User u{"alice@example.test", "$argon2id$v=19$m=65536,t=2,p=1$abc$def", "", ms(1'700'000'000'000)};
     ASSERT_TRUE(users.add(u));
     auto dup = users.add(User{"alice@example.test", "other", "tls-only", {}});
     ASSERT_FALSE(dup);
@@ -325,8 +322,7 @@ TEST(UserStore, Crud) {
     EXPECT_EQ((*all)[0].name, "alice@example.test");
     EXPECT_EQ((*all)[1].name, "bob@example.test");
 
-    EXPECT_EQ(users.update(User{"carol@example.test", "h", "", {}}).error(),
-              common::Errc::not_found);
+    EXPECT_EQ(users.update(User{"carol@example.test", "h", "", {}}).error(), common::Errc::not_found);
     EXPECT_EQ(users.get("carol@example.test").error(), common::Errc::not_found);
     EXPECT_EQ(users.remove("carol@example.test").error(), common::Errc::not_found);
     ASSERT_TRUE(users.remove("alice@example.test"));
@@ -345,10 +341,8 @@ TEST(UserStore, ConcurrentAddsOfOneNameExactlyOneWins) {
         threads.emplace_back([&, i] {
             auto& users = (i % 2 ? s->users() : (*s2)->users());
             auto r = users.add(User{"same", "h" + std::to_string(i), "", {}});
-            if (r)
-                ++ok;
-            else if (r.error() == common::Errc::already_exists)
-                ++exists;
+            if (r) ++ok;
+            else if (r.error() == common::Errc::already_exists) ++exists;
         });
     }
     for (auto& t : threads) t.join();

@@ -28,8 +28,7 @@ inline config::Config config_for(const std::filesystem::path& data_dir) {
 }
 
 // Opens the SQLite store at dir/mailward.db; a failure fails the test (nullptr).
-inline std::unique_ptr<sqlite::SqliteStore> open_sqlite(const std::filesystem::path& dir,
-                                                        sqlite::Options opts = {}) {
+inline std::unique_ptr<sqlite::SqliteStore> open_sqlite(const std::filesystem::path& dir, sqlite::Options opts = {}) {
     auto s = sqlite::SqliteStore::open(dir / "mailward.db", std::move(opts));
     if (!s) ADD_FAILURE() << "open: " << s.error().message();
     return s ? std::move(*s) : nullptr;

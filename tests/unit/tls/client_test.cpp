@@ -69,7 +69,7 @@ dns::TlsaRecord tlsa(std::uint8_t usage, std::uint8_t selector, std::uint8_t mty
 }
 
 class TlsClient : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         ca_ = new TestCa();
         dir_ = new TempDir();
@@ -222,19 +222,48 @@ TEST_F(TlsClient, DaneTable) {
     const Case cases[] = {
         {"3 1 1 matches the leaf SPKI", &selfsigned, {ee_spki}, true, true, false, true},
         {"3 1 1 of another key", &selfsigned, {tlsa(3, 1, 1, spki_sha256(unrelated.chain))}, true, false, false, true},
-        {"3 0 1 of the leaf certificate", &selfsigned, {tlsa(3, 0, 1, cert_sha256(selfsigned.chain))}, true, true,
-         false, true},
-        {"one of two records matches", &selfsigned, {tlsa(3, 1, 1, spki_sha256(unrelated.chain)), ee_spki}, true,
-         true, false, true},
-        {"3 1 1 needs no name (RFC 7672 3.1.1)", &ca_other, {tlsa(3, 1, 1, spki_sha256(ca_other.chain))}, true, true,
-         true, false},
-        {"2 0 1 of the CA, right name", &ca_chain, {tlsa(2, 0, 1, cert_sha256(ca_->cert_pem()))}, true, true, true,
+        {"3 0 1 of the leaf certificate",
+         &selfsigned,
+         {tlsa(3, 0, 1, cert_sha256(selfsigned.chain))},
+         true,
+         true,
+         false,
          true},
-        {"2 0 1 of the CA, wrong name", &ca_other, {tlsa(2, 0, 1, cert_sha256(ca_->cert_pem()))}, true, false, true,
+        {"one of two records matches",
+         &selfsigned,
+         {tlsa(3, 1, 1, spki_sha256(unrelated.chain)), ee_spki},
+         true,
+         true,
+         false,
+         true},
+        {"3 1 1 needs no name (RFC 7672 3.1.1)",
+         &ca_other,
+         {tlsa(3, 1, 1, spki_sha256(ca_other.chain))},
+         true,
+         true,
+         true,
          false},
-        {"usages 0 and 1 are not used (RFC 7672 3.1.3)", &ca_chain,
-         {tlsa(0, 0, 1, cert_sha256(ca_->cert_pem())), tlsa(1, 1, 1, spki_sha256(ca_chain.chain))}, false, false,
-         false, false},
+        {"2 0 1 of the CA, right name",
+         &ca_chain,
+         {tlsa(2, 0, 1, cert_sha256(ca_->cert_pem()))},
+         true,
+         true,
+         true,
+         true},
+        {"2 0 1 of the CA, wrong name",
+         &ca_other,
+         {tlsa(2, 0, 1, cert_sha256(ca_->cert_pem()))},
+         true,
+         false,
+         true,
+         false},
+        {"usages 0 and 1 are not used (RFC 7672 3.1.3)",
+         &ca_chain,
+         {tlsa(0, 0, 1, cert_sha256(ca_->cert_pem())), tlsa(1, 1, 1, spki_sha256(ca_chain.chain))},
+         false,
+         false,
+         false,
+         false},
         {"no records", &selfsigned, {}, false, false, false, false},
     };
     for (const auto& c : cases) {

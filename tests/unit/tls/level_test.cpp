@@ -40,13 +40,22 @@ TEST(Level, MeetsTable) {
         {"verified TLS 1.3", good, true, true, true, false},
         {"no TLS", PeerFacts{}, true, false, false, false},
         {"TLS 1.1", with([](PeerFacts& f) { f.protocol = "TLSv1.1"; }), true, false, false, false},
-        {"TLS 1.2 non-AEAD", with([](PeerFacts& f) { f.protocol = "TLSv1.2"; f.aead = false; }), true, false, false,
-         false},
+        {"TLS 1.2 non-AEAD", with([](PeerFacts& f) {
+             f.protocol = "TLSv1.2";
+             f.aead = false;
+         }),
+         true, false, false, false},
         {"no forward secrecy", with([](PeerFacts& f) { f.forward_secret = false; }), true, false, false, false},
-        {"self-signed", with([](PeerFacts& f) { f.chain_valid = false; f.verify_error = "self-signed"; }), true, true,
-         false, false},
+        {"self-signed", with([](PeerFacts& f) {
+             f.chain_valid = false;
+             f.verify_error = "self-signed";
+         }),
+         true, true, false, false},
         {"wrong name", with([](PeerFacts& f) { f.name_matched = false; }), true, true, false, false},
-        {"DANE match", with([](PeerFacts& f) { f.dane_checked = f.dane_matched = true; f.chain_valid = false; }),
+        {"DANE match", with([](PeerFacts& f) {
+             f.dane_checked = f.dane_matched = true;
+             f.chain_valid = false;
+         }),
          true, true, false, true},
         {"DANE mismatch", with([](PeerFacts& f) { f.dane_checked = true; }), true, true, true, false},
     };

@@ -23,7 +23,7 @@ struct PemPair {
 enum class KeyKind { ec_p256, rsa_2048 };
 
 class TestCa {
-public:
+  public:
     explicit TestCa(const std::string& name = "mailward test CA");
     ~TestCa();
     TestCa(const TestCa&) = delete;
@@ -34,7 +34,7 @@ public:
     // certificate to the chain (as servers do for DANE-TA).
     PemPair issue(const std::vector<std::string>& names, KeyKind kind = KeyKind::ec_p256, bool with_ca = false) const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
     std::string cert_pem_;
