@@ -3,7 +3,6 @@
 #include "probe/verdict.hpp"
 
 #include <nlohmann/json.hpp>
-#include <optional>
 
 #include "policy/plan.hpp"
 
@@ -12,8 +11,6 @@ namespace mailward::probe {
 ProbeVerdict to_verdict(const DomainReport& rep, std::chrono::system_clock::time_point seen_at) {
     ProbeVerdict v;
     std::vector<policy::MxFact> answered;  // the level each answering address met
-    std::optional<tls::Level> weakest;     // only to name the weakest address in the report
-    std::string weakest_host;
     for (const auto& h : rep.hosts) {
         if (!h.connected) continue;
         store::MxEvidence e;
@@ -30,14 +27,17 @@ ProbeVerdict to_verdict(const DomainReport& rep, std::chrono::system_clock::time
         e.seen_at = seen_at;
         v.evidence.push_back(std::move(e));
         answered.push_back({h.host, h.level});
-        if (!weakest || h.level < *weakest) {
-            weakest = h.level;
-            weakest_host = h.host + " [" + h.address + "]";
-        }
     }
-    // The level itself is the planner's rule (policy::hosts_verdict), as for `mailward check`.
+    // The level itself is the planner's rule (policy::hosts_verdict), as for `mailward check`; the
+    // report names the first answering address at that level (the weakest).
     v.ok = rep.error.empty() && !answered.empty();
     v.level = policy::hosts_verdict(answered).level;
+    std::string weakest_host;
+    for (const auto& e : v.evidence) {
+        if (e.level != tls::to_string(v.level)) continue;
+        weakest_host = e.host + " [" + e.address + "]";
+        break;
+    }
     nlohmann::json report = {{"verdict", tls::to_string(v.level)},
                              {"weakest", weakest_host},
                              {"hosts", rep.hosts.size()},
