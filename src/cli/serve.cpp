@@ -174,7 +174,8 @@ void configure_learning(delivery::Engine& engine, const config::Config& cfg) {
 void run_serve(const Options& opts) {
     config::Config cfg = load_config(opts);
     common::init_logging(cfg.server.log_level);
-    // Before any thread or child exists, so all of them inherit it.
+    // Before any thread or child exists, so all of them inherit these.
+    common::tune_allocator();
     if (auto r = common::forbid_new_privileges(); !r) throw Failure("cannot set no_new_privs: " + r.error().message());
     const auto user = unprivileged_user(cfg);
     // A SIGTERM while starting waits for the handler below instead of killing this process.

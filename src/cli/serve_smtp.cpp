@@ -6,7 +6,9 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <atomic>
 #include <thread>
 
 #include "cli/serve_internal.hpp"
@@ -35,11 +37,20 @@ int run_submission_process(const ChildContext& ctx, std::shared_ptr<boost::asio:
     }
     boost::asio::io_context io;
     const int wake_fd = ctx.wake_fd;
+    std::atomic<bool> wake_pending{false};
     // A submission process of a serve that just died (SIGKILL) may still hold the ports a moment.
     std::unique_ptr<server::SubmissionServer> submission;
     for (int attempt = 0;; ++attempt) {
         submission = std::make_unique<server::SubmissionServer>(cfg, **store, tls);
-        submission->set_on_queued([wake_fd] { common::wake(wake_fd); });
+        // One wake-up per turn of the event loop, not one per message: the completions of one
+        // group commit run together, and the byte written after them covers them all.
+        submission->set_on_queued([wake_fd, &io, &wake_pending] {
+            if (wake_pending.exchange(true, std::memory_order_acq_rel)) return;
+            boost::asio::post(io, [wake_fd, &wake_pending] {
+                wake_pending.store(false, std::memory_order_release);
+                common::wake(wake_fd);
+            });
+        });
         std::string error;
         if (submission->start(io, error)) break;
         submission->stop();

@@ -3,6 +3,7 @@
 #include "common/process.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -22,6 +23,11 @@ error_code sys_error(int err) { return error_code(err, boost::system::system_cat
 pid_t g_parent = 0;  // in a child of fork_child: the parent's pid
 
 }  // namespace
+
+void tune_allocator() {
+    (void)::mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+    (void)::mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+}
 
 void set_process_name(std::string_view name) {
     char buf[16] = {};

@@ -217,13 +217,17 @@ asio::awaitable<void> Engine::Impl::run(std::shared_ptr<Impl> self) {
             }
         }
         if (s.kicked) continue;
-        auto next = [&queue]() { return queue.next_due(); };
-        auto due = co_await common::run_blocking<Result<std::optional<store::TimePoint>>>(s.blocking, next);
         auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(kIdlePoll));
-        if (due && due->has_value() && slots > 0) {
-            auto until = std::chrono::duration_cast<std::chrono::milliseconds>(**due - Clock::now());
-            wait = std::clamp(until, std::chrono::milliseconds(0), wait);
-            if (until.count() <= 0 && leased == 0) wait = std::chrono::milliseconds(200);  // leased elsewhere
+        // With every slot busy nothing could be leased before one frees, and a freed slot kicks:
+        // no query then (a burst of submissions would otherwise cost one per wake-up).
+        if (slots > 0) {
+            auto next = [&queue]() { return queue.next_due(); };
+            auto due = co_await common::run_blocking<Result<std::optional<store::TimePoint>>>(s.blocking, next);
+            if (due && due->has_value()) {
+                auto until = std::chrono::duration_cast<std::chrono::milliseconds>(**due - Clock::now());
+                wait = std::clamp(until, std::chrono::milliseconds(0), wait);
+                if (until.count() <= 0 && leased == 0) wait = std::chrono::milliseconds(200);  // leased elsewhere
+            }
         }
         if (s.kicked) continue;
         s.wake.expires_after(wait);
