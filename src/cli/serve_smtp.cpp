@@ -6,9 +6,9 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <atomic>
 #include <thread>
 
 #include "cli/serve_internal.hpp"
