@@ -130,7 +130,12 @@ KeyFileResult<bool> ensure_master_key_file(const std::filesystem::path& path) {
     if (std::filesystem::exists(path, ec)) {
         // The key that wraps every escrowed message's key: nobody but mailward's user may read it.
         struct stat st {};
-        if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+        if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+            // A FIFO would block the read below until a writer came; a directory cannot be read.
+            return KeyFileError{EscrowErrc::master_key_unreadable,
+                                path.string() + ": master key is not a regular file"};
+        }
+        if ((st.st_mode & 077) != 0) {
             char mode[8];
             std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
             return KeyFileError{EscrowErrc::master_key_bad_mode,

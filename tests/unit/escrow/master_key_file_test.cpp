@@ -39,7 +39,7 @@ TEST(MasterKeyFile, CreatedOnFirstStartThenKept) {
 TEST(MasterKeyFile, RefusalsAreOneExactLine) {
     struct Case {
         const char* name;
-        int size;  // bytes written; -1: the parent is a regular file (cannot create)
+        int size;  // bytes written; -1: the parent is a regular file (cannot create); -2: a FIFO; -3: a directory
         mode_t mode;
         EscrowErrc want;      // ok: no specific code (an I/O error)
         std::string message;  // after "PATH: "; a prefix when want is ok
@@ -55,6 +55,9 @@ TEST(MasterKeyFile, RefusalsAreOneExactLine) {
         {"empty", 0, 0400, EscrowErrc::master_key_bad_size, "master key must be 32 bytes, found 0"},
         {"long", 64, 0600, EscrowErrc::master_key_bad_size, "master key must be 32 bytes, found 64"},
         {"cannot create", -1, 0600, EscrowErrc::ok, "cannot create master key: "},
+        // Reading a FIFO would wait for a writer: refused at once instead.
+        {"a FIFO", -2, 0600, EscrowErrc::master_key_unreadable, "master key is not a regular file"},
+        {"a directory", -3, 0700, EscrowErrc::master_key_unreadable, "master key is not a regular file"},
     };
     mailward::test::TempDir dir;
     for (const auto& c : cases) {
@@ -63,9 +66,13 @@ TEST(MasterKeyFile, RefusalsAreOneExactLine) {
         if (c.size >= 0) {
             std::ofstream(p, std::ios::binary) << std::string(static_cast<std::size_t>(c.size), 'k');
             ASSERT_EQ(::chmod(p.c_str(), c.mode), 0);
-        } else {
+        } else if (c.size == -1) {
             std::ofstream(p) << "a file, not a directory";
             p /= "master.key";
+        } else if (c.size == -2) {
+            ASSERT_EQ(::mkfifo(p.c_str(), c.mode), 0);
+        } else {
+            ASSERT_EQ(::mkdir(p.c_str(), c.mode), 0);
         }
         auto r = escrow::ensure_master_key_file(p);
         ASSERT_FALSE(r);
