@@ -117,10 +117,12 @@ class Mailward:
                     key = k if k.replace("_", "").isalnum() else toml_value(k)  # "a.example" = ...
                     f.write("%s = %s\n" % (key, toml_value(v)))
 
-    def start(self, timeout=60):
+    def start(self, timeout=60, env=None):
+        """env: variables added to this run's environment."""
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([MAILWARD, "serve", "-c", self.config], stdout=self.logf,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=dict(os.environ, **env) if env else None)
         # Ready when the submission port and the portal's both listen (the portal starts last;
         # a test that connects to it at once must not race its bind).
         phost, _, pport = self.portal_listen.rpartition(":")

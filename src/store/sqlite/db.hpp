@@ -63,6 +63,12 @@ class Stmt {
 // first, then every millisecond; 0: not at all), in place of SQLite's coarser sqlite3_busy_timeout.
 int set_busy_timeout(sqlite3* db, int timeout_ms);
 
+// The power-loss test's negative run (docs/testing.md, "Power loss"): in a debug build (no NDEBUG)
+// with MAILWARD_UNSAFE_NO_FSYNC=1 in the environment, the queue is never synced (synchronous=OFF,
+// no fsync of the body spool), so the test can show that it catches a missing fsync. Release
+// builds ignore the variable. Logged once, as a warning, when on.
+bool unsafe_no_fsync();
+
 class Db {
   public:
     Db() = default;

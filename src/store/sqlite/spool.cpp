@@ -15,6 +15,8 @@
 #include <random>
 #include <system_error>
 
+#include "store/sqlite/db.hpp"
+
 namespace mailward::store::sqlite {
 namespace {
 
@@ -135,7 +137,7 @@ Result<std::shared_ptr<BodySpool::Segment>> BodySpool::new_segment() {
         }
         ::unlink(tmp.c_str());
         // The new name must survive a crash before any body in it is reported stored.
-        if (::fsync(dir_fd_) != 0) {
+        if (!unsafe_no_fsync() && ::fsync(dir_fd_) != 0) {
             int err = errno;
             spdlog::error("store: cannot sync the spool directory {}: {}", dir_.string(), std::strerror(err));
             ::unlink(final_path.c_str());
@@ -186,7 +188,7 @@ Result<void> BodySpool::sync(const std::vector<std::int64_t>& segments) {
             spdlog::error("store: spool segment {} to sync is not open", hex_name(id));
             return common::Errc::storage_error;
         }
-        if (::fdatasync(seg->fd) != 0) {
+        if (!unsafe_no_fsync() && ::fdatasync(seg->fd) != 0) {
             int err = errno;
             spdlog::error("store: fdatasync of spool segment {} failed: {}", hex_name(id), std::strerror(err));
             return sys_error(err);
