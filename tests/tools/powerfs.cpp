@@ -42,17 +42,17 @@ struct Stats {
 };
 
 struct State {
-    int root = -1;            // the backing directory
-    int shadow = -1;          // --state: durable file contents, named by id
+    int root = -1;    // the backing directory
+    int shadow = -1;  // --state: durable file contents, named by id
     std::string backing_path;
     bool power_cut = false;
     std::uint64_t next_id = 1;
     std::uint64_t root_id = 0;
-    std::unordered_map<ino_t, std::uint64_t> id_of;              // backing inode -> id (ids never reused)
+    std::unordered_map<ino_t, std::uint64_t> id_of;  // backing inode -> id (ids never reused)
     std::map<std::uint64_t, std::map<std::string, std::uint64_t>> durable_dirs;  // dir id -> name -> id
-    std::map<std::uint64_t, Meta> durable_meta;                  // id -> metadata when last made durable
-    std::map<std::uint64_t, std::map<off_t, off_t>> dirty;       // id -> [start, end) written since sync
-    std::set<std::uint64_t> has_shadow;                          // ids with a durable content file
+    std::map<std::uint64_t, Meta> durable_meta;             // id -> metadata when last made durable
+    std::map<std::uint64_t, std::map<off_t, off_t>> dirty;  // id -> [start, end) written since sync
+    std::set<std::uint64_t> has_shadow;                     // ids with a durable content file
     Stats stats;
 };
 
@@ -557,8 +557,8 @@ int main(int argc, char** argv) {
     // Foreground, single-threaded; the kernel checks permissions from the attributes (the server's
     // children run as their own user, hence allow_other).
     std::string prog = argv[0];
-    std::vector<std::string> args = {prog, mountpoint, "-f", "-s", "-o",
-                                     "default_permissions,allow_other,fsname=powerfs,subtype=powerfs"};
+    std::vector<std::string> args = {
+        prog, mountpoint, "-f", "-s", "-o", "default_permissions,allow_other,fsname=powerfs,subtype=powerfs"};
     std::vector<char*> fargv;
     for (auto& a : args) fargv.push_back(a.data());
     const int rc = fuse_main(static_cast<int>(fargv.size()), fargv.data(), &ops, nullptr);
