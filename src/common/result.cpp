@@ -20,6 +20,7 @@ class Category final : public boost::system::error_category {
             case Errc::shutting_down: return "shutting down";
             case Errc::corrupt: return "corrupt data";
             case Errc::unsupported: return "unsupported";
+            case Errc::storage_full: return "no space left or read-only file system";
         }
         return "unknown mailward error";
     }

@@ -29,6 +29,7 @@ enum class Errc {
     shutting_down,         // the component is stopping and takes no new work
     corrupt,               // stored data failed a consistency check
     unsupported,           // feature or value not supported
+    storage_full,          // the file system is full or read-only: nothing can be written now
 };
 
 const boost::system::error_category& error_category() noexcept;

@@ -1,7 +1,8 @@
 // The portal's routes (see app.hpp). Before login a form is protected by a token bound to a
 // pre-session cookie and the link; after login by the session's own token; every POST also needs
 // the portal's Origin. Status codes: 303 after a successful POST, 400 malformed, 401 no session,
-// 403 CSRF/Origin, 404 unknown, 410 ended, 413 too large, 429 locked or reply limit, 500 store trouble.
+// 403 CSRF/Origin, 404 unknown, 410 ended, 413 too large, 429 locked or reply limit, 500 store trouble,
+// 503 (Retry-After) when the store cannot write: a full or read-only file system.
 #include "portal/app.hpp"
 
 #include <boost/asio/post.hpp>
@@ -62,7 +63,15 @@ HttpResponse see_other(std::string location) {
     return r;
 }
 
-HttpResponse trouble() {
+// 500 for store trouble; 503 with Retry-After when the store cannot write (a full or read-only
+// file system): the request can succeed later as it is.
+HttpResponse trouble(const error_code& ec = {}) {
+    if (ec == common::Errc::storage_full) {
+        auto r = page(503, "Temporarily unavailable",
+                      "The portal cannot save anything right now. Please try again in a few minutes.");
+        r.headers.push_back({"Retry-After", "120"});
+        return r;
+    }
     return page(500, "Temporary problem", "The portal could not complete this request. Please try again in a minute.");
 }
 
@@ -274,7 +283,7 @@ HttpResponse link_page(Call& c) {
     auto info = c.service.open_link(token, c.client, c.now);
     if (!info) {
         if (info.error() == common::Errc::not_found) return link_not_valid();
-        return trouble();
+        return trouble(info.error());
     }
     if (info->state != store::EscrowState::active || c.now >= info->expires)
         return page(410, "Message no longer available",
@@ -293,7 +302,7 @@ HttpResponse link_page(Call& c) {
 HttpResponse send_code(Call& c) {
     const std::string token(c.capture);
     auto sent = c.service.request_code(token, c.client, c.now);
-    if (!sent) return trouble();
+    if (!sent) return trouble(sent.error());
     return html(200, code_page(token, c.expected,
                                "If this link is valid, a one-time code is on its way to the address the "
                                "message was sent to."));
@@ -306,7 +315,7 @@ HttpResponse login(Call& c) {
     if (!out) {
         if (out.error() == common::Errc::not_found)
             return html(200, code_page(token, c.expected, "That code was not accepted."));
-        return trouble();
+        return trouble(out.error());
     }
     switch (out->check) {
         case store::CodeCheck::accepted: {
@@ -395,7 +404,7 @@ HttpResponse send_reply(Call& c) {
         if (q.error() == common::Errc::too_large) return reply_too_large(c.settings.max_reply_size);
         if (q.error() == common::Errc::invalid_argument)
             return page(400, "No reply possible", "This message has no address to reply to.");
-        return trouble();
+        return trouble(q.error());
     }
     if (q->limit.verdict != escrow::ReplyVerdict::allowed) return reply_refused(q->limit);
     return see_other("/read?sent=1");
@@ -403,7 +412,7 @@ HttpResponse send_reply(Call& c) {
 
 // POST /logout
 HttpResponse logout(Call& c) {
-    if (auto r = c.service.logout(*c.session, c.client, c.now); !r) return trouble();
+    if (auto r = c.service.logout(*c.session, c.client, c.now); !r) return trouble(r.error());
     auto r = page(200, "Signed out", "You are signed out. You can close this page.");
     r.headers.push_back({"Set-Cookie", host_cookie(kSessionCookie, "", {std::chrono::seconds(0), true})});
     return r;

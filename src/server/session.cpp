@@ -655,7 +655,11 @@ asio::awaitable<bool> Session::on_data() {
     auto committed = co_await submit_durably(srv_->store.queue(), std::move(msg));
     if (!committed) {
         spdlog::error("{}: queue commit failed for {}: {}", ip_, id, log_escape(committed.error().message()));
-        finish(451, "4.3.0", "Temporary local problem: the message could not be stored, try again later");
+        if (committed.error() == common::Errc::storage_full) {
+            finish(452, "4.3.1", "Insufficient system storage, try again later");  // RFC 3463 4.3.1
+        } else {
+            finish(451, "4.3.0", "Temporary local problem: the message could not be stored, try again later");
+        }
         co_return true;
     }
     spdlog::info("{}: queued {} from=<{}> nrcpt={} user={} tls={}", ip_, id, log_escape(from), nrcpt,

@@ -7,9 +7,14 @@
 // cache lost power. Without it, unmounting is a clean shutdown. Single-threaded (fuse -s): simple
 // and ordered, fast enough for tests. Test tool only; never part of the product.
 //
+// SIGUSR1 makes the file system read-only (every change fails with EROFS, as an ext4 after an error
+// with errors=remount-ro; Linux refuses a real read-only remount while files are open for writing),
+// SIGUSR2 makes it writable again.
+//
 // Usage: powerfs [--power-cut] --state DIR BACKING MOUNTPOINT
 //   DIR holds the durable copies (one file per inode); it must be empty and outside BACKING.
 #define FUSE_USE_VERSION 31
+#include <csignal>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fuse3/fuse.h>
@@ -57,6 +62,14 @@ struct State {
 };
 
 State g;
+volatile std::sig_atomic_t g_read_only = 0;
+
+void on_signal(int sig) { g_read_only = sig == SIGUSR1 ? 1 : 0; }
+
+#define REFUSE_IF_READ_ONLY()           \
+    do {                                \
+        if (g_read_only) return -EROFS; \
+    } while (0)
 
 std::string rel(const char* path) {
     while (*path == '/') ++path;
@@ -339,6 +352,7 @@ int op_readlink(const char* path, char* buf, size_t size) {
 }
 
 int op_mknod(const char* path, mode_t mode, dev_t rdev) {
+    REFUSE_IF_READ_ONLY();
     const std::string name = rel(path);
     if (::mknodat(g.root, name.c_str(), mode, rdev) != 0) return -errno;
     own(name);
@@ -347,6 +361,7 @@ int op_mknod(const char* path, mode_t mode, dev_t rdev) {
 }
 
 int op_mkdir(const char* path, mode_t mode) {
+    REFUSE_IF_READ_ONLY();
     const std::string name = rel(path);
     if (::mkdirat(g.root, name.c_str(), mode) != 0) return -errno;
     own(name);
@@ -354,10 +369,17 @@ int op_mkdir(const char* path, mode_t mode) {
     return 0;
 }
 
-int op_unlink(const char* path) { return ::unlinkat(g.root, rel(path).c_str(), 0) == 0 ? 0 : -errno; }
-int op_rmdir(const char* path) { return ::unlinkat(g.root, rel(path).c_str(), AT_REMOVEDIR) == 0 ? 0 : -errno; }
+int op_unlink(const char* path) {
+    REFUSE_IF_READ_ONLY();
+    return ::unlinkat(g.root, rel(path).c_str(), 0) == 0 ? 0 : -errno;
+}
+int op_rmdir(const char* path) {
+    REFUSE_IF_READ_ONLY();
+    return ::unlinkat(g.root, rel(path).c_str(), AT_REMOVEDIR) == 0 ? 0 : -errno;
+}
 
 int op_symlink(const char* target, const char* path) {
+    REFUSE_IF_READ_ONLY();
     const std::string name = rel(path);
     if (::symlinkat(target, g.root, name.c_str()) != 0) return -errno;
     own(name);
@@ -366,24 +388,29 @@ int op_symlink(const char* target, const char* path) {
 }
 
 int op_rename(const char* from, const char* to, unsigned int flags) {
+    REFUSE_IF_READ_ONLY();
     return ::renameat2(g.root, rel(from).c_str(), g.root, rel(to).c_str(), flags) == 0 ? 0 : -errno;
 }
 
 int op_link(const char* from, const char* to) {
+    REFUSE_IF_READ_ONLY();
     return ::linkat(g.root, rel(from).c_str(), g.root, rel(to).c_str(), 0) == 0 ? 0 : -errno;
 }
 
 int op_chmod(const char* path, mode_t mode, fuse_file_info* fi) {
+    REFUSE_IF_READ_ONLY();
     if (fi) return ::fchmod(static_cast<int>(fi->fh), mode) == 0 ? 0 : -errno;
     return ::fchmodat(g.root, rel(path).c_str(), mode, 0) == 0 ? 0 : -errno;
 }
 
 int op_chown(const char* path, uid_t uid, gid_t gid, fuse_file_info* fi) {
+    REFUSE_IF_READ_ONLY();
     if (fi) return ::fchown(static_cast<int>(fi->fh), uid, gid) == 0 ? 0 : -errno;
     return ::fchownat(g.root, rel(path).c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
 }
 
 int op_truncate(const char* path, off_t size, fuse_file_info* fi) {
+    REFUSE_IF_READ_ONLY();
     int fd = fi ? static_cast<int>(fi->fh) : ::openat(g.root, rel(path).c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
     int rc = ::ftruncate(fd, size) == 0 ? 0 : -errno;
@@ -392,6 +419,7 @@ int op_truncate(const char* path, off_t size, fuse_file_info* fi) {
 }
 
 int op_open(const char* path, fuse_file_info* fi) {
+    if (g_read_only && (fi->flags & O_ACCMODE) != O_RDONLY) return -EROFS;
     int fd = ::openat(g.root, rel(path).c_str(), fi->flags & ~O_NOFOLLOW);
     if (fd < 0) return -errno;
     fi->fh = static_cast<std::uint64_t>(fd);
@@ -399,6 +427,7 @@ int op_open(const char* path, fuse_file_info* fi) {
 }
 
 int op_create(const char* path, mode_t mode, fuse_file_info* fi) {
+    REFUSE_IF_READ_ONLY();
     const std::string name = rel(path);
     const bool existed = exists(name);
     int fd = ::openat(g.root, name.c_str(), fi->flags | O_CREAT, mode);
@@ -417,6 +446,7 @@ int op_read(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) 
 }
 
 int op_write(const char*, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
+    REFUSE_IF_READ_ONLY();
     const int fd = static_cast<int>(fi->fh);
     ssize_t n = ::pwrite(fd, buf, size, off);
     if (n < 0) return -errno;
@@ -462,11 +492,13 @@ int op_releasedir(const char*, fuse_file_info* fi) {
 int op_fsyncdir(const char*, int, fuse_file_info* fi) { return sync_dir(static_cast<int>(fi->fh)); }
 
 int op_utimens(const char* path, const struct timespec tv[2], fuse_file_info* fi) {
+    REFUSE_IF_READ_ONLY();
     if (fi) return ::futimens(static_cast<int>(fi->fh), tv) == 0 ? 0 : -errno;
     return ::utimensat(g.root, rel(path).c_str(), tv, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
 }
 
 int op_fallocate(const char*, int mode, off_t off, off_t len, fuse_file_info* fi) {
+    REFUSE_IF_READ_ONLY();
     const int fd = static_cast<int>(fi->fh);
     if (::fallocate(fd, mode, off, len) != 0) return -errno;
     struct stat st {};
@@ -561,6 +593,8 @@ int main(int argc, char** argv) {
         prog, mountpoint, "-f", "-s", "-o", "default_permissions,allow_other,fsname=powerfs,subtype=powerfs"};
     std::vector<char*> fargv;
     for (auto& a : args) fargv.push_back(a.data());
+    std::signal(SIGUSR1, on_signal);
+    std::signal(SIGUSR2, on_signal);
     const int rc = fuse_main(static_cast<int>(fargv.size()), fargv.data(), &ops, nullptr);
     if (rc != 0) return rc;
     if (g.power_cut) {

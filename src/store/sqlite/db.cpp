@@ -3,10 +3,12 @@
 // own type rules: column accessors copy exactly column_bytes() bytes.
 #include "store/sqlite/db.hpp"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -24,7 +26,7 @@ error_code log_and_map(sqlite3* db, int rc, std::string_view what) {
     } else {
         spdlog::error("store: {}: {} ({})", what, msg, rc);
     }
-    return map_sqlite_error(rc);
+    return map_sqlite_error(rc, db ? sqlite3_system_errno(db) : 0);
 }
 
 // The first line of a statement's SQL, short, to name it in logs.
@@ -44,7 +46,7 @@ error_code map_sqlite_error(int rc) noexcept {
     switch (rc & 0xff) {
         case SQLITE_BUSY:
         case SQLITE_LOCKED: return common::Errc::timeout;
-        case SQLITE_FULL:
+        case SQLITE_FULL: return common::Errc::storage_full;
         case SQLITE_IOERR:
         case SQLITE_CANTOPEN:
         case SQLITE_READONLY:
@@ -54,6 +56,14 @@ error_code map_sqlite_error(int rc) noexcept {
         case SQLITE_TOOBIG: return common::Errc::too_large;
         default: return common::Errc::storage_error;
     }
+}
+
+error_code map_sqlite_error(int rc, int system_errno) noexcept {
+    const int primary = rc & 0xff;
+    if ((primary == SQLITE_IOERR || primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN) &&
+        (system_errno == ENOSPC || system_errno == EDQUOT || system_errno == EROFS))
+        return common::Errc::storage_full;
+    return map_sqlite_error(rc);
 }
 
 // ---- Stmt ----
@@ -234,7 +244,30 @@ Result<Db> Db::open_readonly(const std::filesystem::path& path, int busy_timeout
     return d;
 }
 
-error_code Db::fail(int rc, std::string_view what) const { return log_and_map(db_, rc, what); }
+namespace {
+
+// Whether nothing can be written beside the database (a full or read-only file system): a small
+// probe file tells, where SQLite's own errno is often overwritten before it can be read.
+bool cannot_write_beside(const std::filesystem::path& db_path) {
+    const auto probe = db_path.parent_path() / (".write-probe-" + std::to_string(::getpid()));
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int err = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+        static const char block[4096] = {};
+        if (::write(fd, block, sizeof block) != static_cast<ssize_t>(sizeof block)) err = errno;
+        ::close(fd);
+        ::unlink(probe.c_str());
+    }
+    return err == ENOSPC || err == EDQUOT || err == EROFS;
+}
+
+}  // namespace
+
+error_code Db::fail(int rc, std::string_view what) const {
+    auto ec = log_and_map(db_, rc, what);
+    if (ec == common::Errc::io_error && !path_.empty() && cannot_write_beside(path_)) return common::Errc::storage_full;
+    return ec;
+}
 
 Result<bool> Db::checkpoint_truncate(int wait_ms, int restore_busy_timeout_ms) {
     using boost::system::in_place_error;

@@ -21,6 +21,9 @@ namespace mailward::store::sqlite {
 // violations -> already_exists, BUSY/LOCKED -> timeout, FULL/IOERR -> io_error,
 // CORRUPT/NOTADB -> corrupt, anything else -> storage_error.
 error_code map_sqlite_error(int rc) noexcept;
+// The same, with the errno SQLite saw (sqlite3_system_errno): a full or read-only file system is
+// Errc::storage_full whatever SQLite's own code (SQLITE_FULL, SQLITE_IOERR_WRITE, SQLITE_READONLY...).
+error_code map_sqlite_error(int rc, int system_errno) noexcept;
 
 class Stmt {
   public:

@@ -24,7 +24,11 @@ constexpr std::uint64_t kAlign = 4096;  // bodies start on block boundaries: a p
 constexpr const char* kSuffix = ".seg";
 constexpr const char* kTmpPrefix = ".new-";
 
-error_code sys_error(int err) { return error_code(err, boost::system::system_category()); }
+// A full or read-only file system is Errc::storage_full (submission answers 452 4.3.1).
+error_code sys_error(int err) {
+    if (err == ENOSPC || err == EDQUOT || err == EROFS) return common::Errc::storage_full;
+    return error_code(err, boost::system::system_category());
+}
 
 std::uint64_t align_up(std::uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
