@@ -313,7 +313,8 @@ void check(const Options& opts) {
                 for (const auto& p : problems) std::cout << "error: " << p << "\n";
                 std::cout << "mailward config check: " << source << " does not parse\n";
             }
-            throw Exit{2};
+            // The contract's one line on stderr: the first problem, as serve would report it.
+            throw Failure(problems.front(), 2);
         }
         cfg = std::move(*loaded);
     }
@@ -342,7 +343,11 @@ void check(const Options& opts) {
         std::cout << "mailward config check: " << source << ": " << errors << " error" << (errors == 1 ? "" : "s")
                   << ", " << warnings << " warning" << (warnings == 1 ? "" : "s") << "\n";
     }
-    if (errors > 0) throw Exit{1};
+    if (errors > 0) {
+        throw Failure("config check: " + source + ": " + std::to_string(errors) + " error" + (errors == 1 ? "" : "s") +
+                          " (the error: lines above)",
+                      1);
+    }
 }
 
 }  // namespace

@@ -141,6 +141,8 @@ class ConfigCheckTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stdout)
         self.assertIn("error: submission.key %s: readable by group or others (mode 0644); chmod 600 %s" %
                       (self.key, self.key), lines)
+        self.assertEqual(p.stderr, "mailward: config check: %s: 1 error (the error: lines above)\n" %
+                         os.path.join(self.dir, "mailward.toml"))
 
     def test_open_data_dir_and_master_key(self):
         os.chmod(self.data_dir, 0o757)
@@ -220,6 +222,8 @@ class ConfigCheckTest(unittest.TestCase):
         p = mailward("config", "check", "-c", path)
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertRegex(p.stdout.splitlines()[0], r"^error: %s:3" % path.replace(".", r"\."))
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)  # the contract: one clear line on stderr
+        self.assertTrue(p.stderr.startswith("mailward: %s:3: " % path), p.stderr)
         p = mailward("config", "check", "-c", path, "--json")
         self.assertEqual(p.returncode, 2)
         j = json.loads(p.stdout)
