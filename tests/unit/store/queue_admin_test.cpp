@@ -146,3 +146,20 @@ TEST_F(QueueAdmin, FlushMakesWaitingMessagesDueExceptHeldOnes) {
     for (const auto& e : *leased)
         for (const auto& r : e.recipients) EXPECT_LE(r.next_attempt, now) << e.id;
 }
+
+TEST_F(QueueAdmin, ReleaseAloneMakesAFutureAttemptDueNow) {
+    const auto later = Clock::now() + 10min;  // a deferred message's next retry
+    ASSERT_TRUE(submit_sync(q(), message("01eeeeeeeeeeeeeee1", later, {"a@x.example", "b@x.example"})));
+    ASSERT_TRUE(q().hold("01eeeeeeeeeeeeeee1"));
+    const auto before = Clock::now();
+    ASSERT_TRUE(q().release("01eeeeeeeeeeeeeee1"));
+    auto env = q().envelope("01eeeeeeeeeeeeeee1");
+    ASSERT_TRUE(env);
+    for (const auto& r : env->recipients) {
+        EXPECT_GE(r.next_attempt, before - 1s) << r.address;  // stored in milliseconds
+        EXPECT_LE(r.next_attempt, Clock::now()) << r.address;
+    }
+    auto leased = q().lease_due(Clock::now(), 10, "n", 5min);
+    ASSERT_TRUE(leased);
+    EXPECT_EQ(leased->size(), 1u);
+}
