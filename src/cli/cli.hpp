@@ -42,6 +42,7 @@ void add_user(CLI::App& app, Options& opts);
 void add_check(CLI::App& app, Options& opts);
 void add_policy(CLI::App& app, Options& opts);
 void add_escrow(CLI::App& app, Options& opts);
+void add_config(CLI::App& app, Options& opts);   // config_cmd.cpp: `config check`
 void add_pending(CLI::App& app, Options& opts);  // subcommands of later milestones
 
 }  // namespace mailward::cli

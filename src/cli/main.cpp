@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     add_check(app, opts);
     add_policy(app, opts);
     add_escrow(app, opts);
+    add_config(app, opts);
     add_pending(app, opts);
     try {
         app.parse(argc, argv);

@@ -1,4 +1,6 @@
-// `mailward queue list|show ID|retry ID|delete ID [--json]`: read and act on the durable queue.
+// `mailward queue list|show ID|retry ID|delete ID|flush|hold ID|release ID [--json]`: read and act on
+// the durable queue (the listing is in queue_list.cpp). Hold, release and flush are Postfix's
+// postsuper -h / -H and postqueue -f; a running serve sees them within its idle poll (5 seconds).
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -6,7 +8,7 @@
 #include <ctime>
 #include <iostream>
 
-#include "cli/cli.hpp"
+#include "cli/queue_internal.hpp"
 #include "common/ids.hpp"
 #include "common/timefmt.hpp"
 #include "policy/plan.hpp"
@@ -14,15 +16,21 @@
 #include "store/store.hpp"
 
 namespace mailward::cli {
-namespace {
-
-std::string iso_time(store::TimePoint t) { return common::iso8601(t); }
+namespace queue_cli {
 
 std::unique_ptr<store::Store> open_store(const config::Config& cfg) {
     auto s = store::open(cfg);
     if (!s) throw Failure("cannot open the store in " + cfg.server.data_dir.string() + ": " + s.error().message());
     return std::move(*s);
 }
+
+}  // namespace queue_cli
+
+namespace {
+
+using queue_cli::open_store;
+
+std::string iso_time(store::TimePoint t) { return common::iso8601(t); }
 
 std::string checked_id(const std::string& id) {
     if (!common::is_queue_id(id))
@@ -33,37 +41,6 @@ std::string checked_id(const std::string& id) {
 void not_found_or_fail(const error_code& ec, const std::string& id) {
     if (ec == common::Errc::not_found) throw Failure("no message " + id + " in the queue");
     throw Failure("queue " + id + ": " + ec.message());
-}
-
-void list(const Options& opts) {
-    auto cfg = load_config(opts);
-    auto st = open_store(cfg);
-    auto entries = st->queue().list();
-    if (!entries) throw Failure("cannot list the queue: " + entries.error().message());
-    if (opts.json) {
-        auto arr = nlohmann::json::array();
-        for (const auto& e : *entries) {
-            arr.push_back({{"id", e.id},
-                           {"sender", e.sender},
-                           {"received_at", iso_time(e.received_at)},
-                           {"size", e.size},
-                           {"recipients", e.recipients},
-                           {"pending", e.pending},
-                           {"next_attempt", iso_time(e.next_attempt)}});
-        }
-        std::cout << arr.dump(2) << "\n";
-        return;
-    }
-    if (entries->empty()) {
-        std::cout << "queue is empty\n";
-        return;
-    }
-    std::printf("%-18s  %-20s  %8s  %7s  %-20s  %s\n", "ID", "RECEIVED", "SIZE", "PENDING", "NEXT ATTEMPT", "SENDER");
-    for (const auto& e : *entries) {
-        std::printf("%-18s  %-20s  %8llu  %3zu/%-3zu  %-20s  <%s>\n", e.id.c_str(), iso_time(e.received_at).c_str(),
-                    static_cast<unsigned long long>(e.size), e.pending, e.recipients, iso_time(e.next_attempt).c_str(),
-                    e.sender.c_str());
-    }
 }
 
 // "TLS-Required: No" (RFC 8689 section 5): whether the message has it and what it does, as the
@@ -124,6 +101,7 @@ void show(const Options& opts, const std::string& raw_id, bool body) {
                             {"requiretls", env->requiretls},
                             {"smtputf8", env->smtputf8},
                             {"envid", env->envid},
+                            {"held", env->held},
                             {"recipients", rcpts}};
         j["tls_required_no"] =
             header ? nlohmann::json{{"honoured", header->honoured}, {"why", header->why}} : nlohmann::json(nullptr);
@@ -136,6 +114,7 @@ void show(const Options& opts, const std::string& raw_id, bool body) {
               << env->client_address << "]" << (env->auth_user.empty() ? "" : " user " + env->auth_user) << "\n"
               << "size:        " << env->size << " octets\n"
               << "sender mode: " << env->sender_mode << (env->requiretls ? ", REQUIRETLS" : "") << "\n";
+    if (env->held) std::cout << "on hold:     yes (never delivered until 'mailward queue release " << env->id << "')\n";
     if (header) {
         std::cout << "TLS-Required: No " << (header->honoured ? "honoured" : "ignored") << ": " << header->why
                   << (header->honoured ? " (never below an admin override or static policy)" : "") << "\n";
@@ -165,15 +144,51 @@ void act(const Options& opts, const std::string& raw_id, bool remove) {
     }
 }
 
+// hold / release one message (Postfix's postsuper -h / -H).
+void hold(const Options& opts, const std::string& raw_id, bool on) {
+    auto id = checked_id(raw_id);
+    auto cfg = load_config(opts);
+    auto st = open_store(cfg);
+    auto r = on ? st->queue().hold(id) : st->queue().release(id);
+    if (!r && r.error() == common::Errc::invalid_argument) {
+        throw Failure(on ? "message " + id + " has nothing left to deliver (nothing to hold)"
+                         : "message " + id + " is not on hold");
+    }
+    if (!r) not_found_or_fail(r.error(), id);
+    if (opts.json) {
+        std::cout << nlohmann::json{{"id", id}, {"action", on ? "held" : "released"}}.dump() << "\n";
+    } else {
+        std::cout << id << (on ? ": on hold (never delivered until released)\n" : ": released, due now\n");
+    }
+}
+
+// Every message waiting for a later attempt becomes due now (Postfix's postqueue -f / sendmail -q).
+void flush(const Options& opts) {
+    auto cfg = load_config(opts);
+    auto st = open_store(cfg);
+    auto n = st->queue().flush(store::Clock::now());
+    if (!n) throw Failure("cannot flush the queue: " + n.error().message());
+    if (opts.json) {
+        std::cout << nlohmann::json{{"action", "flush"}, {"messages", *n}}.dump() << "\n";
+    } else {
+        std::cout << *n << " message" << (*n == 1 ? "" : "s")
+                  << " due now; a running 'mailward serve' starts them within 5 seconds\n";
+    }
+}
+
 }  // namespace
 
 void add_queue(CLI::App& app, Options& opts) {
     auto* q = app.add_subcommand("queue", "inspect and manage the queue");
     q->require_subcommand(1);
     static std::string id;
-    auto* l = q->add_subcommand("list", "list queued messages");
+    auto* l = q->add_subcommand("list", "list queued messages with each recipient's state and delay reason (mailq)");
     add_common(l, opts, true);
-    l->callback([&opts] { list(opts); });
+    static queue_cli::ListFilter filter;
+    l->add_option("--domain", filter.domain, "only recipients at this domain");
+    l->add_option("--state", filter.state,
+                  "only recipients in this state: held, active, deferred, queued, awaiting_escrow");
+    l->callback([&opts] { queue_cli::list(opts, filter); });
     auto* s = q->add_subcommand("show", "show one message with per-recipient state");
     add_common(s, opts, true);
     s->add_option("ID", id, "queue id")->required();
@@ -188,6 +203,17 @@ void add_queue(CLI::App& app, Options& opts) {
     add_common(d, opts, true);
     d->add_option("ID", id, "queue id")->required();
     d->callback([&opts] { act(opts, id, true); });
+    auto* f = q->add_subcommand("flush", "make every deferred message due now (postqueue -f)");
+    add_common(f, opts, true);
+    f->callback([&opts] { flush(opts); });
+    auto* h = q->add_subcommand("hold", "put a message on hold: never delivered until released");
+    add_common(h, opts, true);
+    h->add_option("ID", id, "queue id")->required();
+    h->callback([&opts] { hold(opts, id, true); });
+    auto* rl = q->add_subcommand("release", "release a held message (due now)");
+    add_common(rl, opts, true);
+    rl->add_option("ID", id, "queue id")->required();
+    rl->callback([&opts] { hold(opts, id, false); });
 }
 
 }  // namespace mailward::cli

@@ -69,6 +69,9 @@ struct Envelope {
     std::string sender_mode;  // the submitter's mode at submission (config::to_string)
     TimePoint received_at{};
     std::uint64_t size = 0;  // body octets as stored
+    // Put on hold by an administrator (QueueStore::hold): never leased for delivery until
+    // released. Read from the store; a submitted message is never held.
+    bool held = false;
 };
 
 struct StoredMessage {
@@ -85,6 +88,12 @@ struct QueueEntry {
     std::size_t recipients = 0;
     std::size_t pending = 0;   // recipients still queued or awaiting escrow
     TimePoint next_attempt{};  // earliest over pending recipients
+};
+
+// One message as `queue list` shows it to an administrator (mailq's view).
+struct QueueListing {
+    Envelope envelope;    // recipients: only the pending ones (queued, awaiting_escrow), in order
+    bool leased = false;  // a delivery engine holds a live lease on it (an attempt is under way)
 };
 
 class QueueStore {
@@ -111,8 +120,22 @@ class QueueStore {
     // The number of messages list() returns.
     virtual Result<std::size_t> count() = 0;
 
+    // ---- administration (`mailward queue ...`) ----
+    // The messages list() returns, each with its pending recipients, its hold flag and whether
+    // a live lease (lease_until > now) is on it; oldest received first.
+    virtual Result<std::vector<QueueListing>> listing(TimePoint now) = 0;
+    // Puts id on hold: lease_due() skips it (an attempt already under way finishes). not_found if
+    // unknown; invalid_argument when it has nothing pending (nothing to hold). Holding twice is ok.
+    virtual Result<void> hold(const std::string& id) = 0;
+    // Takes id off hold and makes its queued recipients due now. not_found if unknown;
+    // invalid_argument when it is not on hold.
+    virtual Result<void> release(const std::string& id) = 0;
+    // Makes every queued recipient of every message not on hold due at now (Postfix's
+    // `postqueue -f`); returns the number of messages that were waiting and are now due.
+    virtual Result<std::size_t> flush(TimePoint now) = 0;
+
     // ---- delivery (the scheduler's side) ----
-    // Leases up to limit messages that have a queued recipient due at or before now and no live
+    // Leases up to limit messages not on hold that have a queued recipient due at or before now and no live
     // lease (lease_until < now or none), for lease_for, recording owner. Returns their envelopes
     // with every recipient (the caller works on the queued, due ones). A node that dies leaves its
     // leases to expire: the messages are delivered again (at least once), never lost.
@@ -140,7 +163,8 @@ class QueueStore {
         if (done) done(r);
     }
 
-    // The earliest next_attempt among queued recipients, if any (the scheduler sleeps until then).
+    // The earliest next_attempt among queued recipients of messages not on hold, if any (the
+    // scheduler sleeps until then).
     virtual Result<std::optional<TimePoint>> next_due() = 0;
 
     // Releases every lease held by owner (at startup: this node's leases from before a crash).

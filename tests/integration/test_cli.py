@@ -55,8 +55,9 @@ class CliTest(unittest.TestCase):
         self.assertOneLineError(self.mw.cli("queue", "retry", "0123456789abcdefgh", check=False), "no message")
 
     def test_queue_list_empty(self):
-        p = self.mw.cli("queue", "list", "--json")
-        self.assertEqual(p.stdout.strip(), "[]")
+        p = self.mw.cli("queue", "list", "--json")  # one object per line per message (postqueue -j)
+        self.assertEqual(p.stdout.strip(), "")
+        self.assertEqual(self.mw.cli("queue", "list").stdout.strip(), "queue is empty")
 
     def test_users(self):
         self.mw.add_user("alice@example.org", "password-one")

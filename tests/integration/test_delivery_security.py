@@ -160,7 +160,7 @@ class DeliverySecurityLabTest(unittest.TestCase):
         # dane.example.test meets mailward's side of RFC 8689 but Postfix offers no REQUIRETLS:
         # 5.7.30, a bounce to the sender at tls.example.test (unsigned MX: REQUIRETLS cannot be met).
         marker = "rtlsbounce-" + uuid.uuid4().hex[:8]
-        known = {e["id"] for e in json.loads(self.mw.cli("queue", "list", "--json").stdout)}
+        known = {json.loads(l)["queue_id"] for l in self.mw.cli("queue", "list", "--json").stdout.splitlines()}
         known |= {line["queue_id"] for line in self.mw.delivery_log()}
         qid = submit(self.mw, "rita@dane.example.test", marker, params=["REQUIRETLS"], tls=True)
         r = wait_for(lambda: (x := self.rcpt_state(qid))["attempts"] >= 1 and x, 60, "an attempt")
@@ -239,8 +239,8 @@ class OwnListenerTest(unittest.TestCase):
                 line = [l for l in mw.delivery_log() if l["queue_id"] == qid][-1]
                 self.assertEqual((line["result"], line["status"]), ("loop", "5.4.6"), line)
                 # Only the one message was ever received: the loop never fed itself.
-                self.assertEqual([e["id"] for e in json.loads(mw.cli("queue", "list", "--json").stdout)
-                                  if e["id"] != qid], [])
+                listed = [json.loads(l)["queue_id"] for l in mw.cli("queue", "list", "--json").stdout.splitlines()]
+                self.assertEqual([i for i in listed if i != qid], [])
                 self.assertEqual({l["queue_id"] for l in mw.delivery_log()}, {qid})
             finally:
                 mw.stop()

@@ -68,7 +68,7 @@ class DurabilityTest(unittest.TestCase):
                                 capture_output=True, text=True, timeout=120)
         self.assertEqual(listed.returncode, 0, listed.stderr)
         import json
-        ids = {e["id"] for e in json.loads(listed.stdout)}
+        ids = {json.loads(line)["queue_id"] for line in listed.stdout.splitlines()}
         missing = [qid for qid, _ in acked if qid not in ids]
         self.assertEqual(missing, [], "%d of %d acknowledged messages lost" % (len(missing), len(acked)))
         # Every body, read straight from the database file (read-only), then a sample through the CLI.

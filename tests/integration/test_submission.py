@@ -175,9 +175,8 @@ class SubmissionTest(unittest.TestCase):
         code, _ = c.cmd("DATA")
         self.assertGreaterEqual(code, 500)
         c.close()
-        self.assertEqual(json.loads(self.mw.cli("queue", "list", "--json").stdout).__class__, list)
-        for e in json.loads(self.mw.cli("queue", "list", "--json").stdout):
-            self.assertNotEqual(e["sender"], "spammer@example.org")
+        for line in self.mw.cli("queue", "list", "--json").stdout.splitlines():
+            self.assertNotEqual(json.loads(line)["sender"], "spammer@example.org")
 
     def test_trusted_network_relays_without_auth(self):
         import socket

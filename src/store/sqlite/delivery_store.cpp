@@ -17,9 +17,10 @@ Result<void> lease_in(Db& db, TimePoint now, std::size_t limit, const std::strin
                       std::chrono::milliseconds lease_for, std::vector<Envelope>& out) {
     std::vector<std::string> ids;
     {
-        // Walks recipients_due (state, next_attempt): the earliest due recipients first.
+        // Walks recipients_due (state, next_attempt): the earliest due recipients first. A message
+        // on hold (`queue hold`) is never leased.
         auto st = db.prepare(std::string(kSelectMessageIds) +
-                             " WHERE r.state = 'queued' AND r.next_attempt <= ?1"
+                             " WHERE r.state = 'queued' AND r.next_attempt <= ?1 AND m.held = 0"
                              " AND (m.lease_until IS NULL OR m.lease_until < ?1) LIMIT ?2");
         if (!st) return st.error();
         st->bind(1, to_ms(now)).bind(2, static_cast<std::int64_t>(limit));
@@ -119,7 +120,10 @@ void SqliteQueueStore::complete_attempt_async(std::string id, std::string owner,
 
 Result<std::optional<TimePoint>> SqliteQueueStore::next_due() {
     std::lock_guard lk(conn_.mu);
-    auto st = conn_.db.prepare("SELECT min(next_attempt) FROM recipients WHERE state = 'queued'");
+    // Walks recipients_due in next_attempt order to the first recipient of a message not on hold.
+    auto st = conn_.db.prepare(
+        "SELECT r.next_attempt FROM recipients r JOIN messages m ON m.id = r.message_id"
+        " WHERE r.state = 'queued' AND m.held = 0 ORDER BY r.next_attempt LIMIT 1");
     if (!st) return st.error();
     auto row = st->step();
     if (!row) return row.error();

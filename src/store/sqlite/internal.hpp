@@ -130,6 +130,10 @@ class SqliteQueueStore final : public QueueStore {
     Result<void> remove(const std::string& id) override;
     Result<void> retry_now(const std::string& id) override;
     Result<std::size_t> count() override;
+    Result<std::vector<QueueListing>> listing(TimePoint now) override;
+    Result<void> hold(const std::string& id) override;
+    Result<void> release(const std::string& id) override;
+    Result<std::size_t> flush(TimePoint now) override;
     Result<std::vector<Envelope>> lease_due(TimePoint now, std::size_t limit, const std::string& owner,
                                             std::chrono::milliseconds lease_for) override;
     Result<void> complete_attempt(const std::string& id, const std::string& owner,

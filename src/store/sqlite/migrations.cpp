@@ -293,6 +293,13 @@ ALTER TABLE users ADD COLUMN senders TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN allow_tls_optional INTEGER NOT NULL DEFAULT 0 CHECK (allow_tls_optional IN (0, 1));
 )sql";
 
+// Version 8: administrative hold (`mailward queue hold|release ID`, like Postfix's postsuper -h).
+// A held message is never leased for delivery (nor counted by next_due) until it is released;
+// recipients awaiting escrow are still sealed (plaintext never waits longer than policy says).
+constexpr const char* kSchemaV8 = R"sql(
+ALTER TABLE messages ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held IN (0, 1));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "queue and users", kSchemaV1},
     {2, "learned TLS policy", kSchemaV2},
@@ -301,6 +308,7 @@ constexpr Migration kMigrations[] = {
     {5, "body spool", kSchemaV5},
     {6, "escrow keys apart, code lockouts", kSchemaV6},
     {7, "sender binding, TLS-Required: No permission", kSchemaV7},
+    {8, "administrative hold", kSchemaV8},
 };
 
 Result<int> read_int_pragma(Db& db, const char* sql) {

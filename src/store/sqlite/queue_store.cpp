@@ -56,7 +56,7 @@ namespace {
 // A messages row, selected with kEnvelopeColumns: the envelope without its recipients.
 constexpr const char* kEnvelopeColumns =
     "id, sender, body_type, smtputf8, requiretls, ret, envid, auth_user, client_address, client_helo, sender_mode,"
-    " received_at, size";
+    " received_at, size, held";
 
 Result<Envelope> read_envelope_row(const Stmt& st, const std::string& id) {
     auto body_type = decode_body_type(st.text(2));
@@ -79,6 +79,7 @@ Result<Envelope> read_envelope_row(const Stmt& st, const std::string& id) {
     e.sender_mode = st.text(10);
     e.received_at = from_ms(st.int64(11));
     e.size = static_cast<std::uint64_t>(st.int64(12));
+    e.held = st.int64(13) != 0;
     return e;
 }
 
