@@ -107,6 +107,7 @@ const std::vector<Section>& schema() {
               [](Reader& r, In n, Config& c) {
                   r.read_string(n, c.server.user, "expected a system user name, e.g. \"mailward\"");
               }},
+             {"shutdown_timeout", duration<kServer, &ServerConfig::shutdown_timeout>},
          }},
         {"submission",
          {
