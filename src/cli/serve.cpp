@@ -200,17 +200,16 @@ void configure_learning(delivery::Engine& engine, const config::Config& cfg) {
 }
 
 void run_serve(const Options& opts) {
+    const auto started = std::chrono::steady_clock::now();
     config::Config cfg = load_config(opts);
     common::init_logging(cfg.server.log_level);
     // Before any thread or child exists, so all of them inherit these.
     common::tune_allocator();
     if (auto r = common::forbid_new_privileges(); !r) throw Failure("cannot set no_new_privs: " + r.error().message());
     const auto user = unprivileged_user(cfg);
-    // A SIGTERM while starting waits for the handler below instead of killing this process; a
-    // SIGHUP before the handlers are in place (here and in every child, which inherit this) is
-    // ignored instead of killing it.
+    // A SIGTERM or SIGHUP while starting waits for the handlers below (here and in every child,
+    // which inherit the mask) instead of killing this process.
     common::block_stop_signals();
-    ::signal(SIGHUP, SIG_IGN);
     if (auto r = common::make_dirs(cfg.server.data_dir, 0700); !r) {
         throw Failure(cfg.server.data_dir.string() + ": cannot create data directory: " + r.error().message());
     }
@@ -351,13 +350,12 @@ void run_serve(const Options& opts) {
     bool smtp_ready = false;
     bool portal_ready = false;
     bool announced = false;
-    const auto started = std::chrono::steady_clock::now();
     auto maybe_ready = [&] {
         if (announced || !smtp_ready || !portal_ready || stopping) return;
         announced = true;
         const auto ms =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-        spdlog::info("ready: every listener listens ({}), {} ms after the children started", where, ms.count());
+        spdlog::info("ready: every listener listens ({}), {} ms after the start", where, ms.count());
         common::sd::ready("serving: " + where);
     };
 

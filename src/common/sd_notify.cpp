@@ -38,8 +38,8 @@ void ready(std::string_view status) {
 void reloading(std::string_view status) {
     timespec ts{};
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    const auto usec = static_cast<unsigned long long>(ts.tv_sec) * 1000000ULL +
-                      static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL;
+    const auto usec =
+        static_cast<unsigned long long>(ts.tv_sec) * 1000000ULL + static_cast<unsigned long long>(ts.tv_nsec) / 1000ULL;
     send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) + "\n" + status_line(status));
 }
 

@@ -12,17 +12,22 @@
 namespace mailward::config {
 
 struct Reloaded {
-    Config config;                      // the new configuration, restart-only keys at their running values
-    std::vector<std::string> restart;   // restart-only keys whose value changed ("submission.listen", ...)
-    std::vector<std::string> changed;   // every other key that changed ("policy.domains", ...)
+    Config config;                     // the new configuration, restart-only keys at their running values
+    std::vector<std::string> restart;  // restart-only keys whose value changed ("submission.listen", ...)
+    std::vector<std::string> changed;  // every other key that changed ("policy.domains", ...)
 };
 
 // The new configuration next as it applies to a process running with running: next, with every
 // restart-only key set back to running's value (and named in restart).
 Reloaded merge_reload(const Config& running, Config next);
 
-// Loads running.source again (config::load) and merges it (merge_reload). Errc::unsupported when
-// running has no source (started without -c; error says so); a bad file: error as load() says it.
+// As load(), except that the certificate, key and trust-anchor files it names need not be readable
+// (a reload after the privilege drop: the part that uses one says when it cannot read it).
+Result<Config> load_without_file_checks(const std::filesystem::path& file, ConfigError& error);
+
+// Loads running.source again (config::load, without requiring the certificate, key and trust
+// anchor files to be readable: serve runs as [server] user by then) and merges it (merge_reload). Errc::unsupported
+// when running has no source (started without -c; error says so); a bad file: error as load() says it.
 Result<Reloaded> reload(const Config& running, ConfigError& error);
 
 }  // namespace mailward::config

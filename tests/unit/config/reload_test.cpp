@@ -33,16 +33,28 @@ TEST(ConfigReload, KeysInPlaceAndKeysForRestart) {
     const Case cases[] = {
         {"nothing changed", "[server]\nhostname = \"a.example\"\n", "[server]\nhostname = \"a.example\"\n", {}, {}},
         {"static policy", "", "[policy.domains]\n\"x.example\" = \"verify\"\n", {}, {"policy.domains"}},
-        {"limits and log level", "", "[server]\nlog_level = \"debug\"\n[submission]\nmax_recipients = 5\n",
-         {}, {"server.log_level", "submission.max_recipients"}},
+        {"limits and log level",
+         "",
+         "[server]\nlog_level = \"debug\"\n[submission]\nmax_recipients = 5\n",
+         {},
+         {"server.log_level", "submission.max_recipients"}},
         {"retry schedule", "", "[delivery]\nretry_schedule = [\"1s\", \"2s\"]\n", {}, {"delivery.retry_schedule"}},
-        {"listen address", "[submission]\nlisten = [\"127.0.0.1:2525\"]\n", "[submission]\nlisten = [\"127.0.0.1:2526\"]\n",
-         {"submission.listen"}, {}},
-        {"data_dir and user", "", "[server]\ndata_dir = \"/tmp/elsewhere\"\nuser = \"nobody\"\n",
-         {"server.data_dir", "server.user"}, {}},
+        {"listen address",
+         "[submission]\nlisten = [\"127.0.0.1:2525\"]\n",
+         "[submission]\nlisten = [\"127.0.0.1:2526\"]\n",
+         {"submission.listen"},
+         {}},
+        {"data_dir and user",
+         "",
+         "[server]\ndata_dir = \"/tmp/elsewhere\"\nuser = \"nobody\"\n",
+         {"server.data_dir", "server.user"},
+         {}},
         {"store backend", "", "[store]\ncommit_interval = \"5ms\"\n", {"store.commit_interval"}, {}},
-        {"both kinds", "", "[escrow]\nlisten = \"127.0.0.1:9443\"\n[delivery]\nmax_concurrency = 3\n",
-         {"escrow.listen"}, {"delivery.max_concurrency"}},
+        {"both kinds",
+         "",
+         "[escrow]\nlisten = \"127.0.0.1:9443\"\n[delivery]\nmax_concurrency = 3\n",
+         {"escrow.listen"},
+         {"delivery.max_concurrency"}},
         {"shutdown timeout", "", "[server]\nshutdown_timeout = \"5s\"\n", {}, {"server.shutdown_timeout"}},
     };
     for (const auto& c : cases) {
@@ -90,4 +102,19 @@ TEST(ConfigReload, ReadsTheFileAgainAndRefusesABadOne) {
     ConfigError none_err;
     EXPECT_FALSE(reload(parsed(""), none_err));
     EXPECT_NE(none_err.message.find("without -c"), std::string::npos) << none_err.message;
+}
+
+TEST(ConfigReload, KeyFilesNeedNotBeReadable) {
+    // After the privilege drop a key may be root's: the reload goes on, the listener keeps its
+    // certificate (and says so); a start still refuses the file.
+    mailward::test::TempDir dir;
+    const fs::path file = dir.path() / "mailward.toml";
+    std::ofstream(file) << "[submission]\ncert = \"missing.crt\"\nkey = \"missing.key\"\n";
+    ConfigError err;
+    EXPECT_FALSE(load(file, err));
+    EXPECT_NE(err.message.find("submission.cert"), std::string::npos) << err.message;
+    ConfigError reload_err;
+    auto cfg = load_without_file_checks(file, reload_err);
+    ASSERT_TRUE(cfg) << reload_err.message;
+    EXPECT_EQ(cfg->submission.key, dir.path() / "missing.key");
 }
