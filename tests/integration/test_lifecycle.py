@@ -278,6 +278,27 @@ class ReloadUnderLoadTest(unittest.TestCase):
         self.assertEqual(len(warn), 1, self.mw.log()[log_before:])
         self.assertIn("server.user", warn[0])
 
+    def test_unreadable_key_keeps_the_old_certificate(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root: serve reloads as [server] user, which cannot read a root-only key")
+        self.mw.start()
+        with open(self.mw.config) as f:
+            old_crt = re.search(r'cert = "([^"]+)"', f.read()).group(1)
+        new_crt, new_key = self.ca.issue("rootonly", ["DNS:" + Mailward.HOSTNAME, "IP:127.0.0.1"])
+        os.chmod(new_key, 0o600)  # root's alone
+        rewrite_config(self.mw, [(old_crt, new_crt), (old_crt.replace(".crt", ".key"), new_key)])
+        log_before = len(self.mw.log())
+        os.kill(self.mw.proc.pid, signal.SIGHUP)
+        wait_for(lambda: "reload: done" in self.mw.log()[log_before:], 30, "the reload")
+        said = [l for l in self.mw.log()[log_before:].splitlines() if "certificate not reloaded" in l]
+        # One line from each process that serves this certificate (the portal has no [escrow] cert here).
+        self.assertEqual(sorted(re.search(r"\[(mailward-\w+)\]", l).group(1) for l in said),
+                         ["mailward-portal", "mailward-smtp"], said)
+        for line in said:
+            self.assertIn(new_key, line)
+        self.assertEqual(peer_cert_der(self.mw.tls_port), der_of(old_crt))
+        self.assertTrue(harness.submit(self.mw, "bob@tls.example.test", "ROOTKEY-" + uuid.uuid4().hex[:8]))
+
     def test_sd_notify_ready_after_listening_reload_and_stopping(self):
         path = os.path.join(self.dir, "notify.sock")
         self.notify = NotifySocket(path)
