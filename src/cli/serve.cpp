@@ -5,8 +5,12 @@
 // each with its own store role and listeners. This process keeps delivery (with the prober,
 // MTA-STS and the preload list) and the escrow sweeper (sealer and lifecycle sweep), woken by the
 // children's wake pipes. Started as root, every process drops to [server] user before it serves.
-// Runs until SIGINT/SIGTERM (the children are stopped and waited for), or until a child dies
-// (exit 1, one line naming it). The logic lives in the parts' own libraries.
+// Lifecycle (docs/operations.md "Reload and shutdown"): sd_notify READY=1 once both children
+// listen; SIGHUP validates the file and reloads it here (delivery, static policy, preload list)
+// and in the children (certificates, submission limits); SIGINT/SIGTERM drain (no new mail,
+// deliveries in flight get [server] shutdown_timeout, leases released, exit 0), a second one stops
+// at once. A child that dies ends serve (exit 1, one line naming it). The logic lives in the
+// parts' own libraries.
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +21,8 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <thread>
 
@@ -27,6 +33,8 @@
 #include "common/metrics_file.hpp"
 #include "common/privilege.hpp"
 #include "common/process.hpp"
+#include "common/sd_notify.hpp"
+#include "config/reload.hpp"
 #include "delivery/engine.hpp"
 #include "dns/resolver.hpp"
 #include "escrow/anchor.hpp"
@@ -75,16 +83,26 @@ struct Child {
     bool reaped = false;
 };
 
-// Reads a child's wake pipe on io: every byte (or burst of bytes) kicks the delivery engine. Ends
-// at EOF (the child is gone: SIGCHLD says so).
+// Reads a child's wake pipe on io: every byte (or burst of bytes) kicks the delivery engine; the
+// child's kReadyByte and kReloadedByte go to on_signal. Ends at EOF (the child is gone: SIGCHLD
+// says so).
 class WakeReader {
   public:
     WakeReader(boost::asio::io_context& io, int fd, std::function<void()> on_wake)
         : sd_(io, fd), on_wake_(std::move(on_wake)) {}
+    void on_signal(std::function<void(char)> f) { on_signal_ = std::move(f); }
     void start() {
-        sd_.async_read_some(boost::asio::buffer(buf_), [this](const boost::system::error_code& ec, std::size_t) {
+        sd_.async_read_some(boost::asio::buffer(buf_), [this](const boost::system::error_code& ec, std::size_t n) {
             if (ec) return;
-            on_wake_();
+            bool wake = false;
+            for (std::size_t i = 0; i < n; ++i) {
+                if ((buf_[i] == kReadyByte || buf_[i] == kReloadedByte) && on_signal_) {
+                    on_signal_(buf_[i]);
+                } else {
+                    wake = true;
+                }
+            }
+            if (wake) on_wake_();
             start();
         });
     }
@@ -97,6 +115,7 @@ class WakeReader {
     boost::asio::posix::stream_descriptor sd_;
     std::array<char, 64> buf_{};
     std::function<void()> on_wake_;
+    std::function<void(char)> on_signal_;
 };
 
 // The submission listeners' TLS context ([submission] cert/key, else a self-signed certificate
@@ -107,11 +126,8 @@ struct ServerTls {
 };
 
 ServerTls make_server_tls(const config::Config& cfg) {
-    auto cert = cfg.submission.cert;
-    auto key = cfg.submission.key;
-    if (cert.empty()) {
-        cert = cfg.server.data_dir / "tls" / "submission.crt";
-        key = cfg.server.data_dir / "tls" / "submission.key";
+    const auto [cert, key] = submission_cert_files(cfg);
+    if (cfg.submission.cert.empty()) {
         (void)common::make_dirs(cert.parent_path(), 0700);
         auto made = tls::ensure_self_signed(cert, key, cfg.server.hostname);
         if (!made) throw Failure(cert.string() + ": cannot create self-signed certificate: " + made.error().message());
@@ -151,17 +167,29 @@ void prepare_data_dir(const config::Config& cfg, const std::optional<common::Sys
 
 // Learning and the preload list: the probe options the engine builds its prober from, and the
 // preload list ([policy] preload_file) when one is configured.
-void configure_learning(delivery::Engine& engine, const config::Config& cfg) {
-    if (!cfg.policy.preload_file.empty()) {
-        std::string preload_error;
-        auto preload = policy::load_preload(config::in_data_dir(cfg, cfg.policy.preload_file), preload_error);
-        if (!preload) throw Failure("policy.preload_file: " + preload_error);
-        if (preload->expired(std::chrono::system_clock::now())) {
-            spdlog::warn("policy: the preload list {} has expired; it is ignored", preload->source);
-        }
-        spdlog::info("policy: preload list {}: {} domains", preload->source, preload->domains.size());
-        engine.set_preload(std::move(*preload));
+// The preload list of cfg (nullopt when none is configured); false with error when it cannot be loaded.
+bool read_preload(const config::Config& cfg, std::optional<policy::PreloadList>& out, std::string& error) {
+    out.reset();
+    if (cfg.policy.preload_file.empty()) return true;
+    std::string preload_error;
+    auto preload = policy::load_preload(config::in_data_dir(cfg, cfg.policy.preload_file), preload_error);
+    if (!preload) {
+        error = "policy.preload_file: " + preload_error;
+        return false;
     }
+    if (preload->expired(std::chrono::system_clock::now())) {
+        spdlog::warn("policy: the preload list {} has expired; it is ignored", preload->source);
+    }
+    spdlog::info("policy: preload list {}: {} domains", preload->source, preload->domains.size());
+    out = std::move(*preload);
+    return true;
+}
+
+void configure_learning(delivery::Engine& engine, const config::Config& cfg) {
+    std::optional<policy::PreloadList> preload;
+    std::string preload_error;
+    if (!read_preload(cfg, preload, preload_error)) throw Failure(preload_error);
+    if (preload) engine.set_preload(std::move(*preload));
     probe::ProbeOptions po;
     po.port = cfg.delivery.port;
     po.helo_name = cfg.server.hostname;
@@ -172,13 +200,15 @@ void configure_learning(delivery::Engine& engine, const config::Config& cfg) {
 }
 
 void run_serve(const Options& opts) {
+    const auto started = std::chrono::steady_clock::now();
     config::Config cfg = load_config(opts);
     common::init_logging(cfg.server.log_level);
     // Before any thread or child exists, so all of them inherit these.
     common::tune_allocator();
     if (auto r = common::forbid_new_privileges(); !r) throw Failure("cannot set no_new_privs: " + r.error().message());
     const auto user = unprivileged_user(cfg);
-    // A SIGTERM while starting waits for the handler below instead of killing this process.
+    // A SIGTERM or SIGHUP while starting waits for the handlers below (here and in every child,
+    // which inherit the mask) instead of killing this process.
     common::block_stop_signals();
     if (auto r = common::make_dirs(cfg.server.data_dir, 0700); !r) {
         throw Failure(cfg.server.data_dir.string() + ": cannot create data directory: " + r.error().message());
@@ -276,7 +306,7 @@ void run_serve(const Options& opts) {
     policy::MtaStsCacheFile sts_file(cfg.server.data_dir / "mta-sts-cache.json");
     policy::MtaStsCache sts_cache(**resolver, sts_fetcher, &sts_file);
     delivery::Engine engine(io, cfg, **store, **resolver, *client_tls);
-    if (cfg.policy.mta_sts) engine.set_mta_sts(&sts_cache);
+    engine.set_mta_sts(&sts_cache);  // used while [policy] mta_sts is on (it may change on reload)
     configure_learning(engine, cfg);
     // What the children queue is delivered at once: a byte on a wake pipe kicks the engine (its
     // own polling stays the guarantee).
@@ -303,12 +333,101 @@ void run_serve(const Options& opts) {
     common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics.prom");
     metrics_file.start();
 
-    bool stopping = false;
-    auto shutdown = [&] {
+    // The state of the lifecycle, all on io (its handlers; io runs on several threads, so they
+    // share one strand).
+    auto lifecycle = boost::asio::make_strand(io);
+    bool stopping = false;  // a drain or a stop began: children ending is expected
+    bool stopped = false;   // io is being stopped
+    const auto bound = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.server.shutdown_timeout);
+    const std::string where = "submission on " + [&] {
+        std::string l;
+        for (const auto& ep : cfg.submission.listen) l += (l.empty() ? "" : ", ") + ep.to_string();
+        for (const auto& ep : cfg.submission.tls_listen) l += (l.empty() ? "" : ", ") + ep.to_string() + " (TLS)";
+        return l;
+    }() + ", portal on " + cfg.escrow.listen;
+
+    // Readiness: both children say they listen (kReadyByte); then READY=1.
+    bool smtp_ready = false;
+    bool portal_ready = false;
+    bool announced = false;
+    auto maybe_ready = [&] {
+        if (announced || !smtp_ready || !portal_ready || stopping) return;
+        announced = true;
+        const auto ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        spdlog::info("ready: every listener listens ({}), {} ms after the start", where, ms.count());
+        common::sd::ready("serving: " + where);
+    };
+
+    // SIGHUP: validate the file, reload here, forward to the children, READY=1 when they confirmed.
+    config::Config running = cfg;  // in force (restart-only keys at their start values)
+    int reload_acks = 0;
+    std::chrono::steady_clock::time_point reload_start{};
+    boost::asio::steady_timer reload_timer(lifecycle);
+    auto reload_done = [&](bool complete) {
+        if (reload_acks < 0) return;
+        reload_acks = -1;
+        reload_timer.cancel();
+        const auto ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - reload_start);
+        if (complete) {
+            spdlog::info("reload: done in {} ms", ms.count());
+        } else {
+            spdlog::warn("reload: a child did not confirm within 10 s; going on");
+        }
+        if (!stopping) common::sd::ready("serving: " + where);
+    };
+    auto on_child_signal = [&](char byte) {
+        boost::asio::post(lifecycle, [&, byte] {
+            if (byte == kReadyByte) return maybe_ready();
+            if (reload_acks > 0 && --reload_acks == 0) reload_done(true);
+        });
+    };
+    auto reload = [&] {
         if (stopping) return;
+        reload_start = std::chrono::steady_clock::now();
+        common::sd::reloading("reloading " + running.source.string());
+        config::ConfigError err;
+        auto next = config::reload(running, err);
+        std::optional<policy::PreloadList> preload;
+        std::string preload_error;
+        if (next && !read_preload(next->config, preload, preload_error)) err.message = preload_error;
+        if (!next || !preload_error.empty()) {
+            spdlog::error("reload refused: {}; the running configuration stays in force", err.message);
+            common::sd::ready("serving: " + where + " (the last reload was refused)");
+            return;
+        }
+        if (!next->restart.empty()) {
+            std::string keys;
+            for (const auto& k : next->restart) keys += (keys.empty() ? "" : ", ") + k;
+            spdlog::warn("reload: changed keys that need a restart keep their running value until then: {}", keys);
+        }
+        std::string changed;
+        for (const auto& k : next->changed) changed += (changed.empty() ? "" : ", ") + k;
+        spdlog::info("reload: {} ({})", running.source.string(), changed.empty() ? "no key changed" : changed);
+        running = std::move(next->config);
+        set_log_level(running.server.log_level);
+        engine.reload(running, std::move(preload));
+        // The children read the file again themselves (certificates, limits) and confirm.
+        reload_acks = 0;
+        for (auto* c : {&portal_child, &smtp_child}) {
+            if (!c->reaped && ::kill(c->pid, SIGHUP) == 0) ++reload_acks;
+        }
+        if (reload_acks == 0) return reload_done(true);
+        reload_timer.expires_after(std::chrono::seconds(10));
+        reload_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (!ec) reload_done(false);
+        });
+    };
+
+    // Stopping: at once (a second signal, a child lost) or by draining (the first signal).
+    // signal_children: SIGTERM them (again, after a drain began: then they stop at once too).
+    auto stop_now = [&](bool signal_children) {
+        if (stopped) return;
+        stopped = true;
         stopping = true;
         for (auto* c : {&portal_child, &smtp_child})
-            if (!c->reaped) ::kill(c->pid, SIGTERM);
+            if (signal_children && !c->reaped) ::kill(c->pid, SIGTERM);
         smtp_wakes.stop();
         portal_wakes.stop();
         escrow_sweeper.stop();
@@ -317,15 +436,62 @@ void run_serve(const Options& opts) {
         metrics_file.stop();
         io.stop();
     };
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    std::chrono::steady_clock::time_point drain_start{};
+    auto drain = [&](int sig) {
+        stopping = true;
+        drain_start = std::chrono::steady_clock::now();
+        spdlog::info(
+            "signal {}: draining: no new mail; deliveries in flight get up to {} ms (a second signal stops at once)",
+            sig, bound.count());
+        common::sd::stopping("draining");
+        // The children stop accepting and finish their sessions' transactions (same bound).
+        for (auto* c : {&portal_child, &smtp_child})
+            if (!c->reaped) ::kill(c->pid, SIGTERM);
+        escrow_sweeper.stop();
+        engine.drain(bound, [&](std::size_t abandoned) {
+            boost::asio::post(lifecycle, [&, abandoned] {
+                if (abandoned > 0) {
+                    spdlog::warn(
+                        "delivery: {} delivery(ies) still running at the shutdown timeout ({} ms): abandoned, "
+                        "their messages stay queued for the next start",
+                        abandoned, bound.count());
+                }
+                stop_now(false);  // the children drain on their own, up to the same bound
+            });
+        });
+    };
+    boost::asio::signal_set signals(lifecycle, SIGINT, SIGTERM);
+    std::function<void(const boost::system::error_code&, int)> on_stop = [&](const boost::system::error_code& ec,
+                                                                             int sig) {
         if (ec) return;
-        spdlog::info("signal {}: shutting down", sig);
-        shutdown();
+        if (stopping) {
+            spdlog::info("signal {}: stopping at once", sig);
+            stop_now(true);
+            return;
+        }
+        drain(sig);
+        signals.async_wait(on_stop);
+    };
+    signals.async_wait(on_stop);
+    boost::asio::signal_set hup(lifecycle, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_hup = [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        reload();
+        hup.async_wait(on_hup);
+    };
+    hup.async_wait(on_hup);
+    smtp_wakes.on_signal([&](char b) {
+        if (b == kReadyByte) boost::asio::post(lifecycle, [&] { smtp_ready = true; });
+        on_child_signal(b);
     });
+    portal_wakes.on_signal([&](char b) {
+        if (b == kReadyByte) boost::asio::post(lifecycle, [&] { portal_ready = true; });
+        on_child_signal(b);
+    });
+
     // A child dying ends serve with exit status 1 (a supervisor restarts it all).
     const Child* lost = nullptr;
-    boost::asio::signal_set sigchld(io, SIGCHLD);
+    boost::asio::signal_set sigchld(lifecycle, SIGCHLD);
     std::function<void(const boost::system::error_code&, int)> on_child;
     auto reap = [&] {
         for (auto* c : children) {
@@ -335,17 +501,17 @@ void run_serve(const Options& opts) {
             if (stopping) continue;
             spdlog::error("{} ({}, pid {}) ended ({}); stopping", c->what, c->name, c->pid, common::exit_text(status));
             lost = c;
-            shutdown();
+            stop_now(true);
             return;
         }
     };
     on_child = [&](const boost::system::error_code& ec, int) {
         if (ec) return;
         reap();
-        if (!stopping) sigchld.async_wait(on_child);
+        if (!stopped) sigchld.async_wait(on_child);
     };
     sigchld.async_wait(on_child);
-    boost::asio::post(io, reap);  // a child that ended before the handler was in place
+    boost::asio::post(lifecycle, reap);  // a child that ended before the handler was in place
 
     common::unblock_stop_signals();
     spdlog::info("mailward serving as {} (data in {}); processes: {} pid {}, {} pid {}, {} pid {}", cfg.server.hostname,
@@ -354,20 +520,30 @@ void run_serve(const Options& opts) {
 
     run_io(io);
     escrow_pool.join();
-    // The children first (SIGTERM was sent): the portal's key-holder connection closes with it.
-    for (auto* c : {&portal_child, &smtp_child}) {
+    // The children next (SIGTERM was sent; the submission process drains up to the same bound):
+    // the portal's key-holder connection closes with it.
+    for (auto* c : {&smtp_child, &portal_child}) {
         if (c->reaped) continue;
-        if (!stopping) ::kill(c->pid, SIGTERM);
-        const int status = common::wait_child(c->pid, std::chrono::seconds(20));
+        const int status = common::wait_child(c->pid, bound + std::chrono::seconds(10));
         c->reaped = true;
         spdlog::debug("{} (pid {}) stopped ({})", c->name, c->pid, common::exit_text(status));
     }
+    // Leases of deliveries abandoned at the bound: released now, so that the next start (or
+    // another instance) takes the messages at once.
+    if (auto n = (*store)->queue().release_leases(cfg.server.hostname); n && *n > 0)
+        spdlog::info("delivery: released {} lease(s) of abandoned deliveries", *n);
     (*store)->close();
     metrics_file.write();
     master_key->reset();  // closes the socket: the key holder exits
     if (!keys_child.reaped) (void)common::wait_child(keys_child.pid, std::chrono::seconds(20));
     if (lost) throw Failure(lost->what + " (" + lost->name + ") ended; stopped", 1);
-    spdlog::info("stopped");
+    if (drain_start != std::chrono::steady_clock::time_point{}) {
+        spdlog::info("stopped (drained in {} ms)", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                       std::chrono::steady_clock::now() - drain_start)
+                                                       .count());
+    } else {
+        spdlog::info("stopped");
+    }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <cerrno>
 #include <thread>
 
 #include "cli/cli.hpp"
@@ -19,11 +20,13 @@
 #include "common/metrics_file.hpp"
 #include "common/privilege.hpp"
 #include "common/process.hpp"
+#include "config/reload.hpp"
 #include "escrow/anchor.hpp"
 #include "escrow/keyholder.hpp"
 #include "portal/app.hpp"
 #include "portal/web_server.hpp"
 #include "store/store.hpp"
+#include "tls/server_context.hpp"
 
 namespace mailward::cli {
 
@@ -39,6 +42,57 @@ escrow::ServiceSettings escrow_service_settings(const config::Config& cfg) {
     es.reply_limits.total_bytes = cfg.portal.max_replies_size;
     es.code_rules = escrow_code_rules(cfg);
     return es;
+}
+
+void tell_parent(int wake_fd, char byte) {
+    for (int tries = 0; tries < 200; ++tries) {
+        const ssize_t n = ::write(wake_fd, &byte, 1);
+        if (n == 1) return;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN) return;                       // serve is gone
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // full of wake-ups serve reads
+    }
+}
+
+std::pair<std::filesystem::path, std::filesystem::path> submission_cert_files(const config::Config& cfg) {
+    if (!cfg.submission.cert.empty()) return {cfg.submission.cert, cfg.submission.key};
+    return {cfg.server.data_dir / "tls" / "submission.crt", cfg.server.data_dir / "tls" / "submission.key"};
+}
+
+std::pair<std::filesystem::path, std::filesystem::path> portal_cert_files(const config::Config& cfg) {
+    if (cfg.escrow.cert.empty()) return submission_cert_files(cfg);
+    return {cfg.escrow.cert, cfg.escrow.key};
+}
+
+void set_log_level(std::string_view level) {
+    auto lvl = spdlog::level::from_str(std::string(level));
+    if (lvl == spdlog::level::off && level != "off") lvl = spdlog::level::info;
+    spdlog::default_logger()->set_level(lvl);
+}
+
+bool reload_child_config(config::Config& running, std::string_view who) {
+    config::ConfigError err;
+    auto r = config::reload(running, err);
+    if (!r) {
+        spdlog::error("{}: reload refused: {}; the running configuration stays in force", who, err.message);
+        return false;
+    }
+    running = std::move(r->config);
+    set_log_level(running.server.log_level);
+    return true;
+}
+
+std::shared_ptr<boost::asio::ssl::context> reload_tls(
+    const std::pair<std::filesystem::path, std::filesystem::path>& files, std::string_view who,
+    const std::optional<common::SystemUser>& user) {
+    std::string error;
+    auto ctx = tls::make_server_context(files.first, files.second, error);
+    if (!ctx) {
+        spdlog::warn("{}: certificate not reloaded, the old one stays in use: {}{}", who, error,
+                     user ? " (after the start it is read as user " + user->name + ")" : std::string());
+        return nullptr;
+    }
+    return *ctx;
 }
 
 void run_io(boost::asio::io_context& io) {
@@ -134,6 +188,21 @@ int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl
         metrics_file.stop();
         io.stop();
     });
+    // SIGHUP (forwarded by serve after it validated the file): a new certificate for new
+    // connections; the portal's other settings are restart-only (config/reload.hpp).
+    config::Config running = cfg;
+    boost::asio::signal_set hup(io, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_hup = [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        if (reload_child_config(running, ctx.name)) {
+            if (auto next = reload_tls(portal_cert_files(running), ctx.name, ctx.user)) server->set_tls(next);
+            spdlog::info("escrow portal: reloaded");
+        }
+        tell_parent(wake_fd, kReloadedByte);
+        hup.async_wait(on_hup);
+    };
+    hup.async_wait(on_hup);
+    tell_parent(wake_fd, kReadyByte);
     common::unblock_stop_signals();  // blocked by serve: a SIGTERM before this line waited
     run_io(io);
     pool.join();

@@ -9,9 +9,13 @@
 #include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <functional>
 #include <thread>
 
 #include "cli/serve_internal.hpp"
+#include "common/duration.hpp"
 #include "common/log.hpp"
 #include "common/metrics_file.hpp"
 #include "common/privilege.hpp"
@@ -65,13 +69,62 @@ int run_submission_process(const ChildContext& ctx, std::shared_ptr<boost::asio:
     // This process's counters (submission's) in their own file beside serve's metrics.prom.
     common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics-submission.prom");
     metrics_file.start();
-    boost::asio::signal_set signals(io, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int) {
-        if (ec) return;
+    // SIGTERM drains: no new connection, sessions finish their transaction, up to
+    // [server] shutdown_timeout; a second SIGTERM stops at once.
+    // The handlers below share their state: one strand (io runs on several threads).
+    auto lifecycle = boost::asio::make_strand(io);
+    config::Config running = cfg;
+    auto stop_now = [&] {
         submission->stop();
         metrics_file.stop();
         io.stop();
-    });
+    };
+    boost::asio::steady_timer drain_poll(lifecycle);
+    std::chrono::steady_clock::time_point drain_until{};
+    std::function<void(const boost::system::error_code&)> poll_drain = [&](const boost::system::error_code& ec) {
+        if (ec) return;
+        const std::size_t open = submission->connections();
+        if (open == 0 || std::chrono::steady_clock::now() >= drain_until) {
+            if (open > 0) spdlog::warn("submission: {} session(s) still open at the shutdown timeout: closed", open);
+            stop_now();
+            return;
+        }
+        drain_poll.expires_after(std::chrono::milliseconds(20));
+        drain_poll.async_wait(poll_drain);
+    };
+    boost::asio::signal_set signals(lifecycle, SIGTERM);
+    bool draining = false;
+    std::function<void(const boost::system::error_code&, int)> on_term = [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        if (draining) {
+            stop_now();
+            return;
+        }
+        draining = true;
+        spdlog::info(
+            "submission: draining: {} session(s) open, up to {}", submission->connections(),
+            common::format_duration(std::chrono::duration_cast<common::Duration>(running.server.shutdown_timeout)));
+        submission->drain();
+        drain_until = std::chrono::steady_clock::now() + running.server.shutdown_timeout;
+        poll_drain({});
+        signals.async_wait(on_term);
+    };
+    signals.async_wait(on_term);
+    // SIGHUP (forwarded by serve after it validated the file): new sessions take the new
+    // configuration and certificate; open sessions keep theirs.
+    boost::asio::signal_set hup(lifecycle, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_hup = [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        if (reload_child_config(running, ctx.name)) {
+            auto next_tls = reload_tls(submission_cert_files(running), ctx.name, ctx.user);
+            submission->reload(running, next_tls);
+            spdlog::info("submission: reloaded{}", next_tls ? "" : " (the certificate stays)");
+        }
+        tell_parent(wake_fd, kReloadedByte);
+        hup.async_wait(on_hup);
+    };
+    hup.async_wait(on_hup);
+    tell_parent(wake_fd, kReadyByte);
     common::unblock_stop_signals();  // blocked by serve: a SIGTERM before this line waited
     run_io(io);
     (*store)->close();

@@ -67,6 +67,7 @@ void mask_stop_signals(int how) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);  // a reload asked for during start-up waits too
     (void)::pthread_sigmask(how, &set, nullptr);
 }
 }  // namespace

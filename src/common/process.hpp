@@ -26,9 +26,9 @@ void set_process_name(std::string_view name);
 // has one thread: only the calling thread exists in the child. Returns the child's pid in the parent.
 Result<pid_t> fork_child(std::string_view name, const std::function<int()>& body);
 
-// SIGINT and SIGTERM held pending (sigprocmask) until unblock_stop_signals(): serve blocks them
-// first thing and unblocks them once its signal_set is in place, so that a SIGTERM during start-up
-// (the children listen before the parent is ready) is handled, not fatal. Threads started in
+// SIGINT, SIGTERM and SIGHUP held pending (sigprocmask) until unblock_stop_signals(): serve blocks
+// them first thing and unblocks them once its signal_sets are in place, so that a SIGTERM or SIGHUP
+// during start-up (the children listen before the parent is ready) is handled, not fatal. Threads started in
 // between inherit the block, which is what Asio's signal handling wants. Children inherit it too.
 void block_stop_signals();
 void unblock_stop_signals();

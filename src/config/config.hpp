@@ -68,6 +68,9 @@ struct ServerConfig {
     // The unprivileged system user `serve` runs as once it has bound its ports and read its keys
     // (when started as root). Never empty and never root (checked at load and at start).
     std::string user = "mailward";
+    // SIGTERM drains (docs/operations.md "Reload and shutdown"): deliveries and submission sessions
+    // in progress get this long to finish; what still runs then is abandoned (retried at the next start).
+    Duration shutdown_timeout = seconds(30);
 };
 
 struct SubmissionConfig {

@@ -43,6 +43,15 @@ std::string domain_of(const std::string& address) {
     return d;
 }
 
+void set_timeouts(ClientTimeouts& t, const config::Config& cfg) {
+    t.connect = cfg.delivery.connect_timeout;
+    t.greeting = cfg.delivery.greeting_timeout;
+    t.command = cfg.delivery.command_timeout;
+    t.data_init = cfg.delivery.data_init_timeout;
+    t.data_block = cfg.delivery.data_block_timeout;
+    t.data_done = cfg.delivery.data_done_timeout;
+}
+
 }  // namespace
 
 Engine::Impl::Impl(asio::io_context& i, const config::Config& c, store::Store& s, dns::Resolver& r,
@@ -55,15 +64,19 @@ Engine::Impl::Impl(asio::io_context& i, const config::Config& c, store::Store& s
       strand(asio::make_strand(i)),
       wake(strand),
       rng(std::random_device{}()),
+      drain_bound(strand),
       slots(strand, c.delivery.max_per_destination) {
     owner = cfg.server.hostname;
     own = outbound::own_addresses(cfg);
-    timeouts.connect = cfg.delivery.connect_timeout;
-    timeouts.greeting = cfg.delivery.greeting_timeout;
-    timeouts.command = cfg.delivery.command_timeout;
-    timeouts.data_init = cfg.delivery.data_init_timeout;
-    timeouts.data_block = cfg.delivery.data_block_timeout;
-    timeouts.data_done = cfg.delivery.data_done_timeout;
+    set_timeouts(timeouts, cfg);
+}
+
+void Engine::Impl::drained_if_idle() {
+    if (!on_drained || in_flight > 0) return;
+    auto done = std::move(on_drained);
+    on_drained = nullptr;
+    drain_bound.cancel();
+    done(0);
 }
 
 Clock::duration Engine::Impl::retry_delay(int attempts) {
@@ -182,6 +195,7 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
     --s.in_flight;
     s.kicked = true;
     s.wake.cancel();
+    s.drained_if_idle();
 }
 
 asio::awaitable<void> Engine::Impl::run(std::shared_ptr<Impl> self) {
@@ -266,6 +280,39 @@ void Engine::stop() {
         self->stopping = true;
         self->wake.cancel();
         self->slots.stop();
+    });
+}
+
+void Engine::drain(std::chrono::milliseconds bound, std::function<void(std::size_t)> done) {
+    auto self = impl_;
+    asio::post(impl_->strand, [self, bound, done = std::move(done)]() mutable {
+        self->stopping = true;  // the scheduler leases nothing more
+        self->wake.cancel();
+        self->on_drained = std::move(done);
+        if (self->in_flight == 0) {
+            self->drained_if_idle();
+            return;
+        }
+        spdlog::info("delivery: draining: {} delivery(ies) in flight, waiting up to {} ms", self->in_flight,
+                     bound.count());
+        self->drain_bound.expires_after(bound);
+        self->drain_bound.async_wait([self](const boost::system::error_code& ec) {
+            if (ec || !self->on_drained) return;
+            auto f = std::move(self->on_drained);
+            self->on_drained = nullptr;
+            f(self->in_flight);
+        });
+    });
+}
+
+void Engine::reload(const config::Config& cfg, std::optional<policy::PreloadList> preload) {
+    auto self = impl_;
+    asio::post(impl_->strand, [self, cfg, preload = std::move(preload)]() mutable {
+        self->cfg = std::move(cfg);
+        set_timeouts(self->timeouts, self->cfg);
+        self->preload = std::move(preload);
+        self->kicked = true;  // a shorter retry schedule may make messages due now
+        self->wake.cancel();
     });
 }
 

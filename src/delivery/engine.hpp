@@ -4,18 +4,19 @@
 // connection reuse, classification, bounces, the delivery log, the attempt's outcome recorded).
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "config/config.hpp"
 #include "policy/preload.hpp"
 #include "probe/probe.hpp"
 #include "tls/client.hpp"
 
 namespace boost::asio {
 class io_context;
-}
-namespace mailward::config {
-struct Config;
 }
 namespace mailward::store {
 class Store;
@@ -47,7 +48,16 @@ class Engine {
     void set_mta_sts(policy::MtaStsCache* cache);
 
     void start();
+    // Ends at once: deliveries in flight are abandoned (their leases stay until released).
     void stop();
+    // SIGTERM (docs/operations.md "Reload and shutdown"): nothing new is leased; done(0) once the
+    // deliveries in flight have ended, or done(n) at bound with the n still running (call stop()
+    // then; their messages stay queued). Thread-safe; done runs on the engine's strand.
+    void drain(std::chrono::milliseconds bound, std::function<void(std::size_t abandoned)> done);
+    // SIGHUP: the new configuration (restart-only keys at their running values, config/reload.hpp)
+    // and preload list (nullopt: none configured) apply to every attempt that starts after it.
+    // Thread-safe.
+    void reload(const config::Config& cfg, std::optional<policy::PreloadList> preload);
     // New work may be due (a message was queued, an admin asked for a retry). Thread-safe.
     void kick();
 

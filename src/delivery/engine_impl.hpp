@@ -8,7 +8,8 @@
 //                    TLS failure (the downgrade defence, policy::plan_after_tls_failure()); probes
 //   gather.cpp       the facts plan() takes: route, store, MTA-STS, preload, TLSA answers
 //   attempt.cpp      executes the plan's per-host attempts, through the pool
-// Everything runs on one strand; SQLite calls go to a small blocking pool.
+// Everything runs on one strand; SQLite calls go to a small blocking pool. A reload replaces cfg,
+// the timeouts and the preload list there; a drain stops leasing and waits for what is in flight.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -16,6 +17,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -85,7 +87,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     Impl(boost::asio::io_context& i, const config::Config& c, store::Store& s, dns::Resolver& r, tls::ClientContext t);
 
     boost::asio::io_context& io;
-    const config::Config& cfg;
+    // The engine's own copy: Engine::reload() replaces it on the strand, between two uses (no
+    // reference into it is held across a suspension point).
+    config::Config cfg;
     store::Store& store;
     dns::Resolver& resolver;
     tls::ClientContext tls;
@@ -97,6 +101,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     ClientTimeouts timeouts;
     DeliveryLog log;
     bool stopping = false;
+    // Engine::drain(): called once when the last delivery in flight ends or at the bound, with the
+    // number still running then (abandoned).
+    std::function<void(std::size_t)> on_drained;
+    boost::asio::steady_timer drain_bound;
+    void drained_if_idle();
     bool kicked = false;
     std::size_t in_flight = 0;
     DestinationSlots slots;                     // [delivery] max_per_destination

@@ -24,6 +24,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <mutex>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -41,7 +42,12 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 struct HttpsServer::Impl {
-    std::shared_ptr<asio::ssl::context> tls;
+    std::shared_ptr<asio::ssl::context> tls;  // tls_mu; set_tls() replaces it for new connections
+    std::mutex tls_mu;
+    std::shared_ptr<asio::ssl::context> current_tls() {
+        std::lock_guard lock(tls_mu);
+        return tls;
+    }
     Handler handler;
     Admitter admitter;
     HttpLimits limits;
@@ -274,7 +280,8 @@ asio::awaitable<void> close(Stream& stream) {
 
 asio::awaitable<void> session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socket socket, std::string ip) {
     const auto& limits = srv->limits;
-    Stream stream(std::move(socket), *srv->tls);
+    const auto tls = srv->current_tls();  // a reload's new context serves later connections
+    Stream stream(std::move(socket), *tls);
     beast::get_lowest_layer(stream).expires_after(limits.handshake_timeout);
     auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
     if (hec) {
@@ -309,7 +316,8 @@ asio::awaitable<void> session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socke
 asio::awaitable<void> refusal(std::shared_ptr<HttpsServer::Impl> srv, tcp::socket socket, std::string ip) {
     auto limits = srv->limits;
     limits.write_timeout = limits.refusal_timeout;
-    Stream stream(std::move(socket), *srv->tls);
+    const auto tls = srv->current_tls();
+    Stream stream(std::move(socket), *tls);
     beast::get_lowest_layer(stream).expires_after(limits.refusal_timeout);
     auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
     if (hec) co_return;
@@ -458,6 +466,11 @@ unsigned short HttpsServer::port() const {
     boost::system::error_code ec;
     auto ep = impl_->acceptor->local_endpoint(ec);
     return ec ? 0 : ep.port();
+}
+
+void HttpsServer::set_tls(std::shared_ptr<asio::ssl::context> tls) {
+    std::lock_guard lock(impl_->tls_mu);
+    impl_->tls = std::move(tls);
 }
 
 void HttpsServer::stop() {

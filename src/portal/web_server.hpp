@@ -55,6 +55,8 @@ class HttpsServer {
     unsigned short port() const;
     // Stops accepting; connections end after their current request (or at their timeout).
     void stop();
+    // SIGHUP: connections accepted from now on use tls; open ones keep the context they started with.
+    void set_tls(std::shared_ptr<boost::asio::ssl::context> tls);
 
     struct Impl;
 

@@ -39,17 +39,18 @@ asio::awaitable<void> accept_loop(std::shared_ptr<SubmissionServer::Impl> srv, t
         std::string ip = addr.to_string();
         // Replies are small writes the client waits for: no Nagle delay behind a delayed ACK.
         socket.set_option(tcp::no_delay(true), ep_ec);
-        std::string net = client_network(ip, srv->cfg.submission.ipv4_prefix, srv->cfg.submission.ipv6_prefix);
+        const auto cfg = srv->config();
+        std::string net = client_network(ip, cfg->submission.ipv4_prefix, cfg->submission.ipv6_prefix);
         auto adm = srv->admit(net);
         for (auto& s : adm.wake) s->wake();
         if (adm.victim) adm.victim->evict(ip);
         const auto admit = adm.result;
         if (admit != SubmissionServer::Impl::Admit::ok) {
             // Plain text even on the TLS port: the client learns why instead of a handshake hang.
-            std::string line = admit == SubmissionServer::Impl::Admit::too_many_total
-                                   ? "421 4.7.0 " + srv->cfg.server.hostname + " Too many connections, try later\r\n"
-                                   : "421 4.7.0 " + srv->cfg.server.hostname +
-                                         " Too many connections from your address, try later\r\n";
+            std::string line =
+                admit == SubmissionServer::Impl::Admit::too_many_total
+                    ? "421 4.7.0 " + cfg->server.hostname + " Too many connections, try later\r\n"
+                    : "421 4.7.0 " + cfg->server.hostname + " Too many connections from your address, try later\r\n";
             spdlog::warn("refused connection from {} ({}): {}", ip, net,
                          admit == SubmissionServer::Impl::Admit::too_many_total ? "total limit" : "per-network limit");
             if (!implicit_tls) {
@@ -70,8 +71,9 @@ SubmissionServer::Impl::Admission SubmissionServer::Impl::admit(const std::strin
     // under the lock would run ~Session, which takes conn_mu to release its slot.
     std::vector<std::shared_ptr<Session>> keep;
     Admission a;
+    const auto live = config();
     std::lock_guard lock(conn_mu);
-    const auto& sub = cfg.submission;
+    const auto& sub = live->submission;
     auto it = per_net.find(net);
     const std::size_t mine = it == per_net.end() ? 0 : it->second;
     if (mine >= sub.max_connections_per_ip) {
@@ -130,7 +132,22 @@ SubmissionServer::Impl::Admission SubmissionServer::Impl::admit(const std::strin
 
 void SubmissionServer::Impl::update_stress() {
     const std::size_t used = total_connections - evicting;
-    stressed = used * 5 >= cfg.submission.max_connections * 4;
+    stressed = used * 5 >= live_max_connections * 4;
+}
+
+std::size_t SubmissionServer::Impl::connections() {
+    std::lock_guard lock(conn_mu);
+    return total_connections;
+}
+
+std::shared_ptr<const config::Config> SubmissionServer::Impl::config() const {
+    std::lock_guard lock(live_mu);
+    return live_cfg;
+}
+
+std::shared_ptr<asio::ssl::context> SubmissionServer::Impl::tls() const {
+    std::lock_guard lock(live_mu);
+    return live_tls;
 }
 
 std::uint64_t SubmissionServer::Impl::add_session(std::weak_ptr<Session> s) {
@@ -194,6 +211,33 @@ Result<void> SubmissionServer::start(asio::io_context& io, std::string& error) {
 }
 
 void SubmissionServer::set_on_queued(std::function<void()> f) { impl_->on_queued = std::move(f); }
+
+void SubmissionServer::reload(const config::Config& cfg, std::shared_ptr<asio::ssl::context> tls) {
+    auto next = std::make_shared<const config::Config>(cfg);
+    {
+        std::lock_guard lock(impl_->live_mu);
+        impl_->live_cfg = std::move(next);
+        if (tls) impl_->live_tls = std::move(tls);
+    }
+    std::lock_guard lock(impl_->conn_mu);
+    impl_->live_max_connections = cfg.submission.max_connections;
+    impl_->update_stress();
+}
+
+std::size_t SubmissionServer::connections() { return impl_->connections(); }
+
+void SubmissionServer::drain() {
+    impl_->draining = true;
+    stop();
+    std::vector<std::shared_ptr<Session>> open;
+    {
+        std::lock_guard lock(impl_->conn_mu);
+        for (auto& [id, weak] : impl_->sessions) {
+            if (auto s = weak.lock()) open.push_back(std::move(s));
+        }
+    }
+    for (auto& s : open) s->shut_down();
+}
 
 void SubmissionServer::stop() {
     impl_->stopping = true;

@@ -36,6 +36,14 @@ class SubmissionServer {
     Result<void> start(boost::asio::io_context& io, std::string& error);
     // Stops accepting; open sessions end at their next command or timeout.
     void stop();
+    // SIGTERM (docs/operations.md "Reload and shutdown"): stops accepting; a session between
+    // transactions is closed with 421 4.3.2 at once, one in a transaction when it ends (its next
+    // command gets 421 4.3.2). connections() says when they are all gone.
+    void drain();
+    std::size_t connections();
+    // SIGHUP: sessions that start from now on use cfg (restart-only keys at their running values,
+    // config/reload.hpp) and tls (nullptr: keep the current context); open sessions keep theirs.
+    void reload(const config::Config& cfg, std::shared_ptr<boost::asio::ssl::context> tls);
     // Called (on an I/O thread) after each message is queued durably; set before start().
     void set_on_queued(std::function<void()> f);
 

@@ -28,16 +28,22 @@ class Session;
 
 struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::Impl> {
     Impl(const config::Config& c, store::Store& s, std::shared_ptr<asio::ssl::context> t)
-        : cfg(c), store(s), tls(std::move(t)) {}
+        : cfg(c), store(s), live_cfg(std::make_shared<const config::Config>(c)), live_tls(std::move(t)) {}
 
-    const config::Config& cfg;
+    const config::Config& cfg;  // as started: the listeners, the AUTH queue
     store::Store& store;
-    std::shared_ptr<asio::ssl::context> tls;
+    // What a new session takes (SubmissionServer::reload replaces both; open sessions keep theirs).
+    std::shared_ptr<const config::Config> config() const;
+    std::shared_ptr<asio::ssl::context> tls() const;
+    mutable std::mutex live_mu;
+    std::shared_ptr<const config::Config> live_cfg;
+    std::shared_ptr<asio::ssl::context> live_tls;
     asio::thread_pool blocking{2};
     AuthQueue auth{blocking, cfg.submission.max_auth_failures, cfg.submission.auth_failure_window};
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::atomic<bool> stopping{false};
-    std::function<void()> on_queued;  // the delivery engine's kick
+    std::atomic<bool> draining{false};  // SIGTERM: sessions end after their current transaction
+    std::function<void()> on_queued;    // the delivery engine's kick
 
     // Connection admission: total and per client network (server/client_net.hpp). When the table
     // is full, a newcomer from a network holding fewer slots than another closes that network's
@@ -50,6 +56,7 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
     std::map<std::uint64_t, std::weak_ptr<Session>> sessions;
     std::uint64_t next_session_id = 0;
     std::atomic<bool> stressed{false};
+    std::size_t live_max_connections = cfg.submission.max_connections;  // conn_mu
 
     enum class Admit { ok, too_many_total, too_many_from_net };
     struct Admission {
@@ -61,6 +68,7 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
     std::uint64_t add_session(std::weak_ptr<Session> s);
     void release(const std::string& net, std::uint64_t id, bool was_evicting);
     void update_stress();  // conn_mu held
+    std::size_t connections();
 };
 
 // Runs one SMTP session on socket (already accepted and admitted). implicit_tls: handshake first.

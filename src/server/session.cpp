@@ -83,8 +83,10 @@ void start_session(std::shared_ptr<SubmissionServer::Impl> server, tcp::socket s
 Session::Session(std::shared_ptr<SubmissionServer::Impl> srv, tcp::socket socket, bool implicit_tls, std::string ip,
                  std::string net)
     : srv_(std::move(srv)),
-      cfg_(srv_->cfg),
-      stream_(std::move(socket), *srv_->tls),
+      cfg_hold_(srv_->config()),
+      tls_hold_(srv_->tls()),
+      cfg_(*cfg_hold_),
+      stream_(std::move(socket), *tls_hold_),
       timer_(stream_.get_executor()),
       implicit_tls_(implicit_tls),
       ip_(std::move(ip)),
@@ -134,6 +136,15 @@ void Session::evict(const std::string& for_ip) {
     });
 }
 
+void Session::shut_down() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+        if (self->closed_ || self->timed_out_ || self->in_mail_ || !self->idle_) return;  // run() says it
+        self->close_reason_ = CloseReason::shutdown;
+        self->deadline_ = std::chrono::steady_clock::now();
+        self->timer_.cancel();
+    });
+}
+
 void Session::wake() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
 }
@@ -143,6 +154,7 @@ std::string Session::timeout_text() const {
     switch (close_reason_) {
         case CloseReason::session_time: return host + " Error: session time limit exceeded, closing connection";
         case CloseReason::evicted: return host + " Server busy, closing idle connection";
+        case CloseReason::shutdown: return host + " Service shutting down, closing connection";
         default: return host + " Error: timeout exceeded, closing connection";
     }
 }
@@ -317,17 +329,31 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> self) {
     bool go_on = true;
     while (go_on) {
         std::string line;
+        if (s.srv_->draining && !s.in_mail_) {  // SIGTERM, and the transaction (if any) is over
+            s.close_reason_ = CloseReason::shutdown;
+            s.reply(421, "4.3.2", s.timeout_text());
+            break;
+        }
         s.set_deadline(s.cfg_.submission.command_timeout);
         auto st = co_await s.read_line(line);
         if (st == ReadStatus::closed) break;
         if (st == ReadStatus::timeout) {
-            s.reply(421, s.close_reason_ == CloseReason::evicted ? "4.7.0" : "4.4.2", s.timeout_text());
+            s.reply(421,
+                    s.close_reason_ == CloseReason::evicted    ? "4.7.0"
+                    : s.close_reason_ == CloseReason::shutdown ? "4.3.2"
+                                                               : "4.4.2",
+                    s.timeout_text());
             break;
         }
         if (st == ReadStatus::too_long) {
             s.reply(500, "5.5.2", "Line too long (the limit is 1000 octets including CRLF)");
             go_on = s.bad_command();
             continue;
+        }
+        if (s.srv_->draining && !s.in_mail_) {  // SIGTERM while it waited: no new transaction
+            s.close_reason_ = CloseReason::shutdown;
+            s.reply(421, "4.3.2", s.timeout_text());
+            break;
         }
         auto parsed = smtp::parse_command(line, s.parse_options());
         if (auto* r = std::get_if<smtp::Reply>(&parsed)) {

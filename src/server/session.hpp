@@ -40,6 +40,9 @@ class Session : public std::enable_shared_from_this<Session> {
     void evict(const std::string& for_ip);
     // Re-arms the watchdog (stress began: idle timeouts are shorter now).
     void wake();
+    // The server drains (SIGTERM): between transactions the session closes now with 421 4.3.2;
+    // in one, its next command after the transaction gets that (posted to its strand).
+    void shut_down();
     void set_id(std::uint64_t id) { id_ = id; }
 
     static asio::awaitable<void> run(std::shared_ptr<Session> self);
@@ -47,7 +50,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   private:
     enum class ReadStatus { line, too_long, closed, timeout };
-    enum class CloseReason { none, timeout, stress_timeout, session_time, evicted };
+    enum class CloseReason { none, timeout, stress_timeout, session_time, evicted, shutdown };
 
     asio::awaitable<ReadStatus> read_line(std::string& line);
     asio::awaitable<bool> read_more();
@@ -79,6 +82,10 @@ class Session : public std::enable_shared_from_this<Session> {
     smtp::ParseOptions parse_options() const;
 
     std::shared_ptr<SubmissionServer::Impl> srv_;
+    // The configuration and TLS context current when the session started (a reload changes them
+    // for later sessions only).
+    std::shared_ptr<const config::Config> cfg_hold_;
+    std::shared_ptr<asio::ssl::context> tls_hold_;
     const config::Config& cfg_;
     asio::ssl::stream<tcp::socket> stream_;
     asio::steady_timer timer_;

@@ -74,12 +74,13 @@ TEST(ProcessTest, BlockedStopSignalsWaitUntilUnblocked) {
     common::block_stop_signals();
     auto pid = common::fork_child("mw-test-mask", []() -> int {
         ::raise(SIGTERM);  // pending: the mask is inherited
-        return 5;          // reached only because SIGTERM waited
+        ::raise(SIGHUP);   // likewise (a reload during start-up)
+        return 5;          // reached only because SIGTERM and SIGHUP waited
     });
     common::unblock_stop_signals();
     ASSERT_TRUE(pid);
     const int status = common::wait_child(*pid, 10s);
-    ASSERT_TRUE(WIFEXITED(status)) << "SIGTERM killed the child while blocked";
+    ASSERT_TRUE(WIFEXITED(status)) << "SIGTERM or SIGHUP killed the child while blocked";
     EXPECT_EQ(WEXITSTATUS(status), 5);
 }
 
