@@ -22,8 +22,10 @@
 
 #include "cli/cli.hpp"
 #include "cli/serve_internal.hpp"
+#include "cli/serve_metrics.hpp"
 #include "common/fsutil.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/metrics_file.hpp"
 #include "common/privilege.hpp"
 #include "common/process.hpp"
@@ -174,6 +176,7 @@ void configure_learning(delivery::Engine& engine, const config::Config& cfg) {
 void run_serve(const Options& opts) {
     config::Config cfg = load_config(opts);
     common::init_logging(cfg.server.log_level);
+    common::metrics::share_with_children();  // before any fork: every process counts into one table
     // Before any thread or child exists, so all of them inherit these.
     common::tune_allocator();
     if (auto r = common::forbid_new_privileges(); !r) throw Failure("cannot set no_new_privs: " + r.error().message());
@@ -302,6 +305,8 @@ void run_serve(const Options& opts) {
     // Counters for scrapers (docs/operations.md): data_dir/metrics.prom, every 5 s and at exit.
     common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics.prom");
     metrics_file.start();
+    add_queue_gauges(**store);
+    auto metrics_endpoint = start_metrics_endpoint(io, cfg);  // [metrics] listen
 
     bool stopping = false;
     auto shutdown = [&] {
@@ -315,6 +320,7 @@ void run_serve(const Options& opts) {
         engine.stop();
         sts_pool.stop();
         metrics_file.stop();
+        if (metrics_endpoint) metrics_endpoint->stop();
         io.stop();
     };
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -362,6 +368,7 @@ void run_serve(const Options& opts) {
         c->reaped = true;
         spdlog::debug("{} (pid {}) stopped ({})", c->name, c->pid, common::exit_text(status));
     }
+    common::metrics::set_collector({});  // the queue gauges read the store
     (*store)->close();
     metrics_file.write();
     master_key->reset();  // closes the socket: the key holder exits

@@ -13,7 +13,6 @@
 
 #include "cli/serve_internal.hpp"
 #include "common/log.hpp"
-#include "common/metrics_file.hpp"
 #include "common/privilege.hpp"
 #include "common/process.hpp"
 #include "server/server.hpp"
@@ -62,20 +61,16 @@ int run_submission_process(const ChildContext& ctx, std::shared_ptr<boost::asio:
     }
     if (!drop_in_child(ctx)) return 1;
 
-    // This process's counters (submission's) in their own file beside serve's metrics.prom.
-    common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics-submission.prom");
-    metrics_file.start();
+    // This process's counters are in serve's shared table (common/metrics.hpp).
     boost::asio::signal_set signals(io, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
         submission->stop();
-        metrics_file.stop();
         io.stop();
     });
     common::unblock_stop_signals();  // blocked by serve: a SIGTERM before this line waited
     run_io(io);
     (*store)->close();
-    metrics_file.write();
     spdlog::info("submission stopped");
     return 0;
 }

@@ -130,6 +130,7 @@ class SqliteQueueStore final : public QueueStore {
     Result<void> remove(const std::string& id) override;
     Result<void> retry_now(const std::string& id) override;
     Result<std::size_t> count() override;
+    Result<std::vector<std::pair<std::string, std::size_t>>> pending_by_state() override;
     Result<std::vector<Envelope>> lease_due(TimePoint now, std::size_t limit, const std::string& owner,
                                             std::chrono::milliseconds lease_for) override;
     Result<void> complete_attempt(const std::string& id, const std::string& owner,
