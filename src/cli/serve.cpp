@@ -28,8 +28,10 @@
 
 #include "cli/cli.hpp"
 #include "cli/serve_internal.hpp"
+#include "cli/serve_metrics.hpp"
 #include "common/fsutil.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/metrics_file.hpp"
 #include "common/privilege.hpp"
 #include "common/process.hpp"
@@ -203,6 +205,7 @@ void run_serve(const Options& opts) {
     const auto started = std::chrono::steady_clock::now();
     config::Config cfg = load_config(opts);
     common::init_logging(cfg.server.log_level);
+    common::metrics::share_with_children();  // before any fork: every process counts into one table
     // Before any thread or child exists, so all of them inherit these.
     common::tune_allocator();
     if (auto r = common::forbid_new_privileges(); !r) throw Failure("cannot set no_new_privs: " + r.error().message());
@@ -332,6 +335,8 @@ void run_serve(const Options& opts) {
     // Counters for scrapers (docs/operations.md): data_dir/metrics.prom, every 5 s and at exit.
     common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics.prom");
     metrics_file.start();
+    add_queue_gauges(**store);
+    auto metrics_endpoint = start_metrics_endpoint(io, cfg);  // [metrics] listen
 
     // The state of the lifecycle, all on io (its handlers; io runs on several threads, so they
     // share one strand).
@@ -434,6 +439,7 @@ void run_serve(const Options& opts) {
         engine.stop();
         sts_pool.stop();
         metrics_file.stop();
+        if (metrics_endpoint) metrics_endpoint->stop();
         io.stop();
     };
     std::chrono::steady_clock::time_point drain_start{};
@@ -532,6 +538,7 @@ void run_serve(const Options& opts) {
     // another instance) takes the messages at once.
     if (auto n = (*store)->queue().release_leases(cfg.server.hostname); n && *n > 0)
         spdlog::info("delivery: released {} lease(s) of abandoned deliveries", *n);
+    common::metrics::set_collector({});  // the queue gauges read the store
     (*store)->close();
     metrics_file.write();
     master_key->reset();  // closes the socket: the key holder exits

@@ -17,7 +17,6 @@
 #include "cli/serve_internal.hpp"
 #include "common/fsutil.hpp"
 #include "common/log.hpp"
-#include "common/metrics_file.hpp"
 #include "common/privilege.hpp"
 #include "common/process.hpp"
 #include "config/reload.hpp"
@@ -178,14 +177,11 @@ int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl
         return 1;
     }
 
-    // This process's counters (the portal's) in their own file beside serve's metrics.prom.
-    common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics-portal.prom");
-    metrics_file.start();
+    // This process's counters are in serve's shared table (common/metrics.hpp).
     boost::asio::signal_set signals(io, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
         server->stop();
-        metrics_file.stop();
         io.stop();
     });
     // SIGHUP (forwarded by serve after it validated the file): a new certificate for new
@@ -207,7 +203,6 @@ int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl
     run_io(io);
     pool.join();
     (*store)->close();
-    metrics_file.write();
     spdlog::info("escrow portal stopped");
     return 0;
 }

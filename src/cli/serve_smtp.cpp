@@ -17,7 +17,6 @@
 #include "cli/serve_internal.hpp"
 #include "common/duration.hpp"
 #include "common/log.hpp"
-#include "common/metrics_file.hpp"
 #include "common/privilege.hpp"
 #include "common/process.hpp"
 #include "server/server.hpp"
@@ -66,9 +65,7 @@ int run_submission_process(const ChildContext& ctx, std::shared_ptr<boost::asio:
     }
     if (!drop_in_child(ctx)) return 1;
 
-    // This process's counters (submission's) in their own file beside serve's metrics.prom.
-    common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics-submission.prom");
-    metrics_file.start();
+    // This process's counters are in serve's shared table (common/metrics.hpp).
     // SIGTERM drains: no new connection, sessions finish their transaction, up to
     // [server] shutdown_timeout; a second SIGTERM stops at once.
     // The handlers below share their state: one strand (io runs on several threads).
@@ -76,7 +73,6 @@ int run_submission_process(const ChildContext& ctx, std::shared_ptr<boost::asio:
     config::Config running = cfg;
     auto stop_now = [&] {
         submission->stop();
-        metrics_file.stop();
         io.stop();
     };
     boost::asio::steady_timer drain_poll(lifecycle);
@@ -128,7 +124,6 @@ int run_submission_process(const ChildContext& ctx, std::shared_ptr<boost::asio:
     common::unblock_stop_signals();  // blocked by serve: a SIGTERM before this line waited
     run_io(io);
     (*store)->close();
-    metrics_file.write();
     spdlog::info("submission stopped");
     return 0;
 }

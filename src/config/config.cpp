@@ -210,6 +210,14 @@ const std::vector<Section>& schema() {
                         Config& c) { r.read_string(n, c.store.dsn, "expected a PostgreSQL connection string"); }},
              {"commit_interval", duration<kStore, &StoreConfig::commit_interval, true>},
          }},
+        {"metrics",
+         {
+             {"listen",
+              [](Reader& r, In n, Config& c) {
+                  Endpoint ep;
+                  if (r.read_endpoint(n, ep, 0)) c.metrics.listen = ep.to_string();
+              }},
+         }},
     };
     return sections;
 }

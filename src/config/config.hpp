@@ -179,6 +179,11 @@ struct StoreConfig {
     Duration commit_interval = std::chrono::milliseconds(0);  // extra wait to batch commits
 };
 
+// The Prometheus endpoint (GET /metrics over plain HTTP). Empty listen: none (the default).
+struct MetricsConfig {
+    std::string listen;  // "" or a valid endpoint, canonical ("127.0.0.1:9464")
+};
+
 struct Config {
     std::filesystem::path source;  // the file loaded, empty for embedded defaults
     ServerConfig server;
@@ -189,6 +194,7 @@ struct Config {
     EscrowConfig escrow;
     PortalConfig portal;
     StoreConfig store;
+    MetricsConfig metrics;
 };
 
 // Problems found while loading: "FILE:LINE: key 'a.b': what is wrong (expected ...)".

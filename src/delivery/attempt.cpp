@@ -79,6 +79,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                 for (auto i : idxs) log_attempt(env, i, hop.host, "", hop_level, hop_why, nullptr, c);
             }
             last = RcptOutcome{c, hop.host};
+            last->with_tls(hop_level, nullptr);
             continue;
         }
         for (const auto& addr : hop.addresses) {
@@ -95,7 +96,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                 auto c = classify(ev);
                 spdlog::warn("delivery: {}: {}", env.id, c.reason);
                 for (auto i : idxs) log_attempt(env, i, hop.host, addr, hop_level, hop_why, nullptr, c, "loop");
-                if (!looped) looped = RcptOutcome{c, hop.host, addr};
+                if (!looped) looped = RcptOutcome{c, hop.host, addr}.with_tls(hop_level, nullptr);
                 continue;
             }
             Target target;
@@ -120,7 +121,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                         auto cl = classify(ev);
                         const tls::PeerFacts* facts = ev.session->tls ? &*ev.session->tls : nullptr;
                         for (auto i : idxs) log_attempt(env, i, hop.host, addr, hop_level, hop_why, facts, cl);
-                        last = RcptOutcome{cl, hop.host, addr, std::nullopt};
+                        last = RcptOutcome{cl, hop.host, addr, std::nullopt}.with_tls(hop_level, facts);
                         if (cl.outcome == Outcome::tls_policy) last->tls_failure = ev.session;
                         break;  // next address
                     }
@@ -147,6 +148,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                         co_await client->quit();
                     }
                     RcptOutcome oc{cl, hop.host, addr, std::nullopt};
+                    oc.with_tls(hop_level, &facts);
                     if (cl.outcome == Outcome::tls_policy) oc.tls_failure = ev.session;
                     if (cl.try_next_host) {
                         last = oc;
@@ -162,7 +164,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                     ev.host = hop.host;
                     auto cl = classify(ev);
                     log_attempt(env, r.index, hop.host, addr, hop_level, hop_why, &facts, cl);
-                    out[r.index] = RcptOutcome{cl, hop.host, addr, std::nullopt};
+                    out[r.index] = RcptOutcome{cl, hop.host, addr, std::nullopt}.with_tls(hop_level, &facts);
                 }
                 if (tr.connection_usable) {
                     pool.put(key, std::move(client));
@@ -175,7 +177,14 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
     }
     if (!last) last = std::move(looped);  // every usable address was a loop: 5.4.6, a bounce
     const Classified c = last ? last->c : classify_unreachable(route.domain);
-    for (auto i : idxs) out[i] = last ? RcptOutcome{c, last->host, last->address, last->tls_failure} : RcptOutcome{c};
+    for (auto i : idxs) {
+        if (!last) {
+            out[i] = RcptOutcome{c};
+            continue;
+        }
+        out[i] = *last;
+        out[i].c = c;
+    }
 }
 
 }  // namespace mailward::delivery

@@ -19,6 +19,7 @@
 
 #include "common/blocking.hpp"
 #include "common/log_escape.hpp"
+#include "common/metrics.hpp"
 #include "common/timefmt.hpp"
 #include "config/config.hpp"
 #include "delivery/dsn.hpp"
@@ -184,6 +185,7 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
             }
         }
     }
+    s.log_outcomes(env, updates, outcomes, now);
     const std::string owner = s.owner;
     // Recorded by the store's writer together with other writes (one flush for many attempts);
     // this coroutine waits without holding a thread.
@@ -196,6 +198,48 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
     s.kicked = true;
     s.wake.cancel();
     s.drained_if_idle();
+}
+
+void Engine::Impl::log_outcomes(const store::Envelope& env,
+                                const std::vector<store::QueueStore::RecipientUpdate>& updates,
+                                const Outcomes& outcomes, Clock::time_point now) const {
+    const double delay = std::chrono::duration<double>(now - env.received_at).count();
+    for (const auto& u : updates) {
+        OutcomeLine line;
+        line.queue_id = env.id;
+        line.recipient = env.recipients[u.index].address;
+        line.port = cfg.delivery.port;
+        line.delay_seconds = delay;
+        line.text = u.last_error;
+        switch (u.state) {
+            case store::RcptState::delivered: line.status = "sent"; break;
+            case store::RcptState::failed: line.status = "bounced"; break;
+            case store::RcptState::awaiting_escrow: line.status = "escrowed"; break;
+            default: line.status = "deferred"; break;
+        }
+        if (auto it = outcomes.find(u.index); it != outcomes.end()) {
+            const auto& oc = it->second;
+            line.relay_host = oc.host;
+            line.relay_address = oc.address;
+            if (oc.level) line.level = tls::to_string(*oc.level);
+            line.tls_version = oc.tls_version;
+            line.tls_cipher = oc.tls_cipher;
+            if (u.state == store::RcptState::delivered && !oc.c.diagnostic.empty()) {
+                std::string_view reply = oc.c.diagnostic;
+                if (reply.rfind("smtp; ", 0) == 0) reply.remove_prefix(6);
+                line.text = std::string(reply);
+            }
+        }
+        spdlog::info("{}", format_outcome(line));
+        const std::string_view level = line.level.empty() ? std::string_view("none") : std::string_view(line.level);
+        common::metrics::add(
+            "mailward_deliveries_total",
+            "Recipients' delivery outcomes (sent, deferred, bounced, escrowed), by required TLS level.",
+            {{"result", line.status}, {"tls_level", level}});
+        common::metrics::observe("mailward_delivery_delay_seconds",
+                                 "Time from receipt to each delivery outcome (sent, deferred, bounced, escrowed).",
+                                 {{"result", line.status}}, delay);
+    }
 }
 
 asio::awaitable<void> Engine::Impl::run(std::shared_ptr<Impl> self) {

@@ -66,6 +66,20 @@ struct RcptOutcome {
     std::string address;
     std::optional<SessionError> tls_failure;  // for tls_policy outcomes: what the session saw
     bool escrow = false;                      // the policy holds it for escrow (awaiting_escrow)
+    // For the outcome line (delivery_log.hpp): the level required, the TLS session's protocol and
+    // cipher (empty: none was made).
+    std::optional<tls::Level> level;
+    std::string tls_version;
+    std::string tls_cipher;
+    // Sets the TLS fields from the attempt's level and session facts (nullptr: no session).
+    RcptOutcome& with_tls(tls::Level l, const tls::PeerFacts* f) {
+        level = l;
+        if (f && f->established) {
+            tls_version = f->protocol;
+            tls_cipher = f->cipher;
+        }
+        return *this;
+    }
 };
 using Outcomes = std::map<std::size_t, RcptOutcome>;
 
@@ -124,6 +138,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     static boost::asio::awaitable<void> run(std::shared_ptr<Impl> self);
     static boost::asio::awaitable<void> deliver(std::shared_ptr<Impl> self, store::Envelope env);
     std::chrono::system_clock::duration retry_delay(int attempts);
+    // One line per recipient in the main log (delivery_log.hpp's outcome line), and the
+    // deliveries' metrics.
+    void log_outcomes(const store::Envelope& env, const std::vector<store::QueueStore::RecipientUpdate>& updates,
+                      const Outcomes& outcomes, std::chrono::system_clock::time_point now) const;
 
     // policy_step.cpp: gather facts -> plan -> execute -> after a TLS failure
     boost::asio::awaitable<void> deliver_domain(const store::Envelope& env, const std::string& body,

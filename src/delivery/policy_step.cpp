@@ -12,6 +12,7 @@
 
 #include "common/blocking.hpp"
 #include "common/log_escape.hpp"
+#include "common/metrics.hpp"
 #include "common/timefmt.hpp"
 #include "delivery/engine_impl.hpp"
 #include "policy/learned.hpp"
@@ -57,6 +58,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
             log_attempt(env, i, "", "", d.level, d.reasons, nullptr, *held, escrow ? "awaiting-escrow" : "");
             RcptOutcome oc{*held};
             oc.escrow = escrow;
+            oc.level = d.level;
             out[i] = oc;
         }
         co_return;
@@ -67,7 +69,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
         const auto c = classify_no_allowed_host(domain, d);
         for (auto i : idxs) {
             log_attempt(env, i, "", "", d.level, d.reasons, nullptr, c);
-            out[i] = RcptOutcome{c};
+            out[i] = RcptOutcome{c}.with_tls(d.level, nullptr);
         }
     } else {
         const AttemptPlan attempt{plan.hosts};  // named: g++ 12 may free a co_await's temporaries early
@@ -85,6 +87,9 @@ asio::awaitable<bool> Engine::Impl::probe_domain(const std::string& domain, cons
     if (!prober) co_return false;
     auto verdict = co_await prober->probe(domain);
     const auto now = Clock::now();
+    common::metrics::inc("mailward_probes_total",
+                         "Domain probes (learning), by verdict: the TLS level found, or unfinished.", "verdict",
+                         verdict.ok ? tls::to_string(verdict.level) : std::string_view("unfinished"));
     if (!verdict.ok) {
         spdlog::info("policy: probing {} ({}) did not finish", domain, why);
         co_return true;

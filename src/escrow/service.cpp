@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/ids.hpp"
+#include "common/metrics.hpp"
 #include "common/timefmt.hpp"
 #include "common/wait_callback.hpp"
 #include "escrow/notice.hpp"
@@ -14,6 +15,9 @@
 #include "message/view.hpp"
 
 namespace mailward::escrow {
+
+constexpr std::string_view kEscrowEventsHelp =
+    "Escrowed messages by event: sealed, read (opened by its recipient), expired (key destroyed).";
 namespace {
 
 std::string random_hex(std::size_t bytes) {
@@ -229,6 +233,7 @@ Result<void> EscrowService::seal_one(const store::Envelope& env, const std::stri
     };
     auto r = common::wait_callback<Result<void>>(create);
     if (r) spdlog::info("escrow: {} recipient {} sealed as {}, notice queued", env.id, recipient, id);
+    if (r) common::metrics::inc("mailward_escrow_events_total", kEscrowEventsHelp, "event", "sealed");
     return r;
 }
 
@@ -246,6 +251,7 @@ Result<std::size_t> EscrowService::sweep(TimePoint now) {
         if (auto r = store_.escrow().shred(id, store::EscrowState::expired, now, std::move(e), chain_); r) {
             ++changed;
             spdlog::info("escrow: {} expired, key destroyed", id);
+            common::metrics::inc("mailward_escrow_events_total", kEscrowEventsHelp, "event", "expired");
         } else {
             spdlog::error("escrow: cannot expire {}: {}", id, r.error().message());
         }
@@ -396,7 +402,9 @@ Result<std::string> EscrowService::read(const SessionInfo& s) {
     sealed->wrapped_key = s.record.wrapped_key;
     // The key holder opens this message's key for this session only (keyholder.hpp).
     const SessionKeys keys(keys_, UnwrapGrant{s.record.id, s.cookie});
-    return open(*sealed, context_of(s.record), keys);
+    auto text = open(*sealed, context_of(s.record), keys);
+    if (text) common::metrics::inc("mailward_escrow_events_total", kEscrowEventsHelp, "event", "read");
+    return text;
 }
 
 Result<void> EscrowService::record(const SessionInfo& s, std::string_view event, const Client& client,

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <openssl/err.h>
 
+#include "common/metrics.hpp"
 #include "smtp/command.hpp"
 #include "smtp/data_encode.hpp"
 
@@ -400,8 +401,13 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
         co_return e;
     }
     arm(to_.command);
+    const auto handshake_start = std::chrono::steady_clock::now();
     std::tie(ec) = co_await stream_.async_handshake(asio::ssl::stream_base::client, as_tuple(use_awaitable));
     disarm();
+    common::metrics::observe("mailward_tls_handshake_seconds",
+                             "Outbound STARTTLS handshakes (delivery and probes), by result.",
+                             {{"result", ec ? "failed" : "ok"}},
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - handshake_start).count());
     if (ec) {
         last_ec_ = ec;
         broken_ = true;

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <limits>
 
+#include "common/metrics.hpp"
 #include "escrow/service.hpp"
 #include "message/form_data.hpp"
 #include "message/view.hpp"
@@ -308,10 +309,22 @@ HttpResponse send_code(Call& c) {
                                "message was sent to."));
 }
 
+// The logins' metrics: every attempt by result, and the ones a lockout refused.
+void count_login(std::string_view result) {
+    common::metrics::inc(
+        "mailward_portal_logins_total",
+        "Portal sign-ins with a code, by result (accepted, wrong, no_code, exhausted, locked, capped).", "result",
+        result);
+    if (result == "exhausted" || result == "locked" || result == "capped")
+        common::metrics::inc("mailward_portal_lockouts_total", "Portal sign-ins refused by a lockout, by kind.", "kind",
+                             result);
+}
+
 // POST /m/TOKEN/login
 HttpResponse login(Call& c) {
     const std::string token(c.capture);
     auto out = c.service.login(token, c.form.get("code"), c.client, c.now);
+    count_login(out ? store::to_string(out->check) : (out.error() == common::Errc::not_found ? "not_found" : "error"));
     if (!out) {
         if (out.error() == common::Errc::not_found)
             return html(200, code_page(token, c.expected, "That code was not accepted."));

@@ -90,8 +90,12 @@ http::response<http::string_body> to_beast(HttpResponse r, unsigned version, boo
     return res;
 }
 
-using Stream = beast::ssl_stream<beast::tcp_stream>;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using PlainStream = beast::tcp_stream;
+template <class Stream>
+constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
+template <class Stream>
 asio::awaitable<void> send(Stream& stream, HttpResponse r, unsigned version, bool keep_alive, bool head,
                            const HttpLimits& limits, boost::system::error_code& ec) {
     auto res = to_beast(std::move(r), version, keep_alive);
@@ -184,6 +188,7 @@ bool expects_continue(const http::request<http::string_body>& req) {
 // After an answer that left a body unread: what the client still sends is read and dropped for a
 // moment (2 s, 4 MiB at most), so that closing with unread data does not make the kernel reset the
 // connection before the client has read the answer (a "lingering close", as nginx does).
+template <class Stream>
 asio::awaitable<void> discard_for_a_moment(Stream& stream) {
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
     std::array<char, 16384> scratch;
@@ -196,6 +201,7 @@ asio::awaitable<void> discard_for_a_moment(Stream& stream) {
 
 // One request whose header has been read: admission, then its body, then the application's
 // answer. Returns whether the connection may carry another request.
+template <class Stream>
 asio::awaitable<bool> exchange(std::shared_ptr<HttpsServer::Impl> srv, Stream& stream, beast::flat_buffer& buffer,
                                http::request_parser<http::string_body>& parser, std::string ip) {
     const auto& limits = srv->limits;
@@ -273,21 +279,49 @@ asio::awaitable<bool> exchange(std::shared_ptr<HttpsServer::Impl> srv, Stream& s
     co_return !wec && keep_alive;
 }
 
+template <class Stream>
 asio::awaitable<void> close(Stream& stream) {
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
-    co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+    if constexpr (kIsTls<Stream>) {
+        co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+    } else {
+        boost::system::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
 }
 
+// The TLS handshake (none over plain HTTP). False: the connection ends.
+template <class Stream>
+asio::awaitable<bool> handshake(Stream& stream, std::chrono::milliseconds timeout, const std::string& ip) {
+    if constexpr (kIsTls<Stream>) {
+        beast::get_lowest_layer(stream).expires_after(timeout);
+        auto [hec] =
+            co_await stream.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+        if (hec) {
+            spdlog::debug("portal: TLS handshake with {} failed: {}", ip, hec.message());
+            co_return false;
+        }
+    }
+    co_return true;
+}
+
+// tls: the context the connection uses (kept alive by the caller for the connection's life);
+// unused over plain HTTP.
+template <class Stream>
+Stream make_stream(asio::ssl::context* tls, tcp::socket socket) {
+    if constexpr (kIsTls<Stream>) {
+        return Stream(std::move(socket), *tls);
+    } else {
+        return Stream(std::move(socket));
+    }
+}
+
+template <class Stream>
 asio::awaitable<void> session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socket socket, std::string ip) {
     const auto& limits = srv->limits;
     const auto tls = srv->current_tls();  // a reload's new context serves later connections
-    Stream stream(std::move(socket), *tls);
-    beast::get_lowest_layer(stream).expires_after(limits.handshake_timeout);
-    auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
-    if (hec) {
-        spdlog::debug("portal: TLS handshake with {} failed: {}", ip, hec.message());
-        co_return;
-    }
+    Stream stream = make_stream<Stream>(tls.get(), std::move(socket));
+    if (!co_await handshake(stream, limits.handshake_timeout, ip)) co_return;
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {
@@ -313,14 +347,14 @@ asio::awaitable<void> session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socke
 
 // A connection over its address's limit: told so with 429 (after its request's header, so the
 // client reads the answer), within refusal_timeout in all; its body is never read.
+template <class Stream>
 asio::awaitable<void> refusal(std::shared_ptr<HttpsServer::Impl> srv, tcp::socket socket, std::string ip) {
     auto limits = srv->limits;
     limits.write_timeout = limits.refusal_timeout;
-    const auto tls = srv->current_tls();
-    Stream stream(std::move(socket), *tls);
+    const auto tls = srv->current_tls();  // a reload's new context serves later connections
+    Stream stream = make_stream<Stream>(tls.get(), std::move(socket));
+    if (!co_await handshake(stream, limits.refusal_timeout, ip)) co_return;
     beast::get_lowest_layer(stream).expires_after(limits.refusal_timeout);
-    auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
-    if (hec) co_return;
     beast::flat_buffer buffer;
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
@@ -346,8 +380,11 @@ struct ConnectionSlot {
 asio::awaitable<void> counted_session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socket socket, std::string ip,
                                       std::string key, ConnectionVerdict verdict) {
     ConnectionSlot slot{srv, std::move(key), verdict};
-    if (verdict == ConnectionVerdict::serve) co_await session(srv, std::move(socket), std::move(ip));
-    else co_await refusal(srv, std::move(socket), std::move(ip));
+    const bool tls = srv->current_tls() != nullptr;
+    if (verdict == ConnectionVerdict::serve && tls) co_await session<TlsStream>(srv, std::move(socket), std::move(ip));
+    else if (verdict == ConnectionVerdict::serve) co_await session<PlainStream>(srv, std::move(socket), std::move(ip));
+    else if (tls) co_await refusal<TlsStream>(srv, std::move(socket), std::move(ip));
+    else co_await refusal<PlainStream>(srv, std::move(socket), std::move(ip));
 }
 
 // At most one warning a second about refused connections (a flood must not flood the log too).
@@ -365,7 +402,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpsServer::Impl> srv) {
         if (srv->stopping) co_return;
         if (ec) {
             if (ec == asio::error::operation_aborted) co_return;
-            spdlog::warn("portal: accept failed: {}", ec.message());
+            spdlog::warn("{}: accept failed: {}", srv->limits.name, ec.message());
             continue;
         }
         boost::system::error_code ep_ec;
@@ -378,7 +415,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpsServer::Impl> srv) {
         std::string key = address_key(ip).value_or(ip);
         const auto verdict = srv->connections->admit(key);
         if (verdict != ConnectionVerdict::serve && time_to_warn(srv->last_warning))
-            spdlog::warn("portal: {} a connection from {}: {} connections open, {} from {}",
+            spdlog::warn("{}: {} a connection from {}: {} connections open, {} from {}", srv->limits.name,
                          verdict == ConnectionVerdict::refuse ? "answered 429 to" : "closed at once", ip,
                          srv->connections->served(), srv->connections->served(key), key);
         if (verdict == ConnectionVerdict::drop) {
@@ -469,6 +506,7 @@ unsigned short HttpsServer::port() const {
 }
 
 void HttpsServer::set_tls(std::shared_ptr<asio::ssl::context> tls) {
+    if (!tls) return;  // a server stays HTTPS or plain HTTP as it was started
     std::lock_guard lock(impl_->tls_mu);
     impl_->tls = std::move(tls);
 }

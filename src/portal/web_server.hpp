@@ -3,7 +3,8 @@
 // and in all; a request's header is read first and shown to the application's admitter, which
 // refuses it or sets its route's body limit before any body is read (413 from Content-Length, or
 // as chunks arrive); timeouts for the handshake, the header, the body, keep-alive idling and
-// writes (slowloris); GET, HEAD and POST only; security headers on every response. The
+// writes (slowloris); GET, HEAD and POST only; security headers on every response. Also serves
+// plain HTTP (no TLS context) for serve's /metrics endpoint. The
 // application sees plain values (web.hpp); Asio stays out of this header (serve owns the io_context).
 #pragma once
 
@@ -36,6 +37,7 @@ struct HttpLimits {
     std::chrono::milliseconds write_timeout{60'000};
     std::chrono::milliseconds refusal_timeout{5'000};  // a 429 refusal: handshake, header, answer
     ConnectionRules connections;
+    std::string name = "portal";  // what its log lines start with
 };
 
 // A small self-contained HTML page for an error status.
@@ -44,6 +46,8 @@ HttpResponse error_response(int status, std::string_view text);
 class HttpsServer {
   public:
     // endpoint "127.0.0.1:8443" or "[::1]:8443" (port 0: any, see port()). error names the endpoint.
+    // tls nullptr: plain HTTP (the same limits and timeouts; handshake_timeout unused), for the
+    // Prometheus endpoint on a local address.
     // admitter sees each request's header first (empty: every body up to limits.max_body_bytes).
     static Result<std::unique_ptr<HttpsServer>> start(boost::asio::io_context& io, const std::string& endpoint,
                                                       std::shared_ptr<boost::asio::ssl::context> tls, Handler handler,

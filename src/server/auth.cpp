@@ -10,6 +10,7 @@
 #include "common/blocking.hpp"
 #include "common/log_escape.hpp"
 #include "common/password.hpp"
+#include "server/counters.hpp"
 #include "server/session.hpp"
 #include "smtp/sasl.hpp"
 
@@ -73,6 +74,7 @@ asio::awaitable<bool> Session::on_auth(const smtp::Command& cmd) {
         co_return bad_command();
     }
     if (srv_->auth.blocked(net_)) {
+        count_rejection("auth_throttled");
         spdlog::warn("{}: AUTH refused: too many failed logins from {} (max_auth_failures)", ip_, net_);
         reply(454, "4.7.0", "Temporary authentication failure: too many failed logins from your network, try later");
         co_return bad_command();
@@ -147,12 +149,14 @@ asio::awaitable<bool> Session::on_auth(const smtp::Command& cmd) {
     };
     auto verified = co_await run_queued(queue, net, check);
     if (verified.throttled) {
+        count_rejection("auth_throttled");
         spdlog::warn("{}: AUTH refused: too many failed logins from {} (max_auth_failures)", ip_, net_);
         reply(454, "4.7.0", "Temporary authentication failure: too many failed logins from your network, try later");
         co_return bad_command();
     }
     if (!verified.ok) {
         queue.record_failure(net_);
+        count_rejection("auth_failed");
         spdlog::warn("{}: authentication failed for '{}'", ip_, common::log_escape(authcid));
         reply(535, "5.7.8", "Authentication credentials invalid");
         co_return bad_command();

@@ -11,6 +11,7 @@
 
 #include "common/log_escape.hpp"
 #include "server/client_net.hpp"
+#include "server/counters.hpp"
 #include "server/server_impl.hpp"
 #include "server/session.hpp"
 
@@ -51,6 +52,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<SubmissionServer::Impl> srv, t
                 admit == SubmissionServer::Impl::Admit::too_many_total
                     ? "421 4.7.0 " + cfg->server.hostname + " Too many connections, try later\r\n"
                     : "421 4.7.0 " + cfg->server.hostname + " Too many connections from your address, try later\r\n";
+            count_rejection("too_many_connections");
             spdlog::warn("refused connection from {} ({}): {}", ip, net,
                          admit == SubmissionServer::Impl::Admit::too_many_total ? "total limit" : "per-network limit");
             if (!implicit_tls) {
@@ -60,6 +62,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<SubmissionServer::Impl> srv, t
             socket.close(ep_ec);
             continue;
         }
+        count_connection(implicit_tls ? "implicit_tls" : "submission");
         start_session(srv, std::move(socket), implicit_tls, ip, net);
     }
 }

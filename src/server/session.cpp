@@ -1,6 +1,7 @@
 // One submission session: greeting, command loop, STARTTLS, AUTH, the mail transaction and DATA.
 // Replies follow RFC 5321 4.2 with RFC 3463 enhanced codes. See session.hpp for the RFC list.
 #include "server/session.hpp"
+#include "server/counters.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -511,6 +512,7 @@ void Session::on_mail(const smtp::Command& cmd) {
     }
     if (!relay_allowed()) {
         // Reject at MAIL already: outside trusted networks nothing is accepted without AUTH.
+        count_rejection("auth_required");
         reply(530, "5.7.0", tls_ ? "Authentication required" : "Authentication required: use STARTTLS and AUTH");
         bad_command();
         return;
@@ -521,6 +523,7 @@ void Session::on_mail(const smtp::Command& cmd) {
         const std::string who = auth_user_.empty() ? std::string("this client") : "user " + auth_user_;
         spdlog::warn("{}: sender <{}> rejected: not allowed for {}", ip_, log_escape(cmd.path.to_string()),
                      log_escape(who));
+        count_rejection("sender_not_owned");
         reply(553, "5.7.1", "<" + cmd.path.to_string() + ">: Sender address rejected: not owned by " + who);
         bad_command();
         return;
@@ -538,6 +541,7 @@ void Session::on_rcpt(const smtp::Command& cmd) {
         return;
     }
     if (!relay_allowed()) {
+        count_rejection("relay_denied");
         reply(554, "5.7.1", "<" + cmd.path.to_string() + ">: Relay access denied");
         bad_command();
         return;
@@ -619,19 +623,23 @@ asio::awaitable<bool> Session::on_data() {
         reset_transaction();
     };
     if (decoder.too_large()) {
+        count_rejection("message_too_big");
         finish(552, "5.3.4",
                "Message too big (the limit is " + std::to_string(cfg_.submission.max_message_size) + " octets)");
         co_return true;
     }
     if (decoder.bare_lf() || decoder.bare_cr()) {
+        count_rejection("malformed_message");
         finish(550, "5.6.0", "Message contains a bare CR or LF; lines must end with CRLF");
         co_return true;
     }
     if (decoder.nul()) {
+        count_rejection("malformed_message");
         finish(550, "5.6.0", "Message contains NUL octets");
         co_return true;
     }
     if (decoder.long_line()) {
+        count_rejection("malformed_message");
         finish(550, "5.6.0", "Message has a line longer than 998 octets (RFC 5322 2.1.1)");
         co_return true;
     }
@@ -640,6 +648,7 @@ asio::awaitable<bool> Session::on_data() {
     if (const std::size_t hops = count_received(message_text); hops > cfg_.submission.max_hops) {
         spdlog::warn("{}: message from <{}> refused: {} Received: fields (max_hops {})", ip_,
                      log_escape(sender_.to_string()), hops, cfg_.submission.max_hops);
+        count_rejection("too_many_hops");
         finish(554, "5.4.6",
                "Too many hops (" + std::to_string(hops) + " Received: header fields, the limit is " +
                    std::to_string(cfg_.submission.max_hops) + ")");
@@ -690,6 +699,7 @@ asio::awaitable<bool> Session::on_data() {
     }
     spdlog::info("{}: queued {} from=<{}> nrcpt={} user={} tls={}", ip_, id, log_escape(from), nrcpt,
                  auth_user_.empty() ? "-" : log_escape(auth_user_), tls_ ? "yes" : "no");
+    count_queued();
     junk_commands_ = 0;  // a trusted client that sends mail is not idling
     if (srv_->on_queued) srv_->on_queued();
     finish(250, "2.0.0", "Ok: queued as " + id);
@@ -708,12 +718,14 @@ bool Session::check_from_header(const std::string& message) {
     const std::string who = auth_user_.empty() ? std::string("this client") : "user " + auth_user_;
     if (from.malformed) {
         spdlog::warn("{}: message from <{}> refused: unreadable From: header", ip_, log_escape(sender_.to_string()));
+        count_rejection("from_unreadable");
         reply(550, "5.7.1", "From: header rejected: cannot read its address");
         return false;
     }
     for (const auto& a : from.addresses) {
         if (!config::sender_allowed(allowed, a)) {
             spdlog::warn("{}: message refused: From: <{}> not allowed for {}", ip_, log_escape(a), log_escape(who));
+            count_rejection("from_not_owned");
             reply(550, "5.7.1", "<" + a + ">: From: header address rejected: not owned by " + who);
             return false;
         }

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.hpp"
@@ -119,6 +120,11 @@ class QueueStore {
     virtual Result<void> retry_now(const std::string& id) = 0;
     // The number of messages list() returns.
     virtual Result<std::size_t> count() = 0;
+    // Pending recipients (queued, awaiting_escrow) per state, for the metrics gauge; states with
+    // none are left out.
+    virtual Result<std::vector<std::pair<std::string, std::size_t>>> pending_by_state() {
+        return common::Errc::unsupported;
+    }
 
     // ---- administration (`mailward queue ...`) ----
     // The messages list() returns, each with its pending recipients, its hold flag and whether

@@ -134,6 +134,7 @@ class SqliteQueueStore final : public QueueStore {
     Result<void> hold(const std::string& id) override;
     Result<void> release(const std::string& id) override;
     Result<std::size_t> flush(TimePoint now) override;
+    Result<std::vector<std::pair<std::string, std::size_t>>> pending_by_state() override;
     Result<std::vector<Envelope>> lease_due(TimePoint now, std::size_t limit, const std::string& owner,
                                             std::chrono::milliseconds lease_for) override;
     Result<void> complete_attempt(const std::string& id, const std::string& owner,

@@ -234,4 +234,19 @@ Result<std::size_t> SqliteQueueStore::count() {
     return static_cast<std::size_t>(*row ? st->int64(0) : 0);
 }
 
+Result<std::vector<std::pair<std::string, std::size_t>>> SqliteQueueStore::pending_by_state() {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare("SELECT state, count(*) FROM recipients WHERE state IN " MW_PENDING_STATES
+                               " GROUP BY state ORDER BY state");
+    if (!st) return st.error();
+    std::vector<std::pair<std::string, std::size_t>> out;
+    for (;;) {
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.emplace_back(st->text(0), static_cast<std::size_t>(st->int64(1)));
+    }
+    return out;
+}
+
 }  // namespace mailward::store::sqlite
