@@ -108,8 +108,8 @@ TEST(DebianConffile, WritesEverySection) {
     std::ifstream in(MAILWARD_DEBIAN_CONFFILE);
     std::stringstream text;
     text << in.rdbuf();
-    for (const char* section : {"[server]", "[submission]", "[dns]", "[delivery]", "[policy]", "[escrow]", "[portal]",
-                                "[store]"}) {
+    for (const char* section :
+         {"[server]", "[submission]", "[dns]", "[delivery]", "[policy]", "[escrow]", "[portal]", "[store]"}) {
         EXPECT_NE(text.str().find(std::string("\n") + section + "\n"), std::string::npos) << section;
     }
 }
