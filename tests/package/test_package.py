@@ -108,6 +108,7 @@ class PackageTest(unittest.TestCase):
             self.step_files()
             self.step_conffile_parses()
             self.step_serve_deliver_stop()
+            self.step_syscalls_within_unit_filters()
         finally:
             self.step_purge()
         self.step_nothing_left()
@@ -201,29 +202,10 @@ class PackageTest(unittest.TestCase):
             for sec, kv in sections.items():
                 f.write("[%s]\n" % sec + "".join("%s = %s\n" % (k, toml_value(v)) for k, v in kv.items()))
 
-        unit = unit_settings(UNIT)
-        self.assertEqual(unit["Type"], ["notify"])
-        self.assertNotIn("User", unit)  # started as root: serve drops to [server] user itself
-        self.assertEqual(unit["NoNewPrivileges"], ["yes"])
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
-        for assignment in unit.get("Environment", []):
-            for word in shlex.split(assignment):
-                k, _, v = word.partition("=")
-                env[k] = v
-        # As a drop-in with Environment=MAILWARD_CONFIG=... would: the test's config, not the conffile.
-        self.assertIn("MAILWARD_CONFIG", env)
-        env["MAILWARD_CONFIG"] = config
-        (exec_start,) = unit["ExecStart"]
-        argv = [re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], w) for w in shlex.split(exec_start)]
-        self.assertEqual(argv[:2], ["/usr/sbin/mailward", "serve"])
-        caps = unit["CapabilityBoundingSet"][0].split()
-        cmd = ["setpriv", setpriv_bounding(caps), "--no-new-privs", "--"] + argv
-        umask = int(unit.get("UMask", ["0022"])[0], 8)
+        self.config, self.port, self.portal = config, port, portal
         log = open(os.path.join(self.tmp, "serve.log"), "wb")
         start = time.monotonic()
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd="/", preexec_fn=lambda: os.umask(umask))
-        self.procs.append(proc)
+        proc, cmd = self.start_like_unit(log)
         up = wait_port("127.0.0.1", port, 60, proc) and wait_port("127.0.0.1", portal, 60, proc)
         startup = time.monotonic() - start
         serve_log = lambda: open(os.path.join(self.tmp, "serve.log"), errors="replace").read()  # noqa: E731
@@ -251,6 +233,54 @@ class PackageTest(unittest.TestCase):
         self.assertEqual(proc.wait(timeout=90), 0, serve_log())
         log.close()
 
+    def step_syscalls_within_unit_filters(self):
+        """What systemd enforces only as PID 1, checked by tracing a second start (with a submission
+        and its delivery) under strace: every system call is in the unit's SystemCallFilter groups and
+        every socket family in its RestrictAddressFamilies."""
+        if shutil.which("strace") is None:
+            self.skipTest("strace is not installed")
+        unit = unit_settings(UNIT)
+        groups, cur = {}, None
+        for line in sh(["systemd-analyze", "syscall-filter"]).stdout.splitlines():
+            if line.startswith("@"):
+                cur = groups.setdefault(line.strip(), [])
+            elif line.strip() and not line.strip().startswith("#") and cur is not None:
+                cur.append(line.strip())
+
+        def expand(name):
+            out = set()
+            for m in groups.get(name, [name]):
+                out |= expand(m) if m.startswith("@") and m != name else {m}
+            return out
+
+        allowed = set()
+        for f in unit["SystemCallFilter"]:
+            for name in f.split():
+                allowed |= expand(name)
+        self.assertGreater(len(allowed), 100, "systemd-analyze syscall-filter was read")
+        trace = os.path.join(self.tmp, "strace.out")
+        log = open(os.path.join(self.tmp, "serve-strace.log"), "wb")
+        proc, _ = self.start_like_unit(log, ["strace", "-f", "-qq", "-o", trace])
+        self.assertTrue(wait_port("127.0.0.1", self.port, 60, proc) and wait_port("127.0.0.1", self.portal, 60, proc))
+        marker = "pkg-" + uuid.uuid4().hex[:12]
+        sh(["swaks", "--server", "127.0.0.1:%d" % self.port, "--from", "alice@tls.example.test",
+            "--to", "pkg2@tls.example.test", "--header", "Subject: " + marker], timeout=120)
+        wait_for(lambda: [m for m in self.lab.mx.messages("tls.example.test") if marker.encode() in m], 90,
+                 "delivery to the lab MX")
+        # strace's pid is proc's; serve is its child: SIGTERM to serve, which ends strace too.
+        serve_pid = int(sh(["pgrep", "-P", str(proc.pid), "-x", "mailward"]).stdout.split()[0])
+        os.kill(serve_pid, 15)
+        self.assertEqual(proc.wait(timeout=90), 0)
+        log.close()
+        with open(trace, errors="replace") as f:
+            text = f.read()
+        used = set(re.findall(r"(?m)^\d+ +([a-z0-9_]+)\(", text))
+        self.assertIn("setresuid", used)
+        self.assertEqual(sorted(used - allowed), [], "system calls outside SystemCallFilter")
+        families = set(re.findall(r"socket\((AF_[A-Z0-9]+)", text))
+        allowed_families = set(unit["RestrictAddressFamilies"][0].split())
+        self.assertEqual(sorted(families - allowed_families), [], "socket families outside RestrictAddressFamilies")
+
     def step_purge(self):
         present = [p for p in PACKAGES if installed(p)]
         if present:
@@ -266,6 +296,32 @@ class PackageTest(unittest.TestCase):
         self.assertEqual(installed("postfix"), self.postfix_was_installed)
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def start_like_unit(self, log, wrapper=()):
+        """Starts the installed unit's ExecStart as systemd would without its namespaces: its
+        Environment (MAILWARD_CONFIG pointed at the test's config, as a drop-in would), as root under
+        setpriv with the unit's CapabilityBoundingSet and no-new-privs, its UMask, cwd /."""
+        unit = unit_settings(UNIT)
+        self.assertEqual(unit["Type"], ["notify"])
+        self.assertNotIn("User", unit)  # started as root: serve drops to [server] user itself
+        self.assertEqual(unit["NoNewPrivileges"], ["yes"])
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+        for assignment in unit.get("Environment", []):
+            for word in shlex.split(assignment):
+                k, _, v = word.partition("=")
+                env[k] = v
+        self.assertIn("MAILWARD_CONFIG", env)
+        env["MAILWARD_CONFIG"] = self.config
+        (exec_start,) = unit["ExecStart"]
+        argv = [re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], w) for w in shlex.split(exec_start)]
+        self.assertEqual(argv[:2], ["/usr/sbin/mailward", "serve"])
+        caps = unit["CapabilityBoundingSet"][0].split()
+        cmd = list(wrapper) + ["setpriv", setpriv_bounding(caps), "--no-new-privs", "--"] + argv
+        umask = int(unit.get("UMask", ["0022"])[0], 8)
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd="/", preexec_fn=lambda: os.umask(umask))
+        self.procs.append(proc)
+        return proc, cmd
 
     @staticmethod
     def user_exists():
