@@ -14,7 +14,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOCS = os.path.dirname(HERE)
 
-# (output file, source, title, section, one-line NAME description, extra text after the source)
+# (output file, source, title, section, NAME line: None when the source has its own Name section)
 PAGES = [
     ("mailward.8", os.path.join(HERE, "mailward.8.md"), "MAILWARD", "8", None),
     ("mailward-sendmail.1", os.path.join(HERE, "mailward-sendmail.1.md"), "MAILWARD-SENDMAIL", "1", None),
@@ -128,7 +128,7 @@ def convert(markdown, title, section, version, name_line=None):
             if level <= 2:
                 out.append('.SH "%s"' % escape(text.upper()))
             elif level == 3 and text.startswith("`") and text.endswith("`"):
-                # A command: a tagged paragraph, the commands's text follows indented.
+                # A command: a tagged paragraph, the command's text follows indented.
                 out += [".TP", line_safe(inline(text))]
                 i += 1
                 body = []
