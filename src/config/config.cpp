@@ -135,6 +135,19 @@ const std::vector<Section>& schema() {
              {"sender_login_match", boolean<kSubmission, &Sub::sender_login_match>},
              {"trusted_senders", [](Reader& r, In n, Config& c) { r.read_senders(n, c.submission.trusted_senders); }},
          }},
+        {"sendmail",
+         {
+             {"socket",
+              [](Reader& r, In n, Config& c) {
+                  // "" turns the local socket off; anything else is a path.
+                  if (const auto* v = n.as_string(); v != nullptr && v->get().empty()) {
+                      c.sendmail.socket.clear();
+                      return;
+                  }
+                  r.read_path(n, c.sendmail.socket);
+              }},
+             {"trusted_users", [](Reader& r, In n, Config& c) { r.read_user_names(n, c.sendmail.trusted_users); }},
+         }},
         {"dns",
          {
              {"servers", endpoints<kDns, &DnsConfig::servers, 53>},
@@ -323,7 +336,7 @@ std::string unreadable(const fs::path& path) {
 }
 
 // Relations between keys, and the files the user supplies.
-void check(Reader& r, const Config& cfg) {
+void check(Reader& r, const Config& cfg, bool open_files) {
     auto pair = [&](std::string_view a, std::string_view b) {
         const std::size_t la = r.line_of(a);
         const std::size_t lb = r.line_of(b);
@@ -346,7 +359,7 @@ void check(Reader& r, const Config& cfg) {
     };
     for (const auto& [key, path] : files) {
         const std::size_t line = r.line_of(key);
-        if (line == 0 || path->empty()) continue;
+        if (!open_files || line == 0 || path->empty()) continue;
         if (std::string why = unreadable(*path); !why.empty()) {
             r.key_problem(line, key, "cannot read \"" + path->string() + "\": " + why + " (expected a readable file)");
         }
@@ -407,7 +420,8 @@ void check(Reader& r, const Config& cfg) {
     }
 }
 
-Result<Config> parse_in(std::string_view text, const std::string& name, const fs::path& base_dir, ConfigError& error) {
+Result<Config> parse_in(std::string_view text, const std::string& name, const fs::path& base_dir, ConfigError& error,
+                        bool open_files = true) {
     Reader r(name, base_dir);
     toml::table root;
     try {
@@ -419,7 +433,7 @@ Result<Config> parse_in(std::string_view text, const std::string& name, const fs
     }
     Config cfg = defaults();
     read_root(r, root, cfg);
-    check(r, cfg);
+    check(r, cfg, open_files);
     if (!r.ok()) {
         error = r.error();
         return common::Errc::invalid_argument;
@@ -457,6 +471,26 @@ std::string read_text(const fs::path& file, std::string& out) {
     }
     ::close(fd);
     return why;
+}
+
+Result<Config> load_file(const std::filesystem::path& file, ConfigError& error, bool open_files) {
+    const std::string name = file.string();
+    try {
+        std::string text;
+        if (std::string why = read_text(file, text); !why.empty()) {
+            error.message = name + ": cannot read: " + why;
+            error.problems = {error.message};
+            return common::Errc::io_error;
+        }
+        const fs::path absolute = fs::absolute(file).lexically_normal();
+        auto cfg = parse_in(text, name, absolute.parent_path(), error, open_files);
+        if (cfg) cfg->source = absolute;
+        return cfg;
+    } catch (const std::exception& e) {
+        error.message = name + ": cannot load: " + e.what();
+        error.problems = {error.message};
+        return common::Errc::invalid_argument;
+    }
 }
 
 }  // namespace
@@ -501,24 +535,10 @@ Result<Config> parse(std::string_view toml_text, std::string_view name, ConfigEr
     }
 }
 
-Result<Config> load(const std::filesystem::path& file, ConfigError& error) {
-    const std::string name = file.string();
-    try {
-        std::string text;
-        if (std::string why = read_text(file, text); !why.empty()) {
-            error.message = name + ": cannot read: " + why;
-            error.problems = {error.message};
-            return common::Errc::io_error;
-        }
-        const fs::path absolute = fs::absolute(file).lexically_normal();
-        auto cfg = parse_in(text, name, absolute.parent_path(), error);
-        if (cfg) cfg->source = absolute;
-        return cfg;
-    } catch (const std::exception& e) {
-        error.message = name + ": cannot load: " + e.what();
-        error.problems = {error.message};
-        return common::Errc::invalid_argument;
-    }
+Result<Config> load(const std::filesystem::path& file, ConfigError& error) { return load_file(file, error, true); }
+
+Result<Config> load_for_client(const std::filesystem::path& file, ConfigError& error) {
+    return load_file(file, error, false);
 }
 
 }  // namespace mailward::config

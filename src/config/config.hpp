@@ -176,10 +176,20 @@ struct StoreConfig {
     Duration commit_interval = std::chrono::milliseconds(0);  // extra wait to batch commits
 };
 
+// Local submission by `mailward sendmail` (docs/operations.md "Local programs: sendmail"): an
+// AF_UNIX socket of the submission process; the peer's uid (SO_PEERCRED) is the sender's identity.
+struct SendmailConfig {
+    // Empty = no local socket. The default's directory is made (0755) when serve starts as root.
+    std::filesystem::path socket = "/run/mailward/sendmail.sock";
+    // Users (besides root and [server] user) who may set another envelope sender with -f.
+    std::vector<std::string> trusted_users;
+};
+
 struct Config {
     std::filesystem::path source;  // the file loaded, empty for embedded defaults
     ServerConfig server;
     SubmissionConfig submission;
+    SendmailConfig sendmail;
     DnsConfig dns;
     DeliveryConfig delivery;
     PolicyConfig policy;
@@ -199,6 +209,10 @@ struct ConfigError {
 // Loads and validates file. Never throws. Relative paths written in the file are resolved against
 // the directory of the file (made absolute); source is the absolute path of file.
 Result<Config> load(const std::filesystem::path& file, ConfigError& error);
+
+// As load(), but the files the configuration names (certificates, keys, ...) are not opened: for a
+// local client such as `mailward sendmail`, run by users who may not read the keys.
+Result<Config> load_for_client(const std::filesystem::path& file, ConfigError& error);
 
 // Parses TOML text (name is used in messages only). Never throws. There is no file directory here,
 // so relative paths stay relative (to the process's working directory); source is empty.
