@@ -98,6 +98,8 @@ class Mailward:
             # Every peer of the tests listens on loopback (the lab's Postfix on 127.A.B.x, scripted
             # servers on 127.0.0.1): allowed here, refused as a mail loop by default.
             "delivery": {"allow_loopback_mx": True},
+            # Each server its own local socket (the default /run/mailward/sendmail.sock is one per machine).
+            "sendmail": {"socket": os.path.join(tmp, "sendmail.sock")},
         }
         if tls:
             sections["submission"]["tls_listen"] = ["127.0.0.1:%d" % self.tls_port]
