@@ -135,19 +135,6 @@ const std::vector<Section>& schema() {
              {"sender_login_match", boolean<kSubmission, &Sub::sender_login_match>},
              {"trusted_senders", [](Reader& r, In n, Config& c) { r.read_senders(n, c.submission.trusted_senders); }},
          }},
-        {"sendmail",
-         {
-             {"socket",
-              [](Reader& r, In n, Config& c) {
-                  // "" turns the local socket off; anything else is a path.
-                  if (const auto* v = n.as_string(); v != nullptr && v->get().empty()) {
-                      c.sendmail.socket.clear();
-                      return;
-                  }
-                  r.read_path(n, c.sendmail.socket);
-              }},
-             {"trusted_users", [](Reader& r, In n, Config& c) { r.read_user_names(n, c.sendmail.trusted_users); }},
-         }},
         {"dns",
          {
              {"servers", endpoints<kDns, &DnsConfig::servers, 53>},
@@ -220,6 +207,19 @@ const std::vector<Section>& schema() {
              {"dsn", [](Reader& r, In n,
                         Config& c) { r.read_string(n, c.store.dsn, "expected a PostgreSQL connection string"); }},
              {"commit_interval", duration<kStore, &StoreConfig::commit_interval, true>},
+         }},
+        {"sendmail",
+         {
+             {"socket",
+              [](Reader& r, In n, Config& c) {
+                  // "" turns the local socket off; anything else is a path.
+                  if (const auto* v = n.as_string(); v != nullptr && v->get().empty()) {
+                      c.sendmail.socket.clear();
+                      return;
+                  }
+                  r.read_path(n, c.sendmail.socket);
+              }},
+             {"trusted_users", [](Reader& r, In n, Config& c) { r.read_user_names(n, c.sendmail.trusted_users); }},
          }},
     };
     return sections;

@@ -189,13 +189,13 @@ struct Config {
     std::filesystem::path source;  // the file loaded, empty for embedded defaults
     ServerConfig server;
     SubmissionConfig submission;
-    SendmailConfig sendmail;
     DnsConfig dns;
     DeliveryConfig delivery;
     PolicyConfig policy;
     EscrowConfig escrow;
     PortalConfig portal;
     StoreConfig store;
+    SendmailConfig sendmail;
 };
 
 // Problems found while loading: "FILE:LINE: key 'a.b': what is wrong (expected ...)".

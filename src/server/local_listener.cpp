@@ -90,8 +90,12 @@ asio::awaitable<void> local_accept_loop(std::shared_ptr<SubmissionServer::Impl> 
 // (nobody answers) removed. Empty result = ready to bind; otherwise why not.
 std::string prepare_path(const std::filesystem::path& path, asio::io_context& io) {
     const auto dir = path.parent_path();
-    if (!dir.empty() && ::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-        return "cannot make its directory " + dir.string() + ": " + std::strerror(errno);
+    if (!dir.empty()) {
+        if (::mkdir(dir.c_str(), 0755) == 0) {
+            ::chmod(dir.c_str(), 0755);  // whatever the umask: every local user must reach the socket
+        } else if (errno != EEXIST) {
+            return "cannot make its directory " + dir.string() + ": " + std::strerror(errno);
+        }
     }
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT ? "" : std::strerror(errno);

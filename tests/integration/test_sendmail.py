@@ -7,6 +7,8 @@ address or message, 64 on a bad option, the identity in Received: and in the log
 called as `sendmail` (a symlink) behaving as `mailward sendmail`."""
 import os
 import re
+import socket
+import stat
 import subprocess
 import sys
 import unittest
@@ -24,7 +26,8 @@ AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 class SendmailTest(LabTestCase):
     @classmethod
     def configure(cls, extra):
-        cls.socket = os.path.join(cls.tmp.path, "run", "sendmail.sock")  # its directory made by serve (0755)
+        # A directory serve makes (0755) when it is missing, as /run/mailward with the defaults.
+        cls.socket = os.path.join(cls.tmp.path, "sock", "sendmail.sock")
         extra["sendmail"] = {"socket": cls.socket}
         extra.setdefault("submission", {})["max_message_size"] = 100000
 
@@ -166,11 +169,42 @@ class SendmailTest(LabTestCase):
         finally:
             tmp.cleanup()
 
-    def test_socket_is_world_writable_socket(self):
+    def test_raw_session_on_the_socket_has_no_tls_and_no_auth(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(30)
+        sock.connect(self.socket)
+        f = sock.makefile("rwb")
+
+        def cmd(line):
+            if line:
+                f.write(line.encode() + b"\r\n")
+                f.flush()
+            lines = []
+            while True:
+                l = f.readline().decode().rstrip("\r\n")
+                lines.append(l)
+                if len(l) < 4 or l[3] != "-":
+                    return int(l[:3]), lines
+
+        try:
+            self.assertEqual(cmd("")[0], 220)
+            code, lines = cmd("EHLO x")
+            self.assertEqual(code, 250)
+            self.assertFalse([l for l in lines if "STARTTLS" in l or "AUTH" in l], lines)
+            self.assertEqual(cmd("AUTH PLAIN AGFAYg==")[0], 503)
+            self.assertEqual(cmd("STARTTLS")[0], 502)
+            self.assertEqual(cmd("MAIL FROM:<anyone@%s>" % DOMAIN)[0], 250)  # root may
+            code, lines = cmd("RCPT TO:<no-domain>")
+            self.assertEqual(code // 100, 5, lines)
+            self.assertEqual(cmd("QUIT")[0], 221)
+        finally:
+            sock.close()
+
+    def test_socket_and_its_directory(self):
         st = os.stat(self.socket)
-        self.assertEqual(st.st_mode & 0o777, 0o666)
-        import stat
         self.assertTrue(stat.S_ISSOCK(st.st_mode))
+        self.assertEqual(st.st_mode & 0o777, 0o666)
+        self.assertEqual(os.stat(os.path.dirname(self.socket)).st_mode & 0o777, 0o755)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ TEST(LocalSubmission, FieldAddresses) {
     for (const auto& c : cases) {
         SCOPED_TRACE(c.msg);
         auto r = field_addresses(c.msg, {"to", "cc", "bcc"});
-        if (!c.malformed) EXPECT_EQ(r.addresses, c.addrs);
+        if (!c.malformed) {
+            EXPECT_EQ(r.addresses, c.addrs);
+        }
         EXPECT_EQ(r.malformed, c.malformed);
     }
 }
