@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "store/escrow_store.hpp"
@@ -44,5 +45,10 @@ void add_policy(CLI::App& app, Options& opts);
 void add_escrow(CLI::App& app, Options& opts);
 void add_config(CLI::App& app, Options& opts);   // config_cmd.cpp: `config check`
 void add_pending(CLI::App& app, Options& opts);  // subcommands of later milestones
+
+// `mailward sendmail ARGS` and a binary called as `sendmail` (sendmail_cmd.cpp): sendmail's own
+// option syntax, so main() calls it before CLI11 parses anything. Returns a sysexits.h code.
+int run_sendmail(const std::vector<std::string>& args);
+void add_sendmail_help(CLI::App& app);  // lists it in --help
 
 }  // namespace mailward::cli

@@ -1,13 +1,22 @@
 // mailward's entry point: parses the command line and runs one subcommand (the interface contract
 // of docs/design.md).
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/cli.hpp"
 #include "common/log.hpp"
 
 int main(int argc, char** argv) {
     using namespace mailward::cli;
+    // Called as sendmail (/usr/sbin/sendmail -> mailward, mailward-sendmail package) or as
+    // `mailward sendmail`: sendmail's own option syntax (-oi, -fADDR, ...), parsed by run_sendmail.
+    const char* base = argc > 0 ? std::strrchr(argv[0], '/') : nullptr;
+    base = base != nullptr ? base + 1 : (argc > 0 ? argv[0] : "");
+    if (std::strcmp(base, "sendmail") == 0) return run_sendmail({argv + 1, argv + argc});
+    if (argc > 1 && std::strcmp(argv[1], "sendmail") == 0) return run_sendmail({argv + 2, argv + argc});
     CLI::App app{"mailward - secure outbound mail relay with Forced TLS and escrow"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "mailward 0.1.0");
@@ -24,6 +33,7 @@ int main(int argc, char** argv) {
     add_escrow(app, opts);
     add_config(app, opts);
     add_pending(app, opts);
+    add_sendmail_help(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

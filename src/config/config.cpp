@@ -217,6 +217,18 @@ const std::vector<Section>& schema() {
                   Endpoint ep;
                   if (r.read_endpoint(n, ep, 0)) c.metrics.listen = ep.to_string();
               }},
+        {"sendmail",
+         {
+             {"socket",
+              [](Reader& r, In n, Config& c) {
+                  // "" turns the local socket off; anything else is a path.
+                  if (const auto* v = n.as_string(); v != nullptr && v->get().empty()) {
+                      c.sendmail.socket.clear();
+                      return;
+                  }
+                  r.read_path(n, c.sendmail.socket);
+              }},
+             {"trusted_users", [](Reader& r, In n, Config& c) { r.read_user_names(n, c.sendmail.trusted_users); }},
          }},
     };
     return sections;
@@ -333,7 +345,7 @@ std::string unreadable(const fs::path& path) {
 }
 
 // Relations between keys, and the files the user supplies.
-void check(Reader& r, const Config& cfg, bool check_files) {
+void check(Reader& r, const Config& cfg, bool open_files) {
     auto pair = [&](std::string_view a, std::string_view b) {
         const std::size_t la = r.line_of(a);
         const std::size_t lb = r.line_of(b);
@@ -356,7 +368,7 @@ void check(Reader& r, const Config& cfg, bool check_files) {
     };
     for (const auto& [key, path] : files) {
         const std::size_t line = r.line_of(key);
-        if (!check_files || line == 0 || path->empty()) continue;
+        if (!open_files || line == 0 || path->empty()) continue;
         if (std::string why = unreadable(*path); !why.empty()) {
             r.key_problem(line, key, "cannot read \"" + path->string() + "\": " + why + " (expected a readable file)");
         }
@@ -418,7 +430,7 @@ void check(Reader& r, const Config& cfg, bool check_files) {
 }
 
 Result<Config> parse_in(std::string_view text, const std::string& name, const fs::path& base_dir, ConfigError& error,
-                        bool check_files = true) {
+                        bool open_files = true) {
     Reader r(name, base_dir);
     toml::table root;
     try {
@@ -430,7 +442,7 @@ Result<Config> parse_in(std::string_view text, const std::string& name, const fs
     }
     Config cfg = defaults();
     read_root(r, root, cfg);
-    check(r, cfg, check_files);
+    check(r, cfg, open_files);
     if (!r.ok()) {
         error = r.error();
         return common::Errc::invalid_argument;
@@ -468,6 +480,26 @@ std::string read_text(const fs::path& file, std::string& out) {
     }
     ::close(fd);
     return why;
+}
+
+Result<Config> load_file(const std::filesystem::path& file, ConfigError& error, bool open_files) {
+    const std::string name = file.string();
+    try {
+        std::string text;
+        if (std::string why = read_text(file, text); !why.empty()) {
+            error.message = name + ": cannot read: " + why;
+            error.problems = {error.message};
+            return common::Errc::io_error;
+        }
+        const fs::path absolute = fs::absolute(file).lexically_normal();
+        auto cfg = parse_in(text, name, absolute.parent_path(), error, open_files);
+        if (cfg) cfg->source = absolute;
+        return cfg;
+    } catch (const std::exception& e) {
+        error.message = name + ": cannot load: " + e.what();
+        error.problems = {error.message};
+        return common::Errc::invalid_argument;
+    }
 }
 
 }  // namespace
@@ -511,28 +543,6 @@ Result<Config> parse(std::string_view toml_text, std::string_view name, ConfigEr
         return common::Errc::invalid_argument;
     }
 }
-
-namespace {
-Result<Config> load_file(const std::filesystem::path& file, ConfigError& error, bool check_files) {
-    const std::string name = file.string();
-    try {
-        std::string text;
-        if (std::string why = read_text(file, text); !why.empty()) {
-            error.message = name + ": cannot read: " + why;
-            error.problems = {error.message};
-            return common::Errc::io_error;
-        }
-        const fs::path absolute = fs::absolute(file).lexically_normal();
-        auto cfg = parse_in(text, name, absolute.parent_path(), error, check_files);
-        if (cfg) cfg->source = absolute;
-        return cfg;
-    } catch (const std::exception& e) {
-        error.message = name + ": cannot load: " + e.what();
-        error.problems = {error.message};
-        return common::Errc::invalid_argument;
-    }
-}
-}  // namespace
 
 Result<Config> load(const std::filesystem::path& file, ConfigError& error) { return load_file(file, error, true); }
 

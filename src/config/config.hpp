@@ -182,6 +182,13 @@ struct StoreConfig {
 // The Prometheus endpoint (GET /metrics over plain HTTP). Empty listen: none (the default).
 struct MetricsConfig {
     std::string listen;  // "" or a valid endpoint, canonical ("127.0.0.1:9464")
+// Local submission by `mailward sendmail` (docs/operations.md "Local programs: sendmail"): an
+// AF_UNIX socket of the submission process; the peer's uid (SO_PEERCRED) is the sender's identity.
+struct SendmailConfig {
+    // Empty = no local socket. The default's directory is made (0755) when serve starts as root.
+    std::filesystem::path socket = "/run/mailward/sendmail.sock";
+    // Users (besides root and [server] user) who may set another envelope sender with -f.
+    std::vector<std::string> trusted_users;
 };
 
 struct Config {
@@ -195,6 +202,7 @@ struct Config {
     PortalConfig portal;
     StoreConfig store;
     MetricsConfig metrics;
+    SendmailConfig sendmail;
 };
 
 // Problems found while loading: "FILE:LINE: key 'a.b': what is wrong (expected ...)".
@@ -208,6 +216,11 @@ struct ConfigError {
 // Loads and validates file. Never throws. Relative paths written in the file are resolved against
 // the directory of the file (made absolute); source is the absolute path of file.
 Result<Config> load(const std::filesystem::path& file, ConfigError& error);
+
+// As load(), but the files the configuration names (certificates, keys, trust anchor) are not
+// opened: for a local client such as `mailward sendmail`, run by users who may not read the keys,
+// and for a reload after the privilege drop (the part that uses a file says when it cannot read it).
+Result<Config> load_without_file_checks(const std::filesystem::path& file, ConfigError& error);
 
 // Parses TOML text (name is used in messages only). Never throws. There is no file directory here,
 // so relative paths stay relative (to the process's working directory); source is empty.

@@ -200,6 +200,41 @@ bool Reader::read_prefix_length(const toml::node& n, unsigned& out, unsigned max
     return true;
 }
 
+// A plain system user name (useradd's rules): letters, digits, '_', '-', '.', not starting with '-'.
+bool is_user_name(std::string_view u) {
+    bool ok = !u.empty() && u.size() <= 32 && u[0] != '-';
+    for (char ch : u)
+        ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                    ch == '-' || ch == '.');
+    return ok;
+}
+
+bool Reader::read_user_names(const toml::node& n, std::vector<std::string>& out) {
+    const auto* arr = n.as_array();
+    if (arr == nullptr) {
+        wrong_type(n, "an array of user names, e.g. [\"www-data\"]");
+        return false;
+    }
+    std::vector<std::string> result;
+    bool ok = true;
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+        const toml::node& el = *arr->get(i);
+        const std::string* s = string_of(el, "a user name string", "element " + std::to_string(i + 1));
+        if (s == nullptr) {
+            ok = false;
+            continue;
+        }
+        if (!is_user_name(*s)) {
+            bad_value(el, "bad user name " + quote(*s), "expected letters, digits, '_', '-', '.', e.g. \"www-data\"");
+            ok = false;
+            continue;
+        }
+        result.push_back(*s);
+    }
+    if (ok) out = std::move(result);
+    return ok;
+}
+
 bool Reader::read_senders(const toml::node& n, std::vector<std::string>& out) {
     const auto* arr = n.as_array();
     if (arr == nullptr) {

@@ -53,6 +53,7 @@ class Reader {
     bool read_networks(const toml::node& n, std::vector<Network>& out);
     bool read_prefix_length(const toml::node& n, unsigned& out, unsigned max);  // 1..max
     bool read_senders(const toml::node& n, std::vector<std::string>& out);      // sender patterns
+    bool read_user_names(const toml::node& n, std::vector<std::string>& out);   // system user names
     bool read_https_url(const toml::node& n, std::string& out);
     // A non-empty path; relative paths are joined to base_dir (when set) and normalized.
     bool read_path(const toml::node& n, std::filesystem::path& out);

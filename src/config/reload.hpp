@@ -21,10 +21,6 @@ struct Reloaded {
 // restart-only key set back to running's value (and named in restart).
 Reloaded merge_reload(const Config& running, Config next);
 
-// As load(), except that the certificate, key and trust-anchor files it names need not be readable
-// (a reload after the privilege drop: the part that uses one says when it cannot read it).
-Result<Config> load_without_file_checks(const std::filesystem::path& file, ConfigError& error);
-
 // Loads running.source again (config::load, without requiring the certificate, key and trust
 // anchor files to be readable: serve runs as [server] user by then) and merges it (merge_reload). Errc::unsupported
 // when running has no source (started without -c; error says so); a bad file: error as load() says it.

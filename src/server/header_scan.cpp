@@ -49,8 +49,9 @@ std::string trim(std::string_view s) {
     return std::string(s.substr(a, b - a));
 }
 
-// Parses one From: value into out; false when some mailbox cannot be read.
-bool parse_address_list(std::string_view v, std::vector<std::string>& out) {
+// Parses one address-list value into out; false when some mailbox cannot be read, or (require_one)
+// when it names none.
+bool parse_address_list(std::string_view v, std::vector<std::string>& out, bool require_one = true) {
     std::string bare;   // text outside comments and <>: an addr-spec, or a display name
     std::string angle;  // the content of <...>
     bool has_angle = false;
@@ -128,7 +129,7 @@ bool parse_address_list(std::string_view v, std::vector<std::string>& out) {
         }
     }
     end_mailbox();
-    return ok && found > 0;
+    return ok && (found > 0 || !require_one);
 }
 
 }  // namespace
@@ -147,6 +148,19 @@ FromAddresses from_addresses(std::string_view message) {
         if (!name_is(field, "from")) return;
         const std::string_view value = field.substr(field.find(':') + 1);
         if (!parse_address_list(value, r.addresses)) r.malformed = true;
+    });
+    return r;
+}
+
+HeaderAddresses field_addresses(std::string_view message, std::initializer_list<std::string_view> names) {
+    HeaderAddresses r;
+    for_each_field(message, [&r, names](std::string_view field) {
+        for (std::string_view name : names) {
+            if (!name_is(field, name)) continue;
+            const std::string_view value = field.substr(field.find(':') + 1);
+            if (!parse_address_list(value, r.addresses, false)) r.malformed = true;
+            return;
+        }
     });
     return r;
 }

@@ -4,6 +4,7 @@
 // quoted strings, display names and groups are handled; nothing here allocates per body octet.
 #pragma once
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,5 +19,10 @@ struct FromAddresses {
     bool malformed = false;              // a From: field with a mailbox we cannot read
 };
 FromAddresses from_addresses(std::string_view message);
+
+// The addr-specs of every mailbox in every field named one of names (lower case), e.g. {"to",
+// "cc", "bcc"} for `sendmail -t`. An empty group ("undisclosed-recipients:;") names none and is fine.
+using HeaderAddresses = FromAddresses;
+HeaderAddresses field_addresses(std::string_view message, std::initializer_list<std::string_view> names);
 
 }  // namespace mailward::server

@@ -26,8 +26,15 @@ std::string received_header(const ReceivedInfo& info) {
         if (info.tls) proto += "S";
         if (info.authenticated) proto += "A";
     }
-    std::string h = "Received: from " + sanitize(info.helo) + " ([" + info.client_address + "])\r\n";
-    h += "\tby " + info.by_host + " (mailward) with " + proto + " id " + info.queue_id;
+    std::string h;
+    if (info.local) {
+        // As Postfix's pickup: "by HOST (..., from userid N)", no from-domain and no protocol.
+        h = "Received: by " + info.by_host + " (mailward, from uid " + std::to_string(info.local_uid) + " user " +
+            sanitize(info.local_user) + ")\r\n\tid " + info.queue_id;
+    } else {
+        h = "Received: from " + sanitize(info.helo) + " ([" + info.client_address + "])\r\n";
+        h += "\tby " + info.by_host + " (mailward) with " + proto + " id " + info.queue_id;
+    }
     if (info.tls) {
         h += "\r\n\t(using " + info.tls_protocol + " with cipher " + info.tls_cipher + " (" +
              std::to_string(info.tls_bits) + "/" + std::to_string(info.tls_bits) + " bits))";

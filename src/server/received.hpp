@@ -19,6 +19,9 @@ struct ReceivedInfo {
     std::string tls_protocol;  // "TLSv1.3"
     std::string tls_cipher;
     int tls_bits = 0;
+    bool local = false;  // from a local program over the [sendmail] socket: no HELO, no address
+    unsigned local_uid = 0;
+    std::string local_user;
     std::string single_recipient;  // "for <...>" only when there is exactly one
     std::chrono::system_clock::time_point when;
 };

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "common/log_escape.hpp"
 #include "server/client_net.hpp"
@@ -210,6 +211,12 @@ Result<void> SubmissionServer::start(asio::io_context& io, std::string& error) {
     for (const auto& ep : impl_->cfg.submission.tls_listen) {
         if (auto r = bind(ep, true); !r) return r;
     }
+    if (auto r = start_local_listener(impl_, io, error); !r) {
+        // Only the built-in default may be missing, and only for a serve not started as root.
+        if (::geteuid() == 0 || impl_->cfg.sendmail.socket != config::SendmailConfig{}.socket) return r;
+        spdlog::warn("{} (no local submission; set [sendmail] socket to a writable path)", error);
+        error.clear();
+    }
     return {};
 }
 
@@ -248,6 +255,7 @@ void SubmissionServer::stop() {
         boost::system::error_code ec;
         acc->close(ec);
     }
+    stop_local_listener(*impl_);
 }
 
 }  // namespace mailward::server

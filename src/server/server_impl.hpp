@@ -4,8 +4,10 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <map>
@@ -23,6 +25,15 @@ namespace mailward::server {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+// A session's socket: TCP from the listeners, AF_UNIX from the local socket (local_listener.cpp).
+using SessionSocket = asio::generic::stream_protocol::socket;
+
+// The local user at the other end of the local socket (SO_PEERCRED), who submits as themselves.
+struct LocalPeer {
+    unsigned uid = 0;
+    std::string user;             // the uid's name (getpwuid)
+    bool may_set_sender = false;  // root, [server] user or [sendmail] trusted_users
+};
 
 class Session;
 
@@ -41,6 +52,8 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
     asio::thread_pool blocking{2};
     AuthQueue auth{blocking, cfg.submission.max_auth_failures, cfg.submission.auth_failure_window};
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+    std::unique_ptr<asio::local::stream_protocol::acceptor> local_acceptor;  // [sendmail] socket
+    std::string local_path;  // the socket file we made (unlinked at stop)
     std::atomic<bool> stopping{false};
     std::atomic<bool> draining{false};  // SIGTERM: sessions end after their current transaction
     std::function<void()> on_queued;    // the delivery engine's kick
@@ -74,5 +87,12 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
 // Runs one SMTP session on socket (already accepted and admitted). implicit_tls: handshake first.
 void start_session(std::shared_ptr<SubmissionServer::Impl> server, tcp::socket socket, bool implicit_tls,
                    std::string client_ip, std::string client_net);
+// Runs one session on the local socket for peer (already admitted under the network "local").
+void start_local_session(std::shared_ptr<SubmissionServer::Impl> server, SessionSocket socket, LocalPeer peer);
+
+// Binds [sendmail] socket (local_listener.cpp) and starts accepting on it; error says why not.
+Result<void> start_local_listener(std::shared_ptr<SubmissionServer::Impl> server, asio::io_context& io,
+                                  std::string& error);
+void stop_local_listener(SubmissionServer::Impl& server);
 
 }  // namespace mailward::server

@@ -74,15 +74,25 @@ void start_session(std::shared_ptr<SubmissionServer::Impl> server, tcp::socket s
     // The socket was accepted onto its own strand: both coroutines below run on it.
     auto ex = socket.get_executor();
     auto* srv = server.get();
-    auto session = std::make_shared<Session>(std::move(server), std::move(socket), implicit_tls, std::move(client_ip),
-                                             std::move(client_net));
+    auto session = std::make_shared<Session>(std::move(server), SessionSocket(std::move(socket)), implicit_tls,
+                                             std::move(client_ip), std::move(client_net));
     session->set_id(srv->add_session(session));
     asio::co_spawn(ex, Session::run(session), asio::detached);
     asio::co_spawn(ex, Session::watchdog(session), asio::detached);
 }
 
-Session::Session(std::shared_ptr<SubmissionServer::Impl> srv, tcp::socket socket, bool implicit_tls, std::string ip,
-                 std::string net)
+void start_local_session(std::shared_ptr<SubmissionServer::Impl> server, SessionSocket socket, LocalPeer peer) {
+    auto ex = socket.get_executor();
+    auto* srv = server.get();
+    auto session =
+        std::make_shared<Session>(std::move(server), std::move(socket), false, "local", "local", std::move(peer));
+    session->set_id(srv->add_session(session));
+    asio::co_spawn(ex, Session::run(session), asio::detached);
+    asio::co_spawn(ex, Session::watchdog(session), asio::detached);
+}
+
+Session::Session(std::shared_ptr<SubmissionServer::Impl> srv, SessionSocket socket, bool implicit_tls, std::string ip,
+                 std::string net, std::optional<LocalPeer> local)
     : srv_(std::move(srv)),
       cfg_hold_(srv_->config()),
       tls_hold_(srv_->tls()),
@@ -91,12 +101,13 @@ Session::Session(std::shared_ptr<SubmissionServer::Impl> srv, tcp::socket socket
       timer_(stream_.get_executor()),
       implicit_tls_(implicit_tls),
       ip_(std::move(ip)),
-      net_(std::move(net)) {
+      net_(std::move(net)),
+      local_(std::move(local)) {
     ip_bytes_ = ip_to_bytes(ip_);
     for (const auto& net : cfg_.submission.trusted_networks) {
         if (net.contains(ip_bytes_)) trusted_ = true;
     }
-    privileged_ = trusted_;
+    privileged_ = trusted_ || local_.has_value();  // a local user is identified, as after AUTH
     session_end_ = std::chrono::steady_clock::now() + cfg_.submission.max_session_time;
     set_deadline(cfg_.submission.command_timeout);
 }
@@ -276,6 +287,13 @@ bool Session::junk_command() {
 }
 
 std::vector<std::string> Session::allowed_senders() const {
+    if (local_) {
+        // A local user sends as USER@hostname; root, [server] user and trusted_users as anyone.
+        if (local_->may_set_sender) return {"*"};
+        auto own = config::parse_sender_pattern(local_->user + "@" + cfg_.server.hostname, false);
+        if (own) return {*own};
+        return {};
+    }
     if (auth_user_.empty()) return cfg_.submission.trusted_senders;
     if (!auth_senders_.empty()) return auth_senders_;
     // No list: the login name, when it is an address (documented in docs/config.md).
@@ -299,7 +317,7 @@ void Session::reset_transaction() {
     rcpts_.clear();
 }
 
-bool Session::relay_allowed() const { return trusted_ || !auth_user_.empty(); }
+bool Session::relay_allowed() const { return trusted_ || !auth_user_.empty() || local_.has_value(); }
 
 smtp::ParseOptions Session::parse_options() const {
     smtp::ParseOptions o;
@@ -375,7 +393,7 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> self) {
         s.closed_ = true;
         s.timer_.cancel();
     }
-    s.stream_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
+    s.stream_.next_layer().shutdown(SessionSocket::shutdown_both, ec);
     s.stream_.next_layer().close(ec);
 }
 
@@ -398,8 +416,18 @@ asio::awaitable<bool> Session::handle(const smtp::Command& cmd) {
     switch (cmd.verb) {
         case Verb::ehlo: on_ehlo(cmd, true); co_return true;
         case Verb::helo: on_ehlo(cmd, false); co_return true;
-        case Verb::starttls: co_return co_await on_starttls();
-        case Verb::auth: co_return co_await on_auth(cmd);
+        case Verb::starttls:
+            if (local_) {
+                reply(502, "5.5.1", "STARTTLS is not offered on the local socket");
+                co_return bad_command();
+            }
+            co_return co_await on_starttls();
+        case Verb::auth:
+            if (local_) {
+                reply(503, "5.5.1", "Already identified as local user " + local_->user);
+                co_return bad_command();
+            }
+            co_return co_await on_auth(cmd);
         case Verb::mail: on_mail(cmd); co_return bad_commands_ < cfg_.submission.max_bad_commands;
         case Verb::rcpt: on_rcpt(cmd); co_return bad_commands_ < cfg_.submission.max_bad_commands;
         case Verb::data: co_return co_await on_data();
@@ -440,7 +468,9 @@ void Session::on_ehlo(const smtp::Command& cmd, bool extended) {
                                    "8BITMIME",
                                    "SMTPUTF8",
                                    "DSN"};
-    if (tls_) {
+    if (local_) {
+        // The kernel identified the user (SO_PEERCRED): no AUTH, and no TLS on a local socket.
+    } else if (tls_) {
         lines.push_back("AUTH PLAIN LOGIN");
         lines.push_back("REQUIRETLS");
     } else {
@@ -517,10 +547,14 @@ void Session::on_mail(const smtp::Command& cmd) {
         bad_command();
         return;
     }
-    if (cfg_.submission.sender_login_match && !cmd.path.empty() &&
+    // A local user's envelope sender is checked whatever sender_login_match says ([sendmail]
+    // trusted_users is the one list of who may choose it).
+    if ((cfg_.submission.sender_login_match || local_) && !cmd.path.empty() &&
         !config::sender_allowed(allowed_senders(), cmd.path.to_string())) {
         // Sender binding (Postfix's reject_sender_login_mismatch): 553 5.7.1 at MAIL.
-        const std::string who = auth_user_.empty() ? std::string("this client") : "user " + auth_user_;
+        const std::string who = local_               ? "local user " + local_->user
+                                : auth_user_.empty() ? std::string("this client")
+                                                     : "user " + auth_user_;
         spdlog::warn("{}: sender <{}> rejected: not allowed for {}", ip_, log_escape(cmd.path.to_string()),
                      log_escape(who));
         count_rejection("sender_not_owned");
@@ -589,6 +623,11 @@ asio::awaitable<bool> Session::on_data() {
         ri.esmtp = esmtp_;
         ri.tls = tls_;
         ri.authenticated = !auth_user_.empty();
+        if (local_) {
+            ri.local = true;
+            ri.local_uid = local_->uid;
+            ri.local_user = local_->user;
+        }
         ri.smtputf8 = mail_params_.smtputf8;
         if (tls_) {
             auto f = tls::session_facts(stream_.native_handle());
@@ -674,7 +713,8 @@ asio::awaitable<bool> Session::on_data() {
     env.requiretls = mail_params_.requiretls;
     env.ret = dsn_ret(mail_params_.ret);
     env.envid = mail_params_.envid;
-    env.auth_user = auth_user_;
+    // A local user is no account: "local:NAME" finds no account's rights (TLS-Required: No, modes).
+    env.auth_user = local_ ? "local:" + local_->user : auth_user_;
     env.client_address = ip_;
     env.client_helo = helo_.value_or("");
     env.sender_mode = auth_mode_.empty() ? std::string(config::to_string(cfg_.policy.default_mode)) : auth_mode_;
@@ -697,8 +737,13 @@ asio::awaitable<bool> Session::on_data() {
         }
         co_return true;
     }
-    spdlog::info("{}: queued {} from=<{}> nrcpt={} user={} tls={}", ip_, id, log_escape(from), nrcpt,
-                 auth_user_.empty() ? "-" : log_escape(auth_user_), tls_ ? "yes" : "no");
+    if (local_) {
+        spdlog::info("local: queued {} from=<{}> nrcpt={} uid={} user={}", id, log_escape(from), nrcpt, local_->uid,
+                     log_escape(local_->user));
+    } else {
+        spdlog::info("{}: queued {} from=<{}> nrcpt={} user={} tls={}", ip_, id, log_escape(from), nrcpt,
+                     auth_user_.empty() ? "-" : log_escape(auth_user_), tls_ ? "yes" : "no");
+    }
     count_queued();
     junk_commands_ = 0;  // a trusted client that sends mail is not idling
     if (srv_->on_queued) srv_->on_queued();
@@ -715,7 +760,9 @@ namespace mailward::server {
 bool Session::check_from_header(const std::string& message) {
     auto from = from_addresses(message);
     const auto allowed = allowed_senders();
-    const std::string who = auth_user_.empty() ? std::string("this client") : "user " + auth_user_;
+    const std::string who = local_               ? "local user " + local_->user
+                            : auth_user_.empty() ? std::string("this client")
+                                                 : "user " + auth_user_;
     if (from.malformed) {
         spdlog::warn("{}: message from <{}> refused: unreadable From: header", ip_, log_escape(sender_.to_string()));
         count_rejection("from_unreadable");

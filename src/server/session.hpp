@@ -5,6 +5,7 @@
 // (parameters kept with the message). A message is acknowledged only after the store's commit.
 // Abuse limits: junk commands before AUTH, a session lifetime, stress timeouts and eviction
 // (server_impl.hpp), sender binding at MAIL and at the end of DATA, the hop count (RFC 5321 6.3).
+// A session on the local socket (local_listener.cpp) is a LocalPeer instead of an address: no TLS, no AUTH.
 #pragma once
 
 #include <atomic>
@@ -25,8 +26,8 @@ namespace mailward::server {
 class Session : public std::enable_shared_from_this<Session> {
   public:
     using Executor = asio::strand<asio::io_context::executor_type>;
-    Session(std::shared_ptr<SubmissionServer::Impl> srv, tcp::socket socket, bool implicit_tls, std::string ip,
-            std::string net);
+    Session(std::shared_ptr<SubmissionServer::Impl> srv, SessionSocket socket, bool implicit_tls, std::string ip,
+            std::string net, std::optional<LocalPeer> local = std::nullopt);
     ~Session();
 
     // For admission (any thread): the session's state as the eviction choice sees it.
@@ -87,7 +88,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::shared_ptr<const config::Config> cfg_hold_;
     std::shared_ptr<asio::ssl::context> tls_hold_;
     const config::Config& cfg_;
-    asio::ssl::stream<tcp::socket> stream_;
+    asio::ssl::stream<SessionSocket> stream_;
     asio::steady_timer timer_;
     std::chrono::steady_clock::time_point deadline_;
     bool implicit_tls_;
@@ -99,6 +100,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::uint64_t id_ = 0;
     std::vector<unsigned char> ip_bytes_;
     bool trusted_ = false;
+    std::optional<LocalPeer> local_;  // a local program (sendmail) instead of a network client
     std::atomic<bool> idle_{false};
     std::atomic<bool> privileged_{false};
     std::atomic<bool> evicting_{false};

@@ -91,6 +91,9 @@ class Mailward:
         # name tests use for the portal (PORTAL_HOST), its certificate from ca when given.
         self.portal_port = free_port()
         self.portal_url = "https://%s:%d" % (self.PORTAL_HOST, self.portal_port)
+        self.run_dir = os.path.join(tmp, "run")
+        os.makedirs(self.run_dir, exist_ok=True)
+        os.chmod(self.run_dir, 0o1777)
         sections = {
             "server": {"hostname": self.HOSTNAME, "data_dir": self.data_dir, "log_level": "debug"},
             "submission": {"listen": ["127.0.0.1:%d" % self.port]},
@@ -98,6 +101,9 @@ class Mailward:
             # Every peer of the tests listens on loopback (the lab's Postfix on 127.A.B.x, scripted
             # servers on 127.0.0.1): allowed here, refused as a mail loop by default.
             "delivery": {"allow_loopback_mx": True},
+            # Each server its own local socket (the default /run/mailward/sendmail.sock is one per
+            # machine), in a directory serve can write to even when not started as root.
+            "sendmail": {"socket": os.path.join(self.run_dir, "sendmail.sock")},
         }
         if tls:
             sections["submission"]["tls_listen"] = ["127.0.0.1:%d" % self.tls_port]
