@@ -217,6 +217,7 @@ const std::vector<Section>& schema() {
                   Endpoint ep;
                   if (r.read_endpoint(n, ep, 0)) c.metrics.listen = ep.to_string();
               }},
+         }},
         {"sendmail",
          {
              {"socket",

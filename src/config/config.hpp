@@ -182,6 +182,8 @@ struct StoreConfig {
 // The Prometheus endpoint (GET /metrics over plain HTTP). Empty listen: none (the default).
 struct MetricsConfig {
     std::string listen;  // "" or a valid endpoint, canonical ("127.0.0.1:9464")
+};
+
 // Local submission by `mailward sendmail` (docs/operations.md "Local programs: sendmail"): an
 // AF_UNIX socket of the submission process; the peer's uid (SO_PEERCRED) is the sender's identity.
 struct SendmailConfig {
