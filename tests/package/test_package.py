@@ -12,6 +12,7 @@ import pwd
 import re
 import shlex
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -189,10 +190,15 @@ class PackageTest(unittest.TestCase):
         from mwlab import received_tls, standard_lab
 
         self.lab = standard_lab(os.path.join(self.tmp, "lab"))
-        port, portal = free_port(), free_port()
+        port, portal, metrics = free_port(), free_port(), free_port()
         config = os.path.join(self.tmp, "mailward.toml")
+        run_dir = os.path.join(self.tmp, "run")  # the unit's RuntimeDirectory, for the sendmail socket
+        os.makedirs(run_dir, mode=0o755)
+        self.sendmail_socket = os.path.join(run_dir, "sendmail.sock")
         sections = {
             "server": {"hostname": "relay.example.test", "data_dir": "/var/lib/mailward"},
+            "metrics": {"listen": "127.0.0.1:%d" % metrics},
+            "sendmail": {"socket": self.sendmail_socket},
             "submission": {"listen": ["127.0.0.1:%d" % port]},
             "escrow": {"listen": "127.0.0.1:%d" % portal, "url": "https://portal.example.test:%d" % portal},
         }
@@ -228,6 +234,29 @@ class PackageTest(unittest.TestCase):
         msgs = wait_for(lambda: [m for m in self.lab.mx.messages("tls.example.test") if marker.encode() in m], 90,
                         "delivery to the lab MX")
         self.assertTrue(received_tls(msgs[0]), msgs[0][:2000])
+
+        # A local program through the installed binary's sendmail, as root.
+        marker2 = "pkg-sendmail-" + uuid.uuid4().hex[:8]
+        p = sh(["/usr/sbin/mailward", "sendmail", "-c", config, "-t"],
+               input="To: pkg@tls.example.test\nSubject: %s\n\nbody %s\n" % (marker2, marker2), timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        wait_for(lambda: [m for m in self.lab.mx.messages("tls.example.test") if marker2.encode() in m], 90,
+                 "the sendmail message at the lab MX")
+
+        # ExecReload: SIGHUP reloads, the service goes on.
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload: done" in serve_log(), 30, "the reload")
+        swaks = sh(["swaks", "--server", "127.0.0.1:%d" % port, "--from", "alice@tls.example.test",
+                    "--to", "pkg@tls.example.test", "--header", "Subject: after reload"], timeout=120)
+        self.assertIn("queued as", swaks.stdout)
+
+        # The Prometheus endpoint, checked by promtool.
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics, timeout=30) as r:
+            text = r.read()
+        self.assertIn(b"mailward_", text)
+        lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, timeout=60)
+        self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
 
         proc.send_signal(15)
         self.assertEqual(proc.wait(timeout=90), 0, serve_log())
