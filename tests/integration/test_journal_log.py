@@ -22,16 +22,7 @@ def start_with_journal_stream(mw, matching):
         pass
     target = mw.log_path if matching else mw.config
     st = os.stat(target)
-    old = os.environ.get("JOURNAL_STREAM")
-    os.environ["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
-    try:
-        return mw.start()
-    finally:
-        if old is None:
-            del os.environ["JOURNAL_STREAM"]
-        else:
-            os.environ["JOURNAL_STREAM"] = old
-
+    return mw.start(env={"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)})
 
 class JournalLogTest(unittest.TestCase):
     @classmethod

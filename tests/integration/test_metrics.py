@@ -17,8 +17,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 
-from harness import free_port, submit, Mailward, TempDir, wait_for  # noqa: E402
-from mwlab import standard_lab  # noqa: E402
+from harness import LabTestCase, free_port, submit, wait_for  # noqa: E402
 
 PASSWORD = "s3cret-passw0rd"
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
@@ -43,39 +42,25 @@ def total(samples, name, **labels):
     return sum(v for (n, ls), v in samples.items() if n == name and want <= set(ls))
 
 
-class MetricsTest(unittest.TestCase):
+class MetricsTest(LabTestCase):
+    submission_tls = True
+
+    @classmethod
+    def configure(cls, extra):
+        cls.metrics_port = free_port()
+        extra["metrics"] = {"listen": "127.0.0.1:%d" % cls.metrics_port}
+        # 127.0.0.1 relays without AUTH (submit()); 127.0.0.2 must authenticate.
+        extra.setdefault("submission", {})["trusted_networks"] = ["127.0.0.1/32"]
+
     @classmethod
     def setUpClass(cls):
-        cls.tmp = TempDir()
-        cls.lab = standard_lab(os.path.join(cls.tmp.path, "lab"))
+        super().setUpClass()
         try:
-            extra = cls.lab.mailward_config()
-            cls.metrics_port = free_port()
-            extra["metrics"] = {"listen": "127.0.0.1:%d" % cls.metrics_port}
-            mw_dir = os.path.join(cls.tmp.path, "mw")
-            os.makedirs(mw_dir)
-            # 127.0.0.1 relays without AUTH (submit()); 127.0.0.2 must authenticate.
-            cls.mw = Mailward(mw_dir, tls=True, extra=extra, trusted=["127.0.0.1/32"]).start()
             cls.mw.add_user("alice@example.org", PASSWORD)
             wait_for(lambda: cls.try_scrape(), 30, "the metrics endpoint")
         except BaseException:
-            try:
-                if getattr(cls, "mw", None):
-                    cls.mw.stop()
-            finally:
-                cls.lab.stop()
-                cls.tmp.cleanup()
+            cls.tearDownClass()
             raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.mw.stop()
-        finally:
-            try:
-                cls.lab.stop()
-            finally:
-                cls.tmp.cleanup()
 
     @classmethod
     def try_scrape(cls):
