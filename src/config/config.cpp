@@ -535,9 +535,9 @@ std::filesystem::path in_data_dir(const Config& cfg, const std::filesystem::path
     return cfg.server.data_dir / p;
 }
 
-Result<Config> parse(std::string_view toml_text, std::string_view name, ConfigError& error) {
+Result<Config> parse(std::string_view toml_text, std::string_view name, ConfigError& error, FileChecks files) {
     try {
-        return parse_in(toml_text, std::string(name), {}, error);
+        return parse_in(toml_text, std::string(name), {}, error, files == FileChecks::open);
     } catch (const std::exception& e) {
         error.message = std::string(name) + ": cannot load: " + e.what();
         error.problems = {error.message};

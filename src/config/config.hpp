@@ -225,8 +225,11 @@ Result<Config> load(const std::filesystem::path& file, ConfigError& error);
 Result<Config> load_without_file_checks(const std::filesystem::path& file, ConfigError& error);
 
 // Parses TOML text (name is used in messages only). Never throws. There is no file directory here,
-// so relative paths stay relative (to the process's working directory); source is empty.
-Result<Config> parse(std::string_view toml_text, std::string_view name, ConfigError& error);
+// so relative paths stay relative (to the process's working directory); source is empty. With
+// FileChecks::skip the files the configuration names are not opened (as load_without_file_checks).
+enum class FileChecks { open, skip };
+Result<Config> parse(std::string_view toml_text, std::string_view name, ConfigError& error,
+                     FileChecks files = FileChecks::open);
 
 // The embedded defaults (what `mailward serve` uses without -c). Differs from a value-initialized
 // Config only in submission.trusted_networks. Relative paths are relative to the working directory.

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "common/domain.hpp"
+#include "common/log_escape.hpp"
 #include "config/net_detail.hpp"
 
 namespace mailward::config::detail {
@@ -78,7 +79,8 @@ Reader::Reader(std::string name, std::filesystem::path base_dir)
 void Reader::problem(std::size_t line, std::string what) {
     std::string msg = name_;
     if (line != 0) msg += ":" + std::to_string(line);
-    problems_.push_back({line, msg + ": " + what});
+    // One printable line whatever the file holds (a key or value with control characters).
+    problems_.push_back({line, common::log_escape(msg + ": " + what)});
 }
 
 void Reader::key_problem(std::size_t line, std::string_view key, std::string_view what) {

@@ -67,6 +67,17 @@ std::string_view cut(std::string_view s, std::size_t max) {
     return s.substr(0, i);
 }
 
+// At most kMaxBytes, cut at a character boundary with the extension (up to 16 bytes) kept and no
+// dot or space left at the end of the stem.
+std::string fit(const std::string& out) {
+    if (out.size() <= kMaxBytes) return out;
+    auto ext_at = out.rfind('.');
+    std::string ext = ext_at != std::string::npos && out.size() - ext_at <= 16 ? out.substr(ext_at) : "";
+    std::string stem = std::string(cut(out.substr(0, out.size() - ext.size()), kMaxBytes - ext.size()));
+    while (!stem.empty() && (stem.back() == '.' || stem.back() == ' ')) stem.pop_back();
+    return (stem.empty() ? "attachment" : stem) + ext;
+}
+
 }  // namespace
 
 std::string sanitize_filename(std::string_view name) {
@@ -99,15 +110,10 @@ std::string sanitize_filename(std::string_view name) {
     while (!out.empty() && (out.front() == '.' || out.front() == ' ')) out.erase(out.begin());
     while (!out.empty() && (out.back() == '.' || out.back() == ' ')) out.pop_back();
     if (out.empty()) return "attachment";
-    auto dot = out.find('.');
-    if (reserved_windows_name(out.substr(0, dot))) out.insert(out.begin(), '_');
-    if (out.size() > kMaxBytes) {
-        auto ext_at = out.rfind('.');
-        std::string ext = ext_at != std::string::npos && out.size() - ext_at <= 16 ? out.substr(ext_at) : "";
-        std::string stem = std::string(cut(out.substr(0, out.size() - ext.size()), kMaxBytes - ext.size()));
-        while (!stem.empty() && (stem.back() == '.' || stem.back() == ' ')) stem.pop_back();
-        out = (stem.empty() ? "attachment" : stem) + ext;
-    }
+    out = fit(out);
+    // After the cut: "com³" followed by many spaces is "com³" once cut. The '_' keeps it unreserved
+    // through a second cut (which keeps the front).
+    if (reserved_windows_name(out.substr(0, out.find('.')))) out = fit("_" + out);
     return out;
 }
 

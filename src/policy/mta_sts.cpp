@@ -68,10 +68,12 @@ std::string normalize_host(std::string_view s) {
     return common::ascii::lower(s);
 }
 
-// sts-policy-mx-value: 1*(ALPHA / DIGIT / "_" / "-" / ".") with an optional leading "*.".
+// sts-policy-mx-value: 1*(ALPHA / DIGIT / "_" / "-" / ".") with an optional leading "*.", and
+// (as a host name) no empty label; one final dot (the fully qualified form) is allowed.
 bool is_mx_pattern(std::string_view s) {
     if (s.starts_with("*.")) s.remove_prefix(2);
-    if (s.empty() || s.front() == '.') return false;
+    if (s.ends_with('.')) s.remove_suffix(1);
+    if (s.empty() || s.front() == '.' || s.back() == '.' || s.find("..") != std::string_view::npos) return false;
     return std::all_of(s.begin(), s.end(), [](char c) { return is_alnum(c) || c == '_' || c == '-' || c == '.'; });
 }
 

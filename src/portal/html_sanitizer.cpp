@@ -119,7 +119,10 @@ std::string filter_css(std::string_view style, std::size_t& dropped) {
         std::string prop = lower(normalised_url(decl.substr(0, colon)));
         std::string value = normalised_url(decl.substr(colon + 1));
         std::string lv = lower(value);
-        bool ok = !prop.empty() && !value.empty();
+        // A property name is a CSS identifier; an allowed family prefix ("font-") must not carry
+        // anything else behind it (found by fuzz_sanitizer: "font-x<behaviour..." was kept).
+        bool ok = !prop.empty() && !value.empty() &&
+                  std::all_of(prop.begin(), prop.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; });
         ok = ok && std::any_of(kCss.begin(), kCss.end(),
                                [&](std::string_view p) { return p.back() == '-' ? prop.rfind(p, 0) == 0 : prop == p; });
         for (const char* bad : {"url(", "expression", "javascript:", "vbscript:", "@import", "\\", "/*", "<", ">",
@@ -221,6 +224,8 @@ struct Arena {
 };
 
 }  // namespace
+
+bool kept_element(std::string_view name) { return in(kKeep, name); }
 
 Sanitized sanitize_html(std::string_view html, const SanitizeOptions& opt) {
     Sanitized result;

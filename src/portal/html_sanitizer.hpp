@@ -34,4 +34,7 @@ struct Sanitized {
 // html: the UTF-8 text of an HTML body (the caller converts charsets).
 Sanitized sanitize_html(std::string_view html, const SanitizeOptions& options = {});
 
+// Whether the allow-list keeps an element (lower-case HTML name); for the fuzz target's oracle.
+bool kept_element(std::string_view name);
+
 }  // namespace mailward::portal

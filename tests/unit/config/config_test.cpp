@@ -452,6 +452,25 @@ TEST(ConfigParse, NeverThrowsOnGarbage) {
     }
 }
 
+// Found by fuzz_config: a key or value with control characters must not break the error line.
+TEST(ConfigParse, ProblemsAreOnePrintableLine) {
+    const std::string cases[] = {
+        "\"a\\nb\\u001b[31m\" = 1\n",                         // an unknown key holding LF and ESC
+        "[server]\nhostname = \"x\\ny\"\n",                   // a value holding LF
+        std::string("0BBBBB2policy.Fcore0Fsy=t\x0e0orey=0"),  // a raw control character (TOML error)
+    };
+    for (const auto& text : cases) {
+        ConfigError err;
+        auto cfg = parse(text, "t.toml", err, FileChecks::skip);
+        ASSERT_FALSE(cfg.has_value()) << text;
+        ASSERT_FALSE(err.problems.empty());
+        for (const auto& p : err.problems) {
+            EXPECT_EQ(p.rfind("t.toml", 0), 0u) << p;
+            for (char c : p) EXPECT_TRUE(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) << p;
+        }
+    }
+}
+
 TEST(ConfigDefaults, MatchDocumentedValues) {
     const Config c = defaults();
     EXPECT_TRUE(c.source.empty());

@@ -307,6 +307,14 @@ TEST(FileNames, AreSafe) {
     EXPECT_LE(s.size(), 120u);
     EXPECT_EQ(s.substr(s.size() - 4), ".pdf");
     EXPECT_EQ(s.size() % 2, 0u) << "cut at a character boundary";
+    // Found by fuzz_mime: a reserved name followed by spaces is that name once cut to length.
+    const std::string padded = "com\xC2\xB3" + std::string(200, ' ') + "x";
+    EXPECT_EQ(sanitize_filename(padded), "_com\xC2\xB3");
+    const std::string long_con = "con." + std::string(130, 'a');
+    const std::string cut = sanitize_filename(long_con);
+    EXPECT_EQ(cut.substr(0, 5), "_con.");
+    EXPECT_LE(cut.size(), 120u);
+    EXPECT_EQ(sanitize_filename(cut), cut) << "sanitizing twice changes nothing";
 }
 
 }  // namespace
