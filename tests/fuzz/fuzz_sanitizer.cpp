@@ -53,10 +53,23 @@ void check_attribute(const std::string& element, const GumboAttribute& a) {
         fuzz::check(starts_with(url, "cid:") || starts_with(url, "data:image/"), "img src is local");
     }
     if (name == "style") {
-        const std::string v = lower(value);
-        for (const char* bad :
-             {"url(", "expression", "javascript:", "vbscript:", "@import", "behavior", "-moz-binding"})
-            fuzz::check(v.find(bad) == std::string::npos, "style declaration allowed");
+        // "prop: value" declarations: the property a CSS identifier and not an active one, the value
+        // without anything that loads or runs.
+        std::string_view rest = value;
+        while (!rest.empty()) {
+            const auto semi = rest.find(';');
+            const std::string decl = lower(rest.substr(0, semi));
+            rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+            const auto colon = decl.find(':');
+            fuzz::check(colon != std::string::npos, "a style declaration has a property");
+            std::string prop = decl.substr(0, colon);
+            while (!prop.empty() && prop.front() == ' ') prop.erase(prop.begin());
+            for (char c : prop) fuzz::check((c >= 'a' && c <= 'z') || c == '-', "a style property is an identifier");
+            fuzz::check(prop != "behavior" && prop != "-moz-binding", "no active style property");
+            const std::string v = decl.substr(colon + 1);
+            for (const char* bad : {"url(", "expression", "javascript:", "vbscript:", "@import"})
+                fuzz::check(v.find(bad) == std::string::npos, "style value allowed");
+        }
     }
     if (name == "rel" || name == "target") fuzz::check(element == "a", "rel/target only on links");
 }

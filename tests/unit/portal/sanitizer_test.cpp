@@ -89,11 +89,15 @@ std::vector<Row> rows() {
         {"style attr expression", "<div style=\"width:expression(alert(1))\">x</div>", {"<div>x</div>"}, {"alert"}},
         {"style attr escape", "<div style=\"color:r\\65 d\">x</div>", {"<div>x</div>"}, {"\\"}},
         {"style attr behavior", "<div style=\"behavior:url(x.htc)\">x</div>", {"<div>x</div>"}, {"htc"}},
-        // Found by fuzz_sanitizer: a family prefix followed by anything that is not an identifier.
+        // Found by fuzz_sanitizer: family prefixes let anything behind them through.
         {"style prop not identifier",
          "<p style=\"font-x#behavior&lt;tab: 1; font-size: 2px\">x</p>",
          {"style=\"font-size: 2px\""},
          {"behavior", "#"}},
+        {"style prop unknown in family",
+         "<p style=\"padding-back-moz-bindingground: red; padding-left: 3px; margin-x: 1px\">x</p>",
+         {"style=\"padding-left: 3px\""},
+         {"moz", "margin"}},
         {"style attr kept",
          "<p style=\"color: red; position: fixed; font-weight: bold\">x</p>",
          {"style=\"color: red; font-weight: bold\""},
