@@ -475,11 +475,17 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpsServer::Impl> srv) {
             if (ec == asio::error::operation_aborted) co_return;
             // Out of descriptors (EMFILE, ENFILE) or memory: the connection stays in the listen
             // queue and the listener readable, so accepting again at once would spin. Wait a
-            // moment (connections end meanwhile); say so at most once a second.
+            // moment (connections end meanwhile). Said at most once a second, whatever failed.
+            const bool pause_first = ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+                                     ec == asio::error::no_memory ||
+                                     ec == boost::system::errc::too_many_files_open_in_system;
             if (time_to_warn(srv->last_accept_warning))
-                spdlog::warn("{}: accept failed: {}; pausing accepts briefly", srv->limits.name, ec.message());
-            asio::steady_timer pause(srv->acceptor->get_executor(), std::chrono::milliseconds(50));
-            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                spdlog::warn("{}: accept failed: {}{}", srv->limits.name, ec.message(),
+                             pause_first ? "; pausing accepts briefly" : "");
+            if (pause_first) {
+                asio::steady_timer pause(srv->acceptor->get_executor(), std::chrono::milliseconds(50));
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+            }
             continue;
         }
         boost::system::error_code ep_ec;

@@ -33,10 +33,14 @@ asio::awaitable<void> accept_loop(std::shared_ptr<SubmissionServer::Impl> srv, t
             if (ec == asio::error::operation_aborted) co_return;
             // Out of descriptors (EMFILE, ENFILE) or memory: the connection stays in the listen
             // queue and the listener stays readable, so accepting again at once would spin. Wait a
-            // moment (sessions end meanwhile) and say so at most once a second.
-            if (srv->accept_errors.note()) spdlog::warn("accept failed: {}; pausing accepts briefly", ec.message());
-            asio::steady_timer pause(acceptor->get_executor(), kAcceptPause);
-            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+            // moment (sessions end meanwhile). Said at most once a second.
+            const bool pause_first = out_of_resources(ec);
+            if (srv->accept_errors.note())
+                spdlog::warn("accept failed: {}{}", ec.message(), pause_first ? "; pausing accepts briefly" : "");
+            if (pause_first) {
+                asio::steady_timer pause(acceptor->get_executor(), kAcceptPause);
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+            }
             continue;
         }
         boost::system::error_code ep_ec;

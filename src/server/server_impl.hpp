@@ -38,6 +38,13 @@ struct LocalPeer {
 
 class Session;
 
+// accept() failed for want of descriptors, buffers or memory: pausing before the next try helps
+// (the listener stays readable, so trying again at once would spin); other failures do not.
+inline bool out_of_resources(const boost::system::error_code& ec) {
+    return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+           ec == boost::system::errc::too_many_files_open_in_system;
+}
+
 // At most one log line a second about something that may repeat in a flood (accept failures).
 struct OncePerSecond {
     std::atomic<std::int64_t> last{0};  // steady clock, seconds
