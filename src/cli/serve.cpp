@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -201,6 +202,21 @@ void configure_learning(delivery::Engine& engine, const config::Config& cfg) {
     engine.set_probe_options(po);
 }
 
+// Every connection is a descriptor, in the submission or the portal process: the soft open-files
+// limit goes up to what the larger max_connections needs (at least 65536; the hard limit caps it).
+// Children inherit it. Too low a hard limit is said in the log, not fatal.
+void raise_open_files_limit(const config::Config& cfg) {
+    constexpr unsigned long kSpare = 256;  // listeners, the store, logs, pipes, DNS sockets
+    const unsigned long need = std::max(cfg.submission.max_connections, cfg.portal.max_connections) + kSpare;
+    const auto lim = common::raise_fd_limit(std::max(need, 65536UL));
+    if (lim.after != lim.before) spdlog::debug("open files limit raised from {} to {}", lim.before, lim.after);
+    if (lim.after < need)
+        spdlog::warn(
+            "the open files limit is {} (hard limit {}): too low for max_connections; each process "
+            "needs about {} (raise LimitNOFILE)",
+            lim.after, lim.hard, need);
+}
+
 void run_serve(const Options& opts) {
     const auto started = std::chrono::steady_clock::now();
     config::Config cfg = load_config(opts);
@@ -208,6 +224,7 @@ void run_serve(const Options& opts) {
     common::metrics::share_with_children();  // before any fork: every process counts into one table
     // Before any thread or child exists, so all of them inherit these.
     common::tune_allocator();
+    raise_open_files_limit(cfg);
     if (auto r = common::forbid_new_privileges(); !r) throw Failure("cannot set no_new_privs: " + r.error().message());
     const auto user = unprivileged_user(cfg);
     // A SIGTERM or SIGHUP while starting waits for the handlers below (here and in every child,

@@ -8,9 +8,11 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <thread>
@@ -27,6 +29,18 @@ pid_t g_parent = 0;  // in a child of fork_child: the parent's pid
 void tune_allocator() {
     (void)::mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
     (void)::mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+}
+
+FdLimit raise_fd_limit(unsigned long want) {
+    struct rlimit rl {};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return {};
+    FdLimit out{rl.rlim_cur, rl.rlim_cur, rl.rlim_max};
+    const rlim_t target = std::min<rlim_t>(want, rl.rlim_max);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < target) {
+        rl.rlim_cur = target;
+        if (::setrlimit(RLIMIT_NOFILE, &rl) == 0) out.after = target;
+    }
+    return out;
 }
 
 void set_process_name(std::string_view name) {

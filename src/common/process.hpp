@@ -46,6 +46,19 @@ bool rearm_parent_death_signal();
 // both inherit the setting.
 void tune_allocator();
 
+// The open-files limit (RLIMIT_NOFILE) as raise_fd_limit found and left it.
+struct FdLimit {
+    unsigned long before = 0;  // the soft limit found
+    unsigned long after = 0;   // the soft limit now
+    unsigned long hard = 0;
+};
+// Raises the soft open-files limit to want, or to the hard limit when that is lower; never lowers
+// it. Every connection is a descriptor: systemd's default soft limit of 1024 (hard 524288) would
+// have the submission process fail accept() with EMFILE long before max_connections = 1000 sessions
+// plus its store and listeners. Raising the soft limit up to the hard one needs no privilege. Call
+// before any child exists: they inherit it.
+FdLimit raise_fd_limit(unsigned long want);
+
 // A child's exit, for the log: "exit status N" or "signal N".
 std::string exit_text(int status);
 

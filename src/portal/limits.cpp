@@ -45,6 +45,79 @@ ConnectionVerdict ConnectionLimiter::admit(const std::string& key) {
     return ConnectionVerdict::drop;  // c.served > 0 here, so the entry stays meaningful
 }
 
+ConnectionLimiter::Opened ConnectionLimiter::open(const std::string& key, std::int64_t now) {
+    std::lock_guard lock(mutex_);
+    Opened out;
+    std::uint64_t victim = 0;
+    if (served_ >= rules_.total) {
+        auto it = by_key_.find(key);
+        const std::size_t mine = it == by_key_.end() ? 0 : it->second.served;
+        if (mine >= rules_.per_address || (victim = pick_victim(mine)) == 0) return out;  // drop
+        auto& v = tracked_.at(victim);
+        v.replaced = true;
+        give_back(v.key);
+    }
+    auto& c = by_key_[key];
+    if (c.served < rules_.per_address) {
+        ++c.served;
+        ++served_;
+        out.verdict = ConnectionVerdict::serve;
+        out.id = ++next_id_;
+        out.victim = victim;
+        tracked_.emplace(out.id, Tracked{key, true, now, false});
+        return out;
+    }
+    if (c.refusing < rules_.refusals_per_address && refusing_ < rules_.refusals_total) {
+        ++c.refusing;
+        ++refusing_;
+        out.verdict = ConnectionVerdict::refuse;
+    }
+    return out;
+}
+
+// The longest-waiting connection of the key holding the most, at least mine + 2; 0: none.
+std::uint64_t ConnectionLimiter::pick_victim(std::size_t mine) const {
+    std::uint64_t best = 0;
+    std::size_t best_count = 0;
+    std::int64_t best_since = 0;
+    for (const auto& [id, t] : tracked_) {
+        if (!t.waiting || t.replaced) continue;
+        auto it = by_key_.find(t.key);
+        const std::size_t count = it == by_key_.end() ? 0 : it->second.served;
+        if (count < mine + 2) continue;
+        if (best == 0 || count > best_count || (count == best_count && t.since < best_since)) {
+            best = id;
+            best_count = count;
+            best_since = t.since;
+        }
+    }
+    return best;
+}
+
+void ConnectionLimiter::give_back(const std::string& key) {
+    auto it = by_key_.find(key);
+    if (it == by_key_.end() || it->second.served == 0) return;
+    --it->second.served;
+    --served_;
+    if (it->second.served == 0 && it->second.refusing == 0) by_key_.erase(it);
+}
+
+void ConnectionLimiter::waiting(std::uint64_t id, bool waiting, std::int64_t now) {
+    std::lock_guard lock(mutex_);
+    auto it = tracked_.find(id);
+    if (it == tracked_.end()) return;
+    it->second.waiting = waiting;
+    if (waiting) it->second.since = now;
+}
+
+void ConnectionLimiter::close(std::uint64_t id) {
+    std::lock_guard lock(mutex_);
+    auto it = tracked_.find(id);
+    if (it == tracked_.end()) return;
+    if (!it->second.replaced) give_back(it->second.key);
+    tracked_.erase(it);
+}
+
 void ConnectionLimiter::release(const std::string& key, ConnectionVerdict verdict) {
     if (verdict == ConnectionVerdict::drop) return;
     std::lock_guard lock(mutex_);

@@ -13,6 +13,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -31,6 +32,7 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <map>
 
 #include "common/ascii.hpp"
 #include "portal/http_request.hpp"
@@ -41,6 +43,16 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+
+// How a connection that waits for a request is closed to make room for a newcomer: close runs on
+// the connection's strand (ex), and only while done is false (the connection's coroutine sets it
+// before its stream goes away).
+struct Closer {
+    boost::asio::any_io_executor ex;
+    std::string ip;
+    bool done = false;
+    std::function<void()> close;
+};
 
 struct HttpsServer::Impl {
     std::shared_ptr<asio::ssl::context> tls;  // tls_mu; set_tls() replaces it for new connections
@@ -55,7 +67,11 @@ struct HttpsServer::Impl {
     std::unique_ptr<tcp::acceptor> acceptor;
     std::atomic<bool> stopping{false};
     std::unique_ptr<ConnectionLimiter> connections;
-    std::atomic<std::int64_t> last_warning{0};  // steady clock, seconds
+    std::atomic<std::int64_t> last_warning{0};         // steady clock, seconds
+    std::atomic<std::int64_t> last_accept_warning{0};  // the same, for accept() failures
+    std::atomic<std::int64_t> last_eviction_note{0};   // the same, for connections closed to make room
+    std::mutex closers_mu;
+    std::map<std::uint64_t, std::weak_ptr<Closer>> closers;  // by the limiter's connection id
 };
 
 namespace {
@@ -296,11 +312,66 @@ Stream make_stream(asio::ssl::context* tls, tcp::socket socket) {
     }
 }
 
+// At most one warning a second about refused connections (a flood must not flood the log too).
+bool time_to_warn(std::atomic<std::int64_t>& last) {
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    std::int64_t before = last.load();
+    return before != now && last.compare_exchange_strong(before, now);
+}
+
+std::int64_t steady_now() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
+// The connection id's closer, while stream lives (see Closer); unregistered at the end.
 template <class Stream>
-asio::awaitable<void> session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socket socket, std::string ip) {
+struct Closable {
+    std::shared_ptr<HttpsServer::Impl> srv;
+    std::uint64_t id;
+    std::shared_ptr<Closer> closer = std::make_shared<Closer>();
+    Closable(std::shared_ptr<HttpsServer::Impl> s, std::uint64_t i, Stream& stream, const std::string& ip)
+        : srv(std::move(s)), id(i) {
+        closer->ex = stream.get_executor();
+        closer->ip = ip;
+        closer->close = [&stream] {
+            boost::system::error_code ec;
+            beast::get_lowest_layer(stream).socket().close(ec);  // its pending read ends: aborted
+        };
+        std::lock_guard lock(srv->closers_mu);
+        srv->closers[id] = closer;
+    }
+    ~Closable() {
+        closer->done = true;
+        closer->close = nullptr;
+        std::lock_guard lock(srv->closers_mu);
+        srv->closers.erase(id);
+    }
+};
+
+// Closes connection id (chosen by the limiter; its place is a newcomer's already) on its strand.
+void close_to_make_room(HttpsServer::Impl& srv, std::uint64_t id, const std::string& for_ip) {
+    std::shared_ptr<Closer> c;
+    {
+        std::lock_guard lock(srv.closers_mu);
+        auto it = srv.closers.find(id);
+        if (it != srv.closers.end()) c = it->second.lock();
+    }
+    if (!c) return;  // it ended meanwhile
+    asio::post(c->ex, [c, for_ip, name = srv.limits.name, last = &srv.last_eviction_note] {
+        if (c->done) return;
+        if (time_to_warn(*last))
+            spdlog::info("{}: closed a waiting connection from {} to make room for {} (connection table full)", name,
+                         c->ip, for_ip);
+        c->close();
+    });
+}
+
+template <class Stream>
+asio::awaitable<void> session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socket socket, std::string ip,
+                              std::uint64_t id) {
     const auto& limits = srv->limits;
     const auto tls = srv->current_tls();  // a reload's new context serves later connections
     Stream stream = make_stream<Stream>(tls.get(), std::move(socket));
+    Closable<Stream> closable(srv, id, stream, ip);  // after stream: gone before it
     if (!co_await handshake(stream, limits.handshake_timeout, ip)) co_return;
     beast::flat_buffer buffer;
     bool first = true;
@@ -309,8 +380,10 @@ asio::awaitable<void> session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socke
         parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
         parser.body_limit(limits.max_body_bytes);  // past every route's limit: 413 from the header
         beast::get_lowest_layer(stream).expires_after(first ? limits.header_timeout : limits.idle_timeout);
+        if (!first) srv->connections->waiting(id, true, steady_now());  // keep-alive: waits again
         first = false;
         auto [rec, n] = co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        if (!rec) srv->connections->waiting(id, false, steady_now());
         if (rec) {
             if (const int status = status_of(rec)) {
                 boost::system::error_code wec;
@@ -354,25 +427,23 @@ struct ConnectionSlot {
     std::shared_ptr<HttpsServer::Impl> srv;
     std::string key;
     ConnectionVerdict verdict;
-    ~ConnectionSlot() { srv->connections->release(key, verdict); }
+    std::uint64_t id;  // serve: the limiter's id
+    ~ConnectionSlot() {
+        if (verdict == ConnectionVerdict::serve) srv->connections->close(id);
+        else srv->connections->release(key, verdict);
+    }
 };
 
 asio::awaitable<void> counted_session(std::shared_ptr<HttpsServer::Impl> srv, tcp::socket socket, std::string ip,
-                                      std::string key, ConnectionVerdict verdict) {
-    ConnectionSlot slot{srv, std::move(key), verdict};
+                                      std::string key, ConnectionVerdict verdict, std::uint64_t id) {
+    ConnectionSlot slot{srv, std::move(key), verdict, id};
     const bool tls = srv->current_tls() != nullptr;
-    if (verdict == ConnectionVerdict::serve && tls) co_await session<TlsStream>(srv, std::move(socket), std::move(ip));
-    else if (verdict == ConnectionVerdict::serve) co_await session<PlainStream>(srv, std::move(socket), std::move(ip));
+    if (verdict == ConnectionVerdict::serve && tls)
+        co_await session<TlsStream>(srv, std::move(socket), std::move(ip), id);
+    else if (verdict == ConnectionVerdict::serve)
+        co_await session<PlainStream>(srv, std::move(socket), std::move(ip), id);
     else if (tls) co_await refusal<TlsStream>(srv, std::move(socket), std::move(ip));
     else co_await refusal<PlainStream>(srv, std::move(socket), std::move(ip));
-}
-
-// At most one warning a second about refused connections (a flood must not flood the log too).
-bool time_to_warn(std::atomic<std::int64_t>& last) {
-    const std::int64_t now =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-    std::int64_t before = last.load();
-    return before != now && last.compare_exchange_strong(before, now);
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<HttpsServer::Impl> srv) {
@@ -382,7 +453,19 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpsServer::Impl> srv) {
         if (srv->stopping) co_return;
         if (ec) {
             if (ec == asio::error::operation_aborted) co_return;
-            spdlog::warn("{}: accept failed: {}", srv->limits.name, ec.message());
+            // Out of descriptors (EMFILE, ENFILE) or memory: the connection stays in the listen
+            // queue and the listener readable, so accepting again at once would spin. Wait a
+            // moment (connections end meanwhile). Said at most once a second, whatever failed.
+            const bool pause_first = ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+                                     ec == asio::error::no_memory ||
+                                     ec == boost::system::errc::too_many_files_open_in_system;
+            if (time_to_warn(srv->last_accept_warning))
+                spdlog::warn("{}: accept failed: {}{}", srv->limits.name, ec.message(),
+                             pause_first ? "; pausing accepts briefly" : "");
+            if (pause_first) {
+                asio::steady_timer pause(srv->acceptor->get_executor(), std::chrono::milliseconds(50));
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+            }
             continue;
         }
         boost::system::error_code ep_ec;
@@ -393,7 +476,9 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpsServer::Impl> srv) {
             addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
         const std::string ip = addr.to_string();
         std::string key = address_key(ip).value_or(ip);
-        const auto verdict = srv->connections->admit(key);
+        const auto opened = srv->connections->open(key, steady_now());
+        const auto verdict = opened.verdict;
+        if (opened.victim) close_to_make_room(*srv, opened.victim, ip);
         if (verdict != ConnectionVerdict::serve && time_to_warn(srv->last_warning))
             spdlog::warn("{}: {} a connection from {}: {} connections open, {} from {}", srv->limits.name,
                          verdict == ConnectionVerdict::refuse ? "answered 429 to" : "closed at once", ip,
@@ -403,7 +488,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<HttpsServer::Impl> srv) {
             continue;
         }
         auto ex = socket.get_executor();
-        asio::co_spawn(ex, counted_session(srv, std::move(socket), ip, std::move(key), verdict), asio::detached);
+        asio::co_spawn(ex, counted_session(srv, std::move(socket), ip, std::move(key), verdict, opened.id),
+                       asio::detached);
     }
 }
 

@@ -14,6 +14,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -62,7 +63,14 @@ asio::awaitable<void> local_accept_loop(std::shared_ptr<SubmissionServer::Impl> 
         if (srv->stopping) co_return;
         if (ec) {
             if (ec == asio::error::operation_aborted) co_return;
-            spdlog::warn("local accept failed: {}", ec.message());
+            // Out of descriptors: pause as the TCP listeners do (server.cpp) instead of spinning.
+            const bool pause_first = out_of_resources(ec);
+            if (srv->accept_errors.note())
+                spdlog::warn("local accept failed: {}{}", ec.message(), pause_first ? "; pausing accepts briefly" : "");
+            if (pause_first) {
+                asio::steady_timer pause(acceptor->get_executor(), std::chrono::milliseconds(50));
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+            }
             continue;
         }
         auto peer = peer_of(accepted.native_handle(), srv->cfg);

@@ -4,6 +4,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -19,6 +20,8 @@
 namespace mailward::server {
 namespace {
 
+constexpr auto kAcceptPause = std::chrono::milliseconds(50);
+
 asio::awaitable<void> accept_loop(std::shared_ptr<SubmissionServer::Impl> srv, tcp::acceptor* acceptor,
                                   bool implicit_tls) {
     for (;;) {
@@ -28,7 +31,16 @@ asio::awaitable<void> accept_loop(std::shared_ptr<SubmissionServer::Impl> srv, t
         if (srv->stopping) co_return;
         if (ec) {
             if (ec == asio::error::operation_aborted) co_return;
-            spdlog::warn("accept failed: {}", ec.message());
+            // Out of descriptors (EMFILE, ENFILE) or memory: the connection stays in the listen
+            // queue and the listener stays readable, so accepting again at once would spin. Wait a
+            // moment (sessions end meanwhile). Said at most once a second.
+            const bool pause_first = out_of_resources(ec);
+            if (srv->accept_errors.note())
+                spdlog::warn("accept failed: {}{}", ec.message(), pause_first ? "; pausing accepts briefly" : "");
+            if (pause_first) {
+                asio::steady_timer pause(acceptor->get_executor(), kAcceptPause);
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+            }
             continue;
         }
         boost::system::error_code ep_ec;

@@ -10,6 +10,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +38,25 @@ struct LocalPeer {
 
 class Session;
 
+// accept() failed for want of descriptors, buffers or memory: pausing before the next try helps
+// (the listener stays readable, so trying again at once would spin); other failures do not.
+inline bool out_of_resources(const boost::system::error_code& ec) {
+    return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+           ec == boost::system::errc::too_many_files_open_in_system;
+}
+
+// At most one log line a second about something that may repeat in a flood (accept failures).
+struct OncePerSecond {
+    std::atomic<std::int64_t> last{0};  // steady clock, seconds
+    bool note() {
+        const std::int64_t now =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
+                .count();
+        std::int64_t before = last.load();
+        return before != now && last.compare_exchange_strong(before, now);
+    }
+};
+
 struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::Impl> {
     Impl(const config::Config& c, store::Store& s, std::shared_ptr<asio::ssl::context> t)
         : cfg(c), store(s), live_cfg(std::make_shared<const config::Config>(c)), live_tls(std::move(t)) {}
@@ -55,6 +75,7 @@ struct SubmissionServer::Impl : std::enable_shared_from_this<SubmissionServer::I
     std::unique_ptr<asio::local::stream_protocol::acceptor> local_acceptor;  // [sendmail] socket
     std::string local_path;  // the socket file we made (unlinked at stop)
     std::atomic<bool> stopping{false};
+    OncePerSecond accept_errors;        // accept() failing (out of descriptors): logged once a second
     std::atomic<bool> draining{false};  // SIGTERM: sessions end after their current transaction
     std::function<void()> on_queued;    // the delivery engine's kick
 

@@ -120,8 +120,8 @@ void Session::set_deadline(std::chrono::milliseconds d) {
     timer_.cancel();  // the watchdog re-arms with the new deadline
 }
 
-void Session::set_idle(bool idle) {
-    if (idle) idle_since_ = std::chrono::steady_clock::now().time_since_epoch().count();
+void Session::set_idle(bool idle, bool restart_clock) {
+    if (idle && restart_clock) idle_since_ = std::chrono::steady_clock::now().time_since_epoch().count();
     idle_ = idle;
     if (idle && srv_->stressed) timer_.cancel();  // the stress timeout may come first now
 }
@@ -253,6 +253,7 @@ asio::awaitable<std::size_t> Session::read_into(char* buf, std::size_t cap) {
 
 asio::awaitable<Session::ReadStatus> Session::read_line(std::string& line) {
     bool discarding = false;  // an over-long line: drop it up to its end, then say so
+    bool waiting = false;     // the wait for this line has begun
     for (;;) {
         auto nl = rbuf_.find('\n');
         if (nl != std::string::npos) {
@@ -269,7 +270,11 @@ asio::awaitable<Session::ReadStatus> Session::read_line(std::string& line) {
             discarding = true;
             rbuf_.clear();
         }
-        set_idle(true);
+        // The idle clock starts once per line, not at each read: a client sending a byte every few
+        // seconds (slowloris) is as idle as a silent one, and under stress it must finish its
+        // line within stress_command_timeout (Postfix's smtpd_per_record_deadline).
+        set_idle(true, !waiting);
+        waiting = true;
         const bool more = co_await read_more();
         set_idle(false);
         if (!more) co_return timed_out_ ? ReadStatus::timeout : ReadStatus::closed;

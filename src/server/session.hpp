@@ -62,7 +62,8 @@ class Session : public std::enable_shared_from_this<Session> {
     void reply(const smtp::Reply& r);
     void set_deadline(std::chrono::milliseconds d);
     std::chrono::steady_clock::time_point effective_deadline() const;
-    void set_idle(bool idle);
+    // restart_clock false: idle again within the same wait (a line's next bytes), since unchanged.
+    void set_idle(bool idle, bool restart_clock = true);
     std::string timeout_text() const;  // the 421 text for close_reason_
     bool junk_command();               // counts one before AUTH; false when the limit is reached (421 queued)
     std::vector<std::string> allowed_senders() const;
