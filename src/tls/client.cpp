@@ -184,7 +184,10 @@ Result<ClientContext> make_client_context(const std::filesystem::path& ca_file, 
         return common::Errc::unsupported;
     }
     SSL_CTX_set_verify(raw, SSL_VERIFY_PEER, accept_and_record);
-    SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_CLIENT);
+    // No session cache: mailward never resumes a session (it sets none on a connection), and a
+    // client cache would keep every TLS 1.3 ticket's session, with the peer's chain, up to 20480 of
+    // them until they expire, in serve's one long-lived context (tests/unit/tls/session_cache_test.cpp).
+    SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_OFF);
     if (cap != ProtocolCap::none && !cap_protocol(raw, cap, error)) return common::Errc::unsupported;
     return ClientContext{ctx};
 }
