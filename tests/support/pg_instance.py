@@ -5,7 +5,8 @@
 # nothing about surviving a machine crash (COMMIT still waits for the server's WAL write).
 # As root, initdb and the server run as the `postgres` system user (initdb refuses root).
 # CLI (CTest fixture): pg_instance.py start STATE_FILE | stop STATE_FILE. start prints the DSN and
-# writes STATE_FILE (JSON: dir, pid, port, dsn); stop ends the server and removes its dir.
+# writes STATE_FILE (JSON: dir, pid, port, dsn) and the DSN alone to the file "dsn" beside it (what
+# the C++ tests read: MAILWARD_PG_DSN_FILE); stop ends the server and removes its dir and both files.
 # Python tests: `from pg_instance import PgInstance; pg = PgInstance(); pg.start(); ... pg.stop()`.
 import glob
 import json
@@ -117,18 +118,25 @@ def main(argv):
         print("usage: pg_instance.py start|stop STATE_FILE", file=sys.stderr)
         return 2
     state_file = argv[2]
+    dsn_file = os.path.join(os.path.dirname(os.path.abspath(state_file)), "dsn")
     if argv[1] == "start":
         if os.path.exists(state_file):  # a previous run that was not cleaned up
             with open(state_file) as f:
                 PgInstance.from_state(json.load(f)).stop()
             os.unlink(state_file)
+        if os.path.exists(dsn_file):
+            os.unlink(dsn_file)
         pg = PgInstance()
         dsn = pg.start()
         os.makedirs(os.path.dirname(os.path.abspath(state_file)), exist_ok=True)
         with open(state_file, "w") as f:
             json.dump(pg.state(), f)
+        with open(dsn_file, "w") as f:
+            f.write(dsn + "\n")
         print(dsn)
         return 0
+    if os.path.exists(dsn_file):
+        os.unlink(dsn_file)
     if not os.path.exists(state_file):
         return 0
     with open(state_file) as f:
