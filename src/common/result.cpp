@@ -21,7 +21,6 @@ class Category final : public boost::system::error_category {
             case Errc::corrupt: return "corrupt data";
             case Errc::unsupported: return "unsupported";
             case Errc::storage_full: return "no space left or read-only file system";
-            case Errc::lease_lost: return "lease lost";
         }
         return "unknown mailward error";
     }

@@ -30,7 +30,6 @@ enum class Errc {
     corrupt,               // stored data failed a consistency check
     unsupported,           // feature or value not supported
     storage_full,          // the file system is full or read-only: nothing can be written now
-    lease_lost,            // a delivery lease was taken over (expired, or another generation): outcome refused
 };
 
 const boost::system::error_category& error_category() noexcept;

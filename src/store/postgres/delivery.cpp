@@ -4,7 +4,7 @@
 // statement sets lease_owner, lease_until and lease_generation + 1. An expired lease is taken over
 // like a free one. complete_attempt applies an outcome only if the message still carries the lease
 // this store object took (owner AND generation): a node whose lease expired and was taken over gets
-// Errc::lease_lost and changes nothing; the new owner's attempt decides.
+// PgErrc::lease_lost and changes nothing; the new owner's attempt decides.
 #include <spdlog/spdlog.h>
 
 #include "store/postgres/internal.hpp"
@@ -30,7 +30,7 @@ Result<void> apply_attempt(Conn& c, const std::string& id, const std::string& ow
         spdlog::warn("store: outcome of {} by {} (lease generation {}) refused: the lease is now {}'s, generation {}",
                      id, owner, generation, exists->is_null(0, 0) ? std::string("nobody") : exists->text(0, 0),
                      exists->int64(0, 1));
-        return common::Errc::lease_lost;
+        return PgErrc::lease_lost;
     }
     for (const auto& u : updates) {
         auto r = c.exec(
@@ -116,7 +116,7 @@ Result<void> PgQueueStore::complete_attempt(const std::string& id, const std::st
         result = apply_attempt(conn_.conn, id, owner, generation, updates);
         if (result) result = tx->commit();
     }
-    if (result || result.error() == common::Errc::lease_lost) forget_lease(id);
+    if (result || result.error() == PgErrc::lease_lost) forget_lease(id);
     return result;
 }
 
@@ -126,7 +126,7 @@ void PgQueueStore::complete_attempt_async(std::string id, std::string owner, std
     writer_.submit_job([id, owner = std::move(owner), generation, updates = std::move(updates)](
                            Conn& c) { return apply_attempt(c, id, owner, generation, updates); },
                        [this, id, done = std::move(done)](Result<void> r) {
-                           if (r || r.error() == common::Errc::lease_lost) forget_lease(id);
+                           if (r || r.error() == PgErrc::lease_lost) forget_lease(id);
                            if (done) done(r);
                        });
 }

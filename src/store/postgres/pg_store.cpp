@@ -7,6 +7,25 @@
 #include "store/postgres/internal.hpp"
 
 namespace mailward::store::postgres {
+namespace {
+
+class Category final : public boost::system::error_category {
+  public:
+    const char* name() const noexcept override { return "mailward.store.postgres"; }
+    std::string message(int ev) const override {
+        switch (static_cast<PgErrc>(ev)) {
+            case PgErrc::lease_lost: return "lease lost: another node holds the message now";
+        }
+        return "unknown postgres store error";
+    }
+};
+
+}  // namespace
+
+const boost::system::error_category& pg_category() noexcept {
+    static const Category c;
+    return c;
+}
 
 struct PgStore::Impl {
     SharedConn shared;

@@ -42,6 +42,15 @@ struct WriterStats {
     std::uint64_t largest_batch = 0;
 };
 
+// Errors of the PostgreSQL store beyond common::Errc.
+enum class PgErrc {
+    // complete_attempt: the message no longer carries the lease this store object took (it expired
+    // and another node, or another process under the same owner name, leased it): nothing changed.
+    lease_lost = 1,
+};
+const boost::system::error_category& pg_category() noexcept;
+inline error_code make_error_code(PgErrc e) noexcept { return {static_cast<int>(e), pg_category()}; }
+
 // The newest schema version this build writes (schema_version table).
 int latest_schema_version();
 
@@ -68,3 +77,8 @@ class PgStore {
 };
 
 }  // namespace mailward::store::postgres
+
+namespace boost::system {
+template <>
+struct is_error_code_enum<mailward::store::postgres::PgErrc> : std::true_type {};
+}  // namespace boost::system

@@ -129,7 +129,7 @@ TEST_F(PgStoreTest, ExpiredLeaseIsTakenOverAndTheStaleOutcomeRefused) {
 
         auto stale = a->queue().complete_attempt(id, c.owner_a, {{0, RcptState::failed, 1, t0, "550 stale"}});
         ASSERT_FALSE(stale);
-        EXPECT_EQ(stale.error(), common::Errc::lease_lost);
+        EXPECT_EQ(stale.error(), postgres::PgErrc::lease_lost);
         auto env = a->queue().envelope(id);
         ASSERT_TRUE(env);
         EXPECT_EQ(env->recipients[0].state, RcptState::queued);
@@ -141,7 +141,7 @@ TEST_F(PgStoreTest, ExpiredLeaseIsTakenOverAndTheStaleOutcomeRefused) {
                                           [&](Result<void> r) { async_done.set_value(r); });
         auto ar = async_done.get_future().get();
         ASSERT_FALSE(ar);
-        EXPECT_EQ(ar.error(), common::Errc::lease_lost);
+        EXPECT_EQ(ar.error(), postgres::PgErrc::lease_lost);
 
         ASSERT_TRUE(b->queue().complete_attempt(id, c.owner_b, {{0, RcptState::delivered, 1, t0, "250 ok"}}));
         env = b->queue().envelope(id);

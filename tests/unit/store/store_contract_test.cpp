@@ -53,7 +53,6 @@ TEST_P(StoreContract, FullEnvelopeAndBinaryBodySurviveReopen) {
     ASSERT_TRUE(body);
     EXPECT_EQ(body->size(), original.body.size());
     EXPECT_TRUE(*body == original.body);
-
 }
 
 TEST_P(StoreContract, EmptyBodyIsStoredAsEmptyBlob) {
