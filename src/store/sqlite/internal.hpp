@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/encoding.hpp"
 #include "store/sqlite/db.hpp"
 #include "store/sqlite/spool.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -26,17 +27,14 @@ struct SharedConn {
     Db db;
 };
 
-// ---- encodings (the values the schema's CHECK constraints allow) ----
-std::int64_t to_ms(TimePoint t);  // stored times are milliseconds since the epoch
-TimePoint from_ms(std::int64_t ms);
-std::string_view encode(BodyType t);
-std::optional<BodyType> decode_body_type(std::string_view s);
-std::string_view encode(DsnRet r);
-std::optional<DsnRet> decode_ret(std::string_view s);
-std::optional<RcptState> decode_state(std::string_view s);  // the inverse of to_string(RcptState)
-// The part after the last '@', ASCII letters lower-cased ("" when there is no '@', e.g.
-// Postmaster).
-std::string domain_of(std::string_view address);
+// ---- encodings (the values the schema's CHECK constraints allow): store/encoding.hpp ----
+using detail::decode_body_type;
+using detail::decode_ret;
+using detail::decode_state;
+using detail::domain_of;
+using detail::encode;
+using detail::from_ms;
+using detail::to_ms;
 
 // Reads one envelope with all its recipients; the caller holds the connection and a transaction.
 Result<Envelope> read_envelope(Db& db, const std::string& id);

@@ -1,6 +1,6 @@
-// The scheduler's side of the SQLite queue: leases (exclusive until they expire, released by
-// complete_attempt or release_leases), attempt outcomes (only queued recipients change, an
-// administrator's delete wins), next_due, and the body dropped once nothing is pending.
+// The scheduler's side of the queue, on every backend (backend.hpp): leases (exclusive until they
+// expire, released by complete_attempt or release_leases), attempt outcomes (only queued recipients
+// change, an administrator's delete wins), next_due, and the body dropped once nothing is pending.
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -8,8 +8,8 @@
 #include <mutex>
 #include <optional>
 
+#include "backend.hpp"
 #include "common/gcc_wrestrict.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 #include "store_test_util.hpp"
 
@@ -34,19 +34,9 @@ StoredMessage due_message(std::string id, TimePoint due, int rcpts = 1) {
     return m;
 }
 
-struct DeliveryStore : ::testing::Test {
-    TempDir dir;
-    std::unique_ptr<Store> st;
-    void SetUp() override {
-        auto s = store::open(config_for(dir.path()));
-        ASSERT_TRUE(s) << s.error().message();
-        st = std::move(*s);
-    }
-};
-
 }  // namespace
 
-TEST_F(DeliveryStore, LeaseTakesOnlyDueUnleasedMessages) {
+TEST_P(DeliveryStore, LeaseTakesOnlyDueUnleasedMessages) {
     const auto t0 = ms(1'800'000'000'000);
     ASSERT_TRUE(submit_sync(st->queue(), due_message("01aaaaaaaaaaaaaaa1", t0)));
     ASSERT_TRUE(submit_sync(st->queue(), due_message("01aaaaaaaaaaaaaaa2", t0 + 10min)));
@@ -65,7 +55,7 @@ TEST_F(DeliveryStore, LeaseTakesOnlyDueUnleasedMessages) {
     EXPECT_EQ((*c)[0].id, "01aaaaaaaaaaaaaaa1");
 }
 
-TEST_F(DeliveryStore, CompleteAttemptAppliesOutcomesAndReleases) {
+TEST_P(DeliveryStore, CompleteAttemptAppliesOutcomesAndReleases) {
     const auto t0 = ms(1'800'000'000'000);
     ASSERT_TRUE(submit_sync(st->queue(), due_message("01bbbbbbbbbbbbbbb1", t0, 3)));
     auto leased = st->queue().lease_due(t0, 10, "n", 5min);
@@ -102,7 +92,7 @@ TEST_F(DeliveryStore, CompleteAttemptAppliesOutcomesAndReleases) {
     EXPECT_TRUE(st->queue().body("01bbbbbbbbbbbbbbb1"));
 }
 
-TEST_F(DeliveryStore, BodyIsDroppedWhenNothingIsPendingAndDeleteWins) {
+TEST_P(DeliveryStore, BodyIsDroppedWhenNothingIsPendingAndDeleteWins) {
     const auto t0 = ms(1'800'000'000'000);
     ASSERT_TRUE(submit_sync(st->queue(), due_message("01ccccccccccccccc1", t0, 2)));
     ASSERT_TRUE(st->queue().lease_due(t0, 10, "n", 5min));
@@ -120,7 +110,7 @@ TEST_F(DeliveryStore, BodyIsDroppedWhenNothingIsPendingAndDeleteWins) {
     EXPECT_FALSE(due->has_value());
 }
 
-TEST_F(DeliveryStore, ReleaseLeasesOfANodeAfterRestart) {
+TEST_P(DeliveryStore, ReleaseLeasesOfANodeAfterRestart) {
     const auto t0 = ms(1'800'000'000'000);
     ASSERT_TRUE(submit_sync(st->queue(), due_message("01ddddddddddddddd1", t0)));
     ASSERT_TRUE(submit_sync(st->queue(), due_message("01ddddddddddddddd2", t0)));
@@ -138,7 +128,7 @@ TEST_F(DeliveryStore, ReleaseLeasesOfANodeAfterRestart) {
 
 // The asynchronous form goes through the group-commit writer: every outcome is durable when its
 // callback runs, and many of them share commits with each other and with submissions.
-TEST_F(DeliveryStore, AsyncCompletionsAreDurableAndShareCommits) {
+TEST_P(DeliveryStore, AsyncCompletionsAreDurableAndShareCommits) {
     const auto t0 = ms(1'800'000'000'000);
     constexpr int kMessages = 200;
     for (int i = 0; i < kMessages; ++i) {
@@ -149,9 +139,7 @@ TEST_F(DeliveryStore, AsyncCompletionsAreDurableAndShareCommits) {
     auto leased = st->queue().lease_due(t0, kMessages, "n", 5min);
     ASSERT_TRUE(leased);
     ASSERT_EQ(leased->size(), static_cast<std::size_t>(kMessages));
-    auto* sqlite = dynamic_cast<sqlite::SqliteStore*>(st.get());
-    ASSERT_NE(sqlite, nullptr);
-    const auto commits_before = sqlite->stats().commits;
+    const auto commits_before = st->commits();
 
     std::mutex mu;
     std::condition_variable cv;
@@ -171,7 +159,7 @@ TEST_F(DeliveryStore, AsyncCompletionsAreDurableAndShareCommits) {
     }
     EXPECT_EQ(failed, 0);
     // Fewer commits than completions: they were batched (the writer took what was queued).
-    EXPECT_LT(sqlite->stats().commits - commits_before, static_cast<std::uint64_t>(kMessages));
+    EXPECT_LT(st->commits() - commits_before, static_cast<std::uint64_t>(kMessages));
     for (const auto& env : *leased) {
         auto e = st->queue().envelope(env.id);
         ASSERT_TRUE(e);
@@ -182,7 +170,7 @@ TEST_F(DeliveryStore, AsyncCompletionsAreDurableAndShareCommits) {
     EXPECT_FALSE(due->has_value());
 }
 
-TEST_F(DeliveryStore, AsyncCompletionAfterCloseIsRefusedNotLost) {
+TEST_P(DeliveryStore, AsyncCompletionAfterCloseIsRefusedNotLost) {
     const auto t0 = ms(1'800'000'000'000);
     ASSERT_TRUE(submit_sync(st->queue(), due_message("01eeeeeeeeeeeeeee1", t0)));
     ASSERT_TRUE(st->queue().lease_due(t0, 10, "n", 5min));

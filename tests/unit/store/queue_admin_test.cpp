@@ -1,8 +1,9 @@
-// The administrator's side of the SQLite queue (`mailward queue list|hold|release|flush`): the
-// listing with pending recipients and lease state, hold (never leased, not counted by next_due),
-// release (due now), flush (every waiting message not on hold due now), and their errors.
+// The administrator's side of the queue (`mailward queue list|hold|release|flush`), on every backend
+// (backend.hpp): the listing with pending recipients and lease state, hold (never leased, not counted
+// by next_due), release (due now), flush (every waiting message not on hold due now), and their errors.
 #include <gtest/gtest.h>
 
+#include "backend.hpp"
 #include "store/store.hpp"
 #include "store_test_util.hpp"
 
@@ -25,21 +26,9 @@ StoredMessage message(std::string id, TimePoint due, std::vector<std::string> rc
     return m;
 }
 
-struct QueueAdmin : ::testing::Test {
-    TempDir dir;
-    std::unique_ptr<Store> st;
-    const TimePoint t0 = ms(1'800'000'000'000);
-    void SetUp() override {
-        auto s = store::open(config_for(dir.path()));
-        ASSERT_TRUE(s) << s.error().message();
-        st = std::move(*s);
-    }
-    QueueStore& q() { return st->queue(); }
-};
-
 }  // namespace
 
-TEST_F(QueueAdmin, ListingHasPendingRecipientsHoldAndLease) {
+TEST_P(QueueAdmin, ListingHasPendingRecipientsHoldAndLease) {
     ASSERT_TRUE(submit_sync(q(), message("01aaaaaaaaaaaaaaa1", t0, {"a@x.example", "b@y.example", "c@x.example"})));
     ASSERT_TRUE(submit_sync(q(), message("01aaaaaaaaaaaaaaa2", t0 + 1h, {"d@y.example"})));
     // One recipient of the first message delivered, one deferred; the lease released by the outcome.
@@ -73,7 +62,7 @@ TEST_F(QueueAdmin, ListingHasPendingRecipientsHoldAndLease) {
     EXPECT_FALSE(q().listing(t0 + 16min)->at(0).leased);
 }
 
-TEST_F(QueueAdmin, HeldMessageIsNeverLeasedAndReleaseMakesItDueNow) {
+TEST_P(QueueAdmin, HeldMessageIsNeverLeasedAndReleaseMakesItDueNow) {
     ASSERT_TRUE(submit_sync(q(), message("01bbbbbbbbbbbbbbb1", t0, {"a@x.example"})));
     ASSERT_TRUE(q().hold("01bbbbbbbbbbbbbbb1"));
     ASSERT_TRUE(q().hold("01bbbbbbbbbbbbbbb1"));  // twice is fine
@@ -100,7 +89,7 @@ TEST_F(QueueAdmin, HeldMessageIsNeverLeasedAndReleaseMakesItDueNow) {
     EXPECT_EQ((*leased)[0].id, "01bbbbbbbbbbbbbbb1");
 }
 
-TEST_F(QueueAdmin, HoldAndReleaseErrors) {
+TEST_P(QueueAdmin, HoldAndReleaseErrors) {
     struct Case {
         const char* what;
         std::function<Result<void>(QueueStore&)> op;
@@ -124,7 +113,7 @@ TEST_F(QueueAdmin, HoldAndReleaseErrors) {
     }
 }
 
-TEST_F(QueueAdmin, FlushMakesWaitingMessagesDueExceptHeldOnes) {
+TEST_P(QueueAdmin, FlushMakesWaitingMessagesDueExceptHeldOnes) {
     const auto now = t0 + 1min;
     ASSERT_TRUE(submit_sync(q(), message("01ddddddddddddddd1", t0 + 1h, {"a@x.example", "b@x.example"})));
     ASSERT_TRUE(submit_sync(q(), message("01ddddddddddddddd2", t0 + 2h, {"a@x.example"})));
@@ -147,7 +136,7 @@ TEST_F(QueueAdmin, FlushMakesWaitingMessagesDueExceptHeldOnes) {
         for (const auto& r : e.recipients) EXPECT_LE(r.next_attempt, now) << e.id;
 }
 
-TEST_F(QueueAdmin, ReleaseAloneMakesAFutureAttemptDueNow) {
+TEST_P(QueueAdmin, ReleaseAloneMakesAFutureAttemptDueNow) {
     const auto later = Clock::now() + 10min;  // a deferred message's next retry
     ASSERT_TRUE(submit_sync(q(), message("01eeeeeeeeeeeeeee1", later, {"a@x.example", "b@x.example"})));
     ASSERT_TRUE(q().hold("01eeeeeeeeeeeeeee1"));

@@ -57,6 +57,50 @@ inline StoredMessage simple_message(std::string id, std::string body = "Subject:
     return m;
 }
 
+// Every envelope field set, non-ASCII addresses, a recipient without a domain, a binary body.
+inline StoredMessage full_message() {
+    StoredMessage m;
+    auto& e = m.envelope;
+    e.id = "01hq3zk7x9abcdefgh";
+    e.sender = "sénder@exämple.test";
+    e.body_type = BodyType::binary_mime;
+    e.smtputf8 = true;
+    e.requiretls = true;
+    e.ret = DsnRet::hdrs;
+    e.envid = "env+2Did-42";
+    e.auth_user = "alice@example.test";
+    e.client_address = "2001:db8::7";
+    e.client_helo = "client.example.test";
+    e.sender_mode = "tls-only";
+    e.received_at = ms(1'712'345'678'901);
+
+    Recipient a;
+    a.address = "bob@Example.ORG";
+    a.orcpt = "rfc822;bob@example.org";
+    a.notify = notify_success | notify_failure | notify_delay;
+    a.state = RcptState::queued;
+    a.attempts = 3;
+    a.next_attempt = ms(1'712'345'999'000);
+    a.last_error = "451 4.7.0 try again later";
+    Recipient b;
+    b.address = "用户@例子.测试";
+    b.orcpt = "utf-8;用户@例子.测试";
+    b.notify = notify_never;
+    b.state = RcptState::awaiting_escrow;
+    b.next_attempt = ms(1'712'346'000'000);
+    Recipient c;
+    c.address = "Postmaster";  // RFC 5321 4.5.1: no domain
+    c.state = RcptState::delivered;
+    c.attempts = 1;
+    e.recipients = {a, b, c};
+
+    m.body = "Received: from x\r\nSubject: bin\r\n\r\n";
+    m.body += std::string_view("\0\0\x01\xff\xfe\x80 NUL inside\0\r\n.\r\n", 23);
+    for (int i = 0; i < 256; ++i) m.body.push_back(static_cast<char>(i));
+    e.size = m.body.size();
+    return m;
+}
+
 // Raw access to the database file, independent of the store's code.
 class RawDb {
   public:

@@ -1,0 +1,158 @@
+// The scheduler's side of the PostgreSQL queue, shared by several nodes. lease_due claims work in
+// one short transaction: SELECT ... FOR UPDATE SKIP LOCKED picks due, unheld messages without a live
+// lease (a row another node is claiming right now is skipped, not waited for), and the same
+// statement sets lease_owner, lease_until and lease_generation + 1. An expired lease is taken over
+// like a free one. complete_attempt applies an outcome only if the message still carries the lease
+// this store object took (owner AND generation): a node whose lease expired and was taken over gets
+// PgErrc::lease_lost and changes nothing; the new owner's attempt decides.
+#include <spdlog/spdlog.h>
+
+#include "store/postgres/internal.hpp"
+
+namespace mailward::store::postgres {
+namespace {
+
+// The SQL of complete_attempt, inside the caller's transaction (or the writer's savepoint).
+Result<void> apply_attempt(Conn& c, const std::string& id, const std::string& owner, std::int64_t generation,
+                           const std::vector<QueueStore::RecipientUpdate>& updates) {
+    // Ends the lease, conditionally: locks the row, so a concurrent takeover waits for this
+    // transaction (and then finds the lease free) or has already bumped the generation (and this
+    // UPDATE matches nothing).
+    auto lease = c.exec(
+        "UPDATE messages SET lease_owner = NULL, lease_until = NULL"
+        " WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3",
+        Params().text(id).text(owner).int64(generation));
+    if (!lease) return lease.error();
+    if (lease->affected() == 0) {
+        auto exists = c.exec("SELECT lease_owner, lease_generation FROM messages WHERE id = $1", Params().text(id));
+        if (!exists) return exists.error();
+        if (exists->size() == 0) return common::Errc::not_found;
+        spdlog::warn("store: outcome of {} by {} (lease generation {}) refused: the lease is now {}'s, generation {}",
+                     id, owner, generation, exists->is_null(0, 0) ? std::string("nobody") : exists->text(0, 0),
+                     exists->int64(0, 1));
+        return PgErrc::lease_lost;
+    }
+    for (const auto& u : updates) {
+        auto r = c.exec(
+            "UPDATE recipients SET state = $3, attempts = $4, next_attempt = $5, last_error = $6"
+            " WHERE message_id = $1 AND idx = $2 AND state = 'queued'",
+            Params()
+                .text(id)
+                .int64(static_cast<std::int64_t>(u.index))
+                .text(to_string(u.state))
+                .int64(u.attempts)
+                .int64(to_ms(u.next_attempt))
+                .text(u.last_error));
+        if (!r) return r.error();
+    }
+    // A message with nothing left to do no longer needs its body (the envelope stays as history).
+    auto b = c.exec(
+        "DELETE FROM bodies WHERE message_id = $1 AND NOT EXISTS (SELECT 1 FROM recipients"
+        " WHERE message_id = $1 AND state IN ('queued', 'awaiting_escrow'))",
+        Params().text(id));
+    if (!b) return b.error();
+    return {};
+}
+
+}  // namespace
+
+Result<std::vector<Envelope>> PgQueueStore::lease_due(TimePoint now, std::size_t limit, const std::string& owner,
+                                                      std::chrono::milliseconds lease_for) {
+    std::vector<Envelope> out;
+    std::vector<std::pair<std::string, std::int64_t>> taken;
+    {
+        std::lock_guard lk(conn_.mu);
+        auto tx = Tx::begin(conn_.conn);
+        if (!tx) return tx.error();
+        // READ COMMITTED: a row whose lease another node set after this statement's snapshot is
+        // re-checked against the WHERE clause once locked (its live lease excludes it).
+        auto rows = conn_.conn.exec(
+            "WITH due AS (SELECT m.id FROM messages m"
+            "  WHERE m.id IN (SELECT r.message_id FROM recipients r WHERE r.state = 'queued' AND r.next_attempt <= $1)"
+            "  AND NOT m.held AND (m.lease_owner IS NULL OR m.lease_until < $1)"
+            "  ORDER BY m.received_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " UPDATE messages m SET lease_owner = $3, lease_until = $4, lease_generation = m.lease_generation + 1"
+            " FROM due WHERE m.id = due.id RETURNING m.id, m.lease_generation",
+            Params()
+                .int64(to_ms(now))
+                .int64(static_cast<std::int64_t>(limit))
+                .text(owner)
+                .int64(to_ms(now + lease_for)));
+        if (!rows) return rows.error();
+        for (int i = 0; i < rows->size(); ++i) {
+            auto env = read_envelope(conn_.conn, rows->text(i, 0));
+            if (!env) return env.error();
+            out.push_back(std::move(*env));
+            taken.emplace_back(rows->text(i, 0), rows->int64(i, 1));
+        }
+        if (auto r = tx->commit(); !r) return r.error();
+    }
+    std::lock_guard lk(leases_mu_);
+    for (auto& [id, gen] : taken) leases_[id] = {owner, gen};
+    return out;
+}
+
+std::int64_t PgQueueStore::generation_of(const std::string& id, const std::string& owner) {
+    std::lock_guard lk(leases_mu_);
+    auto it = leases_.find(id);
+    // Not leased through this object (or under another owner name): generation 0 matches no lease.
+    if (it == leases_.end() || it->second.first != owner) return 0;
+    return it->second.second;
+}
+
+void PgQueueStore::forget_lease(const std::string& id) {
+    std::lock_guard lk(leases_mu_);
+    leases_.erase(id);
+}
+
+Result<void> PgQueueStore::complete_attempt(const std::string& id, const std::string& owner,
+                                            const std::vector<RecipientUpdate>& updates) {
+    const auto generation = generation_of(id, owner);
+    Result<void> result;
+    {
+        std::lock_guard lk(conn_.mu);
+        auto tx = Tx::begin(conn_.conn);
+        if (!tx) return tx.error();
+        result = apply_attempt(conn_.conn, id, owner, generation, updates);
+        if (result) result = tx->commit();
+    }
+    if (result || result.error() == PgErrc::lease_lost) forget_lease(id);
+    return result;
+}
+
+void PgQueueStore::complete_attempt_async(std::string id, std::string owner, std::vector<RecipientUpdate> updates,
+                                          SubmitDone done) {
+    const auto generation = generation_of(id, owner);
+    writer_.submit_job([id, owner = std::move(owner), generation, updates = std::move(updates)](
+                           Conn& c) { return apply_attempt(c, id, owner, generation, updates); },
+                       [this, id, done = std::move(done)](Result<void> r) {
+                           if (r || r.error() == PgErrc::lease_lost) forget_lease(id);
+                           if (done) done(r);
+                       });
+}
+
+Result<std::optional<TimePoint>> PgQueueStore::next_due() {
+    std::lock_guard lk(conn_.mu);
+    auto rows = conn_.conn.exec(
+        "SELECT r.next_attempt FROM recipients r JOIN messages m ON m.id = r.message_id"
+        " WHERE r.state = 'queued' AND NOT m.held ORDER BY r.next_attempt LIMIT 1");
+    if (!rows) return rows.error();
+    if (rows->size() == 0) return std::optional<TimePoint>();
+    return std::optional<TimePoint>(from_ms(rows->int64(0, 0)));
+}
+
+Result<std::size_t> PgQueueStore::release_leases(const std::string& owner) {
+    std::size_t n = 0;
+    {
+        std::lock_guard lk(conn_.mu);
+        auto r = conn_.conn.exec("UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+                                 Params().text(owner));
+        if (!r) return r.error();
+        n = static_cast<std::size_t>(r->affected());
+    }
+    std::lock_guard lk(leases_mu_);
+    std::erase_if(leases_, [&](const auto& kv) { return kv.second.first == owner; });
+    return n;
+}
+
+}  // namespace mailward::store::postgres

@@ -1,0 +1,138 @@
+// Schema of the PostgreSQL store and the steps that create and upgrade it, recorded in
+// schema_version (one row per applied step). Append new steps at the end of kSteps; never edit a
+// step that has shipped. The whole migration runs in one transaction (PostgreSQL's DDL is
+// transactional) under an advisory lock, so nodes starting together migrate exactly once.
+// Times are bigint milliseconds since the Unix epoch, as in the SQLite schema.
+#include <spdlog/spdlog.h>
+
+#include <iterator>
+
+#include "store/postgres/internal.hpp"
+
+namespace mailward::store::postgres {
+namespace {
+
+// Version 1: the queue and the user accounts (the SQLite schema's versions 1, 7 and 8 in one).
+// - messages keeps its row after delivery (history); lease_owner/lease_until/lease_generation are
+//   the delivery lease (NULL owner = not leased). lease_generation only grows: each lease_due that
+//   takes the message adds one, and an outcome is applied only for the generation it was leased at.
+// - bodies: insert-once (a trigger refuses UPDATE), written in the same transaction as the messages
+//   row; deleted when nothing is pending or an administrator removes the message.
+// - recipients: the per-recipient state machine; recipients_due serves lease_due and next_due.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE messages (
+    id               text    NOT NULL PRIMARY KEY,
+    sender           text    NOT NULL,
+    body_type        text    NOT NULL CHECK (body_type IN ('7bit', '8bitmime', 'binarymime')),
+    smtputf8         boolean NOT NULL,
+    requiretls       boolean NOT NULL,
+    ret              text    NOT NULL CHECK (ret IN ('', 'full', 'hdrs')),
+    envid            text    NOT NULL,
+    auth_user        text    NOT NULL,
+    client_address   text    NOT NULL,
+    client_helo      text    NOT NULL,
+    sender_mode      text    NOT NULL,
+    received_at      bigint  NOT NULL,
+    size             bigint  NOT NULL CHECK (size >= 0),
+    held             boolean NOT NULL DEFAULT false,
+    lease_owner      text,
+    lease_until      bigint,
+    lease_generation bigint  NOT NULL DEFAULT 0
+);
+CREATE INDEX messages_received ON messages (received_at);
+CREATE INDEX messages_lease_owner ON messages (lease_owner) WHERE lease_owner IS NOT NULL;
+
+CREATE TABLE bodies (
+    message_id text  NOT NULL PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    data       bytea NOT NULL
+);
+CREATE FUNCTION mailward_refuse_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% rows are insert-once', TG_TABLE_NAME;
+END
+$$;
+CREATE TRIGGER bodies_insert_once BEFORE UPDATE ON bodies
+    FOR EACH ROW EXECUTE FUNCTION mailward_refuse_update();
+
+CREATE TABLE recipients (
+    message_id   text    NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    idx          integer NOT NULL CHECK (idx >= 0),
+    address      text    NOT NULL,
+    domain       text    NOT NULL,
+    orcpt        text    NOT NULL,
+    notify       integer NOT NULL CHECK (notify BETWEEN 0 AND 15),
+    state        text    NOT NULL CHECK (state IN ('queued', 'delivered', 'failed',
+                                                  'awaiting_escrow', 'escrowed', 'deleted')),
+    attempts     integer NOT NULL CHECK (attempts >= 0),
+    next_attempt bigint  NOT NULL,
+    last_error   text    NOT NULL,
+    PRIMARY KEY (message_id, idx)
+);
+CREATE INDEX recipients_due ON recipients (state, next_attempt);
+CREATE INDEX recipients_domain ON recipients (domain, state);
+
+CREATE TABLE users (
+    name               text    NOT NULL PRIMARY KEY,
+    password_hash      text    NOT NULL,
+    mode               text    NOT NULL,
+    created            bigint  NOT NULL,
+    senders            text    NOT NULL DEFAULT '',
+    allow_tls_optional boolean NOT NULL DEFAULT false
+);
+)sql";
+
+struct Step {
+    int version;
+    const char* sql;
+};
+constexpr Step kSteps[] = {
+    {1, kSchemaV1},
+};
+
+// Any constant: the lock that serialises migrations of one database across nodes.
+constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7228316914001)";
+
+}  // namespace
+
+int latest_schema_version() { return std::prev(std::end(kSteps))->version; }
+
+Result<int> schema_version(Conn& c) {
+    auto exists = c.exec("SELECT to_regclass('schema_version') IS NOT NULL");
+    if (!exists) return exists.error();
+    if (!exists->boolean(0, 0)) return 0;
+    auto v = c.exec("SELECT coalesce(max(version), 0) FROM schema_version");
+    if (!v) return v.error();
+    return static_cast<int>(v->int64(0, 0));
+}
+
+Result<int> migrate(Conn& c) {
+    auto tx = Tx::begin(c);
+    if (!tx) return tx.error();
+    if (auto r = c.exec(kMigrationLock); !r) return r.error();
+    if (auto r = c.script("CREATE TABLE IF NOT EXISTS schema_version ("
+                          " version integer NOT NULL PRIMARY KEY, applied_at bigint NOT NULL)");
+        !r)
+        return r.error();
+    auto current = schema_version(c);
+    if (!current) return current.error();
+    if (*current > latest_schema_version()) {
+        spdlog::error("store: the PostgreSQL schema is version {}, newer than this build's {}", *current,
+                      latest_schema_version());
+        return common::Errc::unsupported;
+    }
+    for (const auto& step : kSteps) {
+        if (step.version <= *current) continue;
+        if (auto r = c.script(step.sql); !r) {
+            spdlog::error("store: PostgreSQL migration to version {} failed", step.version);
+            return r.error();
+        }
+        auto rec = c.exec("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+                          Params().int64(step.version).int64(to_ms(Clock::now())));
+        if (!rec) return rec.error();
+        spdlog::info("store: PostgreSQL schema migrated to version {}", step.version);
+    }
+    if (auto r = tx->commit(); !r) return r.error();
+    return latest_schema_version();
+}
+
+}  // namespace mailward::store::postgres
