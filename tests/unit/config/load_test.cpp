@@ -193,7 +193,7 @@ TEST(ConfigLoad, ConfigDocExampleLoads) {
     auto cfg = load(file, err);
     ASSERT_TRUE(cfg.has_value()) << err.message;
     EXPECT_EQ(cfg->submission.cert, dir.path() / "tls/relay.crt");
-    EXPECT_EQ(cfg->store.backend, "postgres");
+    EXPECT_EQ(cfg->store.backend, "sqlite");
     EXPECT_EQ(cfg->submission.trusted_networks.size(), 3u);
 }
 
