@@ -1,4 +1,4 @@
-"""Slow clients and floods (issue 16): thousands of slow clients on submission and on the portal at
+"""Slow clients and floods: thousands of slow clients on submission and on the portal at
 once - silent, a byte every few seconds (slowloris), stalled in the TLS handshake, stalled mid-DATA,
 slow HTTP header and body, idle keep-alive - plus rapid connect/close, pipelined junk and over-long
 lines, while a normal client from another address is served within a stated bound; afterwards

@@ -1,4 +1,4 @@
-// The PostgreSQL store (first slice, issue 15): the queue (QueueStore) and the user accounts
+// The PostgreSQL store (first slice): the queue (QueueStore) and the user accounts
 // (UserStore) in a PostgreSQL 15 database shared by several nodes. Submissions go through a
 // group-commit writer (one thread, one connection, many sessions' messages per transaction; every
 // completion runs after COMMIT returned OK); leases are taken with short FOR UPDATE SKIP LOCKED
