@@ -553,7 +553,7 @@ void run_serve(const Options& opts) {
     }
     // Leases of deliveries abandoned at the bound: released now, so that the next start (or
     // another instance) takes the messages at once.
-    if (auto n = (*store)->queue().release_leases(cfg.server.hostname); n && *n > 0)
+    if (auto n = (*store)->queue().release_leases(config::node_name(cfg)); n && *n > 0)
         spdlog::info("delivery: released {} lease(s) of abandoned deliveries", *n);
     common::metrics::set_collector({});  // the queue gauges read the store
     (*store)->close();

@@ -209,6 +209,8 @@ const std::vector<Section>& schema() {
              {"dsn", [](Reader& r, In n,
                         Config& c) { r.read_string(n, c.store.dsn, "expected a PostgreSQL connection string"); }},
              {"commit_interval", duration<kStore, &StoreConfig::commit_interval, true>},
+             {"node", [](Reader& r, In n, Config& c) { r.read_hostname(n, c.store.node); }},
+             {"lease_time", duration<kStore, &StoreConfig::lease_time>},
          }},
         {"metrics",
          {
@@ -428,6 +430,11 @@ void check(Reader& r, const Config& cfg, bool open_files) {
         r.key_problem(dsn_line, "store.dsn",
                       "only used with backend = \"postgres\" (expected no dsn with backend \"sqlite\")");
     }
+    // Renewed every third of it: shorter would renew more often than a store round trip is sure to take.
+    if (cfg.store.lease_time < std::chrono::seconds(3)) {
+        if (const std::size_t line = r.line_of("store.lease_time"); line != 0)
+            r.key_problem(line, "store.lease_time", "too short (expected at least 3s, e.g. \"2m\")");
+    }
 }
 
 Result<Config> parse_in(std::string_view text, const std::string& name, const fs::path& base_dir, ConfigError& error,
@@ -528,6 +535,8 @@ Config defaults() {
     cfg.submission.trusted_networks = {*parse_network("127.0.0.0/8"), *parse_network("::1/128")};
     return cfg;
 }
+
+std::string node_name(const Config& cfg) { return cfg.store.node.empty() ? cfg.server.hostname : cfg.store.node; }
 
 std::filesystem::path in_data_dir(const Config& cfg, const std::filesystem::path& p) {
     if (p.empty()) return cfg.server.data_dir;

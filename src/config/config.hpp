@@ -177,6 +177,12 @@ struct StoreConfig {
     std::string backend = "sqlite";                           // "sqlite" or "postgres"
     std::string dsn;                                          // postgres only
     Duration commit_interval = std::chrono::milliseconds(0);  // extra wait to batch commits
+    // This node's name as the owner of delivery leases ("" = server.hostname): several nodes on one
+    // PostgreSQL need different names (node_name() below).
+    std::string node;
+    // How long a delivery lease lasts without renewal; a live node renews its leases every third of
+    // it, so a dead node's messages are taken over within lease_time.
+    Duration lease_time = std::chrono::minutes(2);
 };
 
 // The Prometheus endpoint (GET /metrics over plain HTTP). Empty listen: none (the default).
@@ -235,6 +241,8 @@ Result<Config> parse(std::string_view toml_text, std::string_view name, ConfigEr
 // Config only in submission.trusted_networks. Relative paths are relative to the working directory.
 Config defaults();
 
+// The owner name of this node's delivery leases: store.node, else server.hostname.
+std::string node_name(const Config& cfg);
 // Resolves a path relative to data_dir when it is relative; absolute paths are returned unchanged.
 std::filesystem::path in_data_dir(const Config& cfg, const std::filesystem::path& p);
 

@@ -143,6 +143,8 @@ Reloaded merge_reload(const Config& running, Config next) {
     m.restart<kStore, &StoreConfig::backend>("store.backend");
     m.restart<kStore, &StoreConfig::dsn>("store.dsn");
     m.restart<kStore, &StoreConfig::commit_interval>("store.commit_interval");
+    m.restart<kStore, &StoreConfig::node>("store.node");
+    m.restart<kStore, &StoreConfig::lease_time>("store.lease_time");
     out.config = std::move(next);
     return out;
 }

@@ -34,7 +34,6 @@ using Clock = std::chrono::system_clock;
 namespace {
 
 constexpr std::size_t kLeaseBatch = 64;
-constexpr auto kLeaseFor = std::chrono::minutes(30);
 constexpr auto kIdlePoll = std::chrono::seconds(5);
 
 std::string domain_of(const std::string& address) {
@@ -66,8 +65,9 @@ Engine::Impl::Impl(asio::io_context& i, const config::Config& c, store::Store& s
       wake(strand),
       rng(std::random_device{}()),
       drain_bound(strand),
+      renew_timer(strand),
       slots(strand, c.delivery.max_per_destination) {
-    owner = cfg.server.hostname;
+    owner = config::node_name(cfg);
     own = outbound::own_addresses(cfg);
     set_timeouts(timeouts, cfg);
 }
@@ -195,6 +195,7 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
     auto done = co_await common::await_callback<Result<void>>(record);
     if (!done) spdlog::error("delivery: {}: recording the attempt failed: {}", id, done.error().message());
     --s.in_flight;
+    s.leased.erase(id);
     s.kicked = true;
     s.wake.cancel();
     s.drained_if_idle();
@@ -258,9 +259,9 @@ asio::awaitable<void> Engine::Impl::run(std::shared_ptr<Impl> self) {
         if (slots > 0) {
             const auto now = Clock::now();
             const std::size_t limit = std::min(slots, kLeaseBatch);
-            auto lease = [&queue, &owner, now, limit]() {
-                return queue.lease_due(now, limit, owner,
-                                       std::chrono::duration_cast<std::chrono::milliseconds>(kLeaseFor));
+            const auto lease_for = std::chrono::duration_cast<std::chrono::milliseconds>(s.cfg.store.lease_time);
+            auto lease = [&queue, &owner, now, limit, lease_for]() {
+                return queue.lease_due(now, limit, owner, lease_for);
             };
             auto envs = co_await common::run_blocking<Result<std::vector<store::Envelope>>>(s.blocking, lease);
             if (!envs) {
@@ -269,6 +270,7 @@ asio::awaitable<void> Engine::Impl::run(std::shared_ptr<Impl> self) {
                 leased = envs->size();
                 for (auto& env : *envs) {
                     ++s.in_flight;
+                    s.leased.insert(env.id);
                     asio::co_spawn(s.strand, deliver(self, std::move(env)), asio::detached);
                 }
                 if (leased == limit) continue;  // more may be due right now
@@ -294,6 +296,34 @@ asio::awaitable<void> Engine::Impl::run(std::shared_ptr<Impl> self) {
     co_await s.pool.close_all();  // close idle connections politely
 }
 
+// Keeps the leases of the deliveries in flight alive: a transfer may outlast store.lease_time (a big
+// message to a slow MX), and its message must not be leased again meanwhile, by this node or another.
+// A node that dies stops renewing, so its messages are taken over within lease_time.
+asio::awaitable<void> Engine::Impl::renew(std::shared_ptr<Impl> self) {
+    auto& s = *self;
+    auto& queue = s.store.queue();
+    while (!(s.stopping && s.in_flight == 0)) {
+        s.renew_timer.expires_after(s.cfg.store.lease_time / 3);
+        co_await s.renew_timer.async_wait(as_tuple(use_awaitable));
+        if (s.leased.empty()) continue;
+        std::vector<std::string> ids(s.leased.begin(), s.leased.end());
+        const auto until = Clock::now() + s.cfg.store.lease_time;
+        auto extend = [&queue, owner = s.owner, ids = std::move(ids), until]() {
+            return queue.renew_leases(owner, ids, until);
+        };
+        auto n = co_await common::run_blocking<Result<std::size_t>>(s.blocking, extend);
+        if (!n) {
+            spdlog::error("delivery: renewing the leases of {} delivery(ies) in flight failed: {}", s.leased.size(),
+                          n.error().message());
+        } else if (*n < s.leased.size()) {
+            // Leases lost meanwhile (taken over after a stall, or ended): those attempts' outcomes
+            // will be refused on PostgreSQL; the new owner delivers.
+            spdlog::warn("delivery: {} of {} lease(s) in flight could not be renewed", s.leased.size() - *n,
+                         s.leased.size());
+        }
+    }
+}
+
 Engine::Engine(asio::io_context& io, const config::Config& cfg, store::Store& store, dns::Resolver& resolver,
                tls::ClientContext tls)
     : impl_(std::make_shared<Impl>(io, cfg, store, resolver, std::move(tls))) {}
@@ -316,6 +346,7 @@ void Engine::start() {
     if (!impl_->log.open(path))
         spdlog::warn("delivery: cannot open {}; attempts are logged here instead", path.string());
     asio::co_spawn(impl_->strand, Impl::run(impl_), asio::detached);
+    asio::co_spawn(impl_->strand, Impl::renew(impl_), asio::detached);
 }
 
 void Engine::stop() {

@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     void drained_if_idle();
     bool kicked = false;
     std::size_t in_flight = 0;
+    std::set<std::string> leased;               // the messages of the deliveries in flight
+    boost::asio::steady_timer renew_timer;      // renews their leases every third of store.lease_time
     DestinationSlots slots;                     // [delivery] max_per_destination
     std::optional<probe::DomainProber> prober;  // learning (set_probe_options)
     std::optional<policy::PreloadList> preload;
@@ -137,6 +140,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     // engine.cpp
     static boost::asio::awaitable<void> run(std::shared_ptr<Impl> self);
     static boost::asio::awaitable<void> deliver(std::shared_ptr<Impl> self, store::Envelope env);
+    static boost::asio::awaitable<void> renew(std::shared_ptr<Impl> self);
     std::chrono::system_clock::duration retry_delay(int attempts);
     // One line per recipient in the main log (delivery_log.hpp's outcome line), and the
     // deliveries' metrics.

@@ -175,6 +175,13 @@ class QueueStore {
 
     // Releases every lease held by owner (at startup: this node's leases from before a crash).
     virtual Result<std::size_t> release_leases(const std::string& owner) = 0;
+    // Extends to until the leases owner still holds on ids (the attempts in flight; the engine
+    // calls it every third of the lease time, so a live node's transfers keep their messages and a
+    // dead node's expire). A lease taken over by another node is left alone (on PostgreSQL: unless
+    // it is still the very lease, by generation, that this store object took). Returns how many
+    // were extended.
+    virtual Result<std::size_t> renew_leases(const std::string& owner, const std::vector<std::string>& ids,
+                                             TimePoint until) = 0;
 };
 
 struct User {

@@ -54,6 +54,21 @@ Result<void> apply_attempt(Conn& c, const std::string& id, const std::string& ow
     return {};
 }
 
+// A PostgreSQL array literal of values ("{"a","b"}"), each quoted, for one $n parameter.
+std::string array_literal(const std::vector<std::string>& values) {
+    std::string out = "{";
+    for (const auto& v : values) {
+        if (out.size() > 1) out += ',';
+        out += '"';
+        for (char ch : v) {
+            if (ch == '"' || ch == '\\') out += '\\';
+            out += ch;
+        }
+        out += '"';
+    }
+    return out + "}";
+}
+
 }  // namespace
 
 Result<std::vector<Envelope>> PgQueueStore::lease_due(TimePoint now, std::size_t limit, const std::string& owner,
@@ -153,6 +168,30 @@ Result<std::size_t> PgQueueStore::release_leases(const std::string& owner) {
     std::lock_guard lk(leases_mu_);
     std::erase_if(leases_, [&](const auto& kv) { return kv.second.first == owner; });
     return n;
+}
+
+Result<std::size_t> PgQueueStore::renew_leases(const std::string& owner, const std::vector<std::string>& ids,
+                                               TimePoint until) {
+    // Only the very leases this object took (owner and generation): one taken over meanwhile by
+    // another node, or ended, is not revived.
+    std::vector<std::string> lease_ids, generations;
+    {
+        std::lock_guard lk(leases_mu_);
+        for (const auto& id : ids) {
+            auto it = leases_.find(id);
+            if (it == leases_.end() || it->second.first != owner) continue;
+            lease_ids.push_back(id);
+            generations.push_back(std::to_string(it->second.second));
+        }
+    }
+    if (lease_ids.empty()) return std::size_t{0};
+    std::lock_guard lk(conn_.mu);
+    auto r = conn_.conn.exec(
+        "UPDATE messages m SET lease_until = $2 FROM unnest($3::text[], $4::bigint[]) AS l(id, generation)"
+        " WHERE m.id = l.id AND m.lease_owner = $1 AND m.lease_generation = l.generation",
+        Params().text(owner).int64(to_ms(until)).text(array_literal(lease_ids)).text(array_literal(generations)));
+    if (!r) return r.error();
+    return static_cast<std::size_t>(r->affected());
 }
 
 }  // namespace mailward::store::postgres

@@ -113,6 +113,8 @@ class PgQueueStore final : public QueueStore {
                                 SubmitDone done) override;
     Result<std::optional<TimePoint>> next_due() override;
     Result<std::size_t> release_leases(const std::string& owner) override;
+    Result<std::size_t> renew_leases(const std::string& owner, const std::vector<std::string>& ids,
+                                     TimePoint until) override;
 
   private:
     // The generation of each lease this store object took (message id -> owner, generation):

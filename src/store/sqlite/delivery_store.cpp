@@ -140,4 +140,23 @@ Result<std::size_t> SqliteQueueStore::release_leases(const std::string& owner) {
     return static_cast<std::size_t>(conn_.db.changes());
 }
 
+Result<std::size_t> SqliteQueueStore::renew_leases(const std::string& owner, const std::vector<std::string>& ids,
+                                                   TimePoint until) {
+    if (ids.empty()) return std::size_t{0};
+    std::lock_guard lk(conn_.mu);
+    auto tx = Tx::begin(conn_.db, true);
+    if (!tx) return tx.error();
+    auto st = conn_.db.prepare("UPDATE messages SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2");
+    if (!st) return st.error();
+    std::size_t n = 0;
+    for (const auto& id : ids) {
+        st->reset();
+        st->bind(1, id).bind(2, owner).bind(3, to_ms(until));
+        if (auto r = st->run(); !r) return r.error();
+        n += static_cast<std::size_t>(conn_.db.changes());
+    }
+    if (auto r = tx->commit(); !r) return r.error();
+    return n;
+}
+
 }  // namespace mailward::store::sqlite

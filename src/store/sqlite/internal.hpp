@@ -141,6 +141,8 @@ class SqliteQueueStore final : public QueueStore {
                                 SubmitDone done) override;
     Result<std::optional<TimePoint>> next_due() override;
     Result<std::size_t> release_leases(const std::string& owner) override;
+    Result<std::size_t> renew_leases(const std::string& owner, const std::vector<std::string>& ids,
+                                     TimePoint until) override;
 
   private:
     SharedConn& conn_;

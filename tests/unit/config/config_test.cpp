@@ -214,6 +214,10 @@ TEST(ConfigParse, RejectsBadSnippets) {
         {"[store]\ndsn = \"postgresql://db/mailward\"\n",
          "t.toml:2: key 'store.dsn': only used with backend = \"postgres\"", nullptr},
         {"[store]\ncommit_interval = \"soon\"\n", "key 'store.commit_interval': bad duration", nullptr},
+        {"[store]\nlease_time = \"2s\"\n", "t.toml:2: key 'store.lease_time': too short (expected at least 3s",
+         nullptr},
+        {"[store]\nlease_time = \"0s\"\n", "t.toml:2: key 'store.lease_time':", nullptr},
+        {"[store]\nnode = \"node a\"\n", "t.toml:2: key 'store.node':", nullptr},
     };
     for (const auto& c : cases) {
         ConfigError err;
@@ -395,6 +399,14 @@ backend = "sqlite"
              EXPECT_EQ(c.store.dsn, "postgresql://mw@db/mailward");
              EXPECT_EQ(c.store.commit_interval, 5ms);
          }},
+        {"[server]\nhostname = \"mx.example.com\"\n[store]\nnode = \"Relay-2\"\nlease_time = \"10s\"\n",
+         [](const Config& c) {
+             EXPECT_EQ(c.store.node, "Relay-2");
+             EXPECT_EQ(node_name(c), "Relay-2");
+             EXPECT_EQ(c.store.lease_time, 10s);
+         }},
+        {"[server]\nhostname = \"mx.example.com\"\n",
+         [](const Config& c) { EXPECT_EQ(node_name(c), "mx.example.com"); }},
         {"[server]\nlog_level = \"off\"\nhostname = \"mx-1.Example.COM\"\n",
          [](const Config& c) {
              EXPECT_EQ(c.server.log_level, "off");
@@ -526,6 +538,8 @@ TEST(ConfigDefaults, MatchDocumentedValues) {
     EXPECT_EQ(c.store.backend, "sqlite");
     EXPECT_TRUE(c.store.dsn.empty());
     EXPECT_EQ(c.store.commit_interval, 0ms);
+    EXPECT_TRUE(c.store.node.empty());
+    EXPECT_EQ(c.store.lease_time, 2min);
 }
 
 TEST(ConfigDefaults, EmptyFileEqualsDefaults) {

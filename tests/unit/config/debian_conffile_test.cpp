@@ -81,6 +81,7 @@ const std::vector<Row> kRows = {
     {"portal.reply_window", [](const Config& c) { return ms(c.portal.reply_window); }},
     {"store.backend", [](const Config& c) { return c.store.backend; }},
     {"store.commit_interval", [](const Config& c) { return ms(c.store.commit_interval); }},
+    {"store.lease_time", [](const Config& c) { return ms(c.store.lease_time); }},
 };
 
 }  // namespace

@@ -1,6 +1,6 @@
 // The scheduler's side of the queue, on every backend (backend.hpp): leases (exclusive until they
-// expire, released by complete_attempt or release_leases), attempt outcomes (only queued recipients
-// change, an administrator's delete wins), next_due, and the body dropped once nothing is pending.
+// expire, renewed by their owner, released by complete_attempt or release_leases), attempt outcomes (only queued
+// recipients change, an administrator's delete wins), next_due, and the body dropped once nothing is pending.
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -53,6 +53,31 @@ TEST_P(DeliveryStore, LeaseTakesOnlyDueUnleasedMessages) {
     ASSERT_TRUE(c);
     ASSERT_EQ(c->size(), 1u);
     EXPECT_EQ((*c)[0].id, "01aaaaaaaaaaaaaaa1");
+}
+
+TEST_P(DeliveryStore, RenewedLeasesOutliveTheirFirstExpiryAndOnlyTheirOwnersRenew) {
+    const auto t0 = ms(1'800'000'000'000);
+    const std::string id = "01aaaaaaaaaaaaaab1", other = "01aaaaaaaaaaaaaab2";
+    ASSERT_TRUE(submit_sync(st->queue(), due_message(id, t0)));
+    auto a = st->queue().lease_due(t0, 10, "node-a", 5min);
+    ASSERT_TRUE(a && a->size() == 1);
+    // Nothing to renew, an id not leased, another owner's name: nothing changes.
+    EXPECT_EQ(st->queue().renew_leases("node-a", {}, t0 + 20min).value(), 0u);
+    EXPECT_EQ(st->queue().renew_leases("node-a", {other}, t0 + 20min).value(), 0u);
+    EXPECT_EQ(st->queue().renew_leases("node-b", {id}, t0 + 20min).value(), 0u);
+    auto b = st->queue().lease_due(t0 + 6min, 10, "node-b", 5min);  // expired: node-b's renew did nothing
+    ASSERT_TRUE(b && b->size() == 1);
+    // node-b renews its live lease: past the first expiry, nobody else may take the message.
+    EXPECT_EQ(st->queue().renew_leases("node-b", {id, other}, t0 + 30min).value(), 1u);
+    auto c = st->queue().lease_due(t0 + 12min, 10, "node-c", 5min);
+    ASSERT_TRUE(c);
+    EXPECT_TRUE(c->empty());
+    // node-a, whose lease was taken over, cannot revive it.
+    EXPECT_EQ(st->queue().renew_leases("node-a", {id}, t0 + 60min).value(), 0u);
+    auto d = st->queue().lease_due(t0 + 31min, 10, "node-c", 5min);
+    ASSERT_TRUE(d);
+    ASSERT_EQ(d->size(), 1u);
+    EXPECT_EQ((*d)[0].id, id);
 }
 
 TEST_P(DeliveryStore, CompleteAttemptAppliesOutcomesAndReleases) {
