@@ -81,12 +81,122 @@ CREATE TABLE users (
 );
 )sql";
 
+// Version 2: the learned TLS policy (the SQLite schema's versions 2 and 3 in one).
+// - learned_policy: one row per domain, raised only. rank is the level's place on the ladder
+//   (none = 0 ... dane = 4; a CHECK keeps it equal to the level's) so that raises compare ranks in
+//   SQL; a trigger refuses any UPDATE that lowers rank, whoever runs it. Only DELETE (an
+//   administrator's forget) removes a level.
+// - policy_evidence: per MX address facts of a learned domain (replaced on raise/confirm, dropped
+//   with the domain by forget).
+// - probe_history, policy_incidents and policy_audit are append-only: triggers refuse UPDATE,
+//   DELETE and TRUNCATE, so history cannot be rewritten through the store (only by dropping them).
+// - policy_overrides: the administrator's current level per domain; every change is in policy_audit.
+// Ids come from identity columns: "oldest first" is id order.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE learned_policy (
+    domain         text    NOT NULL PRIMARY KEY,
+    level          text    NOT NULL CHECK (level IN ('none', 'may', 'encrypt', 'verify', 'dane')),
+    rank           integer NOT NULL,
+    first_seen     bigint  NOT NULL,
+    last_confirmed bigint  NOT NULL,
+    evidence       text    NOT NULL,
+    CHECK (rank = CASE level WHEN 'none' THEN 0 WHEN 'may' THEN 1 WHEN 'encrypt' THEN 2
+                             WHEN 'verify' THEN 3 WHEN 'dane' THEN 4 END)
+);
+CREATE FUNCTION mailward_refuse_lowering() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.rank < OLD.rank THEN
+        RAISE EXCEPTION 'learned_policy: % may not be lowered from % to %', OLD.domain, OLD.level, NEW.level;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER learned_policy_never_lowers BEFORE UPDATE ON learned_policy
+    FOR EACH ROW EXECUTE FUNCTION mailward_refuse_lowering();
+
+CREATE TABLE policy_evidence (
+    domain       text    NOT NULL REFERENCES learned_policy (domain) ON DELETE CASCADE,
+    host         text    NOT NULL,
+    address      text    NOT NULL,
+    level        text    NOT NULL CHECK (level IN ('none', 'may', 'encrypt', 'verify', 'dane')),
+    starttls     boolean NOT NULL,
+    protocol     text    NOT NULL,
+    cipher       text    NOT NULL,
+    chain_valid  boolean NOT NULL,
+    name_matched boolean NOT NULL,
+    spki_sha256  text    NOT NULL,
+    dane_matched boolean NOT NULL,
+    seen_at      bigint  NOT NULL,
+    PRIMARY KEY (domain, host, address)
+);
+
+CREATE TABLE probe_history (
+    id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    domain text   NOT NULL,
+    at     bigint NOT NULL,
+    level  text   NOT NULL CHECK (level IN ('none', 'may', 'encrypt', 'verify', 'dane')),
+    report text   NOT NULL
+);
+CREATE INDEX probe_history_domain ON probe_history (domain, id);
+
+CREATE TABLE policy_incidents (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    domain       text   NOT NULL,
+    at           bigint NOT NULL,
+    kind         text   NOT NULL CHECK (length(kind) > 0),
+    detail       text   NOT NULL,
+    host         text   NOT NULL DEFAULT '',
+    address      text   NOT NULL DEFAULT '',
+    raw_evidence text   NOT NULL DEFAULT ''
+);
+CREATE INDEX policy_incidents_domain ON policy_incidents (domain, id);
+
+CREATE TABLE policy_overrides (
+    domain  text   NOT NULL PRIMARY KEY,
+    level   text   NOT NULL CHECK (level IN ('none', 'may', 'encrypt', 'verify', 'dane')),
+    reason  text   NOT NULL CHECK (length(reason) > 0),
+    expires bigint CHECK (expires IS NULL OR expires > set_at),
+    set_at  bigint NOT NULL,
+    set_by  text   NOT NULL
+);
+
+CREATE TABLE policy_audit (
+    id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at     bigint NOT NULL,
+    who    text   NOT NULL,
+    action text   NOT NULL CHECK (action IN ('raise', 'set_override', 'clear_override', 'forget')),
+    domain text   NOT NULL,
+    level  text   NOT NULL CHECK (level IN ('', 'none', 'may', 'encrypt', 'verify', 'dane')),
+    detail text   NOT NULL
+);
+CREATE INDEX policy_audit_domain ON policy_audit (domain, id);
+
+CREATE FUNCTION mailward_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+END
+$$;
+CREATE TRIGGER probe_history_append_only BEFORE UPDATE OR DELETE ON probe_history
+    FOR EACH ROW EXECUTE FUNCTION mailward_append_only();
+CREATE TRIGGER probe_history_no_truncate BEFORE TRUNCATE ON probe_history
+    FOR EACH STATEMENT EXECUTE FUNCTION mailward_append_only();
+CREATE TRIGGER policy_incidents_append_only BEFORE UPDATE OR DELETE ON policy_incidents
+    FOR EACH ROW EXECUTE FUNCTION mailward_append_only();
+CREATE TRIGGER policy_incidents_no_truncate BEFORE TRUNCATE ON policy_incidents
+    FOR EACH STATEMENT EXECUTE FUNCTION mailward_append_only();
+CREATE TRIGGER policy_audit_append_only BEFORE UPDATE OR DELETE ON policy_audit
+    FOR EACH ROW EXECUTE FUNCTION mailward_append_only();
+CREATE TRIGGER policy_audit_no_truncate BEFORE TRUNCATE ON policy_audit
+    FOR EACH STATEMENT EXECUTE FUNCTION mailward_append_only();
+)sql";
+
 struct Step {
     int version;
     const char* sql;
 };
 constexpr Step kSteps[] = {
     {1, kSchemaV1},
+    {2, kSchemaV2},
 };
 
 // Any constant: the lock that serialises migrations of one database across nodes.

@@ -3,8 +3,9 @@
 // group-commit writer (one thread, one connection, many sessions' messages per transaction; every
 // completion runs after COMMIT returned OK); leases are taken with short FOR UPDATE SKIP LOCKED
 // transactions and carry a generation, so a stale node's outcome is refused (docs/design.md,
-// "PostgreSQL store"). The learned policy and escrow are not here yet: store::open still refuses
-// backend = "postgres". libpq stays inside store/postgres/*.cpp.
+// "PostgreSQL store"). The learned TLS policy (PolicyStore) is shared by every node, raises
+// monotonic in SQL. Escrow is not here yet: store::open still refuses backend = "postgres". libpq
+// stays inside store/postgres/*.cpp.
 #pragma once
 
 #include <chrono>
@@ -65,6 +66,8 @@ class PgStore {
 
     QueueStore& queue();
     UserStore& users();
+    // The learned TLS policy, overrides, incidents and audit (every node sees one policy).
+    PolicyStore& policy();
     // Commits what was submitted, then stops the writer; later submits get shutting_down.
     void close();
     WriterStats stats() const;
