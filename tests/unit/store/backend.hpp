@@ -23,6 +23,7 @@ class OpenedStore {
     virtual ~OpenedStore() = default;
     virtual QueueStore& queue() = 0;
     virtual UserStore& users() = 0;
+    virtual PolicyStore& policy() = 0;
     virtual void close() = 0;
     virtual std::uint64_t commits() const = 0;  // group commits so far
 };
@@ -60,12 +61,16 @@ class BackendTest : public ::testing::TestWithParam<BackendParam> {
     std::unique_ptr<OpenedStore> st;
 };
 
-// The suites (their TEST_Ps are in delivery_store_test.cpp, queue_admin_test.cpp, store_contract_test.cpp).
+// The suites (their TEST_Ps are in delivery_store_test.cpp, queue_admin_test.cpp, store_contract_test.cpp,
+// policy_contract_test.cpp).
 struct DeliveryStore : BackendTest {};
 struct QueueAdmin : BackendTest {
     const TimePoint t0 = ms(1'800'000'000'000);
     QueueStore& q() { return st->queue(); }
 };
 struct StoreContract : BackendTest {};
+struct PolicyContract : BackendTest {
+    PolicyStore& p() { return st->policy(); }
+};
 
 }  // namespace mailward::store::test

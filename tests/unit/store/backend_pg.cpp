@@ -98,6 +98,7 @@ class PgOpened final : public OpenedStore {
     explicit PgOpened(std::unique_ptr<postgres::PgStore> s) : s_(std::move(s)) {}
     QueueStore& queue() override { return s_->queue(); }
     UserStore& users() override { return s_->users(); }
+    PolicyStore& policy() override { return s_->policy(); }
     void close() override { s_->close(); }
     std::uint64_t commits() const override { return s_->stats().commits; }
 
@@ -134,5 +135,6 @@ const BackendParam kPostgres{"postgres", postgres_backend};
 INSTANTIATE_TEST_SUITE_P(Postgres, DeliveryStore, ::testing::Values(kPostgres), backend_name);
 INSTANTIATE_TEST_SUITE_P(Postgres, QueueAdmin, ::testing::Values(kPostgres), backend_name);
 INSTANTIATE_TEST_SUITE_P(Postgres, StoreContract, ::testing::Values(kPostgres), backend_name);
+INSTANTIATE_TEST_SUITE_P(Postgres, PolicyContract, ::testing::Values(kPostgres), backend_name);
 
 }  // namespace mailward::store::test

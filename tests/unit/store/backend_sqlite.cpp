@@ -11,6 +11,7 @@ class SqliteOpened final : public OpenedStore {
     explicit SqliteOpened(std::unique_ptr<Store> s) : s_(std::move(s)) {}
     QueueStore& queue() override { return s_->queue(); }
     UserStore& users() override { return s_->users(); }
+    PolicyStore& policy() override { return s_->policy(); }
     void close() override { s_->close(); }
     std::uint64_t commits() const override {
         auto* sq = dynamic_cast<sqlite::SqliteStore*>(s_.get());
@@ -44,5 +45,6 @@ const BackendParam kSqlite{"sqlite", sqlite_backend};
 INSTANTIATE_TEST_SUITE_P(Sqlite, DeliveryStore, ::testing::Values(kSqlite), backend_name);
 INSTANTIATE_TEST_SUITE_P(Sqlite, QueueAdmin, ::testing::Values(kSqlite), backend_name);
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract, ::testing::Values(kSqlite), backend_name);
+INSTANTIATE_TEST_SUITE_P(Sqlite, PolicyContract, ::testing::Values(kSqlite), backend_name);
 
 }  // namespace mailward::store::test
