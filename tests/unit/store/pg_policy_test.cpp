@@ -311,3 +311,37 @@ TEST_F(PgPolicyTest, TheSchemaRefusesLoweringRewritingAndBadLevels) {
     EXPECT_EQ(db->error_of("DELETE FROM learned_policy WHERE domain = 's.example'"), "");
     EXPECT_EQ(db->query("SELECT count(*) FROM policy_evidence").value_or(""), "0");  // with its evidence
 }
+
+// A database of the first slice (schema version 1, queue and users) gains the policy tables when a
+// main node of this build opens it, and keeps its queue. (Version 1 is made here by removing what
+// version 2 adds.)
+TEST_F(PgPolicyTest, AVersion1DatabaseGainsThePolicyAndKeepsItsQueue) {
+    {
+        auto a = node();
+        ASSERT_TRUE(a);
+        ASSERT_TRUE(submit_sync(a->queue(), simple_message("01pgpolicyupgrade0")));
+    }
+    for (const char* sql : {
+             "DROP TABLE policy_evidence, learned_policy, probe_history, policy_incidents, policy_overrides,"
+             " policy_audit",
+             "DROP FUNCTION mailward_refuse_lowering(), mailward_append_only()",
+             "DELETE FROM schema_version WHERE version = 2",
+         })
+        ASSERT_TRUE(db->query(sql)) << sql;
+    ASSERT_EQ(db->query("SELECT max(version) FROM schema_version").value_or(""), "1");
+    {
+        postgres::Options opts;
+        opts.role = Role::portal;  // only the main role migrates
+        auto early = postgres::PgStore::open(db->dsn(), std::move(opts));
+        ASSERT_FALSE(early);
+        EXPECT_EQ(early.error(), common::Errc::unsupported);
+    }
+    auto a = node();
+    ASSERT_TRUE(a);
+    EXPECT_EQ(db->query("SELECT max(version) FROM schema_version").value_or(""), "2");
+    auto env = a->queue().envelope("01pgpolicyupgrade0");
+    ASSERT_TRUE(env) << env.error().message();
+    EXPECT_EQ(env->recipients.size(), 1u);
+    ASSERT_TRUE(a->policy().raise("up.example", "verify", std::vector<MxEvidence>{}, "{}", t0));
+    EXPECT_EQ(level_of("up.example"), "verify");
+}

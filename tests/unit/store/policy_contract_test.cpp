@@ -321,7 +321,8 @@ TEST_P(PolicyContract, ProbeHistoryIsListedNewestFirst) {
     EXPECT_EQ((*got)->level, "encrypt");  // recording a probe raises nothing by itself
 }
 
-// list() is ordered by domain (byte order) and gives each domain its own evidence.
+// list() is ordered by domain (byte order, whatever the database's locale) and gives each domain its
+// own evidence.
 TEST_P(PolicyContract, ListIsOrderedByDomainEachWithItsEvidence) {
     PolicyStore& ps = p();
     ASSERT_TRUE(ps.raise("b.example", "verify", {ev("mx.b.example", "192.0.2.2", "verify")}, "{\"b\":1}", t0));
@@ -330,6 +331,7 @@ TEST_P(PolicyContract, ListIsOrderedByDomainEachWithItsEvidence) {
                          {ev("mx2.c.example", "192.0.2.32", "dane"), ev("mx1.c.example", "192.0.2.31", "dane")}, "{}",
                          t0 + 2h));
     ASSERT_TRUE(ps.raise("B.example", "may", std::vector<MxEvidence>{}, "{}", t0 + 3h));  // upper case sorts first
+    ASSERT_TRUE(ps.raise("例子.example", "encrypt", {ev("mx.例子.example", "192.0.2.40", "encrypt")}, "{}", t0 + 4h));
     auto all = ps.list();
     ASSERT_TRUE(all);
     struct Want {
@@ -342,6 +344,7 @@ TEST_P(PolicyContract, ListIsOrderedByDomainEachWithItsEvidence) {
         {"a.example", "encrypt", {}},
         {"b.example", "verify", {"mx.b.example"}},
         {"c.example", "dane", {"mx1.c.example", "mx2.c.example"}},
+        {"例子.example", "encrypt", {"mx.例子.example"}},  // UTF-8 after ASCII (byte order)
     };
     ASSERT_EQ(all->size(), std::size(want));
     for (std::size_t i = 0; i < all->size(); ++i) {
