@@ -1,9 +1,9 @@
-// The PostgreSQL store (first slice): the queue (QueueStore) and the user accounts
-// (UserStore) in a PostgreSQL 15 database shared by several nodes. Submissions go through a
+// The PostgreSQL store: the queue (QueueStore), the user accounts (UserStore) and escrow
+// (EscrowStore) in a PostgreSQL 15 database shared by several nodes. Submissions go through a
 // group-commit writer (one thread, one connection, many sessions' messages per transaction; every
 // completion runs after COMMIT returned OK); leases are taken with short FOR UPDATE SKIP LOCKED
 // transactions and carry a generation, so a stale node's outcome is refused (docs/design.md,
-// "PostgreSQL store"). The learned policy and escrow are not here yet: store::open still refuses
+// "PostgreSQL store"). The learned policy is not here yet: store::open still refuses
 // backend = "postgres". libpq stays inside store/postgres/*.cpp.
 #pragma once
 
@@ -15,6 +15,8 @@
 #include <string>
 
 #include "common/result.hpp"
+#include "store/escrow_reader.hpp"
+#include "store/escrow_store.hpp"
 #include "store/store.hpp"
 
 namespace mailward::store::postgres {
@@ -65,6 +67,7 @@ class PgStore {
 
     QueueStore& queue();
     UserStore& users();
+    EscrowStore& escrow();
     // Commits what was submitted, then stops the writer; later submits get shutting_down.
     void close();
     WriterStats stats() const;
@@ -75,6 +78,10 @@ class PgStore {
     explicit PgStore(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
+
+// The key holder's read-only view of the escrow tables (store/escrow_reader.hpp) on its own
+// connection, which cannot write (default_transaction_read_only). The schema must be current.
+Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::string& dsn);
 
 }  // namespace mailward::store::postgres
 
