@@ -84,8 +84,9 @@ const std::string& by_id_locked() {
 }
 
 Result<EscrowSession> select_session(Conn& c, const std::string& id_hash) {
-    auto rs = c.exec("SELECT id_hash, escrow_id, csrf, created, last_seen, ended_at FROM escrow_sessions WHERE id_hash = $1",
-                     Params().text(id_hash));
+    auto rs =
+        c.exec("SELECT id_hash, escrow_id, csrf, created, last_seen, ended_at FROM escrow_sessions WHERE id_hash = $1",
+               Params().text(id_hash));
     if (!rs) return rs.error();
     if (rs->size() == 0) return common::Errc::not_found;
     EscrowSession s;
@@ -239,11 +240,11 @@ Result<std::vector<Envelope>> PgEscrowStore::awaiting_seal(std::size_t limit) {
     std::lock_guard lk(conn_.mu);
     auto tx = Tx::begin(conn_.conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     if (!tx) return tx.error();
-    auto ids = first_column(conn_.conn.exec(
-        "SELECT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id"
-        " WHERE r.state = 'awaiting_escrow' GROUP BY r.message_id, m.received_at"
-        " ORDER BY m.received_at, r.message_id COLLATE \"C\" LIMIT $1",
-        Params().int64(static_cast<std::int64_t>(limit))));
+    auto ids =
+        first_column(conn_.conn.exec("SELECT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id"
+                                     " WHERE r.state = 'awaiting_escrow' GROUP BY r.message_id, m.received_at"
+                                     " ORDER BY m.received_at, r.message_id COLLATE \"C\" LIMIT $1",
+                                     Params().int64(static_cast<std::int64_t>(limit))));
     if (!ids) return ids.error();
     std::vector<Envelope> out;
     for (const auto& id : *ids) {
@@ -298,7 +299,8 @@ Result<EscrowRecord> PgEscrowStore::find_by_token(const std::string& token_hash)
 Result<std::vector<EscrowRecord>> PgEscrowStore::list(bool include_ended) {
     std::lock_guard lk(conn_.mu);
     static const std::string all = select_sql("ORDER BY m.created DESC, m.id COLLATE \"C\"");
-    static const std::string active = select_sql("WHERE m.state = 'active' ORDER BY m.created DESC, m.id COLLATE \"C\"");
+    static const std::string active =
+        select_sql("WHERE m.state = 'active' ORDER BY m.created DESC, m.id COLLATE \"C\"");
     auto rs = conn_.conn.exec((include_ended ? all : active).c_str(), {}, true);
     if (!rs) return rs.error();
     std::vector<EscrowRecord> out;
@@ -353,14 +355,13 @@ Result<void> PgEscrowStore::purge(const std::string& id, EscrowTime now, EscrowA
         appended.clear();
         auto rec = select_one(c, by_id_locked(), id);
         if (!rec) return rec.error();
-        if (rec->state == EscrowState::active || rec->state == EscrowState::purged)
-            return common::Errc::already_exists;
-        if (auto res = run_each(c,
-                                {"UPDATE escrow_messages SET sealed = NULL, state = 'purged' WHERE id = $1",
-                                 "DELETE FROM escrow_keys WHERE escrow_id = $1",
-                                 "DELETE FROM escrow_codes WHERE escrow_id = $1",
-                                 "DELETE FROM escrow_sessions WHERE escrow_id = $1"},
-                                id);
+        if (rec->state == EscrowState::active || rec->state == EscrowState::purged) return common::Errc::already_exists;
+        if (auto res = run_each(
+                c,
+                {"UPDATE escrow_messages SET sealed = NULL, state = 'purged' WHERE id = $1",
+                 "DELETE FROM escrow_keys WHERE escrow_id = $1", "DELETE FROM escrow_codes WHERE escrow_id = $1",
+                 "DELETE FROM escrow_sessions WHERE escrow_id = $1"},
+                id);
             !res)
             return res;
         return append_in(c, audit, chain, appended);
@@ -378,10 +379,10 @@ Result<std::vector<std::string>> PgEscrowStore::expired_ids(EscrowTime now) {
 
 Result<std::vector<std::string>> PgEscrowStore::purgeable_ids(EscrowTime ended_before) {
     std::lock_guard lk(conn_.mu);
-    return first_column(conn_.conn.exec(
-        "SELECT id FROM escrow_messages WHERE state IN ('revoked', 'expired') AND ended_at < $1"
-        " ORDER BY ended_at, id COLLATE \"C\"",
-        Params().int64(to_ms(ended_before))));
+    return first_column(
+        conn_.conn.exec("SELECT id FROM escrow_messages WHERE state IN ('revoked', 'expired') AND ended_at < $1"
+                        " ORDER BY ended_at, id COLLATE \"C\"",
+                        Params().int64(to_ms(ended_before))));
 }
 
 Result<int> PgEscrowStore::codes_sent_since(const std::string& id, EscrowTime since) {
@@ -392,8 +393,8 @@ Result<int> PgEscrowStore::codes_sent_since(const std::string& id, EscrowTime si
     return static_cast<int>(rs->int64(0, 0));
 }
 
-Result<void> PgEscrowStore::add_code(const std::string& id, const std::string& code_hash, bool strong,
-                                     EscrowTime now, EscrowTime expires, StoredMessage msg, EscrowAuditEntry audit,
+Result<void> PgEscrowStore::add_code(const std::string& id, const std::string& code_hash, bool strong, EscrowTime now,
+                                     EscrowTime expires, StoredMessage msg, EscrowAuditEntry audit,
                                      const AuditChain& chain) {
     if (id.empty() || code_hash.empty() || msg.envelope.id.empty()) return common::Errc::invalid_argument;
     audit.escrow_id = id;
@@ -481,10 +482,9 @@ Result<CodeCheck> PgEscrowStore::check_code(const std::string& id, const std::st
             else if (rec->locked_until) p.int64(to_ms(*rec->locked_until));
             else p.null();
             p.int64(total).int64(lockouts);
-            if (auto r = c.exec(
-                    "UPDATE escrow_messages SET failed_logins = $2, locked_until = $3, total_failures = $4,"
-                    " lockouts = $5 WHERE id = $1",
-                    p);
+            if (auto r = c.exec("UPDATE escrow_messages SET failed_logins = $2, locked_until = $3, total_failures = $4,"
+                                " lockouts = $5 WHERE id = $1",
+                                p);
                 !r)
                 return r.error();
             if (lock || cap)
@@ -593,7 +593,8 @@ namespace {
 // dsn with default_transaction_read_only=on among its server options, in the dsn's own syntax.
 std::string read_only_dsn(const std::string& dsn) {
     if (dsn.rfind("postgresql://", 0) == 0 || dsn.rfind("postgres://", 0) == 0)
-        return dsn + (dsn.find('?') == std::string::npos ? "?" : "&") + "options=-c%20default_transaction_read_only%3Don";
+        return dsn + (dsn.find('?') == std::string::npos ? "?" : "&") +
+               "options=-c%20default_transaction_read_only%3Don";
     return dsn + " options='-c default_transaction_read_only=on'";
 }
 
@@ -623,9 +624,8 @@ class PgEscrowReader final : public EscrowReader {
 Result<Conn> open_read_only(const std::string& dsn) {
     auto c = Conn::open(read_only_dsn(dsn));
     if (!c) return c.error();
-    // Also for the session, in case the server ignored the option. (An options= already in dsn is
-    // overridden by ours for this connection: the reader only reads.)
-    if (auto r = c->command("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"); !r) return r.error();
+    // The option, not a SET: a reconnect (pg.cpp) starts a new session from the same DSN. An
+    // options= already in dsn is overridden by ours for this connection (the reader only reads).
     auto ro = c->exec("SHOW default_transaction_read_only");
     if (!ro) return ro.error();
     if (ro->size() != 1 || ro->text(0, 0) != "on") {
@@ -641,8 +641,9 @@ Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::string& dsn)
     auto v = schema_version(*c);
     if (!v) return v.error();
     if (*v != latest_schema_version()) {
-        spdlog::error("store: the PostgreSQL schema is version {}, the escrow reader needs {} (serve migrates it first)",
-                      *v, latest_schema_version());
+        spdlog::error(
+            "store: the PostgreSQL schema is version {}, the escrow reader needs {} (serve migrates it first)", *v,
+            latest_schema_version());
         return common::Errc::unsupported;
     }
     return std::unique_ptr<EscrowReader>(new PgEscrowReader(std::move(*c)));

@@ -25,8 +25,7 @@ class PgEscrowStore final : public EscrowStore {
     Result<std::vector<EscrowRecord>> list(bool include_ended) override;
     Result<void> shred(const std::string& id, EscrowState to, EscrowTime now, EscrowAuditEntry audit,
                        const AuditChain& chain) override;
-    Result<void> purge(const std::string& id, EscrowTime now, EscrowAuditEntry audit,
-                       const AuditChain& chain) override;
+    Result<void> purge(const std::string& id, EscrowTime now, EscrowAuditEntry audit, const AuditChain& chain) override;
     Result<std::vector<std::string>> expired_ids(EscrowTime now) override;
     Result<std::vector<std::string>> purgeable_ids(EscrowTime ended_before) override;
     Result<int> codes_sent_since(const std::string& id, EscrowTime since) override;
@@ -59,8 +58,8 @@ class PgEscrowStore final : public EscrowStore {
 };
 
 // A connection that cannot write: default_transaction_read_only=on in the connection options (kept
-// by a reconnect) and for the session; refused (storage_error) unless the server confirms it. The
-// key holder's reader uses it; tests try to write through it.
+// by a reconnect); refused (storage_error) unless the server confirms it. The key holder's reader
+// uses it; tests try to write through it.
 Result<Conn> open_read_only(const std::string& dsn);
 
 }  // namespace mailward::store::postgres

@@ -266,8 +266,8 @@ TEST_F(PgEscrowTest, AnyNodeServesAMessageAnotherSealed) {
     EXPECT_EQ(found->id, "e1");
     EXPECT_EQ(found->wrapped_key, "KEY-e1");
     EXPECT_EQ(found->sealed, "SEALED-e1");
-    ASSERT_TRUE(a->escrow().add_code("e1", "h1", false, t0, t0 + 15min, simple_message("C1"), entry("code_sent"),
-                                     chain_fn));
+    ASSERT_TRUE(
+        a->escrow().add_code("e1", "h1", false, t0, t0 + 15min, simple_message("C1"), entry("code_sent"), chain_fn));
     EXPECT_EQ(*b->escrow().check_code("e1", "h1", t0 + 1min, CodeRules{}, EscrowAuditEntry{}, chain_fn),
               CodeCheck::accepted);
     ASSERT_TRUE(b->escrow().create_session(EscrowSession{"sid", "e1", "csrf", t0, t0, std::nullopt}));
@@ -355,8 +355,9 @@ TEST_F(PgEscrowTest, TheEscrowReaderReadsAndCannotWrite) {
     // The same connection the reader opens: a write through it fails, inside or outside a transaction.
     auto c = postgres::open_read_only(db->dsn());
     ASSERT_TRUE(c);
-    EXPECT_FALSE(c->exec("INSERT INTO escrow_sessions (id_hash, escrow_id, csrf, created, last_seen)"
-                         " VALUES ('forged', 'e1', 'x', 0, 0)"));
+    EXPECT_FALSE(
+        c->exec("INSERT INTO escrow_sessions (id_hash, escrow_id, csrf, created, last_seen)"
+                " VALUES ('forged', 'e1', 'x', 0, 0)"));
     EXPECT_FALSE(c->exec("DELETE FROM escrow_keys"));
     ASSERT_TRUE(c->begin("BEGIN"));
     EXPECT_FALSE(c->exec("UPDATE escrow_messages SET state = 'revoked'"));
@@ -364,11 +365,19 @@ TEST_F(PgEscrowTest, TheEscrowReaderReadsAndCannotWrite) {
     EXPECT_EQ(count("SELECT count(*) FROM escrow_sessions"), "1");
     EXPECT_EQ(count("SELECT count(*) FROM escrow_keys"), "1");
 
-    // A URI DSN gets the same option.
+    // Read-only also as the connection's own setting (what a reconnect restores, and what RESET
+    // goes back to), with a key-value DSN and with a URI.
     auto port = db->query("SELECT current_setting('port')");
-    ASSERT_TRUE(port);
     auto name = db->query("SELECT current_database()");
-    auto uri = postgres::open_read_only("postgresql://mailward_test@127.0.0.1:" + *port + "/" + name.value_or(""));
-    ASSERT_TRUE(uri);
-    EXPECT_EQ(uri->exec("SHOW default_transaction_read_only")->text(0, 0), "on");
+    ASSERT_TRUE(port && name);
+    for (const std::string& dsn :
+         {db->dsn(), "postgresql://mailward_test@127.0.0.1:" + *port + "/" + *name + "?connect_timeout=10"}) {
+        auto ro = postgres::open_read_only(dsn);
+        ASSERT_TRUE(ro) << dsn;
+        ASSERT_TRUE(ro->command("RESET default_transaction_read_only"));
+        auto v = ro->exec("SHOW default_transaction_read_only");
+        ASSERT_TRUE(v);
+        EXPECT_EQ(v->text(0, 0), "on") << dsn;
+        EXPECT_FALSE(ro->exec("DELETE FROM escrow_sessions")) << dsn;
+    }
 }
