@@ -190,6 +190,90 @@ CREATE TRIGGER policy_audit_no_truncate BEFORE TRUNCATE ON policy_audit
     FOR EACH STATEMENT EXECUTE FUNCTION mailward_append_only();
 )sql";
 
+// Version 3: escrow (the SQLite schema's versions 4 and 6 in one).
+// - escrow_messages: one sealed copy per (queued message, recipient); sealed is NULL once purged.
+//   Link tokens, codes and session ids are stored as keyed hashes only.
+// - escrow_keys: the wrapped data keys, one narrow row each, never rewritten with the message's row,
+//   so shredding is one DELETE (followed, after the commit, by VACUUM escrow_keys: docs/design.md).
+// - escrow_codes / escrow_sessions: the portal's one-time codes and server-side sessions.
+// - escrow_audit: append-only (triggers refuse UPDATE, DELETE and TRUNCATE), each row chained to the
+//   previous row of its message; the unique (escrow_id, prev_hash) makes a fork of a chain (two rows
+//   after the same head) impossible even if a writer forgot the chain's lock.
+// - recipients_awaiting: the sealer's scan of recipients awaiting escrow.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE escrow_messages (
+    id             text    NOT NULL PRIMARY KEY,
+    queue_id       text    NOT NULL,
+    rcpt_index     integer NOT NULL CHECK (rcpt_index >= 0),
+    sender         text    NOT NULL,
+    sender_name    text    NOT NULL,
+    sender_mode    text    NOT NULL,
+    recipient      text    NOT NULL,
+    message_id     text    NOT NULL,
+    token_hash     text    NOT NULL UNIQUE,
+    sealed         bytea,
+    state          text    NOT NULL CHECK (state IN ('active', 'revoked', 'expired', 'purged')),
+    created        bigint  NOT NULL,
+    expires        bigint  NOT NULL,
+    ended_at       bigint,
+    failed_logins  integer NOT NULL DEFAULT 0 CHECK (failed_logins >= 0),
+    locked_until   bigint,
+    total_failures integer NOT NULL DEFAULT 0 CHECK (total_failures >= 0),
+    lockouts       integer NOT NULL DEFAULT 0 CHECK (lockouts >= 0),
+    UNIQUE (queue_id, rcpt_index)
+);
+CREATE INDEX escrow_messages_state ON escrow_messages (state, expires);
+
+CREATE TABLE escrow_keys (
+    escrow_id   text  NOT NULL PRIMARY KEY REFERENCES escrow_messages (id),
+    wrapped_key bytea NOT NULL CHECK (length(wrapped_key) BETWEEN 1 AND 512)
+);
+-- Never compressed or moved out of line: the key stays in its one heap tuple.
+ALTER TABLE escrow_keys ALTER COLUMN wrapped_key SET STORAGE PLAIN;
+
+CREATE TABLE escrow_codes (
+    id        bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    escrow_id text    NOT NULL REFERENCES escrow_messages (id),
+    code_hash text    NOT NULL,
+    created   bigint  NOT NULL,
+    expires   bigint  NOT NULL,
+    tries     integer NOT NULL DEFAULT 0 CHECK (tries >= 0),
+    live      boolean NOT NULL DEFAULT true,
+    strong    boolean NOT NULL DEFAULT false
+);
+CREATE INDEX escrow_codes_message ON escrow_codes (escrow_id, id);
+
+CREATE TABLE escrow_sessions (
+    id_hash   text   NOT NULL PRIMARY KEY,
+    escrow_id text   NOT NULL REFERENCES escrow_messages (id),
+    csrf      text   NOT NULL,
+    created   bigint NOT NULL,
+    last_seen bigint NOT NULL,
+    ended_at  bigint
+);
+CREATE INDEX escrow_sessions_message ON escrow_sessions (escrow_id);
+
+CREATE TABLE escrow_audit (
+    seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    escrow_id  text   NOT NULL,
+    at         bigint NOT NULL,
+    event      text   NOT NULL,
+    address    text   NOT NULL,
+    user_agent text   NOT NULL,
+    detail     text   NOT NULL,
+    prev_hash  text   NOT NULL,
+    hash       text   NOT NULL,
+    UNIQUE (escrow_id, prev_hash)
+);
+CREATE INDEX escrow_audit_message ON escrow_audit (escrow_id, seq);
+CREATE TRIGGER escrow_audit_no_update BEFORE UPDATE OR DELETE ON escrow_audit
+    FOR EACH ROW EXECUTE FUNCTION mailward_append_only();
+CREATE TRIGGER escrow_audit_no_truncate BEFORE TRUNCATE ON escrow_audit
+    FOR EACH STATEMENT EXECUTE FUNCTION mailward_append_only();
+
+CREATE INDEX recipients_awaiting ON recipients (message_id) WHERE state = 'awaiting_escrow';
+)sql";
+
 struct Step {
     int version;
     const char* sql;
@@ -197,6 +281,7 @@ struct Step {
 constexpr Step kSteps[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
+    {3, kSchemaV3},
 };
 
 // Any constant: the lock that serialises migrations of one database across nodes.

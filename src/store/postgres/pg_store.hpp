@@ -1,11 +1,10 @@
-// The PostgreSQL store (first slice): the queue (QueueStore) and the user accounts
-// (UserStore) in a PostgreSQL 15 database shared by several nodes. Submissions go through a
+// The PostgreSQL store: the queue (QueueStore), the user accounts (UserStore), the learned TLS
+// policy (PolicyStore) and escrow (EscrowStore) in a PostgreSQL 15 database shared by several nodes. Submissions go through a
 // group-commit writer (one thread, one connection, many sessions' messages per transaction; every
 // completion runs after COMMIT returned OK); leases are taken with short FOR UPDATE SKIP LOCKED
 // transactions and carry a generation, so a stale node's outcome is refused (docs/design.md,
-// "PostgreSQL store"). The learned TLS policy (PolicyStore) is shared by every node, raises
-// monotonic in SQL. Escrow is not here yet: store::open still refuses backend = "postgres". libpq
-// stays inside store/postgres/*.cpp.
+// "PostgreSQL store"). Raises of the learned policy are monotonic in SQL. libpq stays inside
+// store/postgres/*.cpp.
 #pragma once
 
 #include <chrono>
@@ -16,6 +15,8 @@
 #include <string>
 
 #include "common/result.hpp"
+#include "store/escrow_reader.hpp"
+#include "store/escrow_store.hpp"
 #include "store/store.hpp"
 
 namespace mailward::store::postgres {
@@ -68,6 +69,7 @@ class PgStore {
     UserStore& users();
     // The learned TLS policy, overrides, incidents and audit (every node sees one policy).
     PolicyStore& policy();
+    EscrowStore& escrow();
     // Commits what was submitted, then stops the writer; later submits get shutting_down.
     void close();
     WriterStats stats() const;
@@ -78,6 +80,10 @@ class PgStore {
     explicit PgStore(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
+
+// The key holder's read-only view of the escrow tables (store/escrow_reader.hpp) on its own
+// connection, which cannot write (default_transaction_read_only). The schema must be current.
+Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::string& dsn);
 
 }  // namespace mailward::store::postgres
 
