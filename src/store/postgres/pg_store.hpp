@@ -56,22 +56,22 @@ inline error_code make_error_code(PgErrc e) noexcept { return {static_cast<int>(
 // The newest schema version this build writes (schema_version table).
 int latest_schema_version();
 
-class PgStore {
+class PgStore final : public Store {
   public:
     // Connects with the libpq connection string dsn (two connections: the writer's and a shared
     // one), migrates the schema (Role::main) and starts the writer thread.
     static Result<std::unique_ptr<PgStore>> open(const std::string& dsn, Options opts = {});
-    ~PgStore();  // close()
+    ~PgStore() override;  // close()
     PgStore(const PgStore&) = delete;
     PgStore& operator=(const PgStore&) = delete;
 
-    QueueStore& queue();
-    UserStore& users();
+    QueueStore& queue() override;
+    UserStore& users() override;
     // The learned TLS policy, overrides, incidents and audit (every node sees one policy).
-    PolicyStore& policy();
-    EscrowStore& escrow();
+    PolicyStore& policy() override;
+    EscrowStore& escrow() override;
     // Commits what was submitted, then stops the writer; later submits get shutting_down.
-    void close();
+    void close() override;
     WriterStats stats() const;
 
     struct Impl;
