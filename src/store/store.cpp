@@ -1,6 +1,6 @@
 // store::open: picks the backend named by [store] backend. "sqlite" keeps mailward.db in
 // server.data_dir (created 0700 when missing; relative paths are relative to the process cwd);
-// "postgres" is not implemented yet. Also the names of recipient states as stored and shown, and
+// "postgres" connects to [store] dsn (a database shared by several nodes). Also the names of recipient states as stored and shown, and
 // the order of TLS level names (policy_store.hpp).
 #include "store/store.hpp"
 
@@ -12,6 +12,7 @@
 
 #include "config/config.hpp"
 #include "store/escrow_reader.hpp"
+#include "store/postgres/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace mailward::store {
@@ -102,14 +103,22 @@ Result<std::unique_ptr<Store>> open(const config::Config& cfg, Role role) {
         return std::unique_ptr<Store>(std::move(*s));
     }
     if (backend == "postgres") {
-        spdlog::error("store: the postgres backend is not available in this build");
-        return common::Errc::unsupported;
+        postgres::Options opts;
+        opts.commit_interval = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.store.commit_interval);
+        opts.role = role;
+        auto s = postgres::PgStore::open(cfg.store.dsn, std::move(opts));
+        if (!s) {
+            spdlog::error("store: cannot open the PostgreSQL store: {}", s.error().message());
+            return s.error();
+        }
+        return std::unique_ptr<Store>(std::move(*s));
     }
     spdlog::error("store: unknown backend '{}'", backend);
     return common::Errc::invalid_argument;
 }
 
 Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const config::Config& cfg) {
+    if (cfg.store.backend == "postgres") return postgres::open_escrow_reader(cfg.store.dsn);
     if (cfg.store.backend != "sqlite") {
         spdlog::error("store: no read-only escrow view for backend '{}'", cfg.store.backend);
         return common::Errc::unsupported;

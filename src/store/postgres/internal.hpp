@@ -1,6 +1,6 @@
 // Pieces shared by the PostgreSQL store's files and nobody else: the mutex-guarded shared
-// connection, the schema migration, the group-commit writer, and the QueueStore/UserStore
-// implementations.
+// connection, the schema migration, the group-commit writer, and the QueueStore/UserStore/
+// PolicyStore implementations.
 #pragma once
 
 #include <atomic>
@@ -136,6 +136,36 @@ class PgUserStore final : public UserStore {
     Result<void> remove(const std::string& name) override;
     Result<User> get(const std::string& name) override;
     Result<std::vector<User>> list() override;
+
+  private:
+    SharedConn& conn_;
+};
+
+// ---- PolicyStore (policy_store.cpp) ----
+// The learned TLS policy shared by every node on the database: raises compare ranks in SQL under
+// the domain's row lock, so no interleaving of nodes lowers a level (see policy_store.cpp).
+class PgPolicyStore final : public PolicyStore {
+  public:
+    explicit PgPolicyStore(SharedConn& conn) : conn_(conn) {}
+    using PolicyStore::forget;
+    using PolicyStore::raise;
+    Result<std::optional<LearnedPolicy>> get(const std::string& domain) override;
+    Result<std::vector<LearnedPolicy>> list() override;
+    Result<bool> raise(const std::string& domain, const std::string& level, const std::vector<MxEvidence>& mx,
+                       const std::string& report, TimePoint now) override;
+    Result<void> confirm(const std::string& domain, const std::vector<MxEvidence>& mx, TimePoint now) override;
+    Result<void> forget(const std::string& domain, const std::string& who, TimePoint now) override;
+    Result<void> record_probe(const std::string& domain, const std::string& level, const std::string& report,
+                              TimePoint now) override;
+    Result<std::vector<ProbeRecord>> probes(const std::string& domain, std::size_t limit) override;
+    Result<void> add_incident(const PolicyIncident& incident) override;
+    Result<std::vector<PolicyIncident>> incidents(const std::string& domain) override;
+    Result<void> set_override(const std::string& domain, const std::string& level, const std::string& reason,
+                              std::optional<TimePoint> expires, TimePoint now, const std::string& who) override;
+    Result<void> clear_override(const std::string& domain, const std::string& who, TimePoint now) override;
+    Result<std::optional<Override>> active_override(const std::string& domain, TimePoint now) override;
+    Result<std::vector<Override>> overrides() override;
+    Result<std::vector<PolicyAudit>> audit(const std::string& domain) override;
 
   private:
     SharedConn& conn_;

@@ -81,12 +81,207 @@ CREATE TABLE users (
 );
 )sql";
 
+// Version 2: the learned TLS policy (the SQLite schema's versions 2 and 3 in one).
+// - learned_policy: one row per domain, raised only. rank is the level's place on the ladder
+//   (none = 0 ... dane = 4; a CHECK keeps it equal to the level's) so that raises compare ranks in
+//   SQL; a trigger refuses any UPDATE that lowers rank, whoever runs it. Only DELETE (an
+//   administrator's forget) removes a level.
+// - policy_evidence: per MX address facts of a learned domain (replaced on raise/confirm, dropped
+//   with the domain by forget).
+// - probe_history, policy_incidents and policy_audit are append-only: triggers refuse UPDATE,
+//   DELETE and TRUNCATE, so history cannot be rewritten through the store (only by dropping them).
+// - policy_overrides: the administrator's current level per domain; every change is in policy_audit.
+// Ids come from identity columns: "oldest first" is id order.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE learned_policy (
+    domain         text    NOT NULL PRIMARY KEY,
+    level          text    NOT NULL CHECK (level IN ('none', 'may', 'encrypt', 'verify', 'dane')),
+    rank           integer NOT NULL,
+    first_seen     bigint  NOT NULL,
+    last_confirmed bigint  NOT NULL,
+    evidence       text    NOT NULL,
+    CHECK (rank = CASE level WHEN 'none' THEN 0 WHEN 'may' THEN 1 WHEN 'encrypt' THEN 2
+                             WHEN 'verify' THEN 3 WHEN 'dane' THEN 4 END)
+);
+CREATE FUNCTION mailward_refuse_lowering() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.rank < OLD.rank THEN
+        RAISE EXCEPTION 'learned_policy: % may not be lowered from % to %', OLD.domain, OLD.level, NEW.level;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER learned_policy_never_lowers BEFORE UPDATE ON learned_policy
+    FOR EACH ROW EXECUTE FUNCTION mailward_refuse_lowering();
+
+CREATE TABLE policy_evidence (
+    domain       text    NOT NULL REFERENCES learned_policy (domain) ON DELETE CASCADE,
+    host         text    NOT NULL,
+    address      text    NOT NULL,
+    level        text    NOT NULL CHECK (level IN ('none', 'may', 'encrypt', 'verify', 'dane')),
+    starttls     boolean NOT NULL,
+    protocol     text    NOT NULL,
+    cipher       text    NOT NULL,
+    chain_valid  boolean NOT NULL,
+    name_matched boolean NOT NULL,
+    spki_sha256  text    NOT NULL,
+    dane_matched boolean NOT NULL,
+    seen_at      bigint  NOT NULL,
+    PRIMARY KEY (domain, host, address)
+);
+
+CREATE TABLE probe_history (
+    id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    domain text   NOT NULL,
+    at     bigint NOT NULL,
+    level  text   NOT NULL CHECK (level IN ('none', 'may', 'encrypt', 'verify', 'dane')),
+    report text   NOT NULL
+);
+CREATE INDEX probe_history_domain ON probe_history (domain, id);
+
+CREATE TABLE policy_incidents (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    domain       text   NOT NULL,
+    at           bigint NOT NULL,
+    kind         text   NOT NULL CHECK (length(kind) > 0),
+    detail       text   NOT NULL,
+    host         text   NOT NULL DEFAULT '',
+    address      text   NOT NULL DEFAULT '',
+    raw_evidence text   NOT NULL DEFAULT ''
+);
+CREATE INDEX policy_incidents_domain ON policy_incidents (domain, id);
+
+CREATE TABLE policy_overrides (
+    domain  text   NOT NULL PRIMARY KEY,
+    level   text   NOT NULL CHECK (level IN ('none', 'may', 'encrypt', 'verify', 'dane')),
+    reason  text   NOT NULL CHECK (length(reason) > 0),
+    expires bigint CHECK (expires IS NULL OR expires > set_at),
+    set_at  bigint NOT NULL,
+    set_by  text   NOT NULL
+);
+
+CREATE TABLE policy_audit (
+    id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at     bigint NOT NULL,
+    who    text   NOT NULL,
+    action text   NOT NULL CHECK (action IN ('raise', 'set_override', 'clear_override', 'forget')),
+    domain text   NOT NULL,
+    level  text   NOT NULL CHECK (level IN ('', 'none', 'may', 'encrypt', 'verify', 'dane')),
+    detail text   NOT NULL
+);
+CREATE INDEX policy_audit_domain ON policy_audit (domain, id);
+
+CREATE FUNCTION mailward_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+END
+$$;
+CREATE TRIGGER probe_history_append_only BEFORE UPDATE OR DELETE ON probe_history
+    FOR EACH ROW EXECUTE FUNCTION mailward_append_only();
+CREATE TRIGGER probe_history_no_truncate BEFORE TRUNCATE ON probe_history
+    FOR EACH STATEMENT EXECUTE FUNCTION mailward_append_only();
+CREATE TRIGGER policy_incidents_append_only BEFORE UPDATE OR DELETE ON policy_incidents
+    FOR EACH ROW EXECUTE FUNCTION mailward_append_only();
+CREATE TRIGGER policy_incidents_no_truncate BEFORE TRUNCATE ON policy_incidents
+    FOR EACH STATEMENT EXECUTE FUNCTION mailward_append_only();
+CREATE TRIGGER policy_audit_append_only BEFORE UPDATE OR DELETE ON policy_audit
+    FOR EACH ROW EXECUTE FUNCTION mailward_append_only();
+CREATE TRIGGER policy_audit_no_truncate BEFORE TRUNCATE ON policy_audit
+    FOR EACH STATEMENT EXECUTE FUNCTION mailward_append_only();
+)sql";
+
+// Version 3: escrow (the SQLite schema's versions 4 and 6 in one).
+// - escrow_messages: one sealed copy per (queued message, recipient); sealed is NULL once purged.
+//   Link tokens, codes and session ids are stored as keyed hashes only.
+// - escrow_keys: the wrapped data keys, one narrow row each, never rewritten with the message's row,
+//   so shredding is one DELETE (followed, after the commit, by VACUUM escrow_keys: docs/design.md).
+// - escrow_codes / escrow_sessions: the portal's one-time codes and server-side sessions.
+// - escrow_audit: append-only (triggers refuse UPDATE, DELETE and TRUNCATE), each row chained to the
+//   previous row of its message; the unique (escrow_id, prev_hash) makes a fork of a chain (two rows
+//   after the same head) impossible even if a writer forgot the chain's lock.
+// - recipients_awaiting: the sealer's scan of recipients awaiting escrow.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE escrow_messages (
+    id             text    NOT NULL PRIMARY KEY,
+    queue_id       text    NOT NULL,
+    rcpt_index     integer NOT NULL CHECK (rcpt_index >= 0),
+    sender         text    NOT NULL,
+    sender_name    text    NOT NULL,
+    sender_mode    text    NOT NULL,
+    recipient      text    NOT NULL,
+    message_id     text    NOT NULL,
+    token_hash     text    NOT NULL UNIQUE,
+    sealed         bytea,
+    state          text    NOT NULL CHECK (state IN ('active', 'revoked', 'expired', 'purged')),
+    created        bigint  NOT NULL,
+    expires        bigint  NOT NULL,
+    ended_at       bigint,
+    failed_logins  integer NOT NULL DEFAULT 0 CHECK (failed_logins >= 0),
+    locked_until   bigint,
+    total_failures integer NOT NULL DEFAULT 0 CHECK (total_failures >= 0),
+    lockouts       integer NOT NULL DEFAULT 0 CHECK (lockouts >= 0),
+    UNIQUE (queue_id, rcpt_index)
+);
+CREATE INDEX escrow_messages_state ON escrow_messages (state, expires);
+
+CREATE TABLE escrow_keys (
+    escrow_id   text  NOT NULL PRIMARY KEY REFERENCES escrow_messages (id),
+    wrapped_key bytea NOT NULL CHECK (length(wrapped_key) BETWEEN 1 AND 512)
+);
+-- Never compressed or moved out of line: the key stays in its one heap tuple.
+ALTER TABLE escrow_keys ALTER COLUMN wrapped_key SET STORAGE PLAIN;
+
+CREATE TABLE escrow_codes (
+    id        bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    escrow_id text    NOT NULL REFERENCES escrow_messages (id),
+    code_hash text    NOT NULL,
+    created   bigint  NOT NULL,
+    expires   bigint  NOT NULL,
+    tries     integer NOT NULL DEFAULT 0 CHECK (tries >= 0),
+    live      boolean NOT NULL DEFAULT true,
+    strong    boolean NOT NULL DEFAULT false
+);
+CREATE INDEX escrow_codes_message ON escrow_codes (escrow_id, id);
+
+CREATE TABLE escrow_sessions (
+    id_hash   text   NOT NULL PRIMARY KEY,
+    escrow_id text   NOT NULL REFERENCES escrow_messages (id),
+    csrf      text   NOT NULL,
+    created   bigint NOT NULL,
+    last_seen bigint NOT NULL,
+    ended_at  bigint
+);
+CREATE INDEX escrow_sessions_message ON escrow_sessions (escrow_id);
+
+CREATE TABLE escrow_audit (
+    seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    escrow_id  text   NOT NULL,
+    at         bigint NOT NULL,
+    event      text   NOT NULL,
+    address    text   NOT NULL,
+    user_agent text   NOT NULL,
+    detail     text   NOT NULL,
+    prev_hash  text   NOT NULL,
+    hash       text   NOT NULL,
+    UNIQUE (escrow_id, prev_hash)
+);
+CREATE INDEX escrow_audit_message ON escrow_audit (escrow_id, seq);
+CREATE TRIGGER escrow_audit_no_update BEFORE UPDATE OR DELETE ON escrow_audit
+    FOR EACH ROW EXECUTE FUNCTION mailward_append_only();
+CREATE TRIGGER escrow_audit_no_truncate BEFORE TRUNCATE ON escrow_audit
+    FOR EACH STATEMENT EXECUTE FUNCTION mailward_append_only();
+
+CREATE INDEX recipients_awaiting ON recipients (message_id) WHERE state = 'awaiting_escrow';
+)sql";
+
 struct Step {
     int version;
     const char* sql;
 };
 constexpr Step kSteps[] = {
     {1, kSchemaV1},
+    {2, kSchemaV2},
+    {3, kSchemaV3},
 };
 
 // Any constant: the lock that serialises migrations of one database across nodes.

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "store/postgres/escrow_store.hpp"
 #include "store/postgres/internal.hpp"
 
 namespace mailward::store::postgres {
@@ -32,6 +33,8 @@ struct PgStore::Impl {
     std::unique_ptr<PgWriter> writer;
     std::unique_ptr<PgQueueStore> queue;
     std::unique_ptr<PgUserStore> users;
+    std::unique_ptr<PgPolicyStore> policy;
+    std::unique_ptr<PgEscrowStore> escrow;
 };
 
 Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& dsn, Options opts) {
@@ -57,6 +60,8 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& dsn, Options o
     impl->writer = std::make_unique<PgWriter>(std::move(*writer_conn), std::move(opts));
     impl->queue = std::make_unique<PgQueueStore>(impl->shared, *impl->writer);
     impl->users = std::make_unique<PgUserStore>(impl->shared);
+    impl->policy = std::make_unique<PgPolicyStore>(impl->shared);
+    impl->escrow = std::make_unique<PgEscrowStore>(impl->shared, *impl->writer);
     return std::unique_ptr<PgStore>(new PgStore(std::move(impl)));
 }
 
@@ -64,6 +69,8 @@ PgStore::PgStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PgStore::~PgStore() { close(); }
 QueueStore& PgStore::queue() { return *impl_->queue; }
 UserStore& PgStore::users() { return *impl_->users; }
+PolicyStore& PgStore::policy() { return *impl_->policy; }
+EscrowStore& PgStore::escrow() { return *impl_->escrow; }
 void PgStore::close() { impl_->writer->close(); }
 WriterStats PgStore::stats() const { return impl_->writer->stats(); }
 

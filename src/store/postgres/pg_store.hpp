@@ -1,10 +1,10 @@
-// The PostgreSQL store (first slice): the queue (QueueStore) and the user accounts
-// (UserStore) in a PostgreSQL 15 database shared by several nodes. Submissions go through a
+// The PostgreSQL store: the queue (QueueStore), the user accounts (UserStore), the learned TLS
+// policy (PolicyStore) and escrow (EscrowStore) in a PostgreSQL 15 database shared by several nodes. Submissions go through a
 // group-commit writer (one thread, one connection, many sessions' messages per transaction; every
 // completion runs after COMMIT returned OK); leases are taken with short FOR UPDATE SKIP LOCKED
 // transactions and carry a generation, so a stale node's outcome is refused (docs/design.md,
-// "PostgreSQL store"). The learned policy and escrow are not here yet: store::open still refuses
-// backend = "postgres". libpq stays inside store/postgres/*.cpp.
+// "PostgreSQL store"). Raises of the learned policy are monotonic in SQL. libpq stays inside
+// store/postgres/*.cpp.
 #pragma once
 
 #include <chrono>
@@ -15,6 +15,8 @@
 #include <string>
 
 #include "common/result.hpp"
+#include "store/escrow_reader.hpp"
+#include "store/escrow_store.hpp"
 #include "store/store.hpp"
 
 namespace mailward::store::postgres {
@@ -54,19 +56,22 @@ inline error_code make_error_code(PgErrc e) noexcept { return {static_cast<int>(
 // The newest schema version this build writes (schema_version table).
 int latest_schema_version();
 
-class PgStore {
+class PgStore final : public Store {
   public:
     // Connects with the libpq connection string dsn (two connections: the writer's and a shared
     // one), migrates the schema (Role::main) and starts the writer thread.
     static Result<std::unique_ptr<PgStore>> open(const std::string& dsn, Options opts = {});
-    ~PgStore();  // close()
+    ~PgStore() override;  // close()
     PgStore(const PgStore&) = delete;
     PgStore& operator=(const PgStore&) = delete;
 
-    QueueStore& queue();
-    UserStore& users();
+    QueueStore& queue() override;
+    UserStore& users() override;
+    // The learned TLS policy, overrides, incidents and audit (every node sees one policy).
+    PolicyStore& policy() override;
+    EscrowStore& escrow() override;
     // Commits what was submitted, then stops the writer; later submits get shutting_down.
-    void close();
+    void close() override;
     WriterStats stats() const;
 
     struct Impl;
@@ -75,6 +80,10 @@ class PgStore {
     explicit PgStore(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
+
+// The key holder's read-only view of the escrow tables (store/escrow_reader.hpp) on its own
+// connection, which cannot write (default_transaction_read_only). The schema must be current.
+Result<std::unique_ptr<EscrowReader>> open_escrow_reader(const std::string& dsn);
 
 }  // namespace mailward::store::postgres
 

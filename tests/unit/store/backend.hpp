@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,8 @@ class OpenedStore {
     virtual ~OpenedStore() = default;
     virtual QueueStore& queue() = 0;
     virtual UserStore& users() = 0;
+    virtual PolicyStore& policy() = 0;
+    virtual EscrowStore& escrow() = 0;
     virtual void close() = 0;
     virtual std::uint64_t commits() const = 0;  // group commits so far
 };
@@ -32,6 +35,11 @@ class Backend {
     virtual ~Backend() = default;
     // Opens the backend's store (the same data each time); nullptr after a failure the test sees.
     virtual std::unique_ptr<OpenedStore> open() = 0;
+    // Raw SQL on the store's data (portable statements only), for what the interfaces do not show:
+    // the first column of the first row ("" when none; an error fails the test), and the error of a
+    // statement expected to fail ("" when it succeeded).
+    virtual std::string sql_text(const std::string& sql) = 0;
+    virtual std::string sql_error(const std::string& sql) = 0;
 };
 
 struct BackendParam {
@@ -60,12 +68,70 @@ class BackendTest : public ::testing::TestWithParam<BackendParam> {
     std::unique_ptr<OpenedStore> st;
 };
 
-// The suites (their TEST_Ps are in delivery_store_test.cpp, queue_admin_test.cpp, store_contract_test.cpp).
+// The suites (their TEST_Ps are in delivery_store_test.cpp, queue_admin_test.cpp, store_contract_test.cpp,
+// policy_contract_test.cpp, escrow_contract_test.cpp).
 struct DeliveryStore : BackendTest {};
 struct QueueAdmin : BackendTest {
     const TimePoint t0 = ms(1'800'000'000'000);
     QueueStore& q() { return st->queue(); }
 };
 struct StoreContract : BackendTest {};
+struct PolicyContract : BackendTest {
+    PolicyStore& p() { return st->policy(); }
+};
+
+// Escrow: helpers to queue a recipient awaiting escrow and seal it.
+struct EscrowContract : BackendTest {
+    const TimePoint t0 = ms(1'800'000'000'000);
+    EscrowStore& es() { return st->escrow(); }
+    // A chain function any test can recompute: "prev|event/detail".
+    static std::string chain_fn(const std::string& prev, const EscrowAuditEntry& e) {
+        return prev + "|" + e.event + "/" + e.detail;
+    }
+    // Queues a message whose single recipient awaits escrow.
+    void queue_awaiting(const std::string& qid) {
+        auto m = simple_message(qid);
+        m.envelope.recipients[0].state = RcptState::awaiting_escrow;
+        ASSERT_TRUE(submit_sync(st->queue(), std::move(m)));
+    }
+    EscrowRecord record(const std::string& id, const std::string& qid) const {
+        EscrowRecord r;
+        r.id = id;
+        r.queue_id = qid;
+        r.rcpt_index = 0;
+        r.sender = "alice@example.test";
+        r.sender_name = "Alice <alice@example.test>";
+        r.sender_mode = "tls-or-escrow";
+        r.recipient = "bob@example.org";
+        r.token_hash = "tok-" + id;
+        r.wrapped_key = std::string("KEY\0KEY", 7);
+        r.sealed = "SEALED-" + id;
+        r.created = t0;
+        r.expires = t0 + std::chrono::hours(24);
+        return r;
+    }
+    EscrowAuditEntry entry(std::string event = "", std::string detail = "") const {
+        EscrowAuditEntry e;
+        e.at = t0;
+        e.event = std::move(event);
+        e.detail = std::move(detail);
+        return e;
+    }
+    // Seals rec through es (its "sealed" row with detail "d"), queueing the notice notice_id.
+    static Result<void> seal(EscrowStore& es, EscrowRecord rec, const std::string& notice_id, TimePoint at) {
+        EscrowAuditEntry first;
+        first.at = at;
+        first.event = "sealed";
+        first.detail = "d";
+        std::promise<Result<void>> p;
+        auto f = p.get_future();
+        es.create(std::move(rec), std::move(first), simple_message(notice_id, "Subject: notice\r\n\r\nlink\r\n"),
+                  chain_fn, [&p](Result<void> r) { p.set_value(r); });
+        return f.get();
+    }
+    Result<void> create(EscrowRecord rec, const std::string& notice_id) {
+        return seal(es(), std::move(rec), notice_id, t0);
+    }
+};
 
 }  // namespace mailward::store::test

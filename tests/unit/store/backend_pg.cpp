@@ -98,6 +98,8 @@ class PgOpened final : public OpenedStore {
     explicit PgOpened(std::unique_ptr<postgres::PgStore> s) : s_(std::move(s)) {}
     QueueStore& queue() override { return s_->queue(); }
     UserStore& users() override { return s_->users(); }
+    PolicyStore& policy() override { return s_->policy(); }
+    EscrowStore& escrow() override { return s_->escrow(); }
     void close() override { s_->close(); }
     std::uint64_t commits() const override { return s_->stats().commits; }
 
@@ -117,6 +119,8 @@ class PgBackend final : public Backend {
         }
         return std::make_unique<PgOpened>(std::move(*s));
     }
+    std::string sql_text(const std::string& sql) override { return db_.query(sql).value_or(""); }
+    std::string sql_error(const std::string& sql) override { return db_.error_of(sql); }
 
   private:
     PgDatabase db_;
@@ -134,5 +138,7 @@ const BackendParam kPostgres{"postgres", postgres_backend};
 INSTANTIATE_TEST_SUITE_P(Postgres, DeliveryStore, ::testing::Values(kPostgres), backend_name);
 INSTANTIATE_TEST_SUITE_P(Postgres, QueueAdmin, ::testing::Values(kPostgres), backend_name);
 INSTANTIATE_TEST_SUITE_P(Postgres, StoreContract, ::testing::Values(kPostgres), backend_name);
+INSTANTIATE_TEST_SUITE_P(Postgres, PolicyContract, ::testing::Values(kPostgres), backend_name);
+INSTANTIATE_TEST_SUITE_P(Postgres, EscrowContract, ::testing::Values(kPostgres), backend_name);
 
 }  // namespace mailward::store::test

@@ -11,6 +11,8 @@ class SqliteOpened final : public OpenedStore {
     explicit SqliteOpened(std::unique_ptr<Store> s) : s_(std::move(s)) {}
     QueueStore& queue() override { return s_->queue(); }
     UserStore& users() override { return s_->users(); }
+    PolicyStore& policy() override { return s_->policy(); }
+    EscrowStore& escrow() override { return s_->escrow(); }
     void close() override { s_->close(); }
     std::uint64_t commits() const override {
         auto* sq = dynamic_cast<sqlite::SqliteStore*>(s_.get());
@@ -31,6 +33,24 @@ class SqliteBackend final : public Backend {
         }
         return std::make_unique<SqliteOpened>(std::move(*s));
     }
+    std::string sql_text(const std::string& sql) override {
+        try {
+            RawDb raw(dir_.path() / "mailward.db");
+            return raw.text(sql);
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << sql << ": " << e.what();
+            return "";
+        }
+    }
+    std::string sql_error(const std::string& sql) override {
+        try {
+            RawDb raw(dir_.path() / "mailward.db");
+            raw.exec(sql);
+            return "";
+        } catch (const std::exception& e) {
+            return e.what();
+        }
+    }
 
   private:
     TempDir dir_;
@@ -44,5 +64,7 @@ const BackendParam kSqlite{"sqlite", sqlite_backend};
 INSTANTIATE_TEST_SUITE_P(Sqlite, DeliveryStore, ::testing::Values(kSqlite), backend_name);
 INSTANTIATE_TEST_SUITE_P(Sqlite, QueueAdmin, ::testing::Values(kSqlite), backend_name);
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract, ::testing::Values(kSqlite), backend_name);
+INSTANTIATE_TEST_SUITE_P(Sqlite, PolicyContract, ::testing::Values(kSqlite), backend_name);
+INSTANTIATE_TEST_SUITE_P(Sqlite, EscrowContract, ::testing::Values(kSqlite), backend_name);
 
 }  // namespace mailward::store::test
