@@ -1,7 +1,7 @@
 // store::open: picks the backend named by [store] backend. "sqlite" keeps mailward.db in
 // server.data_dir (created 0700 when missing; relative paths are relative to the process cwd);
-// "postgres" connects to [store] dsn (a database shared by several nodes). Also the names of recipient states as stored and shown, and
-// the order of TLS level names (policy_store.hpp).
+// "postgres" connects to [store] dsn (a database shared by several nodes). Also the names of recipient states as stored
+// and shown, and the order of TLS level names (policy_store.hpp).
 #include "store/store.hpp"
 
 #include <spdlog/spdlog.h>

@@ -208,15 +208,18 @@ class ClusterTest(unittest.TestCase):
         try:
             markers = ["stall-%d-%s" % (i, secrets.token_hex(4)) for i in range(6)]
             stalls0 = self.proxy.stalls
+            # Large enough that no read of the proxy holds a whole message: each transfer hangs in DATA.
             for m in markers:
-                self.submit(a, "x@" + STALL, m, size=40 * 1024)
-            wait_for(lambda: self.proxy.stalls - stalls0 >= len(markers), 60,
-                     "node A's transfers stalled in DATA")
-            # A renews its leases while the transfers hang: nothing expires under a live node.
+                self.submit(a, "x@" + STALL, m, size=400 * 1024)
+            wait_for(lambda: self.proxy.stalls - stalls0 >= 3, 60, "node A's transfers stalled in DATA")
+            # A renews its leases while the transfers hang (lease_time 4s): after 6 s the messages
+            # not delivered are still A's, none expired under a live node.
             time.sleep(6)
-            self.assertEqual(psql(c.dsn, "SELECT count(*) FROM messages WHERE lease_owner = 'node-a'"
-                                         " AND lease_until > (extract(epoch from now()) * 1000)::bigint"),
-                             str(len(markers)), a.log()[-3000:])
+            waiting = [m for m in markers if not self.arrived(STALL, m)]
+            self.assertGreaterEqual(len(waiting), 3)
+            live = psql(c.dsn, "SELECT count(*) FROM messages WHERE lease_owner = 'node-a'"
+                               " AND lease_until > (extract(epoch from now()) * 1000)::bigint")
+            self.assertEqual(int(live), len(waiting), a.log()[-3000:])
             a.kill9()
         finally:
             self.proxy.set_mode("pass")
@@ -229,14 +232,15 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(set(copies.values()), {1}, copies)
         for m in markers:
             self.assertIsNotNone(received_tls(self.arrived(STALL, m)[0]), "delivered without TLS")
-        # Taken over: each message's lease was taken a second time, now by B or C, and completed.
+        # Taken over: the messages A held were leased a second time, by B or C, and completed.
         rows = psql(c.dsn, "SELECT lease_generation, coalesce(lease_owner, '') FROM messages m WHERE"
                            " EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.domain = '%s')"
                            % STALL).splitlines()
         self.assertEqual(len(rows), len(markers), rows)
-        self.assertTrue(all(int(r.split("|")[0]) >= 2 and r.split("|")[1] == "" for r in rows), rows)
-        by = [l for n in (b, cc) for l in n.delivery_log() if l.get("result") == "sent"]
-        self.assertGreaterEqual(len(by), len(markers))
+        self.assertTrue(all(r.split("|")[1] == "" for r in rows), rows)
+        self.assertGreaterEqual(sum(int(r.split("|")[0]) >= 2 for r in rows), len(waiting), rows)
+        by = [l for n in (b, cc) for l in n.delivery_log() if l.get("result") == "delivered"]
+        self.assertGreaterEqual(len(by), len(waiting))
 
     def test_node_killed_under_load_loses_nothing(self):
         c = self.cluster("load")
@@ -276,11 +280,11 @@ class ClusterTest(unittest.TestCase):
         time.sleep(3)
         got = self.flab.lab.mx.messages(domain)
         dups = {m: n for m in acked if (n := sum(m.encode() in x for x in got)) > 1}
-        # The crash window: at most the deliveries A had in flight (its max_concurrency) can arrive
-        # twice, each at most twice.
+        # The crash window: only the deliveries A had in flight to the domain (at most
+        # max_per_destination, 10) can arrive twice, each at most twice.
         print("\ncluster load: %d acknowledged, %d delivered, %d duplicate(s) from the crash window"
               % (len(acked), len(acked), len(dups)), file=sys.stderr)
-        self.assertLessEqual(len(dups), 100, dups)
+        self.assertLessEqual(len(dups), 10, dups)  # [delivery] max_per_destination
         self.assertTrue(all(n == 2 for n in dups.values()), dups)
         pending = psql(c.dsn, "SELECT count(*) FROM recipients WHERE state IN ('queued', 'awaiting_escrow')")
         self.assertEqual(pending, "0")

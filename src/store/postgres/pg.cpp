@@ -99,6 +99,12 @@ std::int64_t Rows::affected() const {
 
 // ---- Conn ----
 
+namespace {
+// The server's NOTICE messages ("relation ... already exists, skipping") go to the log at debug
+// level, not to stderr as libpq's default does.
+void log_notice(void*, const char* message) { spdlog::debug("store: PostgreSQL: {}", one_line(message)); }
+}  // namespace
+
 Result<Conn> Conn::open(const std::string& dsn) {
     PGconn* c = PQconnectdb(dsn.c_str());
     if (!c) return common::Errc::storage_error;
@@ -107,6 +113,7 @@ Result<Conn> Conn::open(const std::string& dsn) {
         PQfinish(c);
         return common::Errc::storage_error;
     }
+    PQsetNoticeProcessor(c, log_notice, nullptr);
     Conn conn(c);
     // Times are stored as integers; text values must round-trip byte for byte.
     if (auto r = conn.command("SET client_encoding = 'UTF8'"); !r) return r.error();

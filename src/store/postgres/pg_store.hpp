@@ -1,10 +1,9 @@
 // The PostgreSQL store: the queue (QueueStore), the user accounts (UserStore), the learned TLS
-// policy (PolicyStore) and escrow (EscrowStore) in a PostgreSQL 15 database shared by several nodes. Submissions go through a
-// group-commit writer (one thread, one connection, many sessions' messages per transaction; every
-// completion runs after COMMIT returned OK); leases are taken with short FOR UPDATE SKIP LOCKED
-// transactions and carry a generation, so a stale node's outcome is refused (docs/design.md,
-// "PostgreSQL store"). Raises of the learned policy are monotonic in SQL. libpq stays inside
-// store/postgres/*.cpp.
+// policy (PolicyStore) and escrow (EscrowStore) in a PostgreSQL 15 database shared by several nodes. Submissions go
+// through a group-commit writer (one thread, one connection, many sessions' messages per transaction; every completion
+// runs after COMMIT returned OK); leases are taken with short FOR UPDATE SKIP LOCKED transactions and carry a
+// generation, so a stale node's outcome is refused (docs/design.md, "PostgreSQL store"). Raises of the learned policy
+// are monotonic in SQL. libpq stays inside store/postgres/*.cpp.
 #pragma once
 
 #include <chrono>

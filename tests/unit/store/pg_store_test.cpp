@@ -11,7 +11,9 @@
 #include <mutex>
 #include <thread>
 
+#include "config/config.hpp"
 #include "pg_test_util.hpp"
+#include "store/escrow_reader.hpp"
 #include "store/postgres/pg_store.hpp"
 #include "store_test_util.hpp"
 
@@ -300,4 +302,35 @@ TEST_F(PgStoreTest, BodiesAreInsertOnceBytea) {
     EXPECT_NE(db->error_of("UPDATE bodies SET data = 'x'::bytea WHERE message_id = $1", {id}).find("insert-once"),
               std::string::npos);
     EXPECT_EQ(*s->queue().body(id), full_message().body);
+}
+
+// [store] backend = "postgres": store::open gives the whole store (queue, users, policy, escrow) on
+// the database, every role once main has migrated it, and the key holder's reader.
+TEST_F(PgStoreTest, StoreOpenServesEveryRoleFromTheDsn) {
+    config::Config cfg;
+    cfg.store.backend = "postgres";
+    cfg.store.dsn = db->dsn();
+    {
+        auto early = store::open(cfg, Role::portal);  // nothing migrated yet: refused
+        ASSERT_FALSE(early);
+        EXPECT_EQ(early.error(), common::Errc::unsupported);
+    }
+    auto main = store::open(cfg, Role::main);
+    ASSERT_TRUE(main) << main.error().message();
+    ASSERT_TRUE(submit_sync((*main)->queue(), simple_message("01pgopenopenopen01")));
+    ASSERT_TRUE(
+        (*main)->policy().raise("open.example", "verify", std::vector<MxEvidence>{}, "{}", ms(1'800'000'000'000)));
+    auto smtp = store::open(cfg, Role::submission);
+    ASSERT_TRUE(smtp) << smtp.error().message();
+    EXPECT_TRUE((*smtp)->queue().envelope("01pgopenopenopen01"));
+    auto learned = (*smtp)->policy().get("open.example");
+    ASSERT_TRUE(learned && learned->has_value());
+    EXPECT_EQ((*learned)->level, "verify");
+    auto reader = store::open_escrow_reader(cfg);
+    ASSERT_TRUE(reader) << reader.error().message();
+    auto none = (*reader)->get("no-such-escrow-id");
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error(), common::Errc::not_found);
+    (*smtp)->close();
+    (*main)->close();
 }

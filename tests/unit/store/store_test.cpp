@@ -61,10 +61,12 @@ TEST(StoreOpen, RelativeDataDirIsRelativeToCwd) {
 TEST(StoreOpen, BackendSelection) {
     TempDir tmp;
     auto cfg = config_for(tmp.path());
+    // PostgreSQL that does not answer (port 1 on loopback): a storage error, not a crash or a hang.
     cfg.store.backend = "postgres";
+    cfg.store.dsn = "host=127.0.0.1 port=1 dbname=mailward connect_timeout=2";
     auto pg = open(cfg);
     ASSERT_FALSE(pg);
-    EXPECT_EQ(pg.error(), common::Errc::unsupported);
+    EXPECT_EQ(pg.error(), common::Errc::storage_error);
 
     cfg.store.backend = "oracle";
     auto bad = open(cfg);
