@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/ids.hpp"
+#include "common/log_escape.hpp"
 #include "common/metrics.hpp"
 #include "common/timefmt.hpp"
 #include "common/wait_callback.hpp"
@@ -156,14 +157,24 @@ Result<std::size_t> EscrowService::seal_pending(TimePoint now, std::size_t limit
     for (const auto& env : *envs) {
         auto body = store_.queue().body(env.id);
         if (!body) {
-            spdlog::error("escrow: cannot read the body of {} to seal it: {}", env.id, body.error().message());
+            // With several nodes on one store, another node's sealer may have sealed every recipient
+            // (and deleted the body) since awaiting_seal() read the envelope: nothing to do.
+            if (body.error() == common::Errc::not_found)
+                spdlog::info("escrow: {} is no longer waiting for escrow (sealed elsewhere or deleted)", env.id);
+            else spdlog::error("escrow: cannot read the body of {} to seal it: {}", env.id, body.error().message());
             continue;
         }
         for (std::size_t i = 0; i < env.recipients.size(); ++i) {
             if (env.recipients[i].state != store::RcptState::awaiting_escrow) continue;
             if (auto r = seal_one(env, *body, i, now); !r) {
-                spdlog::error("escrow: cannot seal {} for {}: {}", env.id, env.recipients[i].address,
-                              r.error().message());
+                // already_exists: the recipient left awaiting_escrow meanwhile (another node sealed it,
+                // or an administrator deleted it); the store kept exactly one seal and one notice.
+                if (r.error() == common::Errc::already_exists)
+                    spdlog::info("escrow: {} for {} is no longer waiting for escrow (sealed elsewhere or deleted)",
+                                 env.id, common::log_escape(env.recipients[i].address));
+                else
+                    spdlog::error("escrow: cannot seal {} for {}: {}", env.id,
+                                  common::log_escape(env.recipients[i].address), r.error().message());
                 continue;
             }
             ++sealed;

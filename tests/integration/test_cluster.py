@@ -318,6 +318,12 @@ class ClusterTest(unittest.TestCase):
         status, _, page = client.request("GET", "/read")
         self.assertEqual(status, 200)
         self.assertIn(marker.encode(), page)
+        # Both nodes' sealers saw the message: one sealed it, the other (if it raced) stood aside
+        # without an error; exactly one notice and one escrow record exist.
+        for node in (a, cc):
+            self.assertNotIn("escrow: cannot seal", node.log())
+            self.assertNotIn("to seal it:", node.log())
+        self.assertEqual(psql(c.dsn, "SELECT count(*) FROM escrow_messages"), "1")
 
 
 if __name__ == "__main__":
