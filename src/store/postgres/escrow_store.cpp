@@ -7,12 +7,12 @@
 // the audit sink after their commit. bytea and integers are read in binary (one result format).
 #include "store/postgres/escrow_store.hpp"
 
-#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <cstring>
 
 #include "common/wait_callback.hpp"
+#include "store/code_check.hpp"
 
 namespace mailward::store::postgres {
 namespace {
@@ -422,7 +422,7 @@ Result<void> PgEscrowStore::add_code(const std::string& id, const std::string& c
 Result<CodeCheck> PgEscrowStore::check_code(const std::string& id, const std::string& code_hash, EscrowTime now,
                                             const CodeRules& rules, EscrowAuditEntry audit, const AuditChain& chain) {
     Appended appended;
-    CodeCheck result = CodeCheck::wrong;
+    CodeDecision d;
     {
         std::lock_guard lk(conn_.mu);
         auto& c = conn_.conn;
@@ -432,81 +432,49 @@ Result<CodeCheck> PgEscrowStore::check_code(const std::string& id, const std::st
         // code (no lost update of the counters) and see each other's lockouts.
         auto rec = select_one(c, by_id_locked(), id);
         if (!rec) return rec.error();
-        audit.escrow_id = id;
-        audit.at = now;
-        const bool locked = rec->locked_until && now < *rec->locked_until;
-        const bool capped = rec->total_failures >= rules.max_failures;
-
-        auto code = c.exec(
+        auto row = c.exec(
             "SELECT id, code_hash, tries, strong FROM escrow_codes WHERE escrow_id = $1 AND live AND expires > $2"
             " ORDER BY id DESC LIMIT 1",
             Params().text(id).int64(to_ms(now)));
-        if (!code) return code.error();
-        if (code->size() == 0) return locked ? CodeCheck::locked : capped ? CodeCheck::capped : CodeCheck::no_code;
-        const std::int64_t code_id = code->int64(0, 0);
-        const std::string stored = code->text(0, 1);
-        const std::int64_t tries = code->int64(0, 2);
-        const bool strong = code->boolean(0, 3);
-        // A short code is guessable: not while locked, not past the cap. A strong one is not.
-        if (!strong && locked) return CodeCheck::locked;
-        if (!strong && capped) return CodeCheck::capped;
-        if (tries >= rules.max_tries_per_code) return CodeCheck::exhausted;
-
-        const bool match =
-            stored.size() == code_hash.size() && sodium_memcmp(stored.data(), code_hash.data(), stored.size()) == 0;
-        if (match) {
-            if (auto r = c.exec("UPDATE escrow_codes SET live = false WHERE id = $1", Params().int64(code_id)); !r)
-                return r.error();
-            // total_failures stays: the cap counts over the message's whole life.
-            if (auto r = c.exec(
-                    "UPDATE escrow_messages SET failed_logins = 0, locked_until = NULL, lockouts = 0 WHERE id = $1",
-                    Params().text(id));
-                !r)
-                return r.error();
-            result = CodeCheck::accepted;
-            audit.event = escrow_event::code_accepted;
-        } else {
-            if (auto r = c.exec("UPDATE escrow_codes SET tries = tries + 1 WHERE id = $1", Params().int64(code_id)); !r)
-                return r.error();
-            // Wrong strong codes are typing errors, not guesses that could succeed: they count in
-            // the total and against the code's tries, never towards a lockout.
-            const int failures = rec->failed_logins + (strong ? 0 : 1);
-            const int total = rec->total_failures + 1;
-            const bool lock = !strong && failures >= rules.lock_after_failures;
-            const bool cap = !strong && total >= rules.max_failures;
-            const int lockouts = rec->lockouts + (lock ? 1 : 0);
-            const auto lock_for = rules.lockout(lockouts);
-            Params p;
-            p.text(id).int64(lock ? 0 : failures);
-            if (lock) p.int64(to_ms(now + lock_for));
-            else if (rec->locked_until) p.int64(to_ms(*rec->locked_until));
-            else p.null();
-            p.int64(total).int64(lockouts);
-            if (auto r = c.exec("UPDATE escrow_messages SET failed_logins = $2, locked_until = $3, total_failures = $4,"
-                                " lockouts = $5 WHERE id = $1",
-                                p);
-                !r)
-                return r.error();
-            if (lock || cap)
-                if (auto r = c.exec("UPDATE escrow_codes SET live = false WHERE escrow_id = $1 AND live AND NOT strong",
-                                    Params().text(id));
-                    !r)
-                    return r.error();
-            audit.event = lock ? escrow_event::locked : escrow_event::code_failed;
-            audit.detail = "try " + std::to_string(tries + 1) + " of " + std::to_string(rules.max_tries_per_code) +
-                           (strong ? " (long code)" : "") + "; " + std::to_string(total) + " wrong codes in all";
-            if (lock)
-                audit.detail += "; short codes locked after " + std::to_string(failures) + " wrong in a row, lockout " +
-                                std::to_string(lockouts) + " for " + std::to_string(lock_for.count()) + " s";
-            if (cap)
-                audit.detail += "; the cap of " + std::to_string(rules.max_failures) + " is reached: short codes void";
-            result = lock ? CodeCheck::locked : cap ? CodeCheck::capped : CodeCheck::wrong;
+        if (!row) return row.error();
+        std::optional<LiveCode> code;
+        std::int64_t code_id = 0;
+        if (row->size() > 0) {
+            code_id = row->int64(0, 0);
+            code = LiveCode{row->text(0, 1), row->int64(0, 2), row->boolean(0, 3)};
         }
+        d = decide_code({rec->failed_logins, rec->locked_until, rec->total_failures, rec->lockouts}, code, code_hash,
+                        now, rules);
+        if (!d.write) return d.result;
+        if (auto r = c.exec(d.use_code ? "UPDATE escrow_codes SET live = false WHERE id = $1"
+                                       : "UPDATE escrow_codes SET tries = tries + 1 WHERE id = $1",
+                            Params().int64(code_id));
+            !r)
+            return r.error();
+        Params p;
+        p.text(id).int64(d.next.failed_logins);
+        if (d.next.locked_until) p.int64(to_ms(*d.next.locked_until));
+        else p.null();
+        p.int64(d.next.total_failures).int64(d.next.lockouts);
+        if (auto r = c.exec("UPDATE escrow_messages SET failed_logins = $2, locked_until = $3, total_failures = $4,"
+                            " lockouts = $5 WHERE id = $1",
+                            p);
+            !r)
+            return r.error();
+        if (d.void_short_codes)
+            if (auto r = c.exec("UPDATE escrow_codes SET live = false WHERE escrow_id = $1 AND live AND NOT strong",
+                                Params().text(id));
+                !r)
+                return r.error();
+        audit.escrow_id = id;
+        audit.at = now;
+        audit.event = std::string(d.event);
+        audit.detail = d.detail;
         if (auto r = append_in(c, std::move(audit), chain, appended); !r) return r.error();
         if (auto r = tx->commit(); !r) return r.error();
     }
     committed(appended);
-    return result;
+    return d.result;
 }
 
 Result<void> PgEscrowStore::create_session(const EscrowSession& s) {

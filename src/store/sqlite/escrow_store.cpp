@@ -5,12 +5,12 @@
 // secrets are "scrub" jobs, after which the writer zeroes freed spool ranges and truncates the WAL
 // (secure_delete=ON zeroes the freed database space). The rest are transactions on the shared
 // connection. Audit rows are handed to the audit sink after their commit (the external anchor).
-#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <memory>
 
 #include "common/wait_callback.hpp"
+#include "store/code_check.hpp"
 #include "store/sqlite/internal.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -440,7 +440,7 @@ Result<CodeCheck> SqliteEscrowStore::check_code(const std::string& id, const std
                                                 const CodeRules& rules, EscrowAuditEntry audit,
                                                 const AuditChain& chain) {
     Appended appended;
-    CodeCheck result = CodeCheck::wrong;
+    CodeDecision d;
     {
         std::lock_guard lk(conn_.mu);
         auto& db = conn_.db;
@@ -449,11 +449,6 @@ Result<CodeCheck> SqliteEscrowStore::check_code(const std::string& id, const std
         static const std::string sql = select_sql("WHERE m.id = ?1");
         auto rec = select_one(db, sql, id);
         if (!rec) return rec.error();
-        audit.escrow_id = id;
-        audit.at = now;
-        const bool locked = rec->locked_until && now < *rec->locked_until;
-        const bool capped = rec->total_failures >= rules.max_failures;
-
         auto st = db.prepare(
             "SELECT id, code_hash, tries, strong FROM escrow_codes WHERE escrow_id = ?1 AND live = 1 AND expires > ?2"
             " ORDER BY id DESC LIMIT 1");
@@ -461,72 +456,41 @@ Result<CodeCheck> SqliteEscrowStore::check_code(const std::string& id, const std
         st->bind(1, id).bind(2, to_ms(now));
         auto row = st->step();
         if (!row) return row.error();
-        if (!*row) return locked ? CodeCheck::locked : capped ? CodeCheck::capped : CodeCheck::no_code;
-        const std::int64_t code_id = st->int64(0);
-        const std::string stored = st->text(1);
-        const std::int64_t tries = st->int64(2);
-        const bool strong = st->int64(3) != 0;
-        st->reset();
-        // A short code is guessable: not while locked, not past the cap. A strong one is not.
-        if (!strong && locked) return CodeCheck::locked;
-        if (!strong && capped) return CodeCheck::capped;
-        if (tries >= rules.max_tries_per_code) return CodeCheck::exhausted;
-
-        const bool match =
-            stored.size() == code_hash.size() && sodium_memcmp(stored.data(), code_hash.data(), stored.size()) == 0;
-        if (match) {
-            auto use = db.prepare("UPDATE escrow_codes SET live = 0 WHERE id = ?1");
-            if (!use) return use.error();
-            use->bind(1, code_id);
-            if (auto r = use->run(); !r) return r.error();
-            // total_failures stays: the cap counts over the message's whole life.
-            auto reset = db.prepare(
-                "UPDATE escrow_messages SET failed_logins = 0, locked_until = NULL, lockouts = 0 WHERE id = ?1");
-            if (!reset) return reset.error();
-            reset->bind(1, id);
-            if (auto r = reset->run(); !r) return r.error();
-            result = CodeCheck::accepted;
-            audit.event = escrow_event::code_accepted;
-        } else {
-            auto bump = db.prepare("UPDATE escrow_codes SET tries = tries + 1 WHERE id = ?1");
-            if (!bump) return bump.error();
-            bump->bind(1, code_id);
-            if (auto r = bump->run(); !r) return r.error();
-            // Wrong strong codes are typing errors, not guesses that could succeed: they count in
-            // the total and against the code's tries, never towards a lockout.
-            const int failures = rec->failed_logins + (strong ? 0 : 1);
-            const int total = rec->total_failures + 1;
-            const bool lock = !strong && failures >= rules.lock_after_failures;
-            const bool cap = !strong && total >= rules.max_failures;
-            const int lockouts = rec->lockouts + (lock ? 1 : 0);
-            const auto lock_for = rules.lockout(lockouts);
-            auto upd = db.prepare(
-                "UPDATE escrow_messages SET failed_logins = ?2, locked_until = ?3, total_failures = ?4, lockouts = ?5"
-                " WHERE id = ?1");
-            if (!upd) return upd.error();
-            upd->bind(1, id).bind(2, std::int64_t{lock ? 0 : failures});
-            if (lock) upd->bind(3, to_ms(now + lock_for));
-            else if (rec->locked_until) upd->bind(3, to_ms(*rec->locked_until));
-            else upd->bind_null(3);
-            upd->bind(4, std::int64_t{total}).bind(5, std::int64_t{lockouts});
-            if (auto r = upd->run(); !r) return r.error();
-            if (lock || cap)
-                if (auto r = void_short_codes(db, id); !r) return r.error();
-            audit.event = lock ? escrow_event::locked : escrow_event::code_failed;
-            audit.detail = "try " + std::to_string(tries + 1) + " of " + std::to_string(rules.max_tries_per_code) +
-                           (strong ? " (long code)" : "") + "; " + std::to_string(total) + " wrong codes in all";
-            if (lock)
-                audit.detail += "; short codes locked after " + std::to_string(failures) + " wrong in a row, lockout " +
-                                std::to_string(lockouts) + " for " + std::to_string(lock_for.count()) + " s";
-            if (cap)
-                audit.detail += "; the cap of " + std::to_string(rules.max_failures) + " is reached: short codes void";
-            result = lock ? CodeCheck::locked : cap ? CodeCheck::capped : CodeCheck::wrong;
+        std::optional<LiveCode> code;
+        std::int64_t code_id = 0;
+        if (*row) {
+            code_id = st->int64(0);
+            code = LiveCode{st->text(1), st->int64(2), st->int64(3) != 0};
         }
+        st->reset();
+        d = decide_code({rec->failed_logins, rec->locked_until, rec->total_failures, rec->lockouts}, code, code_hash,
+                        now, rules);
+        if (!d.write) return d.result;
+        auto upd_code = db.prepare(d.use_code ? "UPDATE escrow_codes SET live = 0 WHERE id = ?1"
+                                              : "UPDATE escrow_codes SET tries = tries + 1 WHERE id = ?1");
+        if (!upd_code) return upd_code.error();
+        upd_code->bind(1, code_id);
+        if (auto r = upd_code->run(); !r) return r.error();
+        auto upd = db.prepare(
+            "UPDATE escrow_messages SET failed_logins = ?2, locked_until = ?3, total_failures = ?4, lockouts = ?5"
+            " WHERE id = ?1");
+        if (!upd) return upd.error();
+        upd->bind(1, id).bind(2, std::int64_t{d.next.failed_logins});
+        if (d.next.locked_until) upd->bind(3, to_ms(*d.next.locked_until));
+        else upd->bind_null(3);
+        upd->bind(4, std::int64_t{d.next.total_failures}).bind(5, std::int64_t{d.next.lockouts});
+        if (auto r = upd->run(); !r) return r.error();
+        if (d.void_short_codes)
+            if (auto r = void_short_codes(db, id); !r) return r.error();
+        audit.escrow_id = id;
+        audit.at = now;
+        audit.event = std::string(d.event);
+        audit.detail = d.detail;
         if (auto r = append_in(db, std::move(audit), chain, appended); !r) return r.error();
         if (auto r = tx->commit(); !r) return r.error();
     }
     committed(appended);
-    return result;
+    return d.result;
 }
 
 Result<void> SqliteEscrowStore::create_session(const EscrowSession& s) {
