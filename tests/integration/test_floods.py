@@ -706,7 +706,8 @@ class SubmissionFloodTest(FloodCase):
         self.assertGreaterEqual(len(normal.latencies), 10)
         self.assertLess(lat["max"], 2.0, lat)
         # Every slowloris and TLS-stalled client that got in was closed by the server within the
-        # round, none later than 15 s; the slowloris ones with 421: by the stress timeout (4.4.2,
+        # round, none later than 20 s (the timeouts are 10 s; the rest is the lag of a loaded 2-core
+        # machine, measured up to 15.4 s with helper builds running); the slowloris ones with 421: by the stress timeout (4.4.2,
         # 10 s after the line began; at least a quarter) or to make room (4.7.0). A slowloris sends a
         # byte every 3 s: before, each byte restarted its idle clock, the stress timeout never came
         # and only eviction or command_timeout (5 minutes) ended it.
@@ -714,7 +715,7 @@ class SubmissionFloodTest(FloodCase):
             r = rep[kind]
             self.assertGreater(r["held"], 0, (kind, r))
             self.assertEqual(sum(r["closed"].values()), r["held"], (kind, r))
-            self.assertLess(r["closed_after_max"], 15, (kind, r))
+            self.assertLess(r["closed_after_max"], 20, (kind, r))
         self.assertLessEqual(set(rep["slowloris"]["closed"]), {"421 4.4.2", "421 4.7.0"}, rep["slowloris"])
         self.assertGreater(rep["slowloris"]["closed"].get("421 4.4.2", 0), rep["slowloris"]["held"] // 4)
         # Mid-handshake there is no plain-text channel for a 421: the connection is just closed.
@@ -800,11 +801,11 @@ class PortalFloodTest(FloodCase):
         record("portal-held", {"usage_before": self.before, "first": first, "second": second})
         for r in (first, second):
             self.assertGreaterEqual(r["held"], n(2000), r["ready"])
-            # Stalled TLS handshakes are closed at the handshake timeout (10 s, fixed); the rest
-            # were all still open at the end of the round.
+            # Stalled TLS handshakes are closed at the handshake timeout (10 s, fixed; 20 s allows the
+            # lag of a loaded machine); the rest were all still open at the end of the round.
             stalled = r["report_after"]["tls_stall_portal"]
             self.assertEqual(stalled["closed"], {"eof": stalled["held"]}, stalled)
-            self.assertLess(stalled["closed_after_max"], 15, stalled)
+            self.assertLess(stalled["closed_after_max"], 20, stalled)
             self.assertEqual(r["still_open_after_hold"], r["held"] - stalled["held"], r["report_after"])
             # A descriptor per client open when the ramp ended (the first stalled handshakes may be
             # closed by then: the ramp takes about as long as the 10 s handshake timeout).
