@@ -376,7 +376,8 @@ def scenario(args, root):
             extra["dns"]["timeout"] = "3s"
             crt, key = lab.ca.issue(Mailward.PORTAL_HOST)
             extra["escrow"] = {"cert": str(crt), "key": str(key), "master_key_file": master_key}
-            extra["store"] = {"backend": "postgres", "dsn": dsn, "node": "mw%d" % (i + 1), "lease_time": "4s"}
+            extra["store"] = {"backend": "postgres", "dsn": dsn, "node": "mw%d" % (i + 1),
+                              "lease_time": args.lease_time}
             mw = Mailward(d, tls=False, extra=extra)
             started.append(mw.stop)
             mws.append(mw)
@@ -387,9 +388,19 @@ def scenario(args, root):
         started.append(load.finish)
         load.start()
         wait(lambda: load.count("250") >= 20, 60, "the first acknowledged messages")
-        time.sleep(args.before)
         primary = next(n for n in nodes if n.is_primary())
         other = next(n for n in nodes if n is not primary)
+        time.sleep(max(0.0, args.before - args.stall_replication))
+        if args.stall_replication > 0:
+            # A standby that lags at the moment of the crash (a slow disk or network): the primary's
+            # WAL senders stop sending for a while, then the primary dies. Synchronous: COMMITs wait
+            # for the standby, so nothing is acknowledged meanwhile. Asynchronous: they do not wait.
+            senders = psql(primary.pg_port, "SELECT pid FROM pg_stat_replication") or ""
+            for pid in senders.split():
+                kill_pid(int(pid), signal.SIGSTOP)
+            log("replication to %s stalled (SIGSTOP to WAL sender %s) for %.1f s before the kill; %d acknowledged"
+                % (other.name, ", ".join(senders.split()), args.stall_replication, load.count("250")))
+            time.sleep(args.stall_replication)
         acked_before = load.count("250")
         t_kill = time.time()
         pids = primary.kill9()
@@ -428,7 +439,7 @@ def scenario(args, root):
         fives = [r for r in records if r[2] == "5xx"]
         fo = (min(after) - max(before)) if before and after else None
         summary = {
-            "mode": "async" if args.async_ else "sync",
+            "mode": "async" if args.async_ else "sync", "stall_replication_s": args.stall_replication,
             "sessions": len(records), "acked": len(acked), "4xx": sum(r[2] == "4xx" for r in records),
             "5xx": len(fives), "errors": sum(r[2] == "error" for r in records), "delivered": len(got),
             "lost": len(lost), "duplicates": len(dups), "delivered_not_acked": len(unacked_delivered),
@@ -473,6 +484,10 @@ def main():
     ap.add_argument("--before", type=float, default=8, help="seconds of load before the kill (default 8)")
     ap.add_argument("--after", type=float, default=15,
                     help="seconds of load after the first 250 past the kill (default 15)")
+    ap.add_argument("--stall-replication", type=float, default=0, metavar="S",
+                    help="stop the primary's WAL sender S seconds before the kill (a lagging standby)")
+    ap.add_argument("--lease-time", default="30s",
+                    help="[store] lease_time of the mailward nodes (default 30s: outlasts the failover)")
     ap.add_argument("--deliver-timeout", type=float, default=120)
     ap.add_argument("--keep-logs", metavar="DIR", help="copy mailward's and Patroni's logs there")
     args = ap.parse_args()
