@@ -211,9 +211,10 @@ class PatroniNode:
 
     def kill9(self):
         """Every process of this node at once: Patroni, the postmaster and its children."""
-        pids = self.pids()
+        pids = self.pids()  # (reading /proc takes a while: the kill's time is taken after it)
         for p in pids:
             kill_pid(p)
+        self.killed_at = time.time()
         self.killed = True
         if self.proc:
             self.proc.wait()
@@ -403,8 +404,8 @@ def scenario(args, root):
                 % (other.name, ", ".join(senders.split()), args.stall_replication, load.count("250")))
             time.sleep(args.stall_replication)
         acked_before = load.count("250")
-        t_kill = time.time()
         pids = primary.kill9()
+        t_kill = primary.killed_at
         log("killed %s (-9): %d process(es), Patroni and postgres; %d acknowledged so far"
             % (primary.name, len(pids), acked_before))
         try:
@@ -497,7 +498,10 @@ def main():
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C, kill and a closed terminal all end in the cleanup (SIGINT explicitly: a shell starting
+    # this in the background would leave it ignored).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_term)
     root = tempfile.mkdtemp(prefix="mailward-ha-")
     os.chmod(root, 0o711)  # the postgres user reaches its own subdir
     t0 = time.time()
