@@ -3,9 +3,12 @@
 // lease (a row another node is claiming right now is skipped, not waited for), and the same
 // statement sets lease_owner, lease_until and lease_generation + 1. An expired lease is taken over
 // like a free one. complete_attempt applies an outcome only if the message still carries the lease
-// this store object took (owner AND generation): a node whose lease expired and was taken over gets
-// PgErrc::lease_lost and changes nothing; the new owner's attempt decides.
+// this store object took (owner AND generation): a stale node gets PgErrc::lease_lost and changes
+// nothing. An outcome the database could not take (a failover) is written again while the lease lasts.
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <memory>
 
 #include "store/postgres/internal.hpp"
 
@@ -102,6 +105,7 @@ Result<std::vector<Envelope>> PgQueueStore::lease_due(TimePoint now, std::size_t
         }
         if (auto r = tx->commit(); !r) return r.error();
     }
+    lease_for_ms_.store(lease_for.count());
     std::lock_guard lk(leases_mu_);
     for (auto& [id, gen] : taken) leases_[id] = {owner, gen};
     return out;
@@ -135,15 +139,61 @@ Result<void> PgQueueStore::complete_attempt(const std::string& id, const std::st
     return result;
 }
 
+// An outcome on its way to the database. Its write is conditional on the lease (owner and
+// generation), so writing it again is safe: a lease taken over meanwhile refuses it (lease_lost),
+// and one whose first COMMIT did take effect (its answer lost with the connection) finds the lease
+// already ended and changes nothing (reported as lease_lost).
+struct PgQueueStore::Attempt {
+    std::string id;
+    PgWriter::Job job;
+    SubmitDone done;
+    std::chrono::steady_clock::time_point retry_until;
+    int retries = 0;
+};
+
+namespace {
+constexpr std::chrono::milliseconds kRecordRetryEvery{500};
+constexpr std::chrono::milliseconds kRecordRetryAtMost{60'000};
+}  // namespace
+
 void PgQueueStore::complete_attempt_async(std::string id, std::string owner, std::vector<RecipientUpdate> updates,
                                           SubmitDone done) {
     const auto generation = generation_of(id, owner);
-    writer_.submit_job([id, owner = std::move(owner), generation, updates = std::move(updates)](
-                           Conn& c) { return apply_attempt(c, id, owner, generation, updates); },
-                       [this, id, done = std::move(done)](Result<void> r) {
-                           if (r || r.error() == PgErrc::lease_lost) forget_lease(id);
-                           if (done) done(r);
-                       });
+    auto a = std::make_shared<Attempt>();
+    a->id = id;
+    a->job = [id, owner = std::move(owner), generation, updates = std::move(updates)](Conn& c) {
+        return apply_attempt(c, id, owner, generation, updates);
+    };
+    a->done = std::move(done);
+    // A database that fails over (a Patroni switch: seconds) must not turn every transfer in flight
+    // into a second delivery: an outcome whose write failed (connection lost, no read-write server
+    // yet) is written again every 500 ms for up to the lease time (at most a minute), while the
+    // node's lease renewals keep the message its own.
+    const auto window = std::min(std::chrono::milliseconds(lease_for_ms_.load()), kRecordRetryAtMost);
+    a->retry_until = std::chrono::steady_clock::now() + window;
+    record_attempt(std::move(a), {});
+}
+
+void PgQueueStore::record_attempt(std::shared_ptr<Attempt> a, std::chrono::milliseconds delay) {
+    auto job = a->job;
+    writer_.submit_job(
+        std::move(job),
+        [this, a](Result<void> r) {
+            if (!r && r.error() == common::Errc::storage_error &&
+                std::chrono::steady_clock::now() + kRecordRetryEvery < a->retry_until) {
+                if (a->retries++ == 0)
+                    spdlog::warn("store: the outcome of {} could not be written; retrying while the lease lasts",
+                                 a->id);
+                record_attempt(a, kRecordRetryEvery);
+                return;
+            }
+            if (r && a->retries > 0)
+                spdlog::info("store: the outcome of {} written after {} retr{}", a->id, a->retries,
+                             a->retries == 1 ? "y" : "ies");
+            if (r || r.error() == PgErrc::lease_lost) forget_lease(a->id);
+            if (a->done) a->done(r);
+        },
+        delay);
 }
 
 Result<std::optional<TimePoint>> PgQueueStore::next_due() {

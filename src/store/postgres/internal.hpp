@@ -4,9 +4,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -57,9 +59,10 @@ class PgWriter {
     PgWriter& operator=(const PgWriter&) = delete;
 
     void submit(StoredMessage msg, QueueStore::SubmitDone done);
-    // A small write run inside the next batch under its own SAVEPOINT (attempt outcomes).
+    // A small write run inside the next batch under its own SAVEPOINT (attempt outcomes). delay > 0:
+    // not before that long from now (a retry); pending delayed jobs get one last try at close().
     using Job = std::function<Result<void>(Conn&)>;
-    void submit_job(Job job, QueueStore::SubmitDone done);
+    void submit_job(Job job, QueueStore::SubmitDone done, std::chrono::milliseconds delay = {});
     void close();
     WriterStats stats() const;
 
@@ -79,6 +82,7 @@ class PgWriter {
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::deque<Pending> queue_;
+    std::multimap<std::chrono::steady_clock::time_point, Pending> delayed_;  // jobs submitted with a delay
     std::size_t queued_bytes_ = 0;
     bool closing_ = false;
 
@@ -117,6 +121,9 @@ class PgQueueStore final : public QueueStore {
                                      TimePoint until) override;
 
   private:
+    struct Attempt;  // an outcome being recorded (delivery.cpp)
+    void record_attempt(std::shared_ptr<Attempt> a, std::chrono::milliseconds delay);
+
     // The generation of each lease this store object took (message id -> owner, generation):
     // complete_attempt applies an outcome only while that very lease is still the message's.
     std::int64_t generation_of(const std::string& id, const std::string& owner);
@@ -126,6 +133,8 @@ class PgQueueStore final : public QueueStore {
     PgWriter& writer_;
     std::mutex leases_mu_;
     std::map<std::string, std::pair<std::string, std::int64_t>> leases_;
+    // The lease_for of the last lease_due: how long an outcome that could not be written is retried.
+    std::atomic<std::int64_t> lease_for_ms_{0};
 };
 
 class PgUserStore final : public UserStore {

@@ -68,7 +68,7 @@ void PgWriter::submit(StoredMessage msg, QueueStore::SubmitDone done) {
     if (done) done(common::Errc::shutting_down);
 }
 
-void PgWriter::submit_job(Job job, QueueStore::SubmitDone done) {
+void PgWriter::submit_job(Job job, QueueStore::SubmitDone done, std::chrono::milliseconds delay) {
     {
         std::lock_guard lk(mu_);
         if (!closing_) {
@@ -76,8 +76,12 @@ void PgWriter::submit_job(Job job, QueueStore::SubmitDone done) {
             p.job = std::move(job);
             p.done = std::move(done);
             p.bytes = 256;
-            queue_.push_back(std::move(p));
-            queued_bytes_ += 256;
+            if (delay.count() > 0) {
+                delayed_.emplace(std::chrono::steady_clock::now() + delay, std::move(p));
+            } else {
+                queue_.push_back(std::move(p));
+                queued_bytes_ += 256;
+            }
             cv_.notify_one();
             return;
         }
@@ -114,7 +118,18 @@ void PgWriter::run() {
     for (;;) {
         {
             std::unique_lock lk(mu_);
-            cv_.wait(lk, [&] { return closing_ || !queue_.empty(); });
+            for (;;) {
+                // Delayed jobs whose time has come (all of them when closing: one last try) join the queue.
+                const auto now = std::chrono::steady_clock::now();
+                while (!delayed_.empty() && (closing_ || delayed_.begin()->first <= now)) {
+                    queued_bytes_ += delayed_.begin()->second.bytes;
+                    queue_.push_back(std::move(delayed_.begin()->second));
+                    delayed_.erase(delayed_.begin());
+                }
+                if (closing_ || !queue_.empty()) break;
+                if (delayed_.empty()) cv_.wait(lk);
+                else cv_.wait_until(lk, delayed_.begin()->first);
+            }
             if (queue_.empty()) return;  // closing, and everything submitted has been handled
             if (opts_.commit_interval.count() > 0 && !closing_) {
                 cv_.wait_for(lk, opts_.commit_interval,
