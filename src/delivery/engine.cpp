@@ -4,6 +4,7 @@
 // it never loses (at least once).
 #include "delivery/engine.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -306,20 +307,21 @@ asio::awaitable<void> Engine::Impl::renew(std::shared_ptr<Impl> self) {
         s.renew_timer.expires_after(s.cfg.store.lease_time / 3);
         co_await s.renew_timer.async_wait(as_tuple(use_awaitable));
         if (s.leased.empty()) continue;
-        std::vector<std::string> ids(s.leased.begin(), s.leased.end());
+        const std::vector<std::string> ids(s.leased.begin(), s.leased.end());
         const auto until = Clock::now() + s.cfg.store.lease_time;
-        auto extend = [&queue, owner = s.owner, ids = std::move(ids), until]() {
-            return queue.renew_leases(owner, ids, until);
-        };
+        auto extend = [&queue, owner = s.owner, &ids, until]() { return queue.renew_leases(owner, ids, until); };
         auto n = co_await common::run_blocking<Result<std::size_t>>(s.blocking, extend);
+        // Deliveries that ended while the renewal ran released their leases: only those still in
+        // flight had to be renewed.
+        const auto still = static_cast<std::size_t>(
+            std::count_if(ids.begin(), ids.end(), [&s](const std::string& id) { return s.leased.count(id) > 0; }));
         if (!n) {
-            spdlog::error("delivery: renewing the leases of {} delivery(ies) in flight failed: {}", s.leased.size(),
+            spdlog::error("delivery: renewing the leases of {} delivery(ies) in flight failed: {}", ids.size(),
                           n.error().message());
-        } else if (*n < s.leased.size()) {
-            // Leases lost meanwhile (taken over after a stall, or ended): those attempts' outcomes
-            // will be refused on PostgreSQL; the new owner delivers.
-            spdlog::warn("delivery: {} of {} lease(s) in flight could not be renewed", s.leased.size() - *n,
-                         s.leased.size());
+        } else if (*n < still) {
+            // Leases lost meanwhile (taken over after a stall): those attempts' outcomes will be
+            // refused on PostgreSQL; the new owner delivers.
+            spdlog::warn("delivery: {} of {} lease(s) in flight could not be renewed", still - *n, still);
         }
     }
 }

@@ -82,20 +82,34 @@ Result<std::vector<Envelope>> PgQueueStore::lease_due(TimePoint now, std::size_t
         std::lock_guard lk(conn_.mu);
         auto tx = Tx::begin(conn_.conn);
         if (!tx) return tx.error();
-        // READ COMMITTED: a row whose lease another node set after this statement's snapshot is
-        // re-checked against the WHERE clause once locked (its live lease excludes it).
+        // Two statements. The first picks candidates and locks them (SKIP LOCKED: a message another
+        // node is claiming or completing right now is skipped, not waited for). Under READ COMMITTED
+        // a row updated by a transaction that committed after the statement's snapshot is
+        // re-checked once locked, but only against messages' own columns: the recipients subquery
+        // keeps the old snapshot, so a message another node completed meanwhile (lease released,
+        // recipients delivered) would still look due. The second statement runs with a new snapshot
+        // while this transaction holds the row locks, and every completion locks the message's row
+        // before it changes recipients: it sees every finished attempt and takes only what is still
+        // due and free.
+        auto candidates = conn_.conn.exec(
+            "SELECT m.id FROM messages m"
+            " WHERE m.id IN (SELECT r.message_id FROM recipients r WHERE r.state = 'queued' AND r.next_attempt <= $1)"
+            " AND NOT m.held AND (m.lease_owner IS NULL OR m.lease_until < $1)"
+            " ORDER BY m.received_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            Params().int64(to_ms(now)).int64(static_cast<std::int64_t>(limit)));
+        if (!candidates) return candidates.error();
+        if (candidates->size() == 0) return out;
+        std::vector<std::string> ids;
+        for (int i = 0; i < candidates->size(); ++i) ids.push_back(candidates->text(i, 0));
         auto rows = conn_.conn.exec(
-            "WITH due AS (SELECT m.id FROM messages m"
-            "  WHERE m.id IN (SELECT r.message_id FROM recipients r WHERE r.state = 'queued' AND r.next_attempt <= $1)"
-            "  AND NOT m.held AND (m.lease_owner IS NULL OR m.lease_until < $1)"
-            "  ORDER BY m.received_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
-            " UPDATE messages m SET lease_owner = $3, lease_until = $4, lease_generation = m.lease_generation + 1"
-            " FROM due WHERE m.id = due.id RETURNING m.id, m.lease_generation",
-            Params()
-                .int64(to_ms(now))
-                .int64(static_cast<std::int64_t>(limit))
-                .text(owner)
-                .int64(to_ms(now + lease_for)));
+            "WITH taken AS (UPDATE messages m SET lease_owner = $2, lease_until = $3,"
+            "  lease_generation = m.lease_generation + 1"
+            "  WHERE m.id = ANY($4::text[]) AND NOT m.held AND (m.lease_owner IS NULL OR m.lease_until < $1)"
+            "  AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.state = 'queued'"
+            "              AND r.next_attempt <= $1)"
+            "  RETURNING m.id, m.lease_generation, m.received_at)"
+            " SELECT id, lease_generation FROM taken ORDER BY received_at, id",
+            Params().int64(to_ms(now)).text(owner).int64(to_ms(now + lease_for)).text(array_literal(ids)));
         if (!rows) return rows.error();
         for (int i = 0; i < rows->size(); ++i) {
             auto env = read_envelope(conn_.conn, rows->text(i, 0));
