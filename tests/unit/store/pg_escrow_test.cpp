@@ -84,19 +84,7 @@ std::size_t occurrences(const std::string& hay, const std::string& needle) {
     return n;
 }
 
-struct PgEscrowTest : ::testing::Test {
-    std::unique_ptr<PgDatabase> db;
-    void SetUp() override {
-        auto server = pg_server_dsn();
-        if (!server) GTEST_SKIP() << "no PostgreSQL configured (MAILWARD_PG_DSN_FILE; ctest starts one)";
-        db = std::make_unique<PgDatabase>(*server);
-        ASSERT_TRUE(db->ok());
-    }
-    std::unique_ptr<postgres::PgStore> node() {
-        auto s = postgres::PgStore::open(db->dsn());
-        if (!s) ADD_FAILURE() << "open: " << s.error().message();
-        return s ? std::move(*s) : nullptr;
-    }
+struct PgEscrowTest : PgTest {
     void queue_awaiting(postgres::PgStore& s, const std::string& qid) {
         auto m = simple_message(qid);
         m.envelope.recipients[0].state = RcptState::awaiting_escrow;

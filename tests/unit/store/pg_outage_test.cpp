@@ -22,15 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct PgOutageTest : ::testing::Test {
-    std::unique_ptr<PgDatabase> db;
-    void SetUp() override {
-        auto server = pg_server_dsn();
-        if (!server) GTEST_SKIP() << "no PostgreSQL configured (MAILWARD_PG_DSN_FILE; ctest starts one)";
-        db = std::make_unique<PgDatabase>(*server);
-        ASSERT_TRUE(db->ok());
-    }
-};
+struct PgOutageTest : PgTest {};
 
 StoredMessage due_message(std::string id, TimePoint due) {
     auto m = simple_message(std::move(id));

@@ -26,19 +26,7 @@ namespace {
 
 const TimePoint t0 = kPolicyT0;
 
-struct PgPolicyTest : ::testing::Test {
-    std::unique_ptr<PgDatabase> db;
-    void SetUp() override {
-        auto server = pg_server_dsn();
-        if (!server) GTEST_SKIP() << "no PostgreSQL configured (MAILWARD_PG_DSN_FILE; ctest starts one)";
-        db = std::make_unique<PgDatabase>(*server);
-        ASSERT_TRUE(db->ok());
-    }
-    std::unique_ptr<postgres::PgStore> node() {
-        auto s = postgres::PgStore::open(db->dsn());
-        if (!s) ADD_FAILURE() << "open: " << s.error().message();
-        return s ? std::move(*s) : nullptr;
-    }
+struct PgPolicyTest : PgTest {
     std::string level_of(const std::string& domain) const {
         return db->query("SELECT level FROM learned_policy WHERE domain = $1", {domain}).value_or("?");
     }

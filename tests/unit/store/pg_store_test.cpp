@@ -24,20 +24,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct PgStoreTest : ::testing::Test {
-    std::unique_ptr<PgDatabase> db;
-    void SetUp() override {
-        auto server = pg_server_dsn();
-        if (!server) GTEST_SKIP() << "no PostgreSQL configured (MAILWARD_PG_DSN_FILE; ctest starts one)";
-        db = std::make_unique<PgDatabase>(*server);
-        ASSERT_TRUE(db->ok());
-    }
-    std::unique_ptr<postgres::PgStore> node(postgres::Options opts = {}) {
-        auto s = postgres::PgStore::open(db->dsn(), std::move(opts));
-        if (!s) ADD_FAILURE() << "open: " << s.error().message();
-        return s ? std::move(*s) : nullptr;
-    }
-};
+struct PgStoreTest : PgTest {};
 
 StoredMessage due_message(std::string id, TimePoint due) {
     auto m = simple_message(std::move(id));

@@ -3,11 +3,15 @@
 // database per test (dropped afterwards) and raw SQL on it for checks the store does not expose.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "store/postgres/pg_store.hpp"
 
 namespace mailward::store::test {
 
@@ -34,6 +38,23 @@ class PgDatabase {
   private:
     std::string server_dsn_, name_, dsn_;
     bool ok_ = false;
+};
+
+// The fixture of the PostgreSQL-only tests: a database of its own per test (skipped without a
+// server), and node(): a store on it, as one node of a cluster would open it.
+struct PgTest : ::testing::Test {
+    std::unique_ptr<PgDatabase> db;
+    void SetUp() override {
+        auto server = pg_server_dsn();
+        if (!server) GTEST_SKIP() << "no PostgreSQL configured (MAILWARD_PG_DSN_FILE; ctest starts one)";
+        db = std::make_unique<PgDatabase>(*server);
+        ASSERT_TRUE(db->ok());
+    }
+    std::unique_ptr<postgres::PgStore> node(postgres::Options opts = {}) {
+        auto s = postgres::PgStore::open(db->dsn(), std::move(opts));
+        if (!s) ADD_FAILURE() << "open: " << s.error().message();
+        return s ? std::move(*s) : nullptr;
+    }
 };
 
 }  // namespace mailward::store::test
