@@ -602,11 +602,35 @@ class Postgres:
 
     name = "postgres"
 
-    def __init__(self):
-        self.inst = PgInstance(durable=True, settings={"max_connections": "200", "shared_buffers": "128MB"})
+    def __init__(self, statements: bool = False):
+        settings = {"max_connections": "200", "shared_buffers": "128MB"}
+        if statements:  # per-statement counts and times (contrib's pg_stat_statements; costs a little CPU)
+            settings["shared_preload_libraries"] = "pg_stat_statements"
+        self.statements = statements
+        self.inst = PgInstance(durable=True, settings=settings)
         self.inst.start()
         note_pid("postgres", self.inst.pid)
         self.n = 0
+
+    def reset_statements(self, dsn: str) -> None:
+        if self.statements:
+            psql(dsn, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            psql(dsn, "SELECT pg_stat_statements_reset()")
+
+    def top_statements(self, dsn: str, n: int, messages: int) -> list[str]:
+        """The row's statements that took the most server time: calls and ms per message, the SQL's head."""
+        if not self.statements:
+            return []
+        rows = psql(dsn, "SELECT calls, round(total_exec_time::numeric, 1), regexp_replace(left(query, 90), '\\s+', ' ', 'g')"
+                         " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname ="
+                         f" current_database()) ORDER BY total_exec_time DESC LIMIT {n}")
+        tot = psql(dsn, "SELECT sum(calls), round(sum(total_exec_time)::numeric, 1) FROM pg_stat_statements WHERE dbid ="
+                        " (SELECT oid FROM pg_database WHERE datname = current_database())").split("|")
+        out = [f"{int(tot[0]) / messages:6.2f} calls/msg {float(tot[1]) / messages:7.4f} ms/msg  (all statements)"]
+        for line in rows.splitlines():
+            calls, ms, q = line.split("|", 2)
+            out.append(f"{int(calls) / messages:6.2f} calls/msg {float(ms) / messages:7.4f} ms/msg  {q}")
+        return out
 
     def new_database(self) -> str:
         """A fresh database per row (the first node creates the schema); its DSN."""
@@ -677,6 +701,7 @@ class StoreBench:
         os.chmod(self.key, 0o600)
         self.nodes: list[Mailward] = []
         self.rows = 0
+        self.statements: dict[str, list[str]] = {}  # row -> top statements (--pg-statements), every run
         stoppers.append(self.stop_nodes)
 
     def record(self, row: str, metric: str, value: float) -> None:
@@ -715,6 +740,8 @@ class StoreBench:
             if self.pg:
                 time.sleep(11)  # the warm-up's statistics are published (see Postgres.figures)
             n = a.store_messages
+            if dsn:
+                self.pg.reset_statements(dsn)
             p0 = self.pg.figures(dsn) if dsn else None
             s0 = self.sink.stats()
             cpu0 = sum(x.cpu() for x in self.nodes)
@@ -749,6 +776,9 @@ class StoreBench:
             self.record(tag, "commits_per_msg", d["commits"] / n)
             self.record(tag, "wal_bytes_per_msg", d["wal_bytes"] / n)
             self.record(tag, "msgs_per_wal_flush", n / max(1.0, d["wal_sync"]))
+            for line in self.pg.top_statements(dsn, 12, n):
+                self.statements.setdefault(tag, []).append(line)
+                log(f"  {tag:12s} {line}")
 
 
 def median(v: list[float]) -> float:
@@ -784,6 +814,8 @@ def main() -> int:
     ap.add_argument("--store-sessions", type=int, default=20,
                     help="store phase: inbound sessions, split over the nodes (outbound slots: --per-destination,"
                          " split too)")
+    ap.add_argument("--pg-statements", action="store_true",
+                    help="store phase: load pg_stat_statements and log each row's costliest statements")
     a = ap.parse_args()
     phases = set(a.only.split(",")) if a.only else {"accept", "e2e", "idle", "queue"}
     store_rows = []
@@ -858,7 +890,7 @@ def main() -> int:
         if "store" in phases:
             pg = None
             if any(b == "postgres" for b, _ in store_rows):
-                pg = Postgres()
+                pg = Postgres(statements=a.pg_statements)
                 stoppers.append(pg.stop)
             store = StoreBench(a, bench, block, common, sink, pg, stoppers)
         e2e_cases = [(4096, 20, a.e2e_4k, "4k_20"), (4096, 200, a.e2e_4k, "4k_200"),
@@ -960,7 +992,8 @@ def main() -> int:
         print_store_table(store, a)
     if a.json:
         Path(a.json).write_text(json.dumps({"args": vars(a), "results": bench.results, "notes": bench.notes,
-                                            "store": store.results if store else {}}, indent=1))
+                                            "store": store.results if store else {},
+                                            "store_statements": store.statements if store else {}}, indent=1))
     return 0
 
 
