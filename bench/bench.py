@@ -693,8 +693,9 @@ class StoreBench:
     work is the same in every row and the ratios show the store's cost and the coordination."""
 
     def __init__(self, a: argparse.Namespace, bench: "Bench", block: str, common: dict, sink: Sink,
-                 pg: Optional[Postgres], stoppers: list):
+                 pg: Optional[Postgres], stoppers: list, tarpit_port: int):
         self.a, self.bench, self.block, self.common, self.sink, self.pg = a, bench, block, common, sink, pg
+        self.tarpit_port = tarpit_port  # --store-accept-only: the nodes' deliveries hang there
         self.results: dict[str, dict[str, list[float]]] = {}
         self.key = bench.work / "store-master.key"
         self.key.write_bytes(os.urandom(32))
@@ -729,14 +730,18 @@ class StoreBench:
             if backend == "postgres":
                 extra += f'\n[store]\nbackend = "postgres"\ndsn = "{dsn}"\nnode = "node{i + 1}"\n'
             self.nodes.append(node)
-            node.start("relay", self.sink.port, store=extra, per_destination=per_dest[i])  # one after the other
+            if a.store_accept_only:  # the writer alone: nothing is delivered (the accept row's set-up)
+                node.start("accept", self.tarpit_port, store=extra)
+            else:
+                node.start("relay", self.sink.port, store=extra, per_destination=per_dest[i])  # one after another
         servers = [f"{n.addr}:{n.port}" for n in self.nodes]
         sessions = split(a.store_sessions, count)
         try:
             s0 = self.sink.stats()
             loadgen_many(servers, [self.bench.out(f"{tag}-warmup-{i}") for i in range(count)], sessions,
                          split(a.warmup, count), a.e2e_timeout, size=4096, to=f"user@{SINK_DOMAIN}")
-            self.sink.wait_messages(s0["messages"] + a.warmup, a.e2e_timeout)
+            if not a.store_accept_only:
+                self.sink.wait_messages(s0["messages"] + a.warmup, a.e2e_timeout)
             if self.pg:
                 time.sleep(11)  # the warm-up's statistics are published (see Postgres.figures)
             n = a.store_messages
@@ -751,7 +756,7 @@ class StoreBench:
             sent = sum(r["sent"] for r in rs)
             if sent != n or any(r["exit"] != 0 for r in rs):
                 raise RuntimeError(f"store row {tag}: {sent} of {n} accepted: {rs}")
-            s1 = self.sink.wait_messages(s0["messages"] + n, a.e2e_timeout)
+            s1 = s0 if a.store_accept_only else self.sink.wait_messages(s0["messages"] + n, a.e2e_timeout)
             cpu = sum(x.cpu() for x in self.nodes) - cpu0
             pcpu = self.pg.cpu() - pcpu0 if dsn else 0.0
         finally:
@@ -760,9 +765,11 @@ class StoreBench:
         if clear:
             raise RuntimeError(f"store row {tag}: {clear} messages delivered without TLS")
         start = min(r["start"] for r in rs)
-        took = s1["last_message"] - start
-        self.record(tag, "accepted", n / (max(r["end"] for r in rs) - start))
-        self.record(tag, "delivered", n / took)
+        accept_end = max(r["end"] for r in rs)
+        took = accept_end - start if a.store_accept_only else s1["last_message"] - start
+        self.record(tag, "accepted", n / (accept_end - start))
+        if not a.store_accept_only:
+            self.record(tag, "delivered", n / took)
         self.record(tag, "p99_ms", max(r["latency_ms"]["p99"] for r in rs))
         self.record(tag, "mw_cpu_per_1000", cpu / n * 1000)
         self.record(tag, "mw_cores", cpu / took)
@@ -814,6 +821,8 @@ def main() -> int:
     ap.add_argument("--store-sessions", type=int, default=20,
                     help="store phase: inbound sessions, split over the nodes (outbound slots: --per-destination,"
                          " split too)")
+    ap.add_argument("--store-accept-only", action="store_true",
+                    help="store phase: deliveries hang in the tarpit; only accepting (the writer) is measured")
     ap.add_argument("--pg-statements", action="store_true",
                     help="store phase: load pg_stat_statements and log each row's costliest statements")
     a = ap.parse_args()
@@ -892,7 +901,7 @@ def main() -> int:
             if any(b == "postgres" for b, _ in store_rows):
                 pg = Postgres(statements=a.pg_statements)
                 stoppers.append(pg.stop)
-            store = StoreBench(a, bench, block, common, sink, pg, stoppers)
+            store = StoreBench(a, bench, block, common, sink, pg, stoppers, tarpit_port)
         e2e_cases = [(4096, 20, a.e2e_4k, "4k_20"), (4096, 200, a.e2e_4k, "4k_200"),
                      (102400, 20, a.e2e_100k, "100k_20"), (102400, 200, a.e2e_100k, "100k_200")]
 

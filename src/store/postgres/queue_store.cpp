@@ -5,9 +5,6 @@
 // Stored enum texts are checked on the way out: an unknown value is reported as corrupt.
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <string>
-
 #include "store/postgres/internal.hpp"
 
 namespace mailward::store::postgres {
@@ -77,99 +74,48 @@ Result<Envelope> read_envelope(Conn& c, const std::string& id) {
     return e;
 }
 
-namespace {
-
-// Recipients per statement: 9 parameters each, well below libpq's 65535 (and [submission]
-// max_recipients is 1000 by default, so one statement carries a whole message).
-constexpr std::size_t kRecipientsPerStatement = 1000;
-
-// "($k::integer, ...), (...)" for recipients [from, to) of the statement whose first recipient
-// parameter is $first: constant SQL text, the values go as parameters.
-std::string recipient_rows(std::size_t from, std::size_t to, std::size_t first) {
-    std::string sql;
-    for (std::size_t i = from; i < to; ++i) {
-        const std::size_t n = first + (i - from) * 9;
-        if (i > from) sql += ", ";
-        sql += "($" + std::to_string(n) + "::integer, $" + std::to_string(n + 1) + "::text, $" + std::to_string(n + 2) +
-               "::text, $" + std::to_string(n + 3) + "::text, $" + std::to_string(n + 4) + "::integer, $" +
-               std::to_string(n + 5) + "::text, $" + std::to_string(n + 6) + "::integer, $" + std::to_string(n + 7) +
-               "::bigint, $" + std::to_string(n + 8) + "::text)";
-    }
-    return sql;
-}
-
-void recipient_params(Params& p, const Envelope& e, std::size_t from, std::size_t to) {
-    for (std::size_t i = from; i < to; ++i) {
-        const auto& r = e.recipients[i];
-        p.int64(static_cast<std::int64_t>(i))
-            .text(r.address)
-            .text(domain_of(r.address))
-            .text(r.orcpt)
-            .int64(r.notify)
-            .text(to_string(r.state))
-            .int64(r.attempts)
-            .int64(to_ms(r.next_attempt))
-            .text(r.last_error);
-    }
-}
-
-constexpr const char* kRecipientColumns =
-    "(message_id, idx, address, domain, orcpt, notify, state, attempts, next_attempt, last_error)";
-constexpr const char* kRecipientValues =
-    "v(idx, address, domain, orcpt, notify, state, attempts, next_attempt, last_error)";
-
-}  // namespace
-
-// One statement (one round trip) for the envelope, the body and the first 1000 recipients: the
-// group-commit writer sends one message after another on one connection, so each round trip saved
-// is time the whole batch waits less. An error anywhere fails the statement as a whole.
 Result<void> insert_message(Conn& c, StoredMessage& msg) {
     auto& e = msg.envelope;
     if (e.received_at == TimePoint{}) e.received_at = Clock::now();
     e.size = msg.body.size();  // "body octets as stored"
-    const std::size_t k = e.recipients.size();
-    std::size_t done = std::min(k, kRecipientsPerStatement);
-    std::string sql =
-        "WITH m AS (INSERT INTO messages (id, sender, body_type, smtputf8, requiretls, ret, envid, auth_user,"
+    auto m = c.exec(
+        "INSERT INTO messages (id, sender, body_type, smtputf8, requiretls, ret, envid, auth_user,"
         " client_address, client_helo, sender_mode, received_at, size)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id),"
-        " b AS (INSERT INTO bodies (message_id, data) SELECT id, $14::bytea FROM m)";
-    if (done > 0) {
-        sql += std::string(" INSERT INTO recipients ") + kRecipientColumns +
-               " SELECT m.id, v.idx, v.address, v.domain, v.orcpt, v.notify, v.state, v.attempts, v.next_attempt,"
-               " v.last_error FROM m, (VALUES " +
-               recipient_rows(0, done, 15) + ") AS " + kRecipientValues;
-    } else {
-        sql += " SELECT 1 FROM m";
-    }
-    Params p;
-    p.text(e.id)
-        .text(e.sender)
-        .text(encode(e.body_type))
-        .boolean(e.smtputf8)
-        .boolean(e.requiretls)
-        .text(encode(e.ret))
-        .text(e.envid)
-        .text(e.auth_user)
-        .text(e.client_address)
-        .text(e.client_helo)
-        .text(e.sender_mode)
-        .int64(to_ms(e.received_at))
-        .int64(static_cast<std::int64_t>(e.size))
-        .bytea(msg.body);
-    recipient_params(p, e, 0, done);
-    if (auto r = c.exec(sql.c_str(), p); !r) return r.error();
-    while (done < k) {  // more than 1000 recipients: the rest in statements of 1000
-        const std::size_t to = std::min(k, done + kRecipientsPerStatement);
-        Params rp;
-        rp.text(e.id);
-        recipient_params(rp, e, done, to);
-        const std::string more = std::string("INSERT INTO recipients ") + kRecipientColumns +
-                                 " SELECT $1, v.idx, v.address, v.domain, v.orcpt, v.notify, v.state, v.attempts,"
-                                 " v.next_attempt, v.last_error FROM (VALUES " +
-                                 recipient_rows(done, to, 2) + ") AS " + kRecipientValues;
-        if (auto r = c.exec(more.c_str(), rp); !r) return r.error();
-        done = to;
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        Params()
+            .text(e.id)
+            .text(e.sender)
+            .text(encode(e.body_type))
+            .boolean(e.smtputf8)
+            .boolean(e.requiretls)
+            .text(encode(e.ret))
+            .text(e.envid)
+            .text(e.auth_user)
+            .text(e.client_address)
+            .text(e.client_helo)
+            .text(e.sender_mode)
+            .int64(to_ms(e.received_at))
+            .int64(static_cast<std::int64_t>(e.size)));
+    if (!m) return m.error();
+    auto b = c.exec("INSERT INTO bodies (message_id, data) VALUES ($1, $2)", Params().text(e.id).bytea(msg.body));
+    if (!b) return b.error();
+    for (std::size_t i = 0; i < e.recipients.size(); ++i) {
+        const auto& r = e.recipients[i];
+        auto rc = c.exec(
+            "INSERT INTO recipients (message_id, idx, address, domain, orcpt, notify, state, attempts,"
+            " next_attempt, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            Params()
+                .text(e.id)
+                .int64(static_cast<std::int64_t>(i))
+                .text(r.address)
+                .text(domain_of(r.address))
+                .text(r.orcpt)
+                .int64(r.notify)
+                .text(to_string(r.state))
+                .int64(r.attempts)
+                .int64(to_ms(r.next_attempt))
+                .text(r.last_error));
+        if (!rc) return rc.error();
     }
     return {};
 }

@@ -1,8 +1,7 @@
 // Group commit on PostgreSQL: submit() queues a message and returns; one writer thread with its own
 // connection takes everything pending (up to the caps), inserts it in ONE transaction - envelope,
-// body (bytea) and recipients of each message in one statement under its own SAVEPOINT, so a bad
-// message (a duplicate id) fails alone - and COMMITs; with synchronous_commit on that is one WAL
-// flush for the batch. Two round trips per message: the insert, then RELEASE + the next SAVEPOINT.
+// body (bytea) and recipients of each message under its own SAVEPOINT, so a bad message (a duplicate
+// id) fails alone - and COMMITs; with synchronous_commit on that is one WAL flush for the batch.
 // Only when COMMIT answered COMMIT does any completion run with success: a failed BEGIN or COMMIT,
 // or a connection lost anywhere in the batch, is reported to every submitter of the batch (none may
 // send 250). A connection lost during COMMIT leaves the outcome unknown: reported as a failure, the
@@ -150,30 +149,22 @@ std::vector<Result<void>> PgWriter::write_batch(std::vector<Pending>& batch) {
     };
     if (auto r = conn_.begin(); !r) return fail_all_ok(r.error());
     std::size_t written = 0;
-    // One savepoint is open while a message is written. After a success it is released and the
-    // next one set in the same round trip; after a failure ROLLBACK TO keeps it for the next
-    // message; COMMIT releases the last one.
-    bool savepoint = false;
     for (std::size_t i = 0; i < batch.size(); ++i) {
         if (auto v = batch[i].job ? Result<void>() : validate(batch[i].msg.envelope); !v) {
             results[i] = v.error();
             continue;
         }
-        if (!savepoint) {
-            if (auto r = conn_.command("SAVEPOINT msg"); !r) {
-                conn_.rollback();
-                return fail_all_ok(r.error());
-            }
-            savepoint = true;
+        if (auto r = conn_.command("SAVEPOINT msg"); !r) {
+            conn_.rollback();
+            return fail_all_ok(r.error());
         }
         auto r = batch[i].job ? batch[i].job(conn_) : insert_message(conn_, batch[i].msg);
         if (r) {
-            ++written;
-            if (i + 1 == batch.size()) continue;
-            if (auto rel = conn_.script("RELEASE SAVEPOINT msg; SAVEPOINT msg"); !rel) {
+            if (auto rel = conn_.command("RELEASE SAVEPOINT msg"); !rel) {
                 conn_.rollback();
                 return fail_all_ok(rel.error());
             }
+            ++written;
             continue;
         }
         results[i] = r.error();
