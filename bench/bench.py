@@ -10,6 +10,8 @@ Peers, all children of this process and all stopped by PID at the end (also on f
             port that puts every message on hold (accept-only figures)
   tarpit    a listening socket that never accepts: mailward's deliveries hang there during the
             accept-only phase, so nothing is delivered and the queue only grows
+  store phase (--only store): one to three mailward nodes on 127.A.B.30+i, on SQLite or on one
+            private PostgreSQL 15 (tests/support/pg_instance.py, fsync ON), relaying to the sink
 Only loopback addresses are used. Every load is bounded in messages and seconds.
 """
 from __future__ import annotations
@@ -37,7 +39,11 @@ sys.path.insert(0, str(ROOT / "tests" / "lab"))
 from mwlab import DnsServer, TestCA  # noqa: E402
 from mwlab.util import free_port  # noqa: E402
 
-MAILWARD = ROOT / "build" / "release" / "src" / "cli" / "mailward"
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+from pg_instance import PgInstance, pg_bin  # noqa: E402
+
+# BENCH_MAILWARD: another build of mailward (a before/after comparison); default the Release build
+MAILWARD = Path(os.environ.get("BENCH_MAILWARD", ROOT / "build" / "release" / "src" / "cli" / "mailward"))
 LOADGEN = ROOT / "build" / "bench" / "loadgen"
 SINK = ROOT / "build" / "bench" / "sink"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -222,17 +228,19 @@ class Sink:
 class Mailward:
     name = "mailward"
 
-    def __init__(self, work: Path, addr: str, port: int, common: dict):
-        self.work, self.addr, self.port, self.common = work, addr, port, common
+    def __init__(self, work: Path, addr: str, port: int, common: dict, node: str = ""):
+        self.work, self.addr, self.port, self.common, self.node = work, addr, port, common, node
         self.child: Optional[Child] = None
         self.n = 0
 
-    def start(self, mode: str, delivery_port: int) -> None:
-        """mode "accept": deliveries go to the tarpit (nothing leaves); "relay": to the sink."""
+    def start(self, mode: str, delivery_port: int, store: str = "", per_destination: int = 0) -> None:
+        """mode "accept": deliveries go to the tarpit (nothing leaves); "relay": to the sink.
+        store: extra TOML ([store] etc.) for the store phase; per_destination: overrides the common one."""
         self.n += 1
         c = self.common
-        d = self.work / f"mailward-{self.n}-{mode}"
+        d = self.work / f"mailward{self.node and '-' + self.node}-{self.n}-{mode}"
         d.mkdir(parents=True)
+        per_dest = per_destination or (c['per_destination'] if mode == 'relay' else c['max_concurrency'])
         retry = '["1h"]'
         greeting = '"1h"' if mode == "accept" else '"5m"'
         cfg = f"""[server]
@@ -256,14 +264,14 @@ port = {delivery_port}
 ca_file = "{c['ca']}"
 retry_schedule = {retry}
 max_concurrency = {c['max_concurrency']}
-max_per_destination = {c['per_destination'] if mode == 'relay' else c['max_concurrency']}
+max_per_destination = {per_dest}
 greeting_timeout = {greeting}
 allow_loopback_mx = true
 
 [policy.domains]
 "{SINK_DOMAIN}" = "encrypt"
 "{DEAD_DOMAIN}" = "encrypt"
-"""
+""" + store
         (d / "mailward.toml").write_text(cfg)
         self.data = d / "data"
         self.child = Child("mailward", [str(MAILWARD), "serve", "-c", str(d / "mailward.toml")], d / "mailward.log", cwd=d)
@@ -578,6 +586,208 @@ class Bench:
         self.record(who.name, "idle_pss_per_conn_kb", (pss1 - pss0) / max(1, est))
 
 
+# ---- store phase: SQLite or PostgreSQL, one to three nodes --------------------------------------
+
+def psql(dsn: str, sql: str) -> str:
+    cp = subprocess.run([pg_bin("psql"), "-X", "-A", "-t", "-F", "|", "-d", dsn, "-c", sql], capture_output=True,
+                        text=True, timeout=60)
+    if cp.returncode != 0:
+        raise RuntimeError(f"psql {sql!r}: {cp.stderr.strip()}")
+    return cp.stdout.strip()
+
+
+class Postgres:
+    """The store phase's private PostgreSQL 15 (tests/support/pg_instance.py) with fsync,
+    full_page_writes and synchronous_commit ON, as shipped: a 250 costs a WAL flush to the disk."""
+
+    name = "postgres"
+
+    def __init__(self, statements: bool = False):
+        settings = {"max_connections": "200", "shared_buffers": "128MB"}
+        if statements:  # per-statement counts and times (contrib's pg_stat_statements; costs a little CPU)
+            settings["shared_preload_libraries"] = "pg_stat_statements"
+        self.statements = statements
+        self.inst = PgInstance(durable=True, settings=settings)
+        self.inst.start()
+        note_pid("postgres", self.inst.pid)
+        self.n = 0
+
+    def reset_statements(self, dsn: str) -> None:
+        if self.statements:
+            psql(dsn, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            psql(dsn, "SELECT pg_stat_statements_reset()")
+
+    def top_statements(self, dsn: str, n: int, messages: int) -> list[str]:
+        """The row's statements that took the most server time: calls and ms per message, the SQL's head."""
+        if not self.statements:
+            return []
+        rows = psql(dsn, "SELECT calls, round(total_exec_time::numeric, 1), regexp_replace(left(query, 90), '\\s+', ' ', 'g')"
+                         " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname ="
+                         f" current_database()) ORDER BY total_exec_time DESC LIMIT {n}")
+        tot = psql(dsn, "SELECT sum(calls), round(sum(total_exec_time)::numeric, 1) FROM pg_stat_statements WHERE dbid ="
+                        " (SELECT oid FROM pg_database WHERE datname = current_database())").split("|")
+        out = [f"{int(tot[0]) / messages:6.2f} calls/msg {float(tot[1]) / messages:7.4f} ms/msg  (all statements)"]
+        for line in rows.splitlines():
+            calls, ms, q = line.split("|", 2)
+            out.append(f"{int(calls) / messages:6.2f} calls/msg {float(ms) / messages:7.4f} ms/msg  {q}")
+        return out
+
+    def new_database(self) -> str:
+        """A fresh database per row (the first node creates the schema); its DSN."""
+        self.n += 1
+        name = f"mwbench_{self.n}"
+        psql(self.inst.dsn, f"CREATE DATABASE {name}")
+        return self.inst.dsn.replace("dbname=postgres", f"dbname={name}")
+
+    def figures(self, dsn: str) -> dict:
+        """Cumulative counters: WAL position (bytes), commits of the database, WAL flushes. The counters
+        of pg_stat_database / pg_stat_wal are published by a backend when it goes idle (at most once a
+        second, else within 10 s) and when it exits: read them after the nodes stopped, or after a pause."""
+        row = psql(dsn, "SELECT pg_current_wal_lsn() - '0/0',"
+                        " (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),"
+                        " wal_sync, wal_write, wal_records FROM pg_stat_wal").split("|")
+        keys = ("wal_bytes", "commits", "wal_sync", "wal_write", "wal_records")
+        return {k: float(v) for k, v in zip(keys, row)}
+
+    def cpu(self) -> float:
+        # the postmaster's tree (backends, walwriter, checkpointer) and the children it has reaped
+        return sum(cpu_seconds(p, children=(p == self.inst.pid)) for p in tree(self.inst.pid))
+
+    def stop(self) -> None:
+        self.inst.stop()
+
+
+def split(total: int, parts: int) -> list[int]:
+    """total spread over parts as evenly as possible (20 over 3: 7, 7, 6)."""
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def loadgen_many(servers: list[str], outs: list[Path], sessions: list[int], messages: list[int], timeout: float,
+                 **kw) -> list[dict]:
+    """One loadgen per server, all at once; their JSON results."""
+    procs = []
+    for srv, out, se, m in zip(servers, outs, sessions, messages):
+        args = [str(LOADGEN), "--server", srv, "--json", str(out), "--sessions", str(se), "--messages", str(m),
+                "--timeout", f"{timeout:.0f}"]
+        for k, v in kw.items():
+            args += ["--" + k.replace("_", "-"), str(v)]
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        note_pid("loadgen", p.pid)
+        procs.append(p)
+    results = []
+    for p, out in zip(procs, outs):
+        _, err = p.communicate(timeout=timeout + 30)
+        try:
+            r = json.loads(out.read_text())
+        except (OSError, ValueError):
+            raise RuntimeError(f"loadgen gave no result: {err}")
+        r["exit"] = p.returncode
+        results.append(r)
+    return results
+
+
+class StoreBench:
+    """The store rows: the relay workload of the 4 KiB / 20 sessions row (loadgen -> mailward -> sink,
+    forced TLS) on SQLite with one node and on one PostgreSQL with 1..3 nodes. Inbound sessions,
+    messages and outbound slots to the sink (max_per_destination) are split over the nodes, so the
+    work is the same in every row and the ratios show the store's cost and the coordination."""
+
+    def __init__(self, a: argparse.Namespace, bench: "Bench", block: str, common: dict, sink: Sink,
+                 pg: Optional[Postgres], stoppers: list, tarpit_port: int):
+        self.a, self.bench, self.block, self.common, self.sink, self.pg = a, bench, block, common, sink, pg
+        self.tarpit_port = tarpit_port  # --store-accept-only: the nodes' deliveries hang there
+        self.results: dict[str, dict[str, list[float]]] = {}
+        self.key = bench.work / "store-master.key"
+        self.key.write_bytes(os.urandom(32))
+        os.chmod(self.key, 0o600)
+        self.nodes: list[Mailward] = []
+        self.rows = 0
+        self.statements: dict[str, list[str]] = {}  # row -> top statements (--pg-statements), every run
+        stoppers.append(self.stop_nodes)
+
+    def record(self, row: str, metric: str, value: float) -> None:
+        self.results.setdefault(row, {}).setdefault(metric, []).append(value)
+        log(f"  {row:12s} {metric}: {value:.4g}")
+
+    def stop_nodes(self) -> None:
+        for n in self.nodes:
+            n.stop()
+
+    def row(self, backend: str, count: int) -> None:
+        a, tag = self.a, f"{backend}:{count}"
+        self.rows += 1
+        dsn = self.pg.new_database() if backend == "postgres" else ""
+        self.nodes = []
+        per_dest = split(a.per_destination, count)
+        for i in range(count):
+            addr = f"{self.block}.{30 + i}"
+            port = free_port([addr])
+            portal = free_port([addr])
+            while portal == port:
+                portal = free_port([addr])
+            node = Mailward(self.bench.work, addr, port, self.common, node=f"{backend}{count}-{self.rows}-node{i + 1}")
+            extra = f'\n[escrow]\nlisten = "{addr}:{portal}"\nmaster_key_file = "{self.key}"\n\n[sendmail]\nsocket = ""\n'
+            if backend == "postgres":
+                extra += f'\n[store]\nbackend = "postgres"\ndsn = "{dsn}"\nnode = "node{i + 1}"\n'
+            self.nodes.append(node)
+            if a.store_accept_only:  # the writer alone: nothing is delivered (the accept row's set-up)
+                node.start("accept", self.tarpit_port, store=extra)
+            else:
+                node.start("relay", self.sink.port, store=extra, per_destination=per_dest[i])  # one after another
+        servers = [f"{n.addr}:{n.port}" for n in self.nodes]
+        sessions = split(a.store_sessions, count)
+        try:
+            s0 = self.sink.stats()
+            loadgen_many(servers, [self.bench.out(f"{tag}-warmup-{i}") for i in range(count)], sessions,
+                         split(a.warmup, count), a.e2e_timeout, size=4096, to=f"user@{SINK_DOMAIN}")
+            if not a.store_accept_only:
+                self.sink.wait_messages(s0["messages"] + a.warmup, a.e2e_timeout)
+            if self.pg:
+                time.sleep(11)  # the warm-up's statistics are published (see Postgres.figures)
+            n = a.store_messages
+            if dsn:
+                self.pg.reset_statements(dsn)
+            p0 = self.pg.figures(dsn) if dsn else None
+            s0 = self.sink.stats()
+            cpu0 = sum(x.cpu() for x in self.nodes)
+            pcpu0 = self.pg.cpu() if dsn else 0.0
+            rs = loadgen_many(servers, [self.bench.out(f"{tag}-run-{i}") for i in range(count)], sessions,
+                              split(n, count), a.e2e_timeout, size=4096, to=f"user@{SINK_DOMAIN}")
+            sent = sum(r["sent"] for r in rs)
+            if sent != n or any(r["exit"] != 0 for r in rs):
+                raise RuntimeError(f"store row {tag}: {sent} of {n} accepted: {rs}")
+            s1 = s0 if a.store_accept_only else self.sink.wait_messages(s0["messages"] + n, a.e2e_timeout)
+            cpu = sum(x.cpu() for x in self.nodes) - cpu0
+            pcpu = self.pg.cpu() - pcpu0 if dsn else 0.0
+        finally:
+            self.stop_nodes()  # the nodes' backends exit and publish their statistics
+        clear = s1["messages_by_tls"].get("none", 0) - s0["messages_by_tls"].get("none", 0)
+        if clear:
+            raise RuntimeError(f"store row {tag}: {clear} messages delivered without TLS")
+        start = min(r["start"] for r in rs)
+        accept_end = max(r["end"] for r in rs)
+        took = accept_end - start if a.store_accept_only else s1["last_message"] - start
+        self.record(tag, "accepted", n / (accept_end - start))
+        if not a.store_accept_only:
+            self.record(tag, "delivered", n / took)
+        self.record(tag, "p99_ms", max(r["latency_ms"]["p99"] for r in rs))
+        self.record(tag, "mw_cpu_per_1000", cpu / n * 1000)
+        self.record(tag, "mw_cores", cpu / took)
+        if dsn:
+            time.sleep(0.5)
+            p1 = self.pg.figures(dsn)
+            d = {k: p1[k] - p0[k] for k in p0}
+            self.record(tag, "pg_cpu_per_1000", pcpu / n * 1000)
+            self.record(tag, "pg_cores", pcpu / took)
+            self.record(tag, "commits_per_s", d["commits"] / took)
+            self.record(tag, "commits_per_msg", d["commits"] / n)
+            self.record(tag, "wal_bytes_per_msg", d["wal_bytes"] / n)
+            self.record(tag, "msgs_per_wal_flush", n / max(1.0, d["wal_sync"]))
+            for line in self.pg.top_statements(dsn, 12, n):
+                self.statements.setdefault(tag, []).append(line)
+                log(f"  {tag:12s} {line}")
+
+
 def median(v: list[float]) -> float:
     return statistics.median(v) if v else float("nan")
 
@@ -603,9 +813,27 @@ def main() -> int:
     ap.add_argument("--log-level", default="info", help="mailward log_level (info, as shipped)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--json", help="also write all raw figures here")
-    ap.add_argument("--only", default="", help="comma list of phases: accept,e2e,idle,queue (default all)")
+    ap.add_argument("--only", default="",
+                    help="comma list of phases: accept,e2e,idle,queue,store (default all but store)")
+    ap.add_argument("--store-rows", default="sqlite:1,postgres:1,postgres:2,postgres:3",
+                    help="store phase: BACKEND:NODES rows, backend sqlite (1 node) or postgres (1-3 nodes)")
+    ap.add_argument("--store-messages", type=int, default=4000, help="store phase: messages per row and run")
+    ap.add_argument("--store-sessions", type=int, default=20,
+                    help="store phase: inbound sessions, split over the nodes (outbound slots: --per-destination,"
+                         " split too)")
+    ap.add_argument("--store-accept-only", action="store_true",
+                    help="store phase: deliveries hang in the tarpit; only accepting (the writer) is measured")
+    ap.add_argument("--pg-statements", action="store_true",
+                    help="store phase: load pg_stat_statements and log each row's costliest statements")
     a = ap.parse_args()
     phases = set(a.only.split(",")) if a.only else {"accept", "e2e", "idle", "queue"}
+    store_rows = []
+    for spec in a.store_rows.split(","):
+        backend, _, count = spec.partition(":")
+        if backend not in ("sqlite", "postgres") or not count.isdigit() or not 1 <= int(count) <= 3 or \
+                (backend == "sqlite" and count != "1"):
+            raise SystemExit(f"--store-rows: bad row {spec!r} (sqlite:1 or postgres:1..3)")
+        store_rows.append((backend, int(count)))
 
     for b in (MAILWARD, LOADGEN, SINK):
         if not b.exists():
@@ -630,6 +858,7 @@ def main() -> int:
     stoppers: list[Callable[[], None]] = []
     bench = Bench(a, work)
     sampler = None
+    store: Optional[StoreBench] = None
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -667,6 +896,12 @@ def main() -> int:
         mw_srv, pf_srv, pf_hold_srv = f"{mw_addr}:{mw_port}", f"{pf_addr}:{pf_port}", f"{pf_addr}:{pf_hold}"
         sampler = Sampler({"mailward": mw.pids, "Postfix": pf.pids})
         sampler.start()
+        if "store" in phases:
+            pg = None
+            if any(b == "postgres" for b, _ in store_rows):
+                pg = Postgres(statements=a.pg_statements)
+                stoppers.append(pg.stop)
+            store = StoreBench(a, bench, block, common, sink, pg, stoppers, tarpit_port)
         e2e_cases = [(4096, 20, a.e2e_4k, "4k_20"), (4096, 200, a.e2e_4k, "4k_200"),
                      (102400, 20, a.e2e_100k, "100k_20"), (102400, 200, a.e2e_100k, "100k_200")]
 
@@ -705,6 +940,11 @@ def main() -> int:
                 for k, v in bench.pss_peak.items():
                     bench.record(k, "peak_pss_mb", v / 1024)
                 mw.stop()
+            if "store" in phases:
+                k = run % len(store_rows)  # each run starts with another row: drift spreads over all
+                for backend, count in store_rows[k:] + store_rows[:k]:
+                    log(f"store row {backend}:{count}")
+                    store.row(backend, count)
 
         if "idle" in phases and a.idle > 0:
             log("idle connections")
@@ -757,8 +997,12 @@ def main() -> int:
             log(f"kept {work}")
 
     print_table(bench, a)
+    if store is not None:
+        print_store_table(store, a)
     if a.json:
-        Path(a.json).write_text(json.dumps({"args": vars(a), "results": bench.results, "notes": bench.notes}, indent=1))
+        Path(a.json).write_text(json.dumps({"args": vars(a), "results": bench.results, "notes": bench.notes,
+                                            "store": store.results if store else {},
+                                            "store_statements": store.statements if store else {}}, indent=1))
     return 0
 
 
@@ -789,6 +1033,8 @@ ROWS = [
 
 def print_table(bench: Bench, a: argparse.Namespace) -> None:
     res = bench.results
+    if not res["mailward"] and not res["Postfix"]:
+        return
     lines = [f"mailward vs Postfix {postfix_version()} - medians of {a.runs} run(s); ratio = mailward/Postfix"
              " (throughput: higher is better for mailward; cost/latency: lower is better)", ""]
     lines.append(f"| {'metric':56s} | {'mailward':>10s} | {'Postfix':>10s} | {'ratio':>7s} |")
@@ -805,6 +1051,43 @@ def print_table(bench: Bench, a: argparse.Namespace) -> None:
         lines.append(f"| {label.format(**vars(a)):56s} | {fmt(m):>10s} | {fmt(p):>10s} | {ratio:>7s} |")
     for n in bench.notes:
         lines.append(f"note: {n}")
+    print("\n".join(lines))
+
+
+STORE_COLS = [
+    ("accepted", "accepted msgs/s"),
+    ("delivered", "delivered msgs/s"),
+    ("p99_ms", "p99 submit ms"),
+    ("mw_cpu_per_1000", "mailward CPU s/1000"),
+    ("mw_cores", "mailward cores"),
+    ("pg_cpu_per_1000", "postgres CPU s/1000"),
+    ("pg_cores", "postgres cores"),
+    ("commits_per_s", "commits/s"),
+    ("commits_per_msg", "commits/msg"),
+    ("wal_bytes_per_msg", "WAL bytes/msg"),
+    ("msgs_per_wal_flush", "msgs/WAL flush"),
+]
+
+
+def print_store_table(store: StoreBench, a: argparse.Namespace) -> None:
+    """One line per row and figure: median (min-max) of the runs; ratio = median / the first row's."""
+    res = store.results
+    if not res:
+        return
+    fmt = lambda v: f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"  # noqa: E731
+    rows = [r for r in (f"{b}:{n}" for b, n in (x.split(":") for x in a.store_rows.split(","))) if r in res]
+    lines = ["", f"store rows: 4 KiB relay to the sink, {a.store_sessions} inbound sessions and {a.per_destination}"
+             f" outbound slots split over the nodes, {a.store_messages} messages; PostgreSQL 15 with fsync on;"
+             f" medians of {a.runs} run(s) (min-max)", ""]
+    lines.append("| figure | " + " | ".join(rows) + " |")
+    lines.append("|---|" + "---|" * len(rows))
+    for key, label in STORE_COLS:
+        cells = []
+        for r in rows:
+            v = res[r].get(key, [])
+            cells.append(f"{fmt(median(v))} ({fmt(min(v))}-{fmt(max(v))})" if v else "-")
+        if any(c != "-" for c in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     print("\n".join(lines))
 
 

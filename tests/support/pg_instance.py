@@ -3,6 +3,8 @@
 # port) and a unix socket in that dir only, trust auth for the role mailward_test, stopped by its PID
 # (SIGINT = pg_ctl's "fast" shutdown). fsync and full_page_writes are OFF: the tests that use it claim
 # nothing about surviving a machine crash (COMMIT still waits for the server's WAL write).
+# PgInstance(durable=True) keeps them ON (fsync, full_page_writes, synchronous_commit = on, as
+# shipped): what bench/ needs to measure what durability costs; settings={name: value} adds -c options.
 # As root, initdb and the server run as the `postgres` system user (initdb refuses root).
 # CLI (CTest fixture): pg_instance.py start STATE_FILE | stop STATE_FILE. start prints the DSN and
 # writes STATE_FILE (JSON: dir, pid, port, dsn) and the DSN alone to the file "dsn" beside it (what
@@ -37,7 +39,10 @@ def free_port():
 
 
 class PgInstance:
-    def __init__(self):
+    def __init__(self, durable=False, settings=None):
+        self.durable = durable
+        self.settings = dict(settings or {})
+        self._options()  # a bad setting is refused here, before anything starts
         self.dir = None
         self.pid = None
         self.port = None
@@ -63,8 +68,8 @@ class PgInstance:
                        "--no-sync", "--no-instructions"])
             for _attempt in range(5):
                 self.port = free_port()
-                opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off"
-                        " -c full_page_writes=off -c max_connections=100 -c shared_buffers=32MB")
+                opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir}"
+                opts += self._options()
                 try:
                     self._run([pg_bin("pg_ctl"), "-D", data, "-l", os.path.join(self.dir, "log"), "-w", "-t", "30",
                                "-o", opts, "start"])
@@ -80,6 +85,18 @@ class PgInstance:
             raise
         self.dsn = f"host=127.0.0.1 port={self.port} user={ROLE} dbname=postgres connect_timeout=10"
         return self.dsn
+
+    def _options(self):
+        if self.durable:
+            base = {"fsync": "on", "full_page_writes": "on", "synchronous_commit": "on"}
+        else:
+            base = {"fsync": "off", "full_page_writes": "off"}
+        base.update({"max_connections": "100", "shared_buffers": "32MB"})
+        base.update(self.settings)
+        for k, v in base.items():
+            if not k.replace("_", "").isalnum() or not str(v).replace("_", "").replace(".", "").isalnum():
+                raise ValueError(f"bad PostgreSQL setting {k}={v!r}")
+        return "".join(f" -c {k}={v}" for k, v in base.items())
 
     def log(self):
         try:
