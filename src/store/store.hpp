@@ -1,7 +1,7 @@
 // The storage interfaces every other library uses: the durable queue (envelopes, bodies and
 // per-recipient state), the user accounts, the learned TLS policy (policy_store.hpp) and escrow
 // (escrow_store.hpp).
-// Implementations: sqlite/ (embedded, default) and, later, postgres/ (shared by several nodes).
+// Implementations: sqlite/ (embedded, default) and postgres/ (shared by several nodes).
 // Callers depend only on this header.
 // Durability contract: submit() calls its completion only after the message is on stable storage.
 #pragma once
@@ -156,8 +156,10 @@ class QueueStore {
         std::string last_error;
     };
     // Applies the outcome of an attempt and releases owner's lease. Only recipients still queued
-    // are changed (an administrator's delete wins). A lease held by another owner: Errc::corrupt
-    // is not used; the updates are applied to queued recipients all the same (at least once).
+    // are changed (an administrator's delete wins). A lease taken over by another owner: SQLite
+    // (one node) applies the updates to queued recipients all the same (at least once); PostgreSQL
+    // applies them only while the message still carries the very lease this store object took
+    // (owner and generation), else it changes nothing and returns postgres::PgErrc::lease_lost.
     virtual Result<void> complete_attempt(const std::string& id, const std::string& owner,
                                           const std::vector<RecipientUpdate>& updates) = 0;
     // The same, without blocking the caller: done(result) runs once the outcome is durable (or
