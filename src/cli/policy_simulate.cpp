@@ -18,7 +18,7 @@
 #include "common/duration.hpp"
 #include "common/timefmt.hpp"
 #include "policy/facts.hpp"
-#include "policy/mta_sts_cache_file.hpp"
+#include "policy/mta_sts_store.hpp"
 #include "policy/plan.hpp"
 #include "policy/preload.hpp"
 
@@ -205,17 +205,13 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
     }
     std::map<std::string, policy::CachedMtaStsPolicy> sts_cache;
     if (cfg.policy.mta_sts) {
-        const auto file = cfg.server.data_dir / "mta-sts-cache.json";
-        std::error_code ec;
-        if (std::filesystem::exists(file, ec)) {
-            // The file's own log lines (a damaged entry, how many were loaded) go to stderr:
-            // stdout is the table or the JSON.
-            auto previous = spdlog::default_logger();
-            spdlog::set_default_logger(
-                std::make_shared<spdlog::logger>("simulate", std::make_shared<spdlog::sinks::stderr_color_sink_st>()));
-            sts_cache = policy::MtaStsCacheFile(file).load();
-            spdlog::set_default_logger(previous);
-        }
+        // What reading the stored policies logs (a damaged row, how many were loaded) goes to
+        // stderr: stdout is the table or the JSON.
+        auto previous = spdlog::default_logger();
+        spdlog::set_default_logger(
+            std::make_shared<spdlog::logger>("simulate", std::make_shared<spdlog::sinks::stderr_color_sink_st>()));
+        sts_cache = policy::MtaStsStore(ps).load();
+        spdlog::set_default_logger(previous);
     }
 
     std::map<std::string, std::size_t> counts{

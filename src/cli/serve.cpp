@@ -45,8 +45,8 @@
 #include "escrow/keys.hpp"
 #include "escrow/service.hpp"
 #include "escrow/sweeper.hpp"
-#include "policy/mta_sts_cache_file.hpp"
 #include "policy/mta_sts_fetch.hpp"
+#include "policy/mta_sts_store.hpp"
 #include "portal/app.hpp"
 #include "probe/probe.hpp"
 #include "store/escrow_reader.hpp"
@@ -322,9 +322,13 @@ void run_serve(const Options& opts) {
     sts_options.ca_file = cfg.delivery.ca_file;
     sts_options.port = cfg.policy.mta_sts_port;
     policy::CurlMtaStsFetcher sts_fetcher(**resolver, sts_pool, sts_options);
-    // Fetched policies survive restarts (RFC 8461 section 5.1) in data_dir/mta-sts-cache.json.
-    policy::MtaStsCacheFile sts_file(cfg.server.data_dir / "mta-sts-cache.json");
-    policy::MtaStsCache sts_cache(**resolver, sts_fetcher, &sts_file);
+    // Fetched policies survive restarts (RFC 8461 section 5.1) and are shared by every node on the
+    // store; the file of earlier builds is imported once. Expired rows go at start.
+    policy::MtaStsStore sts_store((*store)->policy());
+    policy::import_mta_sts_file(cfg.server.data_dir / "mta-sts-cache.json", sts_store);
+    if (auto n = (*store)->policy().purge_mta_sts(std::chrono::system_clock::now()); !n)
+        spdlog::warn("mta-sts: cannot remove expired policies from the store: {}", n.error().message());
+    policy::MtaStsCache sts_cache(**resolver, sts_fetcher, &sts_store, &sts_pool);
     delivery::Engine engine(io, cfg, **store, **resolver, *client_tls);
     engine.set_mta_sts(&sts_cache);  // used while [policy] mta_sts is on (it may change on reload)
     configure_learning(engine, cfg);

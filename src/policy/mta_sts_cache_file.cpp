@@ -11,21 +11,11 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
-std::int64_t ms(Clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
 Clock::time_point from_ms(std::int64_t v) {
     return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(v)));
 }
 
 }  // namespace
-
-std::string MtaStsCacheFile::policy_text(const MtaStsPolicy& p) {
-    std::string t = "version: STSv1\nmode: " + std::string(to_string(p.mode)) +
-                    "\nmax_age: " + std::to_string(p.max_age.count()) + "\n";
-    for (const auto& mx : p.mx) t += "mx: " + mx + "\n";
-    return t;
-}
 
 std::map<std::string, CachedMtaStsPolicy> MtaStsCacheFile::load() {
     std::map<std::string, CachedMtaStsPolicy> out;
@@ -68,18 +58,6 @@ std::map<std::string, CachedMtaStsPolicy> MtaStsCacheFile::load() {
     }
     if (!out.empty()) spdlog::info("mta-sts: {} cached policies loaded from {}", out.size(), path_.string());
     return out;
-}
-
-void MtaStsCacheFile::save(const std::map<std::string, CachedMtaStsPolicy>& entries) {
-    nlohmann::json policies = nlohmann::json::object();
-    for (const auto& [domain, c] : entries)
-        policies[domain] = {{"id", c.id},
-                            {"fetched_at", ms(c.fetched_at)},
-                            {"expires", ms(c.expires)},
-                            {"policy", policy_text(c.policy)}};
-    nlohmann::json doc = {{"version", 1}, {"policies", policies}};
-    if (auto r = common::write_file_atomic(path_, doc.dump(1) + "\n", 0600); !r)
-        spdlog::warn("mta-sts: cannot write the policy cache {}: {}", path_.string(), r.error().message());
 }
 
 }  // namespace mailward::policy

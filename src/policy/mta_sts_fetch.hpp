@@ -4,7 +4,8 @@
 // validation against the system store plus [delivery] ca_file, name check, no redirects, 200 +
 // text/plain only, 64 KiB, timeouts) and a cache that follows the RFC's rules for ids, refresh,
 // expiry and fetch failures. Fetched bodies are untrusted and parsed by mta_sts.hpp.
-// The cache persists through an MtaStsCacheStore (a file in data_dir, mta_sts_cache_file.hpp).
+// The cache persists through an MtaStsCacheStore (the store's rows, shared by every node:
+// mta_sts_store.hpp).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -90,6 +91,12 @@ struct MtaStsLookup {
     error_code error;  // the last failure (no record, DNS, fetch), if any
 };
 
+namespace detail {
+std::string normalize_domain(std::string d);  // the cache key: lower case, no final dot
+// A host name that may go into a URL and a CURLOPT_RESOLVE entry: a mail domain (common/domain.hpp).
+bool is_plain_domain(const std::string& d);
+}  // namespace detail
+
 // The lookup as plan() takes it (the policy in effect and the status line).
 MtaStsFact to_fact(const MtaStsLookup& l);
 // What a cached entry alone says (`policy simulate` reads the cache file; no DNS, no fetch): the
@@ -103,15 +110,22 @@ MtaStsFact cached_fact(const CachedMtaStsPolicy& c, std::chrono::system_clock::t
 // most common, on every message).
 std::chrono::system_clock::time_point mta_sts_refresh_at(const CachedMtaStsPolicy& c);
 
-// Where the cache keeps its policies across restarts (RFC 8461 section 5.1: a sender that forgot an
-// enforce policy at every restart would give an attacker a window each time). load() at start,
-// save() after every change (rare: once per fetch). See mta_sts_cache_file.hpp.
+// Where the cache keeps its policies across restarts and shares them with other nodes (RFC 8461
+// section 5.1: a sender that forgot an enforce policy at every restart would give an attacker a
+// window each time). Every call may block; the cache runs find() and save() on its pool.
 class MtaStsCacheStore {
   public:
     virtual ~MtaStsCacheStore() = default;
-    virtual std::map<std::string, CachedMtaStsPolicy> load() = 0;
-    virtual void save(const std::map<std::string, CachedMtaStsPolicy>& entries) = 0;
+    virtual std::map<std::string, CachedMtaStsPolicy> load() = 0;  // every usable policy, at start
+    // domain's policy as this or another node stored it, if usable now.
+    virtual std::optional<CachedMtaStsPolicy> find(const std::string& domain) = 0;
+    // Keeps entry unless a later fetch of domain is stored already.
+    virtual void save(const std::string& domain, const CachedMtaStsPolicy& entry) = 0;
 };
+
+// How long after asking the store about a domain and finding nothing newer the cache asks again
+// (a policy another node fetched is used here at most this long after it was stored).
+inline constexpr std::chrono::seconds kMtaStsStoreRecheck{10};
 
 // Failed fetches back off per domain: 5 minutes, doubling, at most an hour; reset by a success.
 inline constexpr std::chrono::seconds kMtaStsFirstBackoff{300};
@@ -129,18 +143,23 @@ inline constexpr std::chrono::seconds kMtaStsMaxBackoff{3600};
 //  6. no record, an invalid record or a failed TXT lookup: an unexpired cached policy stays in use
 //     until it expires (section 10.2: a domain removes MTA-STS by publishing mode none); without
 //     one there is no policy.
+// With a store, before 3 (a cached policy that is not current) and before 6 (nothing cached), the
+// cache asks the store whether another node stored a later fetch, at most once per domain every
+// kMtaStsStoreRecheck, and uses it as its own (a policy fetched by one node is enforced by all,
+// even when an attacker strips the TXT record on the way to another); a fetched policy is saved.
 // now is passed in (injectable clock). Thread-safe: the maps are guarded by a mutex that is never
-// held across a co_await. With a store, policies survive restarts.
+// held across a co_await. Store calls run on blocking (inline without one: tests).
 class MtaStsCache {
   public:
-    MtaStsCache(dns::Resolver& resolver, MtaStsFetcher& fetcher, MtaStsCacheStore* store = nullptr);
+    MtaStsCache(dns::Resolver& resolver, MtaStsFetcher& fetcher, MtaStsCacheStore* store = nullptr,
+                boost::asio::thread_pool* blocking = nullptr);
     ~MtaStsCache();
     // domain: the recipient domain; case and a trailing dot do not matter.
     boost::asio::awaitable<MtaStsLookup> get(std::string domain, std::chrono::system_clock::time_point now);
 
     std::optional<CachedMtaStsPolicy> peek(const std::string& domain) const;  // no I/O, expired included
-    void put(const std::string& domain, CachedMtaStsPolicy entry);            // e.g. loaded from a store
-    void forget(const std::string& domain);
+    void put(const std::string& domain, CachedMtaStsPolicy entry);            // memory only (tests)
+    void forget(const std::string& domain);                                   // memory only
     std::size_t size() const;
 
   private:
@@ -152,14 +171,22 @@ class MtaStsCache {
         std::string detail;
     };
     boost::asio::awaitable<MtaStsFetchResult> fetch_shared(std::string domain);
+    // What the store has for domain when it is a later fetch than cached (then also in entries_),
+    // or nullopt; asks at most once per kMtaStsStoreRecheck while it finds nothing newer.
+    boost::asio::awaitable<std::optional<CachedMtaStsPolicy>> newer_in_store(
+        const std::string& domain, const std::optional<CachedMtaStsPolicy>& cached,
+        std::chrono::system_clock::time_point now);
+    boost::asio::awaitable<void> save(const std::string& domain, CachedMtaStsPolicy entry);
 
     dns::Resolver& resolver_;
     MtaStsFetcher& fetcher_;
     MtaStsCacheStore* store_;
+    boost::asio::thread_pool* blocking_;
     mutable std::mutex mutex_;
     std::map<std::string, CachedMtaStsPolicy> entries_;
     std::map<std::string, Backoff> backoff_;
     std::map<std::string, std::shared_ptr<Inflight>> inflight_;
+    std::map<std::string, std::chrono::system_clock::time_point> store_asked_;  // found nothing newer then
 };
 
 }  // namespace mailward::policy

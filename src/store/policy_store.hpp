@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -113,6 +114,19 @@ struct PolicyAudit {
     std::string detail;  // reason, previous level, ...
 };
 
+// One fetched MTA-STS policy: the TXT record's id it was fetched under, the policy text as served
+// (bounded by the fetcher), and until when it may be used (fetched_at + max_age).
+struct StoredMtaSts {
+    std::string domain;  // lower case, no trailing dot
+    std::string id;
+    std::string policy;  // the policy file's text
+    TimePoint fetched_at{};
+    TimePoint expires{};
+};
+
+// What put_mta_sts() accepts: domain, id and policy not empty, expires after fetched_at.
+bool valid_mta_sts(const StoredMtaSts& p);
+
 class PolicyStore {
   public:
     virtual ~PolicyStore() = default;
@@ -165,6 +179,17 @@ class PolicyStore {
     virtual Result<std::vector<Override>> overrides() = 0;  // every domain's, expired included
 
     virtual Result<std::vector<PolicyAudit>> audit(const std::string& domain) = 0;  // oldest first
+
+    // ---- MTA-STS policies as fetched (RFC 8461 section 5.1), shared by every node ----
+    // One row per domain; policy/mta_sts_store.hpp parses the text again on every read.
+    // Stores p unless the row there was fetched at the same time or later (two nodes fetching at
+    // once: the newer fetch wins whatever the order of the writes). Returns whether p was stored.
+    // invalid_argument: empty domain, id or policy text, or expires not after fetched_at.
+    virtual Result<bool> put_mta_sts(const StoredMtaSts& p) = 0;
+    virtual Result<std::optional<StoredMtaSts>> mta_sts(const std::string& domain) = 0;
+    virtual Result<std::vector<StoredMtaSts>> mta_sts_all() = 0;  // ordered by domain, expired included
+    // Removes the rows that expired before now (a domain that dropped MTA-STS); returns how many.
+    virtual Result<std::size_t> purge_mta_sts(TimePoint now) = 0;
 };
 
 }  // namespace mailward::store

@@ -50,6 +50,10 @@ std::string_view to_string(RcptState s) {
     return "unknown";
 }
 
+bool valid_mta_sts(const StoredMtaSts& p) {
+    return !p.domain.empty() && !p.id.empty() && !p.policy.empty() && p.expires > p.fetched_at;
+}
+
 std::optional<int> level_rank(std::string_view name) {
     constexpr std::string_view kLadder[] = {"none", "may", "encrypt", "verify", "dane"};
     for (int i = 0; i < static_cast<int>(std::size(kLadder)); ++i)

@@ -10,6 +10,9 @@ ports and the same [store] dsn.
 - Node A killed under load while delivering: everything A acknowledged is delivered by the others;
   duplicates only from the crash window (after the final dot, before the outcome is recorded), counted.
 - A message escrowed through node A is read through node C's portal (code mail, sign-in, body).
+- An MTA-STS policy fetched by node A is enforced by node B while the TXT record is gone and the
+  policy host answers 404 (as an attacker on B's path would make it): B holds the message, fetches
+  nothing, and its reasons name A's policy.
 """
 import json
 import os
@@ -29,6 +32,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "soak"))
 
 from faultproxy import FaultProxy  # noqa: E402
 from harness import Mailward, TempDir, wait_for  # noqa: E402
+from mwlab import PolicyServer, free_port  # noqa: E402
 from mwlab.postfix import received_tls  # noqa: E402
 from mwlab.scenarios import (SENDER, Delivered, Held, Learned, LogHas, NotInCleartext, Retry,  # noqa: E402
                              Scenario, SetMitm, Send, ForcedTlsLab, run_scenario)
@@ -38,6 +42,8 @@ from test_escrow import PortalClient, csrf_of, text_of  # noqa: E402
 STALL = "stall.example.test"  # MX behind a FaultProxy (raw bytes) in front of a STARTTLS Postfix
 LEASE = "4s"                  # [store] lease_time of every node: a dead node's messages move soon
 NODES = ("node-a", "node-b", "node-c")
+STS = "sts-shared.example.test"  # MTA-STS enforce, mx pattern matching none of its MX hosts
+STS_ID = "20261207a"
 
 
 def psql(dsn, sql):
@@ -114,10 +120,19 @@ class ClusterTest(unittest.TestCase):
         cls.proxy = FaultProxy((mx.address(47), lab.port), (up.address, up.port), smtp=False)
         lab.dns.add_zone(STALL, [("@", "MX", "10 %s." % host), ("mx", "A", mx.address(47))])
         mx.accept_domains([STALL])
+        https_addr = "%s.77" % lab.block
+        cls.sts_port = free_port([https_addr])
+        cert, key = lab.ca.issue("mta-sts." + STS)
+        cls.https = PolicyServer(https_addr, cls.sts_port, cert, key)
+        cls.https.set_policy(STS, "enforce", ["mx.elsewhere.example.test"])
+        cls.sts_records = [("@", "MX", "10 mx.tls.example.test."), ("mta-sts", "A", https_addr)]
+        lab.dns.add_zone(STS, cls.sts_records + [("_mta-sts", "TXT", '"v=STSv1; id=%s;"' % STS_ID)])
+        mx.accept_domains([STS])
         cls.pg = PgInstance()
         try:
             cls.flab.start()
             cls.proxy.start()
+            cls.https.start()
             cls.pg.start()
         except BaseException:
             cls.tearDownClass()
@@ -129,7 +144,7 @@ class ClusterTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for stop in (cls.proxy.stop, cls.flab.stop, cls.pg.stop, cls.tmp.cleanup):
+        for stop in (cls.proxy.stop, cls.https.stop, cls.flab.stop, cls.pg.stop, cls.tmp.cleanup):
             try:
                 stop()
             except Exception as e:  # noqa: BLE001 - stop the rest too
@@ -145,7 +160,7 @@ class ClusterTest(unittest.TestCase):
         extra = self.flab.lab.mailward_config()
         extra["delivery"]["retry_schedule"] = ["2s"]
         extra["dns"]["timeout"] = "3s"
-        extra["policy"] = {"default_mode": mode}
+        extra["policy"] = {"default_mode": mode, "mta_sts_port": self.sts_port}
         crt, key = self.flab.lab.ca.issue(Mailward.PORTAL_HOST)
         extra["escrow"] = {"cert": str(crt), "key": str(key)}
         return extra
@@ -185,6 +200,40 @@ class ClusterTest(unittest.TestCase):
         m2 = run.sent["m2"].qid
         self.assertNotIn(m2, run.mw.nodes[0].log())
         self.assertTrue(any(l.get("queue_id") == m2 for l in run.mw.nodes[1].delivery_log()))
+
+    # -- an MTA-STS policy fetched on one node is enforced on every node ---------------------------
+
+    def test_an_mta_sts_policy_fetched_on_node_a_is_enforced_on_node_b(self):
+        c = self.cluster("sts")
+        a, b = c.nodes[0], c.nodes[1]
+        a.start()
+        b.start()
+
+        def first_attempt(node, qid):
+            return wait_for(lambda: (r := node.queue_show(qid)["recipients"][0])["attempts"] >= 1 and r, 60,
+                            "a first attempt of %s" % qid)
+
+        qa = self.submit(a, "x@" + STS, "sts-a-" + secrets.token_hex(3))
+        r = first_attempt(a, qa)
+        self.assertEqual(r["state"], "queued", r)
+        self.assertIn("no MX host of %s may be used" % STS, r["last_error"])
+        fetched = self.https.count(STS)
+        self.assertGreaterEqual(fetched, 1)
+        # The attacker on B's path: no TXT record, the policy host answers 404. Without A's policy,
+        # B would deliver to mx.tls.example.test (valid TLS, so nothing else would stop it).
+        self.flab.lab.dns.set_records(STS, self.sts_records)
+        self.https.set_response(STS, 404, "text/plain", "gone\n")
+        qb = self.submit(b, "y@" + STS, "sts-b-" + secrets.token_hex(3))
+        r = first_attempt(b, qb)
+        self.assertEqual(r["state"], "queued", r)
+        self.assertIn("no MX host of %s may be used" % STS, r["last_error"])
+        lines = [l for l in b.delivery_log() if l.get("queue_id") == qb]
+        self.assertTrue(lines, b.log()[-3000:])
+        sts = [x for x in lines[-1]["level_reasons"] if x.startswith("mta-sts:")]
+        self.assertTrue(sts and sts[0].startswith("mta-sts: enforce (id %s, cached" % STS_ID), sts)
+        self.assertEqual(self.https.count(STS), fetched, "B fetched nothing: the policy came from the store")
+        time.sleep(1)
+        self.assertEqual(self.flab.lab.mx.messages(STS), [], "nothing delivered against the policy")
 
     # -- a dead node's leases are taken over ---------------------------------------------------------
 

@@ -52,14 +52,20 @@ class PlannerAgreementTest(LabTestCase):
         self.assertEqual(rows["mixed.example.test"]["capability"], "partial_tls")
         self.assertEqual(rows["mixed.example.test"]["required_level"], "verify")  # the preload list
 
-        # The MTA-STS policies `serve` cached (data_dir/mta-sts-cache.json) count for simulate as
-        # for delivery: an enforce policy raises notls.example.test to verify, and the table or
-        # JSON on stdout stays clean (the cache file's own log line goes to stderr).
+        # The MTA-STS policies `serve` cached in the store count for simulate as for delivery: an
+        # enforce policy raises notls.example.test to verify, and the table or JSON on stdout stays
+        # clean (what reading them logs goes to stderr). The policy gets into the store as a cache
+        # file of an earlier build, which serve imports once at start.
         now_ms = int(time.time() * 1000)
         policy = "version: STSv1\nmode: enforce\nmax_age: 86400\nmx: mx.notls.example.test\n"
-        with open(os.path.join(self.mw.data_dir, "mta-sts-cache.json"), "w") as f:
+        legacy = os.path.join(self.mw.data_dir, "mta-sts-cache.json")
+        with open(legacy, "w") as f:
             json.dump({"version": 1, "policies": {"notls.example.test": {
                 "id": "planner1", "fetched_at": now_ms, "expires": now_ms + 3600 * 1000, "policy": policy}}}, f)
+        self.mw.stop()
+        self.mw.start()
+        wait_for(lambda: os.path.exists(legacy + ".imported"), 30, "serve importing " + legacy)
+        self.assertFalse(os.path.exists(legacy))
         p = self.mw.cli("policy", "simulate", "--json", "--mode", "tls-or-escrow")
         rows = {r["domain"]: r for r in json.loads(p.stdout)["domains"]}
         notls = rows["notls.example.test"]

@@ -175,6 +175,11 @@ class PgPolicyStore final : public PolicyStore {
     Result<std::optional<Override>> active_override(const std::string& domain, TimePoint now) override;
     Result<std::vector<Override>> overrides() override;
     Result<std::vector<PolicyAudit>> audit(const std::string& domain) override;
+    // mta_sts_store.cpp
+    Result<bool> put_mta_sts(const StoredMtaSts& p) override;
+    Result<std::optional<StoredMtaSts>> mta_sts(const std::string& domain) override;
+    Result<std::vector<StoredMtaSts>> mta_sts_all() override;
+    Result<std::size_t> purge_mta_sts(TimePoint now) override;
 
   private:
     SharedConn& conn_;

@@ -274,6 +274,18 @@ CREATE TRIGGER escrow_audit_no_truncate BEFORE TRUNCATE ON escrow_audit
 CREATE INDEX recipients_awaiting ON recipients (message_id) WHERE state = 'awaiting_escrow';
 )sql";
 
+// Version 4: the MTA-STS policies as fetched (the SQLite schema's version 9), one row per
+// domain, shared by every node: a policy fetched by one node is used by all (RFC 8461 section 5.1).
+constexpr const char* kSchemaV4 = R"sql(
+CREATE TABLE mta_sts_policies (
+    domain     text   NOT NULL PRIMARY KEY,
+    id         text   NOT NULL CHECK (id <> ''),
+    policy     text   NOT NULL CHECK (policy <> ''),
+    fetched_at bigint NOT NULL,
+    expires    bigint NOT NULL CHECK (expires > fetched_at)
+);
+)sql";
+
 struct Step {
     int version;
     const char* sql;
@@ -282,6 +294,7 @@ constexpr Step kSteps[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
+    {4, kSchemaV4},
 };
 
 // Any constant: the lock that serialises migrations of one database across nodes.

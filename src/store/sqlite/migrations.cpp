@@ -300,6 +300,18 @@ constexpr const char* kSchemaV8 = R"sql(
 ALTER TABLE messages ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held IN (0, 1));
 )sql";
 
+// Version 9: the MTA-STS policies as fetched (RFC 8461 section 5.1), one row per domain; they were
+// a JSON file in data_dir before (serve imports that file once, mta_sts_store.hpp).
+constexpr const char* kSchemaV9 = R"sql(
+CREATE TABLE mta_sts_policies (
+    domain     TEXT    NOT NULL PRIMARY KEY,
+    id         TEXT    NOT NULL CHECK (id <> ''),
+    policy     TEXT    NOT NULL CHECK (policy <> ''),
+    fetched_at INTEGER NOT NULL,
+    expires    INTEGER NOT NULL CHECK (expires > fetched_at)
+) STRICT;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "queue and users", kSchemaV1},
     {2, "learned TLS policy", kSchemaV2},
@@ -309,6 +321,7 @@ constexpr Migration kMigrations[] = {
     {6, "escrow keys apart, code lockouts", kSchemaV6},
     {7, "sender binding, TLS-Required: No permission", kSchemaV7},
     {8, "administrative hold", kSchemaV8},
+    {9, "shared MTA-STS policies", kSchemaV9},
 };
 
 Result<int> read_int_pragma(Db& db, const char* sql) {

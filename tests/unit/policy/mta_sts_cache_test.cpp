@@ -1,6 +1,6 @@
 // The MTA-STS cache beyond its rules table (mta_sts_test.cpp): concurrent lookups of one domain share
-// one fetch; the policy file (RFC 8461 section 5.1: policies survive a restart) round-trips, drops
-// expired, malformed and forged entries, ignores a corrupt file, and is written on every change.
+// one fetch; the policy file of earlier builds (read once, to import it: mta_sts_store.hpp) drops
+// expired, malformed and forged entries and ignores a corrupt file. The store: mta_sts_store_test.cpp.
 #include <gtest/gtest.h>
 
 #include "temp_dir.hpp"
@@ -71,43 +71,6 @@ TEST(MtaStsCacheShared, ConcurrentLookupsShareOneFetch) {
     }
 }
 
-CachedMtaStsPolicy entry(std::string id, Clock::time_point fetched, std::chrono::seconds max_age,
-                         Mode mode = Mode::enforce) {
-    CachedMtaStsPolicy c;
-    c.policy = MtaStsPolicy{mode, {"mx1.example.test", "*.example.net"}, max_age};
-    c.id = std::move(id);
-    c.fetched_at = fetched;
-    c.expires = fetched + max_age;
-    return c;
-}
-
-TEST(MtaStsCacheFile, RoundTripAndExpiry) {
-    TempDir dir;
-    MtaStsCacheFile file(cache_file(dir));
-    EXPECT_TRUE(file.load().empty()) << "no file yet";
-    const auto now = Clock::now();
-    std::map<std::string, CachedMtaStsPolicy> in = {
-        {"live.example.test", entry("a1", now - 1h, 86400s)},
-        {"none.example.test", entry("n1", now - 1h, 86400s, Mode::none)},
-        {"old.example.test", entry("o1", now - 48h, 86400s)},
-    };
-    in["none.example.test"].policy.mx.clear();
-    file.save(in);
-    EXPECT_EQ(std::filesystem::status(cache_file(dir)).permissions() & std::filesystem::perms::others_read,
-              std::filesystem::perms::none);
-    auto out = file.load();
-    ASSERT_EQ(out.size(), 2u) << "the expired one is dropped";
-    const auto& live = out.at("live.example.test");
-    EXPECT_EQ(live.id, "a1");
-    EXPECT_EQ(live.policy.mode, Mode::enforce);
-    EXPECT_EQ(live.policy.mx, (std::vector<std::string>{"mx1.example.test", "*.example.net"}));
-    EXPECT_EQ(live.policy.max_age, 86400s);
-    EXPECT_EQ(
-        std::chrono::duration_cast<std::chrono::milliseconds>(live.expires - in["live.example.test"].expires).count(),
-        0);
-    EXPECT_EQ(out.at("none.example.test").policy.mode, Mode::none);
-}
-
 TEST(MtaStsCacheFile, DamagedFilesAndEntriesAreDropped) {
     TempDir dir;
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
@@ -142,47 +105,6 @@ TEST(MtaStsCacheFile, DamagedFilesAndEntriesAreDropped) {
         std::ofstream(cache_file(dir)) << r.text;
         EXPECT_EQ(MtaStsCacheFile(cache_file(dir)).load().size(), r.want) << r.name;
     }
-}
-
-// A cache with a file: what one process fetched, the next one starts with.
-class OneFetcher : public MtaStsFetcher {
-  public:
-    int calls = 0;
-    boost::asio::awaitable<MtaStsFetchResult> fetch(std::string) override {
-        ++calls;
-        MtaStsFetchResult r;
-        r.policy = MtaStsPolicy{Mode::enforce, {"mx.example.test"}, std::chrono::seconds(86400)};
-        co_return r;
-    }
-};
-
-TEST(MtaStsCacheFile, SurvivesARestart) {
-    TempDir dir;
-    dns::FakeResolver resolver;
-    resolver.txt_answers.emplace("_mta-sts.example.test", record("r1"));
-    const auto now = Clock::now();
-    auto run = [&](MtaStsCache& cache) {
-        boost::asio::io_context io;
-        auto f = boost::asio::co_spawn(io, cache.get("example.test", now + 1min), boost::asio::use_future);
-        io.run();
-        return f.get();
-    };
-    {
-        MtaStsCacheFile file(cache_file(dir));
-        OneFetcher fetcher;
-        MtaStsCache cache(resolver, fetcher, &file);
-        EXPECT_EQ(run(cache).source, MtaStsLookup::Source::fetched);
-        EXPECT_EQ(fetcher.calls, 1);
-    }
-    MtaStsCacheFile file(cache_file(dir));
-    OneFetcher fetcher;
-    MtaStsCache cache(resolver, fetcher, &file);  // "after the restart"
-    EXPECT_EQ(cache.size(), 1u);
-    auto l = run(cache);
-    EXPECT_EQ(l.source, MtaStsLookup::Source::cache);
-    EXPECT_EQ(fetcher.calls, 0) << "no fetch: the persisted policy is used";
-    cache.forget("example.test");
-    EXPECT_TRUE(MtaStsCacheFile(cache_file(dir)).load().empty()) << "forget is persisted too";
 }
 
 }  // namespace

@@ -302,7 +302,7 @@ TEST_F(PgPolicyTest, TheSchemaRefusesLoweringRewritingAndBadLevels) {
 
 // A database of the first slice (schema version 1, queue and users) gains the policy tables when a
 // main node of this build opens it, and keeps its queue. (Version 1 is made here by removing what
-// version 2 adds.)
+// the later versions add.)
 TEST_F(PgPolicyTest, AVersion1DatabaseGainsThePolicyAndKeepsItsQueue) {
     {
         auto a = node();
@@ -310,9 +310,10 @@ TEST_F(PgPolicyTest, AVersion1DatabaseGainsThePolicyAndKeepsItsQueue) {
         ASSERT_TRUE(submit_sync(a->queue(), simple_message("01pgpolicyupgrade0")));
     }
     for (const char* sql : {
-             // What versions 2 (policy) and 3 (escrow) add: a version 1 database as an older build left it.
+             // What versions 2 (policy), 3 (escrow) and 4 (MTA-STS) add: a version 1 database as an
+             // older build left it.
              "DROP TABLE policy_evidence, learned_policy, probe_history, policy_incidents, policy_overrides,"
-             " policy_audit, escrow_audit, escrow_sessions, escrow_codes, escrow_keys, escrow_messages",
+             " policy_audit, mta_sts_policies, escrow_audit, escrow_sessions, escrow_codes, escrow_keys, escrow_messages",
              "DROP INDEX recipients_awaiting",
              "DROP FUNCTION mailward_refuse_lowering(), mailward_append_only()",
              "DELETE FROM schema_version WHERE version > 1",
