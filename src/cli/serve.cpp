@@ -339,6 +339,13 @@ void run_serve(const Options& opts) {
     smtp_wakes.start();
     portal_wakes.start();
     engine.start();
+    // Work queued through another node (PostgreSQL NOTIFY) kicks it too; the guard stops the
+    // store's listener before the engine goes, whichever way this function ends.
+    (*store)->set_work_hint([&engine] { engine.kick(); });
+    struct HintGuard {
+        store::Store& s;
+        ~HintGuard() { s.set_work_hint(nullptr); }
+    } hint_guard{**store};
 
     // Escrow: the sealer (recipients awaiting escrow -> sealed + notice, every second) and the
     // lifecycle sweep (expiry, purge: every minute), blocking work on one pool. The portal is its

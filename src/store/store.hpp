@@ -216,6 +216,11 @@ class Store {
     virtual EscrowStore& escrow() = 0;  // sealed messages, portal codes and sessions, audit
     // Stops background threads after committing what was submitted; later submits fail.
     virtual void close() = 0;
+    // hint is called, on a thread of the store's, when another process or node may have queued
+    // work (PostgreSQL: a NOTIFY from any node's writer after it committed new messages). A hint
+    // only, to wake an idle engine at once: it may come late, twice or never, so the engine's
+    // polling stays the guarantee. SQLite: never called (one machine: serve's wake pipes do this).
+    virtual void set_work_hint(std::function<void()> hint) {}
 };
 
 // The process a store is opened for (docs/design.md, "Process model"). main (serve's parent:

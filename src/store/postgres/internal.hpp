@@ -50,6 +50,30 @@ Result<Envelope> read_envelope(Conn& c, const std::string& id);
 // default and size from the body.
 Result<void> insert_message(Conn& c, StoredMessage& msg);
 
+// ---- the work hint (notify.cpp) ----
+// Every writer NOTIFYs this channel in the transaction that stores new messages (PostgreSQL
+// delivers it at COMMIT, to every session listening, on every node).
+inline constexpr const char* kWorkChannel = "mailward_work";
+
+// A thread with its own connection that LISTENs on kWorkChannel and calls hint for each batch of
+// notifications (and once after each (re)connect: something may have been queued meanwhile). A lost
+// connection is retried every 5 s; the destructor stops it at once (a pipe wakes its poll()).
+class WorkListener {
+  public:
+    WorkListener(std::string dsn, std::function<void()> hint);
+    ~WorkListener();
+    WorkListener(const WorkListener&) = delete;
+    WorkListener& operator=(const WorkListener&) = delete;
+
+  private:
+    void run();
+    bool wait_stop(int timeout_ms);  // true when asked to stop
+    const std::string dsn_;
+    const std::function<void()> hint_;
+    int stop_pipe_[2] = {-1, -1};
+    std::thread thread_;
+};
+
 // ---- the group-commit writer (writer.cpp) ----
 class PgWriter {
   public:

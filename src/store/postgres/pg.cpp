@@ -147,6 +147,18 @@ bool Conn::in_transaction() const { return c_ && PQtransactionStatus(c_) != PQTR
 
 int Conn::backend_pid() const { return c_ ? PQbackendPID(c_) : 0; }
 
+int Conn::socket() const { return c_ ? PQsocket(c_) : -1; }
+
+Result<std::size_t> Conn::notifications() {
+    if (!c_ || PQconsumeInput(c_) == 0 || PQstatus(c_) != CONNECTION_OK) return common::Errc::storage_error;
+    std::size_t n = 0;
+    while (PGnotify* note = PQnotifies(c_)) {
+        ++n;
+        PQfreemem(note);
+    }
+    return n;
+}
+
 Result<Rows> Conn::exec(const char* sql, const Params& p, bool binary_result) {
     if (!c_) return common::Errc::storage_error;
     if (PQstatus(c_) != CONNECTION_OK) {

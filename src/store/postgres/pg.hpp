@@ -94,6 +94,10 @@ class Conn {
     bool in_transaction() const;
     bool broken() const;
     int backend_pid() const;  // the server process serving this connection (tests, logs)
+    // LISTEN/NOTIFY (notify.cpp): the socket to wait on for input, and how many notifications
+    // arrived since the last call (reads what the socket has; an error when the connection broke).
+    int socket() const;
+    Result<std::size_t> notifications();
 
   private:
     explicit Conn(pg_conn* c) : c_(c) {}

@@ -29,6 +29,9 @@ const boost::system::error_category& pg_category() noexcept {
 }
 
 struct PgStore::Impl {
+    std::string dsn;
+    std::mutex listener_mu;
+    std::unique_ptr<WorkListener> listener;  // set_work_hint()
     SharedConn shared;
     std::unique_ptr<PgWriter> writer;
     std::unique_ptr<PgQueueStore> queue;
@@ -39,6 +42,7 @@ struct PgStore::Impl {
 
 Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& dsn, Options opts) {
     auto impl = std::make_unique<Impl>();
+    impl->dsn = dsn;
     auto shared = Conn::open(dsn);
     if (!shared) return shared.error();
     impl->shared.conn = std::move(*shared);
@@ -71,7 +75,19 @@ QueueStore& PgStore::queue() { return *impl_->queue; }
 UserStore& PgStore::users() { return *impl_->users; }
 PolicyStore& PgStore::policy() { return *impl_->policy; }
 EscrowStore& PgStore::escrow() { return *impl_->escrow; }
-void PgStore::close() { impl_->writer->close(); }
+void PgStore::close() {
+    {
+        std::lock_guard lk(impl_->listener_mu);
+        impl_->listener.reset();
+    }
+    impl_->writer->close();
+}
+
+void PgStore::set_work_hint(std::function<void()> hint) {
+    std::lock_guard lk(impl_->listener_mu);
+    impl_->listener.reset();
+    if (hint) impl_->listener = std::make_unique<WorkListener>(impl_->dsn, std::move(hint));
+}
 WriterStats PgStore::stats() const { return impl_->writer->stats(); }
 
 }  // namespace mailward::store::postgres

@@ -71,6 +71,8 @@ class PgStore final : public Store {
     EscrowStore& escrow() override;
     // Commits what was submitted, then stops the writer; later submits get shutting_down.
     void close() override;
+    // LISTENs on a connection of its own (WorkListener); the writers of every node NOTIFY.
+    void set_work_hint(std::function<void()> hint) override;
     WriterStats stats() const;
 
     struct Impl;

@@ -163,7 +163,7 @@ std::vector<Result<void>> PgWriter::write_batch(std::vector<Pending>& batch) {
         return results;
     };
     if (auto r = conn_.begin(); !r) return fail_all_ok(r.error());
-    std::size_t written = 0;
+    std::size_t written = 0, messages = 0;
     for (std::size_t i = 0; i < batch.size(); ++i) {
         if (auto v = batch[i].job ? Result<void>() : validate(batch[i].msg.envelope); !v) {
             results[i] = v.error();
@@ -180,6 +180,7 @@ std::vector<Result<void>> PgWriter::write_batch(std::vector<Pending>& batch) {
                 return fail_all_ok(rel.error());
             }
             ++written;
+            if (!batch[i].job) ++messages;
             continue;
         }
         results[i] = r.error();
@@ -194,6 +195,13 @@ std::vector<Result<void>> PgWriter::write_batch(std::vector<Pending>& batch) {
     if (written == 0) {
         conn_.rollback();
         return results;
+    }
+    // The hint to idle nodes (WorkListener), sent by PostgreSQL at COMMIT and only then.
+    if (messages > 0) {
+        if (auto r = conn_.command((std::string("NOTIFY ") + kWorkChannel).c_str()); !r) {
+            conn_.rollback();
+            return fail_all_ok(r.error());
+        }
     }
     if (opts_.before_commit) opts_.before_commit(conn_.backend_pid());
     if (auto c = conn_.commit(); !c) {
