@@ -18,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import smtplib
 import subprocess
 import sys
@@ -204,21 +205,29 @@ class ClusterTest(unittest.TestCase):
     # -- an MTA-STS policy fetched on one node is enforced on every node ---------------------------
 
     def test_an_mta_sts_policy_fetched_on_node_a_is_enforced_on_node_b(self):
-        c = self.cluster("sts")
-        a, b = c.nodes[0], c.nodes[1]
-        a.start()
-        b.start()
-
         def first_attempt(node, qid):
             return wait_for(lambda: (r := node.queue_show(qid)["recipients"][0])["attempts"] >= 1 and r, 60,
                             "a first attempt of %s" % qid)
 
-        qa = self.submit(a, "x@" + STS, "sts-a-" + secrets.token_hex(3))
-        r = first_attempt(a, qa)
+        c = self.cluster("sts")
+        a, b = c.nodes[0], c.nodes[1]
+        a.start()
+        b.start()  # up before A fetches: B's cache starts without the policy
+        wait_for(lambda: "mailward serving as" in b.log(), 30, "node B past its start (its cache loaded)")
+        # B's delivery process is paused while A handles its message (else A's NOTIFY could wake B
+        # to take it and fetch the policy itself); its cache stays as it was.
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        try:
+            qa = self.submit(a, "x@" + STS, "sts-a-" + secrets.token_hex(3))
+            r = first_attempt(a, qa)
+        finally:
+            os.kill(b.proc.pid, signal.SIGCONT)
         self.assertEqual(r["state"], "queued", r)
         self.assertIn("no MX host of %s may be used" % STS, r["last_error"])
+        self.assertTrue(any(l.get("queue_id") == qa for l in a.delivery_log()))
         fetched = self.https.count(STS)
-        self.assertGreaterEqual(fetched, 1)
+        self.assertEqual(fetched, 1)
+        a.stop()  # B alone from here: the message below is B's to deliver, whatever wakes whom
         # The attacker on B's path: no TXT record, the policy host answers 404. Without A's policy,
         # B would deliver to mx.tls.example.test (valid TLS, so nothing else would stop it).
         self.flab.lab.dns.set_records(STS, self.sts_records)
