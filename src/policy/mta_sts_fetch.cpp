@@ -30,7 +30,9 @@ std::string detail::normalize_domain(std::string d) {
 
 // A host name that may go into a URL and a CURLOPT_RESOLVE entry: a mail domain (common/domain.hpp:
 // letters, digits, '-' in labels of 1-63, at most 253 in all).
-bool detail::is_plain_domain(const std::string& d) { return common::DomainName::parse(d, {.final_dot = false}).has_value(); }
+bool detail::is_plain_domain(const std::string& d) {
+    return common::DomainName::parse(d, {.final_dot = false}).has_value();
+}
 
 namespace {
 

@@ -29,8 +29,7 @@ std::optional<CachedMtaStsPolicy> usable(const store::StoredMtaSts& row, Clock::
     c.id = row.id;
     c.fetched_at = row.fetched_at;
     // Never longer than the policy's own max_age from its fetch, whatever the row says.
-    c.expires =
-        std::min(row.expires, row.fetched_at + std::chrono::duration_cast<Clock::duration>(c.policy.max_age));
+    c.expires = std::min(row.expires, row.fetched_at + std::chrono::duration_cast<Clock::duration>(c.policy.max_age));
     if (c.expires <= now) return std::nullopt;
     return c;
 }

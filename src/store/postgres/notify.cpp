@@ -62,8 +62,9 @@ void WorkListener::run() {
             }
         }
         if (!down)
-            spdlog::warn("store: not listening for work from other nodes (PostgreSQL connection lost); "
-                         "polling, trying again every 5 s");
+            spdlog::warn(
+                "store: not listening for work from other nodes (PostgreSQL connection lost); "
+                "polling, trying again every 5 s");
         down = true;
         if (wait_stop(5000)) return;
     }

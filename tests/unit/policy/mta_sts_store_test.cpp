@@ -85,13 +85,13 @@ TEST_F(MtaStsStoreTest, PoliciesRoundTripAsTextAndBadRowsAreNotUsed) {
     sts.save("none.example.test", entry("n1", now - 1h, 86400s, Mode::none));
     sts.save("old.example.test", entry("o1", now - 48h, 86400s));
     // Rows no fetch could have produced: the text is parsed again, the expiry capped at max_age.
-    ASSERT_TRUE(ps().put_mta_sts({"forged.example.test", "f1", "version: STSv1\nmode: evil\nmax_age: 86400\n",
-                                  now - 1h, now + 1h}));
+    ASSERT_TRUE(ps().put_mta_sts(
+        {"forged.example.test", "f1", "version: STSv1\nmode: evil\nmax_age: 86400\n", now - 1h, now + 1h}));
     ASSERT_TRUE(ps().put_mta_sts({"capped.example.test", "c1",
-                                  "version: STSv1\nmode: enforce\nmax_age: 60\nmx: m.capped.example.test\n",
-                                  now - 1h, now + 1h}));
-    ASSERT_TRUE(ps().put_mta_sts({"bad..name", "b1", "version: STSv1\nmode: none\nmax_age: 86400\n", now - 1h,
+                                  "version: STSv1\nmode: enforce\nmax_age: 60\nmx: m.capped.example.test\n", now - 1h,
                                   now + 1h}));
+    ASSERT_TRUE(
+        ps().put_mta_sts({"bad..name", "b1", "version: STSv1\nmode: none\nmax_age: 86400\n", now - 1h, now + 1h}));
     auto out = sts.load();
     ASSERT_EQ(out.size(), 2u) << "expired, forged, capped and invalid-name rows are not used";
     const auto& live = out.at("live.example.test");

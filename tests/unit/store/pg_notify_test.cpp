@@ -56,15 +56,15 @@ TEST_F(PgNotifyTest, AMessageQueuedThroughOneNodeWakesTheOther) {
 
     // The listener's connection dies (a PostgreSQL restart, a failover): it connects again within
     // its 5 s retry, hints once for what it may have missed, and is told of the next message.
-    auto pid = db->query(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'");
+    auto pid =
+        db->query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'");
     ASSERT_TRUE(pid && !pid->empty());
     EXPECT_EQ(db->query("SELECT pg_terminate_backend($1, 5000)", {*pid}).value_or(""), "t");
     const int before_reconnect = hints.now();
     ASSERT_TRUE(hints.above(before_reconnect, 15s)) << "no hint after the listener reconnected";
     // Connected again (a new backend listens): then a message wakes it again.
-    auto again = db->query(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'");
+    auto again =
+        db->query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'");
     ASSERT_TRUE(again && !again->empty());
     EXPECT_NE(*again, *pid);
     const int base2 = hints.now();

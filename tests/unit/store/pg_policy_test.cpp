@@ -313,7 +313,8 @@ TEST_F(PgPolicyTest, AVersion1DatabaseGainsThePolicyAndKeepsItsQueue) {
              // What versions 2 (policy), 3 (escrow) and 4 (MTA-STS) add: a version 1 database as an
              // older build left it.
              "DROP TABLE policy_evidence, learned_policy, probe_history, policy_incidents, policy_overrides,"
-             " policy_audit, mta_sts_policies, escrow_audit, escrow_sessions, escrow_codes, escrow_keys, escrow_messages",
+             " policy_audit, mta_sts_policies, escrow_audit, escrow_sessions, escrow_codes, escrow_keys, "
+             "escrow_messages",
              "DROP INDEX recipients_awaiting",
              "DROP FUNCTION mailward_refuse_lowering(), mailward_append_only()",
              "DELETE FROM schema_version WHERE version > 1",
