@@ -188,6 +188,30 @@ bool read_preload(const config::Config& cfg, std::optional<policy::PreloadList>&
     return true;
 }
 
+// The AUTH passwords of [[delivery.routes]] by route name: the first line of each route's
+// auth_password_file. Read here, in serve's parent only, after the children were forked (their
+// memory never holds them) and before privileges are dropped (the files may be root's, 0600).
+std::map<std::string, std::string> read_route_passwords(const config::Config& cfg, std::string& error) {
+    std::map<std::string, std::string> out;
+    for (const auto& r : cfg.delivery.routes) {
+        if (r.auth_password_file.empty()) continue;
+        auto text = common::read_file(r.auth_password_file);
+        if (!text) {
+            error = "route " + r.name + ": cannot read auth_password_file " + r.auth_password_file.string() + ": " +
+                    text.error().message();
+            return {};
+        }
+        std::string pw = text->substr(0, text->find('\n'));
+        if (!pw.empty() && pw.back() == '\r') pw.pop_back();
+        if (pw.empty()) {
+            error = "route " + r.name + ": auth_password_file " + r.auth_password_file.string() + " is empty";
+            return {};
+        }
+        out[r.name] = std::move(pw);
+    }
+    return out;
+}
+
 void configure_learning(delivery::Engine& engine, const config::Config& cfg) {
     std::optional<policy::PreloadList> preload;
     std::string preload_error;
@@ -293,6 +317,13 @@ void run_serve(const Options& opts) {
     Child smtp_child{"the submission process", kSubmissionProcess, *smtp_pid};
     std::array<Child*, 3> children{&keys_child, &portal_child, &smtp_child};
 
+    std::string route_error;
+    auto route_passwords = read_route_passwords(cfg, route_error);
+    if (!route_error.empty()) {
+        for (auto* c : {&portal_child, &smtp_child}) ::kill(c->pid, SIGKILL);
+        throw Failure(route_error);
+    }
+
     // The children bind the listeners: this process needs root no longer (data_dir is the user's
     // already), and from here on it may have threads: delivery and escrow sealing.
     if (user) {
@@ -331,6 +362,7 @@ void run_serve(const Options& opts) {
     policy::MtaStsCache sts_cache(**resolver, sts_fetcher, &sts_store, &sts_pool);
     delivery::Engine engine(io, cfg, **store, **resolver, *client_tls);
     engine.set_mta_sts(&sts_cache);  // used while [policy] mta_sts is on (it may change on reload)
+    engine.set_route_passwords(std::move(route_passwords));
     configure_learning(engine, cfg);
     // What the children queue is delivered at once: a byte on a wake pipe kicks the engine (its
     // own polling stays the guarantee).

@@ -8,11 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 
 #include "common/ascii.hpp"
+#include "common/domain.hpp"
 #include "config/reader.hpp"
 
 namespace mailward::config {
@@ -82,6 +84,113 @@ void read_static_policy(Reader& r, In n, Config& c) {
         if (!r.read_hostname(as_node, checked)) continue;
         std::string level;
         if (r.read_choice(value, level, kLevels)) c.policy.domains[domain] = level;
+    }
+}
+
+// [[delivery.routes]] (routes.cpp): each a table; every problem names the route's key and line.
+void read_routes(Reader& r, In n, Config& c) {
+    const toml::array* a = n.as_array();
+    if (a == nullptr || !a->is_array_of_tables()) {
+        r.key_problem(detail::line_of(n), "delivery.routes",
+                      "wrong type: got " + std::string(detail::type_name(n)) +
+                          " (expected [[delivery.routes]] tables with domains and next_hop)");
+        return;
+    }
+    static constexpr std::array<std::string_view, 6> kKeys{"name", "domains",   "next_hop",
+                                                           "tls",  "auth_user", "auth_password_file"};
+    static constexpr std::array<std::string_view, 4> kFloors{"may", "encrypt", "verify", "dane"};
+    std::map<std::string, std::size_t> seen;  // pattern -> route number
+    std::size_t i = 0;
+    for (auto&& el : *a) {
+        ++i;
+        const auto& t = *el.as_table();
+        const std::string base = "delivery.routes[" + std::to_string(i) + "]";
+        const std::size_t line = detail::line_of(el);
+        RouteConfig route;
+        bool ok = true;
+        for (auto&& [key, value] : t) {
+            const std::string full = base + "." + std::string(key.str());
+            r.begin_key(full, key.source().begin.line);
+            const std::string_view k = key.str();
+            if (std::find(kKeys.begin(), kKeys.end(), k) == kKeys.end()) {
+                r.key_problem(key.source().begin.line, full,
+                              "unknown key (expected name, domains, next_hop, tls, auth_user, auth_password_file)");
+                ok = false;
+            } else if (k == "name") {
+                ok = r.read_string(value, route.name, "expected a name for logs, e.g. \"smarthost\"") && ok;
+            } else if (k == "domains") {
+                const toml::array* d = value.as_array();
+                if (d == nullptr || d->empty()) {
+                    r.key_problem(key.source().begin.line, full,
+                                  "expected a non-empty array of \"example.com\", \".example.com\" or \"*\"");
+                    ok = false;
+                    continue;
+                }
+                for (auto&& p : *d) {
+                    std::string s;
+                    if (!r.read_string(p, s, "expected \"example.com\", \".example.com\" or \"*\"")) {
+                        ok = false;
+                        continue;
+                    }
+                    s = common::ascii::lower(s);
+                    const std::string_view bare = !s.empty() && s.front() == '.' ? std::string_view(s).substr(1) : s;
+                    if (s != "*" && !common::DomainName::parse(bare, {.final_dot = false})) {
+                        r.key_problem(
+                            detail::line_of(p), full,
+                            "bad domain pattern \"" + s + "\" (expected \"example.com\", \".example.com\" or \"*\")");
+                        ok = false;
+                        continue;
+                    }
+                    if (auto [it, fresh] = seen.emplace(s, i); !fresh) {
+                        r.key_problem(
+                            detail::line_of(p), full,
+                            "\"" + s + "\" is already routed by delivery.routes[" + std::to_string(it->second) + "]");
+                        ok = false;
+                        continue;
+                    }
+                    route.domains.push_back(s);
+                }
+            } else if (k == "next_hop") {
+                std::string s;
+                if (!r.read_string(value, s, "expected \"[host]:port\" or \"host:port\"")) {
+                    ok = false;
+                } else if (!parse_next_hop(s, route)) {
+                    r.key_problem(detail::line_of(value), full,
+                                  "bad next hop \"" + s +
+                                      "\" (expected \"[host]:port\" without MX lookup, or \"host:port\" with it)");
+                    ok = false;
+                }
+            } else if (k == "tls") {
+                ok = r.read_choice(value, route.tls, kFloors) && ok;
+            } else if (k == "auth_user") {
+                ok = r.read_string(value, route.auth_user, "expected the SASL user name") && ok;
+            } else {
+                ok = r.read_path(value, route.auth_password_file) && ok;
+            }
+        }
+        if (!ok) continue;
+        r.begin_key(base, line);
+        if (route.domains.empty() || route.next_hop.empty()) {
+            r.key_problem(line, base, "a route needs domains and next_hop");
+            continue;
+        }
+        if (route.auth_user.empty() != route.auth_password_file.empty()) {
+            r.key_problem(line, base, "auth_user and auth_password_file go together");
+            continue;
+        }
+        if (!route.auth_user.empty()) {
+            // Credentials only to a next hop that proves who it is: encrypt would hand the
+            // password to any interceptor with a certificate of its own.
+            if (route.tls.empty()) route.tls = "verify";
+            if (route.tls != "verify" && route.tls != "dane") {
+                r.key_problem(line, base,
+                              "with auth_user, tls must be \"verify\" or \"dane\" (the password goes only to an "
+                              "authenticated next hop)");
+                continue;
+            }
+        }
+        if (route.name.empty()) route.name = route.next_hop;
+        c.delivery.routes.push_back(std::move(route));
     }
 }
 
@@ -158,6 +267,7 @@ const std::vector<Section>& schema() {
              {"data_block_timeout", duration<kDelivery, &Del::data_block_timeout>},
              {"data_done_timeout", duration<kDelivery, &Del::data_done_timeout>},
              {"allow_loopback_mx", boolean<kDelivery, &Del::allow_loopback_mx>},
+             {"routes", read_routes},
          }},
         {"policy",
          {
@@ -374,6 +484,26 @@ void check(Reader& r, const Config& cfg, bool open_files) {
         if (!open_files || line == 0 || path->empty()) continue;
         if (std::string why = unreadable(*path); !why.empty()) {
             r.key_problem(line, key, "cannot read \"" + path->string() + "\": " + why + " (expected a readable file)");
+        }
+    }
+
+    // A route's password file: a regular file no group or other may read (stat only: serve reads it
+    // before it drops privileges, so it may be root's own).
+    for (std::size_t i = 0; i < cfg.delivery.routes.size(); ++i) {
+        const auto& route = cfg.delivery.routes[i];
+        if (!open_files || route.auth_password_file.empty()) continue;
+        const std::string key = "delivery.routes[" + std::to_string(i + 1) + "].auth_password_file";
+        const std::size_t line = r.line_of(key);
+        struct stat st {};
+        if (::stat(route.auth_password_file.c_str(), &st) != 0) {
+            r.key_problem(line, key,
+                          "cannot read \"" + route.auth_password_file.string() + "\": " + std::strerror(errno));
+        } else if (!S_ISREG(st.st_mode)) {
+            r.key_problem(line, key, "\"" + route.auth_password_file.string() + "\" is not a regular file");
+        } else if ((st.st_mode & 077) != 0) {
+            r.key_problem(line, key,
+                          "\"" + route.auth_password_file.string() +
+                              "\" may be read by group or others (expected mode 0600 or 0400)");
         }
     }
 

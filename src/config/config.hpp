@@ -109,6 +109,27 @@ struct DnsConfig {
     Duration timeout = seconds(10);
 };
 
+// [[delivery.routes]] (Postfix's transport_maps and relayhost as the model; routes.cpp): where mail
+// for some recipient domains goes instead of their MX hosts.
+struct RouteConfig {
+    std::string name;                  // in logs, queue show and simulate; default: next_hop as written
+    std::vector<std::string> domains;  // "example.com" (exactly), ".example.com" (its subdomains), "*" (any)
+    std::string next_hop;              // as written: "[host]:port" (no MX lookup) or "host:port" (MX of host)
+    std::string host;                  // lower case; in brackets: a name or an IP literal
+    unsigned short port = 25;
+    bool mx_lookup = true;  // host:port: the MX records of host; [host]:port: host's own addresses
+    std::string tls;        // the route's floor (a level name), "" for none; at least verify with auth
+    std::string auth_user;  // SASL PLAIN/LOGIN to the next hop, only inside TLS; "" for none
+    std::filesystem::path auth_password_file;  // its first line is the password (readable by root/mailward only)
+    bool operator==(const RouteConfig&) const = default;
+};
+// The route of a recipient domain (lower case): an exact pattern first, then the longest
+// ".suffix" matching a subdomain, then "*"; nullptr when no route applies (the domain's MX).
+const RouteConfig* find_route(const std::vector<RouteConfig>& routes, std::string_view domain);
+// Parses a next_hop: "[host]:port", "[host]", "host:port" or "host" (port 25 when left out).
+// false when it is none of these (host a domain name, or in brackets also an IP literal).
+bool parse_next_hop(std::string_view text, RouteConfig& out);
+
 struct DeliveryConfig {
     unsigned short port = 25;
     std::filesystem::path ca_file;  // extra trust anchors for verify
@@ -126,6 +147,7 @@ struct DeliveryConfig {
     // permanent routing error (5.4.6) unless this is true (test labs). Our own listeners are refused
     // always, whatever this says.
     bool allow_loopback_mx = false;
+    std::vector<RouteConfig> routes;  // [[delivery.routes]]
 };
 
 struct PolicyConfig {

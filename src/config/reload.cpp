@@ -109,6 +109,7 @@ Reloaded merge_reload(const Config& running, Config next) {
     m.live<kDelivery, &Del::data_block_timeout>("delivery.data_block_timeout");
     m.live<kDelivery, &Del::data_done_timeout>("delivery.data_done_timeout");
     m.live<kDelivery, &Del::allow_loopback_mx>("delivery.allow_loopback_mx");
+    m.restart<kDelivery, &Del::routes>("delivery.routes");  // serve reads the passwords at start
     // [policy]: read per delivery; DANE is also the prober's, the MTA-STS port the fetcher's.
     m.live<kPolicy, &Pol::default_mode>("policy.default_mode");
     m.live<kPolicy, &Pol::escrow_after>("policy.escrow_after");

@@ -82,15 +82,16 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
             last->with_tls(hop_level, nullptr);
             continue;
         }
+        const unsigned short port = route.port ? route.port : cfg.delivery.port;
         for (const auto& addr : hop.addresses) {
             // Loop protection: never to ourselves; to loopback only where the config allows it.
-            if (const auto loop = loop_kind(addr, cfg.delivery.port, own);
+            if (const auto loop = loop_kind(addr, port, own);
                 loop == LoopKind::own_listener || (loop == LoopKind::loopback && !cfg.delivery.allow_loopback_mx)) {
                 Evidence ev;
                 ev.refusal = HopRefusal::loops_back;
                 ev.host = hop.host;
                 ev.route_detail =
-                    hop.host + " [" + addr + "]:" + std::to_string(cfg.delivery.port) + " is " +
+                    hop.host + " [" + addr + "]:" + std::to_string(port) + " is " +
                     (loop == LoopKind::own_listener ? "one of mailward's own listeners"
                                                     : "a loopback address ([delivery] allow_loopback_mx = false)");
                 auto c = classify(ev);
@@ -102,7 +103,9 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
             Target target;
             target.mx_host = hop.host;
             target.address = addr;
-            target.port = cfg.delivery.port;
+            target.port = port;
+            target.auth_user = route.auth_user;
+            target.auth_password = route.auth_password;
             target.level = hop_level;
             target.tlsa = ph.tlsa;
             target.helo_name = cfg.server.hostname;

@@ -155,6 +155,22 @@ Classified classify(const Evidence& e) {
             }
             return c;
         }
+        if (s.stage == Stage::auth) {
+            // A next hop refusing our credentials (or offering no mechanism we use) says nothing
+            // about the message: deferred whatever the reply (a 535 too), the next address may be
+            // tried, and the reason says what to fix.
+            c.outcome = Outcome::temporary;
+            c.status = "4.7.0";
+            c.try_next_host = true;
+            c.reason = e.host + ": " + (s.detail.empty() ? std::string("AUTH failed") : s.detail);
+            if (s.reply) {
+                c.diagnostic = "smtp; " + s.reply->summary();
+                c.reason += ": " + s.reply->summary();
+            } else if (s.ec) {
+                c.reason += ": " + s.ec.message();
+            }
+            return c;
+        }
         if (s.reply) {
             std::string_view what = s.stage == Stage::greeting ? "in its greeting"
                                     : s.stage == Stage::ehlo   ? "to EHLO"

@@ -272,7 +272,18 @@ asio::awaitable<void> Engine::Impl::run(std::shared_ptr<Impl> self) {
                 for (auto& env : *envs) {
                     ++s.in_flight;
                     s.leased.insert(env.id);
-                    asio::co_spawn(s.strand, deliver(self, std::move(env)), asio::detached);
+                    // Nothing on the delivery path throws by design; if something does, say so
+                    // (detached would swallow it) - the lease then expires and the message is retried.
+                    asio::co_spawn(s.strand, deliver(self, env), [id = env.id](std::exception_ptr e) {
+                        if (!e) return;
+                        try {
+                            std::rethrow_exception(e);
+                        } catch (const std::exception& x) {
+                            spdlog::critical("delivery: {}: unexpected exception: {}", id, x.what());
+                        } catch (...) {
+                            spdlog::critical("delivery: {}: unexpected exception", id);
+                        }
+                    });
                 }
                 if (leased == limit) continue;  // more may be due right now
             }
@@ -342,6 +353,9 @@ void Engine::set_probe_options(probe::ProbeOptions opts) {
 void Engine::set_preload(policy::PreloadList list) { impl_->preload = std::move(list); }
 
 void Engine::set_mta_sts(policy::MtaStsCache* cache) { impl_->mta_sts = cache; }
+void Engine::set_route_passwords(std::map<std::string, std::string> passwords) {
+    impl_->route_passwords = std::move(passwords);
+}
 
 void Engine::start() {
     auto path = impl_->cfg.server.data_dir / "delivery.log";

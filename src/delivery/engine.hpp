@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,9 @@ class Engine {
     void set_preload(policy::PreloadList list);
     // MTA-STS policies (RFC 8461), one of policy::plan()'s sources; must outlive the engine. Set before start().
     void set_mta_sts(policy::MtaStsCache* cache);
+    // The AUTH passwords of [[delivery.routes]] by route name (serve reads the files before it
+    // drops privileges). Call before start().
+    void set_route_passwords(std::map<std::string, std::string> passwords);
 
     void start();
     // Ends at once: deliveries in flight are abandoned (their leases stay until released).

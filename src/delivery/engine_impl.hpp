@@ -49,6 +49,7 @@ using outbound::ClientTimeouts;
 using outbound::Hop;
 using outbound::LoopKind;
 using outbound::OwnAddresses;
+using outbound::resolve_next_hop;
 using outbound::resolve_route;
 using outbound::Route;
 using outbound::SessionError;
@@ -92,7 +93,7 @@ struct AttemptPlan {
 
 // What was gathered for one destination before planning (gather.cpp).
 struct Gathered {
-    Route route;
+    Route route;                    // the domain's MX hosts, or a route's next hop (route.via set)
     policy::EngineReading reading;  // route facts, store, MTA-STS, preload, probe
     policy::MessageFacts message;
     std::chrono::system_clock::time_point now{};
@@ -133,6 +134,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     // When a delivery last confirmed each domain's learned level (policy_step.cpp).
     static constexpr auto kConfirmEvery = std::chrono::seconds(1);
     std::map<std::string, std::chrono::steady_clock::time_point> last_confirm;
+    // [[delivery.routes]] passwords by route name, as serve read them at start (set_route_passwords).
+    std::map<std::string, std::string> route_passwords;
 
     ConnectionPool pool;  // idle sessions by outbound::reuse_key(target, requiretls)
     OwnAddresses own;     // the loop check's view of this host (at start)

@@ -56,9 +56,19 @@ asio::awaitable<std::optional<Gathered>> Engine::Impl::gather_facts(const store:
     g.message.received_at = env.received_at;
     g.message.tls_required_no = policy::has_tls_required_no(body);
 
-    // 1. The route: MX hosts in order.
+    // 1. The route: MX hosts in order, or the next hop of a [[delivery.routes]] entry.
     std::string detail;
-    auto route = co_await resolve_route(resolver, domain, rng, detail);
+    const config::RouteConfig* via = config::find_route(cfg.delivery.routes, domain);
+    std::optional<config::RouteConfig> route_cfg;
+    if (via) route_cfg = *via;  // cfg may be replaced by a reload while this coroutine waits
+    // (No co_await inside ?: - g++ 12 mis-handles it.)
+    Result<Route> route = outbound::RouteErrc::dns_temporary;
+    if (route_cfg) {
+        route = co_await resolve_next_hop(resolver, route_cfg->host, route_cfg->mx_lookup, rng, detail);
+    } else {
+        route = co_await resolve_route(resolver, domain, rng, detail);
+    }
+    if (!route && route_cfg) detail = "route " + route_cfg->name + ": " + detail;
     if (!route) {
         Evidence ev;
         ev.route_error = route.error();
@@ -71,6 +81,13 @@ asio::awaitable<std::optional<Gathered>> Engine::Impl::gather_facts(const store:
         co_return std::nullopt;
     }
     g.route = std::move(*route);
+    if (route_cfg) {
+        g.route.via = route_cfg->name;
+        g.route.port = route_cfg->port;
+        g.route.auth_user = route_cfg->auth_user;
+        if (auto it = route_passwords.find(route_cfg->name); it != route_passwords.end())
+            g.route.auth_password = it->second;
+    }
     g.reading.route = route_facts(g.route);
 
     // 2. What the store knows. The sender's right is read at each attempt: an administrator who
@@ -120,7 +137,10 @@ asio::awaitable<std::optional<Gathered>> Engine::Impl::gather_facts(const store:
 
     // 3. Learning: probe every MX on first contact of a sender who must not go in the clear, and
     // again when the last probe is stale (policy::probe_due()).
-    if (const auto why = policy::probe_due(g.reading.stored.learned, g.message.mode, g.now); !why.empty()) {
+    // Not for a routed domain: its mail goes to the next hop, whose TLS is checked on each session,
+    // and the domain's own MX hosts may not even be reachable from here.
+    if (const auto why = policy::probe_due(g.reading.stored.learned, g.message.mode, g.now);
+        !why.empty() && !route_cfg) {
         g.reading.probe_ran = co_await probe_domain(domain, why.c_str(), g.reading.stored);
         if (g.reading.probe_ran) g.now = Clock::now();
     }
@@ -139,7 +159,7 @@ asio::awaitable<void> Engine::Impl::gather_tlsa(Gathered& g, const std::vector<s
         if (std::find(hosts.begin(), hosts.end(), h.host) == hosts.end()) continue;
         if (h.tlsa.state != policy::TlsaFact::State::not_looked_up) continue;
         MAILWARD_GCC_WRESTRICT_OFF  // GCC bug 105651: "_" + a temporary string
-        std::string name = "_" + std::to_string(cfg.delivery.port) + "._tcp." + h.host;
+        std::string name = "_" + std::to_string(g.route.port ? g.route.port : cfg.delivery.port) + "._tcp." + h.host;
         MAILWARD_GCC_WRESTRICT_ON
         auto t = co_await resolver.tlsa(name);
         h.tlsa = policy::tlsa_fact(t);

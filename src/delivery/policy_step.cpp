@@ -142,6 +142,9 @@ asio::awaitable<void> Engine::Impl::after_attempts(const store::Envelope& env, c
                                                    const policy::DestinationFacts& facts,
                                                    const policy::MessageFacts& msg, const policy::Plan& plan,
                                                    bool probed) {
+    // A routed domain: the sessions were with the route's next hop, which says nothing of the
+    // domain's own MX hosts - no confirmation, no downgrade incident; only the answer below.
+    const bool routed = facts.routed.has_value();
     // A delivery at a learned level of encrypt or better confirms it.
     auto& policy_store = store.policy();
     auto now = Clock::now();
@@ -150,7 +153,7 @@ asio::awaitable<void> Engine::Impl::after_attempts(const store::Envelope& env, c
     for (auto i : idxs) {
         auto it = out.find(i);
         if (it == out.end()) continue;
-        if (it->second.c.outcome == Outcome::delivered && plan.confirms_learned && !confirmed) {
+        if (it->second.c.outcome == Outcome::delivered && plan.confirms_learned && !confirmed && !routed) {
             confirmed = true;
             // A write transaction of its own: once a second per domain is plenty for a date
             // (at hundreds of deliveries a second, one per delivery was the bottleneck).
@@ -172,7 +175,7 @@ asio::awaitable<void> Engine::Impl::after_attempts(const store::Envelope& env, c
     // self-signed MX).
     const auto& first = out[tls_failed.front()];
     bool downgrade = false;
-    if (plan.downgrade_floor && first.tls_failure) {
+    if (plan.downgrade_floor && first.tls_failure && !routed) {
         const SessionError& e = *first.tls_failure;
         std::string short_of;
         downgrade = e.tls_fault == TlsFault::certificate_changed || !e.tls ||

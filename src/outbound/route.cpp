@@ -2,6 +2,7 @@
 #include "outbound/route.hpp"
 
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
 #include <cstring>
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -185,6 +186,32 @@ boost::asio::awaitable<Result<Route>> resolve_route(dns::Resolver& resolver, std
         for (const auto& hop : route.hops) detail += "; " + hop.host + ": " + hop.error;
         co_return any_temporary ? RouteErrc::dns_temporary : RouteErrc::no_addresses;
     }
+    co_return route;
+}
+
+boost::asio::awaitable<Result<Route>> resolve_next_hop(dns::Resolver& resolver, const std::string& host, bool mx_lookup,
+                                                       std::mt19937& rng, std::string& detail) {
+    if (mx_lookup) {
+        auto route = co_await resolve_route(resolver, host, rng, detail);  // (not co_return co_await: g++ 12)
+        co_return route;
+    }
+    Route route;
+    route.domain = host;
+    Hop hop{host, 0, {}, false, {}, false, false};
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(host, ec);
+    if (!ec) {
+        hop.addresses.push_back(host);
+        route.hops.push_back(std::move(hop));
+        co_return route;
+    }
+    co_await resolve_host(resolver, hop);
+    if (hop.addresses.empty()) {
+        detail = "next hop " + host + ": " + hop.error;
+        co_return hop.temporary_error ? RouteErrc::dns_temporary : RouteErrc::no_addresses;
+    }
+    route.mx_secure = hop.addresses_secure;
+    route.hops.push_back(std::move(hop));
     co_return route;
 }
 

@@ -35,6 +35,12 @@ struct Route {
     std::vector<Hop> hops;   // in the order to try
     bool mx_secure = false;  // the MX answer (or its absence) was DNSSEC-secure
     bool implicit_mx = false;
+    // Set for a [[delivery.routes]] next hop (the engine fills them in): its name, its port, and
+    // the credentials for AUTH (the password as serve read it from the route's file).
+    std::string via;
+    unsigned short port = 0;  // 0: [delivery] port
+    std::string auth_user;
+    std::string auth_password;
 };
 
 enum class RouteErrc {
@@ -50,6 +56,13 @@ inline error_code make_error_code(RouteErrc e) noexcept { return {static_cast<in
 // Resolves domain. On failure detail says why for a person (with the DNS error).
 boost::asio::awaitable<Result<Route>> resolve_route(dns::Resolver& resolver, std::string domain, std::mt19937& rng,
                                                     std::string& detail);
+
+// The next hop of a configured route ([[delivery.routes]], config::RouteConfig): with mx_lookup
+// the MX records of host as for a domain (resolve_route); without, host's own A and AAAA records (an
+// IP literal as it is), mx_secure then meaning those answers were DNSSEC-secure. route.domain is
+// host. The port is the route's, not part of the Route.
+boost::asio::awaitable<Result<Route>> resolve_next_hop(dns::Resolver& resolver, const std::string& host, bool mx_lookup,
+                                                       std::mt19937& rng, std::string& detail);
 
 // Where mail to an address would go back to this machine ([delivery] allow_loopback_mx).
 enum class LoopKind {

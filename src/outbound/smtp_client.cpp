@@ -14,11 +14,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
+#include <functional>
 #include <openssl/err.h>
 
 #include "common/metrics.hpp"
 #include "smtp/command.hpp"
 #include "smtp/data_encode.hpp"
+#include "smtp/sasl.hpp"
 
 namespace mailward::outbound {
 namespace asio = boost::asio;
@@ -34,6 +36,7 @@ std::string_view to_string(Stage s) {
         case Stage::starttls: return "STARTTLS";
         case Stage::tls_handshake: return "TLS handshake";
         case Stage::tls_policy: return "TLS policy";
+        case Stage::auth: return "AUTH";
         case Stage::mail: return "MAIL FROM";
         case Stage::rcpt: return "RCPT TO";
         case Stage::data: return "DATA";
@@ -79,6 +82,11 @@ std::string reuse_key(const Target& t, bool requiretls) {
     for (const auto& x : tlsa) k += x + ",";
     k += "|spki=";
     for (const auto& x : spki) k += x + ",";
+    // A session authenticated with one set of credentials is never handed to a route with other
+    // ones (or none): the user and a hash of the password (the key is in memory only; a route
+    // whose password was wrong must not ride on a session another route opened).
+    k += "|auth=" + t.auth_user;
+    if (!t.auth_user.empty()) k += "/" + std::to_string(std::hash<std::string>{}(t.auth_password));
     return k;
 }
 
@@ -90,7 +98,8 @@ constexpr auto kQuitTimeout = std::chrono::seconds(5);
 
 struct Extensions {
     bool pipelining = false, eight_bit = false, smtputf8 = false, dsn = false, requiretls = false, starttls = false;
-    std::optional<std::uint64_t> size;  // 0 = announced without a limit
+    bool auth_plain = false, auth_login = false;  // AUTH mechanisms offered (RFC 4954)
+    std::optional<std::uint64_t> size;            // 0 = announced without a limit
 };
 
 std::string upper(std::string s) {
@@ -109,7 +118,12 @@ Extensions parse_ehlo(const std::vector<std::string>& lines) {
         else if (kw == "DSN") e.dsn = true;
         else if (kw == "REQUIRETLS") e.requiretls = true;
         else if (kw == "STARTTLS") e.starttls = true;
-        else if (kw == "SIZE") {
+        else if (kw == "AUTH" || kw.rfind("AUTH=", 0) == 0) {
+            // "AUTH PLAIN LOGIN" (RFC 4954) or the pre-standard "AUTH=PLAIN LOGIN".
+            const std::string mechs = " " + l.substr(5) + " ";
+            e.auth_plain = e.auth_plain || mechs.find(" PLAIN ") != std::string::npos;
+            e.auth_login = e.auth_login || mechs.find(" LOGIN ") != std::string::npos;
+        } else if (kw == "SIZE") {
             std::uint64_t n = 0;
             auto sp = l.find(' ');
             if (sp != std::string::npos) {
@@ -168,6 +182,8 @@ class Client final : public SmtpClient {
     asio::awaitable<bool> write(std::string_view data, std::chrono::milliseconds d);
     asio::awaitable<std::optional<smtp::Reply>> read_reply(std::chrono::milliseconds d);
     asio::awaitable<std::optional<SessionError>> ehlo(Stage stage);
+    asio::awaitable<std::optional<SessionError>> authenticate();
+    asio::awaitable<std::optional<smtp::Reply>> command_reply(std::string line);  // nullopt: I/O failed
     asio::awaitable<void> end_empty_data();
     std::string mail_command(const store::Envelope& env, std::size_t size) const;
     std::string rcpt_command(const store::Recipient& r) const;
@@ -439,6 +455,58 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
         co_return e;
     }
     if (auto e = co_await ehlo(Stage::ehlo)) co_return e;  // RFC 3207 4.2: start over after TLS
+    if (!target_.auth_user.empty()) {
+        auto refused = co_await authenticate();
+        if (refused) co_return refused;
+    }
+    co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<smtp::Reply>> Client::command_reply(std::string line) {
+    if (!co_await write(line, to_.command)) co_return std::nullopt;
+    auto reply = co_await read_reply(to_.command);  // (not co_return co_await: g++ 12 loses the frame)
+    co_return reply;
+}
+
+// RFC 4954: PLAIN (RFC 4616, one round) when offered, else LOGIN; only here, after a TLS session
+// that met the level, so the password never crosses the wire in the clear or to an unchecked peer.
+asio::awaitable<std::optional<SessionError>> Client::authenticate() {
+    if (!tls_) {
+        SessionError e;
+        e.stage = Stage::auth;
+        e.detail = "AUTH refused: no TLS session with " + target_.mx_host + " (credentials only inside TLS)";
+        co_return e;
+    }
+    if (!ext_.auth_plain && !ext_.auth_login) {
+        SessionError e;
+        e.stage = Stage::auth;
+        e.detail = target_.mx_host + " offers neither AUTH PLAIN nor AUTH LOGIN";
+        for (const auto& l : ehlo_) e.raw += "250 " + l + "\n";
+        co_return e;
+    }
+    std::optional<smtp::Reply> r;
+    if (ext_.auth_plain) {
+        std::string creds;
+        creds.push_back('\0');
+        creds += target_.auth_user;
+        creds.push_back('\0');
+        creds += target_.auth_password;
+        // Named: g++ 12 may free a co_await's temporaries early.
+        const std::string line = "AUTH PLAIN " + smtp::base64_encode(creds) + "\r\n";
+        r = co_await command_reply(line);
+    } else {
+        const std::string login = "AUTH LOGIN\r\n";
+        const std::string user = smtp::base64_encode(target_.auth_user) + "\r\n";
+        const std::string pass = smtp::base64_encode(target_.auth_password) + "\r\n";
+        r = co_await command_reply(login);
+        if (r && r->code == 334) r = co_await command_reply(user);
+        if (r && r->code == 334) r = co_await command_reply(pass);
+    }
+    if (!r) co_return net_error(Stage::auth);
+    if (r->code != 235) {
+        no_reuse_ = true;
+        co_return reply_error(Stage::auth, *r, "AUTH as " + target_.auth_user + " refused");
+    }
     co_return std::nullopt;
 }
 

@@ -40,6 +40,10 @@ struct Target {
     // "certificate changed" before any MAIL: a new key that a valid chain does not explain may be an interceptor (a
     // renewed, valid certificate passes).
     std::vector<std::string> known_spki;
+    // SASL AUTH (RFC 4954, PLAIN of RFC 4616 or LOGIN) after STARTTLS, for a smarthost route: sent
+    // only inside a TLS session that met level; "" for none. Never logged.
+    std::string auth_user;
+    std::string auth_password;
 };
 
 // The connection pool's key: every input of the checks a connection passed when it was opened
@@ -51,7 +55,20 @@ struct Target {
 std::string reuse_key(const Target& t, bool requiretls);
 
 // Why a connection-level step failed. The delivery classifier turns these into outcomes.
-enum class Stage { connect, greeting, ehlo, starttls, tls_handshake, tls_policy, mail, rcpt, data, data_done, quit };
+enum class Stage {
+    connect,
+    greeting,
+    ehlo,
+    starttls,
+    tls_handshake,
+    tls_policy,
+    auth,
+    mail,
+    rcpt,
+    data,
+    data_done,
+    quit
+};
 std::string_view to_string(Stage s);
 
 // What went wrong with TLS, set where the client finds it (none for every other failure).

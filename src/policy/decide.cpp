@@ -154,6 +154,15 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
                                           : "lowered only to the admin's floor " + name(admin_floor)));
         }
     }
+    // The route's floor: the administrator's word for its next hop, under everything above.
+    if (in.route) {
+        if (in.route->floor && *in.route->floor > level) {
+            level = *in.route->floor;
+            why.push_back("route " + in.route->name + ": TLS at least " + name(*in.route->floor));
+        } else {
+            why.push_back("route " + in.route->name + ": its next hop instead of the MX hosts");
+        }
+    }
     const Level required_by_sources = level;  // everything but the sender mode
 
     // 4. The sender.
@@ -172,7 +181,11 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
         case Mode::opportunistic: why.push_back("sender mode opportunistic"); break;
     }
     d.level = level;
-    if (sts_in_effect) d.mx_patterns = in.mta_sts->mx;
+    if (sts_in_effect && in.route) {
+        why.push_back("MTA-STS mx patterns do not apply to route " + in.route->name + " (its level does)");
+    } else if (sts_in_effect) {
+        d.mx_patterns = in.mta_sts->mx;
+    }
 
     // Actions.
     if (in.mode == Mode::escrow_always)
@@ -189,6 +202,9 @@ Decision decide(const PolicyInputs& in, const Situation& situation, TimePoint no
     if (before) {
         const auto cap = before->capability;
         if (level <= Level::may) return finish(d, Action::deliver, "TLS if offered, plaintext allowed");
+        // A route: what is known of the domain's own MX hosts says nothing of the next hop; the
+        // level is required there, and a TLS failure comes back as AfterTlsFailure.
+        if (in.route) return finish(d, Action::deliver, "TLS required to the next hop of route " + in.route->name);
         if (required_by_sources >= Level::encrypt) {
             // A source other than the sender requires TLS: attempt at that level; a failure comes
             // back as AfterTlsFailure (deferred, never plaintext), which is how a downgrade is

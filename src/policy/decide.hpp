@@ -29,6 +29,14 @@ struct MtaStsPolicy {
 };
 
 // Everything decide() weighs for one (message, recipient domain).
+// A [[delivery.routes]] next hop in place of the domain's MX hosts: its floor joins what the domain
+// and the sender require (a route never lowers them); MTA-STS mx patterns and what is known of the
+// domain's own MX hosts do not apply to the next hop.
+struct RouteInput {
+    std::string name;
+    std::optional<tls::Level> floor;  // the route's tls
+};
+
 struct PolicyInputs {
     std::string domain;                      // for the reasons only
     std::optional<tls::Level> static_level;  // [policy.domains] (see static_level())
@@ -49,6 +57,7 @@ struct PolicyInputs {
     std::optional<Override> override;                       // the domain's admin override (expired ones ignored)
     common::Duration escrow_after = std::chrono::hours(1);  // [policy] escrow_after
     common::Duration max_queue_lifetime = std::chrono::hours(24 * 5);  // [delivery] max_queue_lifetime
+    std::optional<RouteInput> route;                                   // a configured next hop for the domain
 };
 
 // What is known of the domain's MX hosts before an attempt (see capability_of() in mx_hosts.hpp).

@@ -13,6 +13,12 @@ DestinationFacts common_facts(const config::Config& cfg, const std::string& doma
     d.dane = cfg.policy.dane;
     d.escrow_after = cfg.policy.escrow_after;
     d.max_queue_lifetime = cfg.delivery.max_queue_lifetime;
+    if (const auto* r = config::find_route(cfg.delivery.routes, domain)) {
+        RouteInput in;
+        in.name = r->name;
+        if (!r->tls.empty()) in.floor = tls::parse_level(r->tls);
+        d.routed = std::move(in);
+    }
     return d;
 }
 

@@ -40,6 +40,7 @@ PolicyInputs inputs(const DestinationFacts& d, const MessageFacts& m) {
     in.override = d.override;
     in.escrow_after = d.escrow_after;
     in.max_queue_lifetime = d.max_queue_lifetime;
+    in.route = d.routed;
     return in;
 }
 

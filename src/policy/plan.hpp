@@ -83,6 +83,7 @@ struct DestinationFacts {
     std::vector<MxFact> observed;
     common::Duration escrow_after = std::chrono::hours(1);
     common::Duration max_queue_lifetime = std::chrono::hours(24 * 5);
+    std::optional<RouteInput> routed;  // [[delivery.routes]]: route holds the next hop's hosts
 };
 
 // What is recorded about a message.

@@ -55,8 +55,11 @@ int take(asio::io_context& io, ConnectionPool& pool, const std::string& key) {
     return c ? static_cast<FakeClient&>(*c).id() : 0;
 }
 
-outbound::Target target(tls::Level level, std::vector<dns::TlsaRecord> tlsa = {}) {
+outbound::Target target(tls::Level level, std::vector<dns::TlsaRecord> tlsa = {}, std::string user = "",
+                        std::string password = "") {
     outbound::Target t;
+    t.auth_user = std::move(user);
+    t.auth_password = std::move(password);
     t.mx_host = "mx.a.test";
     t.address = "127.0.0.1";
     t.port = 25;
@@ -80,6 +83,8 @@ TEST(ConnectionPool, ReusedOnlyUnderTheSameKey) {
         {"a stricter level", outbound::reuse_key(target(tls::Level::verify), false), 0},
         {"REQUIRETLS", outbound::reuse_key(target(tls::Level::encrypt), true), 0},
         {"TLSA records", outbound::reuse_key(target(tls::Level::encrypt, {{3, 1, 1, {0xab}}}), false), 0},
+        {"authenticated (a route's smarthost)", outbound::reuse_key(target(tls::Level::encrypt, {}, "u", "p"), false),
+         0},
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.name);
@@ -91,6 +96,18 @@ TEST(ConnectionPool, ReusedOnlyUnderTheSameKey) {
         EXPECT_EQ(pool.size(), c.want ? 0u : 1u);  // a session for other checks stays where it was
         EXPECT_EQ(quits, 0);
     }
+}
+
+// A session authenticated with some credentials goes only to a target with the very same ones.
+TEST(ConnectionPool, AuthenticatedSessionsStayWithTheirCredentials) {
+    const auto key = [](const char* user, const char* password) {
+        return outbound::reuse_key(target(tls::Level::verify, {}, user, password), false);
+    };
+    EXPECT_EQ(key("relay", "right"), key("relay", "right"));
+    EXPECT_NE(key("relay", "right"), key("relay", "wrong"));
+    EXPECT_NE(key("relay", "right"), key("other", "right"));
+    EXPECT_NE(key("relay", "right"), key("", ""));
+    EXPECT_EQ(key("relay", "right").find("right"), std::string::npos) << "the password itself is not in the key";
 }
 
 TEST(ConnectionPool, StaleSessionsAreClosedNotReused) {

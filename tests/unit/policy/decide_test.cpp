@@ -63,6 +63,10 @@ struct In {
         return *this;
     }
     In& preload(Level l) { return v.preload = l, *this; }
+    In& route(std::optional<Level> floor, std::string name = "smarthost") {
+        v.route = RouteInput{std::move(name), floor};
+        return *this;
+    }
     In& requiretls(bool mx_authenticated = true) {
         v.requiretls = true;
         v.mx_authenticated = mx_authenticated;
@@ -555,6 +559,50 @@ const Row kRows[] = {
      Action::deliver,
      false,
      {"possible downgrade attack"}},
+
+    // ---- [[delivery.routes]]: the floor joins the sources; the domain's MX facts do not apply ----
+    {"route floor verify raises an opportunistic sender's may",
+     In().mode(Mode::opportunistic).route(Level::verify),
+     before(Cap::no_tls),
+     Level::verify,
+     Action::deliver,
+     false,
+     {"route smarthost: TLS at least verify", "TLS required to the next hop of route smarthost"}},
+    {"route without floor, opportunistic, unknown MX: plaintext allowed, no probe",
+     In().mode(Mode::opportunistic).route(std::nullopt),
+     before(Cap::unknown),
+     Level::may,
+     Action::deliver,
+     true,
+     {"route smarthost: its next hop instead of the MX hosts"}},
+    {"route, tls-or-escrow, domain's MX without TLS: TLS to the next hop, not escrow",
+     In().mode(Mode::tls_or_escrow).route(std::nullopt),
+     before(Cap::no_tls),
+     Level::encrypt,
+     Action::deliver,
+     false,
+     {"never plaintext", "TLS required to the next hop of route smarthost"}},
+    {"route floor encrypt never lowers a learned dane",
+     In().learned(Level::dane).route(Level::encrypt),
+     before(Cap::tls_capable),
+     Level::dane,
+     Action::deliver,
+     false,
+     {"route smarthost: its next hop instead of the MX hosts"}},
+    {"route: MTA-STS enforce keeps verify, its mx patterns are not applied",
+     In().sts(StsMode::enforce).route(Level::encrypt),
+     before(Cap::tls_capable),
+     Level::verify,
+     Action::deliver,
+     false,
+     {"MTA-STS mx patterns do not apply to route smarthost"}},
+    {"route floor verify: a TLS failure defers, never plaintext",
+     In().mode(Mode::opportunistic).route(Level::verify),
+     failed(10min, 10min),
+     Level::verify,
+     Action::defer,
+     false,
+     {"TLS failed: retry"}},
 };
 // clang-format on
 
