@@ -96,43 +96,45 @@ json render_json(const Report& r) {
     json top = json::array();
     for (const auto& [d, n] : r.top_escrow_domains) top.push_back({{"domain", d}, {"escrowed", n}});
     const auto rate = r.escrow.read_rate();
-    return {{"since", r.since},
-            {"from", common::iso8601(r.from)},
-            {"to", common::iso8601(r.to)},
-            {"log",
-             {{"lines", r.log_lines},
-              {"skipped", r.skipped_lines},
-              {"before_period", r.before_period},
-              {"attempts", r.attempts},
-              {"results", r.results}}},
-            {"messages", {{"delivered", total(r.messages)}, {"by_level", levels_json(r.messages)}, {"escrowed", r.messages_escrowed}}},
-            {"domains",
-             {{"total", total(r.domains) + r.domains_unknown},
-              {"by_level", levels_json(r.domains)},
-              {"unknown", r.domains_unknown},
-              {"rows", domains}}},
-            {"days", days},
-            {"learned",
-             {{"total", r.learned_total},
-              {"by_level", levels_json(r.learned)},
-              {"learned_in_period", learned_n},
-              {"raised_in_period", raised_n},
-              {"changes", changes}}},
-            {"incidents", incidents},
-            {"escrow",
-             {{"sealed", r.escrow.sealed},
-              {"opened", r.escrow.opened},
-              {"read", r.escrow.read},
-              {"expired", r.escrow.expired},
-              {"revoked", r.escrow.revoked},
-              {"active", r.escrow.active},
-              {"read_rate", rate ? json(*rate) : json(nullptr)}}},
-            {"top_escrow_domains", top}};
+    return {
+        {"since", r.since},
+        {"from", common::iso8601(r.from)},
+        {"to", common::iso8601(r.to)},
+        {"log",
+         {{"lines", r.log_lines},
+          {"skipped", r.skipped_lines},
+          {"before_period", r.before_period},
+          {"attempts", r.attempts},
+          {"results", r.results}}},
+        {"messages",
+         {{"delivered", total(r.messages)}, {"by_level", levels_json(r.messages)}, {"escrowed", r.messages_escrowed}}},
+        {"domains",
+         {{"total", total(r.domains) + r.domains_unknown},
+          {"by_level", levels_json(r.domains)},
+          {"unknown", r.domains_unknown},
+          {"rows", domains}}},
+        {"days", days},
+        {"learned",
+         {{"total", r.learned_total},
+          {"by_level", levels_json(r.learned)},
+          {"learned_in_period", learned_n},
+          {"raised_in_period", raised_n},
+          {"changes", changes}}},
+        {"incidents", incidents},
+        {"escrow",
+         {{"sealed", r.escrow.sealed},
+          {"opened", r.escrow.opened},
+          {"read", r.escrow.read},
+          {"expired", r.escrow.expired},
+          {"revoked", r.escrow.revoked},
+          {"active", r.escrow.active},
+          {"read_rate", rate ? json(*rate) : json(nullptr)}}},
+        {"top_escrow_domains", top}};
 }
 
 std::string render_text(const Report& r) {
-    std::string s = fmt::format("TLS report for the last {} ({} to {})\n", r.since, common::iso8601(r.from),
-                                common::iso8601(r.to));
+    std::string s =
+        fmt::format("TLS report for the last {} ({} to {})\n", r.since, common::iso8601(r.from), common::iso8601(r.to));
     const auto delivered = total(r.messages);
     s += fmt::format("messages: {} delivered ({}), {} escrowed\n", delivered, levels_text(r.messages),
                      r.messages_escrowed);
@@ -159,8 +161,8 @@ std::string render_text(const Report& r) {
             s += fmt::format("{:<40} {:>8} {:>9} {:<8} {:<8} {:>8}\n", d.domain, d.attempts, total(d.delivered),
                              d.weakest ? name(*d.weakest) : "-", d.strongest ? name(*d.strongest) : "-", d.escrowed);
     }
-    s += fmt::format("delivery log: {} lines read, {} in the period, {} unreadable skipped\n", r.log_lines,
-                     r.attempts, r.skipped_lines);
+    s += fmt::format("delivery log: {} lines read, {} in the period, {} unreadable skipped\n", r.log_lines, r.attempts,
+                     r.skipped_lines);
     return s;
 }
 
@@ -223,7 +225,8 @@ std::string per_day_chart(const Report& r) {
                 "height=\"{:.2f}\" fill=\"{}\"><title>{} {}: {}</title></rect>",
                 what, count, x, y, bar, h, colour, d.date, what, count);
         };
-        for (auto l : kAll) seg(d.delivered[static_cast<std::size_t>(l)], name(l), kColour[static_cast<std::size_t>(l)]);
+        for (auto l : kAll)
+            seg(d.delivered[static_cast<std::size_t>(l)], name(l), kColour[static_cast<std::size_t>(l)]);
         seg(d.escrowed, "escrowed", kEscrowColour);
         // A label under the first day, the last and every 7th.
         if (i == 0 || i == n - 1 || i % 7 == 0)
@@ -265,7 +268,8 @@ std::string render_html(const Report& r) {
                      common::iso8601(r.from), common::iso8601(r.to));
     s += "<div class=\"cards\">";
     s += fmt::format("<div class=\"card\" id=\"card-delivered\"><b>{}</b>messages delivered</div>", delivered);
-    s += fmt::format("<div class=\"card\" id=\"card-tls\"><b>{}</b>of them over TLS</div>", percent(tls_msgs, delivered));
+    s += fmt::format("<div class=\"card\" id=\"card-tls\"><b>{}</b>of them over TLS</div>",
+                     percent(tls_msgs, delivered));
     s += fmt::format("<div class=\"card\" id=\"card-escrowed\"><b>{}</b>escrowed</div>", r.messages_escrowed);
     s += fmt::format("<div class=\"card\" id=\"card-domains\"><b>{}</b>recipient domains</div>", domains);
     s += fmt::format("<div class=\"card\" id=\"card-incidents\"><b>{}</b>incidents</div>", r.incidents.size());
@@ -305,8 +309,8 @@ std::string render_html(const Report& r) {
     } else {
         s += "<table id=\"incidents\"><tr><th>time</th><th>domain</th><th>kind</th><th>host</th><th>detail</th></tr>";
         for (const auto& i : r.incidents)
-            s += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                             common::iso8601(i.at), html_escape(i.domain), html_escape(i.kind),
+            s += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", common::iso8601(i.at),
+                             html_escape(i.domain), html_escape(i.kind),
                              html_escape(i.host + (i.address.empty() ? "" : " [" + i.address + "]")),
                              html_escape(i.detail));
         s += "</table>\n";

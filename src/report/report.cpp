@@ -133,10 +133,8 @@ Report Builder::finish() const {
     for (const auto& [domain, row] : rows_) {
         DomainRow out = row;
         if (auto it = escrow_by_domain_.find(domain); it != escrow_by_domain_.end()) out.escrowed = it->second;
-        if (out.weakest)
-            ++r.domains[idx(*out.weakest)];
-        else
-            ++r.domains_unknown;
+        if (out.weakest) ++r.domains[idx(*out.weakest)];
+        else ++r.domains_unknown;
         r.domain_rows.push_back(std::move(out));
     }
     for (const auto& [domain, n] : escrow_by_domain_) r.top_escrow_domains.emplace_back(domain, n);

@@ -32,8 +32,8 @@ inline constexpr std::chrono::hours kMaxPeriod{366 * 24};
 
 // One UTC day of the period.
 struct Day {
-    std::string date;       // "2026-12-07"
-    LevelCounts delivered{};  // messages (recipients) delivered, by the TLS level the session reached
+    std::string date;          // "2026-12-07"
+    LevelCounts delivered{};   // messages (recipients) delivered, by the TLS level the session reached
     std::size_t escrowed = 0;  // messages sealed into escrow that day
 };
 
@@ -73,10 +73,10 @@ struct Report {
     std::string since;  // the period as given ("30d")
     TimePoint from{}, to{};
     // The delivery log.
-    std::size_t log_lines = 0;       // lines read
-    std::size_t skipped_lines = 0;   // unreadable lines, counted and skipped
-    std::size_t before_period = 0;   // lines older than the period
-    std::size_t attempts = 0;        // lines in the period
+    std::size_t log_lines = 0;                   // lines read
+    std::size_t skipped_lines = 0;               // unreadable lines, counted and skipped
+    std::size_t before_period = 0;               // lines older than the period
+    std::size_t attempts = 0;                    // lines in the period
     std::map<std::string, std::size_t> results;  // attempts by result
     // Messages (one per recipient delivered) by the level reached; escrowed ones apart.
     LevelCounts messages{};
@@ -89,7 +89,7 @@ struct Report {
     // The learned policy now, and what changed during the period.
     std::size_t learned_total = 0;
     LevelCounts learned{};
-    std::vector<Change> changes;  // oldest first
+    std::vector<Change> changes;                   // oldest first
     std::vector<store::PolicyIncident> incidents;  // of the period, oldest first
     EscrowUsage escrow;
     std::vector<std::pair<std::string, std::size_t>> top_escrow_domains;  // most escrowed first, at most 10

@@ -129,7 +129,8 @@ TEST(ReportRender, HtmlIsSelfContainedAndEscaped) {
 }
 
 TEST(ReportRender, HtmlOfAnEmptyPeriod) {
-    const auto html = report::render_html(Builder("1d", at("2026-12-06T12:00:00Z"), at("2026-12-07T12:00:00Z")).finish());
+    const auto html =
+        report::render_html(Builder("1d", at("2026-12-06T12:00:00Z"), at("2026-12-07T12:00:00Z")).finish());
     EXPECT_NE(html.find("no data in the period"), std::string::npos);
     EXPECT_EQ(count(html, "class=\"seg\""), 0u);
     EXPECT_EQ(count(html, "<g class=\"day\""), 2u);

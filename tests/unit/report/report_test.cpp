@@ -25,15 +25,16 @@ std::string tls_of(Level l) {
         case Level::none: return "null";
         case Level::may: return R"({"protocol":"TLSv1"})";
         case Level::encrypt: return R"({"protocol":"TLSv1.3","forward_secret":true})";
-        case Level::verify: return R"({"protocol":"TLSv1.3","forward_secret":true,"chain_valid":true,"name_matched":true})";
+        case Level::verify:
+            return R"({"protocol":"TLSv1.3","forward_secret":true,"chain_valid":true,"name_matched":true})";
         case Level::dane: return R"({"protocol":"TLSv1.3","forward_secret":true,"dane_matched":true})";
     }
     return "null";
 }
 
 std::string line(const std::string& time, const std::string& rcpt, const std::string& result, Level l) {
-    return R"({"time":")" + time + R"(","queue_id":"Q","recipient":")" + rcpt + R"(","mx":"mx.x","result":")" +
-           result + R"(","tls":)" + tls_of(l) + "}\n";
+    return R"({"time":")" + time + R"(","queue_id":"Q","recipient":")" + rcpt + R"(","mx":"mx.x","result":")" + result +
+           R"(","tls":)" + tls_of(l) + "}\n";
 }
 
 // Feeds a log text to a Builder the way `mailward report` does.
@@ -180,8 +181,8 @@ TEST(Report, TopEscrowDomainsAreAtMostTen) {
     Builder b("2d", kFrom, kTo);
     for (int i = 0; i < 12; ++i)
         for (int n = 0; n <= i; ++n)
-            b.add_escrow(escrow("x@d" + std::to_string(i) + ".example", "2026-12-06T10:00:00Z", store::EscrowState::active),
-                         {});
+            b.add_escrow(
+                escrow("x@d" + std::to_string(i) + ".example", "2026-12-06T10:00:00Z", store::EscrowState::active), {});
     const auto r = b.finish();
     ASSERT_EQ(r.top_escrow_domains.size(), 10u);
     EXPECT_EQ(r.top_escrow_domains.front(), (std::pair<std::string, std::size_t>{"d11.example", 12}));
@@ -214,8 +215,10 @@ TEST(Report, LearnedRaisedAndIncidents) {
         audit("2026-12-06T10:00:00Z", "set_override", "a.example", "none", "broken MX"),  // not a ratchet change
     };
     for (const auto& a : rows) b.add_audit(a);
-    for (const auto& [when, domain] : std::vector<std::pair<std::string, std::string>>{
-             {"2026-12-07T08:00:00Z", "b.example"}, {"2026-12-06T08:00:00Z", "a.example"}, {"2026-11-01T00:00:00Z", "c.example"}}) {
+    for (const auto& [when, domain] :
+         std::vector<std::pair<std::string, std::string>>{{"2026-12-07T08:00:00Z", "b.example"},
+                                                          {"2026-12-06T08:00:00Z", "a.example"},
+                                                          {"2026-11-01T00:00:00Z", "c.example"}}) {
         store::PolicyIncident i;
         i.at = at(when);
         i.domain = domain;
