@@ -5,7 +5,9 @@ tls-or-escrow (escrowed; its notice goes there in plaintext). `report --json` co
 tests/browser/report_check.mjs): the title, one bar per day, one segment per non-zero count, the
 domain names, a domain name with HTML metacharacters (put into the delivery log by the test: the lab
 cannot take such a recipient) shown as text, and no request besides the file. Bad input: --since not
-a duration, an unwritable --html path, an unreadable delivery log: one stderr line, non-zero exit."""
+a duration, an unwritable --html path, an unreadable delivery log: one stderr line, non-zero exit.
+The same tests run on both store backends: SQLite (ReportTest) and PostgreSQL (ReportPostgresTest,
+a private PostgreSQL 15 from tests/support/pg_instance.py)."""
 import datetime
 import json
 import os
@@ -14,8 +16,10 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 
 from harness import LabTestCase, submit, wait_for  # noqa: E402
+from pg_instance import PgInstance  # noqa: E402
 
 BROWSER_DIR = os.path.join(os.path.dirname(__file__), "..", "browser")
 OUT_DIR = os.path.join(os.environ.get("MAILWARD_TEST_OUT", "/tmp/mailward-test-output"), "report")
@@ -158,6 +162,36 @@ class ReportTest(LabTestCase):
         p = subprocess.run([os.environ.get("MAILWARD_BIN", "mailward"), "report", "-c", conf],
                            capture_output=True, text=True, timeout=60)
         self.assertOneLineError(p, "cannot read the delivery log")
+
+
+class ReportPostgresTest(ReportTest):
+    """The same deliveries and checks with [store] backend = "postgres"."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgInstance()
+        cls.pg.start()
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.pg.stop()
+            raise
+
+    @classmethod
+    def configure(cls, extra):
+        extra["store"] = {"backend": "postgres", "dsn": cls.pg.dsn}
+
+    def test_the_store_is_postgres(self):
+        with open(self.mw.config) as f:
+            self.assertIn('backend = "postgres"', f.read())
+        self.assertFalse(os.path.exists(os.path.join(self.mw.data_dir, "mailward.db")))
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.pg.stop()
 
 
 if __name__ == "__main__":
