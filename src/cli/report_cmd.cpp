@@ -13,6 +13,7 @@
 #include <set>
 
 #include "cli/cli.hpp"
+#include "common/ascii.hpp"
 #include "common/duration.hpp"
 #include "delivery/delivery_log.hpp"
 #include "report/report.hpp"
@@ -90,7 +91,7 @@ void run_report(const Options& opts, const std::string& since_text, const std::s
         if (rec.created < from) continue;
         b.add_escrow(rec, must(es.audit(rec.id), "the escrow audit of " + rec.id));
         const auto at = rec.recipient.rfind('@');
-        if (at != std::string::npos) domains.insert(rec.recipient.substr(at + 1));
+        if (at != std::string::npos) domains.insert(common::ascii::lower(rec.recipient.substr(at + 1)));
     }
     // The audit and incidents of every domain the period or the learned policy names.
     for (const auto& d : domains) {

@@ -1,11 +1,13 @@
 // The TLS report's renderings: a text summary for a terminal, the JSON object documented in
 // docs/operations.md ("The TLS report"), and one self-contained HTML page (inline CSS and SVG drawn
 // here, no script, no external URL). Every string from the data is HTML-escaped: domains, incident
-// texts and hosts come from the network.
+// texts and hosts come from the network. The text summary shows domains through common::log_escape
+// (no terminal control sequence gets through).
 #include <fmt/format.h>
 
 #include <algorithm>
 
+#include "common/log_escape.hpp"
 #include "common/timefmt.hpp"
 #include "report/report.hpp"
 
@@ -152,14 +154,15 @@ std::string render_text(const Report& r) {
                      r.escrow.expired, r.escrow.revoked, r.escrow.active);
     if (!r.top_escrow_domains.empty()) {
         s += "domains that most often force escrow:\n";
-        for (const auto& [d, n] : r.top_escrow_domains) s += fmt::format("  {:<40} {}\n", d, n);
+        for (const auto& [d, n] : r.top_escrow_domains) s += fmt::format("  {:<40} {}\n", common::log_escape(d), n);
     }
     if (!r.domain_rows.empty()) {
         s += fmt::format("{:<40} {:>8} {:>9} {:<8} {:<8} {:>8}\n", "DOMAIN", "ATTEMPTS", "DELIVERED", "WEAKEST",
                          "STRONGEST", "ESCROWED");
         for (const auto& d : r.domain_rows)
-            s += fmt::format("{:<40} {:>8} {:>9} {:<8} {:<8} {:>8}\n", d.domain, d.attempts, total(d.delivered),
-                             d.weakest ? name(*d.weakest) : "-", d.strongest ? name(*d.strongest) : "-", d.escrowed);
+            s += fmt::format("{:<40} {:>8} {:>9} {:<8} {:<8} {:>8}\n", common::log_escape(d.domain), d.attempts,
+                             total(d.delivered), d.weakest ? name(*d.weakest) : "-",
+                             d.strongest ? name(*d.strongest) : "-", d.escrowed);
     }
     s += fmt::format("delivery log: {} lines read, {} in the period, {} unreadable skipped\n", r.log_lines, r.attempts,
                      r.skipped_lines);

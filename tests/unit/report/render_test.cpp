@@ -149,3 +149,16 @@ TEST(ReportRender, TextSummary) {
     EXPECT_NE(text.find("escrow: 1 sealed, 0 opened, 1 read (read rate 100%)"), std::string::npos);
     EXPECT_NE(text.find("1 unreadable skipped"), std::string::npos);
 }
+
+TEST(ReportRender, TextEscapesControlCharacters) {
+    Builder b("1d", at("2026-12-06T12:00:00Z"), at("2026-12-07T12:00:00Z"));
+    std::istringstream in(line("2026-12-07T10:00:00Z", "a@evil\x1b[2J.example", "delivered", "null"));
+    ASSERT_TRUE(delivery::read_log(in, at("2026-12-06T12:00:00Z"), [&](const delivery::LogEntry& e) { b.add(e); }));
+    store::EscrowRecord rec;
+    rec.recipient = "b@evil\x1b[2J.example";
+    rec.created = at("2026-12-07T10:00:00Z");
+    b.add_escrow(rec, {});
+    const auto text = report::render_text(b.finish());
+    EXPECT_EQ(text.find('\x1b'), std::string::npos);
+    EXPECT_EQ(count(text, "evil\\x1b[2j.example"), 2u);  // the domain row and the top escrow row (lower case)
+}
