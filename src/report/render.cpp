@@ -68,7 +68,10 @@ std::string html_escape(std::string_view s) {
 json render_json(const Report& r) {
     json days = json::array();
     for (const auto& d : r.days)
-        days.push_back({{"date", d.date}, {"delivered", levels_json(d.delivered)}, {"escrowed", d.escrowed}});
+        days.push_back({{"date", d.date},
+                        {"delivered", levels_json(d.delivered)},
+                        {"escrowed", d.escrowed},
+                        {"domains", levels_json(d.domains)}});
     json domains = json::array();
     for (const auto& d : r.domain_rows)
         domains.push_back({{"domain", d.domain},

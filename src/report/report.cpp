@@ -50,10 +50,11 @@ Builder::Builder(std::string since, TimePoint from, TimePoint to) {
         if (d > utc_date(to)) break;
         if (!day_index_.count(d)) {
             day_index_[d] = r_.days.size();
-            r_.days.push_back(Day{d, {}, 0});
+            r_.days.push_back(Day{d, {}, 0, {}});
         }
         if (d == utc_date(to)) break;
     }
+    day_domains_.resize(r_.days.size());
 }
 
 void Builder::add_scan(const delivery::LogScan& scan) {
@@ -72,6 +73,12 @@ void Builder::add(const delivery::LogEntry& e) {
     if (e.level_seen) {
         row.weakest = row.weakest ? std::min(*row.weakest, *e.level_seen) : *e.level_seen;
         row.strongest = row.strongest ? std::max(*row.strongest, *e.level_seen) : *e.level_seen;
+    }
+    if (e.level_seen) {
+        if (auto it = day_index_.find(utc_date(e.time)); it != day_index_.end()) {
+            auto [pos, added] = day_domains_[it->second].emplace(e.domain, *e.level_seen);
+            if (!added) pos->second = std::min(pos->second, *e.level_seen);
+        }
     }
     if (e.result == "delivered" && e.level_seen) {
         ++row.delivered[idx(*e.level_seen)];
@@ -130,6 +137,8 @@ void Builder::add_escrow(const store::EscrowRecord& rec, const std::vector<store
 
 Report Builder::finish() const {
     Report r = r_;
+    for (std::size_t i = 0; i < day_domains_.size() && i < r.days.size(); ++i)
+        for (const auto& [domain, level] : day_domains_[i]) ++r.days[i].domains[idx(level)];
     for (const auto& [domain, row] : rows_) {
         DomainRow out = row;
         if (auto it = escrow_by_domain_.find(domain); it != escrow_by_domain_.end()) out.escrowed = it->second;

@@ -35,6 +35,7 @@ struct Day {
     std::string date;          // "2026-12-07"
     LevelCounts delivered{};   // messages (recipients) delivered, by the TLS level the session reached
     std::size_t escrowed = 0;  // messages sealed into escrow that day
+    LevelCounts domains{};     // recipient domains seen that day, each at its weakest level that day
 };
 
 // One recipient domain seen in the delivery log during the period.
@@ -114,6 +115,7 @@ class Builder {
     std::map<std::string, DomainRow> rows_;
     std::map<std::string, std::size_t> escrow_by_domain_;
     std::map<std::string, std::size_t> day_index_;
+    std::vector<std::map<std::string, tls::Level>> day_domains_;  // per day: domain -> weakest level
 };
 
 // "2026-12-07", the UTC date of t.

@@ -86,6 +86,7 @@ class ReportTest(LabTestCase):
         today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
         days = {d["date"]: d for d in r["days"]}
         self.assertIn(today, days)
+        self.assertEqual(days[today]["domains"], {"none": 1, "may": 0, "encrypt": 0, "verify": 1, "dane": 1})
         self.assertEqual(sum(d["delivered"]["verify"] for d in r["days"]), 2)
         self.assertEqual(sum(d["escrowed"] for d in r["days"]), 1)
         # The text summary says the same.

@@ -84,6 +84,8 @@ TEST(ReportRender, JsonFields) {
         {"/days/0/date", "2026-12-04"},
         {"/days/1/delivered/verify", 1},
         {"/days/3/escrowed", 1},
+        {"/days/2/domains/none", 2},
+        {"/days/2/domains/verify", 1},
         {"/escrow/sealed", 1},
         {"/escrow/read", 1},
         {"/escrow/read_rate", 1.0},

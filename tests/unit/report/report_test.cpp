@@ -131,7 +131,8 @@ TEST(Report, SeveralLevelsPerDomainRow) {
 TEST(Report, PerDayBuckets) {
     const auto r = from_log(line("2026-12-05T13:00:00Z", "a@v.example", "delivered", Level::verify) +
                             line("2026-12-07T01:00:00Z", "a@v.example", "delivered", Level::verify) +
-                            line("2026-12-07T02:00:00Z", "b@n.example", "delivered", Level::none));
+                            line("2026-12-07T02:00:00Z", "b@n.example", "delivered", Level::none) +
+                            line("2026-12-07T03:00:00Z", "c@n.example", "deferred-tls-policy", Level::dane));
     ASSERT_EQ(r.days.size(), 3u);
     EXPECT_EQ(r.days[0].date, "2026-12-05");
     EXPECT_EQ(r.days[0].delivered, counts(0, 0, 0, 1, 0));
@@ -139,6 +140,11 @@ TEST(Report, PerDayBuckets) {
     EXPECT_EQ(r.days[1].delivered, counts(0, 0, 0, 0, 0));
     EXPECT_EQ(r.days[2].date, "2026-12-07");
     EXPECT_EQ(r.days[2].delivered, counts(1, 0, 0, 1, 0));
+    // Domains per day, each once at its weakest that day: v.example verify on 12-05; on 12-07
+    // v.example verify and n.example none; a later n.example line at DANE does not lift it.
+    EXPECT_EQ(r.days[0].domains, counts(0, 0, 0, 1, 0));
+    EXPECT_EQ(r.days[1].domains, counts(0, 0, 0, 0, 0));
+    EXPECT_EQ(r.days[2].domains, counts(1, 0, 0, 1, 0));
 }
 
 TEST(Report, EscrowUsageAndTopDomains) {
