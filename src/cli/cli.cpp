@@ -16,22 +16,4 @@ void add_common(CLI::App* cmd, Options& opts, bool json) {
     if (json) cmd->add_flag("--json", opts.json, "print JSON");
 }
 
-void add_pending(CLI::App& app, Options& opts) {
-    struct Pending {
-        const char* name;
-        const char* what;
-    };
-    static const Pending pending[] = {
-        {"report", "TLS adoption and delivery report"},
-    };
-    for (const auto& p : pending) {
-        auto* cmd = app.add_subcommand(p.name, std::string(p.what) + " (not available in this version)");
-        add_common(cmd, opts, true);
-        cmd->allow_extras();
-        cmd->callback([name = std::string(p.name)] {
-            throw Failure("'" + name + "' is not available in this version of mailward yet", 3);
-        });
-    }
-}
-
 }  // namespace mailward::cli

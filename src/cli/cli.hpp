@@ -43,8 +43,8 @@ void add_user(CLI::App& app, Options& opts);
 void add_check(CLI::App& app, Options& opts);
 void add_policy(CLI::App& app, Options& opts);
 void add_escrow(CLI::App& app, Options& opts);
-void add_config(CLI::App& app, Options& opts);   // config_cmd.cpp: `config check`
-void add_pending(CLI::App& app, Options& opts);  // subcommands of later milestones
+void add_config(CLI::App& app, Options& opts);  // config_cmd.cpp: `config check`
+void add_report(CLI::App& app, Options& opts);  // report_cmd.cpp: `report`
 
 // `mailward sendmail ARGS` and a binary called as `sendmail` (sendmail_cmd.cpp): sendmail's own
 // option syntax, so main() calls it before CLI11 parses anything. Returns a sysexits.h code.

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -17,6 +16,7 @@
 #include "cli/policy_internal.hpp"
 #include "common/duration.hpp"
 #include "common/timefmt.hpp"
+#include "delivery/delivery_log.hpp"
 #include "policy/facts.hpp"
 #include "policy/mta_sts_store.hpp"
 #include "policy/plan.hpp"
@@ -35,63 +35,27 @@ struct Seen {
     std::map<std::string, tls::Level> host_levels;  // newest telling line per MX host
 };
 
-// The level an MX host showed in one log line, when the line tells: a TLS session (its facts), a
-// plaintext delivery or a TLS policy failure (no TLS). Connection failures tell nothing.
-std::optional<tls::Level> level_seen(const json& line) {
-    const auto& t = line.value("tls", json(nullptr));
-    const std::string result = line.value("result", "");
-    if (!t.is_object()) {
-        if (result == "delivered" || result == "deferred-tls-policy") return tls::Level::none;
-        return std::nullopt;
-    }
-    const std::string proto = t.value("protocol", "");
-    if ((proto != "TLSv1.2" && proto != "TLSv1.3") || !t.value("forward_secret", true)) return tls::Level::may;
-    if (t.value("dane_matched", false)) return tls::Level::dane;
-    if (t.value("chain_valid", false) && t.value("name_matched", false)) return tls::Level::verify;
-    return tls::Level::encrypt;
-}
-
 struct LogScan {
     std::map<std::string, Seen> domains;
     std::size_t skipped = 0;  // lines that are not JSON or lack a time or recipient
 };
 
+// The delivery log's reader (delivery_log.hpp) does the parsing; this keeps what simulate needs.
 LogScan scan_log(const std::filesystem::path& path, TimePoint from) {
     LogScan out;
-    std::ifstream in(path);
-    if (!in) {
-        std::error_code ec;
-        if (!std::filesystem::exists(path, ec)) return out;  // nothing delivered yet
-        throw Failure("cannot read the delivery log " + path.string());
-    }
-    std::string text;
-    while (std::getline(in, text)) {
-        if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-        const auto line = json::parse(text, nullptr, false);
-        std::optional<TimePoint> at;
-        std::string rcpt;
-        if (line.is_object() && line.contains("time") && line["time"].is_string() && line.contains("recipient") &&
-            line["recipient"].is_string()) {
-            at = common::parse_iso8601(line["time"].get<std::string>());
-            rcpt = line["recipient"].get<std::string>();
-        }
-        const auto atsign = rcpt.rfind('@');
-        if (!at || atsign == std::string::npos || atsign + 1 == rcpt.size()) {
-            ++out.skipped;
-            continue;
-        }
-        if (*at < from) continue;
-        auto& s = out.domains[lower(rcpt.substr(atsign + 1))];
+    const auto r = delivery::read_log(path, from, [&](const delivery::LogEntry& e) {
+        auto& s = out.domains[e.domain];
         ++s.attempts;
-        s.last = std::max(s.last, *at);
-        s.last_result = line.value("result", "");
-        const auto& mx = line.value("mx", json(""));
-        if (mx.is_string() && !mx.get<std::string>().empty()) {
+        s.last = std::max(s.last, e.time);
+        s.last_result = e.result;
+        if (!e.mx.empty()) {
             s.had_session = true;
-            s.last_tls = line.value("tls", json(nullptr));
-            if (auto l = level_seen(line)) s.host_levels[lower(mx.get<std::string>())] = *l;
+            s.last_tls = e.tls;
+            if (e.level_seen) s.host_levels[e.mx] = *e.level_seen;
         }
-    }
+    });
+    if (!r) throw Failure("cannot read the delivery log " + path.string());
+    out.skipped = r->skipped;
     return out;
 }
 

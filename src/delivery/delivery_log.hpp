@@ -3,12 +3,22 @@
 // required level and why, the result and the remote reply), and the one line per recipient and
 // outcome in the main log that an operator greps (Postfix's "status=sent" line is the model):
 //   QUEUEID: to=<rcpt>, relay=host[ip]:port, delay=1.2, tls=verify/TLSv1.3/CIPHER, status=sent (reply)
+// The reader below is the one scanner of the delivery log (`policy simulate`, `report`).
 #pragma once
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <istream>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
+
+#include "common/result.hpp"
+#include "tls/level.hpp"
 
 namespace mailward::delivery {
 
@@ -48,5 +58,40 @@ struct OutcomeLine {
 // "ID: to=<a@b>, relay=mx.b[192.0.2.1]:25, delay=0.42, tls=verify/TLSv1.3/TLS_AES_256_GCM_SHA384,
 // status=sent (250 2.0.0 Ok)". tls=LEVEL/none: no TLS session; tls=none: no level decided.
 std::string format_outcome(const OutcomeLine& o);
+
+// ---- reading the delivery log ----
+
+// One line of the delivery log as a reader needs it (the fields DeliveryLog's writer puts there).
+struct LogEntry {
+    std::chrono::system_clock::time_point time{};
+    std::string queue_id;
+    std::string recipient;
+    std::string domain;  // the recipient's domain, lower case
+    std::string mx;      // the MX host tried, "" when none was (policy held, routing failed)
+    std::string result;  // delivered, deferred, bounced, deferred-tls-policy, awaiting-escrow, loop, ...
+    nlohmann::json tls;  // the session's TLS facts, null without a TLS session
+    // The level the MX host showed, when the line tells: a TLS session (its facts), a plaintext
+    // delivery or a TLS policy failure at a host (no TLS). Connection failures tell nothing.
+    std::optional<tls::Level> level_seen;
+};
+
+// One line; nullopt unless it is a JSON object with an ISO 8601 "time" and a "recipient" that has
+// a domain.
+std::optional<LogEntry> parse_log_line(std::string_view text);
+
+struct LogScan {
+    std::size_t lines = 0;    // lines read (blank ones not counted)
+    std::size_t skipped = 0;  // lines parse_log_line() refused
+    std::size_t before = 0;   // readable lines older than the window
+};
+
+// Calls each for every readable line at or after from, in file order. io_error when the stream
+// fails (not at its end).
+Result<LogScan> read_log(std::istream& in, std::chrono::system_clock::time_point from,
+                         const std::function<void(const LogEntry&)>& each);
+// The same for a file: an absent file is an empty log (nothing delivered yet); one that cannot be
+// read (no permission, a directory) is io_error.
+Result<LogScan> read_log(const std::filesystem::path& path, std::chrono::system_clock::time_point from,
+                         const std::function<void(const LogEntry&)>& each);
 
 }  // namespace mailward::delivery

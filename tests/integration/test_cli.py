@@ -81,7 +81,7 @@ class CliTest(unittest.TestCase):
     def test_unknown_subcommand_and_pending_ones(self):
         p = mailward("frobnicate")
         self.assertNotEqual(p.returncode, 0)
-        self.assertOneLineError(mailward("report"), "not available")
+        self.assertOneLineError(mailward("report", "--since", "soon"), "not a duration")
         self.assertOneLineError(mailward("check", "bad domain!"), "not a domain name")
 
     def test_port_in_use_is_a_clear_startup_error(self):
