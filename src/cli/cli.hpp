@@ -44,6 +44,7 @@ void add_check(CLI::App& app, Options& opts);
 void add_policy(CLI::App& app, Options& opts);
 void add_escrow(CLI::App& app, Options& opts);
 void add_config(CLI::App& app, Options& opts);   // config_cmd.cpp: `config check`
+void add_dkim(CLI::App& app, Options& opts);     // dkim_cmd.cpp: `dkim keygen`
 void add_pending(CLI::App& app, Options& opts);  // subcommands of later milestones
 
 // `mailward sendmail ARGS` and a binary called as `sendmail` (sendmail_cmd.cpp): sendmail's own

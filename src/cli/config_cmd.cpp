@@ -202,6 +202,8 @@ void Checker::data_dir() {
     } else {
         owner_and_mode("escrow.master_key_file", master, st, true);
     }
+    for (const auto& d : cfg_.dkim)  // read by serve as root, before the privilege drop
+        if (::stat(d.key_file.c_str(), &st) == 0) owner_and_mode("dkim.key_file", d.key_file, st, true);
 }
 
 void Checker::listen() {

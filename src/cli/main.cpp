@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     add_policy(app, opts);
     add_escrow(app, opts);
     add_config(app, opts);
+    add_dkim(app, opts);
     add_pending(app, opts);
     add_sendmail_help(app);
     try {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "dkim/dkim.hpp"
 #include "policy/preload.hpp"
 #include "probe/probe.hpp"
 #include "tls/client.hpp"
@@ -46,6 +47,9 @@ class Engine {
     void set_preload(policy::PreloadList list);
     // MTA-STS policies (RFC 8461), one of policy::plan()'s sources; must outlive the engine. Set before start().
     void set_mta_sts(policy::MtaStsCache* cache);
+    // The DKIM keys serve read before its privilege drop: every message is signed once per attempt,
+    // before its transfers (delivery/dkim_step.hpp). Set before start().
+    void set_dkim(std::shared_ptr<const dkim::Signer> signer);
 
     void start();
     // Ends at once: deliveries in flight are abandoned (their leases stay until released).
