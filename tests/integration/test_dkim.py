@@ -138,6 +138,13 @@ class DkimTest(unittest.TestCase):
         self.assertIn("ed25519-sha256 is not offered", p.stderr)
         self.assertFalse(os.path.exists(self.rsa_key + ".ed"))
 
+    def test_config_check_reports_the_key_file(self):
+        import json
+        out = json.loads(self.mw.cli("config", "check", "--json", check=False).stdout)
+        found = [f for f in out["findings"] if "dkim.key_file " + self.rsa_key in f["message"]]
+        self.assertTrue(found, out["findings"])
+        self.assertIn("mode 0600", found[0]["message"])
+
     def test_relayed_mail_verifies_and_tampering_fails(self):
         for domain, alg, marker in [(RSA_DOMAIN, b"a=rsa-sha256", "dkim-rsa-1")]:
             with self.subTest(domain=domain):
