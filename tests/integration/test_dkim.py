@@ -2,7 +2,7 @@
 their TXT records published by the lab's DNS (knot); mailward signs at delivery and the lab's Postfix
 stores what it received. A verifier no one here wrote - Python's dkimpy (/usr/bin/python3, its DNS
 lookups sent to the lab's DNS only) - verifies: relayed mail of a configured domain (rsa-sha256; ed25519-sha256
-is refused, see docs/design.md "DKIM"), and a DSN mailward writes itself (signed for its own domain, whose entry has
+is refused, see docs/design.md "DKIM"), a DSN and an escrow notice mailward writes itself (signed for its own domain, whose entry has
 sign_relayed = false, so relayed mail from that domain is not signed). Mail from an unconfigured
 domain carries no signature; a tampered copy of a signed message fails (so the check can fail).
 opendkim-testmsg is not used: it resolves keys through the system resolver on port 53 only and
@@ -178,6 +178,20 @@ class DkimTest(unittest.TestCase):
         self.assertEqual(len(sigs), 1, dsn)
         self.assertIn(b"d=" + OWN_DOMAIN.encode(), sigs[0])
         self.assertEqual(self.verify(dsn), "pass", dsn.decode(errors="replace"))
+
+    def test_escrow_notice_is_signed_as_own_mail(self):
+        # To a domain without STARTTLS under the default mode (tls-or-escrow): escrowed; the notice to
+        # the recipient comes From the original author (the own domain, sign_relayed = false) and is
+        # mailward's own mail, so it is signed.
+        before = len(self.lab.mx.messages("notls.example.test"))
+        qid = submit(self.mw, "app@" + OWN_DOMAIN, "app@" + OWN_DOMAIN, "carol@notls.example.test", "dkim-esc-1")
+        wait_for(lambda: self.mw.queue_show(qid)["recipients"][0]["state"] == "escrowed", 60, "escrow")
+        notice = self.lab.mx.wait_for_messages("notls.example.test", before + 1, timeout=60)[before]
+        self.assertIn(b"/m/", notice)
+        sigs = self.signatures(notice)
+        self.assertEqual(len(sigs), 1, notice)
+        self.assertIn(b"d=" + OWN_DOMAIN.encode(), sigs[0])
+        self.assertEqual(self.verify(notice), "pass", notice.decode(errors="replace"))
 
 
 if __name__ == "__main__":
