@@ -186,6 +186,8 @@ void Checker::certificate(const std::string& key, const fs::path& cert, const fs
 void Checker::data_dir() {
     const auto& dir = cfg_.server.data_dir;
     struct stat st {};
+    for (const auto& d : cfg_.dkim)  // read by serve as root, before the privilege drop
+        if (::stat(d.key_file.c_str(), &st) == 0) owner_and_mode("dkim.key_file", d.key_file, st, true);
     if (::stat(dir.c_str(), &st) != 0) {
         add("warning", "file", "server.data_dir " + dir.string() + ": does not exist yet (serve creates it, 0700)");
         return;

@@ -39,6 +39,7 @@
 #include "common/sd_notify.hpp"
 #include "config/reload.hpp"
 #include "delivery/engine.hpp"
+#include "dkim/dkim.hpp"
 #include "dns/resolver.hpp"
 #include "escrow/anchor.hpp"
 #include "escrow/keyholder.hpp"
@@ -323,6 +324,14 @@ void run_serve(const Options& opts) {
         for (auto* c : {&portal_child, &smtp_child}) ::kill(c->pid, SIGKILL);
         throw Failure(route_error);
     }
+    // DKIM keys ([[dkim]]): read after the forks, so no child holds a copy, and before the drop, so
+    // the files may be root's 0600; only this process signs (docs/design.md "DKIM").
+    std::string dkim_error;
+    auto dkim_signer = dkim::Signer::load(cfg.dkim, dkim_error);
+    if (!dkim_signer) {
+        for (auto* c : {&portal_child, &smtp_child}) ::kill(c->pid, SIGKILL);
+        throw Failure("dkim: " + dkim_error);
+    }
 
     // The children bind the listeners: this process needs root no longer (data_dir is the user's
     // already), and from here on it may have threads: delivery and escrow sealing.
@@ -363,6 +372,12 @@ void run_serve(const Options& opts) {
     delivery::Engine engine(io, cfg, **store, **resolver, *client_tls);
     engine.set_mta_sts(&sts_cache);  // used while [policy] mta_sts is on (it may change on reload)
     engine.set_route_passwords(std::move(route_passwords));
+    if (!dkim_signer->empty()) {
+        for (const auto& d : cfg.dkim)
+            spdlog::info("dkim: signing mail from {} with selector {} ({}{})", d.domain, d.selector, d.algorithm,
+                         d.sign_relayed ? "" : ", own mail only");
+        engine.set_dkim(std::make_shared<const dkim::Signer>(std::move(*dkim_signer)));
+    }
     configure_learning(engine, cfg);
     // What the children queue is delivered at once: a byte on a wake pipe kicks the engine (its
     // own polling stays the guarantee).

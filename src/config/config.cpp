@@ -15,6 +15,7 @@
 
 #include "common/ascii.hpp"
 #include "common/domain.hpp"
+#include "config/dkim_detail.hpp"
 #include "config/reader.hpp"
 
 namespace mailward::config {
@@ -418,6 +419,10 @@ void read_root(Reader& r, const toml::table& root, Config& cfg) {
     for (auto name : section_names()) all += (all.empty() ? "[" : ", [") + std::string(name) + "]";
     for (auto&& [key, node] : root) {
         const std::size_t line = key.source().begin.line;
+        if (key.str() == "dkim") {  // [[dkim]]: an array of tables, config/dkim.cpp
+            detail::read_dkim(r, node, cfg);
+            continue;
+        }
         const Section* section = find_section(key.str());
         if (section == nullptr) {
             if (node.is_table()) {
@@ -540,6 +545,8 @@ void check(Reader& r, const Config& cfg, bool open_files) {
                               "file itself on first start)");
         }
     }
+
+    detail::check_dkim(r, cfg, open_files);
 
     if (cfg.escrow.code_lockout_max < cfg.escrow.code_lockout) {
         if (const std::size_t line = r.line_of("escrow.code_lockout_max"); line != 0)

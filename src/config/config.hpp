@@ -221,6 +221,16 @@ struct SendmailConfig {
     std::vector<std::string> trusted_users;
 };
 
+// One [[dkim]] entry (docs/config.md): the key mail whose From: domain is domain is signed with.
+struct DkimConfig {
+    std::string domain;                    // lower case, a host name
+    std::string selector;                  // s=, published at selector._domainkey.domain
+    std::filesystem::path key_file;        // PEM private key, not readable by group or others
+    std::string algorithm = "rsa-sha256";  // or "ed25519-sha256" (RFC 8463)
+    bool sign_relayed = true;              // also sign relayed mail, not only mailward's own
+    bool operator==(const DkimConfig&) const = default;
+};
+
 struct Config {
     std::filesystem::path source;  // the file loaded, empty for embedded defaults
     ServerConfig server;
@@ -233,6 +243,7 @@ struct Config {
     StoreConfig store;
     MetricsConfig metrics;
     SendmailConfig sendmail;
+    std::vector<DkimConfig> dkim;  // [[dkim]], in file order; at most one per domain
 };
 
 // Problems found while loading: "FILE:LINE: key 'a.b': what is wrong (expected ...)".

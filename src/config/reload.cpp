@@ -146,6 +146,11 @@ Reloaded merge_reload(const Config& running, Config next) {
     m.restart<kStore, &StoreConfig::commit_interval>("store.commit_interval");
     m.restart<kStore, &StoreConfig::node>("store.node");
     m.restart<kStore, &StoreConfig::lease_time>("store.lease_time");
+    // [[dkim]]: serve reads the keys while it is root, before the privilege drop; a reload cannot.
+    if (!same(running.dkim, next.dkim)) {
+        next.dkim = running.dkim;
+        out.restart.emplace_back("dkim");
+    }
     out.config = std::move(next);
     return out;
 }

@@ -23,6 +23,7 @@
 #include "common/metrics.hpp"
 #include "common/timefmt.hpp"
 #include "config/config.hpp"
+#include "delivery/dkim_step.hpp"
 #include "delivery/dsn.hpp"
 #include "delivery/engine_impl.hpp"
 
@@ -103,6 +104,7 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
         if (r.state == store::RcptState::queued && r.next_attempt <= now) by_domain[domain_of(r.address)].push_back(i);
     }
     Outcomes outcomes;
+    if (body && s.dkim) dkim_sign_for_delivery(*s.dkim, env, *body);
     if (!body) {
         spdlog::error("delivery: {}: the message body cannot be read: {}", id, body.error().message());
     } else {
@@ -356,6 +358,8 @@ void Engine::set_mta_sts(policy::MtaStsCache* cache) { impl_->mta_sts = cache; }
 void Engine::set_route_passwords(std::map<std::string, std::string> passwords) {
     impl_->route_passwords = std::move(passwords);
 }
+
+void Engine::set_dkim(std::shared_ptr<const dkim::Signer> signer) { impl_->dkim = std::move(signer); }
 
 void Engine::start() {
     auto path = impl_->cfg.server.data_dir / "delivery.log";

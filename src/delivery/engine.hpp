@@ -12,6 +12,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "dkim/dkim.hpp"
 #include "policy/preload.hpp"
 #include "probe/probe.hpp"
 #include "tls/client.hpp"
@@ -50,6 +51,9 @@ class Engine {
     // The AUTH passwords of [[delivery.routes]] by route name (serve reads the files before it
     // drops privileges). Call before start().
     void set_route_passwords(std::map<std::string, std::string> passwords);
+    // The DKIM keys serve read before its privilege drop: every message is signed once per attempt,
+    // before its transfers (delivery/dkim_step.hpp). Set before start().
+    void set_dkim(std::shared_ptr<const dkim::Signer> signer);
 
     void start();
     // Ends at once: deliveries in flight are abandoned (their leases stay until released).

@@ -130,7 +130,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     std::optional<probe::DomainProber> prober;  // learning (set_probe_options)
     std::optional<policy::PreloadList> preload;
     policy::MtaStsCache* mta_sts = nullptr;
-    IncidentTracker recent_incidents;  // a downgrade that persists: once per quiet period
+    std::shared_ptr<const dkim::Signer> dkim;  // [[dkim]] keys, set before start(); null: none
+    IncidentTracker recent_incidents;          // a downgrade that persists: once per quiet period
     // When a delivery last confirmed each domain's learned level (policy_step.cpp).
     static constexpr auto kConfirmEvery = std::chrono::seconds(1);
     std::map<std::string, std::chrono::steady_clock::time_point> last_confirm;
