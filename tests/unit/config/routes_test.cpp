@@ -63,7 +63,7 @@ TEST(Routes, ExactThenLongestSuffixThenAny) {
         const char* domain;
         const char* want;
     } rows[] = {
-        {"example.com", "exact"},      {"other.org", "exact"},        {"a.example.com", "suffix"},
+        {"example.com", "exact"},       {"other.org", "exact"},       {"a.example.com", "suffix"},
         {"x.eu.example.com", "deeper"}, {"eu.example.com", "suffix"}, {"notexample.com", "any"},
         {"example.net", "any"},
     };
@@ -89,11 +89,12 @@ TEST(Routes, ConfigFileRoutesAndTheirErrors) {
     ::chmod(pw.c_str(), 0600);
     {
         ConfigError err;
-        auto cfg = load_text(dir,
-                             "[[delivery.routes]]\nname = \"smarthost\"\ndomains = [\"Example.com\", \".example.net\"]\n"
-                             "next_hop = \"[smtp.example.org]:587\"\nauth_user = \"relay\"\nauth_password_file = \"" +
-                                 pw + "\"\n\n[[delivery.routes]]\ndomains = [\"*\"]\nnext_hop = \"mx.example.org\"\ntls = \"encrypt\"\n",
-                             err);
+        auto cfg = load_text(
+            dir,
+            "[[delivery.routes]]\nname = \"smarthost\"\ndomains = [\"Example.com\", \".example.net\"]\n"
+            "next_hop = \"[smtp.example.org]:587\"\nauth_user = \"relay\"\nauth_password_file = \"" +
+                pw + "\"\n\n[[delivery.routes]]\ndomains = [\"*\"]\nnext_hop = \"mx.example.org\"\ntls = \"encrypt\"\n",
+            err);
         ASSERT_TRUE(cfg) << err.message;
         ASSERT_EQ(cfg->delivery.routes.size(), 2u);
         const auto& a = cfg->delivery.routes[0];
@@ -120,18 +121,22 @@ TEST(Routes, ConfigFileRoutesAndTheirErrors) {
         {"no next hop", "[[delivery.routes]]\ndomains = [\"a.example\"]\n", "a route needs domains and next_hop"},
         {"bad pattern", "[[delivery.routes]]\ndomains = [\"a..example\"]\nnext_hop = \"b.example\"\n",
          "bad domain pattern \"a..example\""},
-        {"twice", "[[delivery.routes]]\ndomains = [\"a.example\"]\nnext_hop = \"b.example\"\n[[delivery.routes]]\n"
-                  "domains = [\"A.example\"]\nnext_hop = \"c.example\"\n",
+        {"twice",
+         "[[delivery.routes]]\ndomains = [\"a.example\"]\nnext_hop = \"b.example\"\n[[delivery.routes]]\n"
+         "domains = [\"A.example\"]\nnext_hop = \"c.example\"\n",
          "\"a.example\" is already routed by delivery.routes[1]"},
         {"bad next hop", "[[delivery.routes]]\ndomains = [\"a.example\"]\nnext_hop = \"[b.example\"\n",
          "m.toml:3: key 'delivery.routes[1].next_hop': bad next hop \"[b.example\""},
         {"bad tls", "[[delivery.routes]]\ndomains = [\"a.example\"]\nnext_hop = \"b.example\"\ntls = \"none\"\n",
          "key 'delivery.routes[1].tls': unknown value \"none\""},
-        {"user without file", "[[delivery.routes]]\ndomains = [\"a.example\"]\nnext_hop = \"b.example\"\nauth_user = \"u\"\n",
+        {"user without file",
+         "[[delivery.routes]]\ndomains = [\"a.example\"]\nnext_hop = \"b.example\"\nauth_user = \"u\"\n",
          "auth_user and auth_password_file go together"},
         {"auth below verify",
-         "[[delivery.routes]]\ndomains = [\"a.example\"]\nnext_hop = \"b.example\"\ntls = \"encrypt\"\nauth_user = \"u\"\n"
-         "auth_password_file = \"" + pw + "\"\n",
+         "[[delivery.routes]]\ndomains = [\"a.example\"]\nnext_hop = \"b.example\"\ntls = \"encrypt\"\nauth_user = "
+         "\"u\"\n"
+         "auth_password_file = \"" +
+             pw + "\"\n",
          "with auth_user, tls must be \"verify\" or \"dane\""},
     };
     for (const auto& r : rows) {
@@ -144,7 +149,8 @@ TEST(Routes, ConfigFileRoutesAndTheirErrors) {
     ConfigError err;
     EXPECT_FALSE(load_text(dir,
                            "[[delivery.routes]]\ndomains = [\"a.example\"]\nnext_hop = \"[b.example]\"\nauth_user = "
-                           "\"u\"\nauth_password_file = \"" + pw + "\"\n",
+                           "\"u\"\nauth_password_file = \"" +
+                               pw + "\"\n",
                            err));
     EXPECT_NE(err.message.find("may be read by group or others"), std::string::npos) << err.message;
 }
