@@ -192,7 +192,7 @@ boost::asio::awaitable<Result<Route>> resolve_route(dns::Resolver& resolver, std
 boost::asio::awaitable<Result<Route>> resolve_next_hop(dns::Resolver& resolver, const std::string& host, bool mx_lookup,
                                                        std::mt19937& rng, std::string& detail) {
     if (mx_lookup) {
-        auto route = co_await resolve_route(resolver, host, rng, detail);  // (not co_return co_await: g++ 12)
+        auto route = co_await resolve_route(resolver, host, rng, detail);  // named, as in smtp_client.cpp
         co_return route;
     }
     Route route;

@@ -464,7 +464,9 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
 
 asio::awaitable<std::optional<smtp::Reply>> Client::command_reply(std::string line) {
     if (!co_await write(line, to_.command)) co_return std::nullopt;
-    auto reply = co_await read_reply(to_.command);  // (not co_return co_await: g++ 12 loses the frame)
+    // Named: written as `co_return co_await read_reply(...)` this coroutine was never resumed
+    // (g++ 12; the connection closed and the delivery hung in test_routes).
+    auto reply = co_await read_reply(to_.command);
     co_return reply;
 }
 
