@@ -4,26 +4,11 @@
 
 #include <fmt/format.h>
 
+#include "common/html_escape.hpp"
 #include "common/timefmt.hpp"
 
 namespace mailward::escrow {
 namespace {
-
-std::string escape(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out += c;
-        }
-    }
-    return out;
-}
 
 // "Monday, 28 December 2026 at 14:05 UTC" is long; the date and time in ISO form are unambiguous.
 std::string human_date(std::chrono::system_clock::time_point t) {
@@ -63,7 +48,8 @@ Result<std::string> compose_notice(const NoticeInput& in) {
         "<p style=\"color:#555\">The message could not be delivered to your mail server over an encrypted "
         "connection, so it was not sent in the clear. If you did not expect it, you can ignore this email.</p>"
         "</body></html>",
-        escape(in.sender_name), escape(in.link), escape(when), escape(in.to));
+        common::html_escape(in.sender_name), common::html_escape(in.link), common::html_escape(when),
+        common::html_escape(in.to));
     return message::compose_message(m);
 }
 

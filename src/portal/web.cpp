@@ -19,22 +19,6 @@ constexpr auto trim = common::ascii::trim_wsp;
 
 }  // namespace
 
-std::string html_escape(std::string_view s) {
-    std::string out;
-    out.reserve(s.size() + s.size() / 8);
-    for (char c : s) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out += c;
-        }
-    }
-    return out;
-}
-
 std::optional<std::string> percent_decode(std::string_view s, bool plus_as_space) {
     std::string out;
     out.reserve(s.size());

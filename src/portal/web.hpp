@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/html_escape.hpp"
+
 namespace mailward::portal {
 
 struct HttpRequest {
@@ -53,7 +55,7 @@ using Admit = std::function<void(Admission)>;
 // Gets the request without its body (body empty); must not block; calls admit exactly once.
 using Admitter = std::function<void(HttpRequest, Admit)>;
 
-std::string html_escape(std::string_view s);  // & < > " ' escaped
+using common::html_escape;  // & < > " ' escaped (common/html_escape.hpp)
 // nullopt for a bad %xx escape; plus_as_space for form bodies.
 std::optional<std::string> percent_decode(std::string_view s, bool plus_as_space);
 // Pairs in order, duplicates kept; nullopt when a name or value has a bad escape.

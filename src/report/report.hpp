@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/html_escape.hpp"
 #include "delivery/delivery_log.hpp"
 #include "store/escrow_store.hpp"
 #include "store/policy_store.hpp"
@@ -127,6 +128,6 @@ std::string render_text(const Report& r);
 nlohmann::json render_json(const Report& r);
 std::string render_html(const Report& r);
 // &, <, >, " and ' as character references: every string from the data goes through it.
-std::string html_escape(std::string_view s);
+using common::html_escape;
 
 }  // namespace mailward::report
