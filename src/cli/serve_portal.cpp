@@ -34,6 +34,7 @@ escrow::ServiceSettings escrow_service_settings(const config::Config& cfg) {
     es.portal_url = cfg.escrow.url;
     es.hostname = cfg.server.hostname;
     es.expiry = std::chrono::duration_cast<std::chrono::seconds>(cfg.escrow.expiry);
+    es.notify_sender = cfg.escrow.notify_sender;
     es.max_reply_bytes = cfg.portal.max_reply_size;
     es.reply_limits.per_message = cfg.portal.replies_per_message;
     es.reply_limits.per_session = cfg.portal.replies_per_session;

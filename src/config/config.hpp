@@ -135,6 +135,9 @@ struct DeliveryConfig {
     std::filesystem::path ca_file;  // extra trust anchors for verify
     std::vector<Duration> retry_schedule{minutes(1), minutes(5), minutes(15), hours(1)};
     Duration max_queue_lifetime = hours(24 * 5);
+    // A recipient still queued this long after receipt gets one delay notification (RFC 3464
+    // Action: delayed) when its NOTIFY allows; 0 sends none.
+    Duration delay_warning_time = hours(4);
     std::size_t max_concurrency = 100;
     std::size_t max_per_destination = 10;
     Duration connect_timeout = seconds(30);
@@ -173,6 +176,9 @@ struct EscrowConfig {
     std::filesystem::path key;
     std::filesystem::path master_key_file;  // empty = data_dir/master.key, made 0600 on first start
     Duration expiry = hours(24 * 30);
+    // The sender modes whose senders get a short notice when a message of theirs is escrowed
+    // (escrow/sender_notice.hpp). escrow-always senders chose escrow: no notice by default.
+    std::vector<std::string> notify_sender{"tls-or-escrow"};
     // One-time codes (docs/operations.md "One-time codes"): the first lockout after 10 wrong codes
     // in a row; each further one twice as long, at most code_lockout_max; after code_max_failures
     // wrong codes over a message's life, 6-digit codes are void (only long codes are sent).

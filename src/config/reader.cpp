@@ -152,6 +152,33 @@ bool Reader::read_choice(const toml::node& n, std::string& out, std::span<const 
     return true;
 }
 
+bool Reader::read_choices(const toml::node& n, std::vector<std::string>& out,
+                          std::span<const std::string_view> choices) {
+    const auto* arr = n.as_array();
+    if (arr == nullptr) {
+        wrong_type(n, "an array of strings, each one of the allowed values");
+        return false;
+    }
+    std::vector<std::string> result;
+    bool ok = true;
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+        const toml::node& el = *arr->get(i);
+        std::string s;
+        if (!read_choice(el, s, choices)) {
+            ok = false;
+            continue;
+        }
+        if (std::find(result.begin(), result.end(), s) != result.end()) {
+            bad_value(el, quote(s) + " is listed twice", "list each value once");
+            ok = false;
+            continue;
+        }
+        result.push_back(s);
+    }
+    if (ok) out = std::move(result);
+    return ok;
+}
+
 bool Reader::read_hostname(const toml::node& n, std::string& out) {
     constexpr std::string_view expected = "expected a domain name, e.g. \"relay.example.com\"";
     const std::string* s = string_of(n, "a domain name string, e.g. \"relay.example.com\"");

@@ -41,6 +41,8 @@ class Reader {
     // out unchanged and returns false.
     bool read_string(const toml::node& n, std::string& out, std::string_view expected);
     bool read_choice(const toml::node& n, std::string& out, std::span<const std::string_view> choices);
+    // An array of choices (may be empty); a value given twice is an error.
+    bool read_choices(const toml::node& n, std::vector<std::string>& out, std::span<const std::string_view> choices);
     bool read_hostname(const toml::node& n, std::string& out);
     bool read_bool(const toml::node& n, bool& out);
     bool read_count(const toml::node& n, std::size_t& out);  // integer >= 1

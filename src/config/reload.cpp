@@ -100,6 +100,7 @@ Reloaded merge_reload(const Config& running, Config next) {
     m.restart<kDelivery, &Del::ca_file>("delivery.ca_file");
     m.live<kDelivery, &Del::retry_schedule>("delivery.retry_schedule");
     m.live<kDelivery, &Del::max_queue_lifetime>("delivery.max_queue_lifetime");
+    m.live<kDelivery, &Del::delay_warning_time>("delivery.delay_warning_time");
     m.live<kDelivery, &Del::max_concurrency>("delivery.max_concurrency");
     m.restart<kDelivery, &Del::max_per_destination>("delivery.max_per_destination");
     m.live<kDelivery, &Del::connect_timeout>("delivery.connect_timeout");
@@ -126,6 +127,7 @@ Reloaded merge_reload(const Config& running, Config next) {
     m.live<kEscrow, &Esc::key>("escrow.key");
     m.restart<kEscrow, &Esc::master_key_file>("escrow.master_key_file");
     m.restart<kEscrow, &Esc::expiry>("escrow.expiry");
+    m.restart<kEscrow, &Esc::notify_sender>("escrow.notify_sender");
     m.restart<kEscrow, &Esc::code_lockout>("escrow.code_lockout");
     m.restart<kEscrow, &Esc::code_lockout_max>("escrow.code_lockout_max");
     m.restart<kEscrow, &Esc::code_max_failures>("escrow.code_max_failures");

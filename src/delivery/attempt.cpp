@@ -168,6 +168,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                     auto cl = classify(ev);
                     log_attempt(env, r.index, hop.host, addr, hop_level, hop_why, &facts, cl);
                     out[r.index] = RcptOutcome{cl, hop.host, addr, std::nullopt}.with_tls(hop_level, &facts);
+                    out[r.index].next_hop_dsn = client->offers_dsn();
                 }
                 if (tr.connection_usable) {
                     pool.put(key, std::move(client));

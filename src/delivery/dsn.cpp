@@ -1,4 +1,4 @@
-// Builds RFC 3464 bounces: see dsn.hpp.
+// Builds RFC 3464 notifications (bounces, delays, relayed): see dsn.hpp.
 #include "delivery/dsn.hpp"
 
 #include "common/ids.hpp"
@@ -24,21 +24,42 @@ std::string one_line(std::string s) {
 
 }  // namespace
 
-bool wants_failure_dsn(const store::Envelope& env, const store::Recipient& r) {
-    if (env.sender.empty()) return false;  // never bounce a bounce
-    if (r.notify == 0) return true;        // default: FAILURE
-    if (r.notify & store::notify_never) return false;
-    return (r.notify & store::notify_failure) != 0;
+std::string_view to_string(DsnAction a) {
+    switch (a) {
+        case DsnAction::failed: return "failed";
+        case DsnAction::delayed: return "delayed";
+        case DsnAction::relayed: return "relayed";
+    }
+    return "failed";
 }
 
-std::optional<store::StoredMessage> make_bounce(const store::Envelope& env, const std::string& original_body,
-                                                const std::vector<FailedRecipient>& failed, const std::string& hostname,
-                                                std::chrono::system_clock::time_point now) {
-    std::vector<const FailedRecipient*> due;
-    for (const auto& f : failed) {
-        if (f.index < env.recipients.size() && wants_failure_dsn(env, env.recipients[f.index])) due.push_back(&f);
+bool wants_dsn(const store::Envelope& env, const store::Recipient& r, DsnAction action) {
+    if (env.sender.empty()) return false;  // never notify the null sender
+    if (r.notify & store::notify_never) return false;
+    switch (action) {
+        case DsnAction::failed: return r.notify == 0 || (r.notify & store::notify_failure) != 0;
+        case DsnAction::delayed: return r.notify == 0 || (r.notify & store::notify_delay) != 0;
+        case DsnAction::relayed: return (r.notify & store::notify_success) != 0;
+    }
+    return false;
+}
+
+bool original_is_protected(const store::Envelope& env) { return env.requiretls || env.sender_mode != "opportunistic"; }
+
+std::optional<store::StoredMessage> make_dsn(const store::Envelope& env, const std::string& original_body,
+                                             const std::vector<DsnRecipient>& entries, const DsnOptions& opt) {
+    std::vector<const DsnRecipient*> due;
+    bool any_failed = false, any_delayed = false;
+    for (const auto& f : entries) {
+        if (f.index < env.recipients.size() && wants_dsn(env, env.recipients[f.index], f.action)) {
+            due.push_back(&f);
+            any_failed = any_failed || f.action == DsnAction::failed;
+            any_delayed = any_delayed || f.action == DsnAction::delayed;
+        }
     }
     if (due.empty()) return std::nullopt;
+    const std::string& hostname = opt.hostname;
+    const auto now = opt.now;
 
     store::StoredMessage m;
     auto& b = m.envelope;
@@ -50,22 +71,25 @@ std::optional<store::StoredMessage> make_bounce(const store::Envelope& env, cons
     b.recipients.push_back(to);
     b.body_type = store::BodyType::eight_bit_mime;
     b.smtputf8 = env.smtputf8;
-    b.sender_mode = env.sender_mode;  // a bounce carries the original: it keeps its protection
-    // RFC 8689 4.4 (and 5): the bounce of a REQUIRETLS message is itself sent with REQUIRETLS, so
-    // the copy of the original it carries never travels in the clear; a next hop without TLS or
-    // without REQUIRETLS refuses it (5.7.30) and, from the null sender, it is dropped, never sent
-    // in cleartext. The original stays attached whole (or its headers, as RET asks).
+    b.sender_mode = env.sender_mode;  // it carries the original's headers: it keeps its protection
+    // RFC 8689 4.4 (and 5): the notification of a REQUIRETLS message is itself sent with
+    // REQUIRETLS; a next hop without TLS or without REQUIRETLS refuses it (5.7.30) and, from the
+    // null sender, it is dropped, never sent in cleartext.
     b.requiretls = env.requiretls;
     b.received_at = now;
     b.client_address = "127.0.0.1";
     b.client_helo = hostname;
+    const bool headers_only = env.ret == store::DsnRet::hdrs || original_is_protected(env);
 
     const std::string boundary = b.id + "/" + hostname;
     const std::string date = common::rfc5322_date(now);
+    const char* subject = any_failed    ? "Undelivered Mail Returned to Sender"
+                          : any_delayed ? "Delayed Mail (still being retried)"
+                                        : "Successful Mail Delivery Report";
     std::string t;
     t += "From: Mail Delivery System <MAILER-DAEMON@" + hostname + ">\r\n";
     t += "To: <" + env.sender + ">\r\n";
-    t += "Subject: Undelivered Mail Returned to Sender\r\n";
+    t += std::string("Subject: ") + subject + "\r\n";
     t += "Date: " + date + "\r\n";
     t += "Message-ID: <" + b.id + "@" + hostname + ">\r\n";
     t += "Auto-Submitted: auto-replied\r\n";
@@ -75,14 +99,28 @@ std::optional<store::StoredMessage> make_bounce(const store::Envelope& env, cons
 
     t += "--" + boundary + "\r\n";
     t += "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
-    t += "This is the mail system at " + hostname + ".\r\n\r\n";
-    t += "Your message could not be delivered to the following recipient" + std::string(due.size() > 1 ? "s" : "") +
-         ". This is a permanent error; it will not be retried.\r\n\r\n";
-    for (const auto* f : due) {
-        t += "<" + env.recipients[f->index].address + ">: " + one_line(f->reason) + "\r\n";
-    }
+    t += "This is the mail system at " + hostname + ".\r\n";
+    auto group = [&](DsnAction action, const std::string& intro) {
+        std::string lines;
+        for (const auto* f : due) {
+            if (f->action == action)
+                lines += "<" + env.recipients[f->index].address + ">: " + one_line(f->reason) + "\r\n";
+        }
+        if (!lines.empty()) t += "\r\n" + intro + "\r\n\r\n" + lines;
+    };
+    group(DsnAction::failed,
+          "Your message could not be delivered to the recipient(s) below. This is a permanent error; it "
+          "will not be retried.");
+    group(DsnAction::delayed,
+          "Your message has not been delivered to the recipient(s) below yet. It stays in the queue and "
+          "is retried" +
+              (opt.retry_until ? " until " + common::rfc5322_date(*opt.retry_until) : std::string()) +
+              "; you will hear again only if it fails for good. You do not need to send it again.");
+    group(DsnAction::relayed,
+          "Your message was handed to the mail server of the recipient(s) below, which does not send "
+          "delivery notifications itself; this is the last report you get for them.");
     t += "\r\nThe original message ";
-    t += env.ret == store::DsnRet::hdrs ? "headers are attached.\r\n" : "is attached.\r\n";
+    t += headers_only ? "headers are attached.\r\n" : "is attached.\r\n";
     t += "\r\n--" + boundary + "\r\n";
 
     t += "Content-Type: message/delivery-status\r\n\r\n";
@@ -101,11 +139,13 @@ std::optional<store::StoredMessage> make_bounce(const store::Envelope& env, cons
                                             : r.orcpt.substr(0, semi) + "; " + r.orcpt.substr(semi + 1)) +
                  "\r\n";
         }
-        t += "Action: failed\r\n";
+        t += "Action: " + std::string(to_string(f->action)) + "\r\n";
         t += "Status: " + f->status + "\r\n";
         if (!f->remote_mta.empty()) t += "Remote-MTA: dns; " + f->remote_mta + "\r\n";
         if (!f->diagnostic.empty()) t += "Diagnostic-Code: " + one_line(f->diagnostic) + "\r\n";
         t += "Last-Attempt-Date: " + date + "\r\n";
+        if (f->action == DsnAction::delayed && opt.retry_until)
+            t += "Will-Retry-Until: " + common::rfc5322_date(*opt.retry_until) + "\r\n";
     }
     t += "\r\n--" + boundary + "\r\n";
     // The copy of the original has CRLF line ends only and no NUL (it goes out through the SMTP
@@ -118,7 +158,7 @@ std::optional<store::StoredMessage> make_bounce(const store::Envelope& env, cons
         smtp::normalise_line_ends(cleaned);
         original = &cleaned;
     }
-    if (env.ret == store::DsnRet::hdrs) {
+    if (headers_only) {
         t += "Content-Type: text/rfc822-headers\r\n\r\n" + headers_of(*original);
     } else {
         t += "Content-Type: message/rfc822\r\n\r\n" + *original;

@@ -117,8 +117,10 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
     }
 
     std::vector<store::QueueStore::RecipientUpdate> updates;
-    std::vector<FailedRecipient> failed;
+    std::vector<DsnRecipient> notes;  // failed, delayed and relayed recipients, for one notification
     const bool expired = now - env.received_at >= s.cfg.delivery.max_queue_lifetime;
+    const auto warn_after = s.cfg.delivery.delay_warning_time;
+    const bool delay_due = warn_after.count() > 0 && now - env.received_at >= warn_after;
     for (const auto& [domain, idxs] : by_domain) {
         for (auto i : idxs) {
             const auto& r = env.recipients[i];
@@ -126,6 +128,7 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
             u.index = i;
             u.attempts = r.attempts + 1;
             u.next_attempt = now;
+            u.delay_warned = r.delay_warned;
             auto it = outcomes.find(i);
             if (it == outcomes.end()) {  // body unreadable: keep it queued, try again later
                 u.state = store::RcptState::queued;
@@ -143,10 +146,16 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
                 continue;
             }
             switch (oc.c.outcome) {
-                case Outcome::delivered: u.state = store::RcptState::delivered; break;
+                case Outcome::delivered:
+                    u.state = store::RcptState::delivered;
+                    // RFC 3461 5.2.2: a next hop without DSN cannot report success; we say "relayed".
+                    if (!oc.next_hop_dsn)
+                        notes.push_back(
+                            {i, "2.0.0", oc.c.diagnostic, oc.host, "delivered to " + oc.host, DsnAction::relayed});
+                    break;
                 case Outcome::permanent:
                     u.state = store::RcptState::failed;
-                    failed.push_back({i, oc.c.status, oc.c.diagnostic, oc.host, oc.c.reason});
+                    notes.push_back({i, oc.c.status, oc.c.diagnostic, oc.host, oc.c.reason});
                     break;
                 case Outcome::temporary:
                 case Outcome::tls_policy:
@@ -156,10 +165,15 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
                                        common::format_duration(std::chrono::duration_cast<common::Duration>(
                                            s.cfg.delivery.max_queue_lifetime)) +
                                        " in the queue; last error: " + oc.c.reason;
-                        failed.push_back({i, expired_status(oc.c), oc.c.diagnostic, oc.host, u.last_error});
+                        notes.push_back({i, expired_status(oc.c), oc.c.diagnostic, oc.host, u.last_error});
                     } else {
                         u.state = store::RcptState::queued;
                         u.next_attempt = now + s.retry_delay(u.attempts);
+                        if (delay_due && !r.delay_warned && wants_dsn(env, r, DsnAction::delayed)) {
+                            notes.push_back(
+                                {i, oc.c.status, oc.c.diagnostic, oc.host, oc.c.reason, DsnAction::delayed});
+                            u.delay_warned = true;
+                        }
                     }
                     break;
             }
@@ -167,23 +181,37 @@ asio::awaitable<void> Engine::Impl::deliver(std::shared_ptr<Impl> self, store::E
         }
     }
 
-    if (!failed.empty() && body) {
-        if (auto bounce = make_bounce(env, *body, failed, s.cfg.server.hostname, now)) {
-            const std::string bounce_id = bounce->envelope.id;
+    if (!notes.empty() && body) {
+        DsnOptions opt{s.cfg.server.hostname, now, env.received_at + s.cfg.delivery.max_queue_lifetime};
+        if (auto dsn = make_dsn(env, *body, notes, opt)) {
+            const std::string dsn_id = dsn->envelope.id;
             // Durably queued by the store's writer; this coroutine waits without holding a thread.
-            auto submit = [&queue, &bounce](auto done) { queue.submit(std::move(*bounce), std::move(done)); };
+            auto submit = [&queue, &dsn](auto done) { queue.submit(std::move(*dsn), std::move(done)); };
             auto r = co_await common::await_callback<Result<void>>(submit);
             if (!r) {
-                // No silent loss: without its bounce stored, the failure is not recorded either.
-                spdlog::error("delivery: {}: bounce could not be queued ({}); retrying later", id, r.error().message());
+                // No silent loss: without its bounce stored, the failure is not recorded either; a
+                // delay notice is due again at the next attempt. A success report cannot undo the
+                // delivery: it is lost, and the log says so.
+                spdlog::error("delivery: {}: notification to the sender could not be queued ({}); retrying later", id,
+                              r.error().message());
                 for (auto& u : updates) {
                     if (u.state == store::RcptState::failed) {
                         u.state = store::RcptState::queued;
                         u.next_attempt = now + std::chrono::minutes(1);
                     }
+                    if (u.state == store::RcptState::queued) u.delay_warned = env.recipients[u.index].delay_warned;
                 }
             } else {
-                spdlog::info("delivery: {}: bounce {} queued for <{}>", id, bounce_id, common::log_escape(env.sender));
+                std::string actions;
+                for (const auto& n : notes) {
+                    const auto a = std::string(to_string(n.action));
+                    if (wants_dsn(env, env.recipients[n.index], n.action) && actions.find(a) == std::string::npos)
+                        actions += (actions.empty() ? "" : ",") + a;
+                }
+                // "bounce" for a failure notice, as the log has always said; "notification" otherwise.
+                spdlog::info("delivery: {}: {} {} ({}) queued for <{}>", id,
+                             actions.find("failed") != std::string::npos ? "bounce" : "notification", dsn_id, actions,
+                             common::log_escape(env.sender));
                 s.kicked = true;
             }
         }

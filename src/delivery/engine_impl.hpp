@@ -68,6 +68,7 @@ struct RcptOutcome {
     std::string address;
     std::optional<SessionError> tls_failure;  // for tls_policy outcomes: what the session saw
     bool escrow = false;                      // the policy holds it for escrow (awaiting_escrow)
+    bool next_hop_dsn = false;                // delivered to a next hop that offered DSN (RFC 3461)
     // For the outcome line (delivery_log.hpp): the level required, the TLS session's protocol and
     // cipher (empty: none was made).
     std::optional<tls::Level> level;

@@ -3,6 +3,8 @@
 // recipient, so a ciphertext moved to another row does not open.
 #include "escrow/service.hpp"
 
+#include <algorithm>
+
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +15,7 @@
 #include "common/wait_callback.hpp"
 #include "escrow/notice.hpp"
 #include "escrow/seal.hpp"
+#include "escrow/sender_notice.hpp"
 #include "message/view.hpp"
 
 namespace mailward::escrow {
@@ -199,7 +202,9 @@ Result<void> EscrowService::seal_one(const store::Envelope& env, const std::stri
 
     std::string from = env.sender.empty() ? "postmaster@" + settings_.hostname : env.sender;
     std::string sender_name = from;
+    std::string subject;
     if (auto view = message::parse_message(body); view) {
+        subject = view->subject;
         if (!view->from.empty()) {
             from = view->from;
             sender_name = view->from;
@@ -245,7 +250,42 @@ Result<void> EscrowService::seal_one(const store::Envelope& env, const std::stri
     auto r = common::wait_callback<Result<void>>(create);
     if (r) spdlog::info("escrow: {} recipient {} sealed as {}, notice queued", env.id, recipient, id);
     if (r) common::metrics::inc("mailward_escrow_events_total", kEscrowEventsHelp, "event", "sealed");
+    if (r) notify_sender(env, index, id, subject, now);
     return r;
+}
+
+void EscrowService::notify_sender(const store::Envelope& env, std::size_t index, const std::string& escrow_id,
+                                  const std::string& subject, TimePoint now) {
+    const auto& modes = settings_.notify_sender;
+    if (env.sender.empty() || std::find(modes.begin(), modes.end(), env.sender_mode) == modes.end()) return;
+    SenderNoticeInput in;
+    in.to = env.sender;
+    in.recipient = env.recipients[index].address;
+    in.subject = subject;
+    in.reason = env.recipients[index].last_error;
+    in.queue_id = env.id;
+    in.escrow_id = escrow_id;
+    in.expires = now + settings_.expiry;
+    in.hostname = settings_.hostname;
+    auto body = compose_sender_notice(in);
+    if (!body) {
+        spdlog::error("escrow: {}: cannot compose the notice to the sender: {}", env.id, body.error().message());
+        return;
+    }
+    // From the null sender (a failure of it never bounces), under the original's mode: it names
+    // the recipient and the subject, so it travels no less protected than the original. After the
+    // seal, not in its transaction: a crash in between loses this courtesy notice, never mail.
+    auto m = system_message("", env.sender, env.sender_mode, std::move(*body), now);
+    m.envelope.ret = store::DsnRet::hdrs;
+    m.envelope.smtputf8 = header_is_utf8(env.sender) || header_is_utf8(in.recipient);
+    const std::string qid = m.envelope.id;
+    auto submit = [&](auto done) { store_.queue().submit(std::move(m), std::move(done)); };
+    if (auto q = common::wait_callback<Result<void>>(submit); !q) {
+        spdlog::error("escrow: {}: the notice to the sender could not be queued: {}", env.id, q.error().message());
+        return;
+    }
+    spdlog::info("escrow: {}: notice {} to the sender <{}> queued ({} escrowed as {})", env.id, qid,
+                 common::log_escape(env.sender), common::log_escape(in.recipient), escrow_id);
 }
 
 // ---- lifecycle ----

@@ -27,9 +27,10 @@ using Clock = std::chrono::system_clock;
 using TimePoint = Clock::time_point;
 
 struct ServiceSettings {
-    std::string portal_url = "https://localhost:8443";  // [escrow] url (no trailing slash needed)
-    std::string hostname = "localhost";                 // [server] hostname
-    std::chrono::seconds expiry{30 * 24 * 3600};        // [escrow] expiry
+    std::string portal_url = "https://localhost:8443";        // [escrow] url (no trailing slash needed)
+    std::string hostname = "localhost";                       // [server] hostname
+    std::chrono::seconds expiry{30 * 24 * 3600};              // [escrow] expiry
+    std::vector<std::string> notify_sender{"tls-or-escrow"};  // [escrow] notify_sender: sender modes
     std::chrono::minutes code_ttl{15};
     int max_code_sends = 3;  // per send_window
     std::chrono::minutes send_window{10};
@@ -131,6 +132,9 @@ class EscrowService {
 
   private:
     Result<void> seal_one(const store::Envelope& env, const std::string& body, std::size_t index, TimePoint now);
+    // Queues the sender's notice of a seal when [escrow] notify_sender lists the sender's mode.
+    void notify_sender(const store::Envelope& env, std::size_t index, const std::string& escrow_id,
+                       const std::string& subject, TimePoint now);
     Result<void> append(const std::string& id, std::string_view event, const Client& client, std::string detail,
                         TimePoint now);
     void queued() const {

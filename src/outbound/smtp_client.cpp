@@ -171,6 +171,7 @@ class Client final : public SmtpClient {
     const Target& target() const override { return target_; }
     const std::vector<std::string>& ehlo_lines() const override { return ehlo_; }
     bool starttls_offered() const override { return starttls_offered_; }
+    bool offers_dsn() const override { return ext_.dsn; }
 
   private:
     void arm(std::chrono::milliseconds d);

@@ -136,6 +136,9 @@ class SmtpClient {
     virtual const Target& target() const = 0;
     virtual const std::vector<std::string>& ehlo_lines() const = 0;  // keywords after TLS if any
     virtual bool starttls_offered() const = 0;                       // in the first (plaintext) EHLO
+    // The session's (last) EHLO offered DSN (RFC 3461): NOTIFY and friends were passed on, and the
+    // next hop reports success itself.
+    virtual bool offers_dsn() const = 0;
 };
 
 }  // namespace mailward::outbound

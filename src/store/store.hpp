@@ -52,7 +52,8 @@ struct Recipient {
     RcptState state = RcptState::queued;
     int attempts = 0;
     TimePoint next_attempt{};
-    std::string last_error;  // last reply or local reason, human readable
+    std::string last_error;     // last reply or local reason, human readable
+    bool delay_warned = false;  // a delay notification (RFC 3464 Action: delayed) was queued
 };
 
 struct Envelope {
@@ -154,6 +155,7 @@ class QueueStore {
         int attempts = 0;
         TimePoint next_attempt{};
         std::string last_error;
+        bool delay_warned = false;  // Recipient::delay_warned after this attempt
     };
     // Applies the outcome of an attempt and releases owner's lease. Only recipients still queued
     // are changed (an administrator's delete wins). A lease taken over by another owner: SQLite

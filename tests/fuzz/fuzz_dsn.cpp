@@ -89,7 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     store::Envelope env;
     env.id = "fuzz0000000001";
-    env.sender_mode = "tls-or-escrow";
+    env.sender_mode = (bits & 16) ? "opportunistic" : "tls-or-escrow";  // protected: headers only
     env.ret = (bits & 1) ? store::DsnRet::hdrs : store::DsnRet::full;
     bool have_mail = false;
     smtp::ParseOptions opts;
@@ -144,13 +144,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (c.outcome == delivery::Outcome::temporary) fuzz::check(c.status[0] == '4', "a temporary status is 4.x.x");
     if (c.outcome != delivery::Outcome::permanent) return 0;
 
-    std::vector<delivery::FailedRecipient> failed;
+    std::vector<delivery::DsnRecipient> failed;
     for (std::size_t i = 0; i < env.recipients.size(); ++i)
         failed.push_back({i, c.status, c.diagnostic, ev.host, c.reason});
     std::size_t due = 0;
     for (const auto& r : env.recipients) due += delivery::wants_failure_dsn(env, r) ? 1 : 0;
-    auto bounce = delivery::make_bounce(env, original, failed, "relay.example.test",
-                                        std::chrono::system_clock::time_point(std::chrono::seconds(1800000000)));
+    auto bounce = delivery::make_dsn(
+        env, original, failed,
+        {"relay.example.test", std::chrono::system_clock::time_point(std::chrono::seconds(1800000000)), std::nullopt});
     fuzz::check(bounce.has_value() == (due > 0), "a bounce exactly when one is due");
     if (bounce) check_bounce(bounce->body, due);
     return 0;

@@ -37,15 +37,16 @@ Result<void> apply_attempt(Conn& c, const std::string& id, const std::string& ow
     }
     for (const auto& u : updates) {
         auto r = c.exec(
-            "UPDATE recipients SET state = $3, attempts = $4, next_attempt = $5, last_error = $6"
-            " WHERE message_id = $1 AND idx = $2 AND state = 'queued'",
+            "UPDATE recipients SET state = $3, attempts = $4, next_attempt = $5, last_error = $6,"
+            " delay_warned = $7 WHERE message_id = $1 AND idx = $2 AND state = 'queued'",
             Params()
                 .text(id)
                 .int64(static_cast<std::int64_t>(u.index))
                 .text(to_string(u.state))
                 .int64(u.attempts)
                 .int64(to_ms(u.next_attempt))
-                .text(u.last_error));
+                .text(u.last_error)
+                .boolean(u.delay_warned));
         if (!r) return r.error();
     }
     // A message with nothing left to do no longer needs its body (the envelope stays as history).

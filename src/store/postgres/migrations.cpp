@@ -286,15 +286,17 @@ CREATE TABLE mta_sts_policies (
 );
 )sql";
 
+// Version 5: a delay notification is sent once per recipient (the SQLite schema's version 10).
+constexpr const char* kSchemaV5 = R"sql(
+ALTER TABLE recipients ADD COLUMN delay_warned boolean NOT NULL DEFAULT false;
+)sql";
+
 struct Step {
     int version;
     const char* sql;
 };
 constexpr Step kSteps[] = {
-    {1, kSchemaV1},
-    {2, kSchemaV2},
-    {3, kSchemaV3},
-    {4, kSchemaV4},
+    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}, {5, kSchemaV5},
 };
 
 // Any constant: the lock that serialises migrations of one database across nodes.

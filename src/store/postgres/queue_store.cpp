@@ -17,7 +17,7 @@ constexpr const char* kSelectEnvelope =
     " sender_mode, received_at, size, held FROM messages WHERE id = $1";
 
 constexpr const char* kSelectRecipients =
-    "SELECT address, orcpt, notify, state, attempts, next_attempt, last_error FROM recipients"
+    "SELECT address, orcpt, notify, state, attempts, next_attempt, last_error, delay_warned FROM recipients"
     " WHERE message_id = $1 ORDER BY idx";
 
 Result<bool> message_exists(Conn& c, const std::string& id) {
@@ -69,6 +69,7 @@ Result<Envelope> read_envelope(Conn& c, const std::string& id) {
         r.attempts = static_cast<int>(rs->int64(i, 4));
         r.next_attempt = from_ms(rs->int64(i, 5));
         r.last_error = rs->text(i, 6);
+        r.delay_warned = rs->boolean(i, 7);
         e.recipients.push_back(std::move(r));
     }
     return e;

@@ -67,15 +67,16 @@ Result<void> apply_attempt(Db& db, const std::string& id, const std::string& own
                            const std::vector<QueueStore::RecipientUpdate>& updates) {
     for (const auto& u : updates) {
         auto st = db.prepare(
-            "UPDATE recipients SET state = ?3, attempts = ?4, next_attempt = ?5, last_error = ?6"
-            " WHERE message_id = ?1 AND idx = ?2 AND state = 'queued'");
+            "UPDATE recipients SET state = ?3, attempts = ?4, next_attempt = ?5, last_error = ?6,"
+            " delay_warned = ?7 WHERE message_id = ?1 AND idx = ?2 AND state = 'queued'");
         if (!st) return st.error();
         st->bind(1, id)
             .bind(2, static_cast<std::int64_t>(u.index))
             .bind(3, to_string(u.state))
             .bind(4, static_cast<std::int64_t>(u.attempts))
             .bind(5, to_ms(u.next_attempt))
-            .bind(6, u.last_error);
+            .bind(6, u.last_error)
+            .bind(7, std::int64_t{u.delay_warned ? 1 : 0});
         if (auto r = st->run(); !r) return r;
     }
     {

@@ -312,6 +312,12 @@ CREATE TABLE mta_sts_policies (
 ) STRICT;
 )sql";
 
+// Version 10: a delay notification (RFC 3464 Action: delayed) is sent once per recipient; this
+// remembers that it was queued, across attempts, restarts and nodes.
+constexpr const char* kSchemaV10 = R"sql(
+ALTER TABLE recipients ADD COLUMN delay_warned INTEGER NOT NULL DEFAULT 0 CHECK (delay_warned IN (0, 1));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "queue and users", kSchemaV1},
     {2, "learned TLS policy", kSchemaV2},
@@ -322,6 +328,7 @@ constexpr Migration kMigrations[] = {
     {7, "sender binding, TLS-Required: No permission", kSchemaV7},
     {8, "administrative hold", kSchemaV8},
     {9, "shared MTA-STS policies", kSchemaV9},
+    {10, "delay notifications", kSchemaV10},
 };
 
 Result<int> read_int_pragma(Db& db, const char* sql) {

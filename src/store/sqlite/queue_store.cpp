@@ -84,7 +84,8 @@ Result<Envelope> read_envelope_row(const Stmt& st, const std::string& id) {
 }
 
 // A recipients row, selected with kRecipientColumns (of message id).
-constexpr const char* kRecipientColumns = "address, orcpt, notify, state, attempts, next_attempt, last_error";
+constexpr const char* kRecipientColumns =
+    "address, orcpt, notify, state, attempts, next_attempt, last_error, delay_warned";
 
 Result<Recipient> read_recipient_row(const Stmt& st, const std::string& id) {
     auto state = decode_state(st.text(3));
@@ -100,6 +101,7 @@ Result<Recipient> read_recipient_row(const Stmt& st, const std::string& id) {
     r.attempts = static_cast<int>(st.int64(4));
     r.next_attempt = from_ms(st.int64(5));
     r.last_error = st.text(6);
+    r.delay_warned = st.int64(7) != 0;
     return r;
 }
 

@@ -169,6 +169,14 @@ TEST(ConfigParse, RejectsBadSnippets) {
         {"[delivery]\nmax_queue_lifetime = \"5y\"\n", "key 'delivery.max_queue_lifetime': bad duration \"5y\"",
          nullptr},
         {"[delivery]\nmax_concurrency = 0\n", "key 'delivery.max_concurrency': value 0 is not positive", nullptr},
+        {"[delivery]\ndelay_warning_time = \"later\"\n", "t.toml:2: key 'delivery.delay_warning_time': bad duration",
+         nullptr},
+        {"[escrow]\nnotify_sender = \"tls-only\"\n", "t.toml:2: key 'escrow.notify_sender': wrong type: got string",
+         nullptr},
+        {"[escrow]\nnotify_sender = [\"tls-only\", \"sometimes\"]\n",
+         "t.toml:2: key 'escrow.notify_sender': unknown value \"sometimes\" (expected one of tls-or-escrow", nullptr},
+        {"[escrow]\nnotify_sender = [\"tls-only\", \"tls-only\"]\n",
+         "t.toml:2: key 'escrow.notify_sender': \"tls-only\" is listed twice", nullptr},
         {"[delivery]\nmax_per_destination = -1\n", "key 'delivery.max_per_destination': value -1", nullptr},
         {"[delivery]\ndata_done_timeout = \"-10m\"\n", "key 'delivery.data_done_timeout': bad duration", nullptr},
         {"[delivery]\nallow_loopback_mx = \"yes\"\n",
@@ -383,6 +391,15 @@ backend = "sqlite"
          }},
         {"[policy]\ndefault_mode = \"escrow-always\"\n",
          [](const Config& c) { EXPECT_EQ(c.policy.default_mode, SenderMode::escrow_always); }},
+        {"[delivery]\ndelay_warning_time = \"0s\"\n[escrow]\nnotify_sender = []\n",
+         [](const Config& c) {
+             EXPECT_EQ(c.delivery.delay_warning_time, 0s);  // zero = no delay notifications
+             EXPECT_TRUE(c.escrow.notify_sender.empty());
+         }},
+        {"[escrow]\nnotify_sender = [\"escrow-always\", \"tls-only\"]\n",
+         [](const Config& c) {
+             EXPECT_EQ(c.escrow.notify_sender, (std::vector<std::string>{"escrow-always", "tls-only"}));
+         }},
         {"[policy]\ndefault_mode = \"opportunistic\"\n",
          [](const Config& c) { EXPECT_EQ(c.policy.default_mode, SenderMode::opportunistic); }},
         {"[escrow]\nlisten = \"[::1]:8443\"\nurl = \"https://[::1]:8443/portal\"\nexpiry = "
@@ -517,6 +534,8 @@ TEST(ConfigDefaults, MatchDocumentedValues) {
     EXPECT_TRUE(c.delivery.ca_file.empty());
     EXPECT_EQ(c.delivery.retry_schedule, (std::vector<Duration>{1min, 5min, 15min, 1h}));
     EXPECT_EQ(c.delivery.max_queue_lifetime, 120h);
+    EXPECT_EQ(c.delivery.delay_warning_time, 4h);
+    EXPECT_EQ(c.escrow.notify_sender, std::vector<std::string>{"tls-or-escrow"});
     EXPECT_EQ(c.delivery.max_concurrency, 100u);
     EXPECT_EQ(c.delivery.max_per_destination, 10u);
     EXPECT_EQ(c.delivery.connect_timeout, 30s);

@@ -32,6 +32,7 @@ class FakeClient : public outbound::SmtpClient {
     const outbound::Target& target() const override { return target_; }
     const std::vector<std::string>& ehlo_lines() const override { return ehlo_; }
     bool starttls_offered() const override { return false; }
+    bool offers_dsn() const override { return false; }
 
   private:
     int id_;

@@ -83,13 +83,16 @@ TEST(Dsn, BounceOfRequireTlsCarriesRequireTls) {
     env.recipients.push_back(r);
     const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000));
     const std::string body = "Subject: secret\r\n\r\nsecret line\r\n";
+    env.sender_mode = "opportunistic";
     for (bool requiretls : {false, true}) {
         env.requiretls = requiretls;
-        auto b =
-            make_bounce(env, body, {{0, "5.1.1", "", "mx.example.net", "no such user"}}, "relay.example.test", now);
+        auto b = make_dsn(env, body, {{0, "5.1.1", "", "mx.example.net", "no such user"}},
+                          {"relay.example.test", now, std::nullopt});
         ASSERT_TRUE(b.has_value());
         EXPECT_EQ(b->envelope.requiretls, requiretls);
-        EXPECT_NE(b->body.find("secret line"), std::string::npos);  // the whole original (RET not HDRS)
+        // RET not HDRS: the whole original, unless REQUIRETLS protected it (then its headers only).
+        EXPECT_EQ(b->body.find("secret line") != std::string::npos, !requiretls);
+        EXPECT_NE(b->body.find("Subject: secret"), std::string::npos);
     }
 }
 
@@ -103,8 +106,9 @@ TEST(Dsn, BounceHasOnlyCrlfLineEnds) {
     const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000));
     // An original that never came through the server (which refuses these): bare LF, CR, a NUL.
     const std::string body = "Subject: x\r\n\r\na\n.\nb\r.\rc\0d\r\n"s;
-    auto b = make_bounce(env, body, {{0, "5.1.1", "smtp; 550\r\n.\r\nx", "mx", "reason\n.\nMAIL FROM:<x@y>"}},
-                         "relay.example.test", now);
+    env.sender_mode = "opportunistic";  // the whole original is attached
+    auto b = make_dsn(env, body, {{0, "5.1.1", "smtp; 550\r\n.\r\nx", "mx", "reason\n.\nMAIL FROM:<x@y>"}},
+                      {"relay.example.test", now, std::nullopt});
     ASSERT_TRUE(b.has_value());
     const auto scan = smtp::scan_body(b->body);
     EXPECT_TRUE(scan.crlf_only);

@@ -117,6 +117,25 @@ TEST_P(DeliveryStore, CompleteAttemptAppliesOutcomesAndReleases) {
     EXPECT_TRUE(st->queue().body("01bbbbbbbbbbbbbbb1"));
 }
 
+TEST_P(DeliveryStore, DelayWarnedIsKeptPerRecipientAcrossAttempts) {
+    const auto t0 = ms(1'800'000'000'000);
+    ASSERT_TRUE(submit_sync(st->queue(), due_message("01bbbbbbbbbbbbbbd1", t0, 2)));
+    auto leased = st->queue().lease_due(t0, 10, "n", 5min);
+    ASSERT_TRUE(leased && leased->size() == 1);
+    EXPECT_FALSE((*leased)[0].recipients[0].delay_warned) << "a new message has warned nobody";
+    QueueStore::RecipientUpdate warned{0, RcptState::queued, 1, t0, "451 4.3.0 later"};
+    warned.delay_warned = true;
+    ASSERT_TRUE(st->queue().complete_attempt("01bbbbbbbbbbbbbbd1", "n",
+                                             {warned, {1, RcptState::queued, 1, t0, "451 4.3.0 later"}}));
+    auto again = st->queue().lease_due(t0, 10, "n", 5min);
+    ASSERT_TRUE(again && again->size() == 1);
+    EXPECT_TRUE((*again)[0].recipients[0].delay_warned);
+    EXPECT_FALSE((*again)[0].recipients[1].delay_warned);
+    auto env = st->queue().envelope("01bbbbbbbbbbbbbbd1");
+    ASSERT_TRUE(env);
+    EXPECT_TRUE(env->recipients[0].delay_warned);
+}
+
 TEST_P(DeliveryStore, BodyIsDroppedWhenNothingIsPendingAndDeleteWins) {
     const auto t0 = ms(1'800'000'000'000);
     ASSERT_TRUE(submit_sync(st->queue(), due_message("01ccccccccccccccc1", t0, 2)));

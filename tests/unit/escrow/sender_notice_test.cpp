@@ -1,0 +1,94 @@
+// The sender's escrow notice: what it says (recipient, reason, expiry, ids, the original's subject,
+// nothing of its body), that a CR/LF in a subject or reason cannot add a header, and that the
+// service queues it only for the sender modes [escrow] notify_sender lists, from the null sender.
+#include "escrow/sender_notice.hpp"
+
+#include <gtest/gtest.h>
+
+#include "escrow_fixture.hpp"
+
+using namespace mailward;
+using namespace mailward::escrow;
+
+namespace {
+
+bool has(const std::string& s, const std::string& n) { return s.find(n) != std::string::npos; }
+
+const std::string kBody =
+    "From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: quarterly plans\r\n"
+    "Message-ID: <orig@example.org>\r\n\r\nThe body SECRET42\r\n";
+
+struct SenderNoticeService : escrow::test::EscrowFixture {
+    // Seals one message of kBody; returns the bodies queued to alice from the null sender.
+    std::vector<std::string> seal_and_collect() {
+        start();
+        const std::string qid = queue_awaiting(kBody);
+        EXPECT_TRUE(svc->seal_pending(escrow::test::kT0));
+        std::vector<std::string> out;
+        for (const auto& e : *st->queue().list()) {
+            auto env = st->queue().envelope(e.id);
+            auto b = st->queue().body(e.id);
+            if (env && b && env->sender.empty() && env->recipients[0].address == "alice@example.org") {
+                EXPECT_EQ(env->sender_mode, "tls-or-escrow") << "travels under the original's mode";
+                EXPECT_EQ(env->ret, store::DsnRet::hdrs);
+                out.push_back(*b);
+            }
+        }
+        return out;
+    }
+};
+
+}  // namespace
+
+TEST(SenderNotice, SaysWhatHappenedWithoutTheBody) {
+    SenderNoticeInput in;
+    in.to = "alice@example.org";
+    in.recipient = "bob@example.net";
+    in.subject = "quarterly plans";
+    in.message_id = "orig@example.org";
+    in.reason = "mx.example.net: STARTTLS not offered (required: encrypt)";
+    in.queue_id = "01qid";
+    in.escrow_id = "00112233aabbccdd";
+    in.expires = escrow::test::kT0;
+    in.hostname = "relay.example.test";
+    auto m = compose_sender_notice(in);
+    ASSERT_TRUE(m) << m.error().message();
+    for (const std::string must :
+         {"Subject: Delivered through the secure portal: quarterly plans", "From: Mail Delivery System",
+          "MAILER-DAEMON@relay.example.test", "In-Reply-To: <orig@example.org>", "Auto-Submitted: auto-generated",
+          "bob@example.net", "STARTTLS not offered", "01qid", "00112233aabbccdd", "2027-01-15 08:00 UTC",
+          "You do not need to send the message again."})
+        EXPECT_TRUE(has(*m, must)) << must << "\n" << *m;
+}
+
+TEST(SenderNotice, LineBreaksInSubjectOrReasonAddNoHeader) {
+    SenderNoticeInput in;
+    in.to = "alice@example.org";
+    in.recipient = "bob@example.net";
+    in.subject = "hello\r\nBcc: eve@example.com";
+    in.reason = "x\r\nX-Injected: 1";
+    in.hostname = "relay.example.test";
+    auto m = compose_sender_notice(in);
+    ASSERT_TRUE(m) << m.error().message();
+    EXPECT_FALSE(has(*m, "\r\nBcc:")) << *m;
+    EXPECT_FALSE(has(*m, "\r\nX-Injected:")) << *m;
+}
+
+TEST_F(SenderNoticeService, QueuedForAListedMode) {
+    settings.notify_sender = {"tls-or-escrow"};
+    auto got = seal_and_collect();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_TRUE(has(got[0], "Delivered through the secure portal: quarterly plans")) << got[0];
+    EXPECT_TRUE(has(got[0], "bob@example.net")) << got[0];
+    EXPECT_FALSE(has(got[0], "SECRET42")) << got[0];
+}
+
+TEST_F(SenderNoticeService, NoneWhenTheListIsEmpty) {
+    settings.notify_sender = {};
+    EXPECT_TRUE(seal_and_collect().empty());
+}
+
+TEST_F(SenderNoticeService, NoneWhenTheSendersModeIsNotListed) {
+    settings.notify_sender = {"escrow-always", "tls-only"};  // the message's mode is tls-or-escrow
+    EXPECT_TRUE(seal_and_collect().empty());
+}
