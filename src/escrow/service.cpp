@@ -124,6 +124,10 @@ class SessionKeys final : public KeyHolder {
 
 }  // namespace
 
+std::string EscrowService::logo_url() const {
+    return settings_.brand.has_logo ? link_base(settings_.portal_url) + std::string(kLogoPath) : std::string();
+}
+
 EscrowService::EscrowService(store::Store& store, const KeyHolder& keys, ServiceSettings settings)
     : store_(store), keys_(keys), settings_(std::move(settings)), chain_(audit_chain(keys)) {}
 
@@ -224,6 +228,8 @@ Result<void> EscrowService::seal_one(const store::Envelope& env, const std::stri
     n.link = link_base(settings_.portal_url) + "/m/" + token;
     n.expires = rec.expires;
     n.hostname = settings_.hostname;
+    n.brand = settings_.brand;
+    n.logo_url = logo_url();
     auto notice_body = compose_notice(n);
     if (!notice_body) return notice_body.error();
     // The notice goes to the recipient like any mail, forced to TLS where the domain is known to
@@ -338,7 +344,8 @@ Result<CodeRequest> EscrowService::request_code(std::string_view token, const Cl
         (rec->locked_until && now < *rec->locked_until) || rec->total_failures >= settings_.code_rules.max_failures;
     const std::string code = strong ? strong_code() : six_digits();
     // Always to the message's recipient: nothing in the request chooses the address.
-    CodeMailInput in{rec->recipient, grouped(code), settings_.code_ttl, settings_.hostname};
+    CodeMailInput in{rec->recipient,     grouped(code),   settings_.code_ttl,
+                     settings_.hostname, settings_.brand, logo_url()};
     auto body = compose_code_mail(in);
     if (!body) return body.error();
     // Null sender: an automatic message that must not cause bounces to anybody.
