@@ -36,7 +36,7 @@ std::string html_head(const Brand& b, std::string_view logo_url) {
     return fmt::format(
         "<!doctype html><html lang=\"{}\"><body style=\"font-family:sans-serif;line-height:1.5\">"
         "<div style=\"border-top:4px solid {};padding:10px 0;margin-bottom:8px\">{}"
-        "<strong style=\"font-size:1.1em;vertical-align:middle\">{}</strong></div>",
+        "<strong style=\"font-size:1.1em;vertical-align:middle\">{}</strong></div>\r\n",
         tag(b.language), html_escape(b.color), logo, html_escape(b.organization));
 }
 
@@ -44,14 +44,15 @@ std::string html_head(const Brand& b, std::string_view logo_url) {
 std::string html_foot(const Brand& b) {
     const Texts& t = texts(b.language);
     const std::string org = html_escape(b.organization);
-    std::string out =
-        fmt::format("<p style=\"border-left:4px solid {};padding:6px 10px;background:#f6f8fa\"><strong>{}</strong></p>",
-                    html_escape(b.color), fill(html_escape(t.never_password_mail), {{"org", org}}));
+    std::string out = fmt::format(
+        "<p style=\"border-left:4px solid {};padding:6px 10px;background:#f6f8fa\"><strong>{}</strong></p>\r\n",
+        html_escape(b.color), fill(html_escape(t.never_password_mail), {{"org", org}}));
     out += "<p style=\"color:#555;font-size:.9em\">";
     if (!b.support_contact.empty())
         out += fmt::format("{} <a href=\"{}\">{}</a><br>", fill(html_escape(t.support), {{"org", org}}),
-                           html_escape(support_href(b.support_contact)), html_escape(b.support_contact));
-    out += fill(html_escape(t.sent_by), {{"org", org}}) + "</p></body></html>";
+                           html_escape(support_href(b.support_contact)), html_escape(b.support_contact)) +
+               "\r\n";
+    out += fill(html_escape(t.sent_by), {{"org", org}}) + "</p></body></html>\r\n";
     return out;
 }
 
@@ -79,15 +80,15 @@ Result<std::string> compose_notice(const NoticeInput& in) {
              fill(t.notice_kept, {{"until", when}, {"to", in.to}}) + "\r\n\r\n" + std::string(t.notice_why) + "\r\n" +
              text_foot(b);
     m.html = html_head(b, in.logo_url) +
-             fmt::format("<p>{}</p>", fill(html_escape(t.notice_intro),
-                                           {{"sender", "<strong>" + html_escape(in.sender_name) + "</strong>"}})) +
+             fmt::format("<p>{}</p>\r\n", fill(html_escape(t.notice_intro),
+                                               {{"sender", "<strong>" + html_escape(in.sender_name) + "</strong>"}})) +
              fmt::format(
                  "<p><a href=\"{}\" style=\"display:inline-block;padding:10px 16px;background:{};color:#fff;"
-                 "text-decoration:none;border-radius:4px\">{}</a></p>",
+                 "text-decoration:none;border-radius:4px\">{}</a></p>\r\n",
                  html_escape(in.link), html_escape(b.color), html_escape(t.notice_button)) +
              fmt::format("<p>{}</p>",
                          fill(html_escape(t.notice_kept), {{"until", html_escape(when)}, {"to", html_escape(in.to)}})) +
-             fmt::format("<p style=\"color:#555\">{}</p>", html_escape(t.notice_why)) + html_foot(b);
+             fmt::format("<p style=\"color:#555\">{}</p>\r\n", html_escape(t.notice_why)) + html_foot(b);
     return message::compose_message(m);
 }
 
@@ -103,10 +104,10 @@ Result<std::string> compose_code_mail(const CodeMailInput& in) {
     m.text = b.organization + "\r\n\r\n" + fill(t.code_line, {{"code", in.code}}) + "\r\n\r\n" +
              fill(t.code_valid, {{"minutes", minutes}}) + "\r\n" + text_foot(b);
     m.html = html_head(b, in.logo_url) +
-             fmt::format("<p>{}</p>", fill(html_escape(t.code_line),
-                                           {{"code", "<strong style=\"font-size:1.4em;letter-spacing:.1em\">" +
-                                                         html_escape(in.code) + "</strong>"}})) +
-             fmt::format("<p>{}</p>", fill(html_escape(t.code_valid), {{"minutes", minutes}})) + html_foot(b);
+             fmt::format("<p>{}</p>\r\n", fill(html_escape(t.code_line),
+                                               {{"code", "<strong style=\"font-size:1.4em;letter-spacing:.1em\">" +
+                                                             html_escape(in.code) + "</strong>"}})) +
+             fmt::format("<p>{}</p>\r\n", fill(html_escape(t.code_valid), {{"minutes", minutes}})) + html_foot(b);
     return message::compose_message(m);
 }
 

@@ -81,6 +81,9 @@ TEST(EscrowBrand, NoLogoNoSupportLeavesThemOut) {
     n.brand.support_contact.clear();
     auto raw = compose_notice(n);
     ASSERT_TRUE(raw);
+    // An ASCII notice stays 7bit (short lines): the link is in the raw mail as it is.
+    EXPECT_TRUE(has(*raw, "\r\nhttps://portal.acme.example:8443/m/TOKEN\r\n")) << *raw;
+    EXPECT_TRUE(has(*raw, "href=\"https://portal.acme.example:8443/m/TOKEN\"")) << *raw;
     auto view = message::parse_message(*raw);
     ASSERT_TRUE(view);
     EXPECT_FALSE(has(view->html, "<img")) << view->html;
