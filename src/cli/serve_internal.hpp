@@ -58,6 +58,8 @@ std::shared_ptr<boost::asio::ssl::context> reload_tls(
 // [server] log_level applied to the running logger.
 void set_log_level(std::string_view level);
 
+// [branding] as the escrow services and the portal show it.
+escrow::Brand escrow_brand(const config::Config& cfg);
 // [escrow] and [portal] as the escrow service's settings.
 escrow::ServiceSettings escrow_service_settings(const config::Config& cfg);
 

@@ -29,6 +29,16 @@
 
 namespace mailward::cli {
 
+escrow::Brand escrow_brand(const config::Config& cfg) {
+    escrow::Brand b;
+    b.organization = config::organization_name(cfg);
+    b.color = cfg.branding.color;
+    b.support_contact = cfg.branding.support_contact;
+    b.has_logo = !cfg.branding.logo_file.empty();
+    b.language = escrow::language_of(cfg.branding.language).value_or(escrow::Lang::en);
+    return b;
+}
+
 escrow::ServiceSettings escrow_service_settings(const config::Config& cfg) {
     escrow::ServiceSettings es;
     es.portal_url = cfg.escrow.url;
@@ -41,6 +51,7 @@ escrow::ServiceSettings escrow_service_settings(const config::Config& cfg) {
     es.reply_limits.window = std::chrono::ceil<std::chrono::seconds>(cfg.portal.reply_window);
     es.reply_limits.total_bytes = cfg.portal.max_replies_size;
     es.code_rules = escrow_code_rules(cfg);
+    es.brand = escrow_brand(cfg);
     return es;
 }
 
@@ -139,7 +150,19 @@ int run_portal_process(const ChildContext& ctx, std::shared_ptr<boost::asio::ssl
     escrow::EscrowService service(**store, **keys, escrow_service_settings(cfg));
     const int wake_fd = ctx.wake_fd;
     service.set_on_queued([wake_fd] { common::wake(wake_fd); });
-    portal::PortalSettings ps{portal::origin_of(cfg.escrow.url), cfg.portal.max_form_size, cfg.portal.max_reply_size};
+    portal::PortalSettings ps;
+    ps.origin = portal::origin_of(cfg.escrow.url);
+    ps.max_form_size = cfg.portal.max_form_size;
+    ps.max_reply_size = cfg.portal.max_reply_size;
+    ps.brand = escrow_brand(cfg);
+    // The logo is read now, before the privilege drop, like the certificate: it may be root's.
+    if (!cfg.branding.logo_file.empty()) {
+        if (std::string why = config::read_logo(cfg.branding.logo_file, ps.logo); !why.empty()) {
+            spdlog::critical("escrow portal: branding.logo_file \"{}\": {}", cfg.branding.logo_file.string(), why);
+            return 1;
+        }
+        ps.logo_type = std::string(config::logo_content_type(ps.logo));
+    }
     portal::Portal app(service, pool, ps);
     portal::HttpLimits hl;
     hl.max_body_bytes = portal::max_body_size(ps);

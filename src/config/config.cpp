@@ -15,6 +15,7 @@
 
 #include "common/ascii.hpp"
 #include "common/domain.hpp"
+#include "config/branding_detail.hpp"
 #include "config/dkim_detail.hpp"
 #include "config/reader.hpp"
 
@@ -39,6 +40,7 @@ struct Section {
 
 constexpr std::array<std::string_view, 6> kLogLevels{"trace", "debug", "info", "warn", "error", "off"};
 constexpr std::array<std::string_view, 2> kBackends{"sqlite", "postgres"};
+constexpr std::array<std::string_view, 2> kLanguages{"en", "de"};
 constexpr std::array<std::string_view, 4> kModes{"tls-or-escrow", "tls-only", "escrow-always", "opportunistic"};
 constexpr std::size_t kMaxFileSize = 4 * 1024 * 1024;
 
@@ -346,6 +348,14 @@ const std::vector<Section>& schema() {
               }},
              {"trusted_users", [](Reader& r, In n, Config& c) { r.read_user_names(n, c.sendmail.trusted_users); }},
          }},
+        {"branding",
+         {
+             {"organization", detail::read_organization},
+             {"logo_file", path<&Config::branding, &BrandingConfig::logo_file>},
+             {"color", detail::read_color},
+             {"support_contact", detail::read_support_contact},
+             {"language", [](Reader& r, In n, Config& c) { r.read_choice(n, c.branding.language, kLanguages); }},
+         }},
     };
     return sections;
 }
@@ -549,6 +559,7 @@ void check(Reader& r, const Config& cfg, bool open_files) {
     }
 
     detail::check_dkim(r, cfg, open_files);
+    detail::check_branding(r, cfg, open_files);
 
     if (cfg.escrow.code_lockout_max < cfg.escrow.code_lockout) {
         if (const std::size_t line = r.line_of("escrow.code_lockout_max"); line != 0)

@@ -237,6 +237,24 @@ struct DkimConfig {
     bool operator==(const DkimConfig&) const = default;
 };
 
+// How the escrow notice, the one-time code mail and the portal show who sends them
+// (docs/config.md "[branding]"): the same name, logo, colour and support contact on all three.
+struct BrandingConfig {
+    std::string organization;         // "" = server.hostname (organization_name())
+    std::filesystem::path logo_file;  // "" = no logo; a PNG or JPEG of at most kMaxLogoSize octets
+    std::string color = "#0b3d91";    // the accent colour, "#rrggbb" (lower case)
+    std::string support_contact;      // "" = none; an e-mail address or an https:// URL
+    std::string language = "en";      // the mails' language: "en" or "de"
+};
+
+// The largest logo file [branding] logo_file may name.
+inline constexpr std::size_t kMaxLogoSize = 256 * 1024;
+// "image/png" or "image/jpeg" by the file's magic bytes; "" for anything else (SVG included: it
+// can carry script).
+std::string_view logo_content_type(std::string_view bytes);
+// Reads a logo file and checks it as the loader does; "" and the bytes in out, or why not.
+std::string read_logo(const std::filesystem::path& file, std::string& out);
+
 struct Config {
     std::filesystem::path source;  // the file loaded, empty for embedded defaults
     ServerConfig server;
@@ -250,6 +268,7 @@ struct Config {
     MetricsConfig metrics;
     SendmailConfig sendmail;
     std::vector<DkimConfig> dkim;  // [[dkim]], in file order; at most one per domain
+    BrandingConfig branding;
 };
 
 // Problems found while loading: "FILE:LINE: key 'a.b': what is wrong (expected ...)".
@@ -279,6 +298,10 @@ Result<Config> parse(std::string_view toml_text, std::string_view name, ConfigEr
 // The embedded defaults (what `mailward serve` uses without -c). Differs from a value-initialized
 // Config only in submission.trusted_networks. Relative paths are relative to the working directory.
 Config defaults();
+
+// The organisation the notice, the code mail and the portal name: branding.organization, else
+// server.hostname.
+std::string organization_name(const Config& cfg);
 
 // The owner name of this node's delivery leases: store.node, else server.hostname.
 std::string node_name(const Config& cfg);

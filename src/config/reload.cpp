@@ -148,6 +148,13 @@ Reloaded merge_reload(const Config& running, Config next) {
     m.restart<kStore, &StoreConfig::commit_interval>("store.commit_interval");
     m.restart<kStore, &StoreConfig::node>("store.node");
     m.restart<kStore, &StoreConfig::lease_time>("store.lease_time");
+    // [branding]: the escrow services and the portal take it once, at start (the logo is read
+    // before the privilege drop).
+    m.restart<&Config::branding, &BrandingConfig::organization>("branding.organization");
+    m.restart<&Config::branding, &BrandingConfig::logo_file>("branding.logo_file");
+    m.restart<&Config::branding, &BrandingConfig::color>("branding.color");
+    m.restart<&Config::branding, &BrandingConfig::support_contact>("branding.support_contact");
+    m.restart<&Config::branding, &BrandingConfig::language>("branding.language");
     // [[dkim]]: serve reads the keys while it is root, before the privilege drop; a reload cannot.
     if (!same(running.dkim, next.dkim)) {
         next.dkim = running.dkim;

@@ -127,6 +127,10 @@ class SessionKeys final : public KeyHolder {
 
 }  // namespace
 
+std::string EscrowService::logo_url() const {
+    return settings_.brand.has_logo ? link_base(settings_.portal_url) + std::string(kLogoPath) : std::string();
+}
+
 EscrowService::EscrowService(store::Store& store, const KeyHolder& keys, ServiceSettings settings)
     : store_(store), keys_(keys), settings_(std::move(settings)), chain_(audit_chain(keys)) {}
 
@@ -202,9 +206,7 @@ Result<void> EscrowService::seal_one(const store::Envelope& env, const std::stri
 
     std::string from = env.sender.empty() ? "postmaster@" + settings_.hostname : env.sender;
     std::string sender_name = from;
-    std::string subject;
     if (auto view = message::parse_message(body); view) {
-        subject = view->subject;
         if (!view->from.empty()) {
             from = view->from;
             sender_name = view->from;
@@ -229,6 +231,8 @@ Result<void> EscrowService::seal_one(const store::Envelope& env, const std::stri
     n.link = link_base(settings_.portal_url) + "/m/" + token;
     n.expires = rec.expires;
     n.hostname = settings_.hostname;
+    n.brand = settings_.brand;
+    n.logo_url = logo_url();
     auto notice_body = compose_notice(n);
     if (!notice_body) return notice_body.error();
     // The notice goes to the recipient like any mail, forced to TLS where the domain is known to
@@ -244,24 +248,25 @@ Result<void> EscrowService::seal_one(const store::Envelope& env, const std::stri
         "from queue " + env.id + " recipient " + std::to_string(index) + ", expires " + common::iso8601(rec.expires);
 
     const std::string id = rec.id;
+    const std::string rec_message_id = rec.message_id;
     auto create = [&](auto done) {
         store_.escrow().create(std::move(rec), std::move(first), std::move(notice), chain_, std::move(done));
     };
     auto r = common::wait_callback<Result<void>>(create);
     if (r) spdlog::info("escrow: {} recipient {} sealed as {}, notice queued", env.id, recipient, id);
     if (r) common::metrics::inc("mailward_escrow_events_total", kEscrowEventsHelp, "event", "sealed");
-    if (r) notify_sender(env, index, id, subject, now);
+    if (r) notify_sender(env, index, id, rec_message_id, now);
     return r;
 }
 
 void EscrowService::notify_sender(const store::Envelope& env, std::size_t index, const std::string& escrow_id,
-                                  const std::string& subject, TimePoint now) {
+                                  const std::string& message_id, TimePoint now) {
     const auto& modes = settings_.notify_sender;
     if (env.sender.empty() || std::find(modes.begin(), modes.end(), env.sender_mode) == modes.end()) return;
     SenderNoticeInput in;
     in.to = env.sender;
     in.recipient = env.recipients[index].address;
-    in.subject = subject;
+    in.message_id = message_id;
     in.reason = env.recipients[index].last_error;
     in.queue_id = env.id;
     in.escrow_id = escrow_id;
@@ -272,9 +277,9 @@ void EscrowService::notify_sender(const store::Envelope& env, std::size_t index,
         spdlog::error("escrow: {}: cannot compose the notice to the sender: {}", env.id, body.error().message());
         return;
     }
-    // From the null sender (a failure of it never bounces), under the original's mode: it names
-    // the recipient and the subject, so it travels no less protected than the original. After the
-    // seal, not in its transaction: a crash in between loses this courtesy notice, never mail.
+    // From the null sender (a failure of it never bounces), under the original's mode (it names
+    // the recipient). After the seal, not in its transaction: a crash in between loses this
+    // courtesy notice, never mail.
     auto m = system_message("", env.sender, env.sender_mode, std::move(*body), now);
     m.envelope.ret = store::DsnRet::hdrs;
     m.envelope.smtputf8 = header_is_utf8(env.sender) || header_is_utf8(in.recipient);
@@ -378,7 +383,8 @@ Result<CodeRequest> EscrowService::request_code(std::string_view token, const Cl
         (rec->locked_until && now < *rec->locked_until) || rec->total_failures >= settings_.code_rules.max_failures;
     const std::string code = strong ? strong_code() : six_digits();
     // Always to the message's recipient: nothing in the request chooses the address.
-    CodeMailInput in{rec->recipient, grouped(code), settings_.code_ttl, settings_.hostname};
+    CodeMailInput in{rec->recipient,     grouped(code),   settings_.code_ttl,
+                     settings_.hostname, settings_.brand, logo_url()};
     auto body = compose_code_mail(in);
     if (!body) return body.error();
     // Null sender: an automatic message that must not cause bounces to anybody.

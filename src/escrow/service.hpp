@@ -16,6 +16,7 @@
 
 #include "common/result.hpp"
 #include "escrow/audit.hpp"
+#include "escrow/brand.hpp"
 #include "escrow/keys.hpp"
 #include "escrow/reply_limits.hpp"
 #include "message/compose.hpp"
@@ -40,6 +41,7 @@ struct ServiceSettings {
     std::size_t max_reply_bytes = 10u << 20;  // text + attachments of a reply ([portal] max_reply_size)
     ReplyLimits reply_limits;                 // [portal] replies_per_message, ...
     store::CodeRules code_rules;
+    Brand brand;  // [branding]: the notice and the code mail (the logo by its URL on the portal)
 };
 
 // Who is at the other end of a portal request (for the audit).
@@ -134,12 +136,14 @@ class EscrowService {
     Result<void> seal_one(const store::Envelope& env, const std::string& body, std::size_t index, TimePoint now);
     // Queues the sender's notice of a seal when [escrow] notify_sender lists the sender's mode.
     void notify_sender(const store::Envelope& env, std::size_t index, const std::string& escrow_id,
-                       const std::string& subject, TimePoint now);
+                       const std::string& message_id, TimePoint now);
     Result<void> append(const std::string& id, std::string_view event, const Client& client, std::string detail,
                         TimePoint now);
     void queued() const {
         if (on_queued_) on_queued_();
     }
+    // The logo's https URL on the portal for the mails ("" without a logo).
+    std::string logo_url() const;
 
     store::Store& store_;
     const KeyHolder& keys_;

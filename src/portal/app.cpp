@@ -21,6 +21,7 @@
 #include "message/form_data.hpp"
 #include "message/view.hpp"
 #include "portal/html_sanitizer.hpp"
+#include "portal/language.hpp"
 #include "portal/pages.hpp"
 #include "portal/web.hpp"
 
@@ -43,18 +44,18 @@ bool is_token(std::string_view t) {
     });
 }
 
-HttpResponse html(int status, std::string body) {
+HttpResponse html(const Ui& ui, int status, std::string body) {
     HttpResponse r;
     r.status = status;
     r.headers.push_back({"Content-Type", "text/html; charset=utf-8"});
+    r.headers.push_back({"Content-Language", std::string(escrow::tag(ui.lang))});
+    r.headers.push_back({"Vary", "Accept-Language"});
     r.headers.push_back({"Content-Security-Policy", std::string(kPageCsp)});
     r.body = std::move(body);
     return r;
 }
 
-HttpResponse page(int status, std::string_view title, std::string_view text) {
-    return html(status, simple_page(title, text));
-}
+HttpResponse page(const Ui& ui, int status, const escrow::PageText& p) { return html(ui, status, simple_page(ui, p)); }
 
 HttpResponse see_other(std::string location) {
     HttpResponse r;
@@ -66,14 +67,13 @@ HttpResponse see_other(std::string location) {
 
 // 500 for store trouble; 503 with Retry-After when the store cannot write (a full or read-only
 // file system): the request can succeed later as it is.
-HttpResponse trouble(const error_code& ec = {}) {
+HttpResponse trouble(const Ui& ui, const error_code& ec = {}) {
     if (ec == common::Errc::storage_full) {
-        auto r = page(503, "Temporarily unavailable",
-                      "The portal cannot save anything right now. Please try again in a few minutes.");
+        auto r = page(ui, 503, ui.t().unavailable);
         r.headers.push_back({"Retry-After", "120"});
         return r;
     }
-    return page(500, "Temporary problem", "The portal could not complete this request. Please try again in a minute.");
+    return page(ui, 500, ui.t().trouble);
 }
 
 struct Form {
@@ -168,31 +168,27 @@ bool same_origin(const HttpRequest& req, const std::string& portal_origin) {
                                        : req.header("sec-fetch-site").value_or("") == "same-origin";
 }
 
-HttpResponse foreign_origin() {
-    return page(403, "Request refused", "This form must be sent from the portal's own pages.");
-}
+HttpResponse foreign_origin(const Ui& ui) { return page(ui, 403, ui.t().refused_origin); }
 
-HttpResponse signed_out() {
-    return page(401, "Signed out", "Your session has ended. Open the link in your email to sign in again.");
-}
+HttpResponse signed_out(const Ui& ui) { return page(ui, 401, ui.t().signed_out); }
 
 std::string megabytes(std::size_t bytes) { return std::to_string((bytes + (1u << 20) - 1) >> 20) + " MB"; }
 
-HttpResponse reply_too_large(std::size_t max_reply_size) {
-    return page(413, "Reply too large", "The reply and its files may be at most " + megabytes(max_reply_size) + ".");
+HttpResponse reply_too_large(const Ui& ui, std::size_t max_reply_size) {
+    const auto& t = ui.t().reply_too_large;
+    return html(ui, 413, simple_page(ui, t.title, escrow::fill(t.text, {{"size", megabytes(max_reply_size)}})));
 }
 
 // A reply a limit refused: 429 with Retry-After while a window is full, 413 once the message's
 // replies have used up their total size.
-HttpResponse reply_refused(const escrow::ReplyDecision& d) {
-    if (d.verdict == escrow::ReplyVerdict::total_exhausted)
-        return page(413, "Reply not sent",
-                    "The replies to this message have reached their total size limit. Please contact the sender "
-                    "another way.");
+HttpResponse reply_refused(const Ui& ui, const escrow::ReplyDecision& d) {
+    if (d.verdict == escrow::ReplyVerdict::total_exhausted) return page(ui, 413, ui.t().reply_total);
     const auto minutes = (d.retry_after.count() + 59) / 60;
-    auto r = page(429, "Reply not sent",
-                  "You have sent as many replies to this message as allowed for now. You can reply again in " +
-                      std::to_string(minutes) + (minutes == 1 ? " minute." : " minutes."));
+    const auto& t = ui.t();
+    auto r = html(ui, 429,
+                  simple_page(ui, t.reply_rate.title,
+                              minutes == 1 ? std::string(t.reply_rate_one_minute)
+                                           : escrow::fill(t.reply_rate.text, {{"minutes", std::to_string(minutes)}})));
     r.headers.push_back({"Retry-After", std::to_string(d.retry_after.count())});
     return r;
 }
@@ -231,6 +227,7 @@ enum class Body {
 struct Call {
     escrow::EscrowService& service;
     const PortalSettings& settings;
+    const Ui ui;
     const HttpRequest& req;
     TimePoint now;
     escrow::Client client;
@@ -259,23 +256,32 @@ std::size_t body_limit(Body body, const PortalSettings& s) {
     return 0;
 }
 
-HttpResponse too_large(Body body, const PortalSettings& s) {
-    if (body == Body::reply) return reply_too_large(s.max_reply_size);
-    return page(413, "Request too large", "This form cannot be that large.");
+HttpResponse too_large(const Ui& ui, Body body, const PortalSettings& s) {
+    if (body == Body::reply) return reply_too_large(ui, s.max_reply_size);
+    return page(ui, 413, ui.t().request_too_large);
 }
 
-HttpResponse not_found() { return page(404, "Not found", "There is nothing here."); }
+HttpResponse not_found(const Ui& ui) { return page(ui, 404, ui.t().not_found); }
 
-HttpResponse link_not_valid() {
-    return page(404, "Link not valid", "This link is not valid. Check that it was copied completely.");
-}
+HttpResponse link_not_valid(const Ui& ui) { return page(ui, 404, ui.t().link_not_valid); }
 
-HttpResponse not_allowed() { return page(405, "Not allowed", "This request is not allowed here."); }
+HttpResponse not_allowed(const Ui& ui) { return page(ui, 405, ui.t().not_allowed); }
 
 // ---- the handlers ----
 
-HttpResponse home(Call&) {
-    return page(200, "Secure message portal", "Open the link in the email you received to read your secure message.");
+HttpResponse home(Call& c) { return page(c.ui, 200, c.ui.t().home); }
+
+// GET /brand/logo: [branding] logo_file, read at start; mail clients load it from other origins.
+HttpResponse logo(Call& c) {
+    if (c.settings.logo.empty()) return not_found(c.ui);
+    HttpResponse r;
+    r.status = 200;
+    r.headers.push_back({"Content-Type", c.settings.logo_type});
+    r.headers.push_back({"Cache-Control", "public, max-age=604800"});
+    r.headers.push_back({"Cross-Origin-Resource-Policy", "cross-origin"});
+    r.headers.push_back({"Content-Security-Policy", "default-src 'none'; sandbox"});
+    r.body = c.settings.logo;
+    return r;
 }
 
 // GET /m/TOKEN: shows only (link scanners consume nothing).
@@ -283,18 +289,17 @@ HttpResponse link_page(Call& c) {
     const std::string token(c.capture);
     auto info = c.service.open_link(token, c.client, c.now);
     if (!info) {
-        if (info.error() == common::Errc::not_found) return link_not_valid();
-        return trouble(info.error());
+        if (info.error() == common::Errc::not_found) return link_not_valid(c.ui);
+        return trouble(c.ui, info.error());
     }
-    if (info->state != store::EscrowState::active || c.now >= info->expires)
-        return page(410, "Message no longer available",
-                    "This message has expired or was withdrawn by its sender. Ask the sender to send it again.");
+    if (info->state != store::EscrowState::active || c.now >= info->expires) return page(c.ui, 410, c.ui.t().gone);
     if (auto s = c.service.session(cookie(c.req, kSessionCookie), c.now); s && s->record.id == info->escrow_id)
         return see_other("/read");
     bool fresh = !is_token(c.pre);
     if (fresh) c.pre = escrow::EscrowService::random_token();
-    auto r = html(200, landing_page(token, info->sender_name, info->expires, c.service.pre_login_csrf(c.pre, token),
-                                    info->locked));
+    auto r = html(c.ui, 200,
+                  landing_page(c.ui, token, info->sender_name, info->expires, c.service.pre_login_csrf(c.pre, token),
+                               info->locked));
     if (fresh) r.headers.push_back({"Set-Cookie", host_cookie(kPreCookie, c.pre, {std::chrono::seconds(3600)})});
     return r;
 }
@@ -303,10 +308,8 @@ HttpResponse link_page(Call& c) {
 HttpResponse send_code(Call& c) {
     const std::string token(c.capture);
     auto sent = c.service.request_code(token, c.client, c.now);
-    if (!sent) return trouble(sent.error());
-    return html(200, code_page(token, c.expected,
-                               "If this link is valid, a one-time code is on its way to the address the "
-                               "message was sent to."));
+    if (!sent) return trouble(c.ui, sent.error());
+    return html(c.ui, 200, code_page(c.ui, token, c.expected, c.ui.t().code_on_way));
 }
 
 // The logins' metrics: every attempt by result, and the ones a lockout refused.
@@ -327,8 +330,8 @@ HttpResponse login(Call& c) {
     count_login(out ? store::to_string(out->check) : (out.error() == common::Errc::not_found ? "not_found" : "error"));
     if (!out) {
         if (out.error() == common::Errc::not_found)
-            return html(200, code_page(token, c.expected, "That code was not accepted."));
-        return trouble(out.error());
+            return html(c.ui, 200, code_page(c.ui, token, c.expected, c.ui.t().code_not_accepted));
+        return trouble(c.ui, out.error());
     }
     switch (out->check) {
         case store::CodeCheck::accepted: {
@@ -340,22 +343,17 @@ HttpResponse login(Call& c) {
         }
         case store::CodeCheck::wrong:
         case store::CodeCheck::no_code:
-            return html(200,
-                        code_page(token, c.expected, "That code was not accepted. Check it, or ask for a new one."));
+            return html(c.ui, 200, code_page(c.ui, token, c.expected, c.ui.t().code_not_accepted_hint));
         case store::CodeCheck::exhausted:
-            return html(429, code_page(token, c.expected,
-                                       "This code is locked after too many wrong tries. Ask for a new code."));
+            return html(c.ui, 429, code_page(c.ui, token, c.expected, c.ui.t().code_exhausted));
         case store::CodeCheck::locked:
         case store::CodeCheck::capped:
             // Locked for short codes only: a new code requested now is a long one, sent to the
             // message's address, and works at once (anyone with the link cannot lock the
             // recipient out; see docs/operations.md "One-time codes").
-            return html(429, code_page(token, c.expected,
-                                       "Too many wrong codes were entered for this message, so short codes no "
-                                       "longer work for now. Ask for a new code: it will be a longer one, sent "
-                                       "to the address this message was for, and it works at once."));
+            return html(c.ui, 429, code_page(c.ui, token, c.expected, c.ui.t().code_locked));
     }
-    return trouble();
+    return trouble(c.ui);
 }
 
 // GET /read
@@ -369,16 +367,13 @@ HttpResponse show_message(Call& c) {
         mp.safe_html = std::move(clean.html);
         mp.blocked_images = clean.report.blocked_images;
         inline_images(mp.safe_html, *c.view);
-        if (clean.report.refused)
-            mp.notice =
-                "The formatted version of this message is too complex to show safely; "
-                "its plain text is shown instead.";
+        if (clean.report.refused) mp.notice = std::string(c.ui.t().too_complex);
     }
     mp.csrf = s.csrf;
     mp.expires = s.record.expires;
     mp.can_reply = !s.record.sender.empty();
-    if (c.req.query == "sent=1") mp.notice = "Your reply was sent.";
-    return html(200, message_page(mp));
+    if (c.req.query == "sent=1") mp.notice = std::string(c.ui.t().reply_sent);
+    return html(c.ui, 200, message_page(c.ui, mp));
 }
 
 // GET /read/att/N: never rendered by the browser, a download whatever the part claimed to be.
@@ -387,7 +382,7 @@ HttpResponse attachment(Call& c) {
     std::size_t index = 0;
     auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), index);
     if (ec != std::errc() || p != n.data() + n.size() || index >= c.view->attachments.size())
-        return page(404, "Not found", "There is no such attachment.");
+        return page(c.ui, 404, c.ui.t().no_attachment);
     const auto& a = c.view->attachments[index];
     (void)c.service.record(*c.session, store::escrow_event::attachment_downloaded, c.client, a.filename, c.now);
     HttpResponse r;
@@ -411,22 +406,21 @@ HttpResponse send_reply(Call& c) {
         a.data = std::move(f.data);
         in.attachments.push_back(std::move(a));
     }
-    if (in.text.empty() && in.attachments.empty()) return page(400, "Empty reply", "Write a reply or attach a file.");
+    if (in.text.empty() && in.attachments.empty()) return page(c.ui, 400, c.ui.t().empty_reply);
     auto q = c.service.reply(*c.session, in, c.client, c.now);
     if (!q) {
-        if (q.error() == common::Errc::too_large) return reply_too_large(c.settings.max_reply_size);
-        if (q.error() == common::Errc::invalid_argument)
-            return page(400, "No reply possible", "This message has no address to reply to.");
-        return trouble(q.error());
+        if (q.error() == common::Errc::too_large) return reply_too_large(c.ui, c.settings.max_reply_size);
+        if (q.error() == common::Errc::invalid_argument) return page(c.ui, 400, c.ui.t().no_reply_possible);
+        return trouble(c.ui, q.error());
     }
-    if (q->limit.verdict != escrow::ReplyVerdict::allowed) return reply_refused(q->limit);
+    if (q->limit.verdict != escrow::ReplyVerdict::allowed) return reply_refused(c.ui, q->limit);
     return see_other("/read?sent=1");
 }
 
 // POST /logout
 HttpResponse logout(Call& c) {
-    if (auto r = c.service.logout(*c.session, c.client, c.now); !r) return trouble(r.error());
-    auto r = page(200, "Signed out", "You are signed out. You can close this page.");
+    if (auto r = c.service.logout(*c.session, c.client, c.now); !r) return trouble(c.ui, r.error());
+    auto r = page(c.ui, 200, c.ui.t().signed_out_done);
     r.headers.push_back({"Set-Cookie", host_cookie(kSessionCookie, "", {std::chrono::seconds(0), true})});
     return r;
 }
@@ -434,6 +428,7 @@ HttpResponse logout(Call& c) {
 // Every route: routing (Portal::route) and admission (Portal::admission) both read this table.
 constexpr Route kRoutes[] = {
     {"GET", "/", Area::open, Body::none, home},
+    {"GET", "/brand/logo", Area::open, Body::none, logo},
     {"GET", "/m/{token}[/]", Area::link, Body::none, link_page},
     {"POST", "/m/{token}/code", Area::link, Body::form, send_code},
     {"POST", "/m/{token}/login", Area::link, Body::form, login},
@@ -505,22 +500,23 @@ HttpResponse enter_link(Call& c, Match m) {
             if (r.area == Area::link && match(r.pattern, c.req.path))
                 allow +=
                     std::string(allow.empty() ? "" : ", ") + (r.method == "GET" ? "GET, HEAD" : std::string(r.method));
-        if (allow.empty()) return link_not_valid();
-        auto r = not_allowed();
+        if (allow.empty()) return link_not_valid(c.ui);
+        auto r = not_allowed(c.ui);
         r.headers.push_back({"Allow", allow});
         return r;
     }
     c.pre = cookie(c.req, kPreCookie);
     if (m.route->body != Body::none) {
         // The forms before sign-in are a token and a code: a large body is not one of them.
-        if (c.req.body.size() > body_limit(m.route->body, c.settings)) return too_large(m.route->body, c.settings);
+        if (c.req.body.size() > body_limit(m.route->body, c.settings))
+            return too_large(c.ui, m.route->body, c.settings);
         auto form = read_form(c.req, m.route->body == Body::reply);
-        if (!form) return page(400, "Bad request", "The form could not be read.");
+        if (!form) return page(c.ui, 400, c.ui.t().bad_request);
         c.form = std::move(*form);
         const std::string token(c.capture);
         c.expected = is_token(c.pre) ? c.service.pre_login_csrf(c.pre, token) : std::string();
         if (c.expected.empty() || !constant_time_equal(c.form.get("csrf"), c.expected))
-            return page(403, "Request refused", "This form has expired. Open the link in your email again.");
+            return page(c.ui, 403, c.ui.t().form_expired_link);
     }
     return m.route->handler(c);
 }
@@ -528,26 +524,26 @@ HttpResponse enter_link(Call& c, Match m) {
 HttpResponse enter_session(Call& c, Match m) {
     auto s = c.service.session(cookie(c.req, kSessionCookie), c.now);
     if (!s) {
-        if (s.error() != common::Errc::not_found) return trouble();
-        return signed_out();
+        if (s.error() != common::Errc::not_found) return trouble(c.ui);
+        return signed_out(c.ui);
     }
     c.session = std::move(*s);
     if (c.req.method == "POST") {
         // For multipart bodies the token is a form field like any other.
         auto form = read_form(c.req, m.route && m.route->body == Body::reply);
-        if (!form) return page(400, "Bad request", "The form could not be read.");
+        if (!form) return page(c.ui, 400, c.ui.t().bad_request);
         c.form = std::move(*form);
         if (!constant_time_equal(c.form.get("csrf"), c.session->csrf))
-            return page(403, "Request refused", "This form has expired. Reload the page and try again.");
-        return m.route ? m.route->handler(c) : not_found();
+            return page(c.ui, 403, c.ui.t().form_expired_session);
+        return m.route ? m.route->handler(c) : not_found(c.ui);
     }
-    if (c.req.method != "GET" && c.req.method != "HEAD") return not_allowed();
+    if (c.req.method != "GET" && c.req.method != "HEAD") return not_allowed(c.ui);
     auto raw = c.service.read(*c.session);
-    if (!raw) return trouble();
+    if (!raw) return trouble(c.ui);
     auto view = message::parse_message(*raw);
-    if (!view) return page(500, "Message unreadable", "The message could not be displayed.");
+    if (!view) return page(c.ui, 500, c.ui.t().unreadable);
     c.view = std::move(*view);
-    return m.route ? m.route->handler(c) : not_found();
+    return m.route ? m.route->handler(c) : not_found(c.ui);
 }
 
 }  // namespace
@@ -585,7 +581,7 @@ void Portal::admit(HttpRequest req, Admit admit) {
             a = admission(req, std::chrono::system_clock::now());
         } catch (const std::exception& e) {
             spdlog::error("portal: {} {}: {}", req.method, req.path, e.what());
-            a.refuse = trouble();
+            a.refuse = trouble(ui_for(req));
         }
         admit(std::move(a));
     });
@@ -593,17 +589,18 @@ void Portal::admit(HttpRequest req, Admit admit) {
 
 Admission Portal::admission(const HttpRequest& req, TimePoint now) {
     if (req.method != "POST") return {std::nullopt, 0};  // GET and HEAD carry no body here
-    if (!same_origin(req, settings_.origin)) return {foreign_origin(), 0};
+    const Ui ui = ui_for(req);
+    if (!same_origin(req, settings_.origin)) return {foreign_origin(ui), 0};
     const Body body = body_of(req);
     const std::size_t limit = body_limit(body, settings_);
-    if (auto n = declared_length(req); n && *n > limit) return {too_large(body, settings_), 0};
+    if (auto n = declared_length(req); n && *n > limit) return {too_large(ui, body, settings_), 0};
     if (body != Body::reply) return {std::nullopt, limit};
     // The reply's body (files) is read only for a live session with room in its reply limits.
     auto s = service_.session(cookie(req, kSessionCookie), now);
-    if (!s) return {s.error() == common::Errc::not_found ? signed_out() : trouble(), 0};
+    if (!s) return {s.error() == common::Errc::not_found ? signed_out(ui) : trouble(ui), 0};
     auto quota = service_.reply_allowed(*s, 0, now);
-    if (!quota) return {trouble(), 0};
-    if (quota->verdict != escrow::ReplyVerdict::allowed) return {reply_refused(*quota), 0};
+    if (!quota) return {trouble(ui), 0};
+    if (quota->verdict != escrow::ReplyVerdict::allowed) return {reply_refused(ui, *quota), 0};
     return {std::nullopt, limit};
 }
 
@@ -614,7 +611,7 @@ void Portal::handle(HttpRequest req, Respond respond) {
             r = route(req, std::chrono::system_clock::now());
         } catch (const std::exception& e) {
             spdlog::error("portal: {} {}: {}", req.method, req.path, e.what());
-            r = trouble();
+            r = trouble(ui_for(req));
         }
         respond(std::move(r));
     });
@@ -622,15 +619,20 @@ void Portal::handle(HttpRequest req, Respond respond) {
 
 HttpResponse Portal::route(const HttpRequest& req, TimePoint now) {
     // Every POST: from the portal's own pages (admission() checked it too, before the body).
-    if (req.method == "POST" && !same_origin(req, settings_.origin)) return foreign_origin();
+    const Ui ui = ui_for(req);
+    if (req.method == "POST" && !same_origin(req, settings_.origin)) return foreign_origin(ui);
     const auto m = find_route(req.method, req.path);
-    Call call{service_, settings_, req, now, client_of(req), m.capture};
+    Call call{service_, settings_, ui, req, now, client_of(req), m.capture};
     switch (area_of(req.path)) {
         case Area::link: return enter_link(call, m);
         case Area::session: return enter_session(call, m);
         case Area::open: break;
     }
-    return m.route ? m.route->handler(call) : not_found();
+    return m.route ? m.route->handler(call) : not_found(ui);
+}
+
+Ui Portal::ui_for(const HttpRequest& req) const {
+    return Ui{choose_language(req.header("accept-language")), &settings_.brand};
 }
 
 }  // namespace mailward::portal

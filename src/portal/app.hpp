@@ -1,4 +1,5 @@
 // The portal application: the recipients' routes over escrow::EscrowService.
+//   GET  /brand/logo       [branding] logo_file (the mails load it too)
 //   GET  /m/TOKEN          the link's page; shows only (link scanners consume nothing)
 //   POST /m/TOKEN/code     sends a one-time code (the same answer whatever happens)
 //   POST /m/TOKEN/login    checks the code; a new session cookie on success
@@ -12,12 +13,16 @@
 // (max_form_size), the reply's may hold files (max_reply_size plus multipart framing); a reply
 // needs a live session and room in its reply limits first (401, 429 with Retry-After, 413).
 // Requests are untrusted; route() blocks (store, crypto, GMime), handle() runs it on a pool.
+// Every page is in the language the request's Accept-Language picks (portal/language.hpp), with
+// Content-Language, and carries the brand.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <string>
 
+#include "escrow/brand.hpp"
+#include "portal/pages.hpp"
 #include "portal/web.hpp"
 
 namespace boost::asio {
@@ -36,6 +41,9 @@ struct PortalSettings {
     std::string origin;                      // "https://portal.example.test:8443": the only Origin POSTs may come from
     std::size_t max_form_size = 16 * 1024;   // [portal] max_form_size: the body of every other form
     std::size_t max_reply_size = 10u << 20;  // [portal] max_reply_size: a reply's text and files
+    escrow::Brand brand;                     // [branding]
+    std::string logo;                        // [branding] logo_file's bytes, read at start ("" = none)
+    std::string logo_type;                   // its Content-Type: image/png or image/jpeg
 };
 
 // A reply's HTTP body is its text and files plus the multipart framing around them: this much more.
@@ -60,6 +68,8 @@ class Portal {
     HttpResponse route(const HttpRequest& req, std::chrono::system_clock::time_point now);
 
   private:
+    Ui ui_for(const HttpRequest& req) const;
+
     escrow::EscrowService& service_;
     boost::asio::thread_pool& pool_;
     PortalSettings settings_;

@@ -12,11 +12,14 @@
 namespace mailward::portal {
 namespace {
 
+constexpr std::string_view kLogoPathHtml = escrow::kLogoPath;  // a constant path: nothing to escape
+
 constexpr std::string_view kStyle = R"css(
 *{box-sizing:border-box}
 body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;background:#f6f8fa}
-header{background:#0b3d91;color:#fff;padding:.75rem 1rem}
-header p{margin:0;font-weight:600}
+header{background:var(--brand);color:#fff;padding:.75rem 1rem;display:flex;align-items:center;gap:.75rem}
+header p{margin:0}header .org{font-weight:700}header .app{font-size:.9rem;opacity:.9}
+header img{height:40px;max-width:10rem;background:#fff;border-radius:4px;padding:2px}
 main{max-width:56rem;margin:1rem auto;padding:0 1rem}
 .card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:1rem 1.25rem;margin-bottom:1rem}
 h1{font-size:1.35rem;margin:.25rem 0 .75rem}
@@ -24,8 +27,8 @@ h2{font-size:1.1rem;margin:.25rem 0 .5rem}
 label{display:block;font-weight:600;margin:.5rem 0 .25rem}
 input[type=text],textarea{width:100%;padding:.6rem;font:inherit;border:1px solid #8c959f;border-radius:6px}
 input[inputmode=numeric]{font-size:1.4rem;letter-spacing:.3em;max-width:12rem}
-button{font:inherit;padding:.6rem 1.1rem;border-radius:6px;border:1px solid #0b3d91;background:#0b3d91;color:#fff;cursor:pointer;margin-top:.5rem}
-button.secondary{background:#fff;color:#0b3d91}
+button{font:inherit;padding:.6rem 1.1rem;border-radius:6px;border:1px solid var(--brand);background:var(--brand);color:#fff;cursor:pointer;margin-top:.5rem}
+button.secondary{background:#fff;color:var(--brand)}
 :focus-visible{outline:3px solid #f0b400;outline-offset:2px}
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}
 dl.meta dt{font-weight:600}dl.meta dd{margin:0;overflow-wrap:anywhere}
@@ -35,18 +38,35 @@ ul.files{padding-left:1.2rem}
 .note{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:.5rem .75rem}
 .muted{color:#57606a;font-size:.9rem}
 footer{max-width:56rem;margin:1rem auto;padding:0 1rem;color:#57606a;font-size:.85rem}
+footer .nopw{color:#1f2328;font-weight:600;border-left:4px solid var(--brand);padding-left:.5rem}
 )css";
 
-std::string layout(std::string_view title, std::string_view main_html) {
+const escrow::Brand& brand_of(const Ui& ui) {
+    static const escrow::Brand defaults;
+    return ui.brand ? *ui.brand : defaults;
+}
+
+std::string layout(const Ui& ui, std::string_view title, std::string_view main_html) {
+    const auto& b = brand_of(ui);
+    const auto& t = ui.t();
+    const std::string org = html_escape(b.organization);
+    std::string logo;
+    if (b.has_logo) logo = fmt::format("<img src=\"{}\" alt=\"\">", kLogoPathHtml);
+    std::string support;
+    if (!b.support_contact.empty())
+        support = fmt::format("<p>{} <a href=\"{}\">{}</a></p>", escrow::fill(html_escape(t.support), {{"org", org}}),
+                              html_escape(escrow::support_href(b.support_contact)), html_escape(b.support_contact));
     return fmt::format(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<meta name=\"referrer\" content=\"no-referrer\">"
-        "<title>{}</title><style>{}</style></head><body>"
-        "<header><p>Secure message portal</p></header><main>{}</main>"
-        "<footer>This page keeps no copy of the message on your device. Sign out when you are done.</footer>"
+        "<title>{} - {}</title><style>:root{{--brand:{}}}{}</style></head><body>"
+        "<header>{}<div><p class=\"org\">{}</p><p class=\"app\">{}</p></div></header><main>{}</main>"
+        "<footer><p class=\"nopw\">{}</p>{}<p>{}</p></footer>"
         "</body></html>\n",
-        html_escape(title), kStyle, main_html);
+        escrow::tag(ui.lang), html_escape(title), org, html_escape(b.color), kStyle, logo, org,
+        html_escape(t.portal_name), main_html, escrow::fill(html_escape(t.never_password_portal), {{"org", org}}),
+        support, html_escape(t.footer));
 }
 
 std::string when(std::chrono::system_clock::time_point t) {
@@ -55,15 +75,15 @@ std::string when(std::chrono::system_clock::time_point t) {
     return iso;
 }
 
-std::string code_form(std::string_view token, std::string_view csrf) {
+std::string code_form(const Ui& ui, std::string_view token, std::string_view csrf) {
     return fmt::format(
         "<form method=\"post\" action=\"/m/{0}/login\">"
         "<input type=\"hidden\" name=\"csrf\" value=\"{1}\">"
-        "<label for=\"code\">One-time code</label>"
+        "<label for=\"code\">{2}</label>"
         "<input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"one-time-code\" autocapitalize=\"characters\" "
         "spellcheck=\"false\" pattern=\"[0-9A-Za-z \\-]*\" maxlength=\"32\" required>"
-        "<div><button type=\"submit\">Open the message</button></div></form>",
-        html_escape(token), html_escape(csrf));
+        "<div><button type=\"submit\">{3}</button></div></form>",
+        html_escape(token), html_escape(csrf), html_escape(ui.t().code_label), html_escape(ui.t().open_button));
 }
 
 std::string send_form(std::string_view token, std::string_view csrf, std::string_view label, bool secondary) {
@@ -75,70 +95,72 @@ std::string send_form(std::string_view token, std::string_view csrf, std::string
 
 }  // namespace
 
-std::string simple_page(std::string_view title, std::string_view text) {
-    return layout(title,
+std::string simple_page(const Ui& ui, std::string_view title, std::string_view text) {
+    return layout(ui, title,
                   fmt::format("<div class=\"card\"><h1>{}</h1><p>{}</p></div>", html_escape(title), html_escape(text)));
 }
 
-std::string landing_page(std::string_view token, std::string_view sender_name,
+std::string simple_page(const Ui& ui, const escrow::PageText& p) { return simple_page(ui, p.title, p.text); }
+
+std::string landing_page(const Ui& ui, std::string_view token, std::string_view sender_name,
                          std::chrono::system_clock::time_point expires, std::string_view csrf, bool locked) {
+    const auto& t = ui.t();
     std::string main = fmt::format(
-        "<div class=\"card\"><h1>You have a secure message</h1>"
-        "<p><strong>{}</strong> sent you a message that is kept encrypted here until {}.</p>"
-        "<p>To read it, ask for a one-time code. It is sent to the address this message was for.</p>",
-        html_escape(sender_name), html_escape(when(expires)));
-    if (locked)
-        main +=
-            "<p class=\"note\" role=\"alert\">Too many wrong codes were entered. A new code you ask for now is a "
-            "longer one; it works at once.</p>";
-    main += send_form(token, csrf, "Send me a code", false);
-    main += "</div><div class=\"card\"><h2>Already have a code?</h2>" + code_form(token, csrf) + "</div>";
-    return layout("Secure message", main);
-}
-
-std::string code_page(std::string_view token, std::string_view csrf, std::string_view notice) {
-    std::string main = "<div class=\"card\"><h1>Enter your one-time code</h1>";
-    if (!notice.empty()) main += fmt::format("<p class=\"note\" role=\"status\">{}</p>", html_escape(notice));
-    main += code_form(token, csrf);
+        "<div class=\"card\"><h1>{}</h1><p>{}</p><p>{}</p>", html_escape(t.landing_h1),
+        escrow::fill(html_escape(t.landing_text), {{"sender", "<strong>" + html_escape(sender_name) + "</strong>"},
+                                                   {"until", html_escape(when(expires))}}),
+        html_escape(t.landing_code_text));
+    if (locked) main += "<p class=\"note\" role=\"alert\">" + html_escape(t.landing_locked) + "</p>";
+    main += send_form(token, csrf, t.send_code, false);
     main +=
-        "<p class=\"muted\">Codes are valid for 15 minutes and work once. No code? Check your spam folder, "
-        "or ask for a new one (at most 3 in 10 minutes).</p>";
-    main += send_form(token, csrf, "Send a new code", true);
-    main += "</div>";
-    return layout("Enter your code", main);
+        "</div><div class=\"card\"><h2>" + html_escape(t.have_code) + "</h2>" + code_form(ui, token, csrf) + "</div>";
+    return layout(ui, t.landing_title, main);
 }
 
-std::string message_page(const MessagePage& p) {
+std::string code_page(const Ui& ui, std::string_view token, std::string_view csrf, std::string_view notice) {
+    const auto& t = ui.t();
+    std::string main = "<div class=\"card\"><h1>" + html_escape(t.code_h1) + "</h1>";
+    if (!notice.empty()) main += fmt::format("<p class=\"note\" role=\"status\">{}</p>", html_escape(notice));
+    main += code_form(ui, token, csrf);
+    main += "<p class=\"muted\">" + html_escape(t.code_help) + "</p>";
+    main += send_form(token, csrf, t.send_new_code, true);
+    main += "</div>";
+    return layout(ui, t.code_title, main);
+}
+
+std::string message_page(const Ui& ui, const MessagePage& p) {
+    const auto& t = ui.t();
     const auto& v = *p.view;
     std::string main;
     if (!p.notice.empty()) main += fmt::format("<p class=\"note\" role=\"status\">{}</p>", html_escape(p.notice));
     main +=
         fmt::format("<article class=\"card\" aria-labelledby=\"subject\"><h1 id=\"subject\">{}</h1><dl class=\"meta\">",
-                    html_escape(v.subject.empty() ? "(no subject)" : v.subject));
+                    html_escape(v.subject.empty() ? t.no_subject : std::string_view(v.subject)));
     auto row = [&main](std::string_view k, std::string_view val) {
-        if (!val.empty()) main += fmt::format("<dt>{}</dt><dd>{}</dd>", k, html_escape(val));
+        if (!val.empty()) main += fmt::format("<dt>{}</dt><dd>{}</dd>", html_escape(k), html_escape(val));
     };
-    row("From", v.from);
-    row("To", v.to);
-    row("Cc", v.cc);
-    row("Date", v.date);
-    main += fmt::format("<dt>Available until</dt><dd>{}</dd></dl></article>", html_escape(when(p.expires)));
+    row(t.from, v.from);
+    row(t.to, v.to);
+    row(t.cc, v.cc);
+    row(t.date, v.date);
+    main += fmt::format("<dt>{}</dt><dd>{}</dd></dl></article>", html_escape(t.available_until),
+                        html_escape(when(p.expires)));
 
-    main += "<section class=\"card\" aria-label=\"Message\">";
+    main += "<section class=\"card\" aria-label=\"" + html_escape(t.message_label) + "\">";
     if (!p.safe_html.empty()) {
         if (p.blocked_images > 0)
-            main += fmt::format("<p class=\"muted\">{} remote image(s) were not loaded, to protect your privacy.</p>",
-                                p.blocked_images);
+            main += "<p class=\"muted\">" +
+                    escrow::fill(html_escape(t.images_blocked), {{"count", std::to_string(p.blocked_images)}}) + "</p>";
         // The message's own document: no scripts, no same origin, its own CSP; links open outside.
         std::string doc =
             "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" "
             "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
             "</head><body>" +
             p.safe_html + "</body></html>";
-        main +=
-            "<iframe class=\"body\" title=\"Message body\" sandbox=\"allow-popups allow-popups-to-escape-sandbox\" "
-            "referrerpolicy=\"no-referrer\" srcdoc=\"" +
-            html_escape(doc) + "\"></iframe>";
+        main += "<iframe class=\"body\" title=\"" + html_escape(t.message_body_title) +
+                "\" sandbox=\"allow-popups allow-popups-to-escape-sandbox\" "
+                "referrerpolicy=\"no-referrer\" srcdoc=\"" +
+                html_escape(doc) + "\"></iframe>";
     } else {
         main += "<pre class=\"body\">" + html_escape(v.text) + "</pre>";
     }
@@ -149,34 +171,34 @@ std::string message_page(const MessagePage& p) {
         return !(a.inline_disposition && !a.content_id.empty() && a.content_type.rfind("image/", 0) == 0);
     };
     if (std::any_of(v.attachments.begin(), v.attachments.end(), listed)) {
-        main +=
-            "<section class=\"card\" aria-labelledby=\"attachments\"><h2 id=\"attachments\">Attachments</h2><ul "
-            "class=\"files\">";
+        main += "<section class=\"card\" aria-labelledby=\"attachments\"><h2 id=\"attachments\">" +
+                html_escape(t.attachments) + "</h2><ul class=\"files\">";
         for (std::size_t i = 0; i < v.attachments.size(); ++i) {
             const auto& a = v.attachments[i];
             if (!listed(a)) continue;
-            main +=
-                fmt::format("<li><a href=\"/read/att/{}\" download>{}</a> <span class=\"muted\">({} bytes)</span></li>",
-                            i, html_escape(a.filename), a.data.size());
+            main += fmt::format("<li><a href=\"/read/att/{}\" download>{}</a> <span class=\"muted\">{}</span></li>", i,
+                                html_escape(a.filename),
+                                escrow::fill(html_escape(t.bytes), {{"count", std::to_string(a.data.size())}}));
         }
         main += "</ul></section>";
     }
     if (p.can_reply) {
         main += fmt::format(
-            "<section class=\"card\" aria-labelledby=\"reply\"><h2 id=\"reply\">Reply securely</h2>"
+            "<section class=\"card\" aria-labelledby=\"reply\"><h2 id=\"reply\">{1}</h2>"
             "<form method=\"post\" action=\"/read/reply\" enctype=\"multipart/form-data\">"
             "<input type=\"hidden\" name=\"csrf\" value=\"{0}\">"
-            "<label for=\"text\">Your reply</label><textarea id=\"text\" name=\"text\" rows=\"6\" required></textarea>"
-            "<label for=\"files\">Attach files (up to 10 MB in all)</label>"
+            "<label for=\"text\">{2}</label><textarea id=\"text\" name=\"text\" rows=\"6\" required></textarea>"
+            "<label for=\"files\">{3}</label>"
             "<input type=\"file\" id=\"files\" name=\"files\" multiple>"
-            "<div><button type=\"submit\">Send reply</button></div></form></section>",
-            html_escape(p.csrf));
+            "<div><button type=\"submit\">{4}</button></div></form></section>",
+            html_escape(p.csrf), html_escape(t.reply_heading), html_escape(t.reply_label), html_escape(t.attach_label),
+            html_escape(t.send_reply));
     }
     main += fmt::format(
         "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">"
-        "<button type=\"submit\" class=\"secondary\">Sign out</button></form>",
-        html_escape(p.csrf));
-    return layout(v.subject.empty() ? "Secure message" : v.subject, main);
+        "<button type=\"submit\" class=\"secondary\">{}</button></form>",
+        html_escape(p.csrf), html_escape(t.sign_out));
+    return layout(ui, v.subject.empty() ? t.landing_title : std::string_view(v.subject), main);
 }
 
 }  // namespace mailward::portal

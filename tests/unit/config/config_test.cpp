@@ -43,7 +43,8 @@ TEST(ConfigParse, RejectsBadSnippets) {
         {"[[server]]\nhostname = \"x\"\n", "t.toml:1: key 'server': wrong type: got array", nullptr},
         {"hostname = \"x\"\n", "t.toml:1: key 'hostname': unknown top-level key (did you mean 'server.hostname'?)",
          nullptr},
-        {"color = 1\n", "t.toml:1: key 'color': unknown top-level key (keys belong in a section", nullptr},
+        {"flavour = 1\n", "t.toml:1: key 'flavour': unknown top-level key (keys belong in a section", nullptr},
+        {"color = 1\n", "t.toml:1: key 'color': unknown top-level key (did you mean 'branding.color'?)", nullptr},
         // unknown keys
         {"[submission]\nlisen = [\"127.0.0.1:25\"]\n",
          "t.toml:2: key 'submission.lisen': unknown key (did you mean 'listen'?)", nullptr},

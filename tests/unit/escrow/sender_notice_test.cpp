@@ -1,5 +1,5 @@
-// The sender's escrow notice: what it says (recipient, reason, expiry, ids, the original's subject,
-// nothing of its body), that a CR/LF in a subject or reason cannot add a header, and that the
+// The sender's escrow notice: what it says (recipient, reason, expiry, ids, the original's
+// Message-ID, nothing of its subject or body), that a CR/LF in a reason cannot add a header, and that the
 // service queues it only for the sender modes [escrow] notify_sender lists, from the null sender.
 #include "escrow/sender_notice.hpp"
 
@@ -44,7 +44,6 @@ TEST(SenderNotice, SaysWhatHappenedWithoutTheBody) {
     SenderNoticeInput in;
     in.to = "alice@example.org";
     in.recipient = "bob@example.net";
-    in.subject = "quarterly plans";
     in.message_id = "orig@example.org";
     in.reason = "mx.example.net: STARTTLS not offered (required: encrypt)";
     in.queue_id = "01qid";
@@ -54,18 +53,17 @@ TEST(SenderNotice, SaysWhatHappenedWithoutTheBody) {
     auto m = compose_sender_notice(in);
     ASSERT_TRUE(m) << m.error().message();
     for (const std::string must :
-         {"Subject: Delivered through the secure portal: quarterly plans", "From: Mail Delivery System",
+         {"Subject: Your message to bob@example.net went through the secure portal", "From: Mail Delivery System",
           "MAILER-DAEMON@relay.example.test", "In-Reply-To: <orig@example.org>", "Auto-Submitted: auto-generated",
           "bob@example.net", "STARTTLS not offered", "01qid", "00112233aabbccdd", "2027-01-15 08:00 UTC",
-          "You do not need to send the message again."})
+          "Your message <orig@example.org> to bob@example.net", "You do not need to send the message again."})
         EXPECT_TRUE(has(*m, must)) << must << "\n" << *m;
 }
 
-TEST(SenderNotice, LineBreaksInSubjectOrReasonAddNoHeader) {
+TEST(SenderNotice, LineBreaksInRecipientOrReasonAddNoHeader) {
     SenderNoticeInput in;
     in.to = "alice@example.org";
-    in.recipient = "bob@example.net";
-    in.subject = "hello\r\nBcc: eve@example.com";
+    in.recipient = "bob@example.net\r\nBcc: eve@example.com";
     in.reason = "x\r\nX-Injected: 1";
     in.hostname = "relay.example.test";
     auto m = compose_sender_notice(in);
@@ -78,7 +76,8 @@ TEST_F(SenderNoticeService, QueuedForAListedMode) {
     settings.notify_sender = {"tls-or-escrow"};
     auto got = seal_and_collect();
     ASSERT_EQ(got.size(), 1u);
-    EXPECT_TRUE(has(got[0], "Delivered through the secure portal: quarterly plans")) << got[0];
+    EXPECT_TRUE(has(got[0], "Your message to bob@example.net went through the secure portal")) << got[0];
+    EXPECT_FALSE(has(got[0], "quarterly plans")) << "nothing of the subject";
     EXPECT_TRUE(has(got[0], "bob@example.net")) << got[0];
     EXPECT_FALSE(has(got[0], "SECRET42")) << got[0];
 }
