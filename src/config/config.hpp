@@ -231,6 +231,16 @@ struct DkimConfig {
     bool operator==(const DkimConfig&) const = default;
 };
 
+// [tlsrpt] (RFC 8460 SMTP TLS Reporting, docs/config.md): off by default, since the reports tell
+// the recipient domains (and whoever reads their report mailbox) about this host's traffic to them.
+struct TlsRptConfig {
+    bool enabled = false;      // record TLS outcomes and send the daily reports
+    std::string organization;  // organization-name; "" = [server] hostname
+    std::string contact;       // contact-info; "" = postmaster@[server] hostname
+    std::string from;          // the report mails' From and envelope sender; "" = postmaster@[server] hostname
+    unsigned send_hour = 1;    // the UTC hour at which the previous day's reports go out
+};
+
 struct Config {
     std::filesystem::path source;  // the file loaded, empty for embedded defaults
     ServerConfig server;
@@ -244,7 +254,13 @@ struct Config {
     MetricsConfig metrics;
     SendmailConfig sendmail;
     std::vector<DkimConfig> dkim;  // [[dkim]], in file order; at most one per domain
+    TlsRptConfig tlsrpt;
 };
+
+// [tlsrpt] with its defaults filled in from [server] hostname.
+std::string tlsrpt_organization(const Config& cfg);
+std::string tlsrpt_contact(const Config& cfg);
+std::string tlsrpt_from(const Config& cfg);
 
 // Problems found while loading: "FILE:LINE: key 'a.b': what is wrong (expected ...)".
 // message is the first problem in file order (one line, for stderr); problems holds every problem

@@ -48,6 +48,7 @@ constexpr auto kPolicy = &Config::policy;
 constexpr auto kEscrow = &Config::escrow;
 constexpr auto kPortal = &Config::portal;
 constexpr auto kStore = &Config::store;
+constexpr auto kTlsRpt = &Config::tlsrpt;
 using Srv = ServerConfig;
 using Sub = SubmissionConfig;
 using Del = DeliveryConfig;
@@ -146,6 +147,12 @@ Reloaded merge_reload(const Config& running, Config next) {
     m.restart<kStore, &StoreConfig::commit_interval>("store.commit_interval");
     m.restart<kStore, &StoreConfig::node>("store.node");
     m.restart<kStore, &StoreConfig::lease_time>("store.lease_time");
+    // [tlsrpt]: the recorder and the daily sender are set up once, at start.
+    m.restart<kTlsRpt, &TlsRptConfig::enabled>("tlsrpt.enabled");
+    m.restart<kTlsRpt, &TlsRptConfig::organization>("tlsrpt.organization");
+    m.restart<kTlsRpt, &TlsRptConfig::contact>("tlsrpt.contact");
+    m.restart<kTlsRpt, &TlsRptConfig::from>("tlsrpt.from");
+    m.restart<kTlsRpt, &TlsRptConfig::send_hour>("tlsrpt.send_hour");
     // [[dkim]]: serve reads the keys while it is root, before the privilege drop; a reload cannot.
     if (!same(running.dkim, next.dkim)) {
         next.dkim = running.dkim;

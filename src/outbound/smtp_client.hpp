@@ -103,6 +103,7 @@ struct SessionError {
     std::string raw;                    // what was seen, verbatim, for incidents (EHLO lines, the reply)
     TlsFault tls_fault = TlsFault::none;
     Refusal refusal = Refusal::none;  // refused here before MAIL (stage mail, no reply, nothing sent)
+    std::string local_address;        // our address of the connection ("" when none was made; TLS-RPT)
 };
 
 struct RecipientResult {
@@ -136,6 +137,7 @@ class SmtpClient {
     virtual const Target& target() const = 0;
     virtual const std::vector<std::string>& ehlo_lines() const = 0;  // keywords after TLS if any
     virtual bool starttls_offered() const = 0;                       // in the first (plaintext) EHLO
+    virtual std::string local_address() const { return {}; }          // our address of the connection
 };
 
 }  // namespace mailward::outbound
