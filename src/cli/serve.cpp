@@ -41,7 +41,6 @@
 #include "delivery/engine.hpp"
 #include "dkim/dkim.hpp"
 #include "dns/resolver.hpp"
-#include "tlsrpt/send.hpp"
 #include "escrow/anchor.hpp"
 #include "escrow/keyholder.hpp"
 #include "escrow/keys.hpp"
@@ -56,6 +55,7 @@
 #include "tls/certs.hpp"
 #include "tls/client.hpp"
 #include "tls/server_context.hpp"
+#include "tlsrpt/send.hpp"
 
 namespace mailward::cli {
 namespace {

@@ -140,7 +140,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
             for (int round = 0; round < 2; ++round) {
                 if (!client) {
                     auto [c, err] = co_await SmtpClient::connect(strand, target, tls, timeouts);
-                    record_tls(plan, ph, addr, c ? nullptr : &*err, c.get());
+                    record_tls(plan, ph, addr, c || !err ? nullptr : &*err, c.get());
                     if (!c) {
                         Evidence ev;
                         ev.session = err.value_or(SessionError{});

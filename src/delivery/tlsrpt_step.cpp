@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <cstdio>
 #include <spdlog/spdlog.h>
 
 #include "policy/mta_sts.hpp"

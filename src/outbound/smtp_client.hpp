@@ -137,7 +137,7 @@ class SmtpClient {
     virtual const Target& target() const = 0;
     virtual const std::vector<std::string>& ehlo_lines() const = 0;  // keywords after TLS if any
     virtual bool starttls_offered() const = 0;                       // in the first (plaintext) EHLO
-    virtual std::string local_address() const { return {}; }          // our address of the connection
+    virtual std::string local_address() const { return {}; }         // our address of the connection
 };
 
 }  // namespace mailward::outbound

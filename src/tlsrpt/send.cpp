@@ -12,8 +12,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
+#include <cstdio>
 #include <mutex>
+#include <optional>
+#include <spdlog/spdlog.h>
 
 #include "common/blocking.hpp"
 #include "common/ids.hpp"
@@ -143,9 +145,10 @@ boost::asio::awaitable<std::string> send_https(dns::Resolver& resolver, boost::a
     spec.options = o;
     if (!is_ip_literal(host)) {
         std::vector<std::string> addresses;
-        if (auto a = co_await resolver.a(host); a) addresses.insert(addresses.end(), a->addresses.begin(), a->addresses.end());
-        if (auto a = co_await resolver.aaaa(host); a)
-            addresses.insert(addresses.end(), a->addresses.begin(), a->addresses.end());
+        auto a = co_await resolver.a(host);
+        if (a) addresses.insert(addresses.end(), a->addresses.begin(), a->addresses.end());
+        auto aaaa = co_await resolver.aaaa(host);
+        if (aaaa) addresses.insert(addresses.end(), aaaa->addresses.begin(), aaaa->addresses.end());
         if (addresses.empty()) co_return host + " has no address";
         spec.resolve = host + ":" + (port.empty() ? "443" : port) + ":";
         for (std::size_t i = 0; i < addresses.size(); ++i) {
@@ -201,7 +204,8 @@ std::map<std::string, std::vector<PolicySummary>> summarize(const std::vector<st
             continue;
         }
         const auto result = parse_result_type(r.result_type).value_or(ResultType::validation_failure);
-        p->failures.push_back({result, r.sending_ip, r.receiving_mx, r.receiving_ip, static_cast<std::uint64_t>(r.count)});
+        p->failures.push_back(
+            {result, r.sending_ip, r.receiving_mx, r.receiving_ip, static_cast<std::uint64_t>(r.count)});
     }
     return out;
 }
@@ -223,10 +227,14 @@ boost::asio::awaitable<std::vector<SendLine>> send_day(store::Store& st, dns::Re
         co_return out;
     }
     const auto domains = summarize(*rows);
-    for (const auto& [domain, policies] : domains) {
+    for (const auto& entry : domains) {
+        const std::string& domain = entry.first;
+        const std::vector<PolicySummary>& policies = entry.second;
         // One report id per (day, domain): a claim by another node or an earlier run wins.
         const std::string report_id = day + "." + domain + "@" + o.submitter;
-        auto claim = [&st, &day, &domain, &report_id, now] { return st.policy().claim_tlsrpt(day, domain, report_id, now); };
+        auto claim = [&st, &day, &domain, &report_id, now] {
+            return st.policy().claim_tlsrpt(day, domain, report_id, now);
+        };
         auto claimed = co_await common::run_blocking<Result<bool>>(pool, claim);
         if (!claimed) {
             out.push_back({domain, domain + ": cannot claim the report: " + claimed.error().message(), false, true});
@@ -277,8 +285,15 @@ boost::asio::awaitable<std::vector<SendLine>> send_day(store::Store& st, dns::Re
             m.envelope.client_address = "127.0.0.1";
             m.envelope.client_helo = "tlsrpt";  // own mail (delivery/dkim_step.hpp is_own_mail)
             m.envelope.received_at = now;
-            MailParts parts{o.from, rua.address, o.submitter, domain, report_id, file,
-                            common::rfc5322_date(now), m.envelope.id + "." + report_id, o.organization};
+            MailParts parts{o.from,
+                            rua.address,
+                            o.submitter,
+                            domain,
+                            report_id,
+                            file,
+                            common::rfc5322_date(now),
+                            m.envelope.id + "." + report_id,
+                            o.organization};
             m.body = report_mail(parts, *gz);
             const std::string qid = m.envelope.id;
             auto submit = [&st, &m] {
@@ -289,7 +304,8 @@ boost::asio::awaitable<std::vector<SendLine>> send_day(store::Store& st, dns::Re
             if (r2) {
                 out.push_back({domain, domain + ": sent to " + rua.uri + " (queue id " + qid + ")", true, false});
             } else {
-                out.push_back({domain, domain + ": " + rua.uri + ": cannot queue: " + r2.error().message(), false, true});
+                out.push_back(
+                    {domain, domain + ": " + rua.uri + ": cannot queue: " + r2.error().message(), false, true});
             }
         }
     }
@@ -338,9 +354,10 @@ boost::asio::awaitable<void> daily_loop(std::shared_ptr<DailySender::State> s) {
 
 }  // namespace
 
-DailySender::DailySender(store::Store& st, dns::Resolver& resolver, boost::asio::thread_pool& pool,
-                         SendOptions options, unsigned send_hour)
-    : state_(std::make_shared<State>(State{st, resolver, pool, std::move(options), send_hour, std::nullopt, false, {}})) {}
+DailySender::DailySender(store::Store& st, dns::Resolver& resolver, boost::asio::thread_pool& pool, SendOptions options,
+                         unsigned send_hour)
+    : state_(
+          std::make_shared<State>(State{st, resolver, pool, std::move(options), send_hour, std::nullopt, false, {}})) {}
 
 DailySender::~DailySender() { stop(); }
 

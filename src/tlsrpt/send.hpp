@@ -10,10 +10,10 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <memory>
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,11 +30,11 @@ class Resolver;
 namespace mailward::tlsrpt {
 
 struct SendOptions {
-    std::string organization;  // organization-name
-    std::string contact;       // contact-info
-    std::string from;          // From and envelope sender of the report mails
-    std::string submitter;     // the submitter's domain (Subject, TLS-Report-Submitter, file name)
-    std::string sender_mode;   // the queued report mails' sender mode ([policy] default_mode)
+    std::string organization;       // organization-name
+    std::string contact;            // contact-info
+    std::string from;               // From and envelope sender of the report mails
+    std::string submitter;          // the submitter's domain (Subject, TLS-Report-Submitter, file name)
+    std::string sender_mode;        // the queued report mails' sender mode ([policy] default_mode)
     std::filesystem::path ca_file;  // extra trust anchors for https: ([delivery] ca_file)
     std::chrono::milliseconds connect_timeout{10'000};
     std::chrono::milliseconds total_timeout{60'000};
@@ -87,9 +87,9 @@ class DailySender {
     ~DailySender();
     void start(boost::asio::any_io_executor ex);
     void stop();
+    struct State;  // the loop's (send.cpp)
 
   private:
-    struct State;
     std::shared_ptr<State> state_;
 };
 }  // namespace mailward::tlsrpt

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -97,7 +98,8 @@ std::string base64_lines(std::string_view data) {
     for (std::size_t i = 0; i < data.size(); i += 57) {  // 76 characters a line
         const std::size_t n = std::min<std::size_t>(57, data.size() - i);
         unsigned char buf[80];
-        const int len = EVP_EncodeBlock(buf, reinterpret_cast<const unsigned char*>(data.data() + i), static_cast<int>(n));
+        const int len =
+            EVP_EncodeBlock(buf, reinterpret_cast<const unsigned char*>(data.data() + i), static_cast<int>(n));
         out.append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(len));
         out += "\r\n";
     }
@@ -167,10 +169,9 @@ std::string report_json(const ReportMeta& meta, const std::vector<PolicySummary>
             if (!f.receiving_ip.empty()) d["receiving-ip"] = f.receiving_ip;
             details.push_back(std::move(d));
         }
-        json entry = {{"policy", pol},
-                      {"summary",
-                       {{"total-successful-session-count", p.successes},
-                        {"total-failure-session-count", failed}}}};
+        json entry = {
+            {"policy", pol},
+            {"summary", {{"total-successful-session-count", p.successes}, {"total-failure-session-count", failed}}}};
         if (!details.empty()) entry["failure-details"] = std::move(details);
         ps.push_back(std::move(entry));
     }
@@ -281,8 +282,8 @@ Result<std::vector<Rua>> parse_record(const std::vector<std::string>& texts, std
         }
         const std::string lower = common::ascii::lower(std::string(u.substr(0, 8)));
         if (lower.rfind("mailto:", 0) == 0) {
-            auto addr = percent_decode(u.substr(7, u.find('?') == std::string_view::npos ? std::string_view::npos
-                                                                                          : u.find('?') - 7));
+            auto addr = percent_decode(
+                u.substr(7, u.find('?') == std::string_view::npos ? std::string_view::npos : u.find('?') - 7));
             if (!addr || !plain_address(*addr)) {
                 detail = "rua URI \"" + std::string(u) + "\" has no usable mail address";
                 return common::Errc::invalid_argument;
@@ -308,13 +309,15 @@ Result<std::vector<Rua>> parse_record(const std::vector<std::string>& texts, std
 std::string report_mail(const MailParts& p, std::string_view gz) {
     const std::string boundary = "=_tlsrpt_" + p.report_id.substr(0, 20) + "_" + std::to_string(gz.size());
     std::string m;
-    auto h = [&m](std::string_view name, const std::string& value) { m.append(name).append(": ").append(value) += "\r\n"; };
+    auto h = [&m](std::string_view name, const std::string& value) {
+        m.append(name).append(": ").append(value) += "\r\n";
+    };
     h("From", "<" + p.from + ">");
     h("To", "<" + p.to + ">");
     h("Date", p.date);
     h("Message-ID", "<" + p.message_id + ">");
-    h("Subject", "Report Domain: " + p.policy_domain + " Submitter: " + p.submitter + " Report-ID: <" +
-                     p.report_id + ">");
+    h("Subject",
+      "Report Domain: " + p.policy_domain + " Submitter: " + p.submitter + " Report-ID: <" + p.report_id + ">");
     h("TLS-Report-Domain", p.policy_domain);
     h("TLS-Report-Submitter", p.submitter);
     h("MIME-Version", "1.0");

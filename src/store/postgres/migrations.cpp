@@ -317,11 +317,7 @@ struct Step {
     const char* sql;
 };
 constexpr Step kSteps[] = {
-    {1, kSchemaV1},
-    {2, kSchemaV2},
-    {3, kSchemaV3},
-    {4, kSchemaV4},
-    {5, kSchemaV5},
+    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}, {5, kSchemaV5},
 };
 
 // Any constant: the lock that serialises migrations of one database across nodes.

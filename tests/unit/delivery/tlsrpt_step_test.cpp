@@ -57,24 +57,24 @@ TEST(TlsRptVerdict, EverySessionReportMapsToOneResult) {
         {"level none: no negotiation", std::nullopt, plain, false, tls::Level::none, false, std::nullopt},
         {"STARTTLS missing at encrypt", err(Stage::tls_policy, TlsFault::starttls_missing), plain, false,
          tls::Level::encrypt, true, ResultType::starttls_not_supported},
-        {"STARTTLS 454 at encrypt", err(Stage::starttls, TlsFault::starttls_refused), plain, true,
-         tls::Level::encrypt, true, ResultType::starttls_not_supported},
-        {"handshake failed", err(Stage::tls_handshake, TlsFault::no_session), plain, true, tls::Level::verify,
-         true, ResultType::validation_failure},
+        {"STARTTLS 454 at encrypt", err(Stage::starttls, TlsFault::starttls_refused), plain, true, tls::Level::encrypt,
+         true, ResultType::starttls_not_supported},
+        {"handshake failed", err(Stage::tls_handshake, TlsFault::no_session), plain, true, tls::Level::verify, true,
+         ResultType::validation_failure},
         {"wrong name at verify", err(Stage::tls_policy, TlsFault::below_level, facts(true, false)), plain, true,
          tls::Level::verify, true, ResultType::certificate_host_mismatch},
         {"untrusted chain", err(Stage::tls_policy, TlsFault::below_level, facts(false, true, "self-signed")), plain,
          true, tls::Level::verify, true, ResultType::certificate_not_trusted},
-        {"expired", err(Stage::tls_policy, TlsFault::below_level, facts(false, true, "certificate has expired")),
-         plain, true, tls::Level::verify, true, ResultType::certificate_expired},
+        {"expired", err(Stage::tls_policy, TlsFault::below_level, facts(false, true, "certificate has expired")), plain,
+         true, tls::Level::verify, true, ResultType::certificate_expired},
         {"DANE mismatch", err(Stage::tls_policy, TlsFault::below_level, facts(true, true, "", true, false)), plain,
          true, tls::Level::dane, true, ResultType::tlsa_invalid},
         {"no usable TLSA record", err(Stage::tls_policy, TlsFault::below_level), plain, true, tls::Level::dane, true,
          ResultType::tlsa_invalid},
         {"below level, facts fine (protocol)", err(Stage::tls_policy, TlsFault::below_level, good), plain, true,
          tls::Level::encrypt, true, ResultType::validation_failure},
-        {"certificate changed", err(Stage::tls_policy, TlsFault::certificate_changed, facts(false, false)), plain,
-         true, tls::Level::encrypt, true, ResultType::validation_failure},
+        {"certificate changed", err(Stage::tls_policy, TlsFault::certificate_changed, facts(false, false)), plain, true,
+         tls::Level::encrypt, true, ResultType::validation_failure},
         {"connection refused: not TLS", err(Stage::connect, TlsFault::none), plain, false, tls::Level::verify, false,
          std::nullopt},
         {"greeting 554: not TLS", err(Stage::greeting, TlsFault::none), plain, false, tls::Level::verify, false,
@@ -83,8 +83,8 @@ TEST(TlsRptVerdict, EverySessionReportMapsToOneResult) {
          tls::Level::encrypt, true, std::nullopt},
     };
     for (const auto& c : cases) {
-        const auto v = tlsrpt_verdict(c.error ? &*c.error : nullptr, c.error ? nullptr : &c.session,
-                                      c.starttls_offered, c.level);
+        const auto v =
+            tlsrpt_verdict(c.error ? &*c.error : nullptr, c.error ? nullptr : &c.session, c.starttls_offered, c.level);
         EXPECT_EQ(v.counted, c.counted) << c.name;
         EXPECT_EQ(v.failure, c.want) << c.name << ": got "
                                      << (v.failure ? tlsrpt::to_string(*v.failure) : std::string_view("success"));
@@ -92,8 +92,8 @@ TEST(TlsRptVerdict, EverySessionReportMapsToOneResult) {
 }
 
 TEST(TlsRptVerdict, PolicyTypeFollowsWhatApplied) {
-    policy::MtaStsPolicy enforce{policy::MtaStsPolicy::Mode::enforce, {"mx.a.example", "*.b.example"},
-                                 std::chrono::seconds(86400)};
+    policy::MtaStsPolicy enforce{
+        policy::MtaStsPolicy::Mode::enforce, {"mx.a.example", "*.b.example"}, std::chrono::seconds(86400)};
     policy::MtaStsPolicy none{policy::MtaStsPolicy::Mode::none, {}, std::chrono::seconds(60)};
     const std::vector<dns::TlsaRecord> tlsa = {{3, 1, 1, {0xab, 0x01}}};
     auto sts = tlsrpt_policy("a.example", enforce, {}, tls::Level::verify);
@@ -106,8 +106,7 @@ TEST(TlsRptVerdict, PolicyTypeFollowsWhatApplied) {
     EXPECT_EQ(dane.strings, (std::vector<std::string>{"3 1 1 ab01"}));
     EXPECT_TRUE(dane.mx_hosts.empty());
     EXPECT_EQ(tlsrpt_policy("a.example", none, {}, tls::Level::may).type, tlsrpt::PolicyType::no_policy_found);
-    EXPECT_EQ(tlsrpt_policy("a.example", std::nullopt, {}, tls::Level::may).type,
-              tlsrpt::PolicyType::no_policy_found);
+    EXPECT_EQ(tlsrpt_policy("a.example", std::nullopt, {}, tls::Level::may).type, tlsrpt::PolicyType::no_policy_found);
 }
 
 TEST(TlsRptVerdict, RowIsOneSessionOnItsUtcDay) {
@@ -117,8 +116,8 @@ TEST(TlsRptVerdict, RowIsOneSessionOnItsUtcDay) {
     s.sending_ip = "127.0.0.1";
     s.receiving_mx = "mx.a.example";
     s.receiving_ip = "127.0.0.9";
-    const auto at = std::chrono::sys_days{std::chrono::year{2026} / 12 / 6} + std::chrono::hours(23) +
-                    std::chrono::minutes(59);
+    const auto at =
+        std::chrono::sys_days{std::chrono::year{2026} / 12 / 6} + std::chrono::hours(23) + std::chrono::minutes(59);
     auto row = tlsrpt_row(s, at);
     EXPECT_EQ(row.day, "2026-12-06");
     EXPECT_EQ(row.policy_type, "no-policy-found");

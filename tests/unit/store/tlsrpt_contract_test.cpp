@@ -15,8 +15,16 @@ namespace {
 
 TlsRptCount row(const std::string& day, const std::string& domain, const std::string& result, std::int64_t n,
                 const std::string& mx = "") {
-    return {day, domain, "sts", "version: STSv1\nmode: enforce", "mx." + domain, result, result.empty() ? "" : "127.0.0.1",
-            mx, mx.empty() ? "" : "127.0.0.2", n};
+    return {day,
+            domain,
+            "sts",
+            "version: STSv1\nmode: enforce",
+            "mx." + domain,
+            result,
+            result.empty() ? "" : "127.0.0.1",
+            mx,
+            mx.empty() ? "" : "127.0.0.2",
+            n};
 }
 
 }  // namespace
@@ -33,7 +41,8 @@ TEST_P(PolicyContract, TlsRptCountsSumPerKeyAcrossNodes) {
         {"successes", st.get(), {row("2026-12-06", "a.example", "", 2)}},
         {"more successes from another node", second.get(), {row("2026-12-06", "a.example", "", 3)}},
         {"a failure", st.get(), {row("2026-12-06", "a.example", "certificate-host-mismatch", 1, "mx.a.example")}},
-        {"the same failure again", second.get(),
+        {"the same failure again",
+         second.get(),
          {row("2026-12-06", "a.example", "certificate-host-mismatch", 4, "mx.a.example")}},
         {"another day", st.get(), {row("2026-12-07", "a.example", "", 7)}},
         {"another domain", st.get(), {row("2026-12-06", "b.example", "starttls-not-supported", 1, "mx.b.example")}},

@@ -18,14 +18,17 @@ TEST(TlsRptRecord, GoodRecordsGiveTheirUris) {
     };
     const Case cases[] = {
         {"mailto", {"v=TLSRPTv1; rua=mailto:reports@example.com"}, {{Rua::Scheme::mailto, "reports@example.com"}}},
-        {"https", {"v=TLSRPTv1;rua=https://reporting.example.com/v1/tlsrpt"},
+        {"https",
+         {"v=TLSRPTv1;rua=https://reporting.example.com/v1/tlsrpt"},
          {{Rua::Scheme::https, "https://reporting.example.com/v1/tlsrpt"}}},
-        {"both, spaces, final ;", {"v=TLSRPTv1 ; rua=mailto:a@x.example , https://r.example/x ;"},
+        {"both, spaces, final ;",
+         {"v=TLSRPTv1 ; rua=mailto:a@x.example , https://r.example/x ;"},
          {{Rua::Scheme::mailto, "a@x.example"}, {Rua::Scheme::https, "https://r.example/x"}}},
         {"other TXT ignored, extension kept out",
          {"v=spf1 -all", "v=TLSRPTv1; ext=1; rua=mailto:r%40d@x.example?subject=hi"},
          {{Rua::Scheme::mailto, "r@d@x.example"}}},
-        {"unknown scheme skipped", {"v=TLSRPTv1; rua=ftp://x.example/a,MAILTO:b@y.example"},
+        {"unknown scheme skipped",
+         {"v=TLSRPTv1; rua=ftp://x.example/a,MAILTO:b@y.example"},
          {{Rua::Scheme::mailto, "b@y.example"}}},
     };
     for (const auto& c : cases) {
@@ -51,23 +54,35 @@ TEST(TlsRptRecord, BadRecordsAreClearErrors) {
     const Case cases[] = {
         {"none", {}, common::Errc::not_found, "no TXT record"},
         {"other version", {"v=TLSRPTv10; rua=mailto:a@b.example"}, common::Errc::not_found, "no TXT record"},
-        {"two records", {"v=TLSRPTv1; rua=mailto:a@b.example", "v=TLSRPTv1; rua=mailto:c@d.example"},
-         common::Errc::invalid_argument, "2 TXT records"},
+        {"two records",
+         {"v=TLSRPTv1; rua=mailto:a@b.example", "v=TLSRPTv1; rua=mailto:c@d.example"},
+         common::Errc::invalid_argument,
+         "2 TXT records"},
         {"no rua", {"v=TLSRPTv1; ruf=mailto:a@b.example"}, common::Errc::invalid_argument, "no rua"},
         {"empty rua", {"v=TLSRPTv1; rua="}, common::Errc::invalid_argument, "no rua"},
-        {"rua twice", {"v=TLSRPTv1; rua=mailto:a@b.example; rua=mailto:c@d.example"},
-         common::Errc::invalid_argument, "twice"},
-        {"not name=value", {"v=TLSRPTv1; garbage; rua=mailto:a@b.example"}, common::Errc::invalid_argument,
+        {"rua twice",
+         {"v=TLSRPTv1; rua=mailto:a@b.example; rua=mailto:c@d.example"},
+         common::Errc::invalid_argument,
+         "twice"},
+        {"not name=value",
+         {"v=TLSRPTv1; garbage; rua=mailto:a@b.example"},
+         common::Errc::invalid_argument,
          "not name=value"},
         {"mailto without @", {"v=TLSRPTv1; rua=mailto:nobody"}, common::Errc::invalid_argument, "no usable mail"},
         {"bad percent", {"v=TLSRPTv1; rua=mailto:a%4@b.example"}, common::Errc::invalid_argument, "no usable mail"},
-        {"truncated percent", {"v=TLSRPTv1; rua=mailto:a@b.example%"}, common::Errc::invalid_argument,
+        {"truncated percent",
+         {"v=TLSRPTv1; rua=mailto:a@b.example%"},
+         common::Errc::invalid_argument,
          "no usable mail"},
         {"https without host", {"v=TLSRPTv1; rua=https:///x"}, common::Errc::invalid_argument, "no host"},
         {"space in URI", {"v=TLSRPTv1; rua=mailto:a b@c.example"}, common::Errc::invalid_argument, "not a URI"},
-        {"only unknown schemes", {"v=TLSRPTv1; rua=ftp://x.example/"}, common::Errc::invalid_argument,
+        {"only unknown schemes",
+         {"v=TLSRPTv1; rua=ftp://x.example/"},
+         common::Errc::invalid_argument,
          "no mailto: or https:"},
-        {"control byte", {std::string("v=TLSRPTv1; rua=mailto:a@b.example\x01", 35)}, common::Errc::invalid_argument,
+        {"control byte",
+         {std::string("v=TLSRPTv1; rua=mailto:a@b.example\x01", 35)},
+         common::Errc::invalid_argument,
          "not a URI"},
     };
     for (const auto& c : cases) {
@@ -81,8 +96,10 @@ TEST(TlsRptRecord, BadRecordsAreClearErrors) {
 
 TEST(TlsRptReport, JsonFollowsSection44) {
     PolicySummary sts;
-    sts.policy = {PolicyType::sts, {"version: STSv1", "mode: enforce", "mx: mx.a.example", "max_age: 86400"},
-                  "a.example", {"mx.a.example"}};
+    sts.policy = {PolicyType::sts,
+                  {"version: STSv1", "mode: enforce", "mx: mx.a.example", "max_age: 86400"},
+                  "a.example",
+                  {"mx.a.example"}};
     sts.successes = 3;
     sts.failures = {{ResultType::certificate_host_mismatch, "127.0.0.1", "mx.a.example", "127.0.0.5", 2},
                     {ResultType::starttls_not_supported, "", "mx.a.example", "127.0.0.6", 1}};
@@ -156,16 +173,22 @@ TEST(TlsRptReport, DayStartAndFileName) {
 }
 
 TEST(TlsRptReport, MailHasTheSection53Headers) {
-    MailParts p{"tlsrpt@x.example", "reports@a.example", "x.example", "a.example", "rid-9",
-                "x.example!a.example!1!2!rid-9.json.gz", "Mon, 7 Dec 2026 00:00:00 +0000", "m1@x.example", "Org"};
+    MailParts p{"tlsrpt@x.example",
+                "reports@a.example",
+                "x.example",
+                "a.example",
+                "rid-9",
+                "x.example!a.example!1!2!rid-9.json.gz",
+                "Mon, 7 Dec 2026 00:00:00 +0000",
+                "m1@x.example",
+                "Org"};
     const std::string gz = "\x1f\x8b binary";
     const auto m = report_mail(p, gz);
-    for (const char* want : {"Subject: Report Domain: a.example Submitter: x.example Report-ID: <rid-9>\r\n",
-                             "TLS-Report-Domain: a.example\r\n", "TLS-Report-Submitter: x.example\r\n",
-                             "Content-Type: multipart/report; report-type=\"tlsrpt\";",
-                             "Content-Type: application/tlsrpt+gzip\r\n",
-                             "filename=\"x.example!a.example!1!2!rid-9.json.gz\"", "From: <tlsrpt@x.example>\r\n",
-                             "H4sgYmluYXJ5\r\n"})
+    for (const char* want :
+         {"Subject: Report Domain: a.example Submitter: x.example Report-ID: <rid-9>\r\n",
+          "TLS-Report-Domain: a.example\r\n", "TLS-Report-Submitter: x.example\r\n",
+          "Content-Type: multipart/report; report-type=\"tlsrpt\";", "Content-Type: application/tlsrpt+gzip\r\n",
+          "filename=\"x.example!a.example!1!2!rid-9.json.gz\"", "From: <tlsrpt@x.example>\r\n", "H4sgYmluYXJ5\r\n"})
         EXPECT_NE(m.find(want), std::string::npos) << want;
     EXPECT_EQ(m.find("\n\n"), std::string::npos) << "CRLF lines only";
 }
