@@ -19,9 +19,10 @@ TEST(ConfigTlsRpt, DefaultsAndValues) {
     EXPECT_EQ(tlsrpt_organization(*d), "mx.example.org");
     EXPECT_EQ(tlsrpt_contact(*d), "postmaster@mx.example.org");
     EXPECT_EQ(tlsrpt_from(*d), "postmaster@mx.example.org");
-    auto c = parse("[tlsrpt]\nenabled = true\norganization = \"Example Org\"\ncontact = \"https://example.org/tls\"\n"
-                   "from = \"tlsrpt@example.org\"\nsend_hour = 23\n",
-                   "t.toml", err);
+    auto c = parse(
+        "[tlsrpt]\nenabled = true\norganization = \"Example Org\"\ncontact = \"https://example.org/tls\"\n"
+        "from = \"tlsrpt@example.org\"\nsend_hour = 23\n",
+        "t.toml", err);
     ASSERT_TRUE(c.has_value()) << err.message;
     EXPECT_TRUE(c->tlsrpt.enabled);
     EXPECT_EQ(tlsrpt_organization(*c), "Example Org");
@@ -38,7 +39,8 @@ TEST(ConfigTlsRpt, ErrorsNameFileLineAndKey) {
         {"[tlsrpt]\nsend_hour = 24\n", "t.toml:2: key 'tlsrpt.send_hour': hour 24 is out of range"},
         {"[tlsrpt]\nsend_hour = -1\n", "t.toml:2: key 'tlsrpt.send_hour': hour -1 is out of range"},
         {"[tlsrpt]\nsend_hour = \"1\"\n", "t.toml:2: key 'tlsrpt.send_hour': wrong type"},
-        {"[tlsrpt]\n\nfrom = \"no-at-sign\"\n", "t.toml:3: key 'tlsrpt.from': \"no-at-sign\" is not a plain mail address"},
+        {"[tlsrpt]\n\nfrom = \"no-at-sign\"\n",
+         "t.toml:3: key 'tlsrpt.from': \"no-at-sign\" is not a plain mail address"},
         {"[tlsrpt]\nfrom = \"a b@example.org\"\n", "t.toml:2: key 'tlsrpt.from'"},
         {"[tlsrpt]\nfrom = \"<a@example.org>\"\n", "t.toml:2: key 'tlsrpt.from'"},
         {"[tlsrpt]\norganization = \"\"\n", "t.toml:2: key 'tlsrpt.organization': empty string"},

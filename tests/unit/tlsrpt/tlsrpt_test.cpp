@@ -1,10 +1,11 @@
 // TLS-RPT (RFC 8460): the _smtp._tls record parser (good and bad records: clear errors, never a
 // crash), the JSON report of section 4.4 built from summaries, gzip round trips, the file name of
-// section 5.1 and the report mail's headers (section 5.3).
+// section 5.1, the report mail's headers (section 5.3), and the store rows summed per domain and policy.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include "tlsrpt/send.hpp"
 #include "tlsrpt/tlsrpt.hpp"
 
 using namespace mailward;
@@ -191,4 +192,34 @@ TEST(TlsRptReport, MailHasTheSection53Headers) {
           "filename=\"x.example!a.example!1!2!rid-9.json.gz\"", "From: <tlsrpt@x.example>\r\n", "H4sgYmluYXJ5\r\n"})
         EXPECT_NE(m.find(want), std::string::npos) << want;
     EXPECT_EQ(m.find("\n\n"), std::string::npos) << "CRLF lines only";
+}
+
+TEST(TlsRptReport, StoreRowsSumUpPerDomainAndPolicy) {
+    using store::TlsRptCount;
+    const std::vector<TlsRptCount> rows = {
+        {"2026-12-06", "a.example", "sts", "version: STSv1\nmode: enforce", "mx.a.example", "", "", "", "", 3},
+        {"2026-12-06", "a.example", "sts", "version: STSv1\nmode: enforce", "mx.a.example", "certificate-host-mismatch",
+         "127.0.0.1", "mx.a.example", "127.0.0.5", 2},
+        {"2026-12-06", "a.example", "no-policy-found", "", "", "", "", "", "", 1},
+        {"2026-12-06", "b.example", "tlsa", "3 1 1 ab", "", "tlsa-invalid", "127.0.0.1", "mx.b.example", "::1", 4},
+    };
+    const auto by_domain = summarize(rows);
+    ASSERT_EQ(by_domain.size(), 2u);
+    const auto& a = by_domain.at("a.example");
+    ASSERT_EQ(a.size(), 2u);
+    EXPECT_EQ(a[0].policy.type, PolicyType::sts);
+    EXPECT_EQ(a[0].policy.strings, (std::vector<std::string>{"version: STSv1", "mode: enforce"}));
+    EXPECT_EQ(a[0].policy.mx_hosts, std::vector<std::string>{"mx.a.example"});
+    EXPECT_EQ(a[0].successes, 3u);
+    ASSERT_EQ(a[0].failures.size(), 1u);
+    EXPECT_EQ(a[0].failures[0].result, ResultType::certificate_host_mismatch);
+    EXPECT_EQ(a[0].failures[0].count, 2u);
+    EXPECT_EQ(a[1].policy.type, PolicyType::no_policy_found);
+    EXPECT_TRUE(a[1].policy.strings.empty());
+    EXPECT_EQ(a[1].successes, 1u);
+    const auto& b = by_domain.at("b.example");
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_EQ(b[0].successes, 0u);
+    EXPECT_EQ(b[0].failures[0].receiving_ip, "::1");
+    EXPECT_EQ(utc_day(std::chrono::sys_days{std::chrono::year{2026} / 12 / 6} + std::chrono::hours(23)), "2026-12-06");
 }
