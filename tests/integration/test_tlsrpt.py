@@ -3,7 +3,8 @@ lab, whose DNS publishes `_smtp._tls` TXT records for two domains: rpt-mail.exam
 MTA-STS enforce policy, rua=mailto: a mailbox at the lab's Postfix) and rpt-https.example.test
 (static level verify; its first MX presents a certificate for another name, its second, another
 host than rpt-mail's (a pooled session is not a new negotiation and is not counted), a good one;
-rua=https: the lab's HTTPS receiver, certificate from the lab CA). After the deliveries,
+rua=https: the lab's HTTPS receiver, certificate from the lab CA), and a third domain with a record
+whose mail goes through a [[delivery.routes]] next hop (not its MX: not reported). After the deliveries,
 `mailward tlsrpt send --now --today` sends both reports: the mail's headers and media type are
 RFC 8460 section 5.3's, its DKIM signature verifies with dkimpy (a verifier no one here wrote), both
 gunzipped JSON reports validate against tlsrpt_schema.json (written from section 4.4) with
@@ -30,6 +31,7 @@ from test_dkim import VERIFY, keygen  # noqa: E402
 OWN_DOMAIN = Mailward.HOSTNAME  # relay.example.test: the report mails come From postmaster@ it
 MAIL_DOMAIN = "rpt-mail.example.test"
 HTTPS_DOMAIN = "rpt-https.example.test"
+ROUTED_DOMAIN = "rpt-routed.example.test"  # publishes a record, but goes through a [[delivery.routes]] hop
 REPORT_BOX = "tlsrpt@tls.example.test"
 SCHEMA = os.path.join(os.path.dirname(__file__), "tlsrpt_schema.json")
 
@@ -77,11 +79,15 @@ class TlsRptTest(unittest.TestCase):
                                         ("@", "MX", "20 mx1.mixed.example.test."),
                                         ("reports", "A", https_addr),
                                         ("_smtp._tls", "TXT", '"v=TLSRPTv1; rua=%s"' % cls.rua)])
-        lab.mx.accept_domains([MAIL_DOMAIN, HTTPS_DOMAIN])
+        lab.dns.add_zone(ROUTED_DOMAIN, [("@", "MX", "10 mx.notls.example.test."),
+                                         ("_smtp._tls", "TXT", '"v=TLSRPTv1; rua=%s"' % cls.rua)])
+        lab.mx.accept_domains([MAIL_DOMAIN, HTTPS_DOMAIN, ROUTED_DOMAIN])
         lab.start()
         cls.https.start()
         extra = lab.mailward_config()
         extra["delivery"]["retry_schedule"] = ["3s"]
+        extra["delivery"]["routes"] = [{"name": "hop", "domains": [ROUTED_DOMAIN],
+                                        "next_hop": "[mx.v6.example.test]:%d" % lab.port}]
         extra["policy"] = {"mta_sts_port": cls.https_port, "default_mode": "opportunistic"}
         extra["policy.domains"] = {HTTPS_DOMAIN: "verify"}
         extra["tlsrpt"] = {"enabled": True, "organization": "Example Relay Org"}
@@ -126,7 +132,8 @@ class TlsRptTest(unittest.TestCase):
     def test_reports_by_mail_and_https(self):
         submit(self.mw, "bob@" + MAIL_DOMAIN, "rpt-m1")
         submit(self.mw, "bob@" + HTTPS_DOMAIN, "rpt-h1")
-        for domain, marker in [(MAIL_DOMAIN, b"rpt-m1"), (HTTPS_DOMAIN, b"rpt-h1")]:
+        submit(self.mw, "bob@" + ROUTED_DOMAIN, "rpt-r1")
+        for domain, marker in [(MAIL_DOMAIN, b"rpt-m1"), (HTTPS_DOMAIN, b"rpt-h1"), (ROUTED_DOMAIN, b"rpt-r1")]:
             wait_for(lambda: [m for m in self.lab.mx.messages(domain) if marker in m], 60,
                      "delivery to %s" % domain)
         time.sleep(1)  # the recorder writes on its own thread
@@ -141,6 +148,8 @@ class TlsRptTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, out + p.stderr)
         self.assertIn("%s: sent to mailto:%s (queue id " % (MAIL_DOMAIN, REPORT_BOX), out)
         self.assertIn("%s: sent to %s" % (HTTPS_DOMAIN, self.rua), out)
+        # Delivered through a route's next hop, which is not the domain's MX: nothing recorded.
+        self.assertNotIn(ROUTED_DOMAIN, out)
 
         # https: one POST of application/tlsrpt+gzip.
         posts = [x for x in self.https.received_posts() if x[1] == "/tlsrpt"]
