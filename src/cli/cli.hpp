@@ -46,6 +46,7 @@ void add_escrow(CLI::App& app, Options& opts);
 void add_config(CLI::App& app, Options& opts);  // config_cmd.cpp: `config check`
 void add_report(CLI::App& app, Options& opts);  // report_cmd.cpp: `report`
 void add_dkim(CLI::App& app, Options& opts);    // dkim_cmd.cpp: `dkim keygen`
+void add_tlsrpt(CLI::App& app, Options& opts);  // tlsrpt_cmd.cpp: `tlsrpt send --now`
 
 // `mailward sendmail ARGS` and a binary called as `sendmail` (sendmail_cmd.cpp): sendmail's own
 // option syntax, so main() calls it before CLI11 parses anything. Returns a sysexits.h code.

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
     add_escrow(app, opts);
     add_config(app, opts);
     add_report(app, opts);
+    add_tlsrpt(app, opts);
     add_dkim(app, opts);
     add_sendmail_help(app);
     try {

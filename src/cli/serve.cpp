@@ -55,6 +55,7 @@
 #include "tls/certs.hpp"
 #include "tls/client.hpp"
 #include "tls/server_context.hpp"
+#include "tlsrpt/send.hpp"
 
 namespace mailward::cli {
 namespace {
@@ -369,7 +370,11 @@ void run_serve(const Options& opts) {
     if (auto n = (*store)->policy().purge_mta_sts(std::chrono::system_clock::now()); !n)
         spdlog::warn("mta-sts: cannot remove expired policies from the store: {}", n.error().message());
     policy::MtaStsCache sts_cache(**resolver, sts_fetcher, &sts_store, &sts_pool);
+    // TLS-RPT (RFC 8460, [tlsrpt] enabled): the engine hands each session's TLS outcome to a
+    // recorder that writes the store's daily counts on this pool (declared first: it outlives the engine).
+    boost::asio::thread_pool tlsrpt_pool(1);
     delivery::Engine engine(io, cfg, **store, **resolver, *client_tls);
+    if (cfg.tlsrpt.enabled) engine.set_tlsrpt(delivery::store_recorder((*store)->policy(), tlsrpt_pool));
     engine.set_mta_sts(&sts_cache);  // used while [policy] mta_sts is on (it may change on reload)
     engine.set_route_passwords(std::move(route_passwords));
     if (!dkim_signer->empty()) {
@@ -406,6 +411,14 @@ void run_serve(const Options& opts) {
     escrow_service.set_on_queued([&engine] { engine.kick(); });
     escrow::Sweeper escrow_sweeper(escrow_service, escrow_pool);
     escrow_sweeper.start(io.get_executor());
+    // TLS-RPT: the previous UTC day's reports, once a day at [tlsrpt] send_hour (tlsrpt/send.hpp).
+    std::optional<tlsrpt::DailySender> tlsrpt_sender;
+    if (cfg.tlsrpt.enabled) {
+        tlsrpt_sender.emplace(**store, **resolver, tlsrpt_pool, tlsrpt::send_options(cfg), cfg.tlsrpt.send_hour);
+        tlsrpt_sender->start(io.get_executor());
+        spdlog::info("tlsrpt: recording TLS sessions; reports of the previous day go out after {:02}:00 UTC",
+                     cfg.tlsrpt.send_hour);
+    }
 
     // Counters for scrapers (docs/operations.md): data_dir/metrics.prom, every 5 s and at exit.
     common::metrics::FileWriter metrics_file(io, cfg.server.data_dir / "metrics.prom");
@@ -511,6 +524,7 @@ void run_serve(const Options& opts) {
         smtp_wakes.stop();
         portal_wakes.stop();
         escrow_sweeper.stop();
+        if (tlsrpt_sender) tlsrpt_sender->stop();
         engine.stop();
         sts_pool.stop();
         metrics_file.stop();
@@ -529,6 +543,7 @@ void run_serve(const Options& opts) {
         for (auto* c : {&portal_child, &smtp_child})
             if (!c->reaped) ::kill(c->pid, SIGTERM);
         escrow_sweeper.stop();
+        if (tlsrpt_sender) tlsrpt_sender->stop();
         engine.drain(bound, [&](std::size_t abandoned) {
             boost::asio::post(lifecycle, [&, abandoned] {
                 if (abandoned > 0) {
@@ -601,6 +616,7 @@ void run_serve(const Options& opts) {
 
     run_io(io);
     escrow_pool.join();
+    tlsrpt_pool.join();
     // The children next (SIGTERM was sent; the submission process drains up to the same bound):
     // the portal's key-holder connection closes with it.
     for (auto* c : {&smtp_child, &portal_child}) {

@@ -356,6 +356,20 @@ const std::vector<Section>& schema() {
              {"support_contact", detail::read_support_contact},
              {"language", [](Reader& r, In n, Config& c) { r.read_choice(n, c.branding.language, kLanguages); }},
          }},
+        {"tlsrpt",
+         {
+             {"enabled", [](Reader& r, In n, Config& c) { r.read_bool(n, c.tlsrpt.enabled); }},
+             {"organization",
+              [](Reader& r, In n, Config& c) {
+                  r.read_string(n, c.tlsrpt.organization, "expected the organization's name");
+              }},
+             {"contact",
+              [](Reader& r, In n, Config& c) {
+                  r.read_string(n, c.tlsrpt.contact, "expected a contact (a mail address or a URL)");
+              }},
+             {"from", [](Reader& r, In n, Config& c) { r.read_mail_address(n, c.tlsrpt.from); }},
+             {"send_hour", [](Reader& r, In n, Config& c) { r.read_hour(n, c.tlsrpt.send_hour); }},
+         }},
     };
     return sections;
 }
@@ -684,6 +698,16 @@ Config defaults() {
     Config cfg;
     cfg.submission.trusted_networks = {*parse_network("127.0.0.0/8"), *parse_network("::1/128")};
     return cfg;
+}
+
+std::string tlsrpt_organization(const Config& cfg) {
+    return cfg.tlsrpt.organization.empty() ? cfg.server.hostname : cfg.tlsrpt.organization;
+}
+std::string tlsrpt_contact(const Config& cfg) {
+    return cfg.tlsrpt.contact.empty() ? "postmaster@" + cfg.server.hostname : cfg.tlsrpt.contact;
+}
+std::string tlsrpt_from(const Config& cfg) {
+    return cfg.tlsrpt.from.empty() ? "postmaster@" + cfg.server.hostname : cfg.tlsrpt.from;
 }
 
 std::string node_name(const Config& cfg) { return cfg.store.node.empty() ? cfg.server.hostname : cfg.store.node; }

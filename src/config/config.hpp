@@ -255,6 +255,16 @@ std::string_view logo_content_type(std::string_view bytes);
 // Reads a logo file and checks it as the loader does; "" and the bytes in out, or why not.
 std::string read_logo(const std::filesystem::path& file, std::string& out);
 
+// [tlsrpt] (RFC 8460 SMTP TLS Reporting, docs/config.md): off by default, since the reports tell
+// the recipient domains (and whoever reads their report mailbox) about this host's traffic to them.
+struct TlsRptConfig {
+    bool enabled = false;      // record TLS outcomes and send the daily reports
+    std::string organization;  // organization-name; "" = [server] hostname
+    std::string contact;       // contact-info; "" = postmaster@[server] hostname
+    std::string from;          // the report mails' From and envelope sender; "" = postmaster@[server] hostname
+    unsigned send_hour = 1;    // the UTC hour at which the previous day's reports go out
+};
+
 struct Config {
     std::filesystem::path source;  // the file loaded, empty for embedded defaults
     ServerConfig server;
@@ -269,7 +279,13 @@ struct Config {
     SendmailConfig sendmail;
     std::vector<DkimConfig> dkim;  // [[dkim]], in file order; at most one per domain
     BrandingConfig branding;
+    TlsRptConfig tlsrpt;
 };
+
+// [tlsrpt] with its defaults filled in from [server] hostname.
+std::string tlsrpt_organization(const Config& cfg);
+std::string tlsrpt_contact(const Config& cfg);
+std::string tlsrpt_from(const Config& cfg);
 
 // Problems found while loading: "FILE:LINE: key 'a.b': what is wrong (expected ...)".
 // message is the first problem in file order (one line, for stderr); problems holds every problem

@@ -214,6 +214,37 @@ bool Reader::read_count(const toml::node& n, std::size_t& out) {
     return true;
 }
 
+bool Reader::read_hour(const toml::node& n, unsigned& out) {
+    const auto* i = n.as_integer();
+    if (i == nullptr) {
+        wrong_type(n, "an integer 0-23 (an hour of the day, UTC)");
+        return false;
+    }
+    if (i->get() < 0 || i->get() > 23) {
+        bad_value(n, "hour " + std::to_string(i->get()) + " is out of range", "expected an integer 0-23");
+        return false;
+    }
+    out = static_cast<unsigned>(i->get());
+    return true;
+}
+
+bool Reader::read_mail_address(const toml::node& n, std::string& out) {
+    constexpr std::string_view expected = "expected a mail address (local@domain)";
+    const std::string* s = string_of(n, expected);
+    if (s == nullptr) return false;
+    const auto at = s->rfind('@');
+    bool ok = at != std::string::npos && at > 0 && at + 1 < s->size() && s->size() <= 254;
+    for (unsigned char c : *s) {
+        if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == ',' || c == ';' || c == '"' || c == '\\') ok = false;
+    }
+    if (!ok) {
+        bad_value(n, "\"" + *s + "\" is not a plain mail address", expected);
+        return false;
+    }
+    out = *s;
+    return true;
+}
+
 bool Reader::read_prefix_length(const toml::node& n, unsigned& out, unsigned max) {
     const auto* i = n.as_integer();
     if (i == nullptr) {

@@ -57,6 +57,8 @@ class Reader {
     bool read_senders(const toml::node& n, std::vector<std::string>& out);      // sender patterns
     bool read_user_names(const toml::node& n, std::vector<std::string>& out);   // system user names
     bool read_https_url(const toml::node& n, std::string& out);
+    bool read_hour(const toml::node& n, unsigned& out);             // integer 0-23
+    bool read_mail_address(const toml::node& n, std::string& out);  // local@domain, no spaces or <>
     // A non-empty path; relative paths are joined to base_dir (when set) and normalized.
     bool read_path(const toml::node& n, std::filesystem::path& out);
 

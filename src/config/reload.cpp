@@ -48,6 +48,7 @@ constexpr auto kPolicy = &Config::policy;
 constexpr auto kEscrow = &Config::escrow;
 constexpr auto kPortal = &Config::portal;
 constexpr auto kStore = &Config::store;
+constexpr auto kTlsRpt = &Config::tlsrpt;
 using Srv = ServerConfig;
 using Sub = SubmissionConfig;
 using Del = DeliveryConfig;
@@ -155,6 +156,12 @@ Reloaded merge_reload(const Config& running, Config next) {
     m.restart<&Config::branding, &BrandingConfig::color>("branding.color");
     m.restart<&Config::branding, &BrandingConfig::support_contact>("branding.support_contact");
     m.restart<&Config::branding, &BrandingConfig::language>("branding.language");
+    // [tlsrpt]: the recorder and the daily sender are set up once, at start.
+    m.restart<kTlsRpt, &TlsRptConfig::enabled>("tlsrpt.enabled");
+    m.restart<kTlsRpt, &TlsRptConfig::organization>("tlsrpt.organization");
+    m.restart<kTlsRpt, &TlsRptConfig::contact>("tlsrpt.contact");
+    m.restart<kTlsRpt, &TlsRptConfig::from>("tlsrpt.from");
+    m.restart<kTlsRpt, &TlsRptConfig::send_hour>("tlsrpt.send_hour");
     // [[dkim]]: serve reads the keys while it is root, before the privilege drop; a reload cannot.
     if (!same(running.dkim, next.dkim)) {
         next.dkim = running.dkim;

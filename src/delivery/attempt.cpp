@@ -54,6 +54,21 @@ void Engine::Impl::log_attempt(const store::Envelope& env, std::size_t idx, cons
                          result.empty() ? to_string(c.outcome) : result);
 }
 
+void Engine::Impl::record_tls(const AttemptPlan& plan, const policy::PlannedHost& ph, const std::string& address,
+                              const SessionError* err, const SmtpClient* client) {
+    if (!plan.record_tls || !tlsrpt || (!err && !client)) return;
+    const auto v = tlsrpt_verdict(err, client ? &client->tls_facts() : nullptr,
+                                  client ? client->starttls_offered() : false, ph.level);
+    if (!v.counted) return;
+    tlsrpt::Session s;
+    s.policy = tlsrpt_policy(plan.domain, plan.sts, ph.tlsa, ph.level);
+    s.result = v.failure;
+    s.sending_ip = err ? err->local_address : client->local_address();
+    s.receiving_mx = ph.host;
+    s.receiving_ip = address;
+    tlsrpt->record(s, Clock::now());
+}
+
 asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const std::string& body, const Route& route,
                                                const std::vector<std::size_t>& idxs, Outcomes& out,
                                                const AttemptPlan& plan) {
@@ -75,6 +90,15 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                 case policy::HostRefusal::none: break;
             }
             const auto c = classify(ev);
+            if (ph.refused == policy::HostRefusal::tlsa_lookup_failed && plan.record_tls && tlsrpt) {
+                // RFC 8460 4.3.2 dnssec-invalid: the TLSA answer could not be validated.
+                tlsrpt::Session s;
+                s.policy.type = tlsrpt::PolicyType::tlsa;
+                s.policy.domain = plan.domain;
+                s.result = tlsrpt::ResultType::dnssec_invalid;
+                s.receiving_mx = hop.host;
+                tlsrpt->record(s, Clock::now());
+            }
             if (ph.refused != policy::HostRefusal::no_addresses) {
                 for (auto i : idxs) log_attempt(env, i, hop.host, "", hop_level, hop_why, nullptr, c);
             }
@@ -116,6 +140,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
             for (int round = 0; round < 2; ++round) {
                 if (!client) {
                     auto [c, err] = co_await SmtpClient::connect(strand, target, tls, timeouts);
+                    record_tls(plan, ph, addr, c || !err ? nullptr : &*err, c.get());
                     if (!c) {
                         Evidence ev;
                         ev.session = err.value_or(SessionError{});

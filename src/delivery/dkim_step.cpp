@@ -11,7 +11,9 @@ namespace mailward::delivery {
 
 bool is_own_mail(const store::Envelope& env) {
     if (env.sender.empty()) return true;
-    if (env.client_helo == "escrow" && env.client_address == "127.0.0.1" && env.auth_user.empty()) return true;
+    if ((env.client_helo == "escrow" || env.client_helo == "tlsrpt") && env.client_address == "127.0.0.1" &&
+        env.auth_user.empty())
+        return true;
     return env.auth_user.rfind("portal:", 0) == 0;
 }
 

@@ -11,7 +11,8 @@
 namespace mailward::delivery {
 
 // True for mail mailward writes itself: DSNs (null sender), escrow notices and code mails (queued
-// by the escrow service from 127.0.0.1 with HELO "escrow"), secure replies (auth_user "portal:ID").
+// by the escrow service from 127.0.0.1 with HELO "escrow"), TLS-RPT reports (queued from 127.0.0.1
+// with HELO "tlsrpt"), secure replies (auth_user "portal:ID").
 bool is_own_mail(const store::Envelope& env);
 
 // Prepends a DKIM-Signature to body when signer has a key for its From: domain (see

@@ -389,6 +389,8 @@ void Engine::set_route_passwords(std::map<std::string, std::string> passwords) {
 
 void Engine::set_dkim(std::shared_ptr<const dkim::Signer> signer) { impl_->dkim = std::move(signer); }
 
+void Engine::set_tlsrpt(std::shared_ptr<TlsRptRecorder> recorder) { impl_->tlsrpt = std::move(recorder); }
+
 void Engine::start() {
     auto path = impl_->cfg.server.data_dir / "delivery.log";
     if (!impl_->log.open(path))

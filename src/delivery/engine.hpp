@@ -12,6 +12,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "delivery/tlsrpt_step.hpp"
 #include "dkim/dkim.hpp"
 #include "policy/preload.hpp"
 #include "probe/probe.hpp"
@@ -54,6 +55,9 @@ class Engine {
     // The DKIM keys serve read before its privilege drop: every message is signed once per attempt,
     // before its transfers (delivery/dkim_step.hpp). Set before start().
     void set_dkim(std::shared_ptr<const dkim::Signer> signer);
+    // TLS-RPT (RFC 8460, delivery/tlsrpt_step.hpp): every new session's TLS outcome to a domain's
+    // own MX hosts is handed to recorder ([tlsrpt] enabled). Set before start(); null: none.
+    void set_tlsrpt(std::shared_ptr<TlsRptRecorder> recorder);
 
     void start();
     // Ends at once: deliveries in flight are abandoned (their leases stay until released).

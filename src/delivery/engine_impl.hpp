@@ -90,6 +90,11 @@ using Outcomes = std::map<std::size_t, RcptOutcome>;
 // records and known keys, or why it is refused (policy::plan(); attempt.cpp only executes it).
 struct AttemptPlan {
     std::vector<policy::PlannedHost> hosts;
+    // TLS-RPT: the recipient domain and its MTA-STS policy in effect; record = false for a
+    // [[delivery.routes]] next hop (not the domain's MX: RFC 8460 reports are about those).
+    std::string domain;
+    std::optional<policy::MtaStsPolicy> sts;
+    bool record_tls = false;
 };
 
 // What was gathered for one destination before planning (gather.cpp).
@@ -132,6 +137,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     std::optional<policy::PreloadList> preload;
     policy::MtaStsCache* mta_sts = nullptr;
     std::shared_ptr<const dkim::Signer> dkim;  // [[dkim]] keys, set before start(); null: none
+    std::shared_ptr<TlsRptRecorder> tlsrpt;    // [tlsrpt] enabled: TLS outcomes go here; null: none
     IncidentTracker recent_incidents;          // a downgrade that persists: once per quiet period
     // When a delivery last confirmed each domain's learned level (policy_step.cpp).
     static constexpr auto kConfirmEvery = std::chrono::seconds(1);
@@ -172,6 +178,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     boost::asio::awaitable<void> deliver_to(const store::Envelope& env, const std::string& body, const Route& route,
                                             const std::vector<std::size_t>& idxs, Outcomes& out,
                                             const AttemptPlan& plan);
+    // TLS-RPT: one new session's outcome (tlsrpt_step.hpp), when the plan records them.
+    void record_tls(const AttemptPlan& plan, const policy::PlannedHost& ph, const std::string& address,
+                    const SessionError* err, const SmtpClient* client);
     void log_attempt(const store::Envelope& env, std::size_t idx, const std::string& host, const std::string& address,
                      tls::Level level, const std::vector<std::string>& why, const tls::PeerFacts* facts,
                      const Classified& c, std::string_view result = {});

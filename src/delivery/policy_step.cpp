@@ -72,7 +72,11 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
             out[i] = RcptOutcome{c}.with_tls(d.level, nullptr);
         }
     } else {
-        const AttemptPlan attempt{plan.hosts};  // named: g++ 12 may free a co_await's temporaries early
+        AttemptPlan attempt;  // named: g++ 12 may free a co_await's temporaries early
+        attempt.hosts = plan.hosts;
+        attempt.domain = domain;
+        attempt.sts = g->reading.mta_sts.policy;
+        attempt.record_tls = tlsrpt != nullptr && g->route.via.empty();
         co_await deliver_to(env, body, g->route, idxs, out, attempt);
     }
 

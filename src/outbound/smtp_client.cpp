@@ -172,6 +172,7 @@ class Client final : public SmtpClient {
     const std::vector<std::string>& ehlo_lines() const override { return ehlo_; }
     bool starttls_offered() const override { return starttls_offered_; }
     bool offers_dsn() const override { return ext_.dsn; }
+    std::string local_address() const override { return local_; }
 
   private:
     void arm(std::chrono::milliseconds d);
@@ -237,6 +238,7 @@ class Client final : public SmtpClient {
     std::vector<std::string> ehlo_;
     Extensions ext_;
     bool starttls_offered_ = false;
+    std::string local_;  // our address of the connection (TLS-RPT sending-mta-ip)
     tls::PeerFacts facts_;
 };
 
@@ -367,6 +369,7 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
         broken_ = true;
         co_return net_error(Stage::connect);
     }
+    if (auto local = stream_.next_layer().local_endpoint(ec); !ec) local_ = local.address().to_string();
     // Commands and the end of DATA are small writes that wait for a reply: without TCP_NODELAY,
     // Nagle holds the last segment until the peer's delayed ACK (40 ms on Linux) - per message.
     stream_.next_layer().set_option(tcp::no_delay(true), ec);
@@ -775,6 +778,7 @@ asio::awaitable<std::pair<std::unique_ptr<SmtpClient>, std::optional<SessionErro
         err = co_await c->open(true);
     }
     if (err) {
+        err->local_address = c->local_address();
         co_await c->quit();
         co_return std::make_pair(std::unique_ptr<SmtpClient>(), err);
     }

@@ -103,6 +103,7 @@ struct SessionError {
     std::string raw;                    // what was seen, verbatim, for incidents (EHLO lines, the reply)
     TlsFault tls_fault = TlsFault::none;
     Refusal refusal = Refusal::none;  // refused here before MAIL (stage mail, no reply, nothing sent)
+    std::string local_address;        // our address of the connection ("" when none was made; TLS-RPT)
 };
 
 struct RecipientResult {
@@ -139,6 +140,7 @@ class SmtpClient {
     // The session's (last) EHLO offered DSN (RFC 3461): NOTIFY and friends were passed on, and the
     // next hop reports success itself.
     virtual bool offers_dsn() const = 0;
+    virtual std::string local_address() const { return {}; }  // our address of the connection
 };
 
 }  // namespace mailward::outbound

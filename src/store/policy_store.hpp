@@ -127,6 +127,21 @@ struct StoredMtaSts {
 // What put_mta_sts() accepts: domain, id and policy not empty, expires after fetched_at.
 bool valid_mta_sts(const StoredMtaSts& p);
 
+// TLS-RPT (RFC 8460) counts for one UTC day: one row per policy and outcome. result_type "" is a
+// success (the receiving fields are then ""); policy_strings and mx_hosts hold one item a line.
+struct TlsRptCount {
+    std::string day;  // YYYY-MM-DD, UTC
+    std::string policy_domain;
+    std::string policy_type;  // "sts", "tlsa", "no-policy-found"
+    std::string policy_strings;
+    std::string mx_hosts;
+    std::string result_type;  // RFC 8460 4.3 result type, "" for a success
+    std::string sending_ip;
+    std::string receiving_mx;
+    std::string receiving_ip;
+    std::int64_t count = 0;
+};
+
 class PolicyStore {
   public:
     virtual ~PolicyStore() = default;
@@ -190,6 +205,22 @@ class PolicyStore {
     virtual Result<std::vector<StoredMtaSts>> mta_sts_all() = 0;  // ordered by domain, expired included
     // Removes the rows that expired before now (a domain that dropped MTA-STS); returns how many.
     virtual Result<std::size_t> purge_mta_sts(TimePoint now) = 0;
+
+    // ---- TLS-RPT (RFC 8460) daily counts and the reports sent, shared by every node ----
+    // Adds each row's count to the row with the same key (day and every other field but count):
+    // several nodes and several calls sum. invalid_argument: a bad day, no domain or type, count < 1.
+    virtual Result<void> add_tlsrpt(const std::vector<TlsRptCount>& rows) = 0;
+    // The rows of day, ordered by domain, policy, result and receiving host.
+    virtual Result<std::vector<TlsRptCount>> tlsrpt_day(const std::string& day) = 0;
+    // Claims the report of (day, domain): true for the one caller that inserted the claim, false
+    // when it was claimed before (by this node or another): each report is sent once.
+    virtual Result<bool> claim_tlsrpt(const std::string& day, const std::string& domain, const std::string& report_id,
+                                      TimePoint now) = 0;
+    // Removes counts and claims of days before `before` (YYYY-MM-DD); returns the rows removed.
+    virtual Result<std::size_t> purge_tlsrpt(const std::string& before) = 0;
 };
+
+// What add_tlsrpt() accepts (day YYYY-MM-DD, domain and type given, count >= 1).
+bool valid_tlsrpt(const TlsRptCount& c);
 
 }  // namespace mailward::store

@@ -54,6 +54,14 @@ bool valid_mta_sts(const StoredMtaSts& p) {
     return !p.domain.empty() && !p.id.empty() && !p.policy.empty() && p.expires > p.fetched_at;
 }
 
+bool valid_tlsrpt(const TlsRptCount& c) {
+    const auto& d = c.day;
+    if (d.size() != 10 || d[4] != '-' || d[7] != '-') return false;
+    for (std::size_t i = 0; i < d.size(); ++i)
+        if (i != 4 && i != 7 && (d[i] < '0' || d[i] > '9')) return false;
+    return !c.policy_domain.empty() && !c.policy_type.empty() && c.count >= 1;
+}
+
 std::optional<int> level_rank(std::string_view name) {
     constexpr std::string_view kLadder[] = {"none", "may", "encrypt", "verify", "dane"};
     for (int i = 0; i < static_cast<int>(std::size(kLadder)); ++i)

@@ -142,7 +142,9 @@ class NotifySenderTest(unittest.TestCase):
         wait_for(lambda: self.rcpt(qid)["state"] == "escrowed", 90, "the seal")
 
         def notice():
-            return [m for m in self.lab.mx.messages("tls.example.test")
+            unfolded = [m.replace(b"\r\n ", b" ").replace(b"\n ", b" ")
+                        for m in self.lab.mx.messages("tls.example.test")]
+            return [m for m in unfolded
                     if b"Subject: Your message to " + rcpt.encode() + b" went through the secure portal" in m
                     and b"queue id " + qid.encode() in m]
         note = wait_for(notice, 60, "the notice to the sender")[0]

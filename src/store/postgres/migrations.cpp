@@ -291,12 +291,38 @@ constexpr const char* kSchemaV5 = R"sql(
 ALTER TABLE recipients ADD COLUMN delay_warned boolean NOT NULL DEFAULT false;
 )sql";
 
+// Version 6: TLS-RPT (RFC 8460) counts per UTC day (the SQLite schema's version 11), added to by
+// every node, and the claims that make each day's report for a domain go out once.
+constexpr const char* kSchemaV6 = R"sql(
+CREATE TABLE tlsrpt_counts (
+    day            text   NOT NULL,
+    policy_domain  text   NOT NULL CHECK (policy_domain <> ''),
+    policy_type    text   NOT NULL CHECK (policy_type <> ''),
+    policy_strings text   NOT NULL,
+    mx_hosts       text   NOT NULL,
+    result_type    text   NOT NULL,
+    sending_ip     text   NOT NULL,
+    receiving_mx   text   NOT NULL,
+    receiving_ip   text   NOT NULL,
+    count          bigint NOT NULL CHECK (count > 0),
+    PRIMARY KEY (day, policy_domain, policy_type, policy_strings, mx_hosts, result_type, sending_ip,
+                 receiving_mx, receiving_ip)
+);
+CREATE TABLE tlsrpt_sent (
+    day        text   NOT NULL,
+    domain     text   NOT NULL,
+    report_id  text   NOT NULL,
+    claimed_at bigint NOT NULL,
+    PRIMARY KEY (day, domain)
+);
+)sql";
+
 struct Step {
     int version;
     const char* sql;
 };
 constexpr Step kSteps[] = {
-    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}, {5, kSchemaV5},
+    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}, {5, kSchemaV5}, {6, kSchemaV6},
 };
 
 // Any constant: the lock that serialises migrations of one database across nodes.

@@ -231,6 +231,12 @@ class SqlitePolicyStore final : public PolicyStore {
     Result<std::optional<StoredMtaSts>> mta_sts(const std::string& domain) override;
     Result<std::vector<StoredMtaSts>> mta_sts_all() override;
     Result<std::size_t> purge_mta_sts(TimePoint now) override;
+    // tlsrpt_store.cpp
+    Result<void> add_tlsrpt(const std::vector<TlsRptCount>& rows) override;
+    Result<std::vector<TlsRptCount>> tlsrpt_day(const std::string& day) override;
+    Result<bool> claim_tlsrpt(const std::string& day, const std::string& domain, const std::string& report_id,
+                              TimePoint now) override;
+    Result<std::size_t> purge_tlsrpt(const std::string& before) override;
 
   private:
     SharedConn& conn_;

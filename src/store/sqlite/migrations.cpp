@@ -318,6 +318,32 @@ constexpr const char* kSchemaV10 = R"sql(
 ALTER TABLE recipients ADD COLUMN delay_warned INTEGER NOT NULL DEFAULT 0 CHECK (delay_warned IN (0, 1));
 )sql";
 
+// Version 11: TLS-RPT (RFC 8460) counts per UTC day and policy outcome (added to by every node),
+// and the claims that make each day's report for a domain go out once.
+constexpr const char* kSchemaV11 = R"sql(
+CREATE TABLE tlsrpt_counts (
+    day            TEXT    NOT NULL,
+    policy_domain  TEXT    NOT NULL CHECK (policy_domain <> ''),
+    policy_type    TEXT    NOT NULL CHECK (policy_type <> ''),
+    policy_strings TEXT    NOT NULL,
+    mx_hosts       TEXT    NOT NULL,
+    result_type    TEXT    NOT NULL,
+    sending_ip     TEXT    NOT NULL,
+    receiving_mx   TEXT    NOT NULL,
+    receiving_ip   TEXT    NOT NULL,
+    count          INTEGER NOT NULL CHECK (count > 0),
+    PRIMARY KEY (day, policy_domain, policy_type, policy_strings, mx_hosts, result_type, sending_ip,
+                 receiving_mx, receiving_ip)
+) STRICT;
+CREATE TABLE tlsrpt_sent (
+    day        TEXT    NOT NULL,
+    domain     TEXT    NOT NULL,
+    report_id  TEXT    NOT NULL,
+    claimed_at INTEGER NOT NULL,
+    PRIMARY KEY (day, domain)
+) STRICT;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "queue and users", kSchemaV1},
     {2, "learned TLS policy", kSchemaV2},
@@ -329,6 +355,7 @@ constexpr Migration kMigrations[] = {
     {8, "administrative hold", kSchemaV8},
     {9, "shared MTA-STS policies", kSchemaV9},
     {10, "delay notifications", kSchemaV10},
+    {11, "TLS-RPT counts and reports sent", kSchemaV11},
 };
 
 Result<int> read_int_pragma(Db& db, const char* sql) {

@@ -2,7 +2,8 @@
 https://mta-sts.<domain>/.well-known/mta-sts.txt, chosen by the Host header, with a certificate
 from the lab's test CA (or any other: an untrusted one for tests). Policies and raw answers
 (redirects, oversized bodies) can be changed while it runs; requests are counted per host.
-It runs in a thread of the test process and stops with stop()."""
+POST bodies are recorded (host, path, content type, body) and answered 200: a TLS-RPT (RFC 8460
+section 5.2) report receiver. It runs in a thread of the test process and stops with stop()."""
 from __future__ import annotations
 
 import http.server
@@ -20,6 +21,7 @@ class PolicyServer:
         # host -> (status, content type, body, extra headers)
         self.policies: dict[str, tuple[int, str, str, dict[str, str]]] = {}
         self.requests: dict[str, int] = {}
+        self.posts: list[tuple[str, str, str, bytes]] = []  # host, path, content type, body
         self._lock = threading.Lock()
         server = self
 
@@ -38,6 +40,16 @@ class PolicyServer:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_POST(self):  # noqa: N802
+                host = (self.headers.get("Host") or "").split(":")[0].lower()
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(length, 1 << 20))
+                with server._lock:
+                    server.posts.append((host, self.path, self.headers.get("Content-Type") or "", body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args):
                 pass
@@ -63,6 +75,10 @@ class PolicyServer:
     def count(self, domain: str) -> int:
         with self._lock:
             return self.requests.get("mta-sts." + domain, 0)
+
+    def received_posts(self) -> list[tuple[str, str, str, bytes]]:
+        with self._lock:
+            return list(self.posts)
 
     def start(self) -> "PolicyServer":
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)

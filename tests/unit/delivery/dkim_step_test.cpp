@@ -25,6 +25,8 @@ TEST(DkimStep, OwnMail) {
     } cases[] = {
         {"DSN (null sender)", envelope("", "relay.example.test", "127.0.0.1", ""), true},
         {"escrow notice / code mail", envelope("notice@relay.test", "escrow", "127.0.0.1", ""), true},
+        {"TLS-RPT report", envelope("postmaster@relay.test", "tlsrpt", "127.0.0.1", ""), true},
+        {"HELO tlsrpt from elsewhere", envelope("a@example.org", "tlsrpt", "192.0.2.7", ""), false},
         {"portal reply", envelope("bob@x.test", "", "192.0.2.1", "portal:abcd"), true},
         {"relayed from a trusted network", envelope("a@example.org", "app.example.org", "127.0.0.1", ""), false},
         {"authenticated user", envelope("a@example.org", "laptop", "192.0.2.7", "alice"), false},
