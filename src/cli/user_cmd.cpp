@@ -85,6 +85,13 @@ void add_user(CLI::App& app, Options& opts) {
                                   "the account may not use TLS-Required: No (the default)");
         on->excludes(off);
     };
+    static bool receipts = false, no_receipts = false;
+    auto receipt_flags = [](CLI::App* cmd) {
+        auto* on =
+            cmd->add_flag("--receipts", receipts, "read and expiry receipts for the account's messages kept in escrow");
+        auto* off = cmd->add_flag("--no-receipts", no_receipts, "no read or expiry receipts (the default)");
+        on->excludes(off);
+    };
     auto sender_opt = [](CLI::App* cmd) {
         cmd->add_option("--sender", senders, "an envelope/From: address (or @domain) the account may use; repeatable")
             ->allow_extra_args(false);
@@ -96,11 +103,13 @@ void add_user(CLI::App& app, Options& opts) {
     add->add_option("--mode", mode, "sender mode (default: [policy] default_mode)");
     sender_opt(add);
     tls_flags(add);
+    receipt_flags(add);
     add->callback([&opts] {
         check_name(name);
         store::User user{name, "", checked_mode(mode), store::Clock::now()};
         user.senders = checked_senders(senders);
         user.allow_tls_optional = tls_optional;
+        user.receipts = receipts;
         auto st = open_store(opts);
         user.password_hash = hash(read_password());
         auto r = st->users().add(user);
@@ -116,10 +125,14 @@ void add_user(CLI::App& app, Options& opts) {
     sender_opt(set);
     set->add_flag("--clear-senders", clear_senders, "remove every --sender first (then the login name rules)");
     tls_flags(set);
+    receipt_flags(set);
     set->callback([&opts] {
         auto checked = checked_senders(senders);
-        if (mode.empty() && checked.empty() && !clear_senders && !tls_optional && !no_tls_optional) {
-            throw Failure("nothing to change (give --mode, --sender, --clear-senders or --[no-]allow-tls-optional)");
+        if (mode.empty() && checked.empty() && !clear_senders && !tls_optional && !no_tls_optional && !receipts &&
+            !no_receipts) {
+            throw Failure(
+                "nothing to change (give --mode, --sender, --clear-senders, --[no-]allow-tls-optional or "
+                "--[no-]receipts)");
         }
         auto st = open_store(opts);
         auto user = st->users().get(name);
@@ -133,6 +146,8 @@ void add_user(CLI::App& app, Options& opts) {
         }
         if (tls_optional) user->allow_tls_optional = true;
         if (no_tls_optional) user->allow_tls_optional = false;
+        if (receipts) user->receipts = true;
+        if (no_receipts) user->receipts = false;
         if (auto r = st->users().update(*user); !r) {
             throw Failure("cannot update '" + common::log_escape(name) + "': " + r.error().message());
         }
@@ -180,7 +195,8 @@ void add_user(CLI::App& app, Options& opts) {
                                {"mode", x.mode.empty() ? def : x.mode},
                                {"mode_is_default", x.mode.empty()},
                                {"senders", x.senders},
-                               {"allow_tls_optional", x.allow_tls_optional}});
+                               {"allow_tls_optional", x.allow_tls_optional},
+                               {"receipts", x.receipts}});
             }
             std::cout << arr.dump(2) << "\n";
             return;
@@ -190,7 +206,8 @@ void add_user(CLI::App& app, Options& opts) {
             for (const auto& p : x.senders) senders += (senders.empty() ? "" : ",") + p;
             if (senders.empty()) senders = "-";
             std::cout << x.name << "  " << (x.mode.empty() ? def + " (default)" : x.mode) << "  senders=" << senders
-                      << "  tls-optional=" << (x.allow_tls_optional ? "yes" : "no") << "\n";
+                      << "  tls-optional=" << (x.allow_tls_optional ? "yes" : "no")
+                      << "  receipts=" << (x.receipts ? "yes" : "no") << "\n";
         }
     });
 }

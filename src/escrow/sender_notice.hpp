@@ -27,4 +27,19 @@ struct SenderNoticeInput {
 };
 Result<std::string> compose_sender_notice(const SenderNoticeInput& in);
 
+// Read and expiry receipts, for senders whose account asks for them (`mailward user add|set
+// --receipts`): the recipient opened the message in the portal, or it expired (read or not).
+// Like the notice they name the original by Message-ID, never by subject.
+struct ReceiptInput {
+    enum class Kind { read, expired } kind = Kind::read;
+    std::string to;          // the envelope sender
+    std::string recipient;   // the escrowed recipient
+    std::string message_id;  // the original Message-ID without <>, "" if none
+    std::string escrow_id;
+    std::chrono::system_clock::time_point at{};  // when it was read / expired
+    bool was_read = false;                       // expired: whether it had been opened before
+    std::string hostname;
+};
+Result<std::string> compose_receipt(const ReceiptInput& in);
+
 }  // namespace mailward::escrow

@@ -203,6 +203,10 @@ Result<void> EscrowService::seal_one(const store::Envelope& env, const std::stri
     rec.recipient = recipient;
     rec.created = now;
     rec.expires = now + settings_.expiry;
+    // Receipts when the submitting account asks for them (`mailward user set NAME --receipts`).
+    if (!env.auth_user.empty() && !env.sender.empty()) {
+        if (auto u = store_.users().get(env.auth_user); u) rec.receipts = u->receipts;
+    }
 
     std::string from = env.sender.empty() ? "postmaster@" + settings_.hostname : env.sender;
     std::string sender_name = from;
@@ -295,11 +299,51 @@ void EscrowService::notify_sender(const store::Envelope& env, std::size_t index,
 
 // ---- lifecycle ----
 
+void EscrowService::send_receipt(const store::EscrowRecord& rec, bool expired, TimePoint now) {
+    ReceiptInput in;
+    in.kind = expired ? ReceiptInput::Kind::expired : ReceiptInput::Kind::read;
+    in.to = rec.sender;
+    in.recipient = rec.recipient;
+    in.message_id = rec.message_id;
+    in.escrow_id = rec.id;
+    in.at = now;
+    in.was_read = rec.read_receipt_sent;
+    in.hostname = settings_.hostname;
+    auto body = compose_receipt(in);
+    if (!body) {
+        spdlog::error("escrow: {}: cannot compose the receipt: {}", rec.id, body.error().message());
+        return;
+    }
+    auto m = system_message("", rec.sender, rec.sender_mode, std::move(*body), now);
+    m.envelope.ret = store::DsnRet::hdrs;
+    m.envelope.smtputf8 = header_is_utf8(rec.sender) || header_is_utf8(rec.recipient);
+    const std::string qid = m.envelope.id;
+    auto submit = [&](auto done) { store_.queue().submit(std::move(m), std::move(done)); };
+    if (auto q = common::wait_callback<Result<void>>(submit); !q) {
+        spdlog::error("escrow: {}: the {} receipt could not be queued: {}", rec.id, expired ? "expiry" : "read",
+                      q.error().message());
+        return;
+    }
+    spdlog::info("escrow: {}: {} receipt {} to <{}> queued", rec.id, expired ? "expiry" : "read", qid,
+                 common::log_escape(rec.sender));
+}
+
 Result<std::size_t> EscrowService::sweep(TimePoint now) {
     std::size_t changed = 0;
+    // Read receipts first: an expiry in the same sweep then knows the message was read.
+    if (auto due = store_.escrow().read_receipts_due(); due) {
+        for (const auto& id : *due) {
+            auto mine = store_.escrow().mark_read_receipt(id);  // once, whichever node gets here first
+            if (!mine || !*mine) continue;
+            if (auto rec = store_.escrow().get(id); rec) send_receipt(*rec, false, now);
+        }
+    } else {
+        spdlog::error("escrow: cannot look for read receipts due: {}", due.error().message());
+    }
     auto expired = store_.escrow().expired_ids(now);
     if (!expired) return expired.error();
     for (const auto& id : *expired) {
+        auto before = store_.escrow().get(id);
         store::EscrowAuditEntry e;
         e.at = now;
         e.event = std::string(store::escrow_event::expired);
@@ -308,6 +352,9 @@ Result<std::size_t> EscrowService::sweep(TimePoint now) {
             ++changed;
             spdlog::info("escrow: {} expired, key destroyed", id);
             common::metrics::inc("mailward_escrow_events_total", kEscrowEventsHelp, "event", "expired");
+            // The expiry receipt goes with the one transition to expired (a crash in between loses
+            // the receipt, never mail).
+            if (before && before->receipts) send_receipt(*before, true, now);
         } else {
             spdlog::error("escrow: cannot expire {}: {}", id, r.error().message());
         }

@@ -134,6 +134,8 @@ class EscrowService {
 
   private:
     Result<void> seal_one(const store::Envelope& env, const std::string& body, std::size_t index, TimePoint now);
+    // Queues a read receipt (expired=false) or an expiry receipt to rec's sender.
+    void send_receipt(const store::EscrowRecord& rec, bool expired, TimePoint now);
     // Queues the sender's notice of a seal when [escrow] notify_sender lists the sender's mode.
     void notify_sender(const store::Envelope& env, std::size_t index, const std::string& escrow_id,
                        const std::string& message_id, TimePoint now);

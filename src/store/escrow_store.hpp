@@ -49,6 +49,8 @@ struct EscrowRecord {
     std::optional<EscrowTime> locked_until;  // too many wrong codes: short codes refused until then
     int total_failures = 0;                  // wrong codes over the message's life
     int lockouts = 0;                        // lockouts since the last login (each twice as long)
+    bool receipts = false;                   // the sender's account wants read and expiry receipts
+    bool read_receipt_sent = false;          // the read receipt was queued (at most once)
 };
 
 // One row of a message's audit chain. hash = escrow's keyed hash over (prev, the fields).
@@ -162,6 +164,14 @@ class EscrowStore {
     // Active messages whose expires <= now; ended (revoked/expired) ones ended before before.
     virtual Result<std::vector<std::string>> expired_ids(EscrowTime now) = 0;
     virtual Result<std::vector<std::string>> purgeable_ids(EscrowTime ended_before) = 0;
+
+    // ---- receipts ----
+    // Active messages whose sender wants receipts, that the recipient has viewed (a "viewed" audit
+    // row) and whose read receipt was not sent yet, oldest first.
+    virtual Result<std::vector<std::string>> read_receipts_due() = 0;
+    // Marks id's read receipt sent; true when this call did it (false: it already was, by another
+    // node or an earlier sweep). not_found if unknown.
+    virtual Result<bool> mark_read_receipt(const std::string& id) = 0;
 
     // ---- one-time codes ----
     // The number of codes sent for id at or after since (the send limit).

@@ -197,6 +197,7 @@ struct User {
     // use, lower case; empty = none listed (then [submission] sender_login_match decides).
     std::vector<std::string> senders{};
     bool allow_tls_optional = false;  // may send with "TLS-Required: No" (RFC 8689)
+    bool receipts = false;            // wants read and expiry receipts for its escrowed messages
 };
 
 class UserStore {

@@ -6,14 +6,16 @@ notifications arrive in the lab's tls.example.test maildir (the sender's domain)
 import os
 import re
 import smtplib
+import ssl
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 
-from harness import LAB_SENDER, Mailward, TempDir, wait_for  # noqa: E402
+from harness import LAB_SENDER, LabTestCase, Mailward, TempDir, wait_for  # noqa: E402
 from mwlab import standard_lab  # noqa: E402
+from test_escrow import PortalClient, csrf_of, text_of  # noqa: E402
 
 
 def submit_with(mw, rcpt, marker, rcpt_options=(), mail_options=()):
@@ -164,6 +166,66 @@ class NotifySenderTest(unittest.TestCase):
         wait_for(lambda: self.rcpt(qid)["state"] == "delivered", 60, "delivery")
         time.sleep(2)
         self.assertEqual(self.notices(marker), [])
+
+
+class ReceiptsTest(LabTestCase):
+    """Read and expiry receipts for an account that asks (`user add --receipts`): the recipient
+    opens the escrowed message in the portal, and the sender's mailbox gets "Read: ..." once."""
+    portal_cert = True
+    submission_tls = True
+
+    @classmethod
+    def configure(cls, extra):
+        extra["escrow"]["notify_sender"] = []  # only the receipt reaches the sender's maildir
+
+    def test_read_receipt_after_the_recipient_opens_the_message(self):
+        user, password = "alice@tls.example.test", "receipts-pass-1"
+        self.mw.cli("user", "add", user, "--receipts", stdin=password + "\n")
+        self.assertIn("receipts=yes", self.mw.cli("user", "list").stdout)
+        rcpt = "ivy-receipt@notls.example.test"  # no STARTTLS: escrowed
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # the submission port's own certificate
+        with smtplib.SMTP("127.0.0.1", self.mw.port, timeout=60) as s:
+            s.ehlo("app.example.org")
+            s.starttls(context=ctx)
+            s.ehlo("app.example.org")
+            s.login(user, password)
+            s.mail(user)
+            s.rcpt(rcpt)
+            code, resp = s.data(("Subject: receipt-marker\r\nFrom: <%s>\r\nTo: <%s>\r\n"
+                                 "Message-ID: <receipt-1@tls.example.test>\r\n\r\nbody receipt-marker\r\n"
+                                 % (user, rcpt)).encode())
+            self.assertEqual(code, 250, resp)
+        qid = resp.decode().split("queued as ")[1].split()[0]
+        wait_for(lambda: self.mw.queue_show(qid)["recipients"][0]["state"] == "escrowed", 90, "the seal")
+        notice = wait_for(lambda: [m for m in self.lab.mx.messages("notls.example.test")
+                                   if rcpt.encode() in m and b"/m/" in m], 60, "the notice")[0]
+        link = re.search(rb"https://portal\.example\.test:\d+(/m/[A-Za-z0-9_-]{43})", notice).group(1).decode()
+
+        def receipts():
+            return [m for m in self.lab.mx.messages("tls.example.test")
+                    if b"Read: your secure message to " + rcpt.encode() in m.replace(b"\n ", b" ")]
+        time.sleep(2)
+        self.assertEqual(receipts(), [], "not read yet")
+        c = PortalClient(self.mw, self.ca_file)
+        status, _, page = c.request("GET", link)
+        self.assertEqual(status, 200)
+        csrf = csrf_of(page)
+        n = len(self.lab.mx.messages("notls.example.test"))
+        self.assertEqual(c.form(link + "/code", {"csrf": csrf})[0], 200)
+        msgs = self.lab.mx.wait_for_messages("notls.example.test", n + 1, timeout=60)
+        code = re.search(r"one-time code is: (\d{6})", text_of(msgs[n])).group(1)
+        self.assertEqual(c.form(link + "/login", {"csrf": csrf, "code": code})[0], 303)
+        status, _, page = c.request("GET", "/read")
+        self.assertEqual(status, 200)
+        self.assertIn(b"receipt-marker", page)
+        # The escrow sweep runs every minute.
+        got = wait_for(receipts, 100, "the read receipt")
+        self.assertEqual(len(got), 1)
+        self.assertIn(b"<receipt-1@tls.example.test>", got[0])
+        self.assertNotIn(b"receipt-marker", got[0])  # nothing of the subject or body
+        self.assertIn(b"Return-Path: <>", got[0])
 
 
 if __name__ == "__main__":

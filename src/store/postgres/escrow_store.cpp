@@ -30,7 +30,8 @@ std::int64_t be64(const Rows& rows, int row, int col) {
 constexpr const char* kColumns =
     "m.id, m.queue_id, m.rcpt_index::bigint, m.sender, m.sender_name, m.sender_mode, m.recipient, m.message_id,"
     " m.token_hash, k.wrapped_key, m.sealed, m.state, m.created, m.expires, m.ended_at, m.failed_logins::bigint,"
-    " m.locked_until, m.total_failures::bigint, m.lockouts::bigint";
+    " m.locked_until, m.total_failures::bigint, m.lockouts::bigint, m.receipts::int::bigint,"
+    " m.read_receipt_sent::int::bigint";
 constexpr const char* kFrom = " FROM escrow_messages m LEFT JOIN escrow_keys k ON k.escrow_id = m.id";
 
 std::string select_sql(std::string_view where) {
@@ -63,6 +64,8 @@ Result<EscrowRecord> read_record(const Rows& rs, int i) {
     if (!rs.is_null(i, 16)) r.locked_until = from_ms(be64(rs, i, 16));
     r.total_failures = static_cast<int>(be64(rs, i, 17));
     r.lockouts = static_cast<int>(be64(rs, i, 18));
+    r.receipts = be64(rs, i, 19) != 0;
+    r.read_receipt_sent = be64(rs, i, 20) != 0;
     return r;
 }
 
@@ -151,8 +154,8 @@ Result<void> append_in(Conn& c, EscrowAuditEntry e, const AuditChain& chain, App
 Result<void> insert_record(Conn& c, const EscrowRecord& r) {
     auto m = c.exec(
         "INSERT INTO escrow_messages (id, queue_id, rcpt_index, sender, sender_name, sender_mode, recipient,"
-        " message_id, token_hash, sealed, state, created, expires)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12)",
+        " message_id, token_hash, sealed, state, created, expires, receipts)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12, $13)",
         Params()
             .text(r.id)
             .text(r.queue_id)
@@ -165,7 +168,8 @@ Result<void> insert_record(Conn& c, const EscrowRecord& r) {
             .text(r.token_hash)
             .bytea(r.sealed)
             .int64(to_ms(r.created))
-            .int64(to_ms(r.expires)));
+            .int64(to_ms(r.expires))
+            .boolean(r.receipts));
     if (!m) return m.error();
     // The key in its own narrow row: never rewritten with the message's row (state, counters).
     auto k = c.exec("INSERT INTO escrow_keys (escrow_id, wrapped_key) VALUES ($1, $2)",
@@ -375,6 +379,27 @@ Result<std::vector<std::string>> PgEscrowStore::expired_ids(EscrowTime now) {
     return first_column(conn_.conn.exec(
         "SELECT id FROM escrow_messages WHERE state = 'active' AND expires <= $1 ORDER BY expires, id COLLATE \"C\"",
         Params().int64(to_ms(now))));
+}
+
+Result<std::vector<std::string>> PgEscrowStore::read_receipts_due() {
+    std::lock_guard lk(conn_.mu);
+    return first_column(
+        conn_.conn.exec("SELECT id FROM escrow_messages m WHERE receipts AND NOT read_receipt_sent AND state = 'active'"
+                        " AND EXISTS (SELECT 1 FROM escrow_audit a WHERE a.escrow_id = m.id AND a.event = 'viewed')"
+                        " ORDER BY created, id COLLATE \"C\""));
+}
+
+Result<bool> PgEscrowStore::mark_read_receipt(const std::string& id) {
+    std::lock_guard lk(conn_.mu);
+    auto r =
+        conn_.conn.exec("UPDATE escrow_messages SET read_receipt_sent = true WHERE id = $1 AND NOT read_receipt_sent",
+                        Params().text(id));
+    if (!r) return Result<bool>(boost::system::in_place_error, r.error());
+    if (r->affected() > 0) return true;
+    auto e = conn_.conn.exec("SELECT 1 FROM escrow_messages WHERE id = $1", Params().text(id));
+    if (!e) return Result<bool>(boost::system::in_place_error, e.error());
+    if (e->size() == 0) return Result<bool>(boost::system::in_place_error, common::Errc::not_found);
+    return false;
 }
 
 Result<std::vector<std::string>> PgEscrowStore::purgeable_ids(EscrowTime ended_before) {

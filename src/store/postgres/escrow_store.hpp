@@ -28,6 +28,8 @@ class PgEscrowStore final : public EscrowStore {
     Result<void> purge(const std::string& id, EscrowTime now, EscrowAuditEntry audit, const AuditChain& chain) override;
     Result<std::vector<std::string>> expired_ids(EscrowTime now) override;
     Result<std::vector<std::string>> purgeable_ids(EscrowTime ended_before) override;
+    Result<std::vector<std::string>> read_receipts_due() override;
+    Result<bool> mark_read_receipt(const std::string& id) override;
     Result<int> codes_sent_since(const std::string& id, EscrowTime since) override;
     Result<void> add_code(const std::string& id, const std::string& code_hash, bool strong, EscrowTime now,
                           EscrowTime expires, StoredMessage msg, EscrowAuditEntry audit,

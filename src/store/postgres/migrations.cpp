@@ -317,12 +317,19 @@ CREATE TABLE tlsrpt_sent (
 );
 )sql";
 
+// Version 7: read and expiry receipts (the SQLite schema's version 12).
+constexpr const char* kSchemaV7 = R"sql(
+ALTER TABLE users ADD COLUMN receipts boolean NOT NULL DEFAULT false;
+ALTER TABLE escrow_messages ADD COLUMN receipts boolean NOT NULL DEFAULT false;
+ALTER TABLE escrow_messages ADD COLUMN read_receipt_sent boolean NOT NULL DEFAULT false;
+)sql";
+
 struct Step {
     int version;
     const char* sql;
 };
 constexpr Step kSteps[] = {
-    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}, {5, kSchemaV5}, {6, kSchemaV6},
+    {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}, {5, kSchemaV5}, {6, kSchemaV6}, {7, kSchemaV7},
 };
 
 // Any constant: the lock that serialises migrations of one database across nodes.

@@ -7,7 +7,8 @@
 namespace mailward::store::postgres {
 namespace {
 
-constexpr const char* kSelect = "SELECT name, password_hash, mode, created, senders, allow_tls_optional FROM users";
+constexpr const char* kSelect =
+    "SELECT name, password_hash, mode, created, senders, allow_tls_optional, receipts FROM users";
 
 std::string join(const std::vector<std::string>& v) {
     std::string out;
@@ -38,6 +39,7 @@ User read_user(const Rows& r, int i) {
     u.created = from_ms(r.int64(i, 3));
     u.senders = split(r.text(i, 4));
     u.allow_tls_optional = r.boolean(i, 5);
+    u.receipts = r.boolean(i, 6);
     return u;
 }
 
@@ -48,25 +50,34 @@ Result<void> PgUserStore::add(const User& u) {
     const TimePoint created = u.created == TimePoint{} ? Clock::now() : u.created;
     std::lock_guard lk(conn_.mu);
     auto r = conn_.conn.exec(
-        "INSERT INTO users (name, password_hash, mode, created, senders, allow_tls_optional)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO users (name, password_hash, mode, created, senders, allow_tls_optional, receipts)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
         Params()
             .text(u.name)
             .text(u.password_hash)
             .text(u.mode)
             .int64(to_ms(created))
             .text(join(u.senders))
-            .boolean(u.allow_tls_optional));
+            .boolean(u.allow_tls_optional)
+            .boolean(u.receipts));
     if (!r) return r.error();  // a taken name comes back as already_exists
     return {};
 }
 
-// Changes the password hash, the mode, the senders and allow_tls_optional; name and created stay.
+// Changes the password hash, the mode, the senders, allow_tls_optional and receipts; name and
+// created stay.
 Result<void> PgUserStore::update(const User& u) {
     std::lock_guard lk(conn_.mu);
     auto r = conn_.conn.exec(
-        "UPDATE users SET password_hash = $2, mode = $3, senders = $4, allow_tls_optional = $5 WHERE name = $1",
-        Params().text(u.name).text(u.password_hash).text(u.mode).text(join(u.senders)).boolean(u.allow_tls_optional));
+        "UPDATE users SET password_hash = $2, mode = $3, senders = $4, allow_tls_optional = $5, receipts = $6"
+        " WHERE name = $1",
+        Params()
+            .text(u.name)
+            .text(u.password_hash)
+            .text(u.mode)
+            .text(join(u.senders))
+            .boolean(u.allow_tls_optional)
+            .boolean(u.receipts));
     if (!r) return r.error();
     if (r->affected() == 0) return common::Errc::not_found;
     return {};

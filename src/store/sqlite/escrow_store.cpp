@@ -53,7 +53,7 @@ namespace {
 constexpr const char* kColumns =
     "m.id, m.queue_id, m.rcpt_index, m.sender, m.sender_name, m.sender_mode, m.recipient, m.message_id,"
     " m.token_hash, k.wrapped_key, m.sealed, m.state, m.created, m.expires, m.ended_at, m.failed_logins,"
-    " m.locked_until, m.total_failures, m.lockouts";
+    " m.locked_until, m.total_failures, m.lockouts, m.receipts, m.read_receipt_sent";
 constexpr const char* kFrom = " FROM escrow_messages m LEFT JOIN escrow_keys k ON k.escrow_id = m.id";
 
 std::string select_sql(std::string_view where) {
@@ -84,6 +84,8 @@ Result<EscrowRecord> read_record(const Stmt& st) {
     if (!st.is_null(16)) r.locked_until = from_ms(st.int64(16));
     r.total_failures = static_cast<int>(st.int64(17));
     r.lockouts = static_cast<int>(st.int64(18));
+    r.receipts = st.int64(19) != 0;
+    r.read_receipt_sent = st.int64(20) != 0;
     return r;
 }
 
@@ -166,8 +168,8 @@ Result<void> append_in(Db& db, EscrowAuditEntry e, const AuditChain& chain, Appe
 Result<void> insert_record(Db& db, const EscrowRecord& r) {
     auto st = db.prepare(
         "INSERT INTO escrow_messages (id, queue_id, rcpt_index, sender, sender_name, sender_mode, recipient,"
-        " message_id, token_hash, wrapped_key, sealed, state, created, expires)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, 'active', ?11, ?12)");
+        " message_id, token_hash, wrapped_key, sealed, state, created, expires, receipts)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, 'active', ?11, ?12, ?13)");
     if (!st) return st.error();
     st->bind(1, r.id)
         .bind(2, r.queue_id)
@@ -180,7 +182,8 @@ Result<void> insert_record(Db& db, const EscrowRecord& r) {
         .bind(9, r.token_hash)
         .bind_blob(10, r.sealed)
         .bind(11, to_ms(r.created))
-        .bind(12, to_ms(r.expires));
+        .bind(12, to_ms(r.expires))
+        .bind(13, std::int64_t{r.receipts ? 1 : 0});
     if (auto res = st->run(); !res) return res;
     // The key in its own narrow row: never in an overflow page, never rewritten with the message's.
     auto key = db.prepare("INSERT INTO escrow_keys (escrow_id, wrapped_key) VALUES (?1, ?2)");
@@ -379,6 +382,33 @@ Result<std::vector<std::string>> SqliteEscrowStore::expired_ids(EscrowTime now) 
     if (!st) return st.error();
     st->bind(1, to_ms(now));
     return read_ids(*st);
+}
+
+Result<std::vector<std::string>> SqliteEscrowStore::read_receipts_due() {
+    std::lock_guard lk(conn_.mu);
+    auto st = conn_.db.prepare(
+        "SELECT id FROM escrow_messages m WHERE receipts = 1 AND read_receipt_sent = 0 AND state = 'active'"
+        " AND EXISTS (SELECT 1 FROM escrow_audit a WHERE a.escrow_id = m.id AND a.event = 'viewed')"
+        " ORDER BY created");
+    if (!st) return st.error();
+    return read_ids(*st);
+}
+
+Result<bool> SqliteEscrowStore::mark_read_receipt(const std::string& id) {
+    std::lock_guard lk(conn_.mu);
+    auto st =
+        conn_.db.prepare("UPDATE escrow_messages SET read_receipt_sent = 1 WHERE id = ?1 AND read_receipt_sent = 0");
+    if (!st) return Result<bool>(boost::system::in_place_error, st.error());
+    st->bind(1, id);
+    if (auto r = st->run(); !r) return Result<bool>(boost::system::in_place_error, r.error());
+    if (conn_.db.changes() > 0) return true;
+    auto exists = conn_.db.prepare("SELECT 1 FROM escrow_messages WHERE id = ?1");
+    if (!exists) return Result<bool>(boost::system::in_place_error, exists.error());
+    exists->bind(1, id);
+    auto row = exists->step();
+    if (!row) return Result<bool>(boost::system::in_place_error, row.error());
+    if (!*row) return Result<bool>(boost::system::in_place_error, common::Errc::not_found);
+    return false;
 }
 
 Result<std::vector<std::string>> SqliteEscrowStore::purgeable_ids(EscrowTime ended_before) {

@@ -344,6 +344,15 @@ CREATE TABLE tlsrpt_sent (
 ) STRICT;
 )sql";
 
+// Version 12: read and expiry receipts. users.receipts: the account wants them; escrow_messages:
+// whether the sealed message's sender wanted them (from the account at the seal) and whether the
+// read receipt went out (the expiry receipt goes with the expiry, once).
+constexpr const char* kSchemaV12 = R"sql(
+ALTER TABLE users ADD COLUMN receipts INTEGER NOT NULL DEFAULT 0 CHECK (receipts IN (0, 1));
+ALTER TABLE escrow_messages ADD COLUMN receipts INTEGER NOT NULL DEFAULT 0 CHECK (receipts IN (0, 1));
+ALTER TABLE escrow_messages ADD COLUMN read_receipt_sent INTEGER NOT NULL DEFAULT 0 CHECK (read_receipt_sent IN (0, 1));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "queue and users", kSchemaV1},
     {2, "learned TLS policy", kSchemaV2},
@@ -356,6 +365,7 @@ constexpr Migration kMigrations[] = {
     {9, "shared MTA-STS policies", kSchemaV9},
     {10, "delay notifications", kSchemaV10},
     {11, "TLS-RPT counts and reports sent", kSchemaV11},
+    {12, "read and expiry receipts", kSchemaV12},
 };
 
 Result<int> read_int_pragma(Db& db, const char* sql) {

@@ -8,7 +8,7 @@
 namespace mailward::store::sqlite {
 namespace {
 
-constexpr const char* kColumns = "name, password_hash, mode, created, senders, allow_tls_optional";
+constexpr const char* kColumns = "name, password_hash, mode, created, senders, allow_tls_optional, receipts";
 
 std::string join(const std::vector<std::string>& v) {
     std::string out;
@@ -39,6 +39,7 @@ User read_user(const Stmt& st) {
     u.created = from_ms(st.int64(3));
     u.senders = split(st.text(4));
     u.allow_tls_optional = st.int64(5) != 0;
+    u.receipts = st.int64(6) != 0;
     return u;
 }
 
@@ -48,25 +49,29 @@ Result<void> SqliteUserStore::add(const User& u) {
     if (u.name.empty()) return common::Errc::invalid_argument;
     std::lock_guard lk(conn_.mu);
     auto st = conn_.db.prepare(
-        "INSERT INTO users (name, password_hash, mode, created, senders, allow_tls_optional) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+        "INSERT INTO users (name, password_hash, mode, created, senders, allow_tls_optional, receipts) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!st) return st.error();
     TimePoint created = u.created == TimePoint{} ? Clock::now() : u.created;
     const std::string senders = join(u.senders);  // bound without a copy: must outlive run()
     st->bind(1, u.name).bind(2, u.password_hash).bind(3, u.mode).bind(4, to_ms(created));
     st->bind(5, senders).bind(6, static_cast<std::int64_t>(u.allow_tls_optional ? 1 : 0));
+    st->bind(7, static_cast<std::int64_t>(u.receipts ? 1 : 0));
     return st->run();  // a taken name comes back as already_exists
 }
 
-// Changes the password hash, the mode, the senders and allow_tls_optional; name and created stay.
+// Changes the password hash, the mode, the senders, allow_tls_optional and receipts; name and
+// created stay.
 Result<void> SqliteUserStore::update(const User& u) {
     std::lock_guard lk(conn_.mu);
     auto st = conn_.db.prepare(
-        "UPDATE users SET password_hash = ?2, mode = ?3, senders = ?4, allow_tls_optional = ?5 WHERE name = ?1");
+        "UPDATE users SET password_hash = ?2, mode = ?3, senders = ?4, allow_tls_optional = ?5, receipts = ?6"
+        " WHERE name = ?1");
     if (!st) return st.error();
     const std::string senders = join(u.senders);  // bound without a copy: must outlive run()
     st->bind(1, u.name).bind(2, u.password_hash).bind(3, u.mode).bind(4, senders);
     st->bind(5, static_cast<std::int64_t>(u.allow_tls_optional ? 1 : 0));
+    st->bind(6, static_cast<std::int64_t>(u.receipts ? 1 : 0));
     if (auto r = st->run(); !r) return r;
     if (conn_.db.changes() == 0) return common::Errc::not_found;
     return {};

@@ -295,3 +295,27 @@ TEST_P(EscrowContract, LockoutsDoubleAndTheCapVoidsShortCodes) {
     EXPECT_NE(locks[0].find("lockout 1 for 600 s"), std::string::npos) << locks[0];
     EXPECT_NE(locks[1].find("lockout 2 for 1200 s"), std::string::npos) << locks[1];
 }
+
+TEST_P(EscrowContract, ReadReceiptsAreDueOnceAfterAViewOfAMessageThatWantsThem) {
+    queue_awaiting("Q1");
+    queue_awaiting("Q2");
+    auto wants = record("e1", "Q1");
+    wants.receipts = true;
+    ASSERT_TRUE(create(wants, "N1"));
+    ASSERT_TRUE(create(record("e2", "Q2"), "N2"));  // its sender wants none
+    EXPECT_TRUE(es().get("e1")->receipts);
+    EXPECT_FALSE(es().get("e2")->receipts);
+    ASSERT_TRUE(es().read_receipts_due());
+    EXPECT_TRUE(es().read_receipts_due()->empty()) << "not viewed yet";
+    for (const char* id : {"e1", "e2"}) {
+        auto v = entry("viewed");
+        v.escrow_id = id;
+        ASSERT_TRUE(es().append_audit(v, chain_fn));
+    }
+    EXPECT_EQ(*es().read_receipts_due(), std::vector<std::string>{"e1"});
+    EXPECT_TRUE(*es().mark_read_receipt("e1"));
+    EXPECT_FALSE(*es().mark_read_receipt("e1")) << "once";
+    EXPECT_TRUE(es().get("e1")->read_receipt_sent);
+    EXPECT_TRUE(es().read_receipts_due()->empty());
+    EXPECT_EQ(es().mark_read_receipt("nope").error(), common::Errc::not_found);
+}

@@ -310,14 +310,15 @@ TEST_F(PgPolicyTest, AVersion1DatabaseGainsThePolicyAndKeepsItsQueue) {
         ASSERT_TRUE(submit_sync(a->queue(), simple_message("01pgpolicyupgrade0")));
     }
     for (const char* sql : {
-             // What versions 2 (policy), 3 (escrow), 4 (MTA-STS), 5 (delay notices) and 6 (TLS-RPT)
-             // add: a version 1 database as an older build left it.
+             // What versions 2 (policy), 3 (escrow), 4 (MTA-STS), 5 (delay notices), 6 (TLS-RPT)
+             // and 7 (receipts) add: a version 1 database as an older build left it.
              "DROP TABLE policy_evidence, learned_policy, probe_history, policy_incidents, policy_overrides,"
              " policy_audit, mta_sts_policies, tlsrpt_counts, tlsrpt_sent, escrow_audit, escrow_sessions, "
              "escrow_codes, escrow_keys, "
              "escrow_messages",
              "DROP INDEX recipients_awaiting",
              "ALTER TABLE recipients DROP COLUMN delay_warned",
+             "ALTER TABLE users DROP COLUMN receipts",
              "DROP FUNCTION mailward_refuse_lowering(), mailward_append_only()",
              "DELETE FROM schema_version WHERE version > 1",
          })
