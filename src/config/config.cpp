@@ -99,8 +99,8 @@ void read_routes(Reader& r, In n, Config& c) {
                           " (expected [[delivery.routes]] tables with domains and next_hop)");
         return;
     }
-    static constexpr std::array<std::string_view, 6> kKeys{"name", "domains",   "next_hop",
-                                                           "tls",  "auth_user", "auth_password_file"};
+    static constexpr std::array<std::string_view, 8> kKeys{
+        "name", "domains", "next_hop", "tls", "auth_user", "auth_password_file", "bind_address", "bind_address6"};
     static constexpr std::array<std::string_view, 4> kFloors{"may", "encrypt", "verify", "dane"};
     std::map<std::string, std::size_t> seen;  // pattern -> route number
     std::size_t i = 0;
@@ -117,7 +117,8 @@ void read_routes(Reader& r, In n, Config& c) {
             const std::string_view k = key.str();
             if (std::find(kKeys.begin(), kKeys.end(), k) == kKeys.end()) {
                 r.key_problem(key.source().begin.line, full,
-                              "unknown key (expected name, domains, next_hop, tls, auth_user, auth_password_file)");
+                              "unknown key (expected name, domains, next_hop, tls, auth_user, auth_password_file, "
+                              "bind_address, bind_address6)");
                 ok = false;
             } else if (k == "name") {
                 ok = r.read_string(value, route.name, "expected a name for logs, e.g. \"smarthost\"") && ok;
@@ -167,6 +168,10 @@ void read_routes(Reader& r, In n, Config& c) {
                 ok = r.read_choice(value, route.tls, kFloors) && ok;
             } else if (k == "auth_user") {
                 ok = r.read_string(value, route.auth_user, "expected the SASL user name") && ok;
+            } else if (k == "bind_address" || k == "bind_address6") {
+                ok = r.read_bind_address(value, k == "bind_address" ? route.bind_address : route.bind_address6,
+                                         k == "bind_address6") &&
+                     ok;
             } else {
                 ok = r.read_path(value, route.auth_password_file) && ok;
             }
@@ -262,6 +267,10 @@ const std::vector<Section>& schema() {
              {"retry_schedule", [](Reader& r, In n, Config& c) { r.read_durations(n, c.delivery.retry_schedule); }},
              {"max_queue_lifetime", duration<kDelivery, &Del::max_queue_lifetime>},
              {"delay_warning_time", duration<kDelivery, &Del::delay_warning_time, true>},
+             {"bind_address",
+              [](Reader& r, In n, Config& c) { r.read_bind_address(n, c.delivery.bind_address, false); }},
+             {"bind_address6",
+              [](Reader& r, In n, Config& c) { r.read_bind_address(n, c.delivery.bind_address6, true); }},
              {"max_concurrency", count<kDelivery, &Del::max_concurrency>},
              {"max_per_destination", count<kDelivery, &Del::max_per_destination>},
              {"connect_timeout", duration<kDelivery, &Del::connect_timeout>},

@@ -121,6 +121,8 @@ struct RouteConfig {
     std::string tls;        // the route's floor (a level name), "" for none; at least verify with auth
     std::string auth_user;  // SASL PLAIN/LOGIN to the next hop, only inside TLS; "" for none
     std::filesystem::path auth_password_file;  // its first line is the password (readable by root/mailward only)
+    std::string bind_address;                  // local IPv4 address of its connections; "" = [delivery] bind_address
+    std::string bind_address6;                 // local IPv6 address; "" = [delivery] bind_address6
     bool operator==(const RouteConfig&) const = default;
 };
 // The route of a recipient domain (lower case): an exact pattern first, then the longest
@@ -138,6 +140,10 @@ struct DeliveryConfig {
     // A recipient still queued this long after receipt gets one delay notification (RFC 3464
     // Action: delayed) when its NOTIFY allows; 0 sends none.
     Duration delay_warning_time = hours(4);
+    // The local address outbound connections are made from (Postfix's smtp_bind_address and
+    // smtp_bind_address6), by the destination's family; "" = the system's choice.
+    std::string bind_address;
+    std::string bind_address6;
     std::size_t max_concurrency = 100;
     std::size_t max_per_destination = 10;
     Duration connect_timeout = seconds(30);

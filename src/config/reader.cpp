@@ -3,6 +3,8 @@
 // relations between keys are checked by the caller (config.cpp).
 #include "config/reader.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
 #include <limits>
@@ -447,6 +449,25 @@ bool Reader::read_networks(const toml::node& n, std::vector<Network>& out) {
     }
     if (ok) out = std::move(result);
     return ok;
+}
+
+bool Reader::read_bind_address(const toml::node& n, std::string& out, bool v6) {
+    const char* example = v6 ? "an IPv6 address such as \"2001:db8::25\"" : "an IPv4 address such as \"192.0.2.25\"";
+    const std::string* s = string_of(n, std::string("a string: ") + example + ", or \"\"");
+    if (s == nullptr) return false;
+    if (s->empty()) {
+        out.clear();
+        return true;
+    }
+    unsigned char buf[16];
+    char text[INET6_ADDRSTRLEN];
+    const int af = v6 ? AF_INET6 : AF_INET;
+    if (::inet_pton(af, s->c_str(), buf) != 1 || ::inet_ntop(af, buf, text, sizeof text) == nullptr) {
+        bad_value(n, "bad address " + quote(*s), std::string("expected ") + example);
+        return false;
+    }
+    out = text;
+    return true;
 }
 
 bool Reader::read_https_url(const toml::node& n, std::string& out) {

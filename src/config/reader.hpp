@@ -57,6 +57,9 @@ class Reader {
     bool read_senders(const toml::node& n, std::vector<std::string>& out);      // sender patterns
     bool read_user_names(const toml::node& n, std::vector<std::string>& out);   // system user names
     bool read_https_url(const toml::node& n, std::string& out);
+    // A local address to bind outbound connections to: an IPv4 literal (v6 false) or an IPv6
+    // literal (v6 true), written back in canonical form; "" means none.
+    bool read_bind_address(const toml::node& n, std::string& out, bool v6);
     bool read_hour(const toml::node& n, unsigned& out);             // integer 0-23
     bool read_mail_address(const toml::node& n, std::string& out);  // local@domain, no spaces or <>
     // A non-empty path; relative paths are joined to base_dir (when set) and normalized.

@@ -102,6 +102,8 @@ Reloaded merge_reload(const Config& running, Config next) {
     m.live<kDelivery, &Del::retry_schedule>("delivery.retry_schedule");
     m.live<kDelivery, &Del::max_queue_lifetime>("delivery.max_queue_lifetime");
     m.live<kDelivery, &Del::delay_warning_time>("delivery.delay_warning_time");
+    m.live<kDelivery, &Del::bind_address>("delivery.bind_address");
+    m.live<kDelivery, &Del::bind_address6>("delivery.bind_address6");
     m.live<kDelivery, &Del::max_concurrency>("delivery.max_concurrency");
     m.restart<kDelivery, &Del::max_per_destination>("delivery.max_per_destination");
     m.live<kDelivery, &Del::connect_timeout>("delivery.connect_timeout");

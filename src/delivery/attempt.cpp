@@ -130,6 +130,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
             target.port = port;
             target.auth_user = route.auth_user;
             target.auth_password = route.auth_password;
+            target.bind_address = addr.find(':') != std::string::npos ? route.bind_address6 : route.bind_address;
             target.level = hop_level;
             target.tlsa = ph.tlsa;
             target.helo_name = cfg.server.hostname;

@@ -81,7 +81,11 @@ asio::awaitable<std::optional<Gathered>> Engine::Impl::gather_facts(const store:
         co_return std::nullopt;
     }
     g.route = std::move(*route);
+    g.route.bind_address = cfg.delivery.bind_address;
+    g.route.bind_address6 = cfg.delivery.bind_address6;
     if (route_cfg) {
+        if (!route_cfg->bind_address.empty()) g.route.bind_address = route_cfg->bind_address;
+        if (!route_cfg->bind_address6.empty()) g.route.bind_address6 = route_cfg->bind_address6;
         g.route.via = route_cfg->name;
         g.route.port = route_cfg->port;
         g.route.auth_user = route_cfg->auth_user;

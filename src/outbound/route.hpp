@@ -41,6 +41,8 @@ struct Route {
     unsigned short port = 0;  // 0: [delivery] port
     std::string auth_user;
     std::string auth_password;
+    std::string bind_address;   // local IPv4 address of its connections; "" = any
+    std::string bind_address6;  // local IPv6 address; "" = any
 };
 
 enum class RouteErrc {

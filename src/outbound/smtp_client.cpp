@@ -85,6 +85,7 @@ std::string reuse_key(const Target& t, bool requiretls) {
     // A session authenticated with one set of credentials is never handed to a route with other
     // ones (or none): the user and a hash of the password (the key is in memory only; a route
     // whose password was wrong must not ride on a session another route opened).
+    k += "|bind=" + t.bind_address;
     k += "|auth=" + t.auth_user;
     if (!t.auth_user.empty()) k += "/" + std::to_string(std::hash<std::string>{}(t.auth_password));
     return k;
@@ -361,6 +362,17 @@ asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
         co_return net_error(Stage::connect, "bad address " + target_.address);
     }
     const tcp::endpoint endpoint(addr, target_.port);
+    if (!target_.bind_address.empty()) {
+        // [delivery] bind_address(6) or the route's: connect from that local address.
+        auto local = asio::ip::make_address(target_.bind_address, ec);
+        if (!ec) stream_.next_layer().open(endpoint.protocol(), ec);
+        if (!ec) stream_.next_layer().bind(tcp::endpoint(local, 0), ec);
+        if (ec) {
+            last_ec_ = ec;
+            broken_ = true;
+            co_return net_error(Stage::connect, "cannot bind to local address " + target_.bind_address);
+        }
+    }
     arm(to_.connect);
     std::tie(ec) = co_await stream_.next_layer().async_connect(endpoint, as_tuple(use_awaitable));
     disarm();

@@ -44,6 +44,8 @@ struct Target {
     // only inside a TLS session that met level; "" for none. Never logged.
     std::string auth_user;
     std::string auth_password;
+    // The local address to connect from (of address's family); "" = the system's choice.
+    std::string bind_address;
 };
 
 // The connection pool's key: every input of the checks a connection passed when it was opened

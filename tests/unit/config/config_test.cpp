@@ -172,6 +172,11 @@ TEST(ConfigParse, RejectsBadSnippets) {
         {"[delivery]\nmax_concurrency = 0\n", "key 'delivery.max_concurrency': value 0 is not positive", nullptr},
         {"[delivery]\ndelay_warning_time = \"later\"\n", "t.toml:2: key 'delivery.delay_warning_time': bad duration",
          nullptr},
+        {"[delivery]\nbind_address = \"::1\"\n",
+         "t.toml:2: key 'delivery.bind_address': bad address \"::1\" (expected an IPv4 address", nullptr},
+        {"[delivery]\nbind_address6 = \"127.0.0.1\"\n",
+         "t.toml:2: key 'delivery.bind_address6': bad address \"127.0.0.1\" (expected an IPv6 address", nullptr},
+        {"[delivery]\nbind_address = 7\n", "t.toml:2: key 'delivery.bind_address': wrong type: got integer", nullptr},
         {"[escrow]\nnotify_sender = \"tls-only\"\n", "t.toml:2: key 'escrow.notify_sender': wrong type: got string",
          nullptr},
         {"[escrow]\nnotify_sender = [\"tls-only\", \"sometimes\"]\n",
@@ -396,6 +401,11 @@ backend = "sqlite"
          [](const Config& c) {
              EXPECT_EQ(c.delivery.delay_warning_time, 0s);  // zero = no delay notifications
              EXPECT_TRUE(c.escrow.notify_sender.empty());
+         }},
+        {"[delivery]\nbind_address = \"192.0.2.25\"\nbind_address6 = \"2001:DB8:0::25\"\n",
+         [](const Config& c) {
+             EXPECT_EQ(c.delivery.bind_address, "192.0.2.25");
+             EXPECT_EQ(c.delivery.bind_address6, "2001:db8::25");  // canonical form
          }},
         {"[escrow]\nnotify_sender = [\"escrow-always\", \"tls-only\"]\n",
          [](const Config& c) {

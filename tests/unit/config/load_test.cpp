@@ -218,7 +218,7 @@ TEST(ConfigLoad, ConfigDocListsOnlyKnownKeys) {
             ++keys;
         }
     }
-    EXPECT_EQ(keys, 5 + 22 + 3 + 15 + 8 + 10 + 10 + 5 + 1 + 2 + 5 + 5);  // every field of config.hpp
+    EXPECT_EQ(keys, 5 + 22 + 3 + 17 + 8 + 10 + 10 + 5 + 1 + 2 + 5 + 5);  // every field of config.hpp
 }
 
 TEST(ConfigLoad, ExampleFileLoads) {

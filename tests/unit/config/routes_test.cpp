@@ -93,7 +93,9 @@ TEST(Routes, ConfigFileRoutesAndTheirErrors) {
             dir,
             "[[delivery.routes]]\nname = \"smarthost\"\ndomains = [\"Example.com\", \".example.net\"]\n"
             "next_hop = \"[smtp.example.org]:587\"\nauth_user = \"relay\"\nauth_password_file = \"" +
-                pw + "\"\n\n[[delivery.routes]]\ndomains = [\"*\"]\nnext_hop = \"mx.example.org\"\ntls = \"encrypt\"\n",
+                pw +
+                "\"\n\n[[delivery.routes]]\ndomains = [\"*\"]\nnext_hop = \"mx.example.org\"\ntls = \"encrypt\"\n"
+                "bind_address = \"192.0.2.7\"\nbind_address6 = \"2001:db8::7\"\n",
             err);
         ASSERT_TRUE(cfg) << err.message;
         ASSERT_EQ(cfg->delivery.routes.size(), 2u);
@@ -109,6 +111,9 @@ TEST(Routes, ConfigFileRoutesAndTheirErrors) {
         EXPECT_EQ(b.name, "mx.example.org") << "the next hop names a route without a name";
         EXPECT_EQ(b.tls, "encrypt");
         EXPECT_TRUE(b.mx_lookup);
+        EXPECT_EQ(b.bind_address, "192.0.2.7");
+        EXPECT_EQ(b.bind_address6, "2001:db8::7");
+        EXPECT_TRUE(a.bind_address.empty()) << "[delivery] bind_address applies";
     }
     struct Row {
         const char* name;
@@ -116,6 +121,9 @@ TEST(Routes, ConfigFileRoutesAndTheirErrors) {
         const char* want;
     } rows[] = {
         {"not tables", "[delivery]\nroutes = 5\n", "m.toml:2: key 'delivery.routes': wrong type"},
+        {"bad bind address",
+         "[[delivery.routes]]\ndomains = [\"a.example\"]\nnext_hop = \"b.example\"\nbind_address6 = \"10.0.0.1\"\n",
+         "m.toml:4: key 'delivery.routes[1].bind_address6': bad address \"10.0.0.1\""},
         {"unknown key", "[[delivery.routes]]\ndomains = [\"a.example\"]\nnext_hop = \"b.example\"\nport = 25\n",
          "m.toml:4: key 'delivery.routes[1].port': unknown key"},
         {"no next hop", "[[delivery.routes]]\ndomains = [\"a.example\"]\n", "a route needs domains and next_hop"},
