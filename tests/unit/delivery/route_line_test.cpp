@@ -52,20 +52,31 @@ TEST(RouteLine, TheAttemptLineNamesTheRouteAndTheReaderReadsIt) {
 }
 
 TEST(RouteLine, TheOutcomeLineNamesTheRoute) {
-    delivery::OutcomeLine o{"Q1",   "bob@routed.example", "smarthost.example", "192.0.2.9", 587,
-                            0.5,    "verify",             "TLSv1.3",           "X",         "sent",
-                            "250 Ok",  ""};
+    delivery::OutcomeLine o{"Q1",
+                            "bob@routed.example",
+                            "smarthost.example",
+                            "192.0.2.9",
+                            587,
+                            0.5,
+                            "verify",
+                            "TLSv1.3",
+                            "X",
+                            "sent",
+                            "250 Ok",
+                            ""};
     struct Case {
         std::string route, want;
     };
     const Case cases[] = {
-        {"", "Q1: to=<bob@routed.example>, relay=smarthost.example[192.0.2.9]:587, delay=0.50, "
-             "tls=verify/TLSv1.3/X, status=sent (250 Ok)"},
+        {"",
+         "Q1: to=<bob@routed.example>, relay=smarthost.example[192.0.2.9]:587, delay=0.50, "
+         "tls=verify/TLSv1.3/X, status=sent (250 Ok)"},
         {"smarthost",
          "Q1: to=<bob@routed.example>, relay=smarthost.example[192.0.2.9]:587, route=smarthost, delay=0.50, "
          "tls=verify/TLSv1.3/X, status=sent (250 Ok)"},
-        {"a\nb", "Q1: to=<bob@routed.example>, relay=smarthost.example[192.0.2.9]:587, route=a\\x0ab, delay=0.50, "
-                 "tls=verify/TLSv1.3/X, status=sent (250 Ok)"},
+        {"a\nb",
+         "Q1: to=<bob@routed.example>, relay=smarthost.example[192.0.2.9]:587, route=a\\x0ab, delay=0.50, "
+         "tls=verify/TLSv1.3/X, status=sent (250 Ok)"},
     };
     for (const auto& c : cases) {
         o.route = c.route;
