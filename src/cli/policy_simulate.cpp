@@ -208,8 +208,11 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
             tls_text = "none";
         }
         tls_texts.push_back(tls_text);
+        // The [[delivery.routes]] entry the domain's mail takes now (the config's, as delivery would).
+        const auto* route = config::find_route(cfg.delivery.routes, domain);
         rows.push_back(
             {{"domain", domain},
+             {"route", route ? json(route->name) : json(nullptr)},
              {"learned", learned ? json(std::string(tls::to_string(learned->level))) : json(nullptr)},
              {"override", ovr && ovr->active(now) ? json(std::string(tls::to_string(ovr->level))) : json(nullptr)},
              {"attempts", seen.attempts},
@@ -267,7 +270,9 @@ void simulate(const Options& opts, const std::string& mode_name, const std::stri
                         r["learned"].is_null() ? "-" : r["learned"].get<std::string>().c_str(),
                         r["override"].is_null() ? "-" : r["override"].get<std::string>().c_str(),
                         r["attempts"].get<std::size_t>(), tls_texts[i].c_str(),
-                        r["verdict"].get<std::string>().c_str());
+                        (r["verdict"].get<std::string>() +
+                         (r["route"].is_null() ? "" : " [route " + r["route"].get<std::string>() + "]"))
+                            .c_str());
         }
     }
     std::cout << "summary: " << summary << "\n";

@@ -7,10 +7,13 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <map>
 
 #include "cli/queue_internal.hpp"
+#include "common/ascii.hpp"
 #include "common/ids.hpp"
 #include "common/timefmt.hpp"
+#include "delivery/delivery_log.hpp"
 #include "policy/plan.hpp"
 #include "policy/tls_optional.hpp"
 #include "store/store.hpp"
@@ -66,6 +69,29 @@ std::optional<policy::TlsRequiredNoEffect> header_effect(store::Store& st, const
     return policy::tls_required_no_of(m);  // the planner's rule
 }
 
+// The [[delivery.routes]] name each recipient's last attempt used, from the delivery log's lines of
+// this message (the store does not record it); "" when the last line named none. A log that cannot
+// be read leaves the map empty: queue show still shows what the store knows.
+std::map<std::string, std::string> last_routes(const config::Config& cfg, const store::Envelope& env) {
+    std::map<std::string, std::string> routes;
+    // The log's times have whole seconds: a line of the second of receipt is not "before" it.
+    (void)delivery::read_log(cfg.server.data_dir / "delivery.log", env.received_at - std::chrono::seconds(1),
+                             [&](const delivery::LogEntry& e) {
+                                 if (e.queue_id == env.id) routes[e.recipient] = e.route;
+                             });
+    return routes;
+}
+
+// The route the next attempt of a recipient takes: the config's route for its domain, "" none.
+std::string next_route(const config::Config& cfg, const std::string& address) {
+    const auto at = address.rfind('@');
+    if (at == std::string::npos) return {};
+    const auto* r = config::find_route(cfg.delivery.routes, common::ascii::lower(address.substr(at + 1)));
+    return r ? r->name : std::string();
+}
+
+nlohmann::json name_or_null(const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); }
+
 void show(const Options& opts, const std::string& raw_id, bool body) {
     auto id = checked_id(raw_id);
     auto cfg = load_config(opts);
@@ -79,16 +105,25 @@ void show(const Options& opts, const std::string& raw_id, bool body) {
     auto env = st->queue().envelope(id);
     if (!env) not_found_or_fail(env.error(), id);
     const auto header = header_effect(*st, cfg, *env);
+    const auto routes = last_routes(cfg, *env);
+    auto last_route = [&routes](const std::string& address) {
+        auto it = routes.find(address);
+        return it == routes.end() ? std::string() : it->second;
+    };
     if (opts.json) {
         auto rcpts = nlohmann::json::array();
         for (const auto& r : env->recipients) {
-            rcpts.push_back({{"address", r.address},
-                             {"state", store::to_string(r.state)},
-                             {"attempts", r.attempts},
-                             {"next_attempt", iso_time(r.next_attempt)},
-                             {"last_error", r.last_error},
-                             {"orcpt", r.orcpt},
-                             {"notify", r.notify}});
+            const bool pending = r.state == store::RcptState::queued;
+            rcpts.push_back(
+                {{"address", r.address},
+                 {"route", name_or_null(last_route(r.address))},
+                 {"next_route", pending ? name_or_null(next_route(cfg, r.address)) : nlohmann::json(nullptr)},
+                 {"state", store::to_string(r.state)},
+                 {"attempts", r.attempts},
+                 {"next_attempt", iso_time(r.next_attempt)},
+                 {"last_error", r.last_error},
+                 {"orcpt", r.orcpt},
+                 {"notify", r.notify}});
         }
         nlohmann::json j = {{"id", env->id},
                             {"sender", env->sender},
@@ -128,6 +163,12 @@ void show(const Options& opts, const std::string& raw_id, bool body) {
         if (r.state == store::RcptState::queued) std::cout << ", next " << iso_time(r.next_attempt);
         std::cout << "\n";
         if (!r.last_error.empty()) std::cout << "      last error: " << r.last_error << "\n";
+        if (const auto used = last_route(r.address); !used.empty())
+            std::cout << "      route:      " << used << " (last attempt)\n";
+        if (r.state == store::RcptState::queued) {
+            if (const auto next = next_route(cfg, r.address); !next.empty())
+                std::cout << "      next route: " << next << " (the config's route for the next attempt)\n";
+        }
     }
 }
 

@@ -34,22 +34,25 @@ nlohmann::json tls_json(const tls::PeerFacts& f) {
 
 }  // namespace
 
-void Engine::Impl::log_attempt(const store::Envelope& env, std::size_t idx, const std::string& host,
-                               const std::string& address, tls::Level level, const std::vector<std::string>& why,
-                               const tls::PeerFacts* facts, const Classified& c, std::string_view result) {
-    nlohmann::json j = {{"time", common::iso8601(Clock::now())},
-                        {"queue_id", env.id},
-                        {"recipient", env.recipients[idx].address},
-                        {"mx", host},
-                        {"address", address},
-                        {"required_level", tls::to_string(level)},
-                        {"level_reasons", why},
-                        {"tls", facts ? tls_json(*facts) : nullptr},
-                        {"result", result.empty() ? to_string(c.outcome) : result},
-                        {"status", c.status},
-                        {"reply", c.diagnostic},
-                        {"reason", c.reason}};
-    log.write(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+void Engine::Impl::log_attempt(const store::Envelope& env, std::size_t idx, const std::string& route,
+                               const std::string& host, const std::string& address, tls::Level level,
+                               const std::vector<std::string>& why, const tls::PeerFacts* facts, const Classified& c,
+                               std::string_view result) {
+    AttemptLine a;
+    a.time = Clock::now();
+    a.queue_id = env.id;
+    a.recipient = env.recipients[idx].address;
+    a.route = route;
+    a.mx = host;
+    a.address = address;
+    a.required_level = level;
+    a.level_reasons = why;
+    a.tls = facts ? tls_json(*facts) : nullptr;
+    a.result = result.empty() ? std::string(to_string(c.outcome)) : std::string(result);
+    a.status = c.status;
+    a.reply = c.diagnostic;
+    a.reason = c.reason;
+    log.write(format_attempt(a));
     common::metrics::inc("mailward_delivery_attempts_total", "Delivery attempts per recipient, by result.", "result",
                          result.empty() ? to_string(c.outcome) : result);
 }
@@ -100,7 +103,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                 tlsrpt->record(s, Clock::now());
             }
             if (ph.refused != policy::HostRefusal::no_addresses) {
-                for (auto i : idxs) log_attempt(env, i, hop.host, "", hop_level, hop_why, nullptr, c);
+                for (auto i : idxs) log_attempt(env, i, route.via, hop.host, "", hop_level, hop_why, nullptr, c);
             }
             last = RcptOutcome{c, hop.host};
             last->with_tls(hop_level, nullptr);
@@ -120,7 +123,8 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                                                     : "a loopback address ([delivery] allow_loopback_mx = false)");
                 auto c = classify(ev);
                 spdlog::warn("delivery: {}: {}", env.id, c.reason);
-                for (auto i : idxs) log_attempt(env, i, hop.host, addr, hop_level, hop_why, nullptr, c, "loop");
+                for (auto i : idxs)
+                    log_attempt(env, i, route.via, hop.host, addr, hop_level, hop_why, nullptr, c, "loop");
                 if (!looped) looped = RcptOutcome{c, hop.host, addr}.with_tls(hop_level, nullptr);
                 continue;
             }
@@ -149,7 +153,8 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                         ev.host = hop.host;
                         auto cl = classify(ev);
                         const tls::PeerFacts* facts = ev.session->tls ? &*ev.session->tls : nullptr;
-                        for (auto i : idxs) log_attempt(env, i, hop.host, addr, hop_level, hop_why, facts, cl);
+                        for (auto i : idxs)
+                            log_attempt(env, i, route.via, hop.host, addr, hop_level, hop_why, facts, cl);
                         last = RcptOutcome{cl, hop.host, addr, std::nullopt}.with_tls(hop_level, facts);
                         if (cl.outcome == Outcome::tls_policy) last->tls_failure = ev.session;
                         break;  // next address
@@ -170,7 +175,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                     ev.required = hop_level;
                     ev.host = hop.host;
                     auto cl = classify(ev);
-                    for (auto i : idxs) log_attempt(env, i, hop.host, addr, hop_level, hop_why, &facts, cl);
+                    for (auto i : idxs) log_attempt(env, i, route.via, hop.host, addr, hop_level, hop_why, &facts, cl);
                     if (tr.connection_usable) {
                         pool.put(key, std::move(client));
                     } else {
@@ -192,7 +197,7 @@ asio::awaitable<void> Engine::Impl::deliver_to(const store::Envelope& env, const
                     ev.required = hop_level;
                     ev.host = hop.host;
                     auto cl = classify(ev);
-                    log_attempt(env, r.index, hop.host, addr, hop_level, hop_why, &facts, cl);
+                    log_attempt(env, r.index, route.via, hop.host, addr, hop_level, hop_why, &facts, cl);
                     out[r.index] = RcptOutcome{cl, hop.host, addr, std::nullopt}.with_tls(hop_level, &facts);
                     out[r.index].next_hop_dsn = client->offers_dsn();
                 }

@@ -56,8 +56,24 @@ std::string format_outcome(const OutcomeLine& o) {
     }
     const double d = o.delay_seconds > 0 ? o.delay_seconds : 0;
     const std::string delay = d < 100 ? fmt::format("{:.2f}", d) : fmt::format("{:.0f}", d);
+    if (!o.route.empty()) relay += ", route=" + log_escape(o.route);
     return fmt::format("{}: to=<{}>, relay={}, delay={}, tls={}, status={} ({})", log_escape(o.queue_id),
                        log_escape(o.recipient), relay, delay, tls, o.status, log_escape(o.text));
+}
+
+std::string format_attempt(const AttemptLine& a) {
+    nlohmann::json j = {{"time", common::iso8601(a.time)}, {"queue_id", a.queue_id}, {"recipient", a.recipient}};
+    if (!a.route.empty()) j["route"] = a.route;
+    j["mx"] = a.mx;
+    j["address"] = a.address;
+    j["required_level"] = tls::to_string(a.required_level);
+    j["level_reasons"] = a.level_reasons;
+    j["tls"] = a.tls;
+    j["result"] = a.result;
+    j["status"] = a.status;
+    j["reply"] = a.reply;
+    j["reason"] = a.reason;
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 namespace {
@@ -98,6 +114,7 @@ std::optional<LogEntry> parse_log_line(std::string_view text) {
     e.domain = common::ascii::lower(e.recipient.substr(atsign + 1));
     e.queue_id = str(j, "queue_id");
     e.mx = common::ascii::lower(str(j, "mx"));
+    e.route = str(j, "route");
     e.result = str(j, "result");
     if (auto f = j.find("tls"); f != j.end() && f->is_object()) e.tls = *f;
     e.level_seen = level_of(e.tls, e.result, e.mx);

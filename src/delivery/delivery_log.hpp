@@ -3,7 +3,8 @@
 // required level and why, the result and the remote reply), and the one line per recipient and
 // outcome in the main log that an operator greps (Postfix's "status=sent" line is the model):
 //   QUEUEID: to=<rcpt>, relay=host[ip]:port, delay=1.2, tls=verify/TLSv1.3/CIPHER, status=sent (reply)
-// The reader below is the one scanner of the delivery log (`policy simulate`, `report`).
+// A routed recipient's lines name the [[delivery.routes]] entry used ("route"; absent otherwise).
+// The reader below is the one scanner of the delivery log (`policy simulate`, `report`, `queue show`).
 #pragma once
 
 #include <chrono>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.hpp"
 #include "tls/level.hpp"
@@ -39,6 +41,26 @@ class DeliveryLog {
     std::FILE* f_ = nullptr;
 };
 
+// One line of the delivery log: one recipient's attempt.
+struct AttemptLine {
+    std::chrono::system_clock::time_point time{};
+    std::string queue_id;
+    std::string recipient;
+    std::string route;  // the [[delivery.routes]] name used; "" when none applied (key left out)
+    std::string mx;     // the host tried, "" when none was
+    std::string address;
+    tls::Level required_level = tls::Level::may;
+    std::vector<std::string> level_reasons;
+    nlohmann::json tls;  // the session's TLS facts, null without a TLS session
+    std::string result;  // delivered, deferred, ...
+    std::string status;  // the enhanced status code
+    std::string reply;   // the remote reply
+    std::string reason;
+};
+
+// The line as written (serialized JSON, no newline; invalid UTF-8 replaced).
+std::string format_attempt(const AttemptLine& a);
+
 // One recipient's outcome, as the main log's line says it.
 struct OutcomeLine {
     std::string queue_id;
@@ -52,11 +74,13 @@ struct OutcomeLine {
     std::string tls_cipher;
     std::string status;  // sent, deferred, bounced, escrowed, held
     std::string text;    // the remote reply (sent) or the reason (every other status)
+    std::string route;   // the [[delivery.routes]] name used; "" when none applied
 };
 
 // The line, untrusted values escaped (common::log_escape):
 // "ID: to=<a@b>, relay=mx.b[192.0.2.1]:25, delay=0.42, tls=verify/TLSv1.3/TLS_AES_256_GCM_SHA384,
-// status=sent (250 2.0.0 Ok)". tls=LEVEL/none: no TLS session; tls=none: no level decided.
+// status=sent (250 2.0.0 Ok)"; a routed recipient has ", route=NAME" after relay. tls=LEVEL/none: no TLS session;
+// tls=none: no level decided.
 std::string format_outcome(const OutcomeLine& o);
 
 // ---- reading the delivery log ----
@@ -67,6 +91,7 @@ struct LogEntry {
     std::string queue_id;
     std::string recipient;
     std::string domain;  // the recipient's domain, lower case
+    std::string route;   // the [[delivery.routes]] name the attempt used, "" when none
     std::string mx;      // the MX host tried, "" when none was (policy held, routing failed)
     std::string result;  // delivered, deferred, bounced, deferred-tls-policy, awaiting-escrow, loop, ...
     nlohmann::json tls;  // the session's TLS facts, null without a TLS session

@@ -252,6 +252,7 @@ void Engine::Impl::log_outcomes(const store::Envelope& env,
         if (auto it = outcomes.find(u.index); it != outcomes.end()) {
             const auto& oc = it->second;
             line.relay_host = oc.host;
+            line.route = oc.route;
             line.relay_address = oc.address;
             if (oc.level) line.level = tls::to_string(*oc.level);
             line.tls_version = oc.tls_version;

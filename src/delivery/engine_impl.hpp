@@ -74,6 +74,7 @@ struct RcptOutcome {
     std::optional<tls::Level> level;
     std::string tls_version;
     std::string tls_cipher;
+    std::string route;  // the [[delivery.routes]] name used; "" when none applied
     // Sets the TLS fields from the attempt's level and session facts (nullptr: no session).
     RcptOutcome& with_tls(tls::Level l, const tls::PeerFacts* f) {
         level = l;
@@ -181,9 +182,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     // TLS-RPT: one new session's outcome (tlsrpt_step.hpp), when the plan records them.
     void record_tls(const AttemptPlan& plan, const policy::PlannedHost& ph, const std::string& address,
                     const SessionError* err, const SmtpClient* client);
-    void log_attempt(const store::Envelope& env, std::size_t idx, const std::string& host, const std::string& address,
-                     tls::Level level, const std::vector<std::string>& why, const tls::PeerFacts* facts,
-                     const Classified& c, std::string_view result = {});
+    // One delivery log line; route: the [[delivery.routes]] name used ("" when none applied).
+    void log_attempt(const store::Envelope& env, std::size_t idx, const std::string& route, const std::string& host,
+                     const std::string& address, tls::Level level, const std::vector<std::string>& why,
+                     const tls::PeerFacts* facts, const Classified& c, std::string_view result = {});
 };
 
 }  // namespace mailward::delivery

@@ -74,9 +74,11 @@ asio::awaitable<std::optional<Gathered>> Engine::Impl::gather_facts(const store:
         ev.route_error = route.error();
         ev.route_detail = detail;
         auto c = classify(ev);
+        const std::string via = route_cfg ? route_cfg->name : std::string();
         for (auto i : idxs) {
-            log_attempt(env, i, "", "", tls::Level::may, {}, nullptr, c);
+            log_attempt(env, i, via, "", "", tls::Level::may, {}, nullptr, c);
             out[i] = RcptOutcome{c};
+            out[i].route = via;
         }
         co_return std::nullopt;
     }
@@ -131,8 +133,9 @@ asio::awaitable<std::optional<Gathered>> Engine::Impl::gather_facts(const store:
         spdlog::error("policy: cannot read what is known of {}: {}", domain, known.error);
         const auto c = classify_store_unreadable(known.error);
         for (auto i : idxs) {
-            log_attempt(env, i, "", "", tls::Level::encrypt, {}, nullptr, c);
+            log_attempt(env, i, g.route.via, "", "", tls::Level::encrypt, {}, nullptr, c);
             out[i] = RcptOutcome{c};
+            out[i].route = g.route.via;
         }
         co_return std::nullopt;
     }

@@ -55,7 +55,8 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
     if (auto held = classify_decision(d)) {
         for (auto i : idxs) {
             const bool escrow = d.action == policy::Action::escrow;
-            log_attempt(env, i, "", "", d.level, d.reasons, nullptr, *held, escrow ? "awaiting-escrow" : "");
+            log_attempt(env, i, g->route.via, "", "", d.level, d.reasons, nullptr, *held,
+                        escrow ? "awaiting-escrow" : "");
             RcptOutcome oc{*held};
             oc.escrow = escrow;
             oc.level = d.level;
@@ -68,7 +69,7 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
     if (plan.hosts.empty()) {
         const auto c = classify_no_allowed_host(domain, d);
         for (auto i : idxs) {
-            log_attempt(env, i, "", "", d.level, d.reasons, nullptr, c);
+            log_attempt(env, i, g->route.via, "", "", d.level, d.reasons, nullptr, c);
             out[i] = RcptOutcome{c}.with_tls(d.level, nullptr);
         }
     } else {
@@ -78,6 +79,12 @@ asio::awaitable<void> Engine::Impl::deliver_domain(const store::Envelope& env, c
         attempt.sts = g->reading.mta_sts.policy;
         attempt.record_tls = tlsrpt != nullptr && g->route.via.empty();
         co_await deliver_to(env, body, g->route, idxs, out, attempt);
+    }
+
+    // The route used, for the main log's outcome line.
+    if (!g->route.via.empty()) {
+        for (auto i : idxs)
+            if (auto it = out.find(i); it != out.end()) it->second.route = g->route.via;
     }
 
     // 4. After the attempts: confirmation, the downgrade defence, the answer to a TLS failure.

@@ -162,7 +162,8 @@ class Client final : public SmtpClient {
         stream_.next_layer().close(ec);
     }
 
-    // Connects and completes greeting, EHLO and STARTTLS as the level demands.
+    // Connects and completes greeting, EHLO and STARTTLS as the level demands, then AUTH when the
+    // target has credentials (only inside TLS: a session left in plaintext ends at AUTH).
     asio::awaitable<std::optional<SessionError>> open(bool skip_starttls);
 
     asio::awaitable<TransactionResult> send(const store::Envelope& env, std::vector<std::size_t> recipients,
@@ -185,6 +186,7 @@ class Client final : public SmtpClient {
     asio::awaitable<bool> write(std::string_view data, std::chrono::milliseconds d);
     asio::awaitable<std::optional<smtp::Reply>> read_reply(std::chrono::milliseconds d);
     asio::awaitable<std::optional<SessionError>> ehlo(Stage stage);
+    asio::awaitable<std::optional<SessionError>> open_session(bool skip_starttls);
     asio::awaitable<std::optional<SessionError>> authenticate();
     asio::awaitable<std::optional<smtp::Reply>> command_reply(std::string line);  // nullopt: I/O failed
     asio::awaitable<void> end_empty_data();
@@ -354,6 +356,15 @@ asio::awaitable<std::optional<SessionError>> Client::ehlo(Stage stage) {
 }
 
 asio::awaitable<std::optional<SessionError>> Client::open(bool skip_starttls) {
+    auto e = co_await open_session(skip_starttls);
+    // A target with credentials whose session stayed in plaintext (a level below encrypt and no
+    // STARTTLS, or a failed handshake at may): AUTH refuses it rather than the message going on
+    // unauthenticated; the password is never sent. (serve's routes with auth_user are at verify.)
+    if (!e && !target_.auth_user.empty() && !tls_) e = co_await authenticate();
+    co_return e;
+}
+
+asio::awaitable<std::optional<SessionError>> Client::open_session(bool skip_starttls) {
     boost::system::error_code ec;
     auto addr = asio::ip::make_address(target_.address, ec);
     if (ec) {

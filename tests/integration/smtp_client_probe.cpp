@@ -5,6 +5,9 @@
 //
 // smtp_client_probe ADDRESS:PORT LEVEL --mx-host NAME [--ca FILE] [--tlsa "U S M HEX"]...
 //                   --from ADDR --to ADDR [--to ADDR]... --message FILE [--helo NAME] [--timeout MS]
+//                   [--auth-user NAME --auth-password-file FILE]
+// --auth-user and --auth-password-file set the Target's credentials as serve does for a
+// [[delivery.routes]] entry (the file's first line is the password).
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -110,6 +113,7 @@ int main(int argc, char** argv) {
     target.level = *level;
     target.helo_name = "probe.example.test";
     std::string ca, message_file;
+    bool password_given = false;
     store::Envelope env;
     outbound::ClientTimeouts to;
     to.connect = to.greeting = to.command = to.data_init = to.data_block = to.data_done =
@@ -135,6 +139,12 @@ int main(int argc, char** argv) {
         } else if (a == "--timeout") {
             to.connect = to.greeting = to.command = to.data_init = to.data_block = to.data_done =
                 std::chrono::milliseconds(std::stoi(v));
+        } else if (a == "--auth-user") {
+            target.auth_user = v;
+        } else if (a == "--auth-password-file") {
+            std::ifstream pf(v);
+            if (!pf || !std::getline(pf, target.auth_password)) usage("cannot read " + v);
+            password_given = true;
         } else if (a == "--tlsa") {
             std::istringstream in(v);
             int u = 0, s = 0, m = 0;
@@ -152,6 +162,7 @@ int main(int argc, char** argv) {
     }
     if (target.mx_host.empty() || env.recipients.empty() || message_file.empty())
         usage("--mx-host, --to and --message are required");
+    if (target.auth_user.empty() == password_given) usage("--auth-user and --auth-password-file go together");
     std::ifstream in(message_file, std::ios::binary);
     if (!in) usage("cannot read " + message_file);
     std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -3,43 +3,33 @@ clients that authenticated, and offers AUTH only inside TLS (Cyrus SASL, sasldb)
 
 - a routed domain goes to the smarthost, not to its own MX (which does no TLS): delivered with TLS
   at verify after AUTH PLAIN, even for an opportunistic sender that the MX would take in the clear;
-  the delivery log names the route; the smarthost's log shows the SASL login;
+  the delivery log names the route (its "route" key and the reasons), `queue show --json` the route
+  its last attempt used, `policy simulate --json` the route the domain takes; the smarthost's log
+  shows the SASL login;
 - a wrong password: deferred (never bounced), the reason says the smarthost refused AUTH;
 - a smarthost whose certificate the lab CA did not issue: the route's verify floor is not met, the
   message is held and the password never sent (no AUTH in the smarthost's log);
-- a domain with no route still goes to its own MX.
+- a domain with no route still goes to its own MX, and nothing names a route for it.
 """
+import json
 import os
 import re
-import smtplib
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 
-from harness import Mailward, TempDir, wait_for  # noqa: E402
+from harness import Mailward, TempDir, submit, wait_for  # noqa: E402
 from mwlab import received_tls, standard_lab  # noqa: E402
 from mwlab.postfix import received_by  # noqa: E402
 
-SENDER = "alice@tls.example.test"
 PASSWORD = "s3cret pass!"
 ROUTED = "routed.example.test"         # its MX does no TLS; its route goes to the smarthost
 WRONG = "wrongpw.example.test"         # routed to the smarthost with a wrong password
 UNTRUSTED = "untrusted.example.test"   # routed to a smarthost with a self-signed certificate
 SMARTHOST = "smarthost.example.test"
 BADCERT = "badcert.example.test"
-
-
-def submit(mw, rcpt, marker):
-    with smtplib.SMTP("127.0.0.1", mw.port, timeout=60) as s:
-        s.ehlo("app.example.org")
-        s.mail(SENDER)
-        s.rcpt(rcpt)
-        code, resp = s.data(("Subject: %s\r\nFrom: <%s>\r\nTo: <%s>\r\n\r\nbody %s\r\n"
-                             % (marker, SENDER, rcpt, marker)).encode())
-        assert code == 250, (code, resp)
-    return resp.decode().split("queued as ")[1].split()[0]
 
 
 class RoutesTest(unittest.TestCase):
@@ -96,6 +86,15 @@ class RoutesTest(unittest.TestCase):
     def arrived(self, domain, marker):
         return [m for m in self.lab.mx.messages(domain) if marker.encode() in m]
 
+    def outcome_line(self, qid):
+        """The main log's outcome line of qid's delivery."""
+        return wait_for(lambda: [l for l in self.mw.log().splitlines() if qid + ": to=<" in l and "status=sent" in l],
+                        30, "the outcome line of " + qid)[-1]
+
+    def simulated(self, domain):
+        out = json.loads(self.mw.cli("policy", "simulate", "--json").stdout)
+        return [d for d in out["domains"] if d["domain"] == domain][0]
+
     def smarthost_log(self, name):
         return "\n".join(l for l in self.lab.mx.log().splitlines() if "postfix/%s/" % name in l)
 
@@ -112,6 +111,13 @@ class RoutesTest(unittest.TestCase):
                         line["level_reasons"])
         self.assertTrue(line["tls"] and line["tls"]["chain_valid"], line)
         self.assertRegex(self.smarthost_log("smart"), r"sasl_method=PLAIN, sasl_username=relay")
+        self.assertEqual(line["route"], "smarthost", line)
+        self.assertTrue(all(l.get("route") == "smarthost" for l in self.lines(qid)), self.lines(qid))
+        r = self.mw.queue_show(qid)["recipients"][0]
+        self.assertEqual(r["route"], "smarthost", r)
+        self.assertIsNone(r["next_route"], "a delivered recipient has no next attempt")
+        self.assertIn("route=smarthost", self.outcome_line(qid))
+        self.assertEqual(self.simulated(ROUTED)["route"], "smarthost")
 
     def test_a_wrong_password_defers(self):
         qid = submit(self.mw, "bob@" + WRONG, "wrong-1")
@@ -119,6 +125,11 @@ class RoutesTest(unittest.TestCase):
         self.assertEqual(r["state"], "queued", r)
         self.assertIn("AUTH as relay refused", r["last_error"])
         self.assertIn("535", r["last_error"])
+        self.assertEqual(r["route"], "wrong-password", r)
+        self.assertEqual(r["next_route"], "wrong-password", "the config's route for the next attempt")
+        text = self.mw.cli("queue", "show", qid).stdout
+        self.assertIn("route:      wrong-password (last attempt)", text)
+        self.assertIn("next route: wrong-password (the config's route for the next attempt)", text)
         time.sleep(1)
         self.assertEqual(self.arrived(WRONG, "wrong-1"), [])
 
@@ -139,6 +150,11 @@ class RoutesTest(unittest.TestCase):
         self.assertEqual(received_by(msgs[0]), "mx.notls.example.test")
         line = [l for l in self.lines(qid) if l["result"] == "delivered"][-1]
         self.assertFalse(any(r.startswith("route ") for r in line["level_reasons"]), line["level_reasons"])
+        self.assertNotIn("route", line)
+        r = self.mw.queue_show(qid)["recipients"][0]
+        self.assertIsNone(r["route"], r)
+        self.assertNotIn("route=", self.outcome_line(qid))
+        self.assertIsNone(self.simulated("notls.example.test")["route"])
 
 
 if __name__ == "__main__":

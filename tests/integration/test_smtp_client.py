@@ -6,11 +6,19 @@ before MAIL, a peer without 8BITMIME, and a 554 greeting. Recipients use an addr
 PostfixPeerTest drives the client alone (smtp_client_probe, env SMTP_CLIENT_PROBE_BIN) against a
 private Postfix of the lab (tests/lab/mwlab): delivered over TLS 1.3 at verify and dane (Postfix's
 Received header proves it), and nothing sent at encrypt to a listener without STARTTLS, at verify to
-a certificate for another name, or at dane with a TLSA record that does not match."""
+a certificate for another name, or at dane with a TLSA record that does not match.
+
+AuthTest drives the probe with credentials (--auth-user, --auth-password-file: the Target of a
+[[delivery.routes]] entry with auth_user) against a scripted server that does STARTTLS with a lab
+CA certificate: AUTH PLAIN inside TLS carries the right base64 string and MAIL follows; a server
+offering only CRAM-MD5 inside TLS ends the session at AUTH with no MAIL; a plaintext session never
+gets AUTH or the password and sends no MAIL."""
+import base64
 import json
 import os
 import socket
 import socketserver
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -273,6 +281,164 @@ class PostfixPeerTest(unittest.TestCase):
         msg = self.assert_delivered(out, "tls.example.test")
         self.assertTrue(out["tls"]["dane_matched"], out)
         self.assertEqual(received_tls(msg).protocol, "TLSv1.3")
+
+
+class TlsScripted(socketserver.ThreadingTCPServer):
+    """A scripted server with STARTTLS: ehlo_plain before TLS, ehlo_tls inside it; every command
+    line is recorded as (inside_tls, text)."""
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, port, cert, ehlo_plain, ehlo_tls=(), auth_reply="235 2.7.0 Authentication successful"):
+        self.ehlo_plain, self.ehlo_tls, self.auth_reply = list(ehlo_plain), list(ehlo_tls), auth_reply
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(str(cert[0]), str(cert[1]))
+        self.commands = []
+        super().__init__(("127.0.0.1", port), TlsHandler)
+
+
+class TlsHandler(socketserver.BaseRequestHandler):
+    tls_sock = None  # the connection after STARTTLS
+
+    def handle(self):
+        srv = self.server
+        self.request.settimeout(30)
+        buf = b""
+
+        def sock():
+            return self.tls_sock or self.request
+
+        def send(text):
+            sock().sendall(text.encode() + b"\r\n")
+
+        def line():
+            nonlocal buf
+            while b"\r\n" not in buf:
+                chunk = sock().recv(65536)
+                if not chunk:
+                    return None
+                buf += chunk
+            l, buf = buf.split(b"\r\n", 1)
+            return l.decode("utf-8", "replace")
+
+        send("220 scripted ESMTP")
+        try:
+            self.converse(srv, send, line)
+        finally:
+            if self.tls_sock is not None:
+                self.tls_sock.close()
+
+    def converse(self, srv, send, line):
+        inside = False
+        while True:
+            cmd = line()
+            if cmd is None:
+                return
+            srv.commands.append((inside, cmd))
+            verb = cmd.split(" ", 1)[0].upper()
+            if verb == "EHLO":
+                lines = ["scripted"] + (srv.ehlo_tls if inside else srv.ehlo_plain)
+                send("\r\n".join("250%s%s" % ("-" if i < len(lines) - 1 else " ", l) for i, l in enumerate(lines)))
+            elif verb == "STARTTLS" and not inside:
+                send("220 2.0.0 ready")
+                self.tls_sock = srv.context.wrap_socket(self.request, server_side=True)
+                self.tls_sock.settimeout(30)
+                inside = True
+            elif verb == "AUTH":
+                send(srv.auth_reply)
+            elif verb == "DATA":
+                send("354 go on")
+                while line() not in (None, "."):
+                    pass
+                send("250 2.0.0 queued")
+            elif verb == "QUIT":
+                send("221 bye")
+                return
+            else:
+                send("250 2.0.0 ok")
+
+
+class AuthTest(unittest.TestCase):
+    """The client's AUTH (RFC 4954) with the probe's credentials, against TlsScripted."""
+
+    USER, PASSWORD = "relay", "s3cret pass!"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="mw-auth-", dir="/tmp")
+        cls.ca = TestCA(os.path.join(cls.tmp, "ca"))
+        cls.cert = cls.ca.issue("smart.example.test")
+        cls.password_file = os.path.join(cls.tmp, "relay.pass")
+        with open(cls.password_file, "w") as f:
+            f.write(cls.PASSWORD + "\n")
+        cls.message = os.path.join(cls.tmp, "message.eml")
+        with open(cls.message, "wb") as f:
+            f.write(b"Subject: auth\r\n\r\nbody\r\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def run_probe(self, level, ehlo_plain, ehlo_tls=()):
+        port = free_port()
+        srv = TlsScripted(port, self.cert, ehlo_plain, ehlo_tls)
+        t = threading.Thread(target=srv.serve_forever, daemon=True)
+        t.start()
+        try:
+            cp = subprocess.run([PROBE, "127.0.0.1:%d" % port, level, "--mx-host", "smart.example.test",
+                                 "--ca", str(self.ca.cert_path), "--from", "alice@relay.example.test",
+                                 "--to", "bob@routed.example.test", "--message", self.message,
+                                 "--auth-user", self.USER, "--auth-password-file", self.password_file],
+                                capture_output=True, text=True, timeout=120)
+            self.assertEqual(cp.returncode, 0, cp.stderr)
+            return json.loads(cp.stdout), list(srv.commands)
+        finally:
+            srv.shutdown()
+            srv.server_close()
+
+    def verbs(self, commands):
+        return [c.split(" ", 1)[0].upper() for _, c in commands]
+
+    def assert_password_never_sent(self, commands):
+        plain = base64.b64encode(self.PASSWORD.encode()).decode()
+        for _, c in commands:
+            self.assertNotIn(self.PASSWORD, c)
+            self.assertNotIn(plain, c)
+            self.assertNotIn(base64.b64encode(("\0%s\0%s" % (self.USER, self.PASSWORD)).encode()).decode(), c)
+
+    def test_auth_plain_inside_tls_then_mail(self):
+        out, commands = self.run_probe("verify", ["STARTTLS"], ["AUTH PLAIN LOGIN", "8BITMIME"])
+        self.assertTrue(out["connected"], out)
+        self.assertIsNone(out["transaction_error"], out)
+        self.assertTrue(out["recipients"] and out["recipients"][0]["accepted"], out)
+        self.assertTrue(out["tls"]["established"], out)
+        want = "AUTH PLAIN " + base64.b64encode(("\0%s\0%s" % (self.USER, self.PASSWORD)).encode()).decode()
+        auth = [(inside, c) for inside, c in commands if c.upper().startswith("AUTH")]
+        self.assertEqual(auth, [(True, want)], commands)
+        verbs = self.verbs(commands)
+        self.assertEqual(verbs[:6], ["EHLO", "STARTTLS", "EHLO", "AUTH", "MAIL", "RCPT"], commands)
+        self.assertTrue(all(inside for inside, _ in commands[2:]), commands)
+
+    def test_no_plain_or_login_inside_tls_ends_at_auth(self):
+        out, commands = self.run_probe("verify", ["STARTTLS"], ["AUTH CRAM-MD5"])
+        self.assertFalse(out["connected"], out)
+        self.assertEqual(out["error"]["stage"], "AUTH", out)
+        self.assertEqual(out["error"]["detail"], "smart.example.test offers neither AUTH PLAIN nor AUTH LOGIN", out)
+        self.assertEqual(self.verbs(commands), ["EHLO", "STARTTLS", "EHLO", "QUIT"], commands)
+        self.assertEqual([inside for inside, _ in commands], [False, False, True, True], commands)
+        self.assert_password_never_sent(commands)
+
+    def test_a_plaintext_session_never_gets_the_password(self):
+        # may, and the server offers AUTH but no STARTTLS: the session stays in plaintext, so the
+        # client refuses AUTH itself and sends no MAIL (it does not relay unauthenticated).
+        out, commands = self.run_probe("may", ["AUTH PLAIN LOGIN"])
+        self.assertFalse(out["connected"], out)
+        self.assertEqual(out["error"]["stage"], "AUTH", out)
+        self.assertIn("no TLS session with smart.example.test (credentials only inside TLS)", out["error"]["detail"])
+        verbs = self.verbs(commands)
+        self.assertEqual(verbs, ["EHLO", "QUIT"], commands)
+        self.assertFalse(any(inside for inside, _ in commands), commands)
+        self.assert_password_never_sent(commands)
 
 
 if __name__ == "__main__":

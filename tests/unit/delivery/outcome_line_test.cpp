@@ -8,16 +8,17 @@ using mailward::delivery::format_outcome;
 using mailward::delivery::OutcomeLine;
 
 TEST(OutcomeLine, Fields) {
-    OutcomeLine sent{"Q1",      "bob@example.net",        "mx.example.net", "192.0.2.7",   25, 0.8449, "verify",
-                     "TLSv1.3", "TLS_AES_256_GCM_SHA384", "sent",           "250 2.0.0 Ok"};
+    OutcomeLine sent{"Q1",      "bob@example.net",        "mx.example.net", "192.0.2.7",    25, 0.8449, "verify",
+                     "TLSv1.3", "TLS_AES_256_GCM_SHA384", "sent",           "250 2.0.0 Ok", ""};
     OutcomeLine plain = sent;
     plain.level = "encrypt";
     plain.tls_version.clear();
     plain.tls_cipher.clear();
     plain.status = "deferred";
     plain.text = "STARTTLS not offered";
-    OutcomeLine held{"Q2", "c@example.org", "", "", 25, 3600.4, "", "", "", "escrowed", "held for escrow"};
-    OutcomeLine host_only{"Q3", "d@example.com", "mx.example.com", "", 2525, -5, "dane", "", "", "bounced", "no TLSA"};
+    OutcomeLine held{"Q2", "c@example.org", "", "", 25, 3600.4, "", "", "", "escrowed", "held for escrow", ""};
+    OutcomeLine host_only{"Q3", "d@example.com", "mx.example.com", "", 2525, -5, "dane", "",
+                          "",   "bounced",       "no TLSA",        ""};
     struct Case {
         OutcomeLine in;
         std::string want;
@@ -47,7 +48,8 @@ TEST(OutcomeLine, UntrustedValuesAreEscaped) {
                   "",
                   "",
                   "bounced",
-                  "550 no\nQ5: to=<forged>, status=sent"};
+                  "550 no\nQ5: to=<forged>, status=sent",
+                  ""};
     const auto line = format_outcome(o);
     EXPECT_EQ(line.find('\n'), std::string::npos) << line;
     EXPECT_EQ(line.find('\r'), std::string::npos) << line;
